@@ -1,0 +1,186 @@
+//! The application aggregate: one claim by one company for one project under
+//! one policy. Its state changes only through [`crate::state::apply`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::company::{Company, Project};
+use crate::fields::{Phone, Text};
+use crate::identity::{Role, Tier};
+use crate::jurisdiction::JurisdictionPath;
+use crate::money::{Area, Fen};
+use crate::policy::Policy;
+use crate::state::State;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    pub id: String,
+    pub policy_id: String,
+    pub company_id: String,
+    /// The company's owning account; the only company user who may see it.
+    pub owner: String,
+    pub company_name: String,
+    pub credit_code: String,
+    pub project_id: String,
+    /// The project as it was at the last (re)submission.
+    pub project: ProjectSnapshot,
+    pub jurisdiction: JurisdictionPath,
+    pub state: State,
+    pub version: u64,
+    pub claimed_area: Area,
+    pub claimed_amount: Fen,
+    /// The area the project manager confirmed, if any.
+    pub confirmed_area: Option<Area>,
+    /// The area approved so far in this round; a tier may only lower it.
+    pub approved_area: Option<Area>,
+    /// Fixed when the district approves.
+    pub approved_amount: Option<Fen>,
+    /// The company's note to reviewers.
+    pub note: Option<Text>,
+    /// Tier approvals of the current round, in order.
+    pub approvals: Vec<TierApproval>,
+    /// Why the application was last returned, rejected or withdrawn.
+    pub last_decision: Option<Decision>,
+    /// 1 for the first submission, +1 for each resubmission.
+    pub round: u32,
+    /// Set while the application is in a payment batch (disbursement).
+    pub batch_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// When it entered its current state; inboxes are oldest first.
+    pub state_since: DateTime<Utc>,
+    /// Head of the audit hash chain: last sequence number and its hash.
+    pub audit_seq: u64,
+    pub audit_head: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectSnapshot {
+    pub name: Text,
+    pub address: Text,
+    pub managed_area: Area,
+    pub manager_name: Text,
+    pub manager_phone: Phone,
+}
+
+impl ProjectSnapshot {
+    pub fn of(p: &Project) -> ProjectSnapshot {
+        ProjectSnapshot {
+            name: p.details.name.clone(),
+            address: p.details.address.clone(),
+            managed_area: p.details.managed_area,
+            manager_name: p.details.manager_name.clone(),
+            manager_phone: p.details.manager_phone.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierApproval {
+    pub tier: Tier,
+    pub area: Area,
+    pub reason: Option<Text>,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    pub kind: DecisionKind,
+    pub role: Role,
+    pub reason: Option<Text>,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Returned,
+    Rejected,
+    Withdrawn,
+    AreaDisputed,
+    PaymentFailed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewApplicationInput {
+    pub project_id: String,
+    /// Defaults to the project's registered managed area.
+    #[serde(default)]
+    pub claimed_area: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EditApplicationInput {
+    pub version: u64,
+    #[serde(default)]
+    pub claimed_area: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Application {
+    /// A new draft for a project. The caller has checked ownership and the
+    /// window; the first audit entry is appended by the use case.
+    pub fn draft(
+        id: String,
+        policy: &Policy,
+        company: &Company,
+        project: &Project,
+        claimed_area: Area,
+        note: Option<Text>,
+        now: DateTime<Utc>,
+    ) -> Application {
+        Application {
+            id,
+            policy_id: policy.id.clone(),
+            company_id: company.id.clone(),
+            owner: company.owner.clone(),
+            company_name: company.profile.name.to_string(),
+            credit_code: company.profile.credit_code.to_string(),
+            project_id: project.id.clone(),
+            project: ProjectSnapshot::of(project),
+            jurisdiction: project.jurisdiction.clone(),
+            state: State::Draft,
+            version: 0,
+            claimed_area,
+            claimed_amount: policy.amount(claimed_area),
+            confirmed_area: None,
+            approved_area: None,
+            approved_amount: None,
+            note,
+            approvals: Vec::new(),
+            last_decision: None,
+            round: 0,
+            batch_id: None,
+            created_at: now,
+            updated_at: now,
+            submitted_at: None,
+            state_since: now,
+            audit_seq: 0,
+            audit_head: crate::audit::GENESIS.to_string(),
+        }
+    }
+
+    /// The area the next tier starts from: the last approved area of this
+    /// round, or the claim.
+    pub fn current_area(&self) -> Area {
+        self.approved_area.unwrap_or(self.claimed_area)
+    }
+
+    /// Whether this application holds its project's claim: every state but
+    /// the terminal refusals.
+    pub fn is_live(&self) -> bool {
+        !matches!(self.state, State::Rejected | State::Withdrawn)
+    }
+}

@@ -1,0 +1,222 @@
+//! The audit trail: one hash chain per application.
+//!
+//! Each entry records who did what, when, from which state to which, with
+//! the comment, and the SHA-256 of the previous entry. The entry's own hash
+//! covers every field and the previous hash, so altering, reordering or
+//! removing a stored entry breaks the chain. The application carries the
+//! chain's head (sequence and hash), so truncating the tail is caught too.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::identity::{Actor, Role};
+use crate::state::State;
+
+/// The `prev_hash` of the first entry of every chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub application_id: String,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor_id: String,
+    pub role: Role,
+    pub action: String,
+    pub from: Option<State>,
+    pub to: State,
+    pub comment: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hashed content, in a fixed field order. Timestamps are hashed in
+/// RFC 3339 with nanoseconds so that a store round trip cannot change them.
+#[derive(Serialize)]
+struct Hashed<'a> {
+    application_id: &'a str,
+    seq: u64,
+    at: String,
+    actor_id: &'a str,
+    role: Role,
+    action: &'a str,
+    from: Option<State>,
+    to: State,
+    comment: Option<&'a str>,
+    prev_hash: &'a str,
+}
+
+impl AuditEntry {
+    /// The entry that follows `prev_hash` at `seq`, with its hash computed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn next(
+        application_id: &str,
+        seq: u64,
+        prev_hash: &str,
+        at: DateTime<Utc>,
+        actor: &Actor,
+        action: &str,
+        from: Option<State>,
+        to: State,
+        comment: Option<String>,
+    ) -> AuditEntry {
+        let mut e = AuditEntry {
+            application_id: application_id.to_string(),
+            seq,
+            at,
+            actor_id: actor.user_id.clone(),
+            role: actor.role,
+            action: action.to_string(),
+            from,
+            to,
+            comment,
+            prev_hash: prev_hash.to_string(),
+            hash: String::new(),
+        };
+        e.hash = e.compute_hash();
+        e
+    }
+
+    pub fn compute_hash(&self) -> String {
+        let body = Hashed {
+            application_id: &self.application_id,
+            seq: self.seq,
+            at: self.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            actor_id: &self.actor_id,
+            role: self.role,
+            action: &self.action,
+            from: self.from,
+            to: self.to,
+            comment: self.comment.as_deref(),
+            prev_hash: &self.prev_hash,
+        };
+        let bytes = serde_json::to_vec(&body).expect("plain data serializes");
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("application {application_id}: entry {seq} was altered (hash mismatch)")]
+    Altered { application_id: String, seq: u64 },
+    #[error("application {application_id}: entry {seq} does not follow the previous entry")]
+    Broken { application_id: String, seq: u64 },
+    #[error("application {application_id}: chain ends at {found} but the application's head is {expected}")]
+    Truncated { application_id: String, found: u64, expected: u64 },
+    #[error("application {application_id}: chain head hash differs from the application's")]
+    HeadMismatch { application_id: String },
+}
+
+/// Verifies one application's chain against the head the application holds.
+pub fn verify_chain(
+    application_id: &str,
+    entries: &[AuditEntry],
+    head_seq: u64,
+    head_hash: &str,
+) -> Result<(), ChainError> {
+    let mut prev = GENESIS.to_string();
+    for (i, e) in entries.iter().enumerate() {
+        let expected_seq = i as u64 + 1;
+        if e.application_id != application_id || e.seq != expected_seq || e.prev_hash != prev {
+            return Err(ChainError::Broken { application_id: application_id.into(), seq: expected_seq });
+        }
+        if e.compute_hash() != e.hash {
+            return Err(ChainError::Altered { application_id: application_id.into(), seq: e.seq });
+        }
+        prev = e.hash.clone();
+    }
+    let found = entries.len() as u64;
+    if found != head_seq {
+        return Err(ChainError::Truncated { application_id: application_id.into(), found, expected: head_seq });
+    }
+    if prev != head_hash {
+        return Err(ChainError::HeadMismatch { application_id: application_id.into() });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{company, reviewer};
+
+    fn chain(n: u64) -> Vec<AuditEntry> {
+        let mut prev = GENESIS.to_string();
+        let mut out = Vec::new();
+        for seq in 1..=n {
+            let actor = if seq % 2 == 0 { reviewer(crate::identity::Tier::Community) } else { company() };
+            let e = AuditEntry::next(
+                "A1",
+                seq,
+                &prev,
+                Utc::now(),
+                &actor,
+                "submit",
+                Some(State::Draft),
+                State::PendingCommunity,
+                Some(format!("c{seq}")),
+            );
+            prev = e.hash.clone();
+            out.push(e);
+        }
+        out
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies() {
+        let c = chain(5);
+        let head = c.last().unwrap().hash.clone();
+        assert_eq!(verify_chain("A1", &c, 5, &head), Ok(()));
+        assert_eq!(verify_chain("A1", &[], 0, GENESIS), Ok(()));
+    }
+
+    #[test]
+    fn altering_any_field_of_any_entry_is_detected() {
+        let c = chain(4);
+        let head = c.last().unwrap().hash.clone();
+        type Tamper = fn(&mut AuditEntry);
+        let tampers: [Tamper; 7] = [
+            |e| e.comment = Some("edited".into()),
+            |e| e.actor_id = "mallory".into(),
+            |e| e.role = Role::City,
+            |e| e.to = State::Approved,
+            |e| e.from = None,
+            |e| e.at += chrono::Duration::nanoseconds(1),
+            |e| e.action = "approve".into(),
+        ];
+        for i in 0..c.len() {
+            for t in tampers {
+                let mut bad = c.clone();
+                t(&mut bad[i]);
+                assert!(verify_chain("A1", &bad, 4, &head).is_err(), "entry {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn rehashing_a_tampered_entry_still_breaks_the_chain() {
+        let c = chain(3);
+        let head = c.last().unwrap().hash.clone();
+        let mut bad = c.clone();
+        bad[1].comment = Some("forged".into());
+        bad[1].hash = bad[1].compute_hash();
+        assert!(matches!(verify_chain("A1", &bad, 3, &head), Err(ChainError::Broken { seq: 3, .. })));
+        let mut last = c.clone();
+        last[2].comment = Some("forged".into());
+        last[2].hash = last[2].compute_hash();
+        assert!(matches!(verify_chain("A1", &last, 3, &head), Err(ChainError::HeadMismatch { .. })));
+    }
+
+    #[test]
+    fn removing_or_reordering_entries_is_detected() {
+        let c = chain(3);
+        let head = c.last().unwrap().hash.clone();
+        assert!(matches!(verify_chain("A1", &c[..2], 3, &head), Err(ChainError::Truncated { .. })));
+        let mut swapped = c.clone();
+        swapped.swap(0, 1);
+        assert!(verify_chain("A1", &swapped, 3, &head).is_err());
+        assert!(verify_chain("A1", &c[1..], 3, &head).is_err());
+    }
+}

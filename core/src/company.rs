@@ -1,0 +1,156 @@
+//! Companies and their projects, with the raw inputs clients send for them.
+//!
+//! Raw inputs hold plain strings so that JSON decoding only checks shape;
+//! `parse` then turns them into domain types and names the first bad field.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::credit_code::CreditCode;
+use crate::error::Error;
+use crate::fields::{AccountNumber, BankAccount, Phone, Text};
+use crate::jurisdiction::{JurisdictionPath, JurisdictionTree};
+use crate::money::Area;
+
+/// A property-management company (物业服务企业), owned by one user account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Company {
+    pub id: String,
+    /// The `sub` of the account that registered the company.
+    pub owner: String,
+    #[serde(flatten)]
+    pub profile: CompanyProfile,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompanyProfile {
+    pub credit_code: CreditCode,
+    pub name: Text,
+    pub legal_representative: Text,
+    pub contact_name: Text,
+    pub contact_phone: Phone,
+    pub bank_account: BankAccount,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CompanyInput {
+    pub credit_code: String,
+    pub name: String,
+    pub legal_representative: String,
+    pub contact_name: String,
+    pub contact_phone: String,
+    pub bank_account: BankAccountInput,
+    /// Required when updating an existing profile.
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BankAccountInput {
+    pub bank_name: String,
+    pub account_name: String,
+    pub account_number: String,
+}
+
+pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<Text, Error> {
+    Text::parse(value, max).map_err(|e| Error::invalid(field, e.to_string()))
+}
+
+pub(crate) fn phone(field: &str, value: &str) -> Result<Phone, Error> {
+    Phone::parse(value).map_err(|e| Error::invalid(field, e.to_string()))
+}
+
+pub(crate) fn area(field: &str, value: &str) -> Result<Area, Error> {
+    Area::parse(value).map_err(|e| Error::invalid(field, e.to_string()))
+}
+
+impl CompanyInput {
+    pub fn parse(&self) -> Result<CompanyProfile, Error> {
+        Ok(CompanyProfile {
+            credit_code: CreditCode::parse(&self.credit_code)
+                .map_err(|e| Error::invalid("creditCode", e.to_string()))?,
+            name: text("name", &self.name, 100)?,
+            legal_representative: text("legalRepresentative", &self.legal_representative, 50)?,
+            contact_name: text("contactName", &self.contact_name, 50)?,
+            contact_phone: phone("contactPhone", &self.contact_phone)?,
+            bank_account: BankAccount {
+                bank_name: text("bankAccount.bankName", &self.bank_account.bank_name, 100)?,
+                account_name: text("bankAccount.accountName", &self.bank_account.account_name, 100)?,
+                account_number: AccountNumber::parse(&self.bank_account.account_number)
+                    .map_err(|e| Error::invalid("bankAccount.accountNumber", e.to_string()))?,
+            },
+        })
+    }
+}
+
+/// A residential project (物业项目/小区) managed by a company.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub id: String,
+    pub company_id: String,
+    pub owner: String,
+    #[serde(flatten)]
+    pub details: ProjectDetails,
+    pub jurisdiction: JurisdictionPath,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectDetails {
+    pub name: Text,
+    pub address: Text,
+    pub community: String,
+    /// The managed floor area registered for the project (在管面积).
+    pub managed_area: Area,
+    pub manager_name: Text,
+    pub manager_phone: Phone,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProjectInput {
+    pub name: String,
+    pub address: String,
+    pub community: String,
+    pub managed_area: String,
+    pub manager_name: String,
+    pub manager_phone: String,
+    /// Required when updating.
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+impl ProjectInput {
+    /// Parses the input; the community must be a community of the tree.
+    pub fn parse(&self, tree: &JurisdictionTree, max_area: Area) -> Result<(ProjectDetails, JurisdictionPath), Error> {
+        let name = text("name", &self.name, 100)?;
+        let address = text("address", &self.address, 200)?;
+        let path = tree.path_of_community(self.community.trim()).ok_or_else(|| {
+            Error::invalid("community", "unknown community code; use a 12-digit community code of this city")
+        })?;
+        let managed_area = area("managedArea", &self.managed_area)?;
+        if managed_area > max_area {
+            return Err(Error::invalid("managedArea", format!("must not exceed {max_area} m² for one project")));
+        }
+        let details = ProjectDetails {
+            name,
+            address,
+            community: path.community.clone(),
+            managed_area,
+            manager_name: text("managerName", &self.manager_name, 50)?,
+            manager_phone: phone("managerPhone", &self.manager_phone)?,
+        };
+        Ok((details, path))
+    }
+}

@@ -1,0 +1,156 @@
+//! The one error type of the use cases.
+//!
+//! Each variant names the HTTP status it maps to; the mapping itself is one
+//! function in the `subsidy-api` crate. `code()` is the stable, translatable
+//! identifier clients switch on. `Internal` carries a cause for the logs that
+//! is never shown to a client.
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::document::DocumentKind;
+use crate::state::State;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// 401: no valid identity.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// 404: absent, or outside the caller's scope. Never says which.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 422: a field failed validation.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// 409: the caller's version is stale.
+    #[error("the record was changed by someone else; reload it (current version {current})")]
+    VersionConflict { current: u64 },
+    /// 409: another live application holds this project under this policy.
+    #[error("this project already has a live application {application_id} under this policy")]
+    ProjectAlreadyClaimed { application_id: String },
+    /// 409: the action does not apply in the application's current state.
+    #[error("cannot {action} an application that is {state}")]
+    WrongState { state: State, action: &'static str },
+    /// 409: the application window has closed.
+    #[error("the application window closed at {closes_at}")]
+    WindowClosed { closes_at: DateTime<FixedOffset> },
+    /// 409: the application window has not opened yet.
+    #[error("the application window opens at {opens_at}")]
+    WindowNotOpen { opens_at: DateTime<FixedOffset> },
+    /// 409: the caller must register a company profile first.
+    #[error("register the company profile first")]
+    CompanyProfileRequired,
+    /// 409: another account registered this credit code.
+    #[error("this unified social credit code is registered by another account")]
+    CreditCodeTaken,
+    /// 409: the project is under review and cannot change now.
+    #[error(
+        "the project is under review in application {application_id}; it can change when the application is returned"
+    )]
+    ProjectLocked { application_id: String },
+    /// 422: required documents are missing or unverified.
+    #[error("required documents are missing: {}", kinds.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", "))]
+    MissingDocuments { kinds: Vec<DocumentKind> },
+    /// 413: the declared or uploaded document is too large.
+    #[error("documents may be at most {max} bytes")]
+    DocumentTooLarge { max: u64 },
+    /// 415: only PDF, JPEG and PNG are accepted.
+    #[error("only PDF, JPEG and PNG documents are accepted")]
+    UnsupportedDocumentType,
+    /// 422: the uploaded bytes are not what was declared.
+    #[error("{0}")]
+    DocumentRefused(String),
+    /// 409: a request with this Idempotency-Key is still being processed.
+    #[error("a request with this Idempotency-Key is still in progress")]
+    IdempotencyInProgress,
+    /// 422: this Idempotency-Key was used for a different request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    /// 500: a fault inside the system; the text goes to the logs only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Invalid { field: field.into(), message: message.into() }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Error {
+        Error::Internal(cause.to_string())
+    }
+
+    /// The stable code clients translate.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Unauthenticated => "unauthenticated",
+            Error::NotFound(_) => "not_found",
+            Error::Invalid { .. } => "invalid_field",
+            Error::VersionConflict { .. } => "version_conflict",
+            Error::ProjectAlreadyClaimed { .. } => "project_already_claimed",
+            Error::WrongState { .. } => "wrong_state",
+            Error::WindowClosed { .. } => "window_closed",
+            Error::WindowNotOpen { .. } => "window_not_open",
+            Error::CompanyProfileRequired => "company_profile_required",
+            Error::CreditCodeTaken => "credit_code_taken",
+            Error::ProjectLocked { .. } => "project_locked",
+            Error::MissingDocuments { .. } => "missing_documents",
+            Error::DocumentTooLarge { .. } => "document_too_large",
+            Error::UnsupportedDocumentType => "unsupported_document_type",
+            Error::DocumentRefused(_) => "document_refused",
+            Error::IdempotencyInProgress => "idempotency_in_progress",
+            Error::IdempotencyKeyReused => "idempotency_key_reused",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The field a client should highlight, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Invalid { field, .. } => Some(field),
+            Error::MissingDocuments { .. } => Some("documents"),
+            Error::DocumentTooLarge { .. } => Some("size"),
+            Error::UnsupportedDocumentType => Some("contentType"),
+            Error::DocumentRefused(_) => Some("content"),
+            _ => None,
+        }
+    }
+}
+
+/// What a storage adapter can report. Adapters never invent domain errors;
+/// the use cases translate these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found another version.
+    #[error("version conflict, current version {current}")]
+    VersionConflict { current: u64 },
+    /// A create found the record already there.
+    #[error("already exists")]
+    AlreadyExists,
+    /// The (policy, project) claim is held by another live application.
+    #[error("claimed by {application_id}")]
+    Claimed { application_id: String },
+    /// A unique attribute (such as a credit code) is taken.
+    #[error("unique constraint on {0}")]
+    Unique(&'static str),
+    #[error("not found")]
+    NotFound,
+    /// A pagination cursor that this adapter did not issue.
+    #[error("invalid cursor")]
+    BadCursor,
+    /// Anything else: I/O, corruption, throttling.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        match e {
+            StoreError::VersionConflict { current } => Error::VersionConflict { current },
+            StoreError::Claimed { application_id } => Error::ProjectAlreadyClaimed { application_id },
+            StoreError::Unique("credit_code") => Error::CreditCodeTaken,
+            StoreError::BadCursor => Error::invalid("cursor", "this cursor is not valid; start from the first page"),
+            StoreError::NotFound => Error::NotFound("record"),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}

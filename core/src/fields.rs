@@ -1,0 +1,230 @@
+//! Small validated field types: phone numbers, bank accounts, free text.
+//!
+//! Each type is built only by its `parse`, so a value that exists is valid.
+//! Masking for display lives here too, so every view masks the same way.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A mainland China mobile number: 11 digits starting with 1[3-9].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Phone(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("must be an 11-digit mainland mobile number starting with 13-19, e.g. 13800138000")]
+    Malformed,
+}
+
+impl Phone {
+    /// Accepts "13800138000", "138 0013 8000", "138-0013-8000" and a "+86" prefix.
+    pub fn parse(input: &str) -> Result<Phone, PhoneError> {
+        let compact: String = input.trim().chars().filter(|c| *c != ' ' && *c != '-').collect();
+        let digits = compact.strip_prefix("+86").or_else(|| compact.strip_prefix("0086")).unwrap_or(&compact);
+        let b = digits.as_bytes();
+        let ok = b.len() == 11 && b.iter().all(u8::is_ascii_digit) && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]);
+        if ok { Ok(Phone(digits.to_string())) } else { Err(PhoneError::Malformed) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// "138****8000": the form shown to anyone but the number's owner.
+    pub fn masked(&self) -> String {
+        format!("{}****{}", &self.0[..3], &self.0[7..])
+    }
+}
+
+impl TryFrom<String> for Phone {
+    type Error = PhoneError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Phone::parse(&s)
+    }
+}
+
+impl From<Phone> for String {
+    fn from(p: Phone) -> String {
+        p.0
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// Trimmed, non-empty, bounded text without control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Text(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {0} characters")]
+    TooLong(usize),
+    #[error("must not contain control or invisible formatting characters")]
+    ControlCharacter,
+}
+
+impl Text {
+    pub fn parse(input: &str, max_chars: usize) -> Result<Text, TextError> {
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(TextError::Empty);
+        }
+        if s.chars().count() > max_chars {
+            return Err(TextError::TooLong(max_chars));
+        }
+        if s.chars().any(is_forbidden_char) {
+            return Err(TextError::ControlCharacter);
+        }
+        Ok(Text(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Control characters, and the invisible bidi and zero-width characters that
+/// make one name look like another.
+fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A company's settlement account (对公账户).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BankAccount {
+    pub bank_name: Text,
+    pub account_name: Text,
+    pub account_number: AccountNumber,
+}
+
+/// A bank account number: 8 to 32 digits. Spaces and hyphens are dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountNumber(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountNumberError {
+    #[error("must be 8 to 32 digits")]
+    Malformed,
+}
+
+impl AccountNumber {
+    pub fn parse(input: &str) -> Result<AccountNumber, AccountNumberError> {
+        let digits: String = input.trim().chars().filter(|c| *c != ' ' && *c != '-').collect();
+        let ok = (8..=32).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+        if ok { Ok(AccountNumber(digits)) } else { Err(AccountNumberError::Malformed) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// "****1234": only the last four digits are ever shown in views.
+    pub fn masked(&self) -> String {
+        format!("****{}", &self.0[self.0.len() - 4..])
+    }
+}
+
+impl TryFrom<String> for AccountNumber {
+    type Error = AccountNumberError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        AccountNumber::parse(&s)
+    }
+}
+
+impl From<AccountNumber> for String {
+    fn from(a: AccountNumber) -> String {
+        a.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn mobile_numbers_in_common_shapes_parse_to_eleven_digits() {
+        for ok in
+            ["13800138000", "138 0013 8000", "138-0013-8000", "+8613800138000", "+86 138 0013 8000", "19912345678"]
+        {
+            assert_eq!(Phone::parse(ok).unwrap().as_str().len(), 11, "{ok}");
+        }
+    }
+
+    #[test]
+    fn malformed_phone_numbers_are_refused() {
+        for bad in [
+            "",
+            "1380013800",
+            "138001380001",
+            "12800138000",
+            "23800138000",
+            "1380013800a",
+            "010-12345678",
+            "+1 13800138000",
+            "１３８００１３８０００",
+        ] {
+            assert_eq!(Phone::parse(bad), Err(PhoneError::Malformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones_and_accounts_are_masked_for_display() {
+        assert_eq!(Phone::parse("13800138000").unwrap().masked(), "138****8000");
+        assert_eq!(AccountNumber::parse("6222 0200 0000 1234").unwrap().masked(), "****1234");
+    }
+
+    #[test]
+    fn account_numbers_must_be_digits_of_sane_length() {
+        assert!(AccountNumber::parse("1234567").is_err());
+        assert!(AccountNumber::parse("123456789012345678901234567890123").is_err());
+        assert!(AccountNumber::parse("62220200x0001234").is_err());
+        assert!(AccountNumber::parse("12345678").is_ok());
+    }
+
+    #[test]
+    fn text_is_trimmed_bounded_and_free_of_invisible_characters() {
+        assert_eq!(Text::parse("  万科物业 ", 10).unwrap().as_str(), "万科物业");
+        assert_eq!(Text::parse("   ", 10), Err(TextError::Empty));
+        assert_eq!(Text::parse("一二三四五六", 5), Err(TextError::TooLong(5)));
+        assert_eq!(Text::parse("万科\u{202E}物业", 50), Err(TextError::ControlCharacter));
+        assert_eq!(Text::parse("a\u{0}b", 50), Err(TextError::ControlCharacter));
+        assert_eq!(Text::parse("万\u{200B}科", 50), Err(TextError::ControlCharacter));
+    }
+
+    proptest! {
+        #[test]
+        fn a_parsed_phone_is_always_eleven_ascii_digits(s in "\\PC{0,20}") {
+            if let Ok(p) = Phone::parse(&s) {
+                prop_assert_eq!(p.as_str().len(), 11);
+                prop_assert!(p.as_str().bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
+
+        #[test]
+        fn parsed_text_is_never_empty_and_never_longer_than_allowed(s in "\\PC{0,30}", max in 1usize..20) {
+            if let Ok(t) = Text::parse(&s, max) {
+                prop_assert!(!t.as_str().is_empty());
+                prop_assert!(t.as_str().chars().count() <= max);
+            }
+        }
+    }
+}

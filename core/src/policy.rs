@@ -1,0 +1,220 @@
+//! The subsidy policy: every rule of the money and the calendar in one place.
+//!
+//! A policy is data (see `config/`), not code. Shenzhen 2020 paid 0.5 yuan
+//! per m² per month for 2 months, took applications until 31 March and paid
+//! out by the end of April; another city changes the file, not the program.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::document::DocumentKind;
+use crate::money::{Area, Fen};
+
+/// Asia/Shanghai has kept UTC+8 without daylight saving since 1991, so a
+/// fixed offset renders its instants exactly.
+pub fn shanghai() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    pub id: String,
+    pub name: String,
+    /// Fen per m² per month: 50 for 0.5 yuan.
+    pub rate_fen_per_m2_month: u32,
+    pub months: u32,
+    /// Applications may be created and submitted from this instant...
+    pub opens_at: DateTime<FixedOffset>,
+    /// ...until this instant (exclusive).
+    pub closes_at: DateTime<FixedOffset>,
+    /// Payments must be made before this instant.
+    pub payout_deadline: DateTime<FixedOffset>,
+    /// The largest managed area one project may claim.
+    pub max_project_area: Area,
+    /// Document kinds an application needs before it can be submitted.
+    pub required_documents: Vec<DocumentKind>,
+    /// Upper bound on one uploaded document, in bytes.
+    pub max_document_bytes: u64,
+    /// Budget per district-level unit code, used by disbursement.
+    #[serde(default)]
+    pub district_budgets: BTreeMap<String, Fen>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy file is not valid: {0}")]
+    Invalid(String),
+}
+
+/// Where an instant falls relative to the application window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    NotYetOpen,
+    Open,
+    Closed,
+}
+
+impl Policy {
+    pub fn from_json(text: &str) -> Result<Policy, PolicyError> {
+        let p: Policy = serde_json::from_str(text).map_err(|e| PolicyError::Invalid(e.to_string()))?;
+        p.check()?;
+        Ok(p)
+    }
+
+    fn check(&self) -> Result<(), PolicyError> {
+        let bad = |m: &str| Err(PolicyError::Invalid(m.to_string()));
+        if self.id.trim().is_empty() {
+            return bad("id must not be empty");
+        }
+        if self.rate_fen_per_m2_month == 0 || self.months == 0 {
+            return bad("rateFenPerM2Month and months must be positive");
+        }
+        if self.opens_at >= self.closes_at {
+            return bad("opensAt must be before closesAt");
+        }
+        if self.closes_at > self.payout_deadline {
+            return bad("payoutDeadline must not be before closesAt");
+        }
+        if self.max_document_bytes == 0 {
+            return bad("maxDocumentBytes must be positive");
+        }
+        Ok(())
+    }
+
+    /// The subsidy for an area: area × rate × months, rounded half up to the
+    /// fen once, at the end. Exact for every representable area.
+    pub fn amount(&self, area: Area) -> Fen {
+        // hundredths of m² × fen/m²/month × months = hundredths of a fen.
+        let hundredths_of_fen = area.hundredths() as i128 * self.rate_fen_per_m2_month as i128 * self.months as i128;
+        let fen = (hundredths_of_fen + 50) / 100;
+        Fen::new(i64::try_from(fen).expect("area ≤ 10⁹ m² keeps the amount far inside i64"))
+            .expect("a positive area gives a non-negative amount")
+    }
+
+    pub fn window(&self, now: DateTime<Utc>) -> Window {
+        if now < self.opens_at {
+            Window::NotYetOpen
+        } else if now < self.closes_at {
+            Window::Open
+        } else {
+            Window::Closed
+        }
+    }
+
+    /// The same terms with the calendar moved so the window opens at
+    /// `opens_at`, keeping its length and the payout delay. Demo data uses
+    /// this to run the real Shenzhen terms today.
+    pub fn shifted_to_open_at(&self, opens_at: DateTime<Utc>) -> Policy {
+        let tz = shanghai();
+        let shift = opens_at - self.opens_at.with_timezone(&Utc);
+        Policy {
+            opens_at: (self.opens_at + shift).with_timezone(&tz),
+            closes_at: (self.closes_at + shift).with_timezone(&tz),
+            payout_deadline: (self.payout_deadline + shift).with_timezone(&tz),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn policy() -> Policy {
+        Policy::from_json(include_str!("../../config/policy-shenzhen-2020.json")).unwrap()
+    }
+
+    #[test]
+    fn shenzhen_pays_one_yuan_per_square_metre_in_total() {
+        let p = policy();
+        assert_eq!(p.amount(Area::parse("1").unwrap()).fen(), 100);
+        assert_eq!(p.amount(Area::parse("12345.67").unwrap()).to_string(), "12345.67");
+        // The seed figure: 223 million m² is 223 million yuan.
+        assert_eq!(p.amount(Area::parse("223000000").unwrap()).to_string(), "223000000.00");
+    }
+
+    #[test]
+    fn rounding_is_half_up_once_at_the_end() {
+        let mut p = policy();
+        p.rate_fen_per_m2_month = 35;
+        p.months = 1;
+        // 0.01 m² × 35 fen = 0.35 fen → 0; 0.02 m² → 0.70 → 1; 0.10 m² → 3.5 → 4.
+        assert_eq!(p.amount(Area::from_hundredths(1).unwrap()).fen(), 0);
+        assert_eq!(p.amount(Area::from_hundredths(2).unwrap()).fen(), 1);
+        assert_eq!(p.amount(Area::from_hundredths(10).unwrap()).fen(), 4);
+    }
+
+    #[test]
+    fn the_window_is_closed_at_its_closing_instant() {
+        let p = policy();
+        let closes = p.closes_at.with_timezone(&Utc);
+        assert_eq!(p.window(closes - chrono::Duration::seconds(1)), Window::Open);
+        assert_eq!(p.window(closes), Window::Closed);
+        assert_eq!(p.window(p.opens_at.with_timezone(&Utc) - chrono::Duration::seconds(1)), Window::NotYetOpen);
+        // 31 March 2020 ends at 24:00 in Shenzhen, which is 16:00 UTC.
+        assert_eq!(closes.to_rfc3339(), "2020-03-31T16:00:00+00:00");
+    }
+
+    #[test]
+    fn a_shifted_policy_keeps_its_terms_and_durations() {
+        let p = policy();
+        let now = Utc::now();
+        let s = p.shifted_to_open_at(now);
+        assert_eq!(s.window(now), Window::Open);
+        assert_eq!(s.closes_at - s.opens_at, p.closes_at - p.opens_at);
+        assert_eq!(s.payout_deadline - s.closes_at, p.payout_deadline - p.closes_at);
+        assert_eq!(s.rate_fen_per_m2_month, 50);
+    }
+
+    #[test]
+    fn invalid_policy_files_are_refused_with_a_reason() {
+        let mut j: serde_json::Value =
+            serde_json::from_str(include_str!("../../config/policy-shenzhen-2020.json")).unwrap();
+        j["rateFenPerM2Month"] = 0.into();
+        assert!(Policy::from_json(&j.to_string()).is_err());
+        let mut j2: serde_json::Value =
+            serde_json::from_str(include_str!("../../config/policy-shenzhen-2020.json")).unwrap();
+        j2["closesAt"] = "2020-01-01T00:00:00+08:00".into();
+        assert!(Policy::from_json(&j2.to_string()).is_err());
+        let mut j3: serde_json::Value =
+            serde_json::from_str(include_str!("../../config/policy-shenzhen-2020.json")).unwrap();
+        j3["surprise"] = 1.into();
+        assert!(Policy::from_json(&j3.to_string()).is_err());
+    }
+
+    proptest! {
+        /// At 0.5 yuan × 2 months the subsidy is 1 yuan per m²: the amount
+        /// in fen must equal the area in hundredths of m², with no rounding.
+        #[test]
+        fn the_amount_is_exact_for_any_area_up_to_a_billion_square_metres(h in 1i64..=100_000_000_000) {
+            let p = policy();
+            let area = Area::from_hundredths(h).unwrap();
+            // 1 yuan per m² in total: the amount in fen equals the area in hundredths.
+            prop_assert_eq!(p.amount(area).fen(), h);
+            prop_assert_eq!(p.amount(area).to_string(), area.to_string());
+        }
+
+        #[test]
+        fn any_rate_rounds_half_up_and_never_overflows(h in 1i64..=100_000_000_000, rate in 1u32..=10_000, months in 1u32..=24) {
+            let mut p = policy();
+            p.rate_fen_per_m2_month = rate;
+            p.months = months;
+            let exact = h as i128 * rate as i128 * months as i128; // hundredths of a fen
+            let got = p.amount(Area::from_hundredths(h).unwrap()).fen() as i128;
+            // got is the nearest fen, ties upward: 100·got − 50 ≤ exact < 100·got + 50.
+            prop_assert!(100 * got - 50 <= exact && exact < 100 * got + 50, "h={} got={}", h, got);
+        }
+
+        #[test]
+        fn amounts_are_additive_to_within_rounding(a in 1i64..=1_000_000_000, b in 1i64..=1_000_000_000) {
+            let p = policy();
+            let sum = p.amount(Area::from_hundredths(a + b).unwrap()).fen();
+            let parts = p.amount(Area::from_hundredths(a).unwrap()).fen() + p.amount(Area::from_hundredths(b).unwrap()).fen();
+            prop_assert_eq!(sum, parts);
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Ports: the traits the use cases need from the outside world.
+//!
+//! One trait per capability. The SQLite/filesystem adapters (standalone)
+//! and the DynamoDB/S3 adapters (AWS) implement the same traits and pass the
+//! same contract tests. Every write that changes an application produces
+//! exactly one [`crate::dispatch::ChangeRecord`], delivered at least once and
+//! in order per application: the SQLite adapter writes it to an outbox in the
+//! same transaction; on AWS the table's stream carries it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::application::Application;
+use crate::audit::AuditEntry;
+use crate::authz::Scope;
+use crate::company::{Company, Project};
+use crate::document::{ContentType, Document, DocumentStatus};
+use crate::error::StoreError;
+use crate::policy::Policy;
+use crate::precheck::PrecheckReport;
+use crate::state::State;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The clock. Tests substitute a settable one.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A request for one page. `cursor` is opaque and adapter-specific.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    pub const MAX_LIMIT: u32 = 100;
+    pub const DEFAULT_LIMIT: u32 = 20;
+
+    pub fn first(limit: u32) -> PageRequest {
+        PageRequest { limit, cursor: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
+}
+
+/// Policies, by id. One of them is the deployment's active policy.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    async fn get_policy(&self, id: &str) -> StoreResult<Option<Policy>>;
+    /// Creates or replaces a policy. Idempotent.
+    async fn put_policy(&self, policy: &Policy) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait CompanyStore: Send + Sync {
+    async fn get_company(&self, id: &str) -> StoreResult<Option<Company>>;
+    async fn company_of_owner(&self, owner: &str) -> StoreResult<Option<Company>>;
+    /// Creates a company at version 1. `AlreadyExists` if the owner has one;
+    /// `Unique("credit_code")` if the code belongs to another company.
+    async fn create_company(&self, company: &Company) -> StoreResult<()>;
+    /// Replaces the company if its stored version is `expected_version`;
+    /// otherwise `VersionConflict` with the stored version.
+    async fn update_company(&self, company: &Company, expected_version: u64) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
+    async fn get_project(&self, id: &str) -> StoreResult<Option<Project>>;
+    async fn create_project(&self, project: &Project) -> StoreResult<()>;
+    /// Conditional on `expected_version`, like [`CompanyStore::update_company`].
+    async fn update_project(&self, project: &Project, expected_version: u64) -> StoreResult<()>;
+    /// A company's projects, newest first.
+    async fn projects_of_owner(&self, owner: &str, page: &PageRequest) -> StoreResult<Page<Project>>;
+    /// Projects of any company registered with this name in this community,
+    /// for the duplicate-registration pre-check.
+    async fn projects_named(&self, community: &str, name: &str) -> StoreResult<Vec<Project>>;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplicationFilter {
+    pub state: Option<State>,
+    pub project_id: Option<String>,
+}
+
+#[async_trait]
+pub trait ApplicationStore: Send + Sync {
+    async fn get_application(&self, id: &str) -> StoreResult<Option<Application>>;
+    /// Atomically: the application (version 1), the (policy, project) claim,
+    /// the first audit entry and the change record. `Claimed` with the
+    /// holder's id if another live application holds the claim.
+    async fn create_application(&self, app: &Application, audit: &AuditEntry) -> StoreResult<()>;
+    /// Atomically, if the stored version is `expected_version`: the new
+    /// application, the audit entry, the change record, and the release of
+    /// the claim when `release_claim`. Else `VersionConflict` with the
+    /// stored version, and nothing is written.
+    async fn update_application(
+        &self,
+        app: &Application,
+        expected_version: u64,
+        audit: &AuditEntry,
+        release_claim: bool,
+    ) -> StoreResult<()>;
+    /// The live application holding (policy, project), if any.
+    async fn claim_holder(&self, policy_id: &str, project_id: &str) -> StoreResult<Option<String>>;
+    /// Applications in scope, newest first. Drafts only for `Scope::Owner`.
+    async fn list_applications(
+        &self,
+        scope: &Scope,
+        filter: &ApplicationFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Application>>;
+    /// Applications waiting at `tier` inside the unit (or, for
+    /// `Scope::Manager`, awaiting that manager), oldest arrival first.
+    async fn inbox(&self, scope: &Scope, state: State, page: &PageRequest) -> StoreResult<Page<Application>>;
+    /// The audit chain, in sequence order.
+    async fn audit_trail(&self, application_id: &str) -> StoreResult<Vec<AuditEntry>>;
+    /// Every application, in id order, for whole-store jobs (audit verify).
+    async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>>;
+}
+
+/// Document metadata. The bytes live in a [`BlobStore`].
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    async fn create_document(&self, doc: &Document) -> StoreResult<()>;
+    async fn get_document(&self, application_id: &str, id: &str) -> StoreResult<Option<Document>>;
+    async fn documents_of(&self, application_id: &str) -> StoreResult<Vec<Document>>;
+    /// Sets the verification outcome. Idempotent.
+    async fn set_document_status(
+        &self,
+        application_id: &str,
+        id: &str,
+        status: DocumentStatus,
+        refusal: Option<String>,
+    ) -> StoreResult<()>;
+    async fn delete_document(&self, application_id: &str, id: &str) -> StoreResult<()>;
+}
+
+/// A request the client must make to move bytes: an upload or download URL
+/// with the headers it must send. Signed so it cannot be altered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresignedRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a blob store knows of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobHead {
+    pub size: u64,
+    /// The first bytes, at most as many as asked for.
+    pub head: Vec<u8>,
+}
+
+/// Object storage for documents: the filesystem or S3.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// A PUT whose signature fixes the key, the content type and the exact
+    /// content length.
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: ContentType,
+        size: u64,
+        ttl: Duration,
+    ) -> StoreResult<PresignedRequest>;
+    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<PresignedRequest>;
+    /// The object's size and first `n` bytes, or `None` if absent.
+    async fn head(&self, key: &str, n: usize) -> StoreResult<Option<BlobHead>>;
+    /// Deletes the object. Deleting an absent object is not an error.
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait PrecheckStore: Send + Sync {
+    /// Stores the report for (application, tier), replacing an older one.
+    /// Idempotent: the same report twice leaves one.
+    async fn put_prechecks(&self, report: &PrecheckReport) -> StoreResult<()>;
+    async fn prechecks_of(&self, application_id: &str) -> StoreResult<Vec<PrecheckReport>>;
+}
+
+/// A response kept for an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// No record: this request owns the key now and must complete or abort.
+    Proceed,
+    /// The first request finished: return its response.
+    Replay(StoredResponse),
+    /// Another request with this key is running (or crashed less than a lease ago).
+    InProgress,
+    /// The key was used with a different request fingerprint.
+    Mismatch,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request with `fingerprint`, with a lease that
+    /// expires at `lease_until` (after a crash, the key frees itself).
+    async fn begin(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Begin>;
+    /// Stores the final response; later `begin`s replay it.
+    async fn complete(&self, key: &str, response: &StoredResponse) -> StoreResult<()>;
+    /// Releases the key without a response, so a retry runs again.
+    async fn abort(&self, key: &str) -> StoreResult<()>;
+}

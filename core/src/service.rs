@@ -1,0 +1,647 @@
+//! Use cases: what the routers and consumers call. Each one authorizes the
+//! actor, parses input into domain types before anything is stored, and
+//! writes through the ports. No HTTP, SQL or AWS here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
+use crate::audit::{AuditEntry, ChainError, verify_chain};
+use crate::authz::{self, Scope};
+use crate::company::{Company, CompanyInput, Project, ProjectInput, area, text};
+use crate::dispatch::TierArrival;
+use crate::document::{self, ContentType, Document, DocumentKind, DocumentStatus, SNIFF_LEN};
+use crate::error::{Error, StoreError};
+use crate::identity::{Actor, Role, Tier};
+use crate::jurisdiction::JurisdictionTree;
+use crate::policy::Policy;
+use crate::ports::*;
+use crate::precheck::{self, PrecheckReport};
+use crate::state::{self, Command, Ctx, State};
+use crate::views::*;
+
+/// How long an upload or download URL stays valid.
+pub const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
+pub const DOWNLOAD_TTL: Duration = Duration::from_secs(5 * 60);
+/// At most this many documents per application.
+pub const MAX_DOCUMENTS: usize = 20;
+
+/// Every port the use cases need, and the deployment's active policy id.
+#[derive(Clone)]
+pub struct Services {
+    pub policies: Arc<dyn PolicyStore>,
+    pub companies: Arc<dyn CompanyStore>,
+    pub projects: Arc<dyn ProjectStore>,
+    pub applications: Arc<dyn ApplicationStore>,
+    pub documents: Arc<dyn DocumentStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub prechecks: Arc<dyn PrecheckStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub clock: Arc<dyn Clock>,
+    pub tree: Arc<JurisdictionTree>,
+    pub policy_id: String,
+}
+
+fn require_role(actor: &Actor, role: Role) -> Result<(), Error> {
+    if actor.role == role { Ok(()) } else { Err(Error::NotFound("resource")) }
+}
+
+/// Raw body of an action on an application: the version the caller saw,
+/// and the reason where the action takes one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionInput {
+    pub version: u64,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Raw body of an approval.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApproveInput {
+    pub version: u64,
+    #[serde(default)]
+    pub approved_area: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Raw body of an upload request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadInput {
+    pub kind: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+/// The outcome of verifying every audit chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditReport {
+    pub applications: u64,
+    pub entries: u64,
+    pub failures: Vec<ChainError>,
+}
+
+fn reason(field: &str, r: &Option<String>) -> Result<Option<crate::fields::Text>, Error> {
+    r.as_deref().map(|s| text(field, s, 500)).transpose()
+}
+
+fn required_reason(r: &Option<String>) -> Result<crate::fields::Text, Error> {
+    reason("reason", r)?.ok_or_else(|| Error::invalid("reason", "a reason is required"))
+}
+
+impl Services {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The active policy.
+    pub async fn policy(&self) -> Result<Policy, Error> {
+        self.policy_by_id(&self.policy_id).await
+    }
+
+    async fn policy_by_id(&self, id: &str) -> Result<Policy, Error> {
+        self.policies.get_policy(id).await?.ok_or_else(|| Error::internal(format!("policy {id} is not loaded")))
+    }
+
+    // ---- identity and reference data ----
+
+    pub async fn me(&self, actor: &Actor) -> Result<MeView, Error> {
+        let company = match actor.role {
+            Role::Company => self.companies.company_of_owner(&actor.user_id).await?.map(|c| CompanyView::of(&c)),
+            _ => None,
+        };
+        let unit = actor.unit.as_deref().and_then(|c| self.tree.get(c)).map(|u| UnitSummary {
+            code: u.code.clone(),
+            name: u.name.clone(),
+            level: u.level,
+        });
+        Ok(MeView {
+            user_id: actor.user_id.clone(),
+            role: actor.role,
+            name: actor.name.clone(),
+            unit,
+            phone: actor.phone.as_ref().map(|p| p.masked()),
+            company,
+        })
+    }
+
+    /// Any signed-in user may browse the tree: companies pick communities
+    /// from it, and the codes are public statistical data.
+    pub fn unit(&self, code: &str) -> Result<UnitView, Error> {
+        let u = self.tree.get(code).ok_or(Error::NotFound("jurisdiction"))?;
+        Ok(UnitView::of(u, &self.tree))
+    }
+
+    // ---- company profile ----
+
+    pub async fn company(&self, actor: &Actor) -> Result<CompanyView, Error> {
+        require_role(actor, Role::Company)?;
+        let c = self.companies.company_of_owner(&actor.user_id).await?.ok_or(Error::NotFound("company"))?;
+        Ok(CompanyView::of(&c))
+    }
+
+    /// Registers the caller's company, or updates it (then `version` is required).
+    pub async fn put_company(&self, actor: &Actor, input: &CompanyInput) -> Result<CompanyView, Error> {
+        require_role(actor, Role::Company)?;
+        let profile = input.parse()?;
+        let now = self.now();
+        match self.companies.company_of_owner(&actor.user_id).await? {
+            None => {
+                let c = Company {
+                    id: ulid::Ulid::new().to_string(),
+                    owner: actor.user_id.clone(),
+                    profile,
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                };
+                match self.companies.create_company(&c).await {
+                    Ok(()) => Ok(CompanyView::of(&c)),
+                    // Two first registrations raced: the other one won.
+                    Err(StoreError::AlreadyExists) => Err(Error::VersionConflict { current: 1 }),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Some(existing) => {
+                let expected =
+                    input.version.ok_or_else(|| Error::invalid("version", "required when updating the profile"))?;
+                if expected != existing.version {
+                    return Err(Error::VersionConflict { current: existing.version });
+                }
+                let c = Company { profile, version: expected + 1, updated_at: now, ..existing };
+                self.companies.update_company(&c, expected).await?;
+                Ok(CompanyView::of(&c))
+            }
+        }
+    }
+
+    async fn own_company(&self, actor: &Actor) -> Result<Company, Error> {
+        require_role(actor, Role::Company)?;
+        self.companies.company_of_owner(&actor.user_id).await?.ok_or(Error::CompanyProfileRequired)
+    }
+
+    // ---- projects ----
+
+    pub async fn create_project(&self, actor: &Actor, input: &ProjectInput) -> Result<ProjectView, Error> {
+        let company = self.own_company(actor).await?;
+        let policy = self.policy().await?;
+        let (details, jurisdiction) = input.parse(&self.tree, policy.max_project_area)?;
+        let now = self.now();
+        let p = Project {
+            id: ulid::Ulid::new().to_string(),
+            company_id: company.id,
+            owner: actor.user_id.clone(),
+            details,
+            jurisdiction,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        self.projects.create_project(&p).await?;
+        Ok(ProjectView::of(&p, &self.tree))
+    }
+
+    async fn own_project(&self, actor: &Actor, id: &str) -> Result<Project, Error> {
+        require_role(actor, Role::Company)?;
+        match self.projects.get_project(id).await? {
+            Some(p) if p.owner == actor.user_id => Ok(p),
+            _ => Err(Error::NotFound("project")),
+        }
+    }
+
+    pub async fn project(&self, actor: &Actor, id: &str) -> Result<ProjectView, Error> {
+        Ok(ProjectView::of(&self.own_project(actor, id).await?, &self.tree))
+    }
+
+    pub async fn projects(&self, actor: &Actor, page: &PageRequest) -> Result<Page<ProjectView>, Error> {
+        require_role(actor, Role::Company)?;
+        let page = self.projects.projects_of_owner(&actor.user_id, page).await?;
+        Ok(page.map(|p| ProjectView::of(&p, &self.tree)))
+    }
+
+    /// Edits a project. Refused while an application for it is under
+    /// review: reviewers must see what the manager confirmed.
+    pub async fn update_project(&self, actor: &Actor, id: &str, input: &ProjectInput) -> Result<ProjectView, Error> {
+        let existing = self.own_project(actor, id).await?;
+        let expected = input.version.ok_or_else(|| Error::invalid("version", "required when updating a project"))?;
+        let policy = self.policy().await?;
+        let (details, jurisdiction) = input.parse(&self.tree, policy.max_project_area)?;
+        if expected != existing.version {
+            return Err(Error::VersionConflict { current: existing.version });
+        }
+        if let Some(holder) = self.applications.claim_holder(&self.policy_id, id).await? {
+            let app = self.applications.get_application(&holder).await?;
+            if app.is_some_and(|a| !matches!(a.state, State::Draft | State::Returned)) {
+                return Err(Error::ProjectLocked { application_id: holder });
+            }
+        }
+        let p = Project { details, jurisdiction, version: expected + 1, updated_at: self.now(), ..existing };
+        self.projects.update_project(&p, expected).await?;
+        Ok(ProjectView::of(&p, &self.tree))
+    }
+
+    // ---- applications: commands ----
+
+    /// Creates a draft application for one of the caller's projects.
+    pub async fn create_application(
+        &self,
+        actor: &Actor,
+        input: &NewApplicationInput,
+    ) -> Result<ApplicationDetail, Error> {
+        let company = self.own_company(actor).await?;
+        let project = self.own_project(actor, &input.project_id).await.map_err(|e| match e {
+            Error::NotFound(_) => Error::invalid("projectId", "no such project of yours"),
+            e => e,
+        })?;
+        let policy = self.policy().await?;
+        let now = self.now();
+        let claimed = match &input.claimed_area {
+            Some(s) => area("claimedArea", s)?,
+            None => project.details.managed_area,
+        };
+        state::check_claim_limit(claimed, &policy)?;
+        let note = reason("note", &input.note)?;
+        state::check_window(&Ctx { policy: &policy, now })?;
+        if let Some(holder) = self.applications.claim_holder(&policy.id, &project.id).await? {
+            return Err(Error::ProjectAlreadyClaimed { application_id: holder });
+        }
+        let mut app =
+            Application::draft(ulid::Ulid::new().to_string(), &policy, &company, &project, claimed, note, now);
+        let audit = AuditEntry::next(&app.id, 1, &app.audit_head, now, actor, "create", None, State::Draft, None);
+        app.version = 1;
+        app.audit_seq = 1;
+        app.audit_head = audit.hash.clone();
+        self.applications.create_application(&app, &audit).await?;
+        self.detail(actor, app).await
+    }
+
+    pub async fn edit_application(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &EditApplicationInput,
+    ) -> Result<ApplicationDetail, Error> {
+        let claimed_area = input.claimed_area.as_deref().map(|s| area("claimedArea", s)).transpose()?;
+        let note = reason("note", &input.note)?;
+        self.transition(actor, id, input.version, |_| async { Ok(Command::Edit { claimed_area, note }) }).await
+    }
+
+    pub async fn submit(&self, actor: &Actor, id: &str, version: u64) -> Result<ApplicationDetail, Error> {
+        self.transition(actor, id, version, |app: Application| async move {
+            let project = self.projects.get_project(&app.project_id).await?.ok_or(Error::NotFound("project"))?;
+            let verified_documents: Vec<DocumentKind> = self
+                .documents
+                .documents_of(&app.id)
+                .await?
+                .into_iter()
+                .filter(|d| d.status == DocumentStatus::Verified)
+                .map(|d| d.kind)
+                .collect();
+            Ok(Command::Submit {
+                project: ProjectSnapshot::of(&project),
+                jurisdiction: project.jurisdiction.clone(),
+                verified_documents,
+            })
+        })
+        .await
+    }
+
+    pub async fn withdraw(&self, actor: &Actor, id: &str, input: &ActionInput) -> Result<ApplicationDetail, Error> {
+        let reason = reason("reason", &input.reason)?;
+        self.transition(actor, id, input.version, |_| async { Ok(Command::Withdraw { reason }) }).await
+    }
+
+    pub async fn confirm_area(&self, actor: &Actor, id: &str, input: &ActionInput) -> Result<ApplicationDetail, Error> {
+        self.transition(actor, id, input.version, |_| async { Ok(Command::ConfirmArea) }).await
+    }
+
+    pub async fn dispute_area(&self, actor: &Actor, id: &str, input: &ActionInput) -> Result<ApplicationDetail, Error> {
+        let reason = required_reason(&input.reason)?;
+        self.transition(actor, id, input.version, |_| async { Ok(Command::DisputeArea { reason }) }).await
+    }
+
+    pub async fn approve(
+        &self,
+        actor: &Actor,
+        tier: Tier,
+        id: &str,
+        input: &ApproveInput,
+    ) -> Result<ApplicationDetail, Error> {
+        let area = input.approved_area.as_deref().map(|s| area("approvedArea", s)).transpose()?;
+        let reason = reason("reason", &input.reason)?;
+        self.transition(actor, id, input.version, |_| async { Ok(Command::Approve { tier, area, reason }) }).await
+    }
+
+    pub async fn return_for_correction(
+        &self,
+        actor: &Actor,
+        tier: Tier,
+        id: &str,
+        input: &ActionInput,
+    ) -> Result<ApplicationDetail, Error> {
+        let reason = required_reason(&input.reason)?;
+        self.transition(actor, id, input.version, |_| async { Ok(Command::Return { tier, reason }) }).await
+    }
+
+    pub async fn reject(
+        &self,
+        actor: &Actor,
+        tier: Tier,
+        id: &str,
+        input: &ActionInput,
+    ) -> Result<ApplicationDetail, Error> {
+        let reason = required_reason(&input.reason)?;
+        self.transition(actor, id, input.version, |_| async { Ok(Command::Reject { tier, reason }) }).await
+    }
+
+    /// The one path by which an existing application changes: load, check
+    /// scope, check the caller's version, build the command, apply the state
+    /// machine, append the audit entry, and write conditionally.
+    async fn transition<F, Fut>(
+        &self,
+        actor: &Actor,
+        id: &str,
+        expected_version: u64,
+        command: F,
+    ) -> Result<ApplicationDetail, Error>
+    where
+        F: FnOnce(Application) -> Fut,
+        Fut: std::future::Future<Output = Result<Command, Error>>,
+    {
+        let app = self.visible_application(actor, id).await?;
+        if app.version != expected_version {
+            return Err(Error::VersionConflict { current: app.version });
+        }
+        let policy = self.policy_by_id(&app.policy_id).await?;
+        let cmd = command(app.clone()).await?;
+        let action = match &cmd {
+            Command::Submit { .. } if app.round > 0 => "resubmit",
+            other => other.action(),
+        };
+        let now = self.now();
+        let t = state::apply(&app, actor, cmd, &Ctx { policy: &policy, now })?;
+        let releases = t.releases_claim();
+        let mut next = t.next;
+        let audit = AuditEntry::next(
+            &app.id,
+            app.audit_seq + 1,
+            &app.audit_head,
+            now,
+            actor,
+            action,
+            Some(t.from),
+            next.state,
+            t.comment,
+        );
+        next.audit_seq = audit.seq;
+        next.audit_head = audit.hash.clone();
+        self.applications.update_application(&next, app.version, &audit, releases).await?;
+        self.detail(actor, next).await
+    }
+
+    async fn visible_application(&self, actor: &Actor, id: &str) -> Result<Application, Error> {
+        let app = self.applications.get_application(id).await?.ok_or(Error::NotFound("application"))?;
+        authz::require_visible(actor, &app, &self.tree)?;
+        Ok(app)
+    }
+
+    // ---- applications: queries ----
+
+    async fn detail(&self, actor: &Actor, app: Application) -> Result<ApplicationDetail, Error> {
+        let documents = self.documents.documents_of(&app.id).await?.iter().map(DocumentView::of).collect();
+        let prechecks = if actor.role.tier().is_some() || actor.role == Role::City {
+            self.prechecks.prechecks_of(&app.id).await?
+        } else {
+            Vec::new()
+        };
+        Ok(ApplicationDetail { application: ApplicationView::of(&app, actor, &self.tree), documents, prechecks })
+    }
+
+    pub async fn application(&self, actor: &Actor, id: &str) -> Result<ApplicationDetail, Error> {
+        let app = self.visible_application(actor, id).await?;
+        self.detail(actor, app).await
+    }
+
+    pub async fn applications(
+        &self,
+        actor: &Actor,
+        filter: &ApplicationFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ApplicationView>, Error> {
+        let scope = Scope::of(actor, &self.tree)?;
+        let page = self.applications.list_applications(&scope, filter, page).await?;
+        Ok(page.map(|a| ApplicationView::of(&a, actor, &self.tree)))
+    }
+
+    /// A reviewer's inbox at their own tier, oldest first.
+    pub async fn review_inbox(
+        &self,
+        actor: &Actor,
+        tier: Tier,
+        page: &PageRequest,
+    ) -> Result<Page<ApplicationView>, Error> {
+        if actor.tier() != Some(tier) {
+            return Err(Error::NotFound("inbox"));
+        }
+        self.inbox(actor, State::pending_at(tier), page).await
+    }
+
+    /// A project manager's pending area confirmations, oldest first.
+    pub async fn manager_inbox(&self, actor: &Actor, page: &PageRequest) -> Result<Page<ApplicationView>, Error> {
+        require_role(actor, Role::ProjectManager)?;
+        self.inbox(actor, State::AwaitingAreaConfirmation, page).await
+    }
+
+    async fn inbox(&self, actor: &Actor, state: State, page: &PageRequest) -> Result<Page<ApplicationView>, Error> {
+        let scope = Scope::of(actor, &self.tree)?;
+        let page = self.applications.inbox(&scope, state, page).await?;
+        Ok(page.map(|a| ApplicationView::of(&a, actor, &self.tree)))
+    }
+
+    /// The audit timeline of one application.
+    pub async fn timeline(&self, actor: &Actor, id: &str) -> Result<Vec<AuditEntry>, Error> {
+        self.visible_application(actor, id).await?;
+        Ok(self.applications.audit_trail(id).await?)
+    }
+
+    // ---- documents ----
+
+    /// Registers a document and returns where to upload its bytes.
+    pub async fn request_upload(
+        &self,
+        actor: &Actor,
+        application_id: &str,
+        input: &UploadInput,
+    ) -> Result<UploadTicket, Error> {
+        require_role(actor, Role::Company)?;
+        let app = self.visible_application(actor, application_id).await?;
+        let policy = self.policy_by_id(&app.policy_id).await?;
+        let kind: DocumentKind = serde_json::from_value(serde_json::Value::String(input.kind.clone()))
+            .map_err(|_| Error::invalid("kind", "must be service_contract, area_proof or other"))?;
+        let file_name = text("fileName", &input.file_name, 200)?;
+        if file_name.as_str().contains(['/', '\\']) || file_name.as_str().starts_with('.') {
+            return Err(Error::invalid("fileName", "must be a plain file name without folders"));
+        }
+        let content_type = ContentType::parse(&input.content_type).ok_or(Error::UnsupportedDocumentType)?;
+        if input.size == 0 {
+            return Err(Error::invalid("size", "an empty file cannot be a document"));
+        }
+        if input.size > policy.max_document_bytes {
+            return Err(Error::DocumentTooLarge { max: policy.max_document_bytes });
+        }
+        if !matches!(app.state, State::Draft | State::Returned) {
+            return Err(Error::WrongState { state: app.state, action: "add documents to" });
+        }
+        let existing = self.documents.documents_of(&app.id).await?;
+        if existing.len() >= MAX_DOCUMENTS {
+            return Err(Error::invalid("documents", format!("at most {MAX_DOCUMENTS} documents per application")));
+        }
+        let doc = Document {
+            id: ulid::Ulid::new().to_string(),
+            application_id: app.id.clone(),
+            kind,
+            file_name,
+            content_type,
+            size: input.size,
+            status: DocumentStatus::Pending,
+            refusal: None,
+            uploaded_by: actor.user_id.clone(),
+            created_at: self.now(),
+        };
+        self.documents.create_document(&doc).await?;
+        let upload = self.blobs.presign_put(&doc.storage_key(), content_type, doc.size, UPLOAD_TTL).await?;
+        Ok(UploadTicket { document: DocumentView::of(&doc), upload })
+    }
+
+    /// Verifies bytes that arrived at `key`: the size must be the declared
+    /// size and the magic bytes the declared type. Otherwise the bytes are
+    /// deleted and the document marked refused, with the reason. Idempotent;
+    /// an S3 event (AWS) or the local upload endpoint (standalone) calls it.
+    pub async fn document_arrived(&self, key: &str) -> Result<Option<Document>, Error> {
+        let Some((app_id, doc_id)) = document::parse_storage_key(key) else {
+            return Ok(None);
+        };
+        let Some(mut doc) = self.documents.get_document(app_id, doc_id).await? else {
+            // Bytes without metadata: nobody asked for this upload.
+            self.blobs.delete(key).await?;
+            return Ok(None);
+        };
+        if doc.status != DocumentStatus::Pending {
+            return Ok(Some(doc));
+        }
+        let head = self.blobs.head(key, SNIFF_LEN).await?.ok_or(Error::NotFound("document content"))?;
+        let refusal = if head.size != doc.size {
+            Some(format!("文件大小 {} 字节与申报的 {} 字节不符", head.size, doc.size))
+        } else {
+            match ContentType::sniff(&head.head) {
+                Some(t) if t == doc.content_type => None,
+                Some(t) => Some(format!("文件内容是 {}，与申报的 {} 不符", t.as_str(), doc.content_type.as_str())),
+                None => Some("文件内容不是 PDF、JPEG 或 PNG".to_string()),
+            }
+        };
+        let status = if refusal.is_some() { DocumentStatus::Refused } else { DocumentStatus::Verified };
+        if refusal.is_some() {
+            self.blobs.delete(key).await?;
+        }
+        self.documents.set_document_status(app_id, doc_id, status, refusal.clone()).await?;
+        doc.status = status;
+        doc.refusal = refusal;
+        Ok(Some(doc))
+    }
+
+    /// A short-lived download URL, for the owning company and for staff who
+    /// review in this jurisdiction.
+    pub async fn document_download(
+        &self,
+        actor: &Actor,
+        application_id: &str,
+        document_id: &str,
+    ) -> Result<PresignedRequest, Error> {
+        if matches!(actor.role, Role::ProjectManager | Role::Finance) {
+            return Err(Error::NotFound("document"));
+        }
+        self.visible_application(actor, application_id).await?;
+        let doc = self.documents.get_document(application_id, document_id).await?.ok_or(Error::NotFound("document"))?;
+        if doc.status != DocumentStatus::Verified {
+            return Err(Error::NotFound("document"));
+        }
+        Ok(self.blobs.presign_get(&doc.storage_key(), DOWNLOAD_TTL).await?)
+    }
+
+    pub async fn delete_document(&self, actor: &Actor, application_id: &str, document_id: &str) -> Result<(), Error> {
+        require_role(actor, Role::Company)?;
+        let app = self.visible_application(actor, application_id).await?;
+        let doc = self.documents.get_document(application_id, document_id).await?.ok_or(Error::NotFound("document"))?;
+        if !matches!(app.state, State::Draft | State::Returned) {
+            return Err(Error::WrongState { state: app.state, action: "remove documents from" });
+        }
+        self.blobs.delete(&doc.storage_key()).await?;
+        self.documents.delete_document(application_id, document_id).await?;
+        Ok(())
+    }
+
+    // ---- consumers ----
+
+    /// Runs the pre-checks when an application arrives at a tier. Stale
+    /// messages (the application moved on) are acknowledged and ignored, so
+    /// redelivery is harmless.
+    pub async fn on_arrival(&self, msg: &TierArrival) -> Result<Option<PrecheckReport>, Error> {
+        let Some(app) = self.applications.get_application(&msg.application_id).await? else {
+            return Ok(None);
+        };
+        if app.state != State::pending_at(msg.tier) || app.version != msg.version {
+            return Ok(None);
+        }
+        let project = self.projects.get_project(&app.project_id).await?;
+        let mut same_name = Vec::new();
+        for p in self.projects.projects_named(&app.jurisdiction.community, app.project.name.as_str()).await? {
+            let holder = match self.applications.claim_holder(&app.policy_id, &p.id).await? {
+                Some(h) => self.applications.get_application(&h).await?,
+                None => None,
+            };
+            same_name.push((p, holder));
+        }
+        let report = PrecheckReport {
+            application_id: app.id.clone(),
+            tier: msg.tier,
+            version: app.version,
+            round: app.round,
+            checked_at: self.now(),
+            checks: precheck::run(&app, project.as_ref(), &same_name),
+        };
+        self.prechecks.put_prechecks(&report).await?;
+        Ok(Some(report))
+    }
+
+    // ---- whole-store jobs ----
+
+    /// Verifies every application's audit chain. `progress` is called after
+    /// each page with the number of applications checked so far.
+    pub async fn verify_audit(&self, mut progress: impl FnMut(u64)) -> Result<AuditReport, Error> {
+        let mut report = AuditReport::default();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let batch = self.applications.scan_applications(&page).await?;
+            for app in &batch.items {
+                let trail = self.applications.audit_trail(&app.id).await?;
+                report.entries += trail.len() as u64;
+                report.applications += 1;
+                if let Err(e) = verify_chain(&app.id, &trail, app.audit_seq, &app.audit_head) {
+                    report.failures.push(e);
+                }
+            }
+            progress(report.applications);
+            match batch.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(report),
+            }
+        }
+    }
+}

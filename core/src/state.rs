@@ -1,0 +1,722 @@
+//! The application state machine: every state, every transition, in one file.
+//!
+//! ```text
+//!  draft ──submit──> awaiting_area_confirmation ──confirm──> pending_community
+//!    │                       │ dispute                           │ approve
+//!    │                       v                                   v
+//!    │                   returned <──return── pending_subdistrict ──approve──> pending_district ──approve──> approved
+//!    │                       │ (resubmit: community, or the manager again if the area changed)          │ add to batch
+//!    └─ withdraw (any state before the district's decision) ──> withdrawn                                v
+//!       reject (any pending tier) ──> rejected                         paid <──paid── in_payment_batch ──failed──> payment_failed
+//!                                                                                       approved <──re-verified bank account──┘
+//! ```
+//!
+//! [`apply`] takes the application, the actor and a command, and returns the
+//! next application plus the domain events, or a typed error. It checks the
+//! actor's *role*; ownership and jurisdiction are [`crate::authz`]'s job and
+//! are checked before. It does no I/O.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::application::{Application, Decision, DecisionKind, ProjectSnapshot, TierApproval};
+use crate::document::DocumentKind;
+use crate::error::Error;
+use crate::fields::Text;
+use crate::identity::{Actor, Role, Tier};
+use crate::jurisdiction::JurisdictionPath;
+use crate::money::Area;
+use crate::policy::{Policy, Window};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Draft,
+    AwaitingAreaConfirmation,
+    PendingCommunity,
+    PendingSubdistrict,
+    PendingDistrict,
+    Approved,
+    InPaymentBatch,
+    Paid,
+    Returned,
+    Rejected,
+    Withdrawn,
+    PaymentFailed,
+}
+
+impl State {
+    pub const ALL: [State; 12] = [
+        State::Draft,
+        State::AwaitingAreaConfirmation,
+        State::PendingCommunity,
+        State::PendingSubdistrict,
+        State::PendingDistrict,
+        State::Approved,
+        State::InPaymentBatch,
+        State::Paid,
+        State::Returned,
+        State::Rejected,
+        State::Withdrawn,
+        State::PaymentFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Draft => "draft",
+            State::AwaitingAreaConfirmation => "awaiting_area_confirmation",
+            State::PendingCommunity => "pending_community",
+            State::PendingSubdistrict => "pending_subdistrict",
+            State::PendingDistrict => "pending_district",
+            State::Approved => "approved",
+            State::InPaymentBatch => "in_payment_batch",
+            State::Paid => "paid",
+            State::Returned => "returned",
+            State::Rejected => "rejected",
+            State::Withdrawn => "withdrawn",
+            State::PaymentFailed => "payment_failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn pending_at(tier: Tier) -> State {
+        match tier {
+            Tier::Community => State::PendingCommunity,
+            Tier::Subdistrict => State::PendingSubdistrict,
+            Tier::District => State::PendingDistrict,
+        }
+    }
+
+    /// The tier an application waits at, if it waits at one.
+    pub fn tier(self) -> Option<Tier> {
+        match self {
+            State::PendingCommunity => Some(Tier::Community),
+            State::PendingSubdistrict => Some(Tier::Subdistrict),
+            State::PendingDistrict => Some(Tier::District),
+            _ => None,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, State::Rejected | State::Withdrawn | State::Paid)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an actor asks to do to an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Company edits a draft or returned application.
+    Edit { claimed_area: Option<Area>, note: Option<Text> },
+    /// Company submits (or resubmits). The use case supplies the project as
+    /// it is now and the kinds of verified documents on file.
+    Submit { project: ProjectSnapshot, jurisdiction: JurisdictionPath, verified_documents: Vec<DocumentKind> },
+    /// Project manager confirms the claimed area.
+    ConfirmArea,
+    /// Project manager disputes the claimed area; back to the company.
+    DisputeArea { reason: Text },
+    /// Reviewer approves at a tier, optionally lowering the area (with a reason).
+    Approve { tier: Tier, area: Option<Area>, reason: Option<Text> },
+    /// Reviewer returns for correction (退回补正).
+    Return { tier: Tier, reason: Text },
+    /// Reviewer rejects; terminal.
+    Reject { tier: Tier, reason: Text },
+    /// Company withdraws before the district's decision; terminal.
+    Withdraw { reason: Option<Text> },
+    /// Finance puts an approved application into a payment batch.
+    AddToBatch { batch_id: String },
+    /// The bank reports the payment made.
+    MarkPaid,
+    /// The bank reports the payment failed.
+    MarkPaymentFailed { reason: Text },
+    /// The district re-verified a corrected bank account; payable again.
+    ReverifyAfterFailure,
+}
+
+impl Command {
+    /// The verb used in errors and audit entries.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Command::Edit { .. } => "edit",
+            Command::Submit { .. } => "submit",
+            Command::ConfirmArea => "confirm_area",
+            Command::DisputeArea { .. } => "dispute_area",
+            Command::Approve { .. } => "approve",
+            Command::Return { .. } => "return",
+            Command::Reject { .. } => "reject",
+            Command::Withdraw { .. } => "withdraw",
+            Command::AddToBatch { .. } => "add_to_batch",
+            Command::MarkPaid => "mark_paid",
+            Command::MarkPaymentFailed { .. } => "mark_payment_failed",
+            Command::ReverifyAfterFailure => "reverify_after_failure",
+        }
+    }
+
+    fn role_may(&self, role: Role) -> bool {
+        match self {
+            Command::Edit { .. } | Command::Submit { .. } | Command::Withdraw { .. } => role == Role::Company,
+            Command::ConfirmArea | Command::DisputeArea { .. } => role == Role::ProjectManager,
+            Command::Approve { tier, .. } | Command::Return { tier, .. } | Command::Reject { tier, .. } => {
+                role.tier() == Some(*tier)
+            }
+            Command::AddToBatch { .. } | Command::MarkPaid | Command::MarkPaymentFailed { .. } => role == Role::Finance,
+            Command::ReverifyAfterFailure => role == Role::District,
+        }
+    }
+}
+
+/// What happened, for consumers and the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DomainEvent {
+    Edited {
+        claimed_area: Area,
+    },
+    Submitted {
+        round: u32,
+        claimed_area: Area,
+    },
+    AreaConfirmed {
+        area: Area,
+    },
+    AreaDisputed {
+        reason: Text,
+    },
+    TierApproved {
+        tier: Tier,
+        area: Area,
+    },
+    Approved {
+        area: Area,
+        amount: crate::money::Fen,
+    },
+    Returned {
+        tier: Tier,
+        reason: Text,
+    },
+    Rejected {
+        tier: Tier,
+        reason: Text,
+    },
+    Withdrawn,
+    /// The (policy, project) claim is free again.
+    ClaimReleased,
+    AddedToBatch {
+        batch_id: String,
+    },
+    Paid,
+    PaymentFailed {
+        reason: Text,
+    },
+    Reverified,
+}
+
+/// The result of a successful [`apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub from: State,
+    pub next: Application,
+    pub events: Vec<DomainEvent>,
+    /// The human comment for the audit entry.
+    pub comment: Option<String>,
+}
+
+impl Transition {
+    pub fn releases_claim(&self) -> bool {
+        self.events.iter().any(|e| matches!(e, DomainEvent::ClaimReleased))
+    }
+}
+
+/// The policy and the clock a transition may consult.
+pub struct Ctx<'a> {
+    pub policy: &'a Policy,
+    pub now: DateTime<Utc>,
+}
+
+/// The one place application state changes.
+pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> Result<Transition, Error> {
+    if !cmd.role_may(actor.role) {
+        // The role may never do this: to the caller the object does not exist.
+        return Err(Error::NotFound("application"));
+    }
+    let action = cmd.action();
+    let wrong_state = || Error::WrongState { state: app.state, action };
+    let mut next = app.clone();
+    next.updated_at = ctx.now;
+    let mut events = Vec::new();
+    let mut comment: Option<String> = None;
+
+    match cmd {
+        Command::Edit { claimed_area, note } => {
+            if !matches!(app.state, State::Draft | State::Returned) {
+                return Err(wrong_state());
+            }
+            if let Some(area) = claimed_area {
+                check_claim_limit(area, ctx.policy)?;
+                next.claimed_area = area;
+                next.claimed_amount = ctx.policy.amount(area);
+            }
+            if note.is_some() {
+                next.note = note;
+            }
+            events.push(DomainEvent::Edited { claimed_area: next.claimed_area });
+        }
+        Command::Submit { project, jurisdiction, verified_documents } => {
+            if !matches!(app.state, State::Draft | State::Returned) {
+                return Err(wrong_state());
+            }
+            check_window(ctx)?;
+            check_claim_limit(app.claimed_area, ctx.policy)?;
+            let missing: Vec<DocumentKind> =
+                ctx.policy.required_documents.iter().filter(|k| !verified_documents.contains(k)).copied().collect();
+            if !missing.is_empty() {
+                return Err(Error::MissingDocuments { kinds: missing });
+            }
+            // A new manager, or a new claim, must be confirmed again.
+            let reconfirm =
+                app.confirmed_area != Some(app.claimed_area) || project.manager_phone != app.project.manager_phone;
+            next.project = project;
+            next.jurisdiction = jurisdiction;
+            next.state = if reconfirm { State::AwaitingAreaConfirmation } else { State::PendingCommunity };
+            if reconfirm {
+                next.confirmed_area = None;
+            }
+            next.round += 1;
+            next.submitted_at = Some(ctx.now);
+            next.approvals.clear();
+            next.approved_area = None;
+            next.approved_amount = None;
+            events.push(DomainEvent::Submitted { round: next.round, claimed_area: app.claimed_area });
+        }
+        Command::ConfirmArea => {
+            if app.state != State::AwaitingAreaConfirmation {
+                return Err(wrong_state());
+            }
+            next.confirmed_area = Some(app.claimed_area);
+            next.state = State::PendingCommunity;
+            events.push(DomainEvent::AreaConfirmed { area: app.claimed_area });
+        }
+        Command::DisputeArea { reason } => {
+            if app.state != State::AwaitingAreaConfirmation {
+                return Err(wrong_state());
+            }
+            next.state = State::Returned;
+            next.last_decision = Some(decision(DecisionKind::AreaDisputed, actor, Some(reason.clone()), ctx.now));
+            comment = Some(reason.to_string());
+            events.push(DomainEvent::AreaDisputed { reason });
+        }
+        Command::Approve { tier, area, reason } => {
+            if app.state != State::pending_at(tier) {
+                return Err(wrong_state());
+            }
+            let current = app.current_area();
+            let area = area.unwrap_or(current);
+            if area > current {
+                return Err(Error::invalid(
+                    "approvedArea",
+                    format!("must not exceed the area under review ({current} m²)"),
+                ));
+            }
+            if area < current && reason.is_none() {
+                return Err(Error::invalid("reason", "a reason is required when approving a smaller area"));
+            }
+            comment = reason.as_ref().map(|r| r.to_string());
+            next.approved_area = Some(area);
+            next.approvals.push(TierApproval { tier, area, reason, by: actor.user_id.clone(), at: ctx.now });
+            events.push(DomainEvent::TierApproved { tier, area });
+            next.state = match tier {
+                Tier::Community => State::PendingSubdistrict,
+                Tier::Subdistrict => State::PendingDistrict,
+                Tier::District => {
+                    let amount = ctx.policy.amount(area);
+                    next.approved_amount = Some(amount);
+                    events.push(DomainEvent::Approved { area, amount });
+                    State::Approved
+                }
+            };
+        }
+        Command::Return { tier, reason } => {
+            if app.state != State::pending_at(tier) {
+                return Err(wrong_state());
+            }
+            next.state = State::Returned;
+            next.approved_area = None;
+            next.approvals.clear();
+            next.last_decision = Some(decision(DecisionKind::Returned, actor, Some(reason.clone()), ctx.now));
+            comment = Some(reason.to_string());
+            events.push(DomainEvent::Returned { tier, reason });
+        }
+        Command::Reject { tier, reason } => {
+            if app.state != State::pending_at(tier) {
+                return Err(wrong_state());
+            }
+            next.state = State::Rejected;
+            next.last_decision = Some(decision(DecisionKind::Rejected, actor, Some(reason.clone()), ctx.now));
+            comment = Some(reason.to_string());
+            events.push(DomainEvent::Rejected { tier, reason });
+            events.push(DomainEvent::ClaimReleased);
+        }
+        Command::Withdraw { reason } => {
+            let before_district_decision = matches!(
+                app.state,
+                State::Draft
+                    | State::AwaitingAreaConfirmation
+                    | State::PendingCommunity
+                    | State::PendingSubdistrict
+                    | State::PendingDistrict
+                    | State::Returned
+            );
+            if !before_district_decision {
+                return Err(wrong_state());
+            }
+            next.state = State::Withdrawn;
+            next.last_decision = Some(decision(DecisionKind::Withdrawn, actor, reason.clone(), ctx.now));
+            comment = reason.map(|r| r.to_string());
+            events.push(DomainEvent::Withdrawn);
+            events.push(DomainEvent::ClaimReleased);
+        }
+        Command::AddToBatch { batch_id } => {
+            if app.state != State::Approved {
+                return Err(wrong_state());
+            }
+            if ctx.now >= ctx.policy.payout_deadline {
+                return Err(Error::WrongState { state: app.state, action: "pay after the payout deadline" });
+            }
+            next.state = State::InPaymentBatch;
+            next.batch_id = Some(batch_id.clone());
+            events.push(DomainEvent::AddedToBatch { batch_id });
+        }
+        Command::MarkPaid => {
+            if app.state != State::InPaymentBatch {
+                return Err(wrong_state());
+            }
+            next.state = State::Paid;
+            events.push(DomainEvent::Paid);
+        }
+        Command::MarkPaymentFailed { reason } => {
+            if app.state != State::InPaymentBatch {
+                return Err(wrong_state());
+            }
+            next.state = State::PaymentFailed;
+            next.batch_id = None;
+            next.last_decision = Some(decision(DecisionKind::PaymentFailed, actor, Some(reason.clone()), ctx.now));
+            comment = Some(reason.to_string());
+            events.push(DomainEvent::PaymentFailed { reason });
+        }
+        Command::ReverifyAfterFailure => {
+            if app.state != State::PaymentFailed {
+                return Err(wrong_state());
+            }
+            next.state = State::Approved;
+            events.push(DomainEvent::Reverified);
+        }
+    }
+
+    if next.state != app.state {
+        next.state_since = ctx.now;
+    }
+    next.version = app.version + 1;
+    Ok(Transition { from: app.state, next, events, comment })
+}
+
+fn decision(kind: DecisionKind, actor: &Actor, reason: Option<Text>, at: DateTime<Utc>) -> Decision {
+    Decision { kind, role: actor.role, reason, by: actor.user_id.clone(), at }
+}
+
+/// Applications may be created and submitted only inside the window.
+pub fn check_window(ctx: &Ctx<'_>) -> Result<(), Error> {
+    match ctx.policy.window(ctx.now) {
+        Window::Open => Ok(()),
+        Window::NotYetOpen => Err(Error::WindowNotOpen { opens_at: ctx.policy.opens_at }),
+        Window::Closed => Err(Error::WindowClosed { closes_at: ctx.policy.closes_at }),
+    }
+}
+
+pub fn check_claim_limit(area: Area, policy: &Policy) -> Result<(), Error> {
+    if area > policy.max_project_area {
+        return Err(Error::invalid(
+            "claimedArea",
+            format!("must not exceed {} m² for one project", policy.max_project_area),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::*;
+
+    fn submit(app: &Application, ctx: &Ctx<'_>) -> Result<Transition, Error> {
+        apply(app, &company(), submit_cmd(app), ctx)
+    }
+
+    #[test]
+    fn the_happy_path_reaches_approved_with_the_amount_to_the_fen() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let mut app = draft("1234.56");
+        for (actor, cmd, expected) in [
+            (company(), submit_cmd(&app), State::AwaitingAreaConfirmation),
+            (manager(), Command::ConfirmArea, State::PendingCommunity),
+            (reviewer(Tier::Community), approve(Tier::Community), State::PendingSubdistrict),
+            (reviewer(Tier::Subdistrict), approve(Tier::Subdistrict), State::PendingDistrict),
+            (reviewer(Tier::District), approve(Tier::District), State::Approved),
+        ] {
+            let t = apply(&app, &actor, cmd, &ctx).unwrap();
+            assert_eq!(t.next.state, expected);
+            assert_eq!(t.next.version, app.version + 1);
+            app = t.next;
+        }
+        assert_eq!(app.approved_amount.unwrap().to_string(), "1234.56");
+        assert_eq!(app.approvals.len(), 3);
+    }
+
+    #[test]
+    fn a_smaller_approved_area_needs_a_reason_and_recomputes_the_amount() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = at_state(draft("1000.00"), State::PendingDistrict);
+        let smaller = Command::Approve { tier: Tier::District, area: Some(area("800.50")), reason: None };
+        let err = apply(&app, &reviewer(Tier::District), smaller, &ctx).unwrap_err();
+        assert_eq!(err.field(), Some("reason"));
+        let smaller =
+            Command::Approve {
+                tier: Tier::District, area: Some(area("800.50")), reason: Some(text("部分面积为商业"))
+            };
+        let t = apply(&app, &reviewer(Tier::District), smaller, &ctx).unwrap();
+        assert_eq!(t.next.approved_amount.unwrap().to_string(), "800.50");
+        assert!(t.events.contains(&DomainEvent::Approved { area: area("800.50"), amount: p.amount(area("800.50")) }));
+    }
+
+    #[test]
+    fn a_tier_cannot_approve_more_than_the_tier_before_it() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let mut app = at_state(draft("1000.00"), State::PendingSubdistrict);
+        app.approved_area = Some(area("900.00"));
+        let more = Command::Approve { tier: Tier::Subdistrict, area: Some(area("950.00")), reason: Some(text("x")) };
+        let err = apply(&app, &reviewer(Tier::Subdistrict), more, &ctx).unwrap_err();
+        assert_eq!(err.field(), Some("approvedArea"));
+        let same = apply(&app, &reviewer(Tier::Subdistrict), approve(Tier::Subdistrict), &ctx).unwrap();
+        assert_eq!(same.next.approved_area, Some(area("900.00")));
+    }
+
+    #[test]
+    fn returned_application_restarts_at_community_review() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let mut app = at_state(draft("1000.00"), State::PendingSubdistrict);
+        app.confirmed_area = Some(app.claimed_area);
+        app.approved_area = Some(area("900.00"));
+        let t = apply(
+            &app,
+            &reviewer(Tier::Subdistrict),
+            Command::Return { tier: Tier::Subdistrict, reason: text("合同缺页") },
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(t.next.state, State::Returned);
+        assert_eq!(t.next.approved_area, None);
+        assert_eq!(t.next.last_decision.as_ref().unwrap().kind, DecisionKind::Returned);
+        let again = submit(&t.next, &ctx).unwrap();
+        assert_eq!(again.next.state, State::PendingCommunity);
+        assert_eq!(again.next.round, app.round + 1);
+    }
+
+    #[test]
+    fn a_changed_claim_goes_back_to_the_project_manager_on_resubmission() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let mut app = at_state(draft("1000.00"), State::Returned);
+        app.confirmed_area = Some(app.claimed_area);
+        let edited =
+            apply(&app, &company(), Command::Edit { claimed_area: Some(area("990.00")), note: None }, &ctx).unwrap();
+        assert_eq!(edited.next.claimed_amount.to_string(), "990.00");
+        let again = submit(&edited.next, &ctx).unwrap();
+        assert_eq!(again.next.state, State::AwaitingAreaConfirmation);
+    }
+
+    #[test]
+    fn disputing_the_area_returns_the_application_to_the_company() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = at_state(draft("1000.00"), State::AwaitingAreaConfirmation);
+        let t =
+            apply(&app, &manager(), Command::DisputeArea { reason: text("实际在管面积为 800 平方米") }, &ctx).unwrap();
+        assert_eq!(t.next.state, State::Returned);
+        assert_eq!(t.next.last_decision.unwrap().kind, DecisionKind::AreaDisputed);
+    }
+
+    #[test]
+    fn reject_and_withdraw_are_terminal_and_release_the_claim() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = at_state(draft("10"), State::PendingCommunity);
+        let r = apply(
+            &app,
+            &reviewer(Tier::Community),
+            Command::Reject { tier: Tier::Community, reason: text("非住宅项目") },
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(r.next.state, State::Rejected);
+        assert!(r.releases_claim());
+        let w = apply(&app, &company(), Command::Withdraw { reason: None }, &ctx).unwrap();
+        assert_eq!(w.next.state, State::Withdrawn);
+        assert!(w.releases_claim());
+        for terminal in [r.next, w.next] {
+            for cmd in [submit_cmd(&terminal), Command::Withdraw { reason: None }] {
+                assert!(matches!(apply(&terminal, &company(), cmd, &ctx), Err(Error::WrongState { .. })));
+            }
+        }
+    }
+
+    #[test]
+    fn withdrawal_is_refused_once_the_district_has_decided() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        for s in [State::Approved, State::InPaymentBatch, State::Paid, State::PaymentFailed, State::Rejected] {
+            let app = at_state(draft("10"), s);
+            let err = apply(&app, &company(), Command::Withdraw { reason: None }, &ctx).unwrap_err();
+            assert!(matches!(err, Error::WrongState { .. }), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_reviewer_acting_at_the_wrong_tier_is_refused() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = at_state(draft("10"), State::PendingCommunity);
+        // Right role for the route, wrong state: 409.
+        let err = apply(&app, &reviewer(Tier::Subdistrict), approve(Tier::Subdistrict), &ctx).unwrap_err();
+        assert!(matches!(err, Error::WrongState { state: State::PendingCommunity, .. }));
+        // A role deciding at a tier that is not its own: not found.
+        let err = apply(&app, &reviewer(Tier::Subdistrict), approve(Tier::Community), &ctx).unwrap_err();
+        assert_eq!(err, Error::NotFound("application"));
+    }
+
+    #[test]
+    fn roles_cannot_take_each_others_actions() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = at_state(draft("10"), State::AwaitingAreaConfirmation);
+        assert_eq!(apply(&app, &company(), Command::ConfirmArea, &ctx).unwrap_err(), Error::NotFound("application"));
+        let pending = at_state(draft("10"), State::PendingCommunity);
+        assert_eq!(
+            apply(&pending, &company(), approve(Tier::Community), &ctx).unwrap_err(),
+            Error::NotFound("application")
+        );
+        assert_eq!(
+            apply(&pending, &manager(), Command::Withdraw { reason: None }, &ctx).unwrap_err(),
+            Error::NotFound("application")
+        );
+    }
+
+    #[test]
+    fn submission_outside_the_window_is_refused() {
+        let p = policy();
+        let app = draft("10");
+        let late = ctx_at(&p, p.closes_at.to_utc());
+        assert!(matches!(submit(&app, &late), Err(Error::WindowClosed { .. })));
+        let early = ctx_at(&p, p.opens_at.to_utc() - chrono::Duration::seconds(1));
+        assert!(matches!(submit(&app, &early), Err(Error::WindowNotOpen { .. })));
+    }
+
+    #[test]
+    fn submission_needs_every_required_document() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = draft("10");
+        let cmd = Command::Submit {
+            project: app.project.clone(),
+            jurisdiction: app.jurisdiction.clone(),
+            verified_documents: vec![DocumentKind::ServiceContract],
+        };
+        assert_eq!(
+            apply(&app, &company(), cmd, &ctx).unwrap_err(),
+            Error::MissingDocuments { kinds: vec![DocumentKind::AreaProof] }
+        );
+    }
+
+    #[test]
+    fn payment_states_follow_the_bank() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = at_state(draft("10"), State::Approved);
+        let batched = apply(&app, &finance(), Command::AddToBatch { batch_id: "b1".into() }, &ctx).unwrap().next;
+        assert_eq!(batched.state, State::InPaymentBatch);
+        let failed =
+            apply(&batched, &finance(), Command::MarkPaymentFailed { reason: text("户名不符") }, &ctx).unwrap().next;
+        assert_eq!(failed.state, State::PaymentFailed);
+        assert_eq!(failed.batch_id, None);
+        assert!(apply(&failed, &finance(), Command::AddToBatch { batch_id: "b2".into() }, &ctx).is_err());
+        let again = apply(&failed, &reviewer(Tier::District), Command::ReverifyAfterFailure, &ctx).unwrap().next;
+        assert_eq!(again.state, State::Approved);
+        let late = ctx_at(&p, p.payout_deadline.to_utc());
+        assert!(apply(&again, &finance(), Command::AddToBatch { batch_id: "b3".into() }, &late).is_err());
+        let paid = apply(&batched, &finance(), Command::MarkPaid, &ctx).unwrap().next;
+        assert!(paid.state.is_terminal());
+    }
+
+    #[test]
+    fn every_state_refuses_every_command_it_does_not_list() {
+        // Exhaustive: for each state and command, a success must be one of
+        // the arrows of the diagram above.
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let allowed = |s: State, action: &str| -> bool {
+            matches!(
+                (s, action),
+                (State::Draft | State::Returned, "edit" | "submit" | "withdraw")
+                    | (State::AwaitingAreaConfirmation, "confirm_area" | "dispute_area" | "withdraw")
+                    | (
+                        State::PendingCommunity | State::PendingSubdistrict | State::PendingDistrict,
+                        "approve" | "return" | "reject" | "withdraw"
+                    )
+                    | (State::Approved, "add_to_batch")
+                    | (State::InPaymentBatch, "mark_paid" | "mark_payment_failed")
+                    | (State::PaymentFailed, "reverify_after_failure")
+            )
+        };
+        let mut checked = 0;
+        for s in State::ALL {
+            let app = at_state(draft("10"), s);
+            let tier = s.tier().unwrap_or(Tier::Community);
+            let cmds: Vec<(Actor, Command)> = vec![
+                (company(), Command::Edit { claimed_area: None, note: None }),
+                (company(), submit_cmd(&app)),
+                (company(), Command::Withdraw { reason: None }),
+                (manager(), Command::ConfirmArea),
+                (manager(), Command::DisputeArea { reason: text("x") }),
+                (reviewer(tier), approve(tier)),
+                (reviewer(tier), Command::Return { tier, reason: text("x") }),
+                (reviewer(tier), Command::Reject { tier, reason: text("x") }),
+                (finance(), Command::AddToBatch { batch_id: "b".into() }),
+                (finance(), Command::MarkPaid),
+                (finance(), Command::MarkPaymentFailed { reason: text("x") }),
+                (reviewer(Tier::District), Command::ReverifyAfterFailure),
+            ];
+            for (actor, cmd) in cmds {
+                let action = cmd.action();
+                let result = apply(&app, &actor, cmd, &ctx);
+                assert_eq!(result.is_ok(), allowed(s, action), "{s} {action}: {result:?}");
+                if let Err(e) = result {
+                    assert!(matches!(e, Error::WrongState { .. }), "{s} {action}: {e:?}");
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 12 * 12);
+    }
+}
