@@ -1,1 +1,13 @@
+//! Adapters for the core's ports, and shared runtime plumbing.
+//!
+//! - [`sqlite`]: every storage port on one embedded SQLite database, with
+//!   the outbox that plays the DynamoDB stream.
+//! - [`fs`]: documents on the local filesystem, with signed local URLs that
+//!   mimic S3 presigned requests.
+//! - [`jwt`]: HS256 tokens for the standalone mode.
+//! - [`telemetry`]: tracing setup.
 
+pub mod fs;
+pub mod jwt;
+pub mod sqlite;
+pub mod telemetry;

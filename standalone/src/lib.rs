@@ -1,1 +1,254 @@
+//! The whole system in one process: the same routers and consumers as the
+//! Lambda functions, wired to SQLite, the local filesystem and an
+//! in-process dispatcher. This crate holds wiring only; every rule lives in
+//! `subsidy-core` and the function crates.
 
+pub mod auth;
+pub mod blobs;
+pub mod demo;
+pub mod dispatcher;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post, put};
+use serde_json::json;
+use subsidy_api::no_route;
+use subsidy_core::Services;
+use subsidy_core::identity::Tier;
+use subsidy_core::jurisdiction::JurisdictionTree;
+use subsidy_core::policy::Policy;
+use subsidy_core::ports::{Clock, SystemClock};
+use subsidy_infra::fs::FsBlobStore;
+use subsidy_infra::jwt::Hs256;
+use subsidy_infra::sqlite::{Durability, SqliteStore};
+
+pub use dispatcher::Dispatcher;
+
+/// The Shenzhen jurisdiction tree, built into the binary.
+pub const SHENZHEN_JSON: &str = include_str!("../../data/jurisdictions/shenzhen.json");
+/// The Shenzhen 2020 policy, built into the binary.
+pub const SHENZHEN_POLICY_JSON: &str = include_str!("../../config/policy-shenzhen-2020.json");
+
+/// Issuer and audience of standalone tokens.
+pub const ISSUER: &str = "subsidy-standalone";
+pub const AUDIENCE: &str = "subsidy-api";
+
+/// Everything `serve` needs, read once at start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub addr: SocketAddr,
+    /// A policy file; the built-in Shenzhen 2020 policy when absent.
+    pub policy_file: Option<PathBuf>,
+    /// A jurisdiction file; the built-in Shenzhen tree when absent.
+    pub jurisdictions_file: Option<PathBuf>,
+    /// Seed demo data, and run the policy with its window moved to today.
+    pub demo: bool,
+    /// Run the dispatcher in the background (tests may drive it by hand).
+    pub dispatch: bool,
+    pub durability: Durability,
+}
+
+impl Config {
+    pub fn for_tests(data_dir: &Path) -> Config {
+        Config {
+            data_dir: data_dir.to_path_buf(),
+            addr: "127.0.0.1:0".parse().expect("literal address"),
+            policy_file: None,
+            jurisdictions_file: None,
+            demo: true,
+            dispatch: false,
+            durability: Durability::Normal,
+        }
+    }
+}
+
+/// A running standalone stack.
+pub struct Stack {
+    pub addr: SocketAddr,
+    pub services: Arc<Services>,
+    pub store: SqliteStore,
+    pub dispatcher: Arc<Dispatcher>,
+    pub keys: Arc<Hs256>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    background: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn read_or(file: &Option<PathBuf>, builtin: &str) -> anyhow::Result<String> {
+    match file {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())),
+        None => Ok(builtin.to_string()),
+    }
+}
+
+/// The HMAC secret of this data directory, created on first start.
+fn secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("secret.key");
+    if let Ok(hex) = std::fs::read_to_string(&path) {
+        return hex::decode(hex.trim()).context("secret.key is not hex");
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    std::fs::write(&path, hex::encode(key)).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key.to_vec())
+}
+
+/// Loads the policy into the store and returns the active one. In demo
+/// mode the window moves to open now, once: restarts keep the same window.
+async fn activate_policy(
+    store: &SqliteStore,
+    text: &str,
+    demo: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Policy> {
+    use subsidy_core::ports::PolicyStore;
+    let file = Policy::from_json(text)?;
+    let policy = if demo {
+        let id = format!("{}-demo", file.id);
+        match store.get_policy(&id).await? {
+            Some(p) => p,
+            None => {
+                // Open from the start of the previous hour: a round instant.
+                use chrono::DurationRound;
+                let start = (now - chrono::Duration::hours(1)).duration_trunc(chrono::Duration::hours(1))?;
+                Policy { id, ..file.shifted_to_open_at(start) }
+            }
+        }
+    } else {
+        file
+    };
+    store.put_policy(&policy).await?;
+    Ok(policy)
+}
+
+impl Stack {
+    /// Opens storage, seeds if asked, binds the address and starts serving.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Stack> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let tree = Arc::new(JurisdictionTree::from_json(&read_or(&config.jurisdictions_file, SHENZHEN_JSON)?)?);
+        let store = SqliteStore::open(&config.data_dir.join("subsidy.db"), config.durability)?;
+        let secret = secret(&config.data_dir)?;
+        let policy =
+            activate_policy(&store, &read_or(&config.policy_file, SHENZHEN_POLICY_JSON)?, config.demo, clock.now())
+                .await?;
+
+        let listener =
+            tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let blob_store = Arc::new(FsBlobStore::new(&config.data_dir.join("blobs"), &format!("http://{addr}"), &secret));
+
+        let s = Arc::new(store.clone());
+        let services = Arc::new(Services {
+            policies: s.clone(),
+            companies: s.clone(),
+            projects: s.clone(),
+            applications: s.clone(),
+            documents: s.clone(),
+            blobs: blob_store.clone(),
+            prechecks: s.clone(),
+            idempotency: s.clone(),
+            clock,
+            tree,
+            policy_id: policy.id.clone(),
+        });
+        if config.demo {
+            demo::seed(&services).await.context("seeding demo data")?;
+        }
+
+        let keys = Arc::new(Hs256::new(&secret, ISSUER, AUDIENCE));
+        let dispatcher = Dispatcher::new(store.clone(), services.clone());
+        let (shutdown, rx) = tokio::sync::watch::channel(false);
+        let background = config.dispatch.then(|| dispatcher.spawn(rx.clone()));
+        let app = app(services.clone(), store.clone(), blob_store, keys.clone());
+        let mut rx_server = rx;
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx_server.changed().await;
+                })
+                .await
+        });
+        Ok(Stack { addr, services, store, dispatcher, keys, shutdown, server, background })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and the dispatcher, and waits for both.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        if let Some(b) = self.background {
+            let _ = b.await;
+        }
+        self.server.await??;
+        Ok(())
+    }
+
+    /// Waits until the server stops (for `serve`).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => { r?; }
+        }
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+}
+
+#[derive(Clone)]
+struct Health {
+    store: SqliteStore,
+}
+
+async fn health(State(h): State<Health>) -> Json<serde_json::Value> {
+    match h.store.outbox_stats().await {
+        Ok(s) => Json(json!({"status": "ok", "outbox": {"pending": s.pending, "dead": s.dead}})),
+        Err(_) => Json(json!({"status": "degraded"})),
+    }
+}
+
+/// The standalone server: both function routers, the dev login, health and
+/// the local blob endpoint, behind the bearer-token layer.
+pub fn app(
+    services: Arc<Services>,
+    store: SqliteStore,
+    blob_store: Arc<FsBlobStore>,
+    keys: Arc<Hs256>,
+) -> axum::Router {
+    let auth = auth::Auth { keys };
+    let max_upload = 64 * 1024 * 1024;
+    let standalone_only = axum::Router::new()
+        .route("/api/v1/auth/dev-login", post(auth::dev_login))
+        .route("/api/v1/auth/dev-accounts", get(auth::dev_accounts))
+        .with_state(auth.clone())
+        .merge(axum::Router::new().route("/api/v1/health", get(health)).with_state(Health { store }))
+        .merge(
+            axum::Router::new()
+                .route("/blobs/{token}", put(blobs::put).get(blobs::get))
+                .layer(DefaultBodyLimit::max(max_upload))
+                .with_state(blobs::Blobs { store: blob_store, services: services.clone() }),
+        );
+    axum::Router::new()
+        .merge(submission::router(services.clone()))
+        .merge(review::router(services, &Tier::ALL))
+        .merge(standalone_only)
+        .fallback(no_route)
+        .layer(axum::middleware::from_fn_with_state(auth, auth::layer))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The default clock.
+pub fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}

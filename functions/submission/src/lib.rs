@@ -1,1 +1,266 @@
+//! The submission function: everything a company and a project manager do,
+//! and the read side of applications for every role.
+//!
+//! Routes are declared once in [`ROUTES`]; [`router`] serves exactly those.
+//! [`document_arrived`] is the consumer for stored document bytes (an S3
+//! event in AWS, the local blob endpoint in standalone).
 
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use subsidy_api::{ApiResult, AppState, Body, Identity, PageParams, Query};
+use subsidy_core::application::{EditApplicationInput, NewApplicationInput};
+use subsidy_core::audit::AuditEntry;
+use subsidy_core::company::{CompanyInput, ProjectInput};
+use subsidy_core::document::Document;
+use subsidy_core::policy::Policy;
+use subsidy_core::ports::{ApplicationFilter, Page, PresignedRequest};
+use subsidy_core::service::{ActionInput, UploadInput};
+use subsidy_core::state::State as AppStateKind;
+use subsidy_core::views::*;
+use subsidy_core::{Error, Services};
+
+subsidy_api::routes! {
+    GET "/api/v1/me" => me,
+    GET "/api/v1/policy" => policy,
+    GET "/api/v1/jurisdictions/{code}" => jurisdiction,
+    GET "/api/v1/company" => get_company,
+    PUT "/api/v1/company" => put_company,
+    GET "/api/v1/projects" => list_projects,
+    POST "/api/v1/projects" => create_project,
+    GET "/api/v1/projects/{id}" => get_project,
+    PUT "/api/v1/projects/{id}" => update_project,
+    GET "/api/v1/applications" => list_applications,
+    POST "/api/v1/applications" => create_application,
+    GET "/api/v1/applications/{id}" => get_application,
+    PATCH "/api/v1/applications/{id}" => edit_application,
+    GET "/api/v1/applications/{id}/timeline" => timeline,
+    POST "/api/v1/applications/{id}/submit" => submit,
+    POST "/api/v1/applications/{id}/withdraw" => withdraw,
+    POST "/api/v1/applications/{id}/documents" => request_upload,
+    GET "/api/v1/applications/{id}/documents/{document_id}" => document_download,
+    DELETE "/api/v1/applications/{id}/documents/{document_id}" => delete_document,
+    POST "/api/v1/applications/{id}/confirm-area" => confirm_area,
+    POST "/api/v1/applications/{id}/dispute-area" => dispute_area,
+    GET "/api/v1/manager/inbox" => manager_inbox,
+}
+
+/// The submission router, with the shared layers applied.
+pub fn router(state: AppState) -> axum::Router {
+    subsidy_api::finish(routes(), state.clone()).with_state(state)
+}
+
+async fn me(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<Json<MeView>> {
+    Ok(Json(s.me(&actor).await?))
+}
+
+async fn policy(State(s): State<AppState>, Identity(_): Identity) -> ApiResult<Json<Policy>> {
+    Ok(Json(s.policy().await?))
+}
+
+async fn jurisdiction(
+    State(s): State<AppState>,
+    Identity(_): Identity,
+    Path(code): Path<String>,
+) -> ApiResult<Json<UnitView>> {
+    Ok(Json(s.unit(&code)?))
+}
+
+async fn get_company(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<Json<CompanyView>> {
+    Ok(Json(s.company(&actor).await?))
+}
+
+async fn put_company(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Body(input): Body<CompanyInput>,
+) -> ApiResult<Json<CompanyView>> {
+    Ok(Json(s.put_company(&actor, &input).await?))
+}
+
+async fn list_projects(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<Page<ProjectView>>> {
+    Ok(Json(s.projects(&actor, &q.page()?).await?))
+}
+
+async fn create_project(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Body(input): Body<ProjectInput>,
+) -> ApiResult<(StatusCode, Json<ProjectView>)> {
+    Ok((StatusCode::CREATED, Json(s.create_project(&actor, &input).await?)))
+}
+
+async fn get_project(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProjectView>> {
+    Ok(Json(s.project(&actor, &id).await?))
+}
+
+async fn update_project(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<ProjectInput>,
+) -> ApiResult<Json<ProjectView>> {
+    Ok(Json(s.update_project(&actor, &id, &input).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListParams {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    project_id: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+async fn list_applications(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Query(q): Query<ListParams>,
+) -> ApiResult<Json<Page<ApplicationView>>> {
+    let state = match q.state.as_deref() {
+        None | Some("") => None,
+        Some(st) => Some(AppStateKind::parse(st).ok_or_else(|| {
+            subsidy_api::ApiError::bad_request("invalid_query", format!("unknown state `{st}`"), Some("state".into()))
+        })?),
+    };
+    let filter = ApplicationFilter { state, project_id: q.project_id.filter(|p| !p.is_empty()) };
+    let page = PageParams { limit: q.limit, cursor: q.cursor }.page()?;
+    Ok(Json(s.applications(&actor, &filter, &page).await?))
+}
+
+async fn create_application(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Body(input): Body<NewApplicationInput>,
+) -> ApiResult<(StatusCode, Json<ApplicationDetail>)> {
+    Ok((StatusCode::CREATED, Json(s.create_application(&actor, &input).await?)))
+}
+
+async fn get_application(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApplicationDetail>> {
+    Ok(Json(s.application(&actor, &id).await?))
+}
+
+async fn edit_application(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<EditApplicationInput>,
+) -> ApiResult<Json<ApplicationDetail>> {
+    Ok(Json(s.edit_application(&actor, &id, &input).await?))
+}
+
+async fn timeline(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
+    Ok(Json(s.timeline(&actor, &id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VersionInput {
+    version: u64,
+}
+
+async fn submit(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<VersionInput>,
+) -> ApiResult<Json<ApplicationDetail>> {
+    Ok(Json(s.submit(&actor, &id, input.version).await?))
+}
+
+async fn withdraw(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<ActionInput>,
+) -> ApiResult<Json<ApplicationDetail>> {
+    Ok(Json(s.withdraw(&actor, &id, &input).await?))
+}
+
+async fn request_upload(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<UploadInput>,
+) -> ApiResult<(StatusCode, Json<UploadTicket>)> {
+    Ok((StatusCode::CREATED, Json(s.request_upload(&actor, &id, &input).await?)))
+}
+
+#[derive(serde::Serialize)]
+struct Download {
+    download: PresignedRequest,
+}
+
+async fn document_download(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path((id, document_id)): Path<(String, String)>,
+) -> ApiResult<Json<Download>> {
+    Ok(Json(Download { download: s.document_download(&actor, &id, &document_id).await? }))
+}
+
+async fn delete_document(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path((id, document_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.delete_document(&actor, &id, &document_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn confirm_area(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<ActionInput>,
+) -> ApiResult<Json<ApplicationDetail>> {
+    Ok(Json(s.confirm_area(&actor, &id, &input).await?))
+}
+
+async fn dispute_area(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<ActionInput>,
+) -> ApiResult<Json<ApplicationDetail>> {
+    Ok(Json(s.dispute_area(&actor, &id, &input).await?))
+}
+
+async fn manager_inbox(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<Page<ApplicationView>>> {
+    Ok(Json(s.manager_inbox(&actor, &q.page()?).await?))
+}
+
+/// Consumer for stored document bytes: verifies them against what was
+/// declared. Safe to call any number of times for the same key.
+pub async fn document_arrived(services: &Services, key: &str) -> Result<Option<Document>, Error> {
+    let doc = services.document_arrived(key).await?;
+    if let Some(d) = &doc {
+        tracing::info!(application_id = %d.application_id, document_id = %d.id, status = ?d.status, "document checked");
+    }
+    Ok(doc)
+}

@@ -1,0 +1,247 @@
+//! Extractors: the caller's identity from the request context, JSON bodies
+//! and query strings with field-specific errors, and pagination.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use bytes::Bytes;
+use lambda_http::request::RequestContext;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use subsidy_core::Error;
+use subsidy_core::Services;
+use subsidy_core::identity::Actor;
+use subsidy_core::ports::PageRequest;
+
+use crate::error::ApiError;
+
+/// The state every router shares.
+pub type AppState = Arc<Services>;
+
+/// Largest JSON body any endpoint accepts.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// The JWT claims API Gateway's authorizer verified, if any.
+pub fn claims_of(parts: &http::Extensions) -> Option<&HashMap<String, String>> {
+    match parts.get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.authorizer.as_ref()?.jwt.as_ref().map(|j| &j.claims),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// A request context as API Gateway (HTTP API, JWT authorizer) builds it.
+/// The standalone server inserts one after verifying its own token.
+pub fn request_context(method: &http::Method, path: &str, claims: &HashMap<String, String>) -> RequestContext {
+    let ctx = serde_json::json!({
+        "routeKey": "$default",
+        "accountId": "000000000000",
+        "stage": "$default",
+        "requestId": ulid_like(),
+        "apiId": "standalone",
+        "domainName": "localhost",
+        "timeEpoch": chrono::Utc::now().timestamp_millis(),
+        "http": { "method": method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "" },
+        "authorizer": { "jwt": { "claims": claims, "scopes": null } }
+    });
+    RequestContext::ApiGatewayV2(serde_json::from_value(ctx).expect("a well-formed API Gateway v2 context"))
+}
+
+fn ulid_like() -> String {
+    format!("{:x}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())
+}
+
+/// The authenticated caller. Rejects with 401 when the request context has
+/// no verified claims, or claims that do not make a valid actor.
+pub struct Identity(pub Actor);
+
+impl FromRequestParts<AppState> for Identity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let claims = claims_of(&parts.extensions).ok_or(Error::Unauthenticated)?;
+        Actor::from_claims(claims, &state.tree).map(Identity).map_err(|e| {
+            tracing::info!(reason = %e, "claims do not make an actor");
+            ApiError::Core(Error::Unauthenticated)
+        })
+    }
+}
+
+/// A JSON body. Errors name the field: unknown and missing fields, wrong
+/// types, and malformed JSON each get their own code.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes =
+            Bytes::from_request(req, state).await.map_err(|_| ApiError::BodyTooLarge { limit: MAX_JSON_BODY })?;
+        if bytes.len() > MAX_JSON_BODY {
+            return Err(ApiError::BodyTooLarge { limit: MAX_JSON_BODY });
+        }
+        parse_json(&bytes).map(Body)
+    }
+}
+
+/// Deserializes JSON with the error shape of [`Body`].
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        let at = |name: Option<&str>| -> Option<String> {
+            let base = if path == "." { String::new() } else { path.clone() };
+            match (base.is_empty(), name) {
+                (true, Some(n)) => Some(n.to_string()),
+                (false, Some(n)) => Some(format!("{base}.{n}")),
+                (true, None) => None,
+                (false, None) => Some(base),
+            }
+        };
+        use serde_json::error::Category;
+        match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {message}"), None)
+            }
+            Category::Data => {
+                if let Some(name) = quoted_after(&message, "unknown field") {
+                    // The path already ends at the unknown field.
+                    let field = if path == "." { name.clone() } else { path.clone() };
+                    ApiError::bad_request("unknown_field", format!("unknown field `{name}`"), Some(field))
+                } else if let Some(name) = quoted_after(&message, "missing field") {
+                    ApiError::bad_request("missing_field", format!("missing field `{name}`"), at(Some(&name)))
+                } else {
+                    ApiError::bad_request("invalid_type", message, at(None))
+                }
+            }
+        }
+    })
+}
+
+/// The name in backticks after `prefix` in a serde message.
+fn quoted_after(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?.trim_start();
+    let rest = rest.strip_prefix('`')?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+/// A query string, with unknown parameters refused and errors that name
+/// the parameter.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded_compat(q).map(Query)
+    }
+}
+
+fn serde_urlencoded_compat<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(q).map_err(|e| {
+        let m = e.to_string();
+        let field = quoted_after(&m, "unknown field")
+            .or_else(|| quoted_after(&m, "missing field"))
+            .or_else(|| quoted_after(&m, "duplicate field"));
+        ApiError::bad_request("invalid_query", format!("the query string is not valid: {m}"), field)
+    })
+}
+
+/// `?limit=&cursor=`: the page to read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    #[serde(default)]
+    pub limit: Option<String>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let limit = match &self.limit {
+            None => PageRequest::DEFAULT_LIMIT,
+            Some(s) => match s.parse::<u32>() {
+                Ok(n) if (1..=PageRequest::MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "invalid_query",
+                        format!("limit must be a whole number from 1 to {}", PageRequest::MAX_LIMIT),
+                        Some("limit".into()),
+                    ));
+                }
+            },
+        };
+        Ok(PageRequest { limit, cursor: self.cursor.clone().filter(|c| !c.is_empty()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Input {
+        name: String,
+        bank_account: Inner,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        account_number: String,
+    }
+
+    fn err(body: &str) -> (String, Option<String>) {
+        match parse_json::<Input>(body.as_bytes()).unwrap_err() {
+            ApiError::BadRequest { code, field, .. } => (code.to_string(), field),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        assert_eq!(
+            err(r#"{"name":"a","bankAccount":{"accountNumber":"1"},"x":1}"#),
+            ("unknown_field".into(), Some("x".into()))
+        );
+        assert_eq!(
+            err(r#"{"name":"a","bankAccount":{"accountNumber":"1","y":2}}"#),
+            ("unknown_field".into(), Some("bankAccount.y".into()))
+        );
+        assert_eq!(err(r#"{"bankAccount":{"accountNumber":"1"}}"#), ("missing_field".into(), Some("name".into())));
+        assert_eq!(
+            err(r#"{"name":5,"bankAccount":{"accountNumber":"1"}}"#),
+            ("invalid_type".into(), Some("name".into()))
+        );
+        assert_eq!(err(r#"{"name":"a","#).0, "malformed_json");
+        assert_eq!(err("").0, "malformed_json");
+        assert_eq!(err("[]").0, "invalid_type");
+    }
+
+    #[test]
+    fn page_limits_are_bounded() {
+        let p = |l: &str| PageParams { limit: Some(l.into()), cursor: None }.page();
+        assert_eq!(p("5").unwrap().limit, 5);
+        for bad in ["0", "101", "-1", "abc", "1.5", ""] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+        assert_eq!(PageParams::default().page().unwrap().limit, PageRequest::DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn query_strings_refuse_unknown_and_repeated_parameters() {
+        let ok: PageParams = serde_urlencoded_compat("limit=5&cursor=abc%3D").unwrap();
+        assert_eq!(ok.cursor.as_deref(), Some("abc="));
+        assert!(serde_urlencoded_compat::<PageParams>("limit=5&bogus=1").is_err());
+        assert!(serde_urlencoded_compat::<PageParams>("limit=5&limit=6").is_err());
+    }
+}

@@ -1,0 +1,842 @@
+//! The embedded store: every storage port on one SQLite database in WAL mode.
+//!
+//! All access goes through one connection on a blocking thread; SQLite
+//! serializes writers anyway, and one connection keeps every transaction's
+//! view simple. A change to an application and its outbox row commit in the
+//! same transaction, so a crash can lose neither one without the other.
+
+mod outbox;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use subsidy_core::application::Application;
+use subsidy_core::audit::AuditEntry;
+use subsidy_core::authz::Scope;
+use subsidy_core::company::{Company, Project};
+use subsidy_core::dispatch::ChangeRecord;
+use subsidy_core::document::{Document, DocumentStatus};
+use subsidy_core::error::StoreError;
+use subsidy_core::jurisdiction::Level;
+use subsidy_core::policy::Policy;
+use subsidy_core::ports::*;
+use subsidy_core::precheck::PrecheckReport;
+use subsidy_core::state::State;
+use tokio::sync::Notify;
+
+pub use outbox::{OutboxEntry, OutboxStats};
+
+/// How durable a commit is. `Full` survives power loss; `Normal` survives a
+/// process crash (kill -9) but may lose the last commits on power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Full,
+    Normal,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    /// Woken after every commit that wrote to the outbox.
+    outbox_notify: Arc<Notify>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(backend)
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+}
+
+fn encode_cursor(parts: &[&str]) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(parts).expect("strings serialize"))
+}
+
+fn decode_cursor(c: &str, n: usize) -> Result<Vec<String>, StoreError> {
+    let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::BadCursor)?;
+    let parts: Vec<String> = serde_json::from_slice(&bytes).map_err(|_| StoreError::BadCursor)?;
+    if parts.len() != n {
+        return Err(StoreError::BadCursor);
+    }
+    Ok(parts)
+}
+
+fn limit_of(page: &PageRequest) -> u32 {
+    page.limit.clamp(1, PageRequest::MAX_LIMIT)
+}
+
+/// Runs a query that selects `body` (plus sort columns) and builds a page.
+fn page_of<T: DeserializeOwned>(rows: Vec<(String, Vec<String>)>, limit: u32) -> Result<Page<T>, StoreError> {
+    let has_more = rows.len() > limit as usize;
+    let mut items = Vec::with_capacity(rows.len().min(limit as usize));
+    let mut last_key = None;
+    for (body, key) in rows.into_iter().take(limit as usize) {
+        items.push(from_json(&body)?);
+        last_key = Some(key);
+    }
+    let next_cursor = match (has_more, last_key) {
+        (true, Some(k)) => Some(encode_cursor(&k.iter().map(String::as_str).collect::<Vec<_>>())),
+        _ => None,
+    };
+    Ok(Page { items, next_cursor })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, in WAL mode.
+    pub fn open(path: &Path, durability: Durability) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).map_err(backend)?;
+        Self::init(conn, durability)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?, Durability::Normal)
+    }
+
+    fn init(conn: Connection, durability: Durability) -> Result<SqliteStore, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync).map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+        conn.execute_batch(include_str!("schema.sql")).map_err(backend)?;
+        conn.pragma_update(None, "user_version", 1).map_err(backend)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), outbox_notify: Arc::new(Notify::new()) })
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Backend("connection mutex poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    /// Runs `f` inside one IMMEDIATE transaction; commits if it returns Ok.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(backend)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Woken after each commit that added outbox rows.
+    pub fn outbox_notify(&self) -> Arc<Notify> {
+        self.outbox_notify.clone()
+    }
+
+    /// For tests of tamper detection: runs raw SQL against the store.
+    pub async fn execute_raw(&self, sql: &str) -> Result<usize, StoreError> {
+        let sql = sql.to_string();
+        self.run(move |c| c.execute(&sql, []).map_err(backend)).await
+    }
+
+    /// Counts rows of a table, for tests that check nothing was stored.
+    pub async fn count(&self, table: &'static str) -> Result<u64, StoreError> {
+        self.run(move |c| {
+            c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(backend)
+        })
+        .await
+    }
+}
+
+fn insert_outbox(tx: &Transaction<'_>, change: &ChangeRecord, now: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO outbox (application_id, body, created_at) VALUES (?1, ?2, ?3)",
+        params![change.new.id, to_json(change)?, now],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn insert_audit(tx: &Transaction<'_>, e: &AuditEntry) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit (application_id, seq, body) VALUES (?1, ?2, ?3)",
+        params![e.application_id, e.seq as i64, to_json(e)?],
+    )
+    .map_err(|err| match err {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::VersionConflict { current: e.seq.saturating_sub(1) }
+        }
+        other => backend(other),
+    })?;
+    Ok(())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+#[async_trait]
+impl PolicyStore for SqliteStore {
+    async fn get_policy(&self, id: &str) -> StoreResult<Option<Policy>> {
+        let id = id.to_string();
+        self.run(move |c| {
+            let body: Option<String> = c
+                .query_row("SELECT body FROM policies WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            body.map(|b| from_json(&b)).transpose()
+        })
+        .await
+    }
+
+    async fn put_policy(&self, policy: &Policy) -> StoreResult<()> {
+        let (id, body) = (policy.id.clone(), to_json(policy)?);
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO policies (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                params![id, body],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CompanyStore for SqliteStore {
+    async fn get_company(&self, id: &str) -> StoreResult<Option<Company>> {
+        let id = id.to_string();
+        self.run(move |c| {
+            let body: Option<String> = c
+                .query_row("SELECT body FROM companies WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            body.map(|b| from_json(&b)).transpose()
+        })
+        .await
+    }
+
+    async fn company_of_owner(&self, owner: &str) -> StoreResult<Option<Company>> {
+        let owner = owner.to_string();
+        self.run(move |c| {
+            let body: Option<String> = c
+                .query_row("SELECT body FROM companies WHERE owner = ?1", [&owner], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            body.map(|b| from_json(&b)).transpose()
+        })
+        .await
+    }
+
+    async fn create_company(&self, company: &Company) -> StoreResult<()> {
+        let c = company.clone();
+        let body = to_json(&c)?;
+        self.write(move |tx| {
+            let owner_taken: bool = tx
+                .query_row("SELECT 1 FROM companies WHERE owner = ?1", [&c.owner], |_| Ok(true))
+                .optional()
+                .map_err(backend)?
+                .unwrap_or(false);
+            if owner_taken {
+                return Err(StoreError::AlreadyExists);
+            }
+            tx.execute(
+                "INSERT INTO companies (id, owner, credit_code, version, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![c.id, c.owner, c.profile.credit_code.as_str(), c.version as i64, body],
+            )
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Unique("credit_code") } else { backend(e) })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_company(&self, company: &Company, expected_version: u64) -> StoreResult<()> {
+        let c = company.clone();
+        let body = to_json(&c)?;
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE companies SET credit_code = ?2, version = ?3, body = ?4 WHERE id = ?1 AND version = ?5",
+                    params![c.id, c.profile.credit_code.as_str(), c.version as i64, body, expected_version as i64],
+                )
+                .map_err(|e| if is_unique_violation(&e) { StoreError::Unique("credit_code") } else { backend(e) })?;
+            if n == 0 {
+                return Err(current_version(tx, "companies", &c.id)?);
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The error for a conditional write that matched no row.
+fn current_version(tx: &Transaction<'_>, table: &str, id: &str) -> Result<StoreError, StoreError> {
+    let v: Option<i64> = tx
+        .query_row(&format!("SELECT version FROM {table} WHERE id = ?1"), [id], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    Ok(match v {
+        Some(v) => StoreError::VersionConflict { current: v as u64 },
+        None => StoreError::NotFound,
+    })
+}
+
+#[async_trait]
+impl ProjectStore for SqliteStore {
+    async fn get_project(&self, id: &str) -> StoreResult<Option<Project>> {
+        let id = id.to_string();
+        self.run(move |c| {
+            let body: Option<String> = c
+                .query_row("SELECT body FROM projects WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            body.map(|b| from_json(&b)).transpose()
+        })
+        .await
+    }
+
+    async fn create_project(&self, project: &Project) -> StoreResult<()> {
+        let p = project.clone();
+        let body = to_json(&p)?;
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO projects (id, owner, community, name, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![p.id, p.owner, p.details.community, p.details.name.as_str(), p.version as i64, body],
+            )
+            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { backend(e) })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_project(&self, project: &Project, expected_version: u64) -> StoreResult<()> {
+        let p = project.clone();
+        let body = to_json(&p)?;
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE projects SET community = ?2, name = ?3, version = ?4, body = ?5 WHERE id = ?1 AND version = ?6",
+                    params![
+                        p.id,
+                        p.details.community,
+                        p.details.name.as_str(),
+                        p.version as i64,
+                        body,
+                        expected_version as i64
+                    ],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(current_version(tx, "projects", &p.id)?);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn projects_of_owner(&self, owner: &str, page: &PageRequest) -> StoreResult<Page<Project>> {
+        let owner = owner.to_string();
+        let limit = limit_of(page);
+        let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT body, id FROM projects WHERE owner = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![owner, after, limit + 1], |r| Ok((r.get(0)?, vec![r.get(1)?])))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            page_of(rows, limit)
+        })
+        .await
+    }
+
+    async fn projects_named(&self, community: &str, name: &str) -> StoreResult<Vec<Project>> {
+        let (community, name) = (community.to_string(), name.to_string());
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT body FROM projects WHERE community = ?1 AND name = ?2 ORDER BY id LIMIT 50")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![community, name], |r| r.get::<_, String>(0))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.iter().map(|b| from_json(b)).collect()
+        })
+        .await
+    }
+}
+
+fn app_columns(a: &Application) -> Result<[rusqlite::types::Value; 13], StoreError> {
+    use rusqlite::types::Value::*;
+    Ok([
+        Text(a.id.clone()),
+        Text(a.policy_id.clone()),
+        Text(a.project_id.clone()),
+        Text(a.owner.clone()),
+        Text(a.project.manager_phone.as_str().to_string()),
+        Text(a.jurisdiction.city.clone()),
+        Text(a.jurisdiction.district.clone()),
+        Text(a.jurisdiction.subdistrict.clone()),
+        Text(a.jurisdiction.community.clone()),
+        Text(a.state.as_str().to_string()),
+        Text(ts(&a.state_since)),
+        Integer(a.version as i64),
+        Text(to_json(a)?),
+    ])
+}
+
+fn get_app(c: &Connection, id: &str) -> Result<Option<Application>, StoreError> {
+    let body: Option<String> = c
+        .prepare_cached("SELECT body FROM applications WHERE id = ?1")
+        .map_err(backend)?
+        .query_row([id], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    body.map(|b| from_json(&b)).transpose()
+}
+
+/// The WHERE clause (with `?1` bound to the scope's value) for a scope.
+fn scope_clause(scope: &Scope) -> (&'static str, String) {
+    match scope {
+        Scope::Owner(o) => ("owner = ?1", o.clone()),
+        Scope::Manager(p) => ("manager_phone = ?1 AND state <> 'draft'", p.clone()),
+        Scope::Unit { level, code } => (
+            match level {
+                Level::City => "city = ?1 AND state <> 'draft'",
+                Level::District => "district = ?1 AND state <> 'draft'",
+                Level::Subdistrict => "subdistrict = ?1 AND state <> 'draft'",
+                Level::Community => "community = ?1 AND state <> 'draft'",
+            },
+            code.clone(),
+        ),
+    }
+}
+
+#[async_trait]
+impl ApplicationStore for SqliteStore {
+    async fn get_application(&self, id: &str) -> StoreResult<Option<Application>> {
+        let id = id.to_string();
+        self.run(move |c| get_app(c, &id)).await
+    }
+
+    async fn create_application(&self, app: &Application, audit: &AuditEntry) -> StoreResult<()> {
+        let (app, audit) = (app.clone(), audit.clone());
+        let cols = app_columns(&app)?;
+        let notify = self.outbox_notify.clone();
+        self.write(move |tx| {
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT application_id FROM claims WHERE policy_id = ?1 AND project_id = ?2",
+                    params![app.policy_id, app.project_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            if let Some(application_id) = holder {
+                return Err(StoreError::Claimed { application_id });
+            }
+            tx.execute(
+                "INSERT INTO claims (policy_id, project_id, application_id) VALUES (?1, ?2, ?3)",
+                params![app.policy_id, app.project_id, app.id],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO applications (id, policy_id, project_id, owner, manager_phone, city, district, subdistrict, \
+                 community, state, state_since, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                rusqlite::params_from_iter(cols),
+            )
+            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { backend(e) })?;
+            insert_audit(tx, &audit)?;
+            insert_outbox(tx, &ChangeRecord { old: None, new: app.clone() }, &ts(&app.updated_at))?;
+            Ok(())
+        })
+        .await?;
+        notify.notify_one();
+        Ok(())
+    }
+
+    async fn update_application(
+        &self,
+        app: &Application,
+        expected_version: u64,
+        audit: &AuditEntry,
+        release_claim: bool,
+    ) -> StoreResult<()> {
+        let (app, audit) = (app.clone(), audit.clone());
+        let cols = app_columns(&app)?;
+        let notify = self.outbox_notify.clone();
+        self.write(move |tx| {
+            let old = get_app(tx, &app.id)?.ok_or(StoreError::NotFound)?;
+            if old.version != expected_version {
+                return Err(StoreError::VersionConflict { current: old.version });
+            }
+            let [
+                id,
+                policy_id,
+                project_id,
+                owner,
+                phone,
+                city,
+                district,
+                subdistrict,
+                community,
+                state,
+                since,
+                version,
+                body,
+            ] = cols;
+            tx.execute(
+                "UPDATE applications SET policy_id = ?2, project_id = ?3, owner = ?4, manager_phone = ?5, city = ?6, \
+                 district = ?7, subdistrict = ?8, community = ?9, state = ?10, state_since = ?11, version = ?12, \
+                 body = ?13 WHERE id = ?1 AND version = ?14",
+                params![
+                    id,
+                    policy_id,
+                    project_id,
+                    owner,
+                    phone,
+                    city,
+                    district,
+                    subdistrict,
+                    community,
+                    state,
+                    since,
+                    version,
+                    body,
+                    expected_version as i64
+                ],
+            )
+            .map_err(backend)?;
+            if release_claim {
+                tx.execute(
+                    "DELETE FROM claims WHERE policy_id = ?1 AND project_id = ?2 AND application_id = ?3",
+                    params![app.policy_id, app.project_id, app.id],
+                )
+                .map_err(backend)?;
+            }
+            insert_audit(tx, &audit)?;
+            insert_outbox(tx, &ChangeRecord { old: Some(old), new: app.clone() }, &ts(&app.updated_at))?;
+            Ok(())
+        })
+        .await?;
+        notify.notify_one();
+        Ok(())
+    }
+
+    async fn claim_holder(&self, policy_id: &str, project_id: &str) -> StoreResult<Option<String>> {
+        let (policy_id, project_id) = (policy_id.to_string(), project_id.to_string());
+        self.run(move |c| {
+            c.query_row(
+                "SELECT application_id FROM claims WHERE policy_id = ?1 AND project_id = ?2",
+                params![policy_id, project_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_applications(
+        &self,
+        scope: &Scope,
+        filter: &ApplicationFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Application>> {
+        let (clause, value) = scope_clause(scope);
+        let state = filter.state.map(|s| s.as_str().to_string());
+        let project = filter.project_id.clone();
+        let limit = limit_of(page);
+        let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT body, id FROM applications WHERE {clause} AND (?2 IS NULL OR state = ?2) \
+                 AND (?3 IS NULL OR project_id = ?3) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"
+            );
+            let mut stmt = c.prepare_cached(&sql).map_err(backend)?;
+            let rows = stmt
+                .query_map(params![value, state, project, after, limit + 1], |r| Ok((r.get(0)?, vec![r.get(1)?])))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            page_of(rows, limit)
+        })
+        .await
+    }
+
+    async fn inbox(&self, scope: &Scope, state: State, page: &PageRequest) -> StoreResult<Page<Application>> {
+        let (clause, value) = scope_clause(scope);
+        let limit = limit_of(page);
+        let after = page.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()?;
+        let (after_since, after_id) = match after {
+            Some(v) => (Some(v[0].clone()), Some(v[1].clone())),
+            None => (None, None),
+        };
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT body, state_since, id FROM applications WHERE {clause} AND state = ?2 \
+                 AND (?3 IS NULL OR (state_since, id) > (?3, ?4)) ORDER BY state_since, id LIMIT ?5"
+            );
+            let mut stmt = c.prepare_cached(&sql).map_err(backend)?;
+            let rows = stmt
+                .query_map(params![value, state.as_str(), after_since, after_id, limit + 1], |r| {
+                    Ok((r.get(0)?, vec![r.get(1)?, r.get(2)?]))
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            page_of(rows, limit)
+        })
+        .await
+    }
+
+    async fn audit_trail(&self, application_id: &str) -> StoreResult<Vec<AuditEntry>> {
+        let id = application_id.to_string();
+        self.run(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT body FROM audit WHERE application_id = ?1 ORDER BY seq").map_err(backend)?;
+            let rows = stmt
+                .query_map([&id], |r| r.get::<_, String>(0))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.iter().map(|b| from_json(b)).collect()
+        })
+        .await
+    }
+
+    async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
+        let limit = limit_of(page);
+        let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT body, id FROM applications WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![after, limit + 1], |r| Ok((r.get(0)?, vec![r.get(1)?])))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            page_of(rows, limit)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DocumentStore for SqliteStore {
+    async fn create_document(&self, doc: &Document) -> StoreResult<()> {
+        let (app, id, body) = (doc.application_id.clone(), doc.id.clone(), to_json(doc)?);
+        self.write(move |tx| {
+            tx.execute("INSERT INTO documents (application_id, id, body) VALUES (?1, ?2, ?3)", params![app, id, body])
+                .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { backend(e) })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_document(&self, application_id: &str, id: &str) -> StoreResult<Option<Document>> {
+        let (app, id) = (application_id.to_string(), id.to_string());
+        self.run(move |c| {
+            let body: Option<String> = c
+                .query_row("SELECT body FROM documents WHERE application_id = ?1 AND id = ?2", params![app, id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(backend)?;
+            body.map(|b| from_json(&b)).transpose()
+        })
+        .await
+    }
+
+    async fn documents_of(&self, application_id: &str) -> StoreResult<Vec<Document>> {
+        let app = application_id.to_string();
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT body FROM documents WHERE application_id = ?1 ORDER BY id")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([&app], |r| r.get::<_, String>(0))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.iter().map(|b| from_json(b)).collect()
+        })
+        .await
+    }
+
+    async fn set_document_status(
+        &self,
+        application_id: &str,
+        id: &str,
+        status: DocumentStatus,
+        refusal: Option<String>,
+    ) -> StoreResult<()> {
+        let (app, id) = (application_id.to_string(), id.to_string());
+        self.write(move |tx| {
+            let body: String = tx
+                .query_row("SELECT body FROM documents WHERE application_id = ?1 AND id = ?2", params![app, id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(backend)?
+                .ok_or(StoreError::NotFound)?;
+            let mut doc: Document = from_json(&body)?;
+            doc.status = status;
+            doc.refusal = refusal;
+            tx.execute(
+                "UPDATE documents SET body = ?3 WHERE application_id = ?1 AND id = ?2",
+                params![app, id, to_json(&doc)?],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_document(&self, application_id: &str, id: &str) -> StoreResult<()> {
+        let (app, id) = (application_id.to_string(), id.to_string());
+        self.write(move |tx| {
+            tx.execute("DELETE FROM documents WHERE application_id = ?1 AND id = ?2", params![app, id])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PrecheckStore for SqliteStore {
+    async fn put_prechecks(&self, report: &PrecheckReport) -> StoreResult<()> {
+        let (app, tier, body) = (report.application_id.clone(), report.tier.as_str(), to_json(report)?);
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO prechecks (application_id, tier, body) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (application_id, tier) DO UPDATE SET body = excluded.body",
+                params![app, tier, body],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prechecks_of(&self, application_id: &str) -> StoreResult<Vec<PrecheckReport>> {
+        let app = application_id.to_string();
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached("SELECT body FROM prechecks WHERE application_id = ?1").map_err(backend)?;
+            let rows = stmt
+                .query_map([&app], |r| r.get::<_, String>(0))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let mut reports: Vec<PrecheckReport> = rows.iter().map(|b| from_json(b)).collect::<Result<_, _>>()?;
+            reports.sort_by_key(|r| r.tier);
+            Ok(reports)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SqliteStore {
+    async fn begin(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Begin> {
+        let (key, fp, now, lease) = (key.to_string(), fingerprint.to_string(), ts(&now), ts(&lease_until));
+        self.write(move |tx| {
+            let row: Option<(String, bool, String, Option<i64>, Option<String>)> = tx
+                .query_row(
+                    "SELECT fingerprint, running, lease_until, status, body FROM idempotency WHERE key = ?1",
+                    [&key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            match row {
+                None => {
+                    tx.execute(
+                        "INSERT INTO idempotency (key, fingerprint, running, lease_until) VALUES (?1, ?2, 1, ?3)",
+                        params![key, fp, lease],
+                    )
+                    .map_err(backend)?;
+                    Ok(Begin::Proceed)
+                }
+                Some((stored_fp, _, _, _, _)) if stored_fp != fp => Ok(Begin::Mismatch),
+                Some((_, false, _, Some(status), Some(body))) => {
+                    Ok(Begin::Replay(StoredResponse { status: status as u16, body }))
+                }
+                Some((_, _, lease_until, _, _)) if lease_until > now => Ok(Begin::InProgress),
+                Some(_) => {
+                    // The first attempt's lease ran out (it crashed): take over.
+                    tx.execute(
+                        "UPDATE idempotency SET running = 1, lease_until = ?2, status = NULL, body = NULL WHERE key = ?1",
+                        params![key, lease],
+                    )
+                    .map_err(backend)?;
+                    Ok(Begin::Proceed)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn complete(&self, key: &str, response: &StoredResponse) -> StoreResult<()> {
+        let (key, status, body) = (key.to_string(), response.status as i64, response.body.clone());
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE idempotency SET running = 0, status = ?2, body = ?3 WHERE key = ?1",
+                params![key, status, body],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn abort(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM idempotency WHERE key = ?1 AND running = 1", [&key]).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,90 @@
+//! Reading and acknowledging the outbox: the standalone stand-in for the
+//! DynamoDB stream. Rows are delivered in sequence order; a row stays
+//! pending until acknowledged, so delivery is at least once.
+
+use chrono::Utc;
+use rusqlite::{OptionalExtension, params};
+use subsidy_core::dispatch::ChangeRecord;
+use subsidy_core::error::StoreError;
+
+use super::{SqliteStore, backend, from_json, ts};
+
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub attempts: u32,
+    pub change: ChangeRecord,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
+}
+
+impl SqliteStore {
+    /// The oldest undelivered, live rows, in sequence order.
+    pub async fn pending_changes(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, attempts, body FROM outbox WHERE delivered_at IS NULL AND dead = 0 ORDER BY seq LIMIT ?1",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(seq, attempts, body)| Ok(OutboxEntry { seq, attempts: attempts as u32, change: from_json(&body)? }))
+                .collect()
+        })
+        .await
+    }
+
+    /// Marks a row delivered. Idempotent.
+    pub async fn ack_change(&self, seq: i64) -> Result<(), StoreError> {
+        let now = ts(&Utc::now());
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE outbox SET delivered_at = ?2 WHERE seq = ?1 AND delivered_at IS NULL",
+                params![seq, now],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a failed delivery; after `max_attempts` the row is set aside
+    /// as dead (the dead-letter queue of the standalone mode).
+    pub async fn fail_change(&self, seq: i64, error: &str, max_attempts: u32) -> Result<u32, StoreError> {
+        let error = error.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, dead = (attempts + 1 >= ?3) WHERE seq = ?1",
+                params![seq, error, max_attempts],
+            )
+            .map_err(backend)?;
+            let attempts: Option<i64> =
+                tx.query_row("SELECT attempts FROM outbox WHERE seq = ?1", [seq], |r| r.get(0)).optional().map_err(backend)?;
+            Ok(attempts.unwrap_or(0) as u32)
+        })
+        .await
+    }
+
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(delivered_at IS NULL AND dead = 0), 0), COALESCE(SUM(delivered_at IS NOT NULL), 0), \
+                 COALESCE(SUM(dead), 0) FROM outbox",
+                [],
+                |r| Ok(OutboxStats { pending: r.get::<_, i64>(0)? as u64, delivered: r.get::<_, i64>(1)? as u64, dead: r.get::<_, i64>(2)? as u64 }),
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+}

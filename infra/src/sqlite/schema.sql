@@ -1,0 +1,102 @@
+-- Embedded storage schema, version 1. Each row keeps the full record as JSON
+-- in `body`; the other columns exist only for keys, indexes and conditions.
+-- Timestamps are RFC 3339 UTC with nanoseconds, so text order is time order.
+
+CREATE TABLE IF NOT EXISTS policies (
+    id   TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS companies (
+    id          TEXT PRIMARY KEY,
+    owner       TEXT NOT NULL UNIQUE,
+    credit_code TEXT NOT NULL UNIQUE,
+    version     INTEGER NOT NULL,
+    body        TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS projects (
+    id        TEXT PRIMARY KEY,
+    owner     TEXT NOT NULL,
+    community TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    version   INTEGER NOT NULL,
+    body      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS projects_by_owner ON projects (owner, id);
+CREATE INDEX IF NOT EXISTS projects_by_name ON projects (community, name);
+
+CREATE TABLE IF NOT EXISTS applications (
+    id            TEXT PRIMARY KEY,
+    policy_id     TEXT NOT NULL,
+    project_id    TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    manager_phone TEXT NOT NULL,
+    city          TEXT NOT NULL,
+    district      TEXT NOT NULL,
+    subdistrict   TEXT NOT NULL,
+    community     TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    state_since   TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    body          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS apps_by_owner ON applications (owner, id);
+CREATE INDEX IF NOT EXISTS apps_by_manager ON applications (manager_phone, state, state_since);
+CREATE INDEX IF NOT EXISTS apps_by_community ON applications (community, state, state_since);
+CREATE INDEX IF NOT EXISTS apps_by_subdistrict ON applications (subdistrict, state, state_since);
+CREATE INDEX IF NOT EXISTS apps_by_district ON applications (district, state, state_since);
+CREATE INDEX IF NOT EXISTS apps_by_state ON applications (state, state_since);
+CREATE INDEX IF NOT EXISTS apps_by_project ON applications (project_id);
+
+-- One live application per (policy, project): the claim row is the lock.
+CREATE TABLE IF NOT EXISTS claims (
+    policy_id      TEXT NOT NULL,
+    project_id     TEXT NOT NULL,
+    application_id TEXT NOT NULL,
+    PRIMARY KEY (policy_id, project_id)
+);
+
+CREATE TABLE IF NOT EXISTS audit (
+    application_id TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    body           TEXT NOT NULL,
+    PRIMARY KEY (application_id, seq)
+);
+
+CREATE TABLE IF NOT EXISTS documents (
+    application_id TEXT NOT NULL,
+    id             TEXT NOT NULL,
+    body           TEXT NOT NULL,
+    PRIMARY KEY (application_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS prechecks (
+    application_id TEXT NOT NULL,
+    tier           TEXT NOT NULL,
+    body           TEXT NOT NULL,
+    PRIMARY KEY (application_id, tier)
+);
+
+CREATE TABLE IF NOT EXISTS idempotency (
+    key         TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    running     INTEGER NOT NULL,
+    lease_until TEXT NOT NULL,
+    status      INTEGER,
+    body        TEXT
+);
+
+-- The outbox plays the DynamoDB stream: one row per committed change to an
+-- application, written in the same transaction as the change.
+CREATE TABLE IF NOT EXISTS outbox (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    application_id TEXT NOT NULL,
+    body           TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    last_error     TEXT,
+    delivered_at   TEXT,
+    dead           INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, dead, seq);

@@ -1,0 +1,70 @@
+//! Standalone authentication: a dev login that issues HS256 tokens for the
+//! demo accounts, and the layer that verifies bearer tokens and puts their
+//! claims where API Gateway's JWT authorizer would.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use subsidy_api::{ApiError, ApiResult, Body};
+use subsidy_core::Error;
+use subsidy_infra::jwt::Hs256;
+
+use crate::demo::{self, DemoAccount};
+
+/// Tokens last a working day.
+pub const TOKEN_TTL_SECS: i64 = 12 * 3600;
+
+#[derive(Clone)]
+pub struct Auth {
+    pub keys: Arc<Hs256>,
+}
+
+/// Verifies `Authorization: Bearer …` when present. A bad token is refused
+/// here, as API Gateway refuses it before the function; a missing token
+/// passes through and the handler answers 401 if it needs an identity.
+pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Response {
+    if let Some(h) = req.headers().get(AUTHORIZATION) {
+        let token = h.to_str().ok().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let claims = match token.map(|t| auth.keys.verify_claims(t.trim())) {
+            Some(Ok(c)) => c,
+            _ => return ApiError::Core(Error::Unauthenticated).into_response(),
+        };
+        let ctx = subsidy_api::extract::request_context(req.method(), req.uri().path(), &claims);
+        req.extensions_mut().insert(ctx);
+    }
+    next.run(req).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInput {
+    pub username: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginOutput {
+    pub token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub account: &'static DemoAccount,
+}
+
+/// `POST /api/v1/auth/dev-login`: a token for a demo account. Standalone only.
+pub async fn dev_login(State(auth): State<Auth>, Body(input): Body<LoginInput>) -> ApiResult<Json<LoginOutput>> {
+    let account = demo::find(input.username.trim()).ok_or_else(|| {
+        ApiError::Core(Error::invalid("username", "no such demo account; see GET /api/v1/auth/dev-accounts"))
+    })?;
+    let token = auth.keys.sign(&account.claims(), chrono::Utc::now().timestamp(), TOKEN_TTL_SECS);
+    Ok(Json(LoginOutput { token, token_type: "Bearer", expires_in: TOKEN_TTL_SECS, account }))
+}
+
+/// `GET /api/v1/auth/dev-accounts`: the demo accounts. Standalone only.
+pub async fn dev_accounts() -> Json<&'static [DemoAccount]> {
+    Json(demo::ACCOUNTS)
+}

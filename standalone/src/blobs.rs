@@ -1,0 +1,71 @@
+//! The local blob endpoint: what S3 does for presigned URLs, on the local
+//! filesystem. `PUT /blobs/{token}` stores bytes if the request matches the
+//! signed grant exactly (content type and length), then hands the key to the
+//! same document-arrival consumer an S3 event would trigger.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use subsidy_api::ApiError;
+use subsidy_core::document::{ContentType, DocumentStatus};
+use subsidy_core::{Error, Services};
+use subsidy_infra::fs::{BlobOp, FsBlobStore};
+
+#[derive(Clone)]
+pub struct Blobs {
+    pub store: Arc<FsBlobStore>,
+    pub services: Arc<Services>,
+}
+
+fn forbidden(code: &'static str, message: &str) -> Response {
+    (StatusCode::FORBIDDEN, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+pub async fn put(State(b): State<Blobs>, Path(token): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(grant) = b.store.verify(&token) else {
+        return forbidden("invalid_signature", "the upload URL is invalid or has expired; request a new one");
+    };
+    if grant.op != BlobOp::Put {
+        return forbidden("invalid_signature", "this URL does not allow uploads");
+    }
+    let sent_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(ContentType::parse);
+    if sent_type.map(|t| t.as_str().to_string()) != grant.content_type {
+        return forbidden("signature_mismatch", "Content-Type must be exactly the type declared for this upload");
+    }
+    if Some(body.len() as u64) != grant.size {
+        return forbidden("signature_mismatch", "the body length must be exactly the size declared for this upload");
+    }
+    if let Err(e) = b.store.write(&grant.key, &body).await {
+        return ApiError::Core(e.into()).into_response();
+    }
+    match submission::document_arrived(&b.services, &grant.key).await {
+        Ok(Some(doc)) if doc.status == DocumentStatus::Verified => {
+            (StatusCode::OK, Json(json!({"documentId": doc.id, "status": "verified"}))).into_response()
+        }
+        Ok(Some(doc)) => {
+            ApiError::Core(Error::DocumentRefused(doc.refusal.unwrap_or_else(|| "文件被拒绝".into()))).into_response()
+        }
+        Ok(None) => forbidden("invalid_signature", "this upload is no longer expected"),
+        Err(e) => ApiError::Core(e).into_response(),
+    }
+}
+
+pub async fn get(State(b): State<Blobs>, Path(token): Path<String>) -> Response {
+    let grant = match b.store.verify(&token) {
+        Ok(g) if g.op == BlobOp::Get => g,
+        _ => return forbidden("invalid_signature", "the download URL is invalid or has expired"),
+    };
+    match b.store.read(&grant.key).await {
+        Ok(Some(bytes)) => {
+            let ct = ContentType::sniff(&bytes).map(|t| t.as_str()).unwrap_or("application/octet-stream");
+            ([(header::CONTENT_TYPE, ct), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], bytes).into_response()
+        }
+        Ok(None) => ApiError::Core(Error::NotFound("document")).into_response(),
+        Err(e) => ApiError::Core(e.into()).into_response(),
+    }
+}

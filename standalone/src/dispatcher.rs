@@ -1,0 +1,93 @@
+//! The in-process dispatcher: the standalone stand-in for the DynamoDB
+//! stream, the dispatch function, SQS and the event-source mappings.
+//!
+//! It reads outbox rows in sequence order, routes each change with the same
+//! `core::dispatch::route` the dispatch function uses, and hands every
+//! message to the same consumer the tier queues feed. A row is acknowledged
+//! only after all its messages succeeded, so delivery is at least once and
+//! in order per application. A failure stops the pass (keeping the order);
+//! after `MAX_ATTEMPTS` failures, or at once for a message that can never
+//! succeed, the row is set aside as dead, the standalone dead-letter queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use subsidy_core::Services;
+use subsidy_core::dispatch::{ChangeRecord, route};
+use subsidy_infra::sqlite::SqliteStore;
+use tokio::sync::Mutex;
+
+pub const MAX_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+pub struct Dispatcher {
+    store: SqliteStore,
+    services: Arc<Services>,
+    /// One pass at a time, so rows are delivered in order.
+    pass: Mutex<()>,
+}
+
+impl Dispatcher {
+    pub fn new(store: SqliteStore, services: Arc<Services>) -> Arc<Dispatcher> {
+        Arc::new(Dispatcher { store, services, pass: Mutex::new(()) })
+    }
+
+    async fn deliver(&self, change: &ChangeRecord) -> Result<(), review::ConsumerError> {
+        for msg in route(change) {
+            review::handle_arrival(&self.services, &msg).await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers every pending row, in order, until none is left or one fails.
+    pub async fn drain(&self) -> anyhow::Result<Drained> {
+        let _pass = self.pass.lock().await;
+        let mut out = Drained::default();
+        loop {
+            let batch = self.store.pending_changes(100).await?;
+            if batch.is_empty() {
+                return Ok(out);
+            }
+            for entry in batch {
+                match self.deliver(&entry.change).await {
+                    Ok(()) => {
+                        self.store.ack_change(entry.seq).await?;
+                        out.delivered += 1;
+                    }
+                    Err(e) => {
+                        let max = if e.retryable { MAX_ATTEMPTS } else { 1 };
+                        let attempts = self.store.fail_change(entry.seq, &e.message, max).await?;
+                        tracing::warn!(seq = entry.seq, attempts, retryable = e.retryable, error = %e, "delivery failed");
+                        out.failed += 1;
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs until `shutdown` fires: drains after each commit that wrote to
+    /// the outbox, and at least every second (to retry failures).
+    pub fn spawn(self: &Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        let notify = me.store.outbox_notify();
+        let mut shutdown = shutdown;
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = me.drain().await {
+                    tracing::error!(error = %e, "dispatcher pass failed");
+                }
+                tokio::select! {
+                    _ = notify.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        })
+    }
+}
