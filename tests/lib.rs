@@ -1,1 +1,265 @@
+//! The one helper for end-to-end tests: spin up a fresh standalone stack on a
+//! random port with its own data directory, and talk to it over HTTP.
+//!
+//! The dispatcher does not run in the background here; tests call
+//! [`TestApp::drain`] to deliver pending outbox events deterministically.
 
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use subsidy_core::ports::Clock;
+use subsidy_standalone::{Config, Stack};
+
+/// A clock tests can move.
+pub struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub struct TestApp {
+    pub stack: Stack,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<TestClock>,
+    pub dir: tempfile::TempDir,
+}
+
+/// What a request got back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    /// The error code of an error body, or "" for a success body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Value {
+        assert!(self.status.is_success(), "expected success, got {} {}", self.status, self.body);
+        self.body
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(self.code(), code, "{}", self.body);
+        self.body
+    }
+}
+
+impl TestApp {
+    /// A fresh stack with demo accounts and data.
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestApp::start_in(dir, Utc::now()).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, now: DateTime<Utc>) -> TestApp {
+        let clock = Arc::new(TestClock(Mutex::new(now)));
+        let stack = Stack::start(Config::for_tests(dir.path()), clock.clone()).await.expect("stack starts");
+        let base = stack.url();
+        TestApp { stack, base, client: reqwest::Client::new(), clock, dir }
+    }
+
+    /// Stops the server and starts a new one on the same data directory, as
+    /// after a crash or a redeploy.
+    pub async fn restart(self) -> TestApp {
+        let now = self.clock.now();
+        let dir = self.dir;
+        self.stack.stop().await.expect("stack stops");
+        TestApp::start_in(dir, now).await
+    }
+
+    /// Delivers every pending outbox event, as the background dispatcher would.
+    pub async fn drain(&self) -> u64 {
+        let d = self.stack.dispatcher.drain().await.expect("dispatcher pass");
+        assert_eq!(d.failed, 0, "a delivery failed");
+        d.delivered
+    }
+
+    pub async fn count(&self, table: &'static str) -> u64 {
+        self.stack.store.count(table).await.expect("count")
+    }
+
+    /// A session for a demo account.
+    pub async fn login(&self, username: &str) -> User<'_> {
+        let r = self.call(None, "POST", "/api/v1/auth/dev-login", Some(json!({"username": username})), &[]).await;
+        let token = r.ok()["token"].as_str().expect("token").to_string();
+        User { app: self, token: Some(token) }
+    }
+
+    pub fn anonymous(&self) -> User<'_> {
+        User { app: self, token: None }
+    }
+
+    pub fn with_token(&self, token: &str) -> User<'_> {
+        User { app: self, token: Some(token.to_string()) }
+    }
+
+    pub async fn call(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{}", self.base, path) };
+        let mut req = self.client.request(method.parse().expect("method"), url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body read");
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, body, headers }
+    }
+
+    /// Sends raw bytes (for malformed bodies and uploads).
+    pub async fn raw(&self, token: Option<&str>, method: &str, url: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
+        let url = if url.starts_with("http") { url.to_string() } else { format!("{}{}", self.base, url) };
+        let mut req =
+            self.client.request(method.parse().expect("method"), url).header("content-type", content_type).body(bytes);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body read");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body, headers }
+    }
+}
+
+/// A signed-in demo user.
+pub struct User<'a> {
+    pub app: &'a TestApp,
+    pub token: Option<String>,
+}
+
+/// A minimal valid PDF, PNG and JPEG.
+pub const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde";
+pub const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0\xff\xd9";
+
+impl User<'_> {
+    pub async fn get(&self, path: &str) -> Reply {
+        self.app.call(self.token.as_deref(), "GET", path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.app.call(self.token.as_deref(), "POST", path, Some(body), &[]).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.app.call(self.token.as_deref(), "PUT", path, Some(body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.app.call(self.token.as_deref(), "PATCH", path, Some(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.app.call(self.token.as_deref(), "DELETE", path, None, &[]).await
+    }
+
+    pub async fn post_with_key(&self, path: &str, body: Value, key: &str) -> Reply {
+        self.app.call(self.token.as_deref(), "POST", path, Some(body), &[("Idempotency-Key", key)]).await
+    }
+
+    /// The id of the caller's project with this name.
+    pub async fn project_id(&self, name: &str) -> String {
+        let page = self.get("/api/v1/projects").await.ok();
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no project {name}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Creates a draft for the named project and returns it.
+    pub async fn create_application(&self, project: &str) -> Value {
+        let id = self.project_id(project).await;
+        self.post("/api/v1/applications", json!({"projectId": id})).await.ok()
+    }
+
+    /// Asks for an upload URL and sends the bytes; returns the upload reply.
+    pub async fn upload(&self, app_id: &str, kind: &str, content_type: &str, bytes: &[u8]) -> Reply {
+        let ticket = self
+            .post(
+                &format!("/api/v1/applications/{app_id}/documents"),
+                json!({"kind": kind, "fileName": format!("{kind}.bin"), "contentType": content_type, "size": bytes.len()}),
+            )
+            .await
+            .ok();
+        let url = ticket["upload"]["url"].as_str().unwrap();
+        self.app.raw(None, "PUT", url, content_type, bytes.to_vec()).await
+    }
+
+    /// Uploads the two required documents.
+    pub async fn upload_required(&self, app_id: &str) {
+        self.upload(app_id, "service_contract", "application/pdf", PDF).await.ok();
+        self.upload(app_id, "area_proof", "image/png", PNG).await.ok();
+    }
+
+    pub async fn application(&self, id: &str) -> Value {
+        self.get(&format!("/api/v1/applications/{id}")).await.ok()
+    }
+
+    /// POSTs an action with the application's current version.
+    pub async fn act(&self, id: &str, action_path: &str, mut body: Value) -> Reply {
+        let version = self.app_version(id).await;
+        body["version"] = version.into();
+        self.post(&action_path.replace("{id}", id), body).await
+    }
+
+    pub async fn app_version(&self, id: &str) -> u64 {
+        self.get(&format!("/api/v1/applications/{id}")).await.body["version"].as_u64().unwrap_or(0)
+    }
+}
+
+/// Drives a fresh application for company-a's 南园花园 to `pending_community`.
+pub async fn submitted_and_confirmed(app: &TestApp) -> String {
+    let company = app.login("company-a").await;
+    let created = company.create_application("南园花园").await;
+    let id = created["id"].as_str().unwrap().to_string();
+    company.upload_required(&id).await;
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    let pm = app.login("pm-a").await;
+    pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    id
+}

@@ -1,0 +1,353 @@
+//! The workflow end to end, through HTTP, on a fresh standalone stack each.
+
+use serde_json::json;
+use subsidy_tests::*;
+
+#[tokio::test]
+async fn the_happy_path_reaches_approved_with_the_amount_to_the_fen() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let created = company.create_application("南园花园").await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["state"], "draft");
+    assert_eq!(created["claimedArea"], "52345.67");
+    assert_eq!(created["claimedAmountFen"], 5_234_567);
+
+    company.upload_required(&id).await;
+    let docs = company.application(&id).await["documents"].clone();
+    assert_eq!(docs.as_array().unwrap().len(), 2);
+    assert!(docs.as_array().unwrap().iter().all(|d| d["status"] == "verified"), "{docs}");
+
+    let submitted = company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    assert_eq!(submitted["state"], "awaiting_area_confirmation");
+
+    let pm = app.login("pm-a").await;
+    let inbox = pm.get("/api/v1/manager/inbox").await.ok();
+    assert_eq!(inbox["items"][0]["id"], id.as_str());
+    let confirmed = pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    assert_eq!(confirmed["state"], "pending_community");
+    assert_eq!(confirmed["confirmedArea"], "52345.67");
+
+    for (user, tier, next) in [
+        ("community-nanyuan", "community", "pending_subdistrict"),
+        ("subdistrict-nanyuan", "subdistrict", "pending_district"),
+        ("district-futian", "district", "approved"),
+    ] {
+        assert!(app.drain().await >= 1, "the arrival at {tier} is delivered");
+        let reviewer = app.login(user).await;
+        let inbox = reviewer.get(&format!("/api/v1/review/{tier}/inbox")).await.ok();
+        assert_eq!(inbox["items"].as_array().unwrap().len(), 1, "{inbox}");
+        assert_eq!(inbox["items"][0]["id"], id.as_str());
+        let detail = reviewer.application(&id).await;
+        let prechecks = detail["prechecks"].as_array().unwrap();
+        assert!(prechecks.iter().any(|p| p["tier"] == tier), "pre-checks recorded at {tier}: {detail}");
+        assert_eq!(detail["project"]["managerPhone"], "138****8001", "staff see the phone masked");
+        let approved =
+            reviewer.act(&id, &format!("/api/v1/review/{tier}/applications/{{id}}/approve"), json!({})).await.ok();
+        assert_eq!(approved["state"], next);
+    }
+
+    let done = company.application(&id).await;
+    assert_eq!(done["state"], "approved");
+    assert_eq!(done["approvedArea"], "52345.67");
+    assert_eq!(done["approvedAmount"], "52345.67");
+    assert_eq!(done["approvedAmountFen"], 5_234_567);
+    assert_eq!(done["approvals"].as_array().unwrap().len(), 3);
+    assert!(done["prechecks"].as_array().unwrap().is_empty(), "pre-checks are for staff");
+
+    let timeline = company.get(&format!("/api/v1/applications/{id}/timeline")).await.ok();
+    let actions: Vec<&str> = timeline.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["create", "submit", "confirm_area", "approve", "approve", "approve"]);
+    let roles: Vec<&str> = timeline.as_array().unwrap().iter().map(|e| e["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["company", "company", "project_manager", "community", "subdistrict", "district"]);
+    let report = app.stack.services.verify_audit(|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.entries, 6);
+}
+
+#[tokio::test]
+async fn returned_application_restarts_at_community_review() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    let community = app.login("community-nanyuan").await;
+    community.act(&id, "/api/v1/review/community/applications/{id}/approve", json!({})).await.ok();
+    let subdistrict = app.login("subdistrict-nanyuan").await;
+    let returned = subdistrict
+        .act(&id, "/api/v1/review/subdistrict/applications/{id}/return", json!({"reason": "服务合同缺少盖章页"}))
+        .await
+        .ok();
+    assert_eq!(returned["state"], "returned");
+
+    let company = app.login("company-a").await;
+    let seen = company.application(&id).await;
+    assert_eq!(seen["lastDecision"]["kind"], "returned");
+    assert_eq!(seen["lastDecision"]["reason"], "服务合同缺少盖章页");
+    let edited = company.act(&id, "/api/v1/applications/{id}", json!({"note": "已补充盖章页"})).await;
+    assert_eq!(edited.status, 405, "edits are PATCH, not POST");
+    let version = company.app_version(&id).await;
+    company
+        .patch(&format!("/api/v1/applications/{id}"), json!({"version": version, "note": "已补充盖章页"}))
+        .await
+        .ok();
+    company.upload(&id, "service_contract", "application/pdf", PDF).await.ok();
+    let again = company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    assert_eq!(again["state"], "pending_community", "same area: no new confirmation needed");
+    assert_eq!(again["round"], 2);
+    assert_eq!(again["approvals"].as_array().unwrap().len(), 0, "approvals restart");
+
+    app.drain().await;
+    let inbox = community.get("/api/v1/review/community/inbox").await.ok();
+    assert_eq!(inbox["items"][0]["id"], id.as_str());
+    let detail = community.application(&id).await;
+    let flags: Vec<&str> =
+        detail["prechecks"][0]["checks"].as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap()).collect();
+    assert!(flags.contains(&"resubmission"), "{flags:?}");
+}
+
+#[tokio::test]
+async fn a_changed_claim_goes_back_to_the_project_manager() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    let community = app.login("community-nanyuan").await;
+    community.act(&id, "/api/v1/review/community/applications/{id}/return", json!({"reason": "面积有误"})).await.ok();
+    let company = app.login("company-a").await;
+    let version = company.app_version(&id).await;
+    let edited = company
+        .patch(&format!("/api/v1/applications/{id}"), json!({"version": version, "claimedArea": "50000.00"}))
+        .await
+        .ok();
+    assert_eq!(edited["claimedAmount"], "50000.00");
+    let again = company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    assert_eq!(again["state"], "awaiting_area_confirmation");
+}
+
+#[tokio::test]
+async fn a_disputed_area_returns_the_application_to_the_company() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let id = company.create_application("南园大厦").await["id"].as_str().unwrap().to_string();
+    company.upload_required(&id).await;
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    let pm = app.login("pm-a").await;
+    pm.act(&id, "/api/v1/applications/{id}/dispute-area", json!({})).await.expect(422, "invalid_field");
+    let disputed = pm
+        .act(&id, "/api/v1/applications/{id}/dispute-area", json!({"reason": "实际在管面积 18000 平方米"}))
+        .await
+        .ok();
+    assert_eq!(disputed["state"], "returned");
+    assert_eq!(disputed["lastDecision"]["kind"], "area_disputed");
+}
+
+#[tokio::test]
+async fn a_rejected_application_is_terminal_and_frees_the_project() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    let community = app.login("community-nanyuan").await;
+    community
+        .act(&id, "/api/v1/review/community/applications/{id}/reject", json!({}))
+        .await
+        .expect(422, "invalid_field");
+    let rejected = community
+        .act(&id, "/api/v1/review/community/applications/{id}/reject", json!({"reason": "非住宅项目"}))
+        .await
+        .ok();
+    assert_eq!(rejected["state"], "rejected");
+    assert_eq!(rejected["lastDecision"]["reason"], "非住宅项目");
+    let company = app.login("company-a").await;
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.expect(409, "wrong_state");
+    company.act(&id, "/api/v1/applications/{id}/withdraw", json!({})).await.expect(409, "wrong_state");
+    let fresh = company.create_application("南园花园").await;
+    assert_ne!(fresh["id"], id.as_str(), "the project can be claimed again");
+}
+
+#[tokio::test]
+async fn a_company_withdraws_before_the_district_decides_but_not_after() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    let company = app.login("company-a").await;
+    let withdrawn = company.act(&id, "/api/v1/applications/{id}/withdraw", json!({"reason": "重复申报"})).await.ok();
+    assert_eq!(withdrawn["state"], "withdrawn");
+    let community = app.login("community-nanyuan").await;
+    community
+        .act(&id, "/api/v1/review/community/applications/{id}/approve", json!({}))
+        .await
+        .expect(409, "wrong_state");
+
+    let id2 = submitted_and_confirmed(&app).await;
+    for (user, tier) in
+        [("community-nanyuan", "community"), ("subdistrict-nanyuan", "subdistrict"), ("district-futian", "district")]
+    {
+        let r = app.login(user).await;
+        r.act(&id2, &format!("/api/v1/review/{tier}/applications/{{id}}/approve"), json!({})).await.ok();
+    }
+    company.act(&id2, "/api/v1/applications/{id}/withdraw", json!({})).await.expect(409, "wrong_state");
+}
+
+#[tokio::test]
+async fn a_smaller_approved_area_recomputes_the_amount() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    let community = app.login("community-nanyuan").await;
+    let path = "/api/v1/review/community/applications/{id}/approve";
+    let r = community.act(&id, path, json!({"approvedArea": "50000.00"})).await;
+    assert_eq!((r.status.as_u16(), r.field()), (422, "reason"));
+    let r = community.act(&id, path, json!({"approvedArea": "60000.00", "reason": "x"})).await;
+    assert_eq!((r.status.as_u16(), r.field()), (422, "approvedArea"), "more than claimed");
+    let r = community.act(&id, path, json!({"approvedArea": "0", "reason": "x"})).await;
+    assert_eq!((r.status.as_u16(), r.field()), (422, "approvedArea"));
+    community.act(&id, path, json!({"approvedArea": "50000.01", "reason": "扣除商业面积 2345.66 平方米"})).await.ok();
+    let sub = app.login("subdistrict-nanyuan").await;
+    sub.act(&id, "/api/v1/review/subdistrict/applications/{id}/approve", json!({})).await.ok();
+    let district = app.login("district-futian").await;
+    let done = district.act(&id, "/api/v1/review/district/applications/{id}/approve", json!({})).await.ok();
+    assert_eq!(done["approvedArea"], "50000.01");
+    assert_eq!(done["approvedAmount"], "50000.01");
+    assert_eq!(done["approvedAmountFen"], 5_000_001);
+    assert_eq!(done["claimedAmountFen"], 5_234_567, "the claim is kept beside the approval");
+}
+
+#[tokio::test]
+async fn submission_after_the_deadline_is_refused() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let id = company.create_application("南园花园").await["id"].as_str().unwrap().to_string();
+    company.upload_required(&id).await;
+    let policy = company.get("/api/v1/policy").await.ok();
+    let closes: chrono::DateTime<chrono::Utc> = policy["closesAt"].as_str().unwrap().parse().unwrap();
+    app.clock.set(closes);
+    let r = company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.expect(409, "window_closed");
+    assert!(r["error"]["message"].as_str().unwrap().contains("closed"));
+    let other = company.project_id("南园大厦").await;
+    company.post("/api/v1/applications", json!({"projectId": other})).await.expect(409, "window_closed");
+    assert_eq!(company.application(&id).await["state"], "draft", "nothing changed");
+    app.clock.set(closes - chrono::Duration::seconds(1));
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+}
+
+#[tokio::test]
+async fn a_second_claim_on_a_project_is_refused_with_the_first_ones_id() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let first = company.create_application("南园花园").await["id"].as_str().unwrap().to_string();
+    let project = company.project_id("南园花园").await;
+    let r = company
+        .post("/api/v1/applications", json!({"projectId": project}))
+        .await
+        .expect(409, "project_already_claimed");
+    assert_eq!(r["error"]["applicationId"], first.as_str());
+    assert_eq!(app.count("applications").await, 1);
+
+    // Another company cannot name someone else's project at all...
+    let other = app.login("company-b").await;
+    let r = other.post("/api/v1/applications", json!({"projectId": project})).await;
+    assert_eq!((r.status.as_u16(), r.field()), (422, "projectId"));
+    // ...and registering the same estate again under its own name is flagged for reviewers.
+    let twin = other
+        .post(
+            "/api/v1/projects",
+            json!({"name": "南园花园", "address": "南园路 88 号", "community": "440304001020", "managedArea": "52345.67",
+                   "managerName": "赵经理", "managerPhone": "13800138009"}),
+        )
+        .await
+        .ok();
+    let dup = other.post("/api/v1/applications", json!({"projectId": twin["id"]})).await.ok();
+    let dup_id = dup["id"].as_str().unwrap().to_string();
+    other.upload_required(&dup_id).await;
+    other.act(&dup_id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    let pm = app.login("pm-a").await; // pm-a does not manage the twin
+    pm.act(&dup_id, "/api/v1/applications/{id}/confirm-area", json!({})).await.expect(404, "not_found");
+    let pm_twin = app.with_token(&app.stack.keys.sign(
+        &json!({"sub": "pm-twin", "role": "project_manager", "phone_number": "13800138009"}),
+        chrono::Utc::now().timestamp(),
+        600,
+    ));
+    pm_twin.act(&dup_id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    app.drain().await;
+    let community = app.login("community-nanyuan").await;
+    let detail = community.application(&dup_id).await;
+    let codes: Vec<&str> =
+        detail["prechecks"][0]["checks"].as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"project_claimed_elsewhere"), "{detail}");
+}
+
+#[tokio::test]
+async fn reviewers_outside_the_jurisdiction_get_404_and_empty_inboxes() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    let sibling = app.login("community-nanhua").await;
+    sibling.get(&format!("/api/v1/applications/{id}")).await.expect(404, "not_found");
+    sibling.get(&format!("/api/v1/applications/{id}/timeline")).await.expect(404, "not_found");
+    let r = sibling.post(&format!("/api/v1/review/community/applications/{id}/approve"), json!({"version": 3})).await;
+    let body = r.expect(404, "not_found");
+    assert!(body["error"].get("currentVersion").is_none(), "a denial says nothing about the object");
+    assert!(sibling.get("/api/v1/review/community/inbox").await.ok()["items"].as_array().unwrap().is_empty());
+    let list = sibling.get("/api/v1/applications").await.ok();
+    assert!(list["items"].as_array().unwrap().is_empty());
+
+    // 大鹏新区 manages 葵涌 even though its code sits under 龙岗区.
+    let b = app.login("company-b").await;
+    let kid = b.create_application("葵涌雅苑").await["id"].as_str().unwrap().to_string();
+    b.upload_required(&kid).await;
+    b.act(&kid, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    app.login("district-longgang").await.get(&format!("/api/v1/applications/{kid}")).await.expect(404, "not_found");
+    app.login("district-dapeng").await.get(&format!("/api/v1/applications/{kid}")).await.ok();
+    app.login("city").await.get(&format!("/api/v1/applications/{kid}")).await.ok();
+    // Other companies never see it; drafts are invisible to staff.
+    app.login("company-a").await.get(&format!("/api/v1/applications/{kid}")).await.expect(404, "not_found");
+    let a = app.login("company-a").await;
+    let draft = a.create_application("南园大厦").await["id"].as_str().unwrap().to_string();
+    app.login("community-nanyuan").await.get(&format!("/api/v1/applications/{draft}")).await.expect(404, "not_found");
+}
+
+#[tokio::test]
+async fn a_reviewer_acting_at_the_wrong_tier_is_refused() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    let sub = app.login("subdistrict-nanyuan").await;
+    // The subdistrict's own route, while the application waits at community: 409.
+    sub.act(&id, "/api/v1/review/subdistrict/applications/{id}/approve", json!({})).await.expect(409, "wrong_state");
+    // Another tier's route: as if it did not exist.
+    sub.act(&id, "/api/v1/review/community/applications/{id}/approve", json!({})).await.expect(404, "not_found");
+    sub.get("/api/v1/review/community/inbox").await.expect(404, "not_found");
+    app.login("company-a").await.get("/api/v1/review/community/inbox").await.expect(404, "not_found");
+    sub.get("/api/v1/review/city/inbox").await.expect(404, "no_route");
+    let city = app.login("city").await;
+    city.act(&id, "/api/v1/review/district/applications/{id}/approve", json!({})).await.expect(404, "not_found");
+    assert_eq!(app.login("company-a").await.application(&id).await["state"], "pending_community");
+}
+
+#[tokio::test]
+async fn a_new_company_registers_its_profile_and_a_project() {
+    let app = TestApp::spawn().await;
+    let new = app.login("company-new").await;
+    new.get("/api/v1/company").await.expect(404, "not_found");
+    new.post(
+        "/api/v1/projects",
+        json!({"name": "x", "address": "y", "community": "440304001020", "managedArea": "1", "managerName": "z", "managerPhone": "13800138000"}),
+    )
+    .await
+    .expect(409, "company_profile_required");
+    let code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00077").unwrap();
+    let profile = json!({
+        "creditCode": code.as_str(), "name": "深圳市新安物业有限公司", "legalRepresentative": "周新",
+        "contactName": "周新", "contactPhone": "139 0013 9077",
+        "bankAccount": {"bankName": "建设银行", "accountName": "深圳市新安物业有限公司", "accountNumber": "4420 1234 5678 9012"}
+    });
+    let c = new.put("/api/v1/company", profile.clone()).await.ok();
+    assert_eq!(c["contactPhone"], "13900139077");
+    assert_eq!(c["bankAccount"]["accountNumberMasked"], "****9012");
+    assert!(!c.to_string().contains("442012345678"), "the account is never shown in full");
+    new.put("/api/v1/company", profile.clone()).await.expect(422, "invalid_field");
+    let mut update = profile.clone();
+    update["version"] = 1.into();
+    update["name"] = "深圳市新安物业服务有限公司".into();
+    assert_eq!(new.put("/api/v1/company", update.clone()).await.ok()["version"], 2);
+    new.put("/api/v1/company", update).await.expect(409, "version_conflict");
+    // The same credit code cannot be registered by another account.
+    let mut taken = profile.clone();
+    let company_a_code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00001").unwrap();
+    taken["creditCode"] = company_a_code.as_str().into();
+    taken["version"] = 2.into();
+    new.put("/api/v1/company", taken).await.expect(409, "credit_code_taken");
+    assert_eq!(new.get("/api/v1/company").await.ok()["creditCode"], code.as_str());
+}
