@@ -132,9 +132,18 @@ async fn activate_policy(
     Ok(policy)
 }
 
-impl Stack {
-    /// Opens storage, seeds if asked, binds the address and starts serving.
-    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Stack> {
+/// Storage and services opened on a data directory, not yet serving.
+pub struct Opened {
+    pub services: Arc<Services>,
+    pub store: SqliteStore,
+    pub blobs: Arc<FsBlobStore>,
+    pub secret: Vec<u8>,
+}
+
+impl Opened {
+    /// Opens the data directory: database, token secret, active policy,
+    /// and demo data if asked. `base_url` is where blob URLs point.
+    pub async fn open(config: &Config, clock: Arc<dyn Clock>, base_url: &str) -> anyhow::Result<Opened> {
         std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
         let tree = Arc::new(JurisdictionTree::from_json(&read_or(&config.jurisdictions_file, SHENZHEN_JSON)?)?);
         let store = SqliteStore::open(&config.data_dir.join("subsidy.db"), config.durability)?;
@@ -142,12 +151,7 @@ impl Stack {
         let policy =
             activate_policy(&store, &read_or(&config.policy_file, SHENZHEN_POLICY_JSON)?, config.demo, clock.now())
                 .await?;
-
-        let listener =
-            tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
-        let addr = listener.local_addr()?;
-        let blob_store = Arc::new(FsBlobStore::new(&config.data_dir.join("blobs"), &format!("http://{addr}"), &secret));
-
+        let blobs = Arc::new(FsBlobStore::new(&config.data_dir.join("blobs"), base_url, &secret));
         let s = Arc::new(store.clone());
         let services = Arc::new(Services {
             policies: s.clone(),
@@ -155,7 +159,7 @@ impl Stack {
             projects: s.clone(),
             applications: s.clone(),
             documents: s.clone(),
-            blobs: blob_store.clone(),
+            blobs: blobs.clone(),
             prechecks: s.clone(),
             idempotency: s.clone(),
             clock,
@@ -165,12 +169,22 @@ impl Stack {
         if config.demo {
             demo::seed(&services).await.context("seeding demo data")?;
         }
+        Ok(Opened { services, store, blobs, secret })
+    }
+}
 
+impl Stack {
+    /// Binds the address, opens the data directory and starts serving.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Stack> {
+        let listener =
+            tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let Opened { services, store, blobs, secret } = Opened::open(&config, clock, &format!("http://{addr}")).await?;
         let keys = Arc::new(Hs256::new(&secret, ISSUER, AUDIENCE));
         let dispatcher = Dispatcher::new(store.clone(), services.clone());
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let background = config.dispatch.then(|| dispatcher.spawn(rx.clone()));
-        let app = app(services.clone(), store.clone(), blob_store, keys.clone());
+        let app = app(services.clone(), store.clone(), blobs, keys.clone());
         let mut rx_server = rx;
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -216,6 +230,16 @@ async fn health(State(h): State<Health>) -> Json<serde_json::Value> {
         Ok(s) => Json(json!({"status": "ok", "outbox": {"pending": s.pending, "dead": s.dead}})),
         Err(_) => Json(json!({"status": "degraded"})),
     }
+}
+
+/// Routes only the standalone server has (beside the functions' routes and
+/// the `/blobs/{token}` S3 stand-in, which is not part of the API).
+pub const STANDALONE_ROUTES: &[(&str, &str)] =
+    &[("GET", "/api/v1/health"), ("POST", "/api/v1/auth/dev-login"), ("GET", "/api/v1/auth/dev-accounts")];
+
+/// Every API route the standalone server serves, as (method, path).
+pub fn api_routes() -> Vec<(&'static str, &'static str)> {
+    submission::ROUTES.iter().chain(review::ROUTES).chain(STANDALONE_ROUTES).copied().collect()
 }
 
 /// The standalone server: both function routers, the dev login, health and

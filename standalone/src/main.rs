@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use subsidy_infra::sqlite::Durability;
-use subsidy_standalone::{Config, Stack, demo, system_clock};
+use subsidy_standalone::{Config, Opened, Stack, demo, system_clock};
 
 #[derive(Parser)]
 #[command(name = "subsidy", about = "物业服务企业疫情防控服务财政补助 — standalone system", version)]
@@ -66,8 +66,10 @@ async fn main() -> anyhow::Result<()> {
             let config = Config { dispatch: false, demo: false, ..Config::for_tests(&cli.data_dir) };
             let db = cli.data_dir.join("subsidy.db");
             anyhow::ensure!(db.exists(), "no database at {}", db.display());
-            let stack = Stack::start(config, system_clock()).await.context("opening the data directory")?;
-            let report = stack
+            let opened = Opened::open(&config, system_clock(), "http://localhost")
+                .await
+                .context("opening the data directory")?;
+            let report = opened
                 .services
                 .verify_audit(|n| {
                     if n % 1000 == 0 {
@@ -75,7 +77,6 @@ async fn main() -> anyhow::Result<()> {
                     }
                 })
                 .await?;
-            stack.stop().await?;
             println!("audit chains: {} applications, {} entries checked", report.applications, report.entries);
             if report.failures.is_empty() {
                 println!("OK: every chain verifies");

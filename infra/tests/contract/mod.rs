@@ -1,0 +1,358 @@
+//! The storage contract: what every adapter of the storage ports must do.
+//! The SQLite adapter runs it now; the DynamoDB adapter runs the same
+//! functions against the emulator.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use subsidy_core::application::Application;
+use subsidy_core::audit::{AuditEntry, GENESIS};
+use subsidy_core::authz::Scope;
+use subsidy_core::company::{Company, CompanyProfile, Project, ProjectDetails};
+use subsidy_core::credit_code::CreditCode;
+use subsidy_core::document::{ContentType, Document, DocumentKind, DocumentStatus};
+use subsidy_core::error::StoreError;
+use subsidy_core::fields::{AccountNumber, BankAccount, Phone, Text};
+use subsidy_core::identity::{Actor, Role, Tier};
+use subsidy_core::jurisdiction::{JurisdictionPath, Level};
+use subsidy_core::money::Area;
+use subsidy_core::policy::Policy;
+use subsidy_core::ports::*;
+use subsidy_core::precheck::PrecheckReport;
+use subsidy_core::state::State;
+
+/// The ports under test, usually all one adapter object.
+pub struct Ports {
+    pub policies: Arc<dyn PolicyStore>,
+    pub companies: Arc<dyn CompanyStore>,
+    pub projects: Arc<dyn ProjectStore>,
+    pub applications: Arc<dyn ApplicationStore>,
+    pub documents: Arc<dyn DocumentStore>,
+    pub prechecks: Arc<dyn PrecheckStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+fn text(s: &str) -> Text {
+    Text::parse(s, 200).unwrap()
+}
+
+fn uid(prefix: &str) -> String {
+    format!("{prefix}{}", ulid::Ulid::new())
+}
+
+pub fn policy() -> Policy {
+    Policy::from_json(include_str!("../../../config/policy-shenzhen-2020.json")).unwrap()
+}
+
+pub fn company(owner: &str, code17: &str) -> Company {
+    Company {
+        id: uid("C"),
+        owner: owner.into(),
+        profile: CompanyProfile {
+            credit_code: CreditCode::with_check_character(code17).unwrap(),
+            name: text("契约物业"),
+            legal_representative: text("甲"),
+            contact_name: text("乙"),
+            contact_phone: Phone::parse("13800138000").unwrap(),
+            bank_account: BankAccount {
+                bank_name: text("银行"),
+                account_name: text("契约物业"),
+                account_number: AccountNumber::parse("1234567890").unwrap(),
+            },
+        },
+        version: 1,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+pub fn path(community: &str) -> JurisdictionPath {
+    JurisdictionPath {
+        city: "440300".into(),
+        district: "440304".into(),
+        subdistrict: "440304001".into(),
+        community: community.into(),
+    }
+}
+
+pub fn project(c: &Company, name: &str, community: &str) -> Project {
+    Project {
+        id: uid("P"),
+        company_id: c.id.clone(),
+        owner: c.owner.clone(),
+        details: ProjectDetails {
+            name: text(name),
+            address: text("地址"),
+            community: community.into(),
+            managed_area: Area::parse("1000").unwrap(),
+            manager_name: text("经理"),
+            manager_phone: Phone::parse("13700137000").unwrap(),
+        },
+        jurisdiction: path(community),
+        version: 1,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+fn actor(c: &Company) -> Actor {
+    Actor { user_id: c.owner.clone(), role: Role::Company, unit: None, phone: None, name: None }
+}
+
+/// A draft at version 1 with its first audit entry.
+pub fn draft(c: &Company, p: &Project) -> (Application, AuditEntry) {
+    let pol = policy();
+    let now = Utc::now();
+    let mut app = Application::draft(uid("A"), &pol, c, p, Area::parse("1000").unwrap(), None, now);
+    let audit = AuditEntry::next(&app.id, 1, GENESIS, now, &actor(c), "create", None, State::Draft, None);
+    app.version = 1;
+    app.audit_seq = 1;
+    app.audit_head = audit.hash.clone();
+    (app, audit)
+}
+
+/// The next version of `app` in `state`, with its audit entry.
+pub fn moved(app: &Application, state: State, c: &Company) -> (Application, AuditEntry) {
+    let mut next = app.clone();
+    let now = Utc::now();
+    next.state = state;
+    next.state_since = now;
+    next.version += 1;
+    let audit = AuditEntry::next(
+        &app.id,
+        app.audit_seq + 1,
+        &app.audit_head,
+        now,
+        &actor(c),
+        "move",
+        Some(app.state),
+        state,
+        None,
+    );
+    next.audit_seq = audit.seq;
+    next.audit_head = audit.hash.clone();
+    (next, audit)
+}
+
+pub async fn companies_are_unique_per_owner_and_credit_code_and_versioned(p: &Ports) {
+    let c = company(&uid("owner"), "91440300MA5D9C001");
+    p.companies.create_company(&c).await.unwrap();
+    assert_eq!(p.companies.company_of_owner(&c.owner).await.unwrap().unwrap(), c);
+    assert_eq!(p.companies.get_company(&c.id).await.unwrap().unwrap(), c);
+    let same_owner = Company { id: uid("C"), ..company(&c.owner, "91440300MA5D9C002") };
+    assert_eq!(p.companies.create_company(&same_owner).await, Err(StoreError::AlreadyExists));
+    let same_code = company(&uid("owner"), "91440300MA5D9C001");
+    assert_eq!(p.companies.create_company(&same_code).await, Err(StoreError::Unique("credit_code")));
+
+    let v2 = Company { version: 2, ..c.clone() };
+    p.companies.update_company(&v2, 1).await.unwrap();
+    let v3 = Company { version: 3, ..c.clone() };
+    assert_eq!(p.companies.update_company(&v3, 1).await, Err(StoreError::VersionConflict { current: 2 }));
+    assert_eq!(p.companies.get_company(&c.id).await.unwrap().unwrap().version, 2);
+    assert_eq!(p.companies.company_of_owner("nobody").await.unwrap(), None);
+}
+
+pub async fn projects_page_by_owner_and_update_conditionally(p: &Ports) {
+    let c = company(&uid("owner"), "91440300MA5D9C003");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let pr = project(&c, &format!("项目{i}"), "440304001020");
+        p.projects.create_project(&pr).await.unwrap();
+        ids.push(pr.id);
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(2);
+    loop {
+        let got = p.projects.projects_of_owner(&c.owner, &page).await.unwrap();
+        assert!(got.items.len() <= 2);
+        seen.extend(got.items.into_iter().map(|x| x.id));
+        match got.next_cursor {
+            Some(cur) => page.cursor = Some(cur),
+            None => break,
+        }
+    }
+    ids.sort();
+    ids.reverse();
+    assert_eq!(seen, ids, "newest first, no gaps, no repeats");
+
+    let first = p.projects.get_project(&ids[0]).await.unwrap().unwrap();
+    let renamed = Project {
+        version: 2,
+        details: ProjectDetails { name: text("改名"), ..first.details.clone() },
+        ..first.clone()
+    };
+    p.projects.update_project(&renamed, 1).await.unwrap();
+    assert_eq!(p.projects.update_project(&renamed, 1).await, Err(StoreError::VersionConflict { current: 2 }));
+    assert_eq!(p.projects.projects_named("440304001020", "改名").await.unwrap().len(), 1);
+    assert!(p.projects.projects_named("440304001020", "项目0").await.unwrap().iter().all(|x| x.id != ids[0]));
+    let bad = PageRequest { limit: 2, cursor: Some("garbage!".into()) };
+    assert_eq!(p.projects.projects_of_owner(&c.owner, &bad).await.unwrap_err(), StoreError::BadCursor);
+}
+
+pub async fn one_live_application_holds_a_project_claim(p: &Ports) {
+    let c = company(&uid("owner"), "91440300MA5D9C004");
+    let pr = project(&c, "认领", "440304001020");
+    let (a, audit) = draft(&c, &pr);
+    p.applications.create_application(&a, &audit).await.unwrap();
+    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.id).await.unwrap(), Some(a.id.clone()));
+    let (b, audit_b) = draft(&c, &pr);
+    assert_eq!(
+        p.applications.create_application(&b, &audit_b).await,
+        Err(StoreError::Claimed { application_id: a.id.clone() })
+    );
+    assert_eq!(p.applications.get_application(&b.id).await.unwrap(), None, "nothing of the refused claim is stored");
+
+    let (withdrawn, w_audit) = moved(&a, State::Withdrawn, &c);
+    p.applications.update_application(&withdrawn, 1, &w_audit, true).await.unwrap();
+    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.id).await.unwrap(), None);
+    p.applications.create_application(&b, &audit_b).await.unwrap();
+}
+
+pub async fn a_stale_update_writes_nothing(p: &Ports) {
+    let c = company(&uid("owner"), "91440300MA5D9C005");
+    let pr = project(&c, "并发", "440304001020");
+    let (a, audit) = draft(&c, &pr);
+    p.applications.create_application(&a, &audit).await.unwrap();
+    let (v2, audit2) = moved(&a, State::AwaitingAreaConfirmation, &c);
+    p.applications.update_application(&v2, 1, &audit2, false).await.unwrap();
+    let (v2b, audit2b) = moved(&a, State::Withdrawn, &c);
+    assert_eq!(
+        p.applications.update_application(&v2b, 1, &audit2b, true).await,
+        Err(StoreError::VersionConflict { current: 2 })
+    );
+    let stored = p.applications.get_application(&a.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, State::AwaitingAreaConfirmation);
+    assert_eq!(p.applications.audit_trail(&a.id).await.unwrap(), vec![audit, audit2]);
+    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.id).await.unwrap(), Some(a.id.clone()), "claim kept");
+}
+
+pub async fn scopes_and_inboxes_list_the_right_applications(p: &Ports) {
+    let c = company(&uid("owner"), "91440300MA5D9C006");
+    let community = format!("44030400{}", &ulid::Ulid::new().to_string()[22..]);
+    let mut pending = Vec::new();
+    for i in 0..3 {
+        let pr = project(&c, &format!("收件{i}"), &community);
+        let (a, audit) = draft(&c, &pr);
+        p.applications.create_application(&a, &audit).await.unwrap();
+        if i < 2 {
+            let (n, au) = moved(&a, State::PendingCommunity, &c);
+            p.applications.update_application(&n, 1, &au, false).await.unwrap();
+            pending.push(n.id.clone());
+        }
+    }
+    let owner = p
+        .applications
+        .list_applications(&Scope::Owner(c.owner.clone()), &ApplicationFilter::default(), &PageRequest::first(50))
+        .await
+        .unwrap();
+    assert_eq!(owner.items.len(), 3, "the owner sees drafts");
+    let unit = Scope::Unit { level: Level::Community, code: community.clone() };
+    let staff =
+        p.applications.list_applications(&unit, &ApplicationFilter::default(), &PageRequest::first(50)).await.unwrap();
+    assert_eq!(staff.items.len(), 2, "staff never see drafts");
+    let manager = Scope::Manager("13700137000".into());
+    let filtered = ApplicationFilter { state: Some(State::PendingCommunity), project_id: None };
+    assert!(
+        p.applications.list_applications(&manager, &filtered, &PageRequest::first(100)).await.unwrap().items.len() >= 2
+    );
+    let inbox = p.applications.inbox(&unit, State::PendingCommunity, &PageRequest::first(1)).await.unwrap();
+    assert_eq!(inbox.items[0].id, pending[0], "oldest arrival first");
+    let next = PageRequest { limit: 1, cursor: inbox.next_cursor };
+    let inbox2 = p.applications.inbox(&unit, State::PendingCommunity, &next).await.unwrap();
+    assert_eq!(inbox2.items[0].id, pending[1]);
+    assert_eq!(inbox2.next_cursor, None);
+    let other = Scope::Unit { level: Level::Community, code: "440304001023".into() };
+    assert!(
+        p.applications
+            .inbox(&other, State::PendingCommunity, &PageRequest::first(50))
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .all(|a| !pending.contains(&a.id))
+    );
+}
+
+pub async fn documents_and_prechecks_are_idempotent(p: &Ports) {
+    let app_id = uid("A");
+    let d = Document {
+        id: uid("D"),
+        application_id: app_id.clone(),
+        kind: DocumentKind::AreaProof,
+        file_name: text("面积.pdf"),
+        content_type: ContentType::Pdf,
+        size: 10,
+        status: DocumentStatus::Pending,
+        refusal: None,
+        uploaded_by: "u".into(),
+        created_at: Utc::now(),
+    };
+    p.documents.create_document(&d).await.unwrap();
+    assert_eq!(p.documents.create_document(&d).await, Err(StoreError::AlreadyExists));
+    p.documents.set_document_status(&app_id, &d.id, DocumentStatus::Verified, None).await.unwrap();
+    p.documents.set_document_status(&app_id, &d.id, DocumentStatus::Verified, None).await.unwrap();
+    assert_eq!(p.documents.documents_of(&app_id).await.unwrap()[0].status, DocumentStatus::Verified);
+    p.documents.delete_document(&app_id, &d.id).await.unwrap();
+    assert_eq!(p.documents.get_document(&app_id, &d.id).await.unwrap(), None);
+
+    let report = PrecheckReport {
+        application_id: app_id.clone(),
+        tier: Tier::Community,
+        version: 3,
+        round: 1,
+        checked_at: Utc::now(),
+        checks: vec![],
+    };
+    p.prechecks.put_prechecks(&report).await.unwrap();
+    p.prechecks.put_prechecks(&report).await.unwrap();
+    let sub = PrecheckReport { tier: Tier::Subdistrict, ..report.clone() };
+    p.prechecks.put_prechecks(&sub).await.unwrap();
+    let got = p.prechecks.prechecks_of(&app_id).await.unwrap();
+    assert_eq!(got.iter().map(|r| r.tier).collect::<Vec<_>>(), vec![Tier::Community, Tier::Subdistrict]);
+}
+
+pub async fn idempotency_keys_lease_replay_and_refuse_mismatches(p: &Ports) {
+    let key = uid("K");
+    let now = Utc::now();
+    let lease = now + Duration::seconds(60);
+    assert_eq!(p.idempotency.begin(&key, "fp1", now, lease).await.unwrap(), Begin::Proceed);
+    assert_eq!(p.idempotency.begin(&key, "fp1", now, lease).await.unwrap(), Begin::InProgress);
+    assert_eq!(p.idempotency.begin(&key, "fp2", now, lease).await.unwrap(), Begin::Mismatch);
+    let resp = StoredResponse { status: 201, body: "{\"id\":1}".into() };
+    p.idempotency.complete(&key, &resp).await.unwrap();
+    assert_eq!(p.idempotency.begin(&key, "fp1", now, lease).await.unwrap(), Begin::Replay(resp));
+
+    let aborted = uid("K");
+    assert_eq!(p.idempotency.begin(&aborted, "fp", now, lease).await.unwrap(), Begin::Proceed);
+    p.idempotency.abort(&aborted).await.unwrap();
+    assert_eq!(p.idempotency.begin(&aborted, "fp", now, lease).await.unwrap(), Begin::Proceed);
+
+    let crashed = uid("K");
+    assert_eq!(p.idempotency.begin(&crashed, "fp", now, now + Duration::seconds(1)).await.unwrap(), Begin::Proceed);
+    let later = now + Duration::seconds(2);
+    assert_eq!(
+        p.idempotency.begin(&crashed, "fp", later, later + Duration::seconds(60)).await.unwrap(),
+        Begin::Proceed,
+        "an expired lease is taken over"
+    );
+}
+
+pub async fn policies_round_trip(p: &Ports) {
+    let pol = policy();
+    p.policies.put_policy(&pol).await.unwrap();
+    p.policies.put_policy(&pol).await.unwrap();
+    assert_eq!(p.policies.get_policy(&pol.id).await.unwrap(), Some(pol));
+    assert_eq!(p.policies.get_policy("missing").await.unwrap(), None);
+}
+
+/// Every contract check, in order.
+pub async fn run_all(p: &Ports) {
+    policies_round_trip(p).await;
+    companies_are_unique_per_owner_and_credit_code_and_versioned(p).await;
+    projects_page_by_owner_and_update_conditionally(p).await;
+    one_live_application_holds_a_project_claim(p).await;
+    a_stale_update_writes_nothing(p).await;
+    scopes_and_inboxes_list_the_right_applications(p).await;
+    documents_and_prechecks_are_idempotent(p).await;
+    idempotency_keys_lease_replay_and_refuse_mismatches(p).await;
+}

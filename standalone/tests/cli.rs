@@ -1,0 +1,90 @@
+//! The `subsidy` binary's commands, run as a user runs them.
+
+use std::process::Command;
+
+use subsidy_standalone::{Config, Stack, demo, system_clock};
+
+fn subsidy(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_subsidy"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+/// A data directory holding one application with a three-entry audit chain.
+async fn data_dir_with_history() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start(Config::for_tests(dir.path()), system_clock()).await.unwrap();
+    let s = &stack.services;
+    let company = demo::actor(s, "company-a").unwrap();
+    let project = s.projects(&company, &subsidy_core::ports::PageRequest::first(10)).await.unwrap().items[0].id.clone();
+    let app = s
+        .create_application(
+            &company,
+            &subsidy_core::application::NewApplicationInput { project_id: project, claimed_area: None, note: None },
+        )
+        .await
+        .unwrap();
+    let id = app.application.id.clone();
+    s.withdraw(&company, &id, &subsidy_core::service::ActionInput { version: 1, reason: Some("测试".into()) })
+        .await
+        .unwrap();
+    stack.stop().await.unwrap();
+    (dir, id)
+}
+
+#[tokio::test]
+async fn audit_verify_passes_on_an_intact_store_and_fails_after_tampering() {
+    let (dir, id) = data_dir_with_history().await;
+    let ok = subsidy(dir.path(), &["audit-verify"]);
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{out}\n{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(out.contains("1 applications, 2 entries"), "{out}");
+
+    let stack = Stack::start(Config { demo: false, ..Config::for_tests(dir.path()) }, system_clock()).await.unwrap();
+    stack
+        .store
+        .execute_raw(&format!("UPDATE audit SET body = replace(body, '测试', '篡改') WHERE application_id = '{id}'"))
+        .await
+        .unwrap();
+    stack.stop().await.unwrap();
+    let bad = subsidy(dir.path(), &["audit-verify"]);
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{out}");
+    assert!(out.contains("BROKEN") && out.contains(&id), "{out}");
+}
+
+#[test]
+fn audit_verify_refuses_a_directory_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = subsidy(dir.path(), &["audit-verify"]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no database"));
+}
+
+#[test]
+fn accounts_lists_one_account_per_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = subsidy(dir.path(), &["accounts"]);
+    let out = String::from_utf8_lossy(&r.stdout);
+    for role in ["company", "project_manager", "community", "subdistrict", "district", "finance", "city"] {
+        assert!(out.contains(role), "{role}: {out}");
+    }
+}
+
+/// The README's curl walk-through, run as a newcomer would run it against a
+/// fresh server, so the README cannot drift from the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_walkthrough_runs_against_a_fresh_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start(Config { dispatch: true, ..Config::for_tests(dir.path()) }, system_clock()).await.unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/walkthrough.sh");
+    let out = tokio::process::Command::new("bash").arg(script).arg(stack.url()).output().await.expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("walk-through complete"));
+    assert!(stdout.contains("approved 12000.00 12000.00 1200000"), "{stdout}");
+    stack.stop().await.unwrap();
+}
