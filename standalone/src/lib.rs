@@ -152,20 +152,7 @@ impl Opened {
             activate_policy(&store, &read_or(&config.policy_file, SHENZHEN_POLICY_JSON)?, config.demo, clock.now())
                 .await?;
         let blobs = Arc::new(FsBlobStore::new(&config.data_dir.join("blobs"), base_url, &secret));
-        let s = Arc::new(store.clone());
-        let services = Arc::new(Services {
-            policies: s.clone(),
-            companies: s.clone(),
-            projects: s.clone(),
-            applications: s.clone(),
-            documents: s.clone(),
-            blobs: blobs.clone(),
-            prechecks: s.clone(),
-            idempotency: s.clone(),
-            clock,
-            tree,
-            policy_id: policy.id.clone(),
-        });
+        let services = Arc::new(store.services(blobs.clone(), tree, clock, &policy.id));
         if config.demo {
             demo::seed(&services).await.context("seeding demo data")?;
         }
@@ -210,11 +197,18 @@ impl Stack {
         Ok(())
     }
 
-    /// Waits until the server stops (for `serve`).
+    /// Serves until Ctrl-C or SIGTERM, then stops cleanly (for `serve`).
     pub async fn wait(self) -> anyhow::Result<()> {
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => { r?; }
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => { r?; }
+                _ = term.recv() => {}
+            }
         }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await?;
         tracing::info!("shutting down");
         self.stop().await
     }

@@ -264,3 +264,47 @@ pub async fn document_arrived(services: &Services, key: &str) -> Result<Option<D
     }
     Ok(doc)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http_body_util::BodyExt;
+    use subsidy_core::jurisdiction::JurisdictionTree;
+    use subsidy_core::ports::SystemClock;
+    use subsidy_infra::fs::FsBlobStore;
+    use subsidy_infra::sqlite::SqliteStore;
+    use tower::ServiceExt;
+
+    /// Feeds an API Gateway HTTP API event, as Lambda delivers it, to the router.
+    async fn invoke(event: &str) -> (u16, serde_json::Value) {
+        let dir = tempfile::tempdir().unwrap();
+        let tree =
+            Arc::new(JurisdictionTree::from_json(include_str!("../../../data/jurisdictions/shenzhen.json")).unwrap());
+        let store = SqliteStore::open_in_memory().unwrap();
+        let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", b"0123456789abcdef0123456789abcdef"));
+        let services = Arc::new(store.services(blobs, tree, Arc::new(SystemClock), "p"));
+        let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
+        let response = super::router(services).oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn identity_comes_from_the_api_gateway_authorizer_claims() {
+        let (status, body) = invoke(include_str!("../../../events/submission/apigw-get-me-company-ok.json")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["userId"], "demo-company-a");
+        assert_eq!(body["role"], "company");
+    }
+
+    #[tokio::test]
+    async fn an_event_without_authorizer_claims_is_unauthenticated() {
+        let (status, body) =
+            invoke(include_str!("../../../events/submission/apigw-get-me-no-authorizer-401.json")).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
+        let (status, _) = invoke(include_str!("../../../events/submission/apigw-get-me-unknown-role-401.json")).await;
+        assert_eq!(status, 401);
+    }
+}

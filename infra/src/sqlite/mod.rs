@@ -153,6 +153,30 @@ impl SqliteStore {
         .await
     }
 
+    /// The use cases on this store, with documents in `blobs`.
+    pub fn services(
+        &self,
+        blobs: Arc<dyn BlobStore>,
+        tree: Arc<subsidy_core::jurisdiction::JurisdictionTree>,
+        clock: Arc<dyn Clock>,
+        policy_id: &str,
+    ) -> subsidy_core::Services {
+        let s = Arc::new(self.clone());
+        subsidy_core::Services {
+            policies: s.clone(),
+            companies: s.clone(),
+            projects: s.clone(),
+            applications: s.clone(),
+            documents: s.clone(),
+            blobs,
+            prechecks: s.clone(),
+            idempotency: s,
+            clock,
+            tree,
+            policy_id: policy_id.to_string(),
+        }
+    }
+
     /// Woken after each commit that added outbox rows.
     pub fn outbox_notify(&self) -> Arc<Notify> {
         self.outbox_notify.clone()
