@@ -20,6 +20,17 @@ pub enum DocumentKind {
     Other,
 }
 
+impl DocumentKind {
+    /// The API name: "service_contract", "area_proof", "other".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::ServiceContract => "service_contract",
+            DocumentKind::AreaProof => "area_proof",
+            DocumentKind::Other => "other",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ContentType {
     #[serde(rename = "application/pdf")]

@@ -48,7 +48,7 @@ pub enum Error {
     )]
     ProjectLocked { application_id: String },
     /// 422: required documents are missing or unverified.
-    #[error("required documents are missing: {}", kinds.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", "))]
+    #[error("required documents are missing or not yet verified: {}", kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))]
     MissingDocuments { kinds: Vec<DocumentKind> },
     /// 413: the declared or uploaded document is too large.
     #[error("documents may be at most {max} bytes")]

@@ -58,7 +58,7 @@ impl PageRequest {
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub items: Vec<T>,
-    /// Pass back as `cursor` for the next page; absent on the last page.
+    /// Pass back as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -147,8 +147,9 @@ impl Services {
         Ok(CompanyView::of(&c))
     }
 
-    /// Registers the caller's company, or updates it (then `version` is required).
-    pub async fn put_company(&self, actor: &Actor, input: &CompanyInput) -> Result<CompanyView, Error> {
+    /// Registers the caller's company, or updates it (then `version` is
+    /// required). Says whether it was created.
+    pub async fn put_company(&self, actor: &Actor, input: &CompanyInput) -> Result<(CompanyView, bool), Error> {
         require_role(actor, Role::Company)?;
         let profile = input.parse()?;
         let now = self.now();
@@ -163,7 +164,7 @@ impl Services {
                     updated_at: now,
                 };
                 match self.companies.create_company(&c).await {
-                    Ok(()) => Ok(CompanyView::of(&c)),
+                    Ok(()) => Ok((CompanyView::of(&c), true)),
                     // Two first registrations raced: the other one won.
                     Err(StoreError::AlreadyExists) => Err(Error::VersionConflict { current: 1 }),
                     Err(e) => Err(e.into()),
@@ -177,7 +178,7 @@ impl Services {
                 }
                 let c = Company { profile, version: expected + 1, updated_at: now, ..existing };
                 self.companies.update_company(&c, expected).await?;
-                Ok(CompanyView::of(&c))
+                Ok((CompanyView::of(&c), false))
             }
         }
     }
@@ -288,9 +289,11 @@ impl Services {
         id: &str,
         input: &EditApplicationInput,
     ) -> Result<ApplicationDetail, Error> {
-        let claimed_area = input.claimed_area.as_deref().map(|s| area("claimedArea", s)).transpose()?;
-        let note = reason("note", &input.note)?;
-        self.transition(actor, id, input.version, |_| async { Ok(Command::Edit { claimed_area, note }) }).await
+        self.transition(actor, id, input.version, |_| async move {
+            let claimed_area = input.claimed_area.as_deref().map(|s| area("claimedArea", s)).transpose()?;
+            Ok(Command::Edit { claimed_area, note: reason("note", &input.note)? })
+        })
+        .await
     }
 
     pub async fn submit(&self, actor: &Actor, id: &str, version: u64) -> Result<ApplicationDetail, Error> {
@@ -314,17 +317,21 @@ impl Services {
     }
 
     pub async fn withdraw(&self, actor: &Actor, id: &str, input: &ActionInput) -> Result<ApplicationDetail, Error> {
-        let reason = reason("reason", &input.reason)?;
-        self.transition(actor, id, input.version, |_| async { Ok(Command::Withdraw { reason }) }).await
+        self.transition(actor, id, input.version, |_| async move {
+            Ok(Command::Withdraw { reason: reason("reason", &input.reason)? })
+        })
+        .await
     }
 
-    pub async fn confirm_area(&self, actor: &Actor, id: &str, input: &ActionInput) -> Result<ApplicationDetail, Error> {
-        self.transition(actor, id, input.version, |_| async { Ok(Command::ConfirmArea) }).await
+    pub async fn confirm_area(&self, actor: &Actor, id: &str, version: u64) -> Result<ApplicationDetail, Error> {
+        self.transition(actor, id, version, |_| async { Ok(Command::ConfirmArea) }).await
     }
 
     pub async fn dispute_area(&self, actor: &Actor, id: &str, input: &ActionInput) -> Result<ApplicationDetail, Error> {
-        let reason = required_reason(&input.reason)?;
-        self.transition(actor, id, input.version, |_| async { Ok(Command::DisputeArea { reason }) }).await
+        self.transition(actor, id, input.version, |_| async move {
+            Ok(Command::DisputeArea { reason: required_reason(&input.reason)? })
+        })
+        .await
     }
 
     pub async fn approve(
@@ -334,9 +341,11 @@ impl Services {
         id: &str,
         input: &ApproveInput,
     ) -> Result<ApplicationDetail, Error> {
-        let area = input.approved_area.as_deref().map(|s| area("approvedArea", s)).transpose()?;
-        let reason = reason("reason", &input.reason)?;
-        self.transition(actor, id, input.version, |_| async { Ok(Command::Approve { tier, area, reason }) }).await
+        self.transition(actor, id, input.version, |_| async move {
+            let area = input.approved_area.as_deref().map(|s| area("approvedArea", s)).transpose()?;
+            Ok(Command::Approve { tier, area, reason: reason("reason", &input.reason)? })
+        })
+        .await
     }
 
     pub async fn return_for_correction(
@@ -346,8 +355,10 @@ impl Services {
         id: &str,
         input: &ActionInput,
     ) -> Result<ApplicationDetail, Error> {
-        let reason = required_reason(&input.reason)?;
-        self.transition(actor, id, input.version, |_| async { Ok(Command::Return { tier, reason }) }).await
+        self.transition(actor, id, input.version, |_| async move {
+            Ok(Command::Return { tier, reason: required_reason(&input.reason)? })
+        })
+        .await
     }
 
     pub async fn reject(
@@ -357,13 +368,16 @@ impl Services {
         id: &str,
         input: &ActionInput,
     ) -> Result<ApplicationDetail, Error> {
-        let reason = required_reason(&input.reason)?;
-        self.transition(actor, id, input.version, |_| async { Ok(Command::Reject { tier, reason }) }).await
+        self.transition(actor, id, input.version, |_| async move {
+            Ok(Command::Reject { tier, reason: required_reason(&input.reason)? })
+        })
+        .await
     }
 
-    /// The one path by which an existing application changes: load, check
-    /// scope, check the caller's version, build the command, apply the state
-    /// machine, append the audit entry, and write conditionally.
+    /// The one path by which an existing application changes, checking in
+    /// this order: scope (404), the request's own fields (422), the role
+    /// (404), the caller's version (409), then the state machine; then the
+    /// audit entry is appended and the write is conditional on the version.
     async fn transition<F, Fut>(
         &self,
         actor: &Actor,
@@ -376,11 +390,14 @@ impl Services {
         Fut: std::future::Future<Output = Result<Command, Error>>,
     {
         let app = self.visible_application(actor, id).await?;
+        let cmd = command(app.clone()).await?;
+        if !cmd.role_may(actor.role) {
+            return Err(Error::NotFound("application"));
+        }
         if app.version != expected_version {
             return Err(Error::VersionConflict { current: app.version });
         }
         let policy = self.policy_by_id(&app.policy_id).await?;
-        let cmd = command(app.clone()).await?;
         let action = match &cmd {
             Command::Submit { .. } if app.round > 0 => "resubmit",
             other => other.action(),

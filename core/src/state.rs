@@ -162,7 +162,8 @@ impl Command {
         }
     }
 
-    fn role_may(&self, role: Role) -> bool {
+    /// Whether a role may ever take this action (ownership and scope aside).
+    pub fn role_may(&self, role: Role) -> bool {
         match self {
             Command::Edit { .. } | Command::Submit { .. } | Command::Withdraw { .. } => role == Role::Company,
             Command::ConfirmArea | Command::DisputeArea { .. } => role == Role::ProjectManager,

@@ -313,6 +313,10 @@ async fn a_reviewer_acting_at_the_wrong_tier_is_refused() {
     sub.get("/api/v1/review/city/inbox").await.expect(404, "no_route");
     let city = app.login("city").await;
     city.act(&id, "/api/v1/review/district/applications/{id}/approve", json!({})).await.expect(404, "not_found");
+    // A role that may never take an action gets 404 even with a stale version.
+    let pm = app.login("pm-a").await;
+    pm.post(&format!("/api/v1/applications/{id}/withdraw"), json!({"version": 1})).await.expect(404, "not_found");
+    sub.post(&format!("/api/v1/applications/{id}/submit"), json!({"version": 1})).await.expect(404, "not_found");
     assert_eq!(app.login("company-a").await.application(&id).await["state"], "pending_community");
 }
 
@@ -333,7 +337,9 @@ async fn a_new_company_registers_its_profile_and_a_project() {
         "contactName": "周新", "contactPhone": "139 0013 9077",
         "bankAccount": {"bankName": "建设银行", "accountName": "深圳市新安物业有限公司", "accountNumber": "4420 1234 5678 9012"}
     });
-    let c = new.put("/api/v1/company", profile.clone()).await.ok();
+    let created = new.put("/api/v1/company", profile.clone()).await;
+    assert_eq!(created.status, 201, "registration creates");
+    let c = created.ok();
     assert_eq!(c["contactPhone"], "13900139077");
     assert_eq!(c["bankAccount"]["accountNumberMasked"], "****9012");
     assert!(!c.to_string().contains("442012345678"), "the account is never shown in full");

@@ -75,8 +75,9 @@ async fn put_company(
     State(s): State<AppState>,
     Identity(actor): Identity,
     Body(input): Body<CompanyInput>,
-) -> ApiResult<Json<CompanyView>> {
-    Ok(Json(s.put_company(&actor, &input).await?))
+) -> ApiResult<(StatusCode, Json<CompanyView>)> {
+    let (view, created) = s.put_company(&actor, &input).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
 }
 
 async fn list_projects(
@@ -233,9 +234,9 @@ async fn confirm_area(
     State(s): State<AppState>,
     Identity(actor): Identity,
     Path(id): Path<String>,
-    Body(input): Body<ActionInput>,
+    Body(input): Body<VersionInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
-    Ok(Json(s.confirm_area(&actor, &id, &input).await?))
+    Ok(Json(s.confirm_area(&actor, &id, input.version).await?))
 }
 
 async fn dispute_area(
