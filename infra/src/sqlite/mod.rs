@@ -226,18 +226,66 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
+/// The record in the `body` column of the one row `sql` selects, if any.
+fn one<T: DeserializeOwned>(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Option<T>, StoreError> {
+    let body: Option<String> =
+        c.prepare_cached(sql).map_err(backend)?.query_row(p, |r| r.get(0)).optional().map_err(backend)?;
+    body.map(|b| from_json(&b)).transpose()
+}
+
+/// The records in the `body` column of every row `sql` selects.
+fn all<T: DeserializeOwned>(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    let bodies = stmt
+        .query_map(p, |r| r.get::<_, String>(0))
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    bodies.iter().map(|b| from_json(b)).collect()
+}
+
+/// One page: `sql` selects `body` then `keys` sort-key columns, and at most
+/// `limit + 1` rows, so that a next page can be detected.
+fn fetch_page<T: DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    keys: usize,
+    limit: u32,
+) -> Result<Page<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    let rows = stmt
+        .query_map(p, |r| {
+            Ok((r.get::<_, String>(0)?, (1..=keys).map(|i| r.get(i)).collect::<Result<Vec<String>, _>>()?))
+        })
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    page_of(rows, limit)
+}
+
+impl SqliteStore {
+    async fn get_one<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        args: Vec<String>,
+    ) -> StoreResult<Option<T>> {
+        self.run(move |c| one(c, sql, rusqlite::params_from_iter(args))).await
+    }
+
+    async fn get_all<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        args: Vec<String>,
+    ) -> StoreResult<Vec<T>> {
+        self.run(move |c| all(c, sql, rusqlite::params_from_iter(args))).await
+    }
+}
+
 #[async_trait]
 impl PolicyStore for SqliteStore {
     async fn get_policy(&self, id: &str) -> StoreResult<Option<Policy>> {
-        let id = id.to_string();
-        self.run(move |c| {
-            let body: Option<String> = c
-                .query_row("SELECT body FROM policies WHERE id = ?1", [&id], |r| r.get(0))
-                .optional()
-                .map_err(backend)?;
-            body.map(|b| from_json(&b)).transpose()
-        })
-        .await
+        self.get_one("SELECT body FROM policies WHERE id = ?1", vec![id.into()]).await
     }
 
     async fn put_policy(&self, policy: &Policy) -> StoreResult<()> {
@@ -257,27 +305,11 @@ impl PolicyStore for SqliteStore {
 #[async_trait]
 impl CompanyStore for SqliteStore {
     async fn get_company(&self, id: &str) -> StoreResult<Option<Company>> {
-        let id = id.to_string();
-        self.run(move |c| {
-            let body: Option<String> = c
-                .query_row("SELECT body FROM companies WHERE id = ?1", [&id], |r| r.get(0))
-                .optional()
-                .map_err(backend)?;
-            body.map(|b| from_json(&b)).transpose()
-        })
-        .await
+        self.get_one("SELECT body FROM companies WHERE id = ?1", vec![id.into()]).await
     }
 
     async fn company_of_owner(&self, owner: &str) -> StoreResult<Option<Company>> {
-        let owner = owner.to_string();
-        self.run(move |c| {
-            let body: Option<String> = c
-                .query_row("SELECT body FROM companies WHERE owner = ?1", [&owner], |r| r.get(0))
-                .optional()
-                .map_err(backend)?;
-            body.map(|b| from_json(&b)).transpose()
-        })
-        .await
+        self.get_one("SELECT body FROM companies WHERE owner = ?1", vec![owner.into()]).await
     }
 
     async fn create_company(&self, company: &Company) -> StoreResult<()> {
@@ -336,15 +368,7 @@ fn current_version(tx: &Transaction<'_>, table: &str, id: &str) -> Result<StoreE
 #[async_trait]
 impl ProjectStore for SqliteStore {
     async fn get_project(&self, id: &str) -> StoreResult<Option<Project>> {
-        let id = id.to_string();
-        self.run(move |c| {
-            let body: Option<String> = c
-                .query_row("SELECT body FROM projects WHERE id = ?1", [&id], |r| r.get(0))
-                .optional()
-                .map_err(backend)?;
-            body.map(|b| from_json(&b)).transpose()
-        })
-        .await
+        self.get_one("SELECT body FROM projects WHERE id = ?1", vec![id.into()]).await
     }
 
     async fn create_project(&self, project: &Project) -> StoreResult<()> {
@@ -391,35 +415,16 @@ impl ProjectStore for SqliteStore {
         let limit = limit_of(page);
         let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
         self.run(move |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT body, id FROM projects WHERE owner = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-                )
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![owner, after, limit + 1], |r| Ok((r.get(0)?, vec![r.get(1)?])))
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            page_of(rows, limit)
+            let sql =
+                "SELECT body, id FROM projects WHERE owner = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3";
+            fetch_page(c, sql, params![owner, after, limit + 1], 1, limit)
         })
         .await
     }
 
     async fn projects_named(&self, community: &str, name: &str) -> StoreResult<Vec<Project>> {
-        let (community, name) = (community.to_string(), name.to_string());
-        self.run(move |c| {
-            let mut stmt = c
-                .prepare_cached("SELECT body FROM projects WHERE community = ?1 AND name = ?2 ORDER BY id LIMIT 50")
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![community, name], |r| r.get::<_, String>(0))
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            rows.iter().map(|b| from_json(b)).collect()
-        })
-        .await
+        let sql = "SELECT body FROM projects WHERE community = ?1 AND name = ?2 ORDER BY id LIMIT 50";
+        self.get_all(sql, vec![community.into(), name.into()]).await
     }
 }
 
@@ -443,13 +448,7 @@ fn app_columns(a: &Application) -> Result<[rusqlite::types::Value; 13], StoreErr
 }
 
 fn get_app(c: &Connection, id: &str) -> Result<Option<Application>, StoreError> {
-    let body: Option<String> = c
-        .prepare_cached("SELECT body FROM applications WHERE id = ?1")
-        .map_err(backend)?
-        .query_row([id], |r| r.get(0))
-        .optional()
-        .map_err(backend)?;
-    body.map(|b| from_json(&b)).transpose()
+    one(c, "SELECT body FROM applications WHERE id = ?1", [id])
 }
 
 /// The WHERE clause (with `?1` bound to the scope's value) for a scope.
@@ -610,13 +609,7 @@ impl ApplicationStore for SqliteStore {
                 "SELECT body, id FROM applications WHERE {clause} AND (?2 IS NULL OR state = ?2) \
                  AND (?3 IS NULL OR project_id = ?3) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"
             );
-            let mut stmt = c.prepare_cached(&sql).map_err(backend)?;
-            let rows = stmt
-                .query_map(params![value, state, project, after, limit + 1], |r| Ok((r.get(0)?, vec![r.get(1)?])))
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            page_of(rows, limit)
+            fetch_page(c, &sql, params![value, state, project, after, limit + 1], 1, limit)
         })
         .await
     }
@@ -634,47 +627,21 @@ impl ApplicationStore for SqliteStore {
                 "SELECT body, state_since, id FROM applications WHERE {clause} AND state = ?2 \
                  AND (?3 IS NULL OR (state_since, id) > (?3, ?4)) ORDER BY state_since, id LIMIT ?5"
             );
-            let mut stmt = c.prepare_cached(&sql).map_err(backend)?;
-            let rows = stmt
-                .query_map(params![value, state.as_str(), after_since, after_id, limit + 1], |r| {
-                    Ok((r.get(0)?, vec![r.get(1)?, r.get(2)?]))
-                })
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            page_of(rows, limit)
+            fetch_page(c, &sql, params![value, state.as_str(), after_since, after_id, limit + 1], 2, limit)
         })
         .await
     }
 
     async fn audit_trail(&self, application_id: &str) -> StoreResult<Vec<AuditEntry>> {
-        let id = application_id.to_string();
-        self.run(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT body FROM audit WHERE application_id = ?1 ORDER BY seq").map_err(backend)?;
-            let rows = stmt
-                .query_map([&id], |r| r.get::<_, String>(0))
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            rows.iter().map(|b| from_json(b)).collect()
-        })
-        .await
+        self.get_all("SELECT body FROM audit WHERE application_id = ?1 ORDER BY seq", vec![application_id.into()]).await
     }
 
     async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
         let limit = limit_of(page);
         let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
         self.run(move |c| {
-            let mut stmt = c
-                .prepare_cached("SELECT body, id FROM applications WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2")
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![after, limit + 1], |r| Ok((r.get(0)?, vec![r.get(1)?])))
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            page_of(rows, limit)
+            let sql = "SELECT body, id FROM applications WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2";
+            fetch_page(c, sql, params![after, limit + 1], 1, limit)
         })
         .await
     }
@@ -693,33 +660,13 @@ impl DocumentStore for SqliteStore {
     }
 
     async fn get_document(&self, application_id: &str, id: &str) -> StoreResult<Option<Document>> {
-        let (app, id) = (application_id.to_string(), id.to_string());
-        self.run(move |c| {
-            let body: Option<String> = c
-                .query_row("SELECT body FROM documents WHERE application_id = ?1 AND id = ?2", params![app, id], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(backend)?;
-            body.map(|b| from_json(&b)).transpose()
-        })
-        .await
+        let sql = "SELECT body FROM documents WHERE application_id = ?1 AND id = ?2";
+        self.get_one(sql, vec![application_id.into(), id.into()]).await
     }
 
     async fn documents_of(&self, application_id: &str) -> StoreResult<Vec<Document>> {
-        let app = application_id.to_string();
-        self.run(move |c| {
-            let mut stmt = c
-                .prepare_cached("SELECT body FROM documents WHERE application_id = ?1 ORDER BY id")
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map([&app], |r| r.get::<_, String>(0))
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            rows.iter().map(|b| from_json(b)).collect()
-        })
-        .await
+        self.get_all("SELECT body FROM documents WHERE application_id = ?1 ORDER BY id", vec![application_id.into()])
+            .await
     }
 
     async fn set_document_status(
@@ -731,14 +678,9 @@ impl DocumentStore for SqliteStore {
     ) -> StoreResult<()> {
         let (app, id) = (application_id.to_string(), id.to_string());
         self.write(move |tx| {
-            let body: String = tx
-                .query_row("SELECT body FROM documents WHERE application_id = ?1 AND id = ?2", params![app, id], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(backend)?
-                .ok_or(StoreError::NotFound)?;
-            let mut doc: Document = from_json(&body)?;
+            let mut doc: Document =
+                one(tx, "SELECT body FROM documents WHERE application_id = ?1 AND id = ?2", params![app, id])?
+                    .ok_or(StoreError::NotFound)?;
             doc.status = status;
             doc.refusal = refusal;
             tx.execute(
@@ -779,19 +721,10 @@ impl PrecheckStore for SqliteStore {
     }
 
     async fn prechecks_of(&self, application_id: &str) -> StoreResult<Vec<PrecheckReport>> {
-        let app = application_id.to_string();
-        self.run(move |c| {
-            let mut stmt = c.prepare_cached("SELECT body FROM prechecks WHERE application_id = ?1").map_err(backend)?;
-            let rows = stmt
-                .query_map([&app], |r| r.get::<_, String>(0))
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            let mut reports: Vec<PrecheckReport> = rows.iter().map(|b| from_json(b)).collect::<Result<_, _>>()?;
-            reports.sort_by_key(|r| r.tier);
-            Ok(reports)
-        })
-        .await
+        let mut reports: Vec<PrecheckReport> =
+            self.get_all("SELECT body FROM prechecks WHERE application_id = ?1", vec![application_id.into()]).await?;
+        reports.sort_by_key(|r| r.tier);
+        Ok(reports)
     }
 }
 
