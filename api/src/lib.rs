@@ -12,6 +12,7 @@
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod lambda;
 
 pub use error::{ApiError, no_route};
 pub use extract::{AppState, Body, Identity, PageParams, Query};

@@ -241,3 +241,12 @@ pub trait IdempotencyStore: Send + Sync {
     /// Releases the key without a response, so a retry runs again.
     async fn abort(&self, key: &str) -> StoreResult<()>;
 }
+
+/// The tier queues (SQS in AWS). Standalone needs none: its dispatcher
+/// calls the consumer directly.
+#[async_trait]
+pub trait ArrivalQueue: Send + Sync {
+    /// Sends each message to the queue of its tier. At least once; a failed
+    /// send is an error, and the caller retries the whole change.
+    async fn publish(&self, messages: &[crate::dispatch::TierArrival]) -> StoreResult<()>;
+}

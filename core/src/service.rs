@@ -299,14 +299,23 @@ impl Services {
     pub async fn submit(&self, actor: &Actor, id: &str, version: u64) -> Result<ApplicationDetail, Error> {
         self.transition(actor, id, version, |app: Application| async move {
             let project = self.projects.get_project(&app.project_id).await?.ok_or(Error::NotFound("project"))?;
-            let verified_documents: Vec<DocumentKind> = self
-                .documents
-                .documents_of(&app.id)
-                .await?
-                .into_iter()
-                .filter(|d| d.status == DocumentStatus::Verified)
-                .map(|d| d.kind)
-                .collect();
+            let mut verified_documents: Vec<DocumentKind> = Vec::new();
+            for doc in self.documents.documents_of(&app.id).await? {
+                let status = if doc.status == DocumentStatus::Pending {
+                    // Check on first read: the arrival event may not have
+                    // come yet (or ever); bytes not uploaded stay pending.
+                    match self.document_arrived(&doc.storage_key()).await {
+                        Ok(Some(checked)) => checked.status,
+                        Ok(None) | Err(Error::NotFound(_)) => DocumentStatus::Pending,
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    doc.status
+                };
+                if status == DocumentStatus::Verified {
+                    verified_documents.push(doc.kind);
+                }
+            }
             Ok(Command::Submit {
                 project: ProjectSnapshot::of(&project),
                 jurisdiction: project.jurisdiction.clone(),

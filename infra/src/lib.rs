@@ -7,7 +7,14 @@
 //! - [`jwt`]: HS256 tokens for the standalone mode.
 //! - [`telemetry`]: tracing setup.
 
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod config;
+pub mod data;
+#[cfg(feature = "embedded")]
 pub mod fs;
+#[cfg(feature = "embedded")]
 pub mod jwt;
+#[cfg(feature = "embedded")]
 pub mod sqlite;
 pub mod telemetry;

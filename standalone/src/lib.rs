@@ -29,10 +29,7 @@ use subsidy_infra::sqlite::{Durability, SqliteStore};
 
 pub use dispatcher::Dispatcher;
 
-/// The Shenzhen jurisdiction tree, built into the binary.
-pub const SHENZHEN_JSON: &str = include_str!("../../data/jurisdictions/shenzhen.json");
-/// The Shenzhen 2020 policy, built into the binary.
-pub const SHENZHEN_POLICY_JSON: &str = include_str!("../../config/policy-shenzhen-2020.json");
+pub use subsidy_infra::data::{SHENZHEN_JURISDICTIONS as SHENZHEN_JSON, SHENZHEN_POLICY as SHENZHEN_POLICY_JSON};
 
 /// Issuer and audience of standalone tokens.
 pub const ISSUER: &str = "subsidy-standalone";

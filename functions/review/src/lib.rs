@@ -8,6 +8,10 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsEvent;
+use subsidy_api::lambda::BatchResponse;
 use subsidy_api::{ApiError, ApiResult, AppState, Body, Identity, PageParams, Query};
 use subsidy_core::Services;
 use subsidy_core::dispatch::TierArrival;
@@ -113,6 +117,58 @@ pub async fn handle_arrival(services: &Services, msg: &TierArrival) -> Result<()
     }
 }
 
+/// The review function's environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: subsidy_infra::aws::ServiceConfig,
+    /// `TIER`: community, subdistrict or district.
+    pub tier: Tier,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, subsidy_infra::config::ConfigError> {
+        Ok(Config {
+            service: subsidy_infra::aws::ServiceConfig::from_env()?,
+            tier: subsidy_infra::config::parsed("TIER", |t| {
+                Tier::parse(t).ok_or("must be community, subdistrict or district")
+            })?,
+        })
+    }
+}
+
+/// Consumes one SQS batch from this tier's queue. Messages that fail are
+/// reported for redelivery (after `maxReceiveCount` they go to the DLQ);
+/// the rest are done.
+pub async fn handle_sqs(services: &Services, tier: Tier, event: SqsEvent) -> BatchResponse {
+    let mut response = BatchResponse::default();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let outcome = match parse_arrival(message.body.as_deref().unwrap_or("")) {
+            Ok(msg) if msg.tier != tier => {
+                Err(ConsumerError { retryable: false, message: format!("a {} message on the {tier} queue", msg.tier) })
+            }
+            Ok(msg) => handle_arrival(services, &msg).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(message_id = %id, retryable = e.retryable, error = %e, "message failed");
+            response.fail(id);
+        }
+    }
+    response
+}
+
+/// [`handle_sqs`] as a Lambda record consumer.
+pub fn records(services: Arc<Services>, tier: Tier) -> subsidy_api::lambda::Records {
+    subsidy_api::lambda::records(move |payload| {
+        let services = services.clone();
+        async move {
+            let event: SqsEvent = serde_json::from_value(payload)?;
+            Ok(serde_json::to_value(handle_sqs(&services, tier, event).await)?)
+        }
+    })
+}
+
 /// Decodes a queue message body. A body that does not parse can never
 /// succeed, so it is not retryable.
 pub fn parse_arrival(body: &str) -> Result<TierArrival, ConsumerError> {
@@ -129,6 +185,44 @@ mod tests {
         assert_eq!(m.tier, Tier::Community);
         let e = parse_arrival("{\"applicationId\":1}").unwrap_err();
         assert!(!e.retryable);
+    }
+
+    #[test]
+    fn the_sample_sqs_batch_parses_as_lambda_delivers_it() {
+        let event: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/review/sqs-batch-poison-partial.json")).unwrap();
+        assert_eq!(event.records.len(), 2);
+        let first = parse_arrival(event.records[0].body.as_deref().unwrap()).unwrap();
+        assert_eq!(first.tier, Tier::Community);
+        assert!(parse_arrival(event.records[1].body.as_deref().unwrap()).is_err(), "the second is a poison message");
+    }
+
+    fn services() -> (tempfile::TempDir, Services) {
+        use subsidy_core::jurisdiction::JurisdictionTree;
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Arc::new(JurisdictionTree::from_json(subsidy_infra::data::SHENZHEN_JURISDICTIONS).unwrap());
+        let blobs = Arc::new(subsidy_infra::fs::FsBlobStore::new(dir.path(), "http://localhost", &[7; 32]));
+        let store = subsidy_infra::sqlite::SqliteStore::open_in_memory().unwrap();
+        let s = store.services(blobs, tree, Arc::new(subsidy_core::ports::SystemClock), "p");
+        (dir, s)
+    }
+
+    #[tokio::test]
+    async fn a_batch_reports_only_the_poison_message_for_redelivery() {
+        let (_dir, s) = services();
+        let event: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/review/sqs-batch-poison-partial.json")).unwrap();
+        let r = handle_sqs(&s, Tier::Community, event).await;
+        assert_eq!(r.failed_ids(), vec!["m-2"]);
+    }
+
+    #[tokio::test]
+    async fn a_message_for_another_tier_is_refused() {
+        let (_dir, s) = services();
+        let event: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/review/sqs-batch-poison-partial.json")).unwrap();
+        let r = handle_sqs(&s, Tier::District, event).await;
+        assert_eq!(r.failed_ids(), vec!["m-1", "m-2"]);
     }
 
     #[test]

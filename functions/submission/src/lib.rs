@@ -5,6 +5,9 @@
 //! [`document_arrived`] is the consumer for stored document bytes (an S3
 //! event in AWS, the local blob endpoint in standalone).
 
+use std::sync::Arc;
+
+use aws_lambda_events::s3::S3Event;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -256,6 +259,43 @@ async fn manager_inbox(
     Ok(Json(s.manager_inbox(&actor, &q.page()?).await?))
 }
 
+/// The submission function's environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: subsidy_infra::aws::ServiceConfig,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, subsidy_infra::config::ConfigError> {
+        Ok(Config { service: subsidy_infra::aws::ServiceConfig::from_env()? })
+    }
+}
+
+/// Consumes S3 "object created" events for the document bucket: checks each
+/// uploaded document. An error makes Lambda retry the event; the check is
+/// idempotent, so a retry is harmless.
+pub async fn handle_s3(services: &Services, event: S3Event) -> Result<(), Error> {
+    for record in event.records {
+        // Document keys are plain ASCII (ids and slashes), so S3's URL
+        // encoding of keys leaves them unchanged.
+        let Some(key) = record.s3.object.key.as_deref() else { continue };
+        document_arrived(services, key).await?;
+    }
+    Ok(())
+}
+
+/// [`handle_s3`] as a Lambda record consumer.
+pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
+    subsidy_api::lambda::records(move |payload| {
+        let services = services.clone();
+        async move {
+            let event: S3Event = serde_json::from_value(payload)?;
+            handle_s3(&services, event).await?;
+            Ok(serde_json::Value::Null)
+        }
+    })
+}
+
 /// Consumer for stored document bytes: verifies them against what was
 /// declared. Safe to call any number of times for the same key.
 pub async fn document_arrived(services: &Services, key: &str) -> Result<Option<Document>, Error> {
@@ -298,6 +338,20 @@ mod tests {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["userId"], "demo-company-a");
         assert_eq!(body["role"], "company");
+    }
+
+    #[tokio::test]
+    async fn an_s3_event_for_an_unknown_document_is_acknowledged_and_its_bytes_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Arc::new(JurisdictionTree::from_json(subsidy_infra::data::SHENZHEN_JURISDICTIONS).unwrap());
+        let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", b"0123456789abcdef0123456789abcdef"));
+        let key = "documents/01JAPPLICATION00000000000A/01JDOCUMENT000000000000000";
+        blobs.write(key, b"%PDF-1.4 stray").await.unwrap();
+        let services = SqliteStore::open_in_memory().unwrap().services(blobs.clone(), tree, Arc::new(SystemClock), "p");
+        let event: aws_lambda_events::s3::S3Event =
+            serde_json::from_str(include_str!("../../../events/submission/s3-object-created-ok.json")).unwrap();
+        super::handle_s3(&services, event).await.unwrap();
+        assert_eq!(blobs.read(key).await.unwrap(), None, "bytes nobody asked for are deleted");
     }
 
     #[tokio::test]

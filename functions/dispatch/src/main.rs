@@ -1,0 +1,22 @@
+//! Lambda entry point of the dispatch function (DynamoDB stream consumer).
+
+use std::sync::Arc;
+
+use subsidy_api::lambda::{self, BoxError};
+use subsidy_infra::aws;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    subsidy_infra::telemetry::init(true, "info");
+    let config = dispatch::Config::from_env()?;
+    let sdk = aws::sdk_config().await;
+    let queues = Arc::new(aws::SqsQueues::new(aws::sqs_client(&sdk), config.queues));
+    let records = lambda::records(move |payload| {
+        let queues = queues.clone();
+        async move {
+            let event = serde_json::from_value(payload)?;
+            Ok(serde_json::to_value(dispatch::handle_stream(queues.as_ref(), event).await)?)
+        }
+    });
+    lambda::serve(None, Some(records)).await
+}

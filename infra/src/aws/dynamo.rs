@@ -1,0 +1,910 @@
+//! The DynamoDB single-table adapter: every storage port on one table.
+//!
+//! Key design (see `docs/dynamodb.md` for the write-unit cost of each
+//! transition):
+//!
+//! | item        | pk                         | sk                 | indexed as                                   |
+//! |-------------|----------------------------|--------------------|----------------------------------------------|
+//! | policy      | `POLICY#{id}`              | `POLICY`           |                                              |
+//! | company     | `COMPANY#{id}`             | `COMPANY`          |                                              |
+//! | owner lock  | `OWNER#{owner}`            | `COMPANY`          | (one company per account)                    |
+//! | credit lock | `CREDIT#{code}`            | `COMPANY`          | (one company per credit code)                |
+//! | project     | `PROJECT#{id}`             | `PROJECT`          | byOwner, byName                              |
+//! | application | `APP#{id}`                 | `APP`              | byOwner, byProject, byInbox, by{level}, byManager |
+//! | audit entry | `APP#{id}`                 | `AUDIT#{seq:010}`  |                                              |
+//! | document    | `APP#{id}`                 | `DOC#{id}`         |                                              |
+//! | pre-checks  | `APP#{id}`                 | `PRECHECK#{tier}`  |                                              |
+//! | claim       | `CLAIM#{policy}#{project}` | `CLAIM`            | (one live application per project)          |
+//! | idempotency | `IDEM#{key}`               | `IDEM`             | (expires by TTL)                             |
+//!
+//! Every GSI projects keys only, so a write that does not change an index
+//! key costs that index nothing; lists read the keys, then the bodies with
+//! one BatchGetItem. Unit and manager keys exist only once an application is
+//! submitted (staff never see drafts), and the inbox key only while it waits
+//! somewhere, so those indexes are sparse.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use subsidy_core::application::Application;
+use subsidy_core::audit::AuditEntry;
+use subsidy_core::authz::Scope;
+use subsidy_core::company::{Company, Project};
+use subsidy_core::document::{Document, DocumentStatus};
+use subsidy_core::error::StoreError;
+use subsidy_core::jurisdiction::Level;
+use subsidy_core::policy::Policy;
+use subsidy_core::ports::*;
+use subsidy_core::precheck::PrecheckReport;
+use subsidy_core::state::State;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Index names, shared with `template.yaml`.
+pub mod index {
+    pub const BY_OWNER: &str = "byOwner";
+    pub const BY_PROJECT: &str = "byProject";
+    pub const BY_NAME: &str = "byName";
+    pub const BY_INBOX: &str = "byInbox";
+    pub const BY_COMMUNITY: &str = "byCommunity";
+    pub const BY_SUBDISTRICT: &str = "bySubdistrict";
+    pub const BY_DISTRICT: &str = "byDistrict";
+    pub const BY_CITY: &str = "byCity";
+    pub const BY_MANAGER: &str = "byManager";
+}
+
+/// Idempotency records live a week.
+const IDEMPOTENCY_TTL_SECS: i64 = 7 * 24 * 3600;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// The service error's text, for logs; SdkError's Display says only "service error".
+fn sdk<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    match e.as_service_error() {
+        Some(se) => StoreError::Backend(format!("{se}")),
+        None => StoreError::Backend(format!("{e:?}")),
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(backend)
+}
+
+fn str_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn num_attr(item: &Item, name: &str) -> Option<u64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+/// Decodes the JSON record in an item's `body`.
+pub fn body_of<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    let body = str_attr(item, "body").ok_or_else(|| StoreError::Backend("item without body".into()))?;
+    serde_json::from_str(body).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+}
+
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn app_pk(id: &str) -> String {
+    format!("APP#{id}")
+}
+
+/// The inbox key of an application waiting somewhere: its state and the
+/// unit (or manager) it waits for.
+fn inbox_key(app: &Application) -> Option<String> {
+    let unit = match app.state {
+        State::AwaitingAreaConfirmation => app.project.manager_phone.as_str(),
+        State::PendingCommunity => &app.jurisdiction.community,
+        State::PendingSubdistrict => &app.jurisdiction.subdistrict,
+        State::PendingDistrict => &app.jurisdiction.district,
+        _ => return None,
+    };
+    Some(format!("{}#{unit}", app.state.as_str()))
+}
+
+/// The full item of an application, with every index key it should carry.
+pub fn application_item(app: &Application) -> Result<Item, StoreError> {
+    let mut item = key(app_pk(&app.id), "APP");
+    item.insert("version".into(), n(app.version));
+    item.insert("state".into(), s(app.state.as_str()));
+    item.insert("body".into(), s(to_json(app)?));
+    item.insert("listSk".into(), s(&app.id));
+    item.insert("ownerPk".into(), s(format!("{}#APP", app.owner)));
+    item.insert("projectPk".into(), s(&app.project_id));
+    if app.state != State::Draft {
+        let j = &app.jurisdiction;
+        item.insert("communityPk".into(), s(&j.community));
+        item.insert("subdistrictPk".into(), s(&j.subdistrict));
+        item.insert("districtPk".into(), s(&j.district));
+        item.insert("cityPk".into(), s(&j.city));
+        item.insert("managerPk".into(), s(app.project.manager_phone.as_str()));
+    }
+    if let Some(k) = inbox_key(app) {
+        item.insert("inboxPk".into(), s(k));
+        item.insert("inboxSk".into(), s(format!("{}#{}", ts(&app.state_since), app.id)));
+    }
+    Ok(item)
+}
+
+fn project_item(p: &Project) -> Result<Item, StoreError> {
+    let mut item = key(format!("PROJECT#{}", p.id), "PROJECT");
+    item.insert("version".into(), n(p.version));
+    item.insert("body".into(), s(to_json(p)?));
+    item.insert("listSk".into(), s(&p.id));
+    item.insert("ownerPk".into(), s(format!("{}#PROJECT", p.owner)));
+    item.insert("namePk".into(), s(format!("{}#{}", p.details.community, p.details.name.as_str())));
+    Ok(item)
+}
+
+fn encode_cursor(lek: &Item) -> Result<String, StoreError> {
+    let mut map = std::collections::BTreeMap::new();
+    for (k, v) in lek {
+        map.insert(k.clone(), v.as_s().map_err(|_| backend("non-string key in LastEvaluatedKey"))?.clone());
+    }
+    Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&map).map_err(backend)?))
+}
+
+/// Decodes a cursor into an ExclusiveStartKey, accepting only the key
+/// attributes this query can return.
+fn decode_cursor(c: &str, allowed: &[&str]) -> Result<Item, StoreError> {
+    let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::BadCursor)?;
+    let map: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| StoreError::BadCursor)?;
+    if map.is_empty() || map.keys().any(|k| !allowed.contains(&k.as_str())) {
+        return Err(StoreError::BadCursor);
+    }
+    Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+/// Why a transaction was cancelled: the reasons, one per action, in order.
+enum TxError {
+    /// Reasons per item (code, item as it was).
+    Cancelled(Vec<(Option<String>, Option<Item>)>),
+    Other(StoreError),
+}
+
+fn condition(put: Put) -> TransactWriteItem {
+    TransactWriteItem::builder().put(put).build()
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn put(&self, item: Item, cond: Option<&str>) -> Result<Put, StoreError> {
+        let mut b = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(c) = cond {
+            b = b.condition_expression(c);
+        }
+        b.build().map_err(backend)
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    Err(TxError::Cancelled(
+                        c.cancellation_reasons().iter().map(|r| (r.code().map(str::to_string), r.item().cloned())).collect(),
+                    ))
+                }
+                _ => Err(TxError::Other(sdk(e))),
+            },
+        }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(out.item)
+    }
+
+    async fn get_body<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+        self.get(pk, sk).await?.map(|i| body_of(&i)).transpose()
+    }
+
+    /// Every item of a partition whose sort key begins with `prefix`.
+    async fn partition<T: DeserializeOwned>(&self, pk: String, prefix: &str) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":p", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in page.items() {
+                out.push(body_of(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Fetches the bodies for keys, in the keys' order.
+    async fn bodies<T: DeserializeOwned>(&self, keys: Vec<Item>) -> Result<Vec<T>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let order: Vec<String> = keys.iter().filter_map(|k| str_attr(k, "pk").map(str::to_string)).collect();
+        let mut found: HashMap<String, Item> = HashMap::new();
+        let mut pending = keys;
+        let mut rounds = 0;
+        while !pending.is_empty() {
+            rounds += 1;
+            if rounds > 10 {
+                return Err(backend("BatchGetItem kept returning unprocessed keys"));
+            }
+            let request =
+                KeysAndAttributes::builder().set_keys(Some(pending)).consistent_read(true).build().map_err(backend)?;
+            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk)?;
+            for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                if let Some(pk) = str_attr(&item, "pk") {
+                    found.insert(pk.to_string(), item);
+                }
+            }
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+        }
+        order.iter().filter_map(|pk| found.get(pk)).map(body_of).collect()
+    }
+
+    /// One page of a keys-only index, then the bodies.
+    async fn index_page<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        pk_attr: &str,
+        pk_value: &str,
+        sk_attr: &str,
+        forward: bool,
+        page: &PageRequest,
+    ) -> Result<Page<T>, StoreError> {
+        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT) as i32;
+        let start = page.cursor.as_deref().map(|c| decode_cursor(c, &["pk", "sk", pk_attr, sk_attr])).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", pk_attr)
+            .expression_attribute_values(":v", s(pk_value))
+            .scan_index_forward(forward)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let keys: Vec<Item> = out
+            .items()
+            .iter()
+            .map(|i| {
+                let mut k = HashMap::new();
+                k.insert("pk".to_string(), i["pk"].clone());
+                k.insert("sk".to_string(), i["sk"].clone());
+                k
+            })
+            .collect();
+        let next_cursor = match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => Some(encode_cursor(&k)?),
+            _ => None,
+        };
+        Ok(Page { items: self.bodies(keys).await?, next_cursor })
+    }
+
+    /// Counts the items of one kind (by sort key), for tests and reports.
+    pub async fn count_kind(&self, sk: &str) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(sk, :sk)")
+                .expression_attribute_values(":sk", s(sk))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk)?;
+            total += out.count as u64;
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl PolicyStore for DynamoStore {
+    async fn get_policy(&self, id: &str) -> StoreResult<Option<Policy>> {
+        self.get_body(format!("POLICY#{id}"), "POLICY").await
+    }
+
+    async fn put_policy(&self, policy: &Policy) -> StoreResult<()> {
+        let mut item = key(format!("POLICY#{}", policy.id), "POLICY");
+        item.insert("body".into(), s(to_json(policy)?));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(sdk)?;
+        Ok(())
+    }
+}
+
+fn company_item(c: &Company) -> Result<Item, StoreError> {
+    let mut item = key(format!("COMPANY#{}", c.id), "COMPANY");
+    item.insert("version".into(), n(c.version));
+    item.insert("creditCode".into(), s(c.profile.credit_code.as_str()));
+    item.insert("body".into(), s(to_json(c)?));
+    Ok(item)
+}
+
+fn lock_item(pk: String, company_id: &str) -> Item {
+    let mut item = key(pk, "COMPANY");
+    item.insert("companyId".into(), s(company_id));
+    item
+}
+
+#[async_trait]
+impl CompanyStore for DynamoStore {
+    async fn get_company(&self, id: &str) -> StoreResult<Option<Company>> {
+        self.get_body(format!("COMPANY#{id}"), "COMPANY").await
+    }
+
+    async fn company_of_owner(&self, owner: &str) -> StoreResult<Option<Company>> {
+        let Some(lock) = self.get(format!("OWNER#{owner}"), "COMPANY").await? else {
+            return Ok(None);
+        };
+        let id = str_attr(&lock, "companyId").ok_or_else(|| backend("owner lock without company"))?;
+        self.get_company(id).await
+    }
+
+    async fn create_company(&self, company: &Company) -> StoreResult<()> {
+        let absent = Some("attribute_not_exists(pk)");
+        let items = vec![
+            condition(self.put(company_item(company)?, absent)?),
+            condition(self.put(lock_item(format!("OWNER#{}", company.owner), &company.id), absent)?),
+            condition(self.put(lock_item(format!("CREDIT#{}", company.profile.credit_code), &company.id), absent)?),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) => {
+                let failed = |i: usize| reasons.get(i).and_then(|r| r.0.as_deref()) == Some("ConditionalCheckFailed");
+                if failed(1) || failed(0) {
+                    Err(StoreError::AlreadyExists)
+                } else if failed(2) {
+                    Err(StoreError::Unique("credit_code"))
+                } else {
+                    Err(backend(format!(
+                        "company transaction cancelled: {:?}",
+                        reasons.iter().map(|r| &r.0).collect::<Vec<_>>()
+                    )))
+                }
+            }
+            Err(TxError::Other(e)) => Err(e),
+        }
+    }
+
+    async fn update_company(&self, company: &Company, expected_version: u64) -> StoreResult<()> {
+        let stored = self.get(format!("COMPANY#{}", company.id), "COMPANY").await?.ok_or(StoreError::NotFound)?;
+        let old_code = str_attr(&stored, "creditCode").unwrap_or_default().to_string();
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(company_item(company)?))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(expected_version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(backend)?;
+        let mut items = vec![];
+        let code_changes = old_code != company.profile.credit_code.as_str();
+        if code_changes {
+            items.push(condition(self.put(
+                lock_item(format!("CREDIT#{}", company.profile.credit_code), &company.id),
+                Some("attribute_not_exists(pk)"),
+            )?));
+            items.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(format!("CREDIT#{old_code}"), "COMPANY")))
+                            .condition_expression("companyId = :id")
+                            .expression_attribute_values(":id", s(&company.id))
+                            .build()
+                            .map_err(backend)?,
+                    )
+                    .build(),
+            );
+        }
+        items.insert(0, condition(put));
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) => {
+                let first = &reasons[0];
+                if first.0.as_deref() == Some("ConditionalCheckFailed") {
+                    let current = first.1.as_ref().and_then(|i| num_attr(i, "version")).unwrap_or(0);
+                    Err(StoreError::VersionConflict { current })
+                } else if code_changes && reasons.get(1).and_then(|r| r.0.as_deref()) == Some("ConditionalCheckFailed")
+                {
+                    Err(StoreError::Unique("credit_code"))
+                } else {
+                    Err(backend("company update cancelled"))
+                }
+            }
+            Err(TxError::Other(e)) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl ProjectStore for DynamoStore {
+    async fn get_project(&self, id: &str) -> StoreResult<Option<Project>> {
+        self.get_body(format!("PROJECT#{id}"), "PROJECT").await
+    }
+
+    async fn create_project(&self, project: &Project) -> StoreResult<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(project_item(project)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    async fn update_project(&self, project: &Project, expected_version: u64) -> StoreResult<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(project_item(project)?))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(expected_version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                    match c.item().and_then(|i| num_attr(i, "version")) {
+                        Some(current) => Err(StoreError::VersionConflict { current }),
+                        None => Err(StoreError::NotFound),
+                    }
+                }
+                _ => Err(sdk(e)),
+            },
+        }
+    }
+
+    async fn projects_of_owner(&self, owner: &str, page: &PageRequest) -> StoreResult<Page<Project>> {
+        self.index_page(index::BY_OWNER, "ownerPk", &format!("{owner}#PROJECT"), "listSk", false, page).await
+    }
+
+    async fn projects_named(&self, community: &str, name: &str) -> StoreResult<Vec<Project>> {
+        let page = self
+            .index_page(
+                index::BY_NAME,
+                "namePk",
+                &format!("{community}#{name}"),
+                "listSk",
+                true,
+                &PageRequest::first(50),
+            )
+            .await?;
+        Ok(page.items)
+    }
+}
+
+fn audit_item(e: &AuditEntry) -> Result<Item, StoreError> {
+    let mut item = key(app_pk(&e.application_id), format!("AUDIT#{:010}", e.seq));
+    item.insert("body".into(), s(to_json(e)?));
+    Ok(item)
+}
+
+fn claim_key(policy_id: &str, project_id: &str) -> Item {
+    key(format!("CLAIM#{policy_id}#{project_id}"), "CLAIM")
+}
+
+#[async_trait]
+impl ApplicationStore for DynamoStore {
+    async fn get_application(&self, id: &str) -> StoreResult<Option<Application>> {
+        self.get_body(app_pk(id), "APP").await
+    }
+
+    async fn create_application(&self, app: &Application, audit: &AuditEntry) -> StoreResult<()> {
+        let mut claim = claim_key(&app.policy_id, &app.project_id);
+        claim.insert("applicationId".into(), s(&app.id));
+        let absent = Some("attribute_not_exists(pk)");
+        let items = vec![
+            condition(self.put(claim, absent)?),
+            condition(self.put(application_item(app)?, absent)?),
+            condition(self.put(audit_item(audit)?, absent)?),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) => {
+                if reasons[0].0.as_deref() == Some("ConditionalCheckFailed") {
+                    let holder = reasons[0].1.as_ref().and_then(|i| str_attr(i, "applicationId")).unwrap_or_default();
+                    Err(StoreError::Claimed { application_id: holder.to_string() })
+                } else if reasons[1].0.as_deref() == Some("ConditionalCheckFailed") {
+                    Err(StoreError::AlreadyExists)
+                } else {
+                    Err(backend(format!("create cancelled: {:?}", reasons.iter().map(|r| &r.0).collect::<Vec<_>>())))
+                }
+            }
+            Err(TxError::Other(e)) => Err(e),
+        }
+    }
+
+    async fn update_application(
+        &self,
+        app: &Application,
+        expected_version: u64,
+        audit: &AuditEntry,
+        release_claim: bool,
+    ) -> StoreResult<()> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(application_item(app)?))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(expected_version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(backend)?;
+        let mut items =
+            vec![condition(put), condition(self.put(audit_item(audit)?, Some("attribute_not_exists(pk)"))?)];
+        if release_claim {
+            items.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(claim_key(&app.policy_id, &app.project_id)))
+                            .condition_expression("attribute_not_exists(pk) OR applicationId = :id")
+                            .expression_attribute_values(":id", s(&app.id))
+                            .build()
+                            .map_err(backend)?,
+                    )
+                    .build(),
+            );
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) => {
+                let (code, item) = &reasons[0];
+                if code.as_deref() == Some("ConditionalCheckFailed") {
+                    return match item.as_ref().and_then(|i| num_attr(i, "version")) {
+                        Some(current) => Err(StoreError::VersionConflict { current }),
+                        None => Err(StoreError::NotFound),
+                    };
+                }
+                if reasons.get(1).and_then(|r| r.0.as_deref()) == Some("ConditionalCheckFailed") {
+                    // The audit entry exists: another writer took this sequence number.
+                    return Err(StoreError::VersionConflict { current: expected_version + 1 });
+                }
+                Err(backend(format!("update cancelled: {:?}", reasons.iter().map(|r| &r.0).collect::<Vec<_>>())))
+            }
+            Err(TxError::Other(e)) => Err(e),
+        }
+    }
+
+    async fn claim_holder(&self, policy_id: &str, project_id: &str) -> StoreResult<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(claim_key(policy_id, project_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(out.item.as_ref().and_then(|i| str_attr(i, "applicationId")).map(str::to_string))
+    }
+
+    async fn list_applications(
+        &self,
+        scope: &Scope,
+        filter: &ApplicationFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Application>> {
+        let (index, attr, value) = match scope {
+            Scope::Owner(o) => (index::BY_OWNER, "ownerPk", format!("{o}#APP")),
+            Scope::Manager(p) => (index::BY_MANAGER, "managerPk", p.clone()),
+            Scope::Unit { level, code } => match level {
+                Level::City => (index::BY_CITY, "cityPk", code.clone()),
+                Level::District => (index::BY_DISTRICT, "districtPk", code.clone()),
+                Level::Subdistrict => (index::BY_SUBDISTRICT, "subdistrictPk", code.clone()),
+                Level::Community => (index::BY_COMMUNITY, "communityPk", code.clone()),
+            },
+        };
+        let page: Page<Application> = self.index_page(index, attr, &value, "listSk", false, page).await?;
+        // Filters apply after the index read: a page may hold fewer items
+        // than asked, and the cursor still moves on.
+        let items = page
+            .items
+            .into_iter()
+            .filter(|a| filter.state.is_none_or(|st| a.state == st))
+            .filter(|a| filter.project_id.as_ref().is_none_or(|p| &a.project_id == p))
+            .collect();
+        Ok(Page { items, next_cursor: page.next_cursor })
+    }
+
+    async fn inbox(&self, scope: &Scope, state: State, page: &PageRequest) -> StoreResult<Page<Application>> {
+        let unit = match scope {
+            Scope::Manager(p) => p.clone(),
+            Scope::Unit { code, .. } => code.clone(),
+            Scope::Owner(_) => return Ok(Page { items: Vec::new(), next_cursor: None }),
+        };
+        let page: Page<Application> = self
+            .index_page(index::BY_INBOX, "inboxPk", &format!("{}#{unit}", state.as_str()), "inboxSk", true, page)
+            .await?;
+        // The index is eventually consistent: drop anything that moved on.
+        let items = page.items.into_iter().filter(|a| a.state == state).collect();
+        Ok(Page { items, next_cursor: page.next_cursor })
+    }
+
+    async fn audit_trail(&self, application_id: &str) -> StoreResult<Vec<AuditEntry>> {
+        self.partition(app_pk(application_id), "AUDIT#").await
+    }
+
+    async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
+        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT) as usize;
+        let mut start = page.cursor.as_deref().map(|c| decode_cursor(c, &["pk", "sk"])).transpose()?;
+        let mut items = Vec::new();
+        // Scan evaluates its Limit before the filter, so read until the page is full.
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :app")
+                .expression_attribute_values(":app", s("APP"))
+                .limit(200)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                items.push(body_of::<Application>(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() && items.len() < limit => start = Some(k),
+                Some(k) if !k.is_empty() => return Ok(Page { items, next_cursor: Some(encode_cursor(&k)?) }),
+                _ => return Ok(Page { items, next_cursor: None }),
+            }
+        }
+    }
+}
+
+fn document_item(d: &Document) -> Result<Item, StoreError> {
+    let mut item = key(app_pk(&d.application_id), format!("DOC#{}", d.id));
+    item.insert("body".into(), s(to_json(d)?));
+    Ok(item)
+}
+
+#[async_trait]
+impl DocumentStore for DynamoStore {
+    async fn create_document(&self, doc: &Document) -> StoreResult<()> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(document_item(doc)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    async fn get_document(&self, application_id: &str, id: &str) -> StoreResult<Option<Document>> {
+        self.get_body(app_pk(application_id), &format!("DOC#{id}")).await
+    }
+
+    async fn documents_of(&self, application_id: &str) -> StoreResult<Vec<Document>> {
+        self.partition(app_pk(application_id), "DOC#").await
+    }
+
+    async fn set_document_status(
+        &self,
+        application_id: &str,
+        id: &str,
+        status: DocumentStatus,
+        refusal: Option<String>,
+    ) -> StoreResult<()> {
+        let mut doc = self.get_document(application_id, id).await?.ok_or(StoreError::NotFound)?;
+        doc.status = status;
+        doc.refusal = refusal;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(document_item(&doc)?))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(())
+    }
+
+    async fn delete_document(&self, application_id: &str, id: &str) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(app_pk(application_id), format!("DOC#{id}"))))
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PrecheckStore for DynamoStore {
+    async fn put_prechecks(&self, report: &PrecheckReport) -> StoreResult<()> {
+        let mut item = key(app_pk(&report.application_id), format!("PRECHECK#{}", report.tier.as_str()));
+        item.insert("body".into(), s(to_json(report)?));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(sdk)?;
+        Ok(())
+    }
+
+    async fn prechecks_of(&self, application_id: &str) -> StoreResult<Vec<PrecheckReport>> {
+        let mut reports: Vec<PrecheckReport> = self.partition(app_pk(application_id), "PRECHECK#").await?;
+        reports.sort_by_key(|r| r.tier);
+        Ok(reports)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn begin(
+        &self,
+        key_: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Begin> {
+        let mut item = key(format!("IDEM#{key_}"), "IDEM");
+        item.insert("fingerprint".into(), s(fingerprint));
+        item.insert("running".into(), AttributeValue::Bool(true));
+        item.insert("leaseUntil".into(), s(ts(&lease_until)));
+        item.insert("ttl".into(), n(now.timestamp() + IDEMPOTENCY_TTL_SECS));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // New, or a crashed attempt of the same request whose lease ran out.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (running = :t AND leaseUntil < :now AND fingerprint = :fp)",
+            )
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", s(ts(&now)))
+            .expression_attribute_values(":fp", s(fingerprint))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Begin::Proceed),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                    let Some(old) = c.item() else { return Ok(Begin::InProgress) };
+                    if str_attr(old, "fingerprint") != Some(fingerprint) {
+                        return Ok(Begin::Mismatch);
+                    }
+                    let running = old.get("running").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true);
+                    match (running, num_attr(old, "status"), str_attr(old, "response")) {
+                        (false, Some(status), Some(body)) => {
+                            Ok(Begin::Replay(StoredResponse { status: status as u16, body: body.to_string() }))
+                        }
+                        _ => Ok(Begin::InProgress),
+                    }
+                }
+                _ => Err(sdk(e)),
+            },
+        }
+    }
+
+    async fn complete(&self, key_: &str, response: &StoredResponse) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("IDEM#{key_}"), "IDEM")))
+            .update_expression("SET running = :f, #st = :s, response = :b")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":s", n(response.status))
+            .expression_attribute_values(":b", s(&response.body))
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(())
+    }
+
+    async fn abort(&self, key_: &str) -> StoreResult<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("IDEM#{key_}"), "IDEM")))
+            .condition_expression("running = :t")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(sdk(e)),
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The tier queues on SQS.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use subsidy_core::dispatch::TierArrival;
+use subsidy_core::error::StoreError;
+use subsidy_core::identity::Tier;
+use subsidy_core::ports::{ArrivalQueue, StoreResult};
+
+#[derive(Clone)]
+pub struct SqsQueues {
+    client: Client,
+    urls: HashMap<Tier, String>,
+}
+
+impl SqsQueues {
+    pub fn new(client: Client, urls: HashMap<Tier, String>) -> SqsQueues {
+        SqsQueues { client, urls }
+    }
+}
+
+#[async_trait]
+impl ArrivalQueue for SqsQueues {
+    async fn publish(&self, messages: &[TierArrival]) -> StoreResult<()> {
+        for tier in Tier::ALL {
+            let url = self.urls.get(&tier);
+            let batch: Vec<&TierArrival> = messages.iter().filter(|m| m.tier == tier).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let url = url.ok_or_else(|| StoreError::Backend(format!("no queue configured for tier {tier}")))?;
+            for chunk in batch.chunks(10) {
+                let entries = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let body = serde_json::to_string(m).map_err(|e| StoreError::Backend(e.to_string()))?;
+                        SendMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .message_body(body)
+                            .build()
+                            .map_err(|e| StoreError::Backend(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let out = self
+                    .client
+                    .send_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("sqs: {e:?}")))?;
+                if !out.failed().is_empty() {
+                    return Err(StoreError::Backend(format!("sqs: {} messages not sent", out.failed().len())));
+                }
+            }
+        }
+        Ok(())
+    }
+}
