@@ -30,6 +30,9 @@ pub enum EventKind {
 /// API Gateway payloads carry `requestContext`; record batches carry
 /// `Records` whose `eventSource` (or `EventSource`) names the service.
 pub fn kind_of(payload: &Value) -> EventKind {
+    if payload["source"] == "aws.s3" && payload.get("detail-type").is_some() {
+        return EventKind::Records("s3");
+    }
     let first = &payload["Records"][0];
     let source = first["eventSource"].as_str().or_else(|| first["EventSource"].as_str());
     match source {
@@ -108,6 +111,7 @@ mod tests {
             EventKind::Records("dynamodb")
         );
         assert_eq!(kind_of(&serde_json::json!({"Records": [{"eventSource": "aws:s3"}]})), EventKind::Records("s3"));
+        assert_eq!(kind_of(&serde_json::json!({"source": "aws.s3", "detail-type": "Object Created"})), EventKind::Records("s3"));
         assert_eq!(kind_of(&serde_json::json!({"version": "2.0", "requestContext": {}})), EventKind::Http);
     }
 

@@ -284,13 +284,24 @@ pub async fn handle_s3(services: &Services, event: S3Event) -> Result<(), Error>
     Ok(())
 }
 
-/// [`handle_s3`] as a Lambda record consumer.
+/// The object key of an EventBridge "Object Created" event from S3, the
+/// way the template routes uploads to this function.
+pub fn eventbridge_key(payload: &serde_json::Value) -> Option<&str> {
+    (payload["source"] == "aws.s3").then(|| payload["detail"]["object"]["key"].as_str()).flatten()
+}
+
+/// The document consumer for Lambda: EventBridge "Object Created" events
+/// (as deployed) and S3 notification batches both work.
 pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
     subsidy_api::lambda::records(move |payload| {
         let services = services.clone();
         async move {
-            let event: S3Event = serde_json::from_value(payload)?;
-            handle_s3(&services, event).await?;
+            if let Some(key) = eventbridge_key(&payload) {
+                document_arrived(&services, key).await?;
+            } else {
+                let event: S3Event = serde_json::from_value(payload)?;
+                handle_s3(&services, event).await?;
+            }
             Ok(serde_json::Value::Null)
         }
     })
@@ -352,6 +363,14 @@ mod tests {
             serde_json::from_str(include_str!("../../../events/submission/s3-object-created-ok.json")).unwrap();
         super::handle_s3(&services, event).await.unwrap();
         assert_eq!(blobs.read(key).await.unwrap(), None, "bytes nobody asked for are deleted");
+    }
+
+    #[test]
+    fn the_eventbridge_upload_event_names_the_document_key() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../../events/submission/eventbridge-object-created-ok.json")).unwrap();
+        assert_eq!(super::eventbridge_key(&v), Some("documents/01JAPPLICATION00000000000A/01JDOCUMENT000000000000000"));
+        assert_eq!(super::eventbridge_key(&serde_json::json!({"source": "aws.ec2"})), None);
     }
 
     #[tokio::test]

@@ -61,6 +61,19 @@ pub mod index {
     pub const BY_DISTRICT: &str = "byDistrict";
     pub const BY_CITY: &str = "byCity";
     pub const BY_MANAGER: &str = "byManager";
+
+    /// Every index, with its hash and range key attributes.
+    pub const ALL: [(&str, &str, &str); 9] = [
+        (BY_OWNER, "ownerPk", "listSk"),
+        (BY_PROJECT, "projectPk", "listSk"),
+        (BY_NAME, "namePk", "listSk"),
+        (BY_INBOX, "inboxPk", "inboxSk"),
+        (BY_COMMUNITY, "communityPk", "listSk"),
+        (BY_SUBDISTRICT, "subdistrictPk", "listSk"),
+        (BY_DISTRICT, "districtPk", "listSk"),
+        (BY_CITY, "cityPk", "listSk"),
+        (BY_MANAGER, "managerPk", "listSk"),
+    ];
 }
 
 /// Idempotency records live a week.

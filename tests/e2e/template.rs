@@ -1,0 +1,174 @@
+//! template.yaml agrees with the code: the routes each function serves, the
+//! binaries it builds, the table's indexes, the policy, and the rules every
+//! queue and log group must follow.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+/// The template as JSON, with CloudFormation tags kept as `{"!Tag": value}`.
+fn template() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).expect("template.yaml");
+    let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("valid YAML");
+    untag(yaml)
+}
+
+fn untag(v: serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => serde_json::to_value(n.as_f64()).unwrap(),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(seq) => Value::Array(seq.into_iter().map(untag).collect()),
+        Y::Mapping(m) => Value::Object(m.into_iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), untag(v))).collect()),
+        Y::Tagged(t) => serde_json::json!({ t.tag.to_string(): untag(t.value) }),
+    }
+}
+
+fn resources(t: &Value) -> &serde_json::Map<String, Value> {
+    t["Resources"].as_object().expect("Resources")
+}
+
+fn http_routes(function: &Value) -> BTreeSet<(String, String)> {
+    function["Properties"]["Events"]
+        .as_object()
+        .map(|events| {
+            events
+                .values()
+                .filter(|e| e["Type"] == "HttpApi")
+                .map(|e| (e["Properties"]["Method"].as_str().unwrap().to_string(), e["Properties"]["Path"].as_str().unwrap().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn routes(table: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    table.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect()
+}
+
+#[test]
+fn each_function_serves_exactly_its_routers_routes() {
+    let t = template();
+    let r = resources(&t);
+    assert_eq!(http_routes(&r["SubmissionFunction"]), routes(submission::ROUTES));
+    for tier in ["community", "subdistrict", "district"] {
+        let name = format!("Review{}{}Function", tier[..1].to_uppercase(), &tier[1..]);
+        let expected: BTreeSet<_> = review::ROUTES.iter().map(|(m, p)| (m.to_string(), p.replace("{tier}", tier))).collect();
+        assert_eq!(http_routes(&r[&name]), expected, "{name}");
+        assert_eq!(r[&name]["Properties"]["Environment"]["Variables"]["TIER"], tier);
+    }
+    assert!(http_routes(&r["DispatchFunction"]).is_empty());
+    // No route is served twice, and the standalone-only routes are not deployed.
+    let mut all = Vec::new();
+    for f in r.values().filter(|v| v["Type"] == "AWS::Serverless::Function") {
+        all.extend(http_routes(f));
+    }
+    let unique: BTreeSet<_> = all.iter().cloned().collect();
+    assert_eq!(unique.len(), all.len());
+    for (m, p) in subsidy_standalone::STANDALONE_ROUTES {
+        assert!(!unique.contains(&(m.to_string(), p.to_string())), "{m} {p} is standalone only");
+    }
+}
+
+#[test]
+fn every_function_builds_a_workspace_binary_for_arm64() {
+    let t = template();
+    assert_eq!(t["Globals"]["Function"]["Runtime"], "provided.al2023");
+    assert_eq!(t["Globals"]["Function"]["Architectures"], serde_json::json!(["arm64"]));
+    assert_eq!(t["Globals"]["Function"]["Handler"], "bootstrap");
+    assert_eq!(t["Globals"]["Function"]["Tracing"], "Active");
+    let functions: Vec<_> = resources(&t).iter().filter(|(_, v)| v["Type"] == "AWS::Serverless::Function").collect();
+    assert_eq!(functions.len(), 5, "submission, three review tiers, dispatch");
+    for (name, f) in functions {
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        assert!(["submission", "review", "dispatch"].contains(&binary), "{name}: {binary}");
+        let group = f["Properties"]["LoggingConfig"]["LogGroup"]["!Ref"].as_str().expect("an explicit log group");
+        assert_eq!(resources(&t)[group]["Properties"]["RetentionInDays"]["!Ref"], "LogRetentionDays");
+    }
+    let allowed = t["Parameters"]["LogRetentionDays"]["AllowedValues"].as_array().unwrap();
+    assert!(allowed.iter().all(|v| v.as_f64().unwrap() >= 180.0), "logs are kept at least 180 days");
+}
+
+#[test]
+fn the_table_has_the_indexes_the_adapter_queries() {
+    let t = template();
+    let table = &resources(&t)["Table"]["Properties"];
+    let declared: HashMap<String, (String, String, String)> = table["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let ks = g["KeySchema"].as_array().unwrap();
+            (
+                g["IndexName"].as_str().unwrap().to_string(),
+                (
+                    ks[0]["AttributeName"].as_str().unwrap().to_string(),
+                    ks[1]["AttributeName"].as_str().unwrap().to_string(),
+                    g["Projection"]["ProjectionType"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect();
+    let expected: HashMap<String, (String, String, String)> = subsidy_infra::aws::dynamo::index::ALL
+        .iter()
+        .map(|(n, h, r)| (n.to_string(), (h.to_string(), r.to_string(), "KEYS_ONLY".to_string())))
+        .collect();
+    assert_eq!(declared, expected);
+    assert_eq!(table["StreamSpecification"]["StreamViewType"], "NEW_AND_OLD_IMAGES");
+    assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(table["DeletionProtectionEnabled"], true);
+}
+
+#[test]
+fn the_default_policy_parameter_is_the_policy_file() {
+    let t = template();
+    let default = t["Parameters"]["PolicyJson"]["Default"].as_str().unwrap();
+    let from_template = subsidy_core::policy::Policy::from_json(default).unwrap();
+    let from_file = subsidy_core::policy::Policy::from_json(subsidy_infra::data::SHENZHEN_POLICY).unwrap();
+    assert_eq!(from_template, from_file);
+}
+
+#[test]
+fn every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm() {
+    let t = template();
+    let r = resources(&t);
+    let queues: Vec<&String> = r.iter().filter(|(_, v)| v["Type"] == "AWS::SQS::Queue").map(|(k, _)| k).collect();
+    let alarmed: BTreeSet<String> = r
+        .values()
+        .filter(|v| v["Type"] == "AWS::CloudWatch::Alarm")
+        .filter_map(|a| a["Properties"]["Dimensions"][0]["Value"]["!GetAtt"].as_str().map(|s| s.trim_end_matches(".QueueName").to_string()))
+        .collect();
+    let mut dead_letter = BTreeSet::new();
+    for q in &queues {
+        if let Some(target) = r[*q]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["!GetAtt"].as_str() {
+            dead_letter.insert(target.trim_end_matches(".Arn").to_string());
+        }
+    }
+    for q in &queues {
+        let is_dlq = dead_letter.contains(*q) || q.contains("DeadLetter") || q.as_str() == "StreamFailureQueue";
+        if is_dlq {
+            assert!(alarmed.contains(*q), "{q} has no alarm");
+        } else {
+            assert!(r[*q]["Properties"]["RedrivePolicy"].is_object(), "{q} has no dead-letter queue");
+        }
+    }
+    assert_eq!(dead_letter.len(), 3, "one per tier queue");
+}
+
+#[test]
+fn the_stream_mapping_keeps_order_bisects_and_has_an_on_failure_destination() {
+    let t = template();
+    let stream = &resources(&t)["DispatchFunction"]["Properties"]["Events"]["TableStream"]["Properties"];
+    assert_eq!(stream["StartingPosition"], "TRIM_HORIZON");
+    assert_eq!(stream["BisectBatchOnFunctionError"], true);
+    assert_eq!(stream["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]));
+    assert!(stream["DestinationConfig"]["OnFailure"]["Destination"].is_object());
+    for tier in ["Community", "Subdistrict", "District"] {
+        let sqs = &resources(&t)[&format!("Review{tier}Function")]["Properties"]["Events"]["Arrivals"]["Properties"];
+        assert_eq!(sqs["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]));
+        assert_eq!(sqs["Queue"]["!GetAtt"], format!("{tier}Queue.Arn"));
+    }
+}
