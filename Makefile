@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run   — build everything, seed demo data, serve on http://127.0.0.1:8080
 #   make test  — run every test in the repo
-.PHONY: run test build check-core lint fmt jurisdictions clean
+.PHONY: run test test-emulator check-template package build check-core lint fmt jurisdictions clean
 
 DATA_DIR ?= .data
 ADDR ?= 127.0.0.1:8080
@@ -10,9 +10,24 @@ run:
 	cargo build --release -p subsidy-standalone --bin subsidy
 	./target/release/subsidy --data-dir $(DATA_DIR) serve --demo --addr $(ADDR)
 
-test: check-core
+test: check-core check-template
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
+	$(MAKE) test-emulator
+
+# The AWS side against the moto emulator (installed into .venv, started on a
+# free loopback port, stopped at the end): the storage contract on DynamoDB,
+# redelivery, S3 documents, then every workflow scenario on DynamoDB/S3/SQS.
+test-emulator:
+	./scripts/with-moto.sh sh -c 'cargo test -p subsidy-tests --test emulator -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test -p subsidy-tests --test workflow'
+
+# cfn-lint and sam validate --lint on template.yaml.
+check-template:
+	./scripts/check-template.sh
+
+# Every Lambda function, release, arm64, zipped; prints the sizes.
+package:
+	./scripts/package.sh
 
 build:
 	cargo build --workspace --all-targets

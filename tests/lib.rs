@@ -27,12 +27,24 @@ impl Clock for TestClock {
     }
 }
 
+pub mod aws;
+
+/// Which storage the stack under test runs on.
+pub enum Backend {
+    /// SQLite and local files, as `make run` serves.
+    Standalone { stack: Stack, dir: tempfile::TempDir },
+    /// DynamoDB, S3 and SQS in the moto emulator.
+    Aws(Box<aws::AwsStack>),
+}
+
 pub struct TestApp {
-    pub stack: Stack,
     pub base: String,
     pub client: reqwest::Client,
     pub clock: Arc<TestClock>,
-    pub dir: tempfile::TempDir,
+    pub services: Arc<subsidy_core::Services>,
+    /// Signs tokens the server accepts (standalone's dev-login key).
+    pub keys: Arc<subsidy_infra::jwt::Hs256>,
+    pub backend: Backend,
 }
 
 /// What a request got back.
@@ -67,38 +79,134 @@ impl Reply {
     }
 }
 
+/// True when this test run targets the AWS emulator
+/// (`SUBSIDY_TEST_BACKEND=aws`, set by `make test` for the emulator pass).
+pub fn aws_backend() -> bool {
+    std::env::var("SUBSIDY_TEST_BACKEND").is_ok_and(|b| b == "aws")
+}
+
 impl TestApp {
-    /// A fresh stack with demo accounts and data.
+    /// A fresh stack with demo accounts and data, on the backend this test
+    /// run targets.
     pub async fn spawn() -> TestApp {
+        if aws_backend() { TestApp::spawn_aws().await } else { TestApp::spawn_standalone().await }
+    }
+
+    /// A fresh standalone stack, whatever the run targets (for tests that
+    /// look inside SQLite or the data directory).
+    pub async fn spawn_standalone() -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         TestApp::start_in(dir, Utc::now()).await
+    }
+
+    /// A fresh stack on the AWS emulator.
+    pub async fn spawn_aws() -> TestApp {
+        let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
+        let keys = Arc::new(subsidy_infra::jwt::Hs256::new(
+            b"emulator-tests-secret-emulator-te",
+            subsidy_standalone::ISSUER,
+            subsidy_standalone::AUDIENCE,
+        ));
+        let stack = aws::AwsStack::start(clock.clone(), keys.clone()).await;
+        TestApp {
+            base: format!("http://{}", stack.addr),
+            client: reqwest::Client::new(),
+            clock,
+            services: stack.services.clone(),
+            keys,
+            backend: Backend::Aws(Box::new(stack)),
+        }
     }
 
     async fn start_in(dir: tempfile::TempDir, now: DateTime<Utc>) -> TestApp {
         let clock = Arc::new(TestClock(Mutex::new(now)));
         let stack = Stack::start(Config::for_tests(dir.path()), clock.clone()).await.expect("stack starts");
-        let base = stack.url();
-        TestApp { stack, base, client: reqwest::Client::new(), clock, dir }
+        TestApp {
+            base: stack.url(),
+            client: reqwest::Client::new(),
+            clock,
+            services: stack.services.clone(),
+            keys: stack.keys.clone(),
+            backend: Backend::Standalone { stack, dir },
+        }
+    }
+
+    /// The standalone stack; panics on the AWS backend.
+    pub fn stack(&self) -> &Stack {
+        match &self.backend {
+            Backend::Standalone { stack, .. } => stack,
+            Backend::Aws(_) => panic!("this test looks inside the standalone stack"),
+        }
+    }
+
+    /// The SQLite store; panics on the AWS backend.
+    pub fn sqlite(&self) -> &subsidy_infra::sqlite::SqliteStore {
+        &self.stack().store
+    }
+
+    /// The standalone data directory; panics on the AWS backend.
+    pub fn data_dir(&self) -> &std::path::Path {
+        match &self.backend {
+            Backend::Standalone { dir, .. } => dir.path(),
+            Backend::Aws(_) => panic!("this test looks inside the standalone data directory"),
+        }
+    }
+
+    /// The emulator stack; panics on the standalone backend.
+    pub fn aws(&self) -> &aws::AwsStack {
+        match &self.backend {
+            Backend::Aws(a) => a,
+            Backend::Standalone { .. } => panic!("this test needs the AWS emulator"),
+        }
     }
 
     /// Stops the server and starts a new one on the same data directory, as
-    /// after a crash or a redeploy.
+    /// after a crash or a redeploy (standalone).
     pub async fn restart(self) -> TestApp {
         let now = self.clock.now();
-        let dir = self.dir;
-        self.stack.stop().await.expect("stack stops");
-        TestApp::start_in(dir, now).await
+        match self.backend {
+            Backend::Standalone { stack, dir } => {
+                stack.stop().await.expect("stack stops");
+                TestApp::start_in(dir, now).await
+            }
+            Backend::Aws(_) => panic!("restart is a standalone scenario"),
+        }
     }
 
-    /// Delivers every pending outbox event, as the background dispatcher would.
+    /// Delivers every pending event, as the dispatcher (standalone) or the
+    /// event-source mappings (AWS) would, and returns how many.
     pub async fn drain(&self) -> u64 {
-        let d = self.stack.dispatcher.drain().await.expect("dispatcher pass");
-        assert_eq!(d.failed, 0, "a delivery failed");
-        d.delivered
+        match &self.backend {
+            Backend::Standalone { stack, .. } => {
+                let d = stack.dispatcher.drain().await.expect("dispatcher pass");
+                assert_eq!(d.failed, 0, "a delivery failed");
+                d.delivered
+            }
+            Backend::Aws(a) => {
+                let p = a.pump().await;
+                assert_eq!(p.failures, 0, "a delivery failed: {p:?}");
+                p.stream_records + p.messages
+            }
+        }
     }
 
+    /// How many records of a kind are stored: "applications", "claims",
+    /// "companies", "projects" or "documents".
     pub async fn count(&self, table: &'static str) -> u64 {
-        self.stack.store.count(table).await.expect("count")
+        match &self.backend {
+            Backend::Standalone { stack, .. } => stack.store.count(table).await.expect("count"),
+            Backend::Aws(a) => {
+                let (pk, sk) = match table {
+                    "applications" => ("APP#", "APP"),
+                    "claims" => ("CLAIM#", "CLAIM"),
+                    "companies" => ("COMPANY#", "COMPANY"),
+                    "projects" => ("PROJECT#", "PROJECT"),
+                    "documents" => ("APP#", "DOC#"),
+                    other => panic!("no count for {other}"),
+                };
+                a.store.count_kind(pk, sk).await.expect("count")
+            }
+        }
     }
 
     /// A session for a demo account.

@@ -111,7 +111,10 @@ mod tests {
             EventKind::Records("dynamodb")
         );
         assert_eq!(kind_of(&serde_json::json!({"Records": [{"eventSource": "aws:s3"}]})), EventKind::Records("s3"));
-        assert_eq!(kind_of(&serde_json::json!({"source": "aws.s3", "detail-type": "Object Created"})), EventKind::Records("s3"));
+        assert_eq!(
+            kind_of(&serde_json::json!({"source": "aws.s3", "detail-type": "Object Created"})),
+            EventKind::Records("s3")
+        );
         assert_eq!(kind_of(&serde_json::json!({"version": "2.0", "requestContext": {}})), EventKind::Http);
     }
 

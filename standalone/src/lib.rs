@@ -233,34 +233,41 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
     submission::ROUTES.iter().chain(review::ROUTES).chain(STANDALONE_ROUTES).copied().collect()
 }
 
-/// The standalone server: both function routers, the dev login, health and
-/// the local blob endpoint, behind the bearer-token layer.
+/// The API as one server: both function routers and the dev login behind
+/// the bearer-token layer, plus `extra` routes. The standalone server adds
+/// health and the local blob endpoint; the emulator tests add their own.
+pub fn api_router(services: Arc<Services>, keys: Arc<Hs256>, extra: axum::Router) -> axum::Router {
+    let auth = auth::Auth { keys };
+    let dev = axum::Router::new()
+        .route("/api/v1/auth/dev-login", post(auth::dev_login))
+        .route("/api/v1/auth/dev-accounts", get(auth::dev_accounts))
+        .with_state(auth.clone());
+    axum::Router::new()
+        .merge(submission::router(services.clone()))
+        .merge(review::router(services, &Tier::ALL))
+        .merge(dev)
+        .merge(extra)
+        .fallback(no_route)
+        .layer(axum::middleware::from_fn_with_state(auth, auth::layer))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The standalone server: [`api_router`] with health and the local blob
+/// endpoint (the S3 stand-in).
 pub fn app(
     services: Arc<Services>,
     store: SqliteStore,
     blob_store: Arc<FsBlobStore>,
     keys: Arc<Hs256>,
 ) -> axum::Router {
-    let auth = auth::Auth { keys };
-    let max_upload = 64 * 1024 * 1024;
-    let standalone_only = axum::Router::new()
-        .route("/api/v1/auth/dev-login", post(auth::dev_login))
-        .route("/api/v1/auth/dev-accounts", get(auth::dev_accounts))
-        .with_state(auth.clone())
-        .merge(axum::Router::new().route("/api/v1/health", get(health)).with_state(Health { store }))
-        .merge(
-            axum::Router::new()
-                .route("/blobs/{token}", put(blobs::put).get(blobs::get))
-                .layer(DefaultBodyLimit::max(max_upload))
-                .with_state(blobs::Blobs { store: blob_store, services: services.clone() }),
-        );
-    axum::Router::new()
-        .merge(submission::router(services.clone()))
-        .merge(review::router(services, &Tier::ALL))
-        .merge(standalone_only)
-        .fallback(no_route)
-        .layer(axum::middleware::from_fn_with_state(auth, auth::layer))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+    let max_upload = 32 * 1024 * 1024;
+    let extra = axum::Router::new().route("/api/v1/health", get(health)).with_state(Health { store }).merge(
+        axum::Router::new()
+            .route("/blobs/{token}", put(blobs::put).get(blobs::get))
+            .layer(DefaultBodyLimit::max(max_upload))
+            .with_state(blobs::Blobs { store: blob_store, services: services.clone() }),
+    );
+    api_router(services, keys, extra)
 }
 
 /// The default clock.

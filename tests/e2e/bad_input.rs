@@ -47,7 +47,7 @@ fn with(mut v: Value, pointer: &str, value: Value) -> Value {
 
 #[tokio::test]
 async fn company_profiles_with_bad_fields_are_refused_field_by_field() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let new = app.login("company-new").await;
     let p = profile();
     let code = p["creditCode"].as_str().unwrap().to_string();
@@ -89,7 +89,7 @@ async fn company_profiles_with_bad_fields_are_refused_field_by_field() {
 
 #[tokio::test]
 async fn projects_with_bad_areas_communities_or_phones_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let company = app.login("company-a").await;
     let p = project();
     refused_each(
@@ -118,7 +118,7 @@ async fn projects_with_bad_areas_communities_or_phones_are_refused() {
 
 #[tokio::test]
 async fn application_claims_with_bad_areas_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let company = app.login("company-a").await;
     let project = company.project_id("南园花园").await;
     let base = json!({"projectId": project});
@@ -142,7 +142,7 @@ async fn application_claims_with_bad_areas_are_refused() {
 
 #[tokio::test]
 async fn malformed_json_is_a_400_and_stores_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let company = app.login("company-a").await;
     let token = company.token.as_deref();
     for body in [&b"{\"name\": "[..], b"not json", b"", b"[1,2]", b"\xff\xfe{}", b"{\"projectId\":\"a\"}}"] {
@@ -158,7 +158,7 @@ async fn malformed_json_is_a_400_and_stores_nothing() {
 
 #[tokio::test]
 async fn bad_query_parameters_and_cursors_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let company = app.login("company-a").await;
     assert_eq!(company.get("/api/v1/applications?limit=0").await.field(), "limit");
     assert_eq!(company.get("/api/v1/applications?limit=1000").await.status, 400);
@@ -170,7 +170,7 @@ async fn bad_query_parameters_and_cursors_are_refused() {
 
 #[tokio::test]
 async fn oversize_and_wrong_type_documents_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let company = app.login("company-a").await;
     let id = company.create_application("南园花园").await["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/applications/{id}/documents");
@@ -198,7 +198,7 @@ async fn oversize_and_wrong_type_documents_are_refused() {
 
 #[tokio::test]
 async fn uploaded_bytes_must_match_the_declared_type_and_size() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let company = app.login("company-a").await;
     let id = company.create_application("南园花园").await["id"].as_str().unwrap().to_string();
 
@@ -214,7 +214,7 @@ async fn uploaded_bytes_must_match_the_declared_type_and_size() {
     assert_eq!(company.upload(&id, "other", "application/pdf", &polyglot).await.code(), "document_refused");
     let docs = company.application(&id).await["documents"].clone();
     assert!(docs.as_array().unwrap().iter().all(|d| d["status"] == "refused"), "{docs}");
-    let blobs = std::fs::read_dir(app.dir.path().join("blobs/documents").join(&id)).map(|d| d.count()).unwrap_or(0);
+    let blobs = std::fs::read_dir(app.data_dir().join("blobs/documents").join(&id)).map(|d| d.count()).unwrap_or(0);
     assert_eq!(blobs, 0, "refused bytes are deleted");
 
     // The URL fixes the length and the type: anything else is refused before storing.
@@ -242,7 +242,7 @@ async fn uploaded_bytes_must_match_the_declared_type_and_size() {
 
 #[tokio::test]
 async fn a_document_is_downloadable_by_the_owner_and_reviewers_only() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let id = submitted_and_confirmed(&app).await;
     let company = app.login("company-a").await;
     let doc = company.application(&id).await["documents"][0]["id"].as_str().unwrap().to_string();

@@ -6,7 +6,7 @@ use subsidy_tests::*;
 
 #[tokio::test]
 async fn a_stale_version_gets_409_with_the_current_version() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let id = submitted_and_confirmed(&app).await;
     let community = app.login("community-nanyuan").await;
     let seen = community.application(&id).await["version"].as_u64().unwrap();
@@ -23,7 +23,7 @@ async fn a_stale_version_gets_409_with_the_current_version() {
 
 #[tokio::test]
 async fn concurrent_approvals_of_one_application_let_exactly_one_through() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let id = submitted_and_confirmed(&app).await;
     let community = app.login("community-nanyuan").await;
     let version = community.app_version(&id).await;
@@ -39,7 +39,7 @@ async fn concurrent_approvals_of_one_application_let_exactly_one_through() {
 
 #[tokio::test]
 async fn an_idempotent_retry_returns_the_first_response_and_acts_once() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let company = app.login("company-a").await;
     let project = company.project_id("南园花园").await;
     let body = json!({"projectId": project});
@@ -80,7 +80,7 @@ async fn an_idempotent_retry_returns_the_first_response_and_acts_once() {
 
 #[tokio::test]
 async fn calls_without_a_valid_token_get_401() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let anon = app.anonymous();
     for path in [
         "/api/v1/me",
@@ -96,7 +96,7 @@ async fn calls_without_a_valid_token_get_401() {
     assert_eq!(r.status, 401);
     let now = chrono::Utc::now().timestamp();
     let claims = json!({"sub": "demo-company-a", "role": "company"});
-    let keys = &app.stack.keys;
+    let keys = &app.keys;
     let expired = keys.sign(&claims, now - 86_400, 60);
     let future = keys.sign(&claims, now + 3_600, 60);
     let foreign = subsidy_infra::jwt::Hs256::new(
@@ -137,13 +137,13 @@ async fn calls_without_a_valid_token_get_401() {
 
 #[tokio::test]
 async fn data_and_pending_outbox_events_survive_a_restart() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let id = submitted_and_confirmed(&app).await;
-    let pending = app.stack.store.outbox_stats().await.unwrap().pending;
+    let pending = app.sqlite().outbox_stats().await.unwrap().pending;
     assert!(pending >= 3, "create, submit and confirm are waiting: {pending}");
 
     let app = app.restart().await;
-    assert_eq!(app.stack.store.outbox_stats().await.unwrap().pending, pending, "nothing lost, nothing delivered");
+    assert_eq!(app.sqlite().outbox_stats().await.unwrap().pending, pending, "nothing lost, nothing delivered");
     let community = app.login("community-nanyuan").await;
     let before = community.application(&id).await;
     assert_eq!(before["state"], "pending_community");
@@ -151,7 +151,7 @@ async fn data_and_pending_outbox_events_survive_a_restart() {
     assert_eq!(app.drain().await, pending);
     let after = community.application(&id).await;
     assert_eq!(after["prechecks"][0]["tier"], "community", "the arrival was delivered after the restart");
-    assert_eq!(app.stack.store.outbox_stats().await.unwrap().pending, 0);
+    assert_eq!(app.sqlite().outbox_stats().await.unwrap().pending, 0);
     // Delivering again does nothing: the consumer is idempotent.
     assert_eq!(app.drain().await, 0);
     // The documents survived too.
@@ -162,10 +162,10 @@ async fn data_and_pending_outbox_events_survive_a_restart() {
 
 #[tokio::test]
 async fn redelivered_and_stale_arrivals_change_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let id = submitted_and_confirmed(&app).await;
     app.drain().await;
-    let services = &app.stack.services;
+    let services = &app.services;
     let version = app.login("company-a").await.app_version(&id).await;
     let msg = subsidy_core::dispatch::TierArrival {
         application_id: id.clone(),
@@ -192,35 +192,30 @@ async fn redelivered_and_stale_arrivals_change_nothing() {
 
 #[tokio::test]
 async fn the_audit_chain_verifies_until_a_stored_entry_is_altered() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let id = submitted_and_confirmed(&app).await;
-    let report = app.stack.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.verify_audit(|_| {}).await.unwrap();
     assert_eq!((report.applications, report.entries, report.failures.len()), (1, 3, 0));
 
-    app.stack
-        .store
+    app.sqlite()
         .execute_raw(&format!("UPDATE audit SET body = replace(body, '\"role\":\"project_manager\"', '\"role\":\"city\"') WHERE application_id = '{id}' AND seq = 3"))
         .await
         .unwrap();
-    let report = app.stack.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.verify_audit(|_| {}).await.unwrap();
     assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
     assert!(report.failures[0].to_string().contains("entry 3"), "{}", report.failures[0]);
 
     // Deleting the last entry is caught by the head the application holds.
-    let app2 = TestApp::spawn().await;
+    let app2 = TestApp::spawn_standalone().await;
     let id2 = submitted_and_confirmed(&app2).await;
-    app2.stack
-        .store
-        .execute_raw(&format!("DELETE FROM audit WHERE application_id = '{id2}' AND seq = 3"))
-        .await
-        .unwrap();
-    let report = app2.stack.services.verify_audit(|_| {}).await.unwrap();
+    app2.sqlite().execute_raw(&format!("DELETE FROM audit WHERE application_id = '{id2}' AND seq = 3")).await.unwrap();
+    let report = app2.services.verify_audit(|_| {}).await.unwrap();
     assert_eq!(report.failures.len(), 1);
 }
 
 #[tokio::test]
 async fn lists_page_with_a_cursor_without_gaps_or_repeats() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_standalone().await;
     let company = app.login("company-a").await;
     for i in 0..7 {
         company

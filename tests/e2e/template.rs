@@ -8,7 +8,8 @@ use serde_json::Value;
 
 /// The template as JSON, with CloudFormation tags kept as `{"!Tag": value}`.
 fn template() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).expect("template.yaml");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).expect("template.yaml");
     let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("valid YAML");
     untag(yaml)
 }
@@ -21,7 +22,9 @@ fn untag(v: serde_norway::Value) -> Value {
         Y::Number(n) => serde_json::to_value(n.as_f64()).unwrap(),
         Y::String(s) => Value::String(s),
         Y::Sequence(seq) => Value::Array(seq.into_iter().map(untag).collect()),
-        Y::Mapping(m) => Value::Object(m.into_iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), untag(v))).collect()),
+        Y::Mapping(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), untag(v))).collect())
+        }
         Y::Tagged(t) => serde_json::json!({ t.tag.to_string(): untag(t.value) }),
     }
 }
@@ -37,7 +40,12 @@ fn http_routes(function: &Value) -> BTreeSet<(String, String)> {
             events
                 .values()
                 .filter(|e| e["Type"] == "HttpApi")
-                .map(|e| (e["Properties"]["Method"].as_str().unwrap().to_string(), e["Properties"]["Path"].as_str().unwrap().to_string()))
+                .map(|e| {
+                    (
+                        e["Properties"]["Method"].as_str().unwrap().to_string(),
+                        e["Properties"]["Path"].as_str().unwrap().to_string(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -54,7 +62,8 @@ fn each_function_serves_exactly_its_routers_routes() {
     assert_eq!(http_routes(&r["SubmissionFunction"]), routes(submission::ROUTES));
     for tier in ["community", "subdistrict", "district"] {
         let name = format!("Review{}{}Function", tier[..1].to_uppercase(), &tier[1..]);
-        let expected: BTreeSet<_> = review::ROUTES.iter().map(|(m, p)| (m.to_string(), p.replace("{tier}", tier))).collect();
+        let expected: BTreeSet<_> =
+            review::ROUTES.iter().map(|(m, p)| (m.to_string(), p.replace("{tier}", tier))).collect();
         assert_eq!(http_routes(&r[&name]), expected, "{name}");
         assert_eq!(r[&name]["Properties"]["Environment"]["Variables"]["TIER"], tier);
     }
@@ -139,7 +148,11 @@ fn every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm() {
     let alarmed: BTreeSet<String> = r
         .values()
         .filter(|v| v["Type"] == "AWS::CloudWatch::Alarm")
-        .filter_map(|a| a["Properties"]["Dimensions"][0]["Value"]["!GetAtt"].as_str().map(|s| s.trim_end_matches(".QueueName").to_string()))
+        .filter_map(|a| {
+            a["Properties"]["Dimensions"][0]["Value"]["!GetAtt"]
+                .as_str()
+                .map(|s| s.trim_end_matches(".QueueName").to_string())
+        })
         .collect();
     let mut dead_letter = BTreeSet::new();
     for q in &queues {

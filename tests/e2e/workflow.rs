@@ -14,6 +14,7 @@ async fn the_happy_path_reaches_approved_with_the_amount_to_the_fen() {
     assert_eq!(created["claimedAmountFen"], 5_234_567);
 
     company.upload_required(&id).await;
+    app.drain().await; // the upload events arrive (S3 → EventBridge → the document check on AWS)
     let docs = company.application(&id).await["documents"].clone();
     assert_eq!(docs.as_array().unwrap().len(), 2);
     assert!(docs.as_array().unwrap().iter().all(|d| d["status"] == "verified"), "{docs}");
@@ -60,7 +61,7 @@ async fn the_happy_path_reaches_approved_with_the_amount_to_the_fen() {
     assert_eq!(actions, ["create", "submit", "confirm_area", "approve", "approve", "approve"]);
     let roles: Vec<&str> = timeline.as_array().unwrap().iter().map(|e| e["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["company", "company", "project_manager", "community", "subdistrict", "district"]);
-    let report = app.stack.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.verify_audit(|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!(report.entries, 6);
 }
@@ -256,7 +257,7 @@ async fn a_second_claim_on_a_project_is_refused_with_the_first_ones_id() {
     other.act(&dup_id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
     let pm = app.login("pm-a").await; // pm-a does not manage the twin
     pm.act(&dup_id, "/api/v1/applications/{id}/confirm-area", json!({})).await.expect(404, "not_found");
-    let pm_twin = app.with_token(&app.stack.keys.sign(
+    let pm_twin = app.with_token(&app.keys.sign(
         &json!({"sub": "pm-twin", "role": "project_manager", "phone_number": "13800138009"}),
         chrono::Utc::now().timestamp(),
         600,

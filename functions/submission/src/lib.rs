@@ -368,7 +368,8 @@ mod tests {
     #[test]
     fn the_eventbridge_upload_event_names_the_document_key() {
         let v: serde_json::Value =
-            serde_json::from_str(include_str!("../../../events/submission/eventbridge-object-created-ok.json")).unwrap();
+            serde_json::from_str(include_str!("../../../events/submission/eventbridge-object-created-ok.json"))
+                .unwrap();
         assert_eq!(super::eventbridge_key(&v), Some("documents/01JAPPLICATION00000000000A/01JDOCUMENT000000000000000"));
         assert_eq!(super::eventbridge_key(&serde_json::json!({"source": "aws.ec2"})), None);
     }

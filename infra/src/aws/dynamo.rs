@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
@@ -101,11 +101,20 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// The service error's text, for logs; SdkError's Display says only "service error".
-fn sdk<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+/// The service error's code and message, for logs; SdkError's Display says
+/// only "service error".
+fn sdk<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
     match e.as_service_error() {
-        Some(se) => StoreError::Backend(format!("{se}")),
-        None => StoreError::Backend(format!("{e:?}")),
+        Some(se) => StoreError::Backend(format!(
+            "dynamodb {}: {}",
+            se.code().unwrap_or("error"),
+            se.message().unwrap_or_default()
+        )),
+        None => StoreError::Backend(format!("dynamodb: {e:?}")),
     }
 }
 
@@ -360,8 +369,9 @@ impl DynamoStore {
         Ok(Page { items: self.bodies(keys).await?, next_cursor })
     }
 
-    /// Counts the items of one kind (by sort key), for tests and reports.
-    pub async fn count_kind(&self, sk: &str) -> Result<u64, StoreError> {
+    /// Counts the items whose keys begin with these prefixes, for tests and
+    /// reports. A full scan: never on a request path.
+    pub async fn count_kind(&self, pk_prefix: &str, sk_prefix: &str) -> Result<u64, StoreError> {
         let mut total = 0u64;
         let mut start: Option<Item> = None;
         loop {
@@ -369,8 +379,9 @@ impl DynamoStore {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("begins_with(sk, :sk)")
-                .expression_attribute_values(":sk", s(sk))
+                .filter_expression("begins_with(pk, :pk) AND begins_with(sk, :sk)")
+                .expression_attribute_values(":pk", s(pk_prefix))
+                .expression_attribute_values(":sk", s(sk_prefix))
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .set_exclusive_start_key(start)
                 .send()
@@ -893,8 +904,10 @@ impl IdempotencyStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("IDEM#{key_}"), "IDEM")))
-            .update_expression("SET running = :f, #st = :s, response = :b")
+            .update_expression("SET #run = :f, #st = :s, #resp = :b")
+            .expression_attribute_names("#run", "running")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#resp", "response")
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .expression_attribute_values(":s", n(response.status))
             .expression_attribute_values(":b", s(&response.body))
@@ -910,7 +923,8 @@ impl IdempotencyStore for DynamoStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("IDEM#{key_}"), "IDEM")))
-            .condition_expression("running = :t")
+            .condition_expression("#run = :t")
+            .expression_attribute_names("#run", "running")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
             .await;

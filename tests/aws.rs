@@ -1,0 +1,470 @@
+//! The AWS side of the test helper: the same routers wired to the DynamoDB,
+//! S3 and SQS adapters against the moto emulator (`AWS_ENDPOINT_URL`).
+//!
+//! Resources are created from the definitions in `template.yaml`, with a
+//! unique prefix per test, so the tests and the template cannot drift. What
+//! Lambda's event-source mappings do in the cloud, [`AwsStack::pump`] does
+//! here: it reads the table's stream, new objects and the tier queues, turns
+//! them into the JSON Lambda delivers, and feeds the real consumers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
+};
+use serde_json::{Value, json};
+use subsidy_core::Services;
+use subsidy_core::identity::Tier;
+use subsidy_core::policy::Policy;
+use subsidy_core::ports::Clock;
+use subsidy_infra::aws::{self, DynamoStore, ServiceConfig, SqsQueues};
+use subsidy_infra::jwt::Hs256;
+use tokio::sync::Mutex;
+
+/// The template's resources, as JSON (CloudFormation tags become `{"!Tag": v}`).
+pub fn template_resources() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).expect("template.yaml");
+    let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("valid YAML");
+    untag(yaml)["Resources"].clone()
+}
+
+fn untag(v: serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => serde_json::to_value(n.as_f64()).unwrap(),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(seq) => Value::Array(seq.into_iter().map(untag).collect()),
+        Y::Mapping(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), untag(v))).collect())
+        }
+        Y::Tagged(t) => json!({ t.tag.to_string(): untag(t.value) }),
+    }
+}
+
+fn key_schema(v: &Value) -> Vec<KeySchemaElement> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(k["AttributeName"].as_str().unwrap())
+                .key_type(KeyType::from(k["KeyType"].as_str().unwrap()))
+                .build()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Names of the emulator resources one test uses.
+pub struct Resources {
+    pub table: String,
+    pub bucket: String,
+    /// Logical id in the template → queue URL.
+    pub queues: HashMap<String, String>,
+    pub stream_arn: String,
+}
+
+/// Creates the table, queues and bucket of `template.yaml` under `prefix`.
+pub async fn create_resources(sdk: &aws_config::SdkConfig, prefix: &str) -> Resources {
+    let r = template_resources();
+    let t = &r["Table"]["Properties"];
+    let ddb = aws::dynamo_client(sdk);
+    let table = format!("{prefix}-table");
+    let mut create = ddb
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::from(t["BillingMode"].as_str().unwrap()))
+        .set_key_schema(Some(key_schema(&t["KeySchema"])))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(t["StreamSpecification"]["StreamViewType"].as_str().unwrap()))
+                .build()
+                .unwrap(),
+        );
+    for a in t["AttributeDefinitions"].as_array().unwrap() {
+        create = create.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(a["AttributeName"].as_str().unwrap())
+                .attribute_type(ScalarAttributeType::from(a["AttributeType"].as_str().unwrap()))
+                .build()
+                .unwrap(),
+        );
+    }
+    for g in t["GlobalSecondaryIndexes"].as_array().unwrap() {
+        create = create.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(g["IndexName"].as_str().unwrap())
+                .set_key_schema(Some(key_schema(&g["KeySchema"])))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(g["Projection"]["ProjectionType"].as_str().unwrap()))
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        );
+    }
+    let out = create.send().await.expect("table created in the emulator");
+    let stream_arn = out.table_description.and_then(|d| d.latest_stream_arn).expect("the table has a stream");
+
+    let sqs = aws::sqs_client(sdk);
+    let mut queues = HashMap::new();
+    let mut arns = HashMap::new();
+    let defs = r.as_object().unwrap();
+    // Dead-letter queues first, so redrive policies can name them.
+    let mut order: Vec<(&String, &Value)> = defs.iter().filter(|(_, v)| v["Type"] == "AWS::SQS::Queue").collect();
+    order.sort_by_key(|(_, v)| v["Properties"]["RedrivePolicy"].is_object());
+    for (logical, def) in order {
+        let name = format!("{prefix}-{logical}");
+        let mut req = sqs.create_queue().queue_name(&name);
+        if let Some(v) = def["Properties"]["VisibilityTimeout"].as_f64() {
+            req = req.attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, (v as u64).to_string());
+        }
+        if let Some(rp) = def["Properties"]["RedrivePolicy"].as_object() {
+            let target = rp["deadLetterTargetArn"]["!GetAtt"].as_str().unwrap().trim_end_matches(".Arn");
+            let policy = json!({"deadLetterTargetArn": arns[target], "maxReceiveCount": rp["maxReceiveCount"].as_f64().unwrap() as u64});
+            req = req.attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        let url = req.send().await.expect("queue created").queue_url.unwrap();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        arns.insert(logical.clone(), arn);
+        queues.insert(logical.clone(), url);
+    }
+
+    let bucket = format!("{prefix}-documents").to_lowercase();
+    aws::s3_client(sdk).create_bucket().bucket(&bucket).send().await.expect("bucket created");
+    Resources { table, bucket, queues, stream_arn }
+}
+
+/// A unique, lowercase resource prefix.
+pub fn unique_prefix() -> String {
+    format!("t{}", ulid_like()).to_lowercase()
+}
+
+fn ulid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{:x}{:x}{}", chrono::Utc::now().timestamp_micros(), std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// The routers on the AWS adapters, plus what the event-source mappings
+/// would do.
+pub struct AwsStack {
+    pub sdk: aws_config::SdkConfig,
+    pub resources: Resources,
+    pub store: DynamoStore,
+    pub services: Arc<Services>,
+    pub queues: SqsQueues,
+    pub addr: std::net::SocketAddr,
+    pump: Mutex<PumpState>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct PumpState {
+    /// Shard id → the next iterator to read from.
+    iterators: HashMap<String, String>,
+    seen_objects: HashSet<String>,
+}
+
+/// Stream records and queue messages in the JSON shapes Lambda delivers.
+pub mod lambda_json {
+    use aws_sdk_dynamodbstreams::types::{AttributeValue, Record};
+    use serde_json::{Map, Value, json};
+
+    pub fn attribute(v: &AttributeValue) -> Value {
+        match v {
+            AttributeValue::S(s) => json!({"S": s}),
+            AttributeValue::N(n) => json!({"N": n}),
+            AttributeValue::Bool(b) => json!({"BOOL": b}),
+            AttributeValue::Null(_) => json!({"NULL": true}),
+            AttributeValue::M(m) => json!({"M": item(m)}),
+            AttributeValue::L(l) => json!({"L": l.iter().map(attribute).collect::<Vec<_>>()}),
+            AttributeValue::Ss(v) => json!({"SS": v}),
+            AttributeValue::Ns(v) => json!({"NS": v}),
+            other => panic!("attribute type not used by this table: {other:?}"),
+        }
+    }
+
+    pub fn item(m: &std::collections::HashMap<String, AttributeValue>) -> Value {
+        Value::Object(m.iter().map(|(k, v)| (k.clone(), attribute(v))).collect::<Map<_, _>>())
+    }
+
+    /// One DynamoDB stream record as a Lambda event record.
+    pub fn stream_record(r: &Record, stream_arn: &str) -> Value {
+        let d = r.dynamodb.as_ref().expect("a stream record has a body");
+        let mut body = json!({
+            "ApproximateCreationDateTime": d.approximate_creation_date_time.map(|t| t.secs()).unwrap_or(0),
+            "Keys": item(d.keys.as_ref().expect("keys")),
+            "SequenceNumber": d.sequence_number.clone().unwrap_or_default(),
+            "SizeBytes": d.size_bytes.unwrap_or(0),
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        });
+        if let Some(n) = &d.new_image {
+            body["NewImage"] = item(n);
+        }
+        if let Some(o) = &d.old_image {
+            body["OldImage"] = item(o);
+        }
+        json!({
+            "eventID": r.event_id.clone().unwrap_or_default(),
+            "eventName": r.event_name.as_ref().map(|n| n.as_str().to_string()).unwrap_or_default(),
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": body,
+            "eventSourceARN": stream_arn,
+        })
+    }
+
+    /// One SQS message as a Lambda event record.
+    pub fn sqs_record(m: &aws_sdk_sqs::types::Message, queue_arn: &str) -> Value {
+        json!({
+            "messageId": m.message_id.clone().unwrap_or_default(),
+            "receiptHandle": m.receipt_handle.clone().unwrap_or_default(),
+            "body": m.body.clone().unwrap_or_default(),
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "test", "ApproximateFirstReceiveTimestamp": "0"},
+            "messageAttributes": {},
+            "md5OfBody": m.md5_of_body.clone().unwrap_or_default(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": "us-east-1",
+        })
+    }
+
+    /// EventBridge's "Object Created" event for an upload.
+    pub fn object_created(bucket: &str, key: &str, size: i64) -> Value {
+        json!({
+            "version": "0", "id": "test", "detail-type": "Object Created", "source": "aws.s3",
+            "account": "000000000000", "time": "2026-11-27T00:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": {"version": "0", "bucket": {"name": bucket}, "object": {"key": key, "size": size}, "reason": "PutObject"}
+        })
+    }
+}
+
+/// What one pump pass delivered.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pumped {
+    pub objects: u64,
+    pub stream_records: u64,
+    pub messages: u64,
+    pub failures: u64,
+}
+
+impl Pumped {
+    pub fn total(&self) -> u64 {
+        self.objects + self.stream_records + self.messages
+    }
+}
+
+impl AwsStack {
+    /// Creates the resources, seeds the demo data through the use cases, and
+    /// serves the routers (with the dev login standing in for API Gateway's
+    /// authorizer) on a random loopback port.
+    pub async fn start(clock: Arc<dyn Clock>, keys: Arc<Hs256>) -> AwsStack {
+        std::env::var("AWS_ENDPOINT_URL").expect("the AWS emulator: run through scripts/with-moto.sh (make test does)");
+        let sdk = aws::sdk_config().await;
+        let resources = create_resources(&sdk, &unique_prefix()).await;
+        let file = Policy::from_json(subsidy_infra::data::SHENZHEN_POLICY).unwrap();
+        let policy = Policy {
+            id: format!("{}-demo", file.id),
+            ..file.shifted_to_open_at(clock.now() - chrono::Duration::hours(1))
+        };
+        let config = ServiceConfig { table: resources.table.clone(), bucket: resources.bucket.clone(), policy };
+        let services = Arc::new(aws::services(&sdk, &config, clock).await.expect("services on the emulator"));
+        subsidy_standalone::demo::seed(&services).await.expect("demo data");
+        let queues = SqsQueues::new(
+            aws::sqs_client(&sdk),
+            HashMap::from([
+                (Tier::Community, resources.queues["CommunityQueue"].clone()),
+                (Tier::Subdistrict, resources.queues["SubdistrictQueue"].clone()),
+                (Tier::District, resources.queues["DistrictQueue"].clone()),
+            ]),
+        );
+        let health = axum::Router::new()
+            .route("/api/v1/health", axum::routing::get(|| async { axum::Json(json!({"status": "ok"})) }));
+        let app = subsidy_standalone::api_router(services.clone(), keys, health);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                })
+                .await
+        });
+        AwsStack {
+            store: DynamoStore::new(aws::dynamo_client(&sdk), &resources.table),
+            sdk,
+            resources,
+            services,
+            queues,
+            addr,
+            pump: Mutex::new(PumpState::default()),
+            shutdown,
+        }
+    }
+
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Reads every stream record written since the last read, in order, as
+    /// Lambda event batches (one per shard read).
+    pub async fn stream_batches(&self) -> Vec<Value> {
+        let streams = aws_sdk_dynamodbstreams::Client::new(&self.sdk);
+        let arn = &self.resources.stream_arn;
+        let shards = streams
+            .describe_stream()
+            .stream_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .stream_description
+            .unwrap()
+            .shards
+            .unwrap_or_default();
+        let mut state = self.pump.lock().await;
+        let mut batches = Vec::new();
+        for shard in shards {
+            let id = shard.shard_id.unwrap();
+            let iterator = match state.iterators.get(&id) {
+                Some(i) => i.clone(),
+                None => streams
+                    .get_shard_iterator()
+                    .stream_arn(arn)
+                    .shard_id(&id)
+                    .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+                    .send()
+                    .await
+                    .unwrap()
+                    .shard_iterator
+                    .unwrap(),
+            };
+            let out = streams.get_records().shard_iterator(&iterator).send().await.unwrap();
+            let records: Vec<Value> = out.records().iter().map(|r| lambda_json::stream_record(r, arn)).collect();
+            if let Some(next) = out.next_shard_iterator {
+                state.iterators.insert(id, next);
+            }
+            if !records.is_empty() {
+                batches.push(json!({ "Records": records }));
+            }
+        }
+        batches
+    }
+
+    /// One SQS receive from a tier queue, as a Lambda event (or None).
+    pub async fn receive(&self, tier: Tier) -> Option<(Value, Vec<(String, String)>)> {
+        let logical = match tier {
+            Tier::Community => "CommunityQueue",
+            Tier::Subdistrict => "SubdistrictQueue",
+            Tier::District => "DistrictQueue",
+        };
+        let url = &self.resources.queues[logical];
+        let sqs = aws::sqs_client(&self.sdk);
+        let out =
+            sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(0).send().await.unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return None;
+        }
+        let arn = format!("arn:aws:sqs:us-east-1:000000000000:{logical}");
+        let records: Vec<Value> = messages.iter().map(|m| lambda_json::sqs_record(m, &arn)).collect();
+        let handles = messages
+            .iter()
+            .map(|m| (m.message_id.clone().unwrap_or_default(), m.receipt_handle.clone().unwrap_or_default()))
+            .collect();
+        Some((json!({ "Records": records }), handles))
+    }
+
+    /// Deletes received messages, as the event-source mapping does for the
+    /// ones a batch did not report as failed.
+    pub async fn delete(&self, tier: Tier, receipts: &[String]) {
+        let logical = match tier {
+            Tier::Community => "CommunityQueue",
+            Tier::Subdistrict => "SubdistrictQueue",
+            Tier::District => "DistrictQueue",
+        };
+        let sqs = aws::sqs_client(&self.sdk);
+        for r in receipts {
+            sqs.delete_message().queue_url(&self.resources.queues[logical]).receipt_handle(r).send().await.unwrap();
+        }
+    }
+
+    /// Objects uploaded since the last look, as EventBridge events.
+    pub async fn new_object_events(&self) -> Vec<Value> {
+        let s3 = aws::s3_client(&self.sdk);
+        let out = s3.list_objects_v2().bucket(&self.resources.bucket).send().await.unwrap();
+        let mut state = self.pump.lock().await;
+        let mut events = Vec::new();
+        for o in out.contents() {
+            let key = o.key().unwrap_or_default().to_string();
+            if state.seen_objects.insert(key.clone()) {
+                events.push(lambda_json::object_created(&self.resources.bucket, &key, o.size().unwrap_or(0)));
+            }
+        }
+        events
+    }
+
+    /// One pass of everything the event-source mappings would deliver:
+    /// uploads to the submission consumer, stream batches to dispatch, tier
+    /// queue batches to review. Repeats until nothing is left.
+    pub async fn pump(&self) -> Pumped {
+        let mut total = Pumped::default();
+        for _ in 0..50 {
+            let mut pass = Pumped::default();
+            for event in self.new_object_events().await {
+                (submission::records(self.services.clone()))(event).await.expect("document consumer");
+                pass.objects += 1;
+            }
+            for batch in self.stream_batches().await {
+                pass.stream_records += batch["Records"].as_array().unwrap().len() as u64;
+                let event = serde_json::from_value(batch).expect("a Lambda DynamoDB event");
+                let response = dispatch::handle_stream(&self.queues, event).await;
+                pass.failures += response.batch_item_failures.len() as u64;
+            }
+            for tier in Tier::ALL {
+                while let Some((event, handles)) = self.receive(tier).await {
+                    pass.messages += handles.len() as u64;
+                    let event = serde_json::from_value(event).expect("a Lambda SQS event");
+                    let response = review::handle_sqs(&self.services, tier, event).await;
+                    let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
+                    pass.failures += failed.len() as u64;
+                    let done: Vec<String> = handles
+                        .iter()
+                        .filter(|(id, _)| !failed.contains(id.as_str()))
+                        .map(|(_, r)| r.clone())
+                        .collect();
+                    self.delete(tier, &done).await;
+                    if !failed.is_empty() {
+                        break;
+                    }
+                }
+            }
+            total.objects += pass.objects;
+            total.stream_records += pass.stream_records;
+            total.messages += pass.messages;
+            total.failures += pass.failures;
+            if pass.total() == 0 {
+                break;
+            }
+        }
+        total
+    }
+}
