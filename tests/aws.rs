@@ -435,8 +435,12 @@ impl AwsStack {
             }
             for batch in self.stream_batches().await {
                 pass.stream_records += batch["Records"].as_array().unwrap().len() as u64;
-                let event = serde_json::from_value(batch).expect("a Lambda DynamoDB event");
+                // Two event-source mappings read the stream: dispatch and aggregation.
+                let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
                 let response = dispatch::handle_stream(&self.queues, event).await;
+                pass.failures += response.batch_item_failures.len() as u64;
+                let event = serde_json::from_value(batch).expect("a Lambda DynamoDB event");
+                let response = aggregation::handle_stream(&self.services, event).await;
                 pass.failures += response.batch_item_failures.len() as u64;
             }
             for tier in Tier::ALL {

@@ -27,6 +27,12 @@ impl From<Error> for ApiError {
     }
 }
 
+impl From<subsidy_core::StoreError> for ApiError {
+    fn from(e: subsidy_core::StoreError) -> ApiError {
+        ApiError::Core(e.into())
+    }
+}
+
 impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>, field: Option<String>) -> ApiError {
         ApiError::BadRequest { code, message: message.into(), field }

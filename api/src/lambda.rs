@@ -8,11 +8,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use aws_lambda_events::dynamodb::EventRecord;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Service};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
+use subsidy_core::application::Application;
+use subsidy_core::dispatch::ChangeRecord;
 
 pub type BoxError = lambda_runtime::Error;
 
@@ -32,6 +35,9 @@ pub enum EventKind {
 pub fn kind_of(payload: &Value) -> EventKind {
     if payload["source"] == "aws.s3" && payload.get("detail-type").is_some() {
         return EventKind::Records("s3");
+    }
+    if payload["source"] == "aws.events" && payload["detail-type"] == "Scheduled Event" {
+        return EventKind::Records("schedule");
     }
     let first = &payload["Records"][0];
     let source = first["eventSource"].as_str().or_else(|| first["EventSource"].as_str());
@@ -65,6 +71,31 @@ impl BatchResponse {
     pub fn failed_ids(&self) -> Vec<&str> {
         self.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
     }
+}
+
+fn application(image: &serde_dynamo::Item) -> Result<Option<Application>, String> {
+    if image.is_empty() {
+        return Ok(None);
+    }
+    let body = match image.get("body") {
+        Some(serde_dynamo::AttributeValue::S(b)) => b,
+        _ => return Err("application image without a body".into()),
+    };
+    serde_json::from_str(body).map(Some).map_err(|e| format!("application image does not parse: {e}"))
+}
+
+/// The change an application item's stream record carries, or `None` for
+/// other items (audit entries, documents, claims, counters...) and deletions.
+pub fn change_of(record: &EventRecord) -> Result<Option<ChangeRecord>, String> {
+    let is_application =
+        matches!(record.change.keys.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == "APP");
+    if !is_application || record.event_name == "REMOVE" {
+        return Ok(None);
+    }
+    let Some(new) = application(&record.change.new_image)? else {
+        return Err("application record without a new image".into());
+    };
+    Ok(Some(ChangeRecord { old: application(&record.change.old_image)?, new }))
 }
 
 /// Serves HTTP events with `router` (if any) and record batches with
@@ -114,6 +145,10 @@ mod tests {
         assert_eq!(
             kind_of(&serde_json::json!({"source": "aws.s3", "detail-type": "Object Created"})),
             EventKind::Records("s3")
+        );
+        assert_eq!(
+            kind_of(&serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event"})),
+            EventKind::Records("schedule")
         );
         assert_eq!(kind_of(&serde_json::json!({"version": "2.0", "requestContext": {}})), EventKind::Http);
     }

@@ -22,6 +22,7 @@ pub mod ports;
 pub mod precheck;
 pub mod service;
 pub mod state;
+pub mod stats;
 pub mod views;
 
 #[cfg(test)]

@@ -147,6 +147,17 @@ fn parse_hundredths(s: &str, max: i64) -> Result<i64, DecimalError> {
     Ok(total)
 }
 
+/// Formats a whole number of hundredths as a decimal: 1234567 → "12345.67".
+pub fn format_hundredths(v: i64) -> String {
+    struct H(i64);
+    impl fmt::Display for H {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_hundredths(f, self.0)
+        }
+    }
+    H(v).to_string()
+}
+
 fn write_hundredths(f: &mut fmt::Formatter<'_>, v: i64) -> fmt::Result {
     let sign = if v < 0 { "-" } else { "" };
     let a = v.unsigned_abs();
@@ -219,6 +230,13 @@ mod tests {
         assert_eq!(Fen::new(5).unwrap().to_string(), "0.05");
         assert_eq!(Fen::parse_yuan("0.5").unwrap().fen(), 50);
         assert!(Fen::new(-1).is_none());
+    }
+
+    #[test]
+    fn hundredths_format_with_two_decimals_and_a_sign() {
+        assert_eq!(format_hundredths(22_300_000_000), "223000000.00");
+        assert_eq!(format_hundredths(0), "0.00");
+        assert_eq!(format_hundredths(-5), "-0.05");
     }
 
     #[test]

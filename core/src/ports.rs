@@ -196,6 +196,8 @@ pub trait BlobStore: Send + Sync {
     async fn head(&self, key: &str, n: usize) -> StoreResult<Option<BlobHead>>;
     /// Deletes the object. Deleting an absent object is not an error.
     async fn delete(&self, key: &str) -> StoreResult<()>;
+    /// Stores bytes the system itself produced (reports, exports).
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()>;
 }
 
 #[async_trait]

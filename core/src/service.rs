@@ -40,6 +40,7 @@ pub struct Services {
     pub blobs: Arc<dyn BlobStore>,
     pub prechecks: Arc<dyn PrecheckStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub stats: Arc<dyn crate::stats::StatsStore>,
     pub clock: Arc<dyn Clock>,
     pub tree: Arc<JurisdictionTree>,
     pub policy_id: String,
@@ -644,6 +645,53 @@ impl Services {
         };
         self.prechecks.put_prechecks(&report).await?;
         Ok(Some(report))
+    }
+
+    // ---- live totals (汇总) ----
+
+    /// A staff member's view of a unit inside their jurisdiction, with its
+    /// children. Reads only pre-aggregated counters: the same cost at a
+    /// thousand applications as at a million.
+    pub async fn stats(&self, actor: &Actor, code: &str) -> Result<StatsView, Error> {
+        if matches!(actor.role, Role::Company | Role::ProjectManager) || !authz::can_see_unit(actor, code, &self.tree) {
+            return Err(Error::NotFound("jurisdiction"));
+        }
+        let unit = self.tree.get(code).ok_or(Error::NotFound("jurisdiction"))?;
+        let children: Vec<&crate::jurisdiction::Unit> = self.tree.children(code).collect();
+        let keys: Vec<crate::stats::UnitKey> = std::iter::once(unit)
+            .chain(children.iter().copied())
+            .map(|u| crate::stats::UnitKey::new(&self.policy_id, &u.code))
+            .collect();
+        let stored = self.stats.unit_totals(&keys).await?;
+        let view = |u: &crate::jurisdiction::Unit| {
+            let t = stored.get(&crate::stats::UnitKey::new(&self.policy_id, &u.code)).cloned().unwrap_or_default();
+            UnitStats {
+                unit: UnitSummary { code: u.code.clone(), name: u.name.clone(), level: u.level },
+                as_of: t.updated_at,
+                totals: TotalsView::of(&t.totals),
+                raw: t.totals,
+            }
+        };
+        Ok(StatsView {
+            policy_id: self.policy_id.clone(),
+            unit: view(unit),
+            children: children.into_iter().map(view).collect(),
+        })
+    }
+
+    /// The aggregation consumer: counts a batch of committed changes.
+    pub async fn aggregate(
+        &self,
+        changes: &[crate::dispatch::ChangeRecord],
+    ) -> Result<crate::stats::AppliedBatch, Error> {
+        let images: Vec<Application> = changes.iter().map(|c| c.new.clone()).collect();
+        Ok(crate::stats::apply_images(self.stats.as_ref(), &images, self.now()).await?)
+    }
+
+    /// Recounts the active policy from scratch, reports drift, repairs.
+    pub async fn reconcile(&self) -> Result<crate::stats::ReconcileReport, Error> {
+        Ok(crate::stats::reconcile(self.applications.as_ref(), self.stats.as_ref(), &self.policy_id, self.now())
+            .await?)
     }
 
     // ---- whole-store jobs ----

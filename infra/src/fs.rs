@@ -173,6 +173,10 @@ impl BlobStore for FsBlobStore {
         Ok(Some(BlobHead { size, head }))
     }
 
+    async fn put(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> StoreResult<()> {
+        self.write(key, &bytes).await
+    }
+
     async fn delete(&self, key: &str) -> StoreResult<()> {
         match tokio::fs::remove_file(self.path_of(key)?).await {
             Ok(()) => Ok(()),

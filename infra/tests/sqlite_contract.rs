@@ -18,7 +18,8 @@ fn ports(store: SqliteStore) -> contract::Ports {
         applications: s.clone(),
         documents: s.clone(),
         prechecks: s.clone(),
-        idempotency: s,
+        idempotency: s.clone(),
+        stats: s,
     }
 }
 

@@ -1,9 +1,10 @@
 //! The in-process dispatcher: the standalone stand-in for the DynamoDB
 //! stream, the dispatch function, SQS and the event-source mappings.
 //!
-//! It reads outbox rows in sequence order, routes each change with the same
-//! `core::dispatch::route` the dispatch function uses, and hands every
-//! message to the same consumer the tier queues feed. A row is acknowledged
+//! It reads outbox rows in sequence order, hands each batch to the same
+//! aggregation consumer the table's stream feeds, routes each change with
+//! the same `core::dispatch::route` the dispatch function uses, and hands
+//! every message to the same consumer the tier queues feed. A row is acknowledged
 //! only after all its messages succeeded, so delivery is at least once and
 //! in order per application. A failure stops the pass (keeping the order);
 //! after `MAX_ATTEMPTS` failures, or at once for a message that can never
@@ -53,6 +54,16 @@ impl Dispatcher {
             if batch.is_empty() {
                 return Ok(out);
             }
+            // The aggregation consumer takes the whole batch at once (it merges
+            // deltas); it is idempotent, so a retried batch counts nothing twice.
+            let changes: Vec<_> = batch.iter().map(|e| e.change.clone()).collect();
+            if let Err(e) = self.services.aggregate(&changes).await {
+                let first = batch[0].seq;
+                let attempts = self.store.fail_change(first, &format!("aggregation: {e}"), MAX_ATTEMPTS).await?;
+                tracing::warn!(seq = first, attempts, error = %e, "aggregation failed");
+                out.failed += 1;
+                return Ok(out);
+            }
             for entry in batch {
                 match self.deliver(&entry.change).await {
                     Ok(()) => {
@@ -69,6 +80,12 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Runs `job` with deliveries paused (no pass runs meanwhile).
+    pub async fn exclusive<T>(&self, job: impl std::future::Future<Output = T>) -> T {
+        let _pass = self.pass.lock().await;
+        job.await
     }
 
     /// Runs until `shutdown` fires: drains after each commit that wrote to

@@ -48,6 +48,9 @@ pub struct Config {
     pub demo: bool,
     /// Run the dispatcher in the background (tests may drive it by hand).
     pub dispatch: bool,
+    /// Recount, repair and write the daily reports at start and then at
+    /// this interval (None: never; tests run it by hand).
+    pub nightly_every: Option<std::time::Duration>,
     pub durability: Durability,
 }
 
@@ -60,6 +63,7 @@ impl Config {
             jurisdictions_file: None,
             demo: true,
             dispatch: false,
+            nightly_every: None,
             durability: Durability::Normal,
         }
     }
@@ -129,6 +133,16 @@ async fn activate_policy(
     Ok(policy)
 }
 
+/// Whether a data directory was seeded by `serve --demo` (its active
+/// policy is then the demo copy), so that commands run against the same
+/// policy as the server.
+pub async fn seeded_with_demo_policy(data_dir: &Path) -> anyhow::Result<bool> {
+    use subsidy_core::ports::PolicyStore;
+    let store = SqliteStore::open(&data_dir.join("subsidy.db"), Durability::Normal)?;
+    let id = format!("{}-demo", Policy::from_json(SHENZHEN_POLICY_JSON)?.id);
+    Ok(store.get_policy(&id).await?.is_some())
+}
+
 /// Storage and services opened on a data directory, not yet serving.
 pub struct Opened {
     pub services: Arc<Services>,
@@ -168,6 +182,9 @@ impl Stack {
         let dispatcher = Dispatcher::new(store.clone(), services.clone());
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let background = config.dispatch.then(|| dispatcher.spawn(rx.clone()));
+        if let Some(every) = config.nightly_every {
+            spawn_nightly(services.clone(), dispatcher.clone(), every, rx.clone());
+        }
         let app = app(services.clone(), store.clone(), blobs, keys.clone());
         let mut rx_server = rx;
         let server = tokio::spawn(async move {
@@ -211,6 +228,35 @@ impl Stack {
     }
 }
 
+/// Runs the nightly job (recount, repair, daily reports) now and then every
+/// `every`, with the dispatcher paused so that the recount never races it.
+fn spawn_nightly(
+    services: Arc<Services>,
+    dispatcher: Arc<Dispatcher>,
+    every: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let started = std::time::Instant::now();
+            match dispatcher.exclusive(aggregation::nightly(&services)).await {
+                Ok(n) => tracing::info!(
+                    drift = n.reconcile.drift.len(),
+                    repaired = n.reconcile.repaired_units + n.reconcile.repaired_refs,
+                    reports = n.reports_written,
+                    ms = started.elapsed().as_millis() as u64,
+                    "nightly recount and reports done"
+                ),
+                Err(e) => tracing::error!(error = %e, "nightly job failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
 #[derive(Clone)]
 struct Health {
     store: SqliteStore,
@@ -230,7 +276,13 @@ pub const STANDALONE_ROUTES: &[(&str, &str)] =
 
 /// Every API route the standalone server serves, as (method, path).
 pub fn api_routes() -> Vec<(&'static str, &'static str)> {
-    submission::ROUTES.iter().chain(review::ROUTES).chain(STANDALONE_ROUTES).copied().collect()
+    submission::ROUTES
+        .iter()
+        .chain(review::ROUTES)
+        .chain(aggregation::ROUTES)
+        .chain(STANDALONE_ROUTES)
+        .copied()
+        .collect()
 }
 
 /// The API as one server: both function routers and the dev login behind
@@ -244,7 +296,8 @@ pub fn api_router(services: Arc<Services>, keys: Arc<Hs256>, extra: axum::Router
         .with_state(auth.clone());
     axum::Router::new()
         .merge(submission::router(services.clone()))
-        .merge(review::router(services, &Tier::ALL))
+        .merge(review::router(services.clone(), &Tier::ALL))
+        .merge(aggregation::router(services))
         .merge(dev)
         .merge(extra)
         .fallback(no_route)

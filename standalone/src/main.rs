@@ -36,6 +36,15 @@ enum Command {
         /// Commit with synchronous=NORMAL: survives a process crash, not a power loss.
         #[arg(long)]
         fast_commit: bool,
+        /// Recount the totals, repair drift and write the daily reports at
+        /// start and then every this many hours (0: never).
+        #[arg(long, default_value_t = 24)]
+        nightly_every_hours: u64,
+    },
+    /// Live totals: recount and repair now, or show a unit's figures.
+    Stats {
+        #[command(subcommand)]
+        command: StatsCommand,
     },
     /// Verify every application's audit hash chain. Exits 1 on any break.
     AuditVerify,
@@ -43,12 +52,23 @@ enum Command {
     Accounts,
 }
 
+#[derive(Subcommand)]
+enum StatsCommand {
+    /// Recount every application, report and repair drift, write today's reports.
+    Reconcile,
+    /// Print a unit's totals and its children's, as JSON.
+    Show {
+        /// The unit code (default: the city).
+        code: Option<String>,
+    },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     subsidy_infra::telemetry::init(false, "info,tower_http=warn");
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { addr, demo, policy, jurisdictions, fast_commit } => {
+        Command::Serve { addr, demo, policy, jurisdictions, fast_commit, nightly_every_hours } => {
             let config = Config {
                 data_dir: cli.data_dir,
                 addr,
@@ -56,6 +76,8 @@ async fn main() -> anyhow::Result<()> {
                 jurisdictions_file: jurisdictions,
                 demo,
                 dispatch: true,
+                nightly_every: (nightly_every_hours > 0)
+                    .then(|| std::time::Duration::from_secs(nightly_every_hours * 3600)),
                 durability: if fast_commit { Durability::Normal } else { Durability::Full },
             };
             let stack = Stack::start(config.clone(), system_clock()).await?;
@@ -87,6 +109,46 @@ async fn main() -> anyhow::Result<()> {
                 }
                 std::process::exit(1);
             }
+        }
+        Command::Stats { command } => {
+            let db = cli.data_dir.join("subsidy.db");
+            anyhow::ensure!(db.exists(), "no database at {}", db.display());
+            // The demo flag only picks the policy the data directory was seeded with.
+            let demo = subsidy_standalone::seeded_with_demo_policy(&cli.data_dir).await?;
+            let config = Config { dispatch: false, demo, ..Config::for_tests(&cli.data_dir) };
+            let opened = Opened::open(&config, system_clock(), "http://localhost").await?;
+            match command {
+                StatsCommand::Reconcile => {
+                    let n = aggregation::nightly(&opened.services).await?;
+                    let r = &n.reconcile;
+                    println!("recounted {} applications of {}", r.applications, r.policy_id);
+                    for d in &r.drift {
+                        println!("DRIFT {} {}: stored {} recounted {}", d.unit, d.counter, d.stored, d.recounted);
+                    }
+                    println!(
+                        "drift: {} counters; re-applied {} applications; repaired {} units and {} company counts; {} skipped",
+                        r.drift.len(),
+                        r.reapplied,
+                        r.repaired_units,
+                        r.repaired_refs,
+                        r.skipped
+                    );
+                    println!("wrote {} report files for {}", n.reports_written, n.date);
+                }
+                StatsCommand::Show { code } => {
+                    let root = opened.services.tree.root().code.clone();
+                    let actor = subsidy_core::identity::Actor {
+                        user_id: "cli".into(),
+                        role: subsidy_core::identity::Role::City,
+                        unit: Some(root.clone()),
+                        phone: None,
+                        name: None,
+                    };
+                    let view = opened.services.stats(&actor, code.as_deref().unwrap_or(&root)).await?;
+                    println!("{}", serde_json::to_string_pretty(&view)?);
+                }
+            }
+            Ok(())
         }
         Command::Accounts => {
             for a in demo::ACCOUNTS {

@@ -28,7 +28,8 @@ async fn the_dynamodb_adapter_keeps_the_storage_contract() {
         applications: store.clone(),
         documents: store.clone(),
         prechecks: store.clone(),
-        idempotency: store,
+        idempotency: store.clone(),
+        stats: store,
     })
     .await;
 }
@@ -143,5 +144,103 @@ async fn documents_left_pending_are_checked_on_first_read_at_submission() {
     let submitted = company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
     assert_eq!(submitted["state"], "awaiting_area_confirmation");
     assert!(submitted["documents"].as_array().unwrap().iter().all(|d| d["status"] == "verified"), "{submitted}");
+    app.aws().stop();
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator; make test runs it through scripts/with-moto.sh"]
+async fn counters_from_the_dynamodb_stream_equal_the_recount_however_records_are_delivered() {
+    let app = TestApp::spawn_aws().await;
+    let a = app.login("company-a").await;
+    let b = app.login("company-b").await;
+    let (pm_a, pm_b) = (app.login("pm-a").await, app.login("pm-b").await);
+    for (user, community, n) in [(&a, "440304001023", 3), (&b, "440307009002", 2)] {
+        for i in 0..n {
+            let (manager, phone) = if std::ptr::eq(user, &a) {
+                ("王项目经理", "13800138001")
+            } else {
+                ("陈项目经理", "13800138002")
+            };
+            user.post(
+                "/api/v1/projects",
+                json!({"name": format!("属性项目{i}"), "address": "测试路", "community": community, "managedArea": format!("{}.25", 100 + i),
+                       "managerName": manager, "managerPhone": phone}),
+            )
+            .await
+            .ok();
+        }
+    }
+    // Every project gets an application that moves along a random path.
+    let mut rng: u64 = 0x5eed_cafe;
+    let mut next = |n: u64| {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (rng >> 33) % n
+    };
+    let mut ids = Vec::new();
+    for (user, pm) in [(&a, &pm_a), (&b, &pm_b)] {
+        let projects = user.get("/api/v1/projects?limit=100").await.ok();
+        for p in projects["items"].as_array().unwrap() {
+            let id = user.post("/api/v1/applications", json!({"projectId": p["id"]})).await.ok()["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            ids.push(id.clone());
+            if next(5) == 0 {
+                continue; // stays a draft
+            }
+            user.upload_required(&id).await;
+            user.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+            if next(4) == 0 {
+                continue;
+            }
+            pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+        }
+    }
+    let reviewers =
+        [("community-nanyuan", "community"), ("community-nanhua", "community"), ("community-kuichong", "community")];
+    for id in &ids {
+        for (user, tier) in reviewers {
+            let r = app.login(user).await;
+            let action = ["approve", "return", "reject", "approve"][next(4) as usize];
+            let body = if action == "approve" { json!({}) } else { json!({"reason": "属性测试"}) };
+            let _ = r.act(id, &format!("/api/v1/review/{tier}/applications/{{id}}/{action}"), body).await;
+        }
+    }
+
+    // The stream, delivered in order but duplicated, retried and split at random.
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    for batch in app.aws().stream_batches().await {
+        records.extend(batch["Records"].as_array().unwrap().iter().cloned());
+    }
+    assert!(records.len() > 40, "{} records", records.len());
+    let mut delivered = Vec::new();
+    for r in &records {
+        delivered.push(r.clone());
+        if next(3) == 0 {
+            delivered.push(r.clone());
+        }
+    }
+    let mut rest = &delivered[..];
+    while !rest.is_empty() {
+        let n = 1 + next(rest.len().min(25) as u64) as usize;
+        for _ in 0..(1 + usize::from(next(4) == 0)) {
+            let event = serde_json::from_value(json!({"Records": rest[..n]})).unwrap();
+            let response = aggregation::handle_stream(&app.services, event).await;
+            assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        }
+        rest = &rest[n..];
+    }
+
+    let policy = app.services.policy_id.clone();
+    let stored = app.services.stats.all_units(&policy).await.unwrap();
+    let mut apps = Vec::new();
+    for id in &ids {
+        apps.push(app.services.applications.get_application(id).await.unwrap().unwrap());
+    }
+    let d = subsidy_core::stats::drift(&policy, &stored, &subsidy_core::stats::Recount::of_applications(&apps));
+    assert!(d.is_empty(), "{d:?}");
+    let city = subsidy_core::stats::UnitKey::new(&policy, "440300");
+    let totals = app.services.stats.unit_totals(std::slice::from_ref(&city)).await.unwrap()[&city].totals;
+    assert!(totals.get(subsidy_core::stats::Counter::Projects) > 0);
     app.aws().stop();
 }

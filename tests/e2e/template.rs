@@ -67,6 +67,7 @@ fn each_function_serves_exactly_its_routers_routes() {
         assert_eq!(http_routes(&r[&name]), expected, "{name}");
         assert_eq!(r[&name]["Properties"]["Environment"]["Variables"]["TIER"], tier);
     }
+    assert_eq!(http_routes(&r["AggregationFunction"]), routes(aggregation::ROUTES));
     assert!(http_routes(&r["DispatchFunction"]).is_empty());
     // No route is served twice, and the standalone-only routes are not deployed.
     let mut all = Vec::new();
@@ -88,11 +89,11 @@ fn every_function_builds_a_workspace_binary_for_arm64() {
     assert_eq!(t["Globals"]["Function"]["Handler"], "bootstrap");
     assert_eq!(t["Globals"]["Function"]["Tracing"], "Active");
     let functions: Vec<_> = resources(&t).iter().filter(|(_, v)| v["Type"] == "AWS::Serverless::Function").collect();
-    assert_eq!(functions.len(), 5, "submission, three review tiers, dispatch");
+    assert_eq!(functions.len(), 6, "submission, three review tiers, dispatch, aggregation");
     for (name, f) in functions {
         assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
         let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
-        assert!(["submission", "review", "dispatch"].contains(&binary), "{name}: {binary}");
+        assert!(["submission", "review", "dispatch", "aggregation"].contains(&binary), "{name}: {binary}");
         let group = f["Properties"]["LoggingConfig"]["LogGroup"]["!Ref"].as_str().expect("an explicit log group");
         assert_eq!(resources(&t)[group]["Properties"]["RetentionInDays"]["!Ref"], "LogRetentionDays");
     }
@@ -172,13 +173,19 @@ fn every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm() {
 }
 
 #[test]
-fn the_stream_mapping_keeps_order_bisects_and_has_an_on_failure_destination() {
+fn the_stream_mappings_keep_order_bisect_and_have_an_on_failure_destination() {
     let t = template();
-    let stream = &resources(&t)["DispatchFunction"]["Properties"]["Events"]["TableStream"]["Properties"];
-    assert_eq!(stream["StartingPosition"], "TRIM_HORIZON");
-    assert_eq!(stream["BisectBatchOnFunctionError"], true);
-    assert_eq!(stream["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]));
-    assert!(stream["DestinationConfig"]["OnFailure"]["Destination"].is_object());
+    for f in ["DispatchFunction", "AggregationFunction"] {
+        let stream = &resources(&t)[f]["Properties"]["Events"]["TableStream"]["Properties"];
+        assert_eq!(stream["StartingPosition"], "TRIM_HORIZON", "{f}");
+        assert_eq!(stream["BisectBatchOnFunctionError"], true, "{f}");
+        assert_eq!(stream["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]), "{f}");
+        assert!(stream["DestinationConfig"]["OnFailure"]["Destination"].is_object(), "{f}");
+        let filter = stream["FilterCriteria"]["Filters"][0]["Pattern"].as_str().unwrap();
+        assert!(filter.contains("\"APP\""), "{f} reads only application items");
+    }
+    let schedule = &resources(&t)["AggregationFunction"]["Properties"]["Events"]["Nightly"]["Properties"];
+    assert_eq!(schedule["Schedule"], "cron(0 17 * * ? *)", "01:00 in Shenzhen");
     for tier in ["Community", "Subdistrict", "District"] {
         let sqs = &resources(&t)[&format!("Review{tier}Function")]["Properties"]["Events"]["Arrivals"]["Properties"];
         assert_eq!(sqs["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]));

@@ -10,10 +10,10 @@
 
 use std::collections::HashMap;
 
-use aws_lambda_events::dynamodb::{Event, EventRecord};
+use aws_lambda_events::dynamodb::Event;
 use subsidy_api::lambda::BatchResponse;
-use subsidy_core::application::Application;
-use subsidy_core::dispatch::{ChangeRecord, route};
+use subsidy_api::lambda::change_of;
+use subsidy_core::dispatch::route;
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::ArrivalQueue;
 use subsidy_infra::config::{self, ConfigError};
@@ -35,31 +35,6 @@ impl Config {
             ]),
         })
     }
-}
-
-fn application(image: &serde_dynamo::Item) -> Result<Option<Application>, String> {
-    if image.is_empty() {
-        return Ok(None);
-    }
-    let body = match image.get("body") {
-        Some(serde_dynamo::AttributeValue::S(b)) => b,
-        _ => return Err("application image without a body".into()),
-    };
-    serde_json::from_str(body).map(Some).map_err(|e| format!("application image does not parse: {e}"))
-}
-
-/// The change an application item's stream record carries, or `None` for
-/// other items (audit entries, documents, claims...) and deletions.
-pub fn change_of(record: &EventRecord) -> Result<Option<ChangeRecord>, String> {
-    let is_application =
-        matches!(record.change.keys.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == "APP");
-    if !is_application || record.event_name == "REMOVE" {
-        return Ok(None);
-    }
-    let Some(new) = application(&record.change.new_image)? else {
-        return Err("application record without a new image".into());
-    };
-    Ok(Some(ChangeRecord { old: application(&record.change.old_image)?, new }))
 }
 
 /// Handles one stream batch in order; see the module docs for failures.

@@ -48,7 +48,7 @@ use subsidy_core::ports::*;
 use subsidy_core::precheck::PrecheckReport;
 use subsidy_core::state::State;
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// Index names, shared with `template.yaml`.
 pub mod index {
@@ -299,31 +299,87 @@ impl DynamoStore {
         }
     }
 
-    /// Fetches the bodies for keys, in the keys' order.
-    async fn bodies<T: DeserializeOwned>(&self, keys: Vec<Item>) -> Result<Vec<T>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let order: Vec<String> = keys.iter().filter_map(|k| str_attr(k, "pk").map(str::to_string)).collect();
-        let mut found: HashMap<String, Item> = HashMap::new();
-        let mut pending = keys;
-        let mut rounds = 0;
-        while !pending.is_empty() {
-            rounds += 1;
-            if rounds > 10 {
-                return Err(backend("BatchGetItem kept returning unprocessed keys"));
+    /// The items for keys (any order; absent keys are left out). Reads in
+    /// batches of 100, retrying unprocessed keys.
+    pub(crate) async fn batch_items(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut pending = chunk.to_vec();
+            let mut rounds = 0;
+            while !pending.is_empty() {
+                rounds += 1;
+                if rounds > 10 {
+                    return Err(backend("BatchGetItem kept returning unprocessed keys"));
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(backend)?;
+                let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk)?;
+                found.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+                pending =
+                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
             }
-            let request =
-                KeysAndAttributes::builder().set_keys(Some(pending)).consistent_read(true).build().map_err(backend)?;
-            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk)?;
-            for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                if let Some(pk) = str_attr(&item, "pk") {
-                    found.insert(pk.to_string(), item);
+        }
+        Ok(found)
+    }
+
+    /// Fetches the bodies for keys, in the keys' order.
+    pub(crate) async fn bodies<T: DeserializeOwned>(&self, keys: Vec<Item>) -> Result<Vec<T>, StoreError> {
+        let order: Vec<String> = keys.iter().filter_map(|k| str_attr(k, "pk").map(str::to_string)).collect();
+        let found: HashMap<String, Item> = self
+            .batch_items(keys)
+            .await?
+            .into_iter()
+            .filter_map(|i| str_attr(&i, "pk").map(|pk| (pk.to_string(), i.clone())))
+            .collect();
+        order.iter().filter_map(|pk| found.get(pk)).map(body_of).collect()
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A transaction whose failed conditions become `VersionConflict`.
+    pub(crate) async fn transact_items(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) => {
+                if reasons.iter().any(|r| r.0.as_deref() == Some("ConditionalCheckFailed")) {
+                    Err(StoreError::VersionConflict { current: 0 })
+                } else {
+                    Err(backend(format!(
+                        "transaction cancelled: {:?}",
+                        reasons.iter().map(|r| &r.0).collect::<Vec<_>>()
+                    )))
                 }
             }
-            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+            Err(TxError::Other(e)) => Err(e),
         }
-        order.iter().filter_map(|pk| found.get(pk)).map(body_of).collect()
+    }
+
+    /// A conditional put; false if the condition failed.
+    pub(crate) async fn conditional_put(
+        &self,
+        item: Item,
+        condition: &str,
+        values: HashMap<String, AttributeValue>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(sdk(e)),
+        }
     }
 
     /// One page of a keys-only index, then the bodies.

@@ -7,6 +7,7 @@
 pub mod dynamo;
 pub mod s3;
 pub mod sqs;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -81,7 +82,8 @@ pub async fn services(
         documents: store.clone(),
         blobs: Arc::new(S3Blobs::new(s3_client(sdk), &config.bucket)),
         prechecks: store.clone(),
-        idempotency: store,
+        idempotency: store.clone(),
+        stats: store,
         clock,
         tree: Arc::new(tree),
         policy_id: config.policy.id.clone(),

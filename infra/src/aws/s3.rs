@@ -97,6 +97,19 @@ impl BlobStore for S3Blobs {
         Ok(Some(BlobHead { size, head: bytes[..bytes.len().min(n)].to_vec() }))
     }
 
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn delete(&self, key: &str) -> StoreResult<()> {
         self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(backend)?;
         Ok(())

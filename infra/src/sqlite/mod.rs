@@ -6,6 +6,7 @@
 //! same transaction, so a crash can lose neither one without the other.
 
 mod outbox;
+mod stats;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -170,7 +171,8 @@ impl SqliteStore {
             documents: s.clone(),
             blobs,
             prechecks: s.clone(),
-            idempotency: s,
+            idempotency: s.clone(),
+            stats: s,
             clock,
             tree,
             policy_id: policy_id.to_string(),

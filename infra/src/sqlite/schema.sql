@@ -100,3 +100,29 @@ CREATE TABLE IF NOT EXISTS outbox (
     dead           INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, dead, seq);
+
+-- Live totals: counters per (policy, unit), reference counts per (policy,
+-- unit, company) for distinct companies, and the contribution last applied
+-- per application (what makes aggregation exactly once).
+CREATE TABLE IF NOT EXISTS stats_units (
+    policy_id  TEXT NOT NULL,
+    unit       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    updated_at TEXT,
+    totals     TEXT NOT NULL,
+    PRIMARY KEY (policy_id, unit)
+);
+
+CREATE TABLE IF NOT EXISTS stats_refs (
+    policy_id  TEXT NOT NULL,
+    unit       TEXT NOT NULL,
+    company_id TEXT NOT NULL,
+    n          INTEGER NOT NULL,
+    PRIMARY KEY (policy_id, unit, company_id)
+);
+
+CREATE TABLE IF NOT EXISTS stats_applied (
+    application_id TEXT PRIMARY KEY,
+    version        INTEGER NOT NULL,
+    body           TEXT NOT NULL
+);

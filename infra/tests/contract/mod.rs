@@ -30,6 +30,7 @@ pub struct Ports {
     pub documents: Arc<dyn DocumentStore>,
     pub prechecks: Arc<dyn PrecheckStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub stats: Arc<dyn subsidy_core::stats::StatsStore>,
 }
 
 fn text(s: &str) -> Text {
@@ -345,6 +346,74 @@ pub async fn policies_round_trip(p: &Ports) {
     assert_eq!(p.policies.get_policy("missing").await.unwrap(), None);
 }
 
+pub async fn stats_commits_are_all_or_nothing_and_conditional(p: &Ports) {
+    use subsidy_core::stats::*;
+    let policy = uid("pol");
+    let unit = UnitKey::new(&policy, "440300");
+    let app_id = uid("A");
+    let mut delta = Totals::default();
+    delta.add(Counter::Projects, 1);
+    delta.add(Counter::ClaimedAmount, 12_345);
+    delta.add(Counter::Companies, 1);
+    let marker = |version, expected| MarkerWrite {
+        application_id: app_id.clone(),
+        expected,
+        applied: Applied { version, contribution: None },
+    };
+    let first = StatsCommit {
+        markers: vec![marker(2, None)],
+        units: vec![(unit.clone(), delta)],
+        refs: vec![RefWrite { key: unit.clone(), company_id: "C1".into(), old: 0, new: 1 }],
+        at: Utc::now(),
+    };
+    p.stats.commit(&first).await.unwrap();
+    // The same commit again: the marker and the reference count moved, so it is refused whole.
+    assert!(matches!(p.stats.commit(&first).await, Err(StoreError::VersionConflict { .. })));
+    let stored = p.stats.unit_totals(std::slice::from_ref(&unit)).await.unwrap()[&unit].clone();
+    assert_eq!(stored.totals, delta, "nothing of the refused commit was applied");
+    assert_eq!(stored.version, 1);
+    assert!(stored.updated_at.is_some());
+    assert_eq!(p.stats.applied(std::slice::from_ref(&app_id)).await.unwrap()[&app_id].version, 2);
+    assert_eq!(p.stats.company_refs(&[(unit.clone(), "C1".into())]).await.unwrap()[&(unit.clone(), "C1".into())], 1);
+
+    // A stale reference count alone also refuses the whole commit.
+    let stale_ref = StatsCommit {
+        markers: vec![marker(3, Some(2))],
+        units: vec![(unit.clone(), delta)],
+        refs: vec![RefWrite { key: unit.clone(), company_id: "C1".into(), old: 0, new: 1 }],
+        at: Utc::now(),
+    };
+    assert!(matches!(p.stats.commit(&stale_ref).await, Err(StoreError::VersionConflict { .. })));
+    assert_eq!(p.stats.applied(std::slice::from_ref(&app_id)).await.unwrap()[&app_id].version, 2);
+
+    // Deltas add up; a reference count can go back to zero.
+    let second = StatsCommit {
+        markers: vec![marker(3, Some(2))],
+        units: vec![(unit.clone(), Totals::default().minus(&delta))],
+        refs: vec![RefWrite { key: unit.clone(), company_id: "C1".into(), old: 1, new: 0 }],
+        at: Utc::now(),
+    };
+    p.stats.commit(&second).await.unwrap();
+    let stored = p.stats.unit_totals(std::slice::from_ref(&unit)).await.unwrap()[&unit].clone();
+    assert!(stored.totals.is_zero());
+    assert_eq!(stored.version, 2);
+    assert!(p.stats.all_refs(&policy).await.unwrap().is_empty());
+    assert_eq!(p.stats.all_units(&policy).await.unwrap().len(), 1);
+
+    // Repairs are conditional on the version read.
+    assert!(!p.stats.repair_unit(&unit, &delta, 1, Utc::now()).await.unwrap(), "version 1 is stale");
+    assert!(p.stats.repair_unit(&unit, &delta, 2, Utc::now()).await.unwrap());
+    assert_eq!(p.stats.unit_totals(std::slice::from_ref(&unit)).await.unwrap()[&unit].totals, delta);
+    let fresh = UnitKey::new(&policy, "440398");
+    assert!(p.stats.repair_unit(&fresh, &delta, 0, Utc::now()).await.unwrap(), "a unit never counted has version 0");
+    let r = RefWrite { key: unit.clone(), company_id: "C9".into(), old: 5, new: 1 };
+    assert!(!p.stats.repair_ref(&r).await.unwrap(), "the stored count is 0, not 5");
+    assert!(p.stats.repair_ref(&RefWrite { old: 0, ..r }).await.unwrap());
+    assert_eq!(p.stats.all_refs(&policy).await.unwrap()[&("440300".to_string(), "C9".to_string())], 1);
+    let scanned = p.stats.scan_applied(&PageRequest::first(100)).await.unwrap();
+    assert!(scanned.items.iter().any(|(id, a)| id == &app_id && a.version == 3) || scanned.next_cursor.is_some());
+}
+
 /// Every contract check, in order.
 pub async fn run_all(p: &Ports) {
     policies_round_trip(p).await;
@@ -355,4 +424,5 @@ pub async fn run_all(p: &Ports) {
     scopes_and_inboxes_list_the_right_applications(p).await;
     documents_and_prechecks_are_idempotent(p).await;
     idempotency_keys_lease_replay_and_refuse_mismatches(p).await;
+    stats_commits_are_all_or_nothing_and_conditional(p).await;
 }

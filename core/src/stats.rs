@@ -1,0 +1,979 @@
+//! Live totals per jurisdiction unit (汇总), exact under at-least-once
+//! delivery.
+//!
+//! Every application contributes to the four units of its path (community,
+//! subdistrict, district-level unit, city): a count in its state's bucket
+//! and, while it is live, one project, its claimed area and amount, its
+//! company, and once approved its approved area and amount.
+//!
+//! The aggregator keeps, per application, the contribution it last applied
+//! and the version it came from. A change only ever moves the counters by
+//! `contribution(newest image) − contribution(last applied)`, and only if
+//! the image is newer than what was applied. So a record delivered twice, a
+//! batch retried, a batch split on error, or records merged within a batch
+//! all land exactly once, and the per-application marker is written in the
+//! same transaction as the counters. Distinct companies are counted with a
+//! reference count per (unit, company).
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::application::Application;
+use crate::error::StoreError;
+use crate::jurisdiction::JurisdictionPath;
+use crate::ports::{Page, PageRequest, StoreResult};
+use crate::state::State;
+
+/// One figure of a unit's totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Counter {
+    Companies,
+    Projects,
+    ClaimedArea,
+    ApprovedArea,
+    ClaimedAmount,
+    ApprovedAmount,
+    AwaitingAreaConfirmation,
+    PendingCommunity,
+    PendingSubdistrict,
+    PendingDistrict,
+    Returned,
+    Rejected,
+    Withdrawn,
+    Approved,
+    InPaymentBatch,
+    Paid,
+    PaymentFailed,
+}
+
+pub const COUNTERS: usize = 17;
+
+impl Counter {
+    pub const ALL: [Counter; COUNTERS] = [
+        Counter::Companies,
+        Counter::Projects,
+        Counter::ClaimedArea,
+        Counter::ApprovedArea,
+        Counter::ClaimedAmount,
+        Counter::ApprovedAmount,
+        Counter::AwaitingAreaConfirmation,
+        Counter::PendingCommunity,
+        Counter::PendingSubdistrict,
+        Counter::PendingDistrict,
+        Counter::Returned,
+        Counter::Rejected,
+        Counter::Withdrawn,
+        Counter::Approved,
+        Counter::InPaymentBatch,
+        Counter::Paid,
+        Counter::PaymentFailed,
+    ];
+
+    /// The stored and serialized name; areas are in 0.01 m², amounts in fen.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::Companies => "companies",
+            Counter::Projects => "projects",
+            Counter::ClaimedArea => "claimedAreaHundredths",
+            Counter::ApprovedArea => "approvedAreaHundredths",
+            Counter::ClaimedAmount => "claimedAmountFen",
+            Counter::ApprovedAmount => "approvedAmountFen",
+            Counter::AwaitingAreaConfirmation => "awaitingAreaConfirmation",
+            Counter::PendingCommunity => "pendingCommunity",
+            Counter::PendingSubdistrict => "pendingSubdistrict",
+            Counter::PendingDistrict => "pendingDistrict",
+            Counter::Returned => "returned",
+            Counter::Rejected => "rejected",
+            Counter::Withdrawn => "withdrawn",
+            Counter::Approved => "approved",
+            Counter::InPaymentBatch => "inPaymentBatch",
+            Counter::Paid => "paid",
+            Counter::PaymentFailed => "paymentFailed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Counter> {
+        Counter::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The bucket counting applications in `state`; drafts are not counted.
+    pub fn of_state(state: State) -> Option<Counter> {
+        Some(match state {
+            State::Draft => return None,
+            State::AwaitingAreaConfirmation => Counter::AwaitingAreaConfirmation,
+            State::PendingCommunity => Counter::PendingCommunity,
+            State::PendingSubdistrict => Counter::PendingSubdistrict,
+            State::PendingDistrict => Counter::PendingDistrict,
+            State::Returned => Counter::Returned,
+            State::Rejected => Counter::Rejected,
+            State::Withdrawn => Counter::Withdrawn,
+            State::Approved => Counter::Approved,
+            State::InPaymentBatch => Counter::InPaymentBatch,
+            State::Paid => Counter::Paid,
+            State::PaymentFailed => Counter::PaymentFailed,
+        })
+    }
+}
+
+/// A unit's figures (or a delta of them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals([i64; COUNTERS]);
+
+impl Totals {
+    pub fn get(&self, c: Counter) -> i64 {
+        self.0[c as usize]
+    }
+
+    pub fn add(&mut self, c: Counter, v: i64) {
+        self.0[c as usize] += v;
+    }
+
+    pub fn plus(mut self, other: &Totals) -> Totals {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+        self
+    }
+
+    pub fn minus(mut self, other: &Totals) -> Totals {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a -= b;
+        }
+        self
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.0.iter().all(|v| *v == 0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Counter, i64)> + '_ {
+        Counter::ALL.into_iter().map(|c| (c, self.get(c)))
+    }
+
+    /// Builds totals from (name, value) pairs; unknown names are an error.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, i64)>) -> Result<Totals, String> {
+        let mut t = Totals::default();
+        for (k, v) in pairs {
+            let c = Counter::parse(k).ok_or_else(|| format!("unknown counter {k}"))?;
+            t.add(c, v);
+        }
+        Ok(t)
+    }
+}
+
+impl Serialize for Totals {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let map: BTreeMap<&str, i64> = self.iter().map(|(c, v)| (c.name(), v)).collect();
+        map.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Totals {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map: BTreeMap<String, i64> = BTreeMap::deserialize(d)?;
+        Totals::from_pairs(map.iter().map(|(k, v)| (k.as_str(), *v))).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What one application adds to each unit of its path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contribution {
+    pub policy_id: String,
+    pub path: JurisdictionPath,
+    pub company_id: String,
+    /// Whether it holds its project (and so counts its company).
+    pub live: bool,
+    /// Everything but `companies`, which comes from the reference counts.
+    pub totals: Totals,
+}
+
+impl Contribution {
+    /// The contribution of an application image; drafts contribute nothing.
+    pub fn of(app: &Application) -> Option<Contribution> {
+        let bucket = Counter::of_state(app.state)?;
+        let mut totals = Totals::default();
+        totals.add(bucket, 1);
+        let live = app.is_live();
+        if live {
+            totals.add(Counter::Projects, 1);
+            totals.add(Counter::ClaimedArea, app.claimed_area.hundredths());
+            totals.add(Counter::ClaimedAmount, app.claimed_amount.fen());
+        }
+        let approved =
+            matches!(app.state, State::Approved | State::InPaymentBatch | State::Paid | State::PaymentFailed);
+        if let (true, Some(area), Some(amount)) = (approved, app.approved_area, app.approved_amount) {
+            totals.add(Counter::ApprovedArea, area.hundredths());
+            totals.add(Counter::ApprovedAmount, amount.fen());
+        }
+        Some(Contribution {
+            policy_id: app.policy_id.clone(),
+            path: app.jurisdiction.clone(),
+            company_id: app.company_id.clone(),
+            live,
+            totals,
+        })
+    }
+
+    fn units(&self) -> [UnitKey; 4] {
+        let p = &self.path;
+        [&p.city, &p.district, &p.subdistrict, &p.community].map(|u| UnitKey::new(&self.policy_id, u))
+    }
+}
+
+/// A unit's counters are kept per policy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UnitKey {
+    pub policy_id: String,
+    pub unit: String,
+}
+
+impl UnitKey {
+    pub fn new(policy_id: &str, unit: &str) -> UnitKey {
+        UnitKey { policy_id: policy_id.to_string(), unit: unit.to_string() }
+    }
+}
+
+/// What the aggregator last applied for one application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    pub version: u64,
+    pub contribution: Option<Contribution>,
+}
+
+/// A unit's stored counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitTotals {
+    pub totals: Totals,
+    /// Bumped by every commit that touches the unit.
+    pub version: u64,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Sets an application's marker if its stored version is still `expected`
+/// (`None`: no marker yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkerWrite {
+    pub application_id: String,
+    pub expected: Option<u64>,
+    pub applied: Applied,
+}
+
+/// Sets a (unit, company) reference count from `old` to `new`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefWrite {
+    pub key: UnitKey,
+    pub company_id: String,
+    pub old: i64,
+    pub new: i64,
+}
+
+/// One all-or-nothing aggregation write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsCommit {
+    pub markers: Vec<MarkerWrite>,
+    /// Deltas added to each unit (and the unit's version bumped).
+    pub units: Vec<(UnitKey, Totals)>,
+    pub refs: Vec<RefWrite>,
+    pub at: DateTime<Utc>,
+}
+
+impl StatsCommit {
+    /// How many stored items it writes (DynamoDB allows 100 per transaction).
+    pub fn items(&self) -> usize {
+        self.markers.len() + self.units.len() + self.refs.len()
+    }
+}
+
+/// Storage of the counters, the reference counts and the markers.
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    async fn applied(&self, application_ids: &[String]) -> StoreResult<HashMap<String, Applied>>;
+    async fn company_refs(&self, keys: &[(UnitKey, String)]) -> StoreResult<HashMap<(UnitKey, String), i64>>;
+    /// All of it or nothing. `VersionConflict` if a marker's or a reference
+    /// count's stored value is not the expected one (another writer moved
+    /// it): the caller re-reads and recomputes.
+    async fn commit(&self, commit: &StatsCommit) -> StoreResult<()>;
+    async fn unit_totals(&self, keys: &[UnitKey]) -> StoreResult<HashMap<UnitKey, UnitTotals>>;
+    /// Every unit of a policy that has counters.
+    async fn all_units(&self, policy_id: &str) -> StoreResult<HashMap<String, UnitTotals>>;
+    /// Every non-zero reference count of a policy: (unit, company) → n.
+    async fn all_refs(&self, policy_id: &str) -> StoreResult<HashMap<(String, String), i64>>;
+    /// Every marker, for reconciliation.
+    async fn scan_applied(&self, page: &PageRequest) -> StoreResult<Page<(String, Applied)>>;
+    /// Overwrites a unit's totals if its version is still `expected`.
+    /// Returns whether it did.
+    async fn repair_unit(&self, key: &UnitKey, totals: &Totals, expected: u64, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Sets a reference count if it is still `old`. Returns whether it did.
+    async fn repair_ref(&self, r: &RefWrite) -> StoreResult<bool>;
+}
+
+/// Per-unit deltas and per-(unit, company) reference deltas of one change.
+#[derive(Debug, Default)]
+struct Deltas {
+    units: BTreeMap<UnitKey, Totals>,
+    refs: BTreeMap<(UnitKey, String), i64>,
+}
+
+impl Deltas {
+    fn add(&mut self, c: &Contribution, sign: i64) {
+        for key in c.units() {
+            let t = self.units.entry(key.clone()).or_default();
+            for (counter, v) in c.totals.iter() {
+                t.add(counter, sign * v);
+            }
+            if c.live {
+                *self.refs.entry((key, c.company_id.clone())).or_default() += sign;
+            }
+        }
+    }
+}
+
+/// Counts how one batch of application images moves the counters, and
+/// commits it: exactly once per application version, however the images
+/// were delivered. Images may repeat and come in any grouping; for each
+/// application only the newest matters.
+pub async fn apply_images(
+    store: &dyn StatsStore,
+    images: &[Application],
+    now: DateTime<Utc>,
+) -> Result<AppliedBatch, StoreError> {
+    let mut newest: BTreeMap<&str, &Application> = BTreeMap::new();
+    for app in images {
+        match newest.get(app.id.as_str()) {
+            Some(seen) if seen.version >= app.version => {}
+            _ => {
+                newest.insert(&app.id, app);
+            }
+        }
+    }
+    let apps: Vec<&Application> = newest.into_values().collect();
+    let mut out = AppliedBatch { images: images.len(), ..AppliedBatch::default() };
+    let ids: Vec<String> = apps.iter().map(|a| a.id.clone()).collect();
+    let markers = store.applied(&ids).await?;
+    // Group the applications that need applying into transactions of at
+    // most 100 items (DynamoDB's limit), merging their deltas: units and
+    // reference counts they share (the city, always) are written once.
+    let mut chunks: Vec<Vec<&Application>> = Vec::new();
+    let mut current: Vec<&Application> = Vec::new();
+    let mut touched: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for app in apps {
+        let marker = markers.get(&app.id);
+        if marker.is_some_and(|m| m.version >= app.version) {
+            out.skipped += 1;
+            continue;
+        }
+        let mut keys = std::collections::BTreeSet::new();
+        for c in marker.and_then(|m| m.contribution.as_ref()).into_iter().chain(Contribution::of(app).as_ref()) {
+            for k in c.units() {
+                if c.live {
+                    keys.insert(format!("r{}#{}#{}", k.policy_id, k.unit, c.company_id));
+                }
+                keys.insert(format!("u{}#{}", k.policy_id, k.unit));
+            }
+        }
+        let merged = touched.union(&keys).count();
+        if !current.is_empty() && merged + current.len() + 1 > 100 {
+            chunks.push(std::mem::take(&mut current));
+            touched.clear();
+        }
+        touched.extend(keys);
+        current.push(app);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    for chunk in chunks {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match commit_chunk(store, &chunk, now).await {
+                Ok((applied, writes)) => {
+                    out.applied += applied;
+                    out.skipped += chunk.len() - applied;
+                    out.commits += usize::from(writes > 0);
+                    out.writes += writes;
+                    break;
+                }
+                // Another writer moved a marker or a reference count: re-read.
+                Err(StoreError::VersionConflict { .. }) if attempt < 8 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What [`apply_images`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppliedBatch {
+    /// Images received.
+    pub images: usize,
+    /// Applications whose newer version was applied.
+    pub applied: usize,
+    /// Applications already up to date (repeats, stale images).
+    pub skipped: usize,
+    /// Transactions committed.
+    pub commits: usize,
+    /// Items written in all.
+    pub writes: usize,
+}
+
+async fn commit_chunk(
+    store: &dyn StatsStore,
+    apps: &[&Application],
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), StoreError> {
+    let ids: Vec<String> = apps.iter().map(|a| a.id.clone()).collect();
+    let markers = store.applied(&ids).await?;
+    let mut deltas = Deltas::default();
+    let mut writes = Vec::new();
+    for app in apps {
+        let marker = markers.get(&app.id);
+        if marker.is_some_and(|m| m.version >= app.version) {
+            continue;
+        }
+        let new = Contribution::of(app);
+        if let Some(old) = marker.and_then(|m| m.contribution.as_ref()) {
+            deltas.add(old, -1);
+        }
+        if let Some(new) = &new {
+            deltas.add(new, 1);
+        }
+        writes.push(MarkerWrite {
+            application_id: app.id.clone(),
+            expected: marker.map(|m| m.version),
+            applied: Applied { version: app.version, contribution: new },
+        });
+    }
+    if writes.is_empty() {
+        return Ok((0, 0));
+    }
+    let ref_keys: Vec<(UnitKey, String)> =
+        deltas.refs.iter().filter(|(_, d)| **d != 0).map(|(k, _)| k.clone()).collect();
+    let current = store.company_refs(&ref_keys).await?;
+    let mut refs = Vec::new();
+    for key in ref_keys {
+        let d = deltas.refs[&key];
+        let old = current.get(&key).copied().unwrap_or(0);
+        let new = old + d;
+        let companies = i64::from(new > 0) - i64::from(old > 0);
+        deltas.units.entry(key.0.clone()).or_default().add(Counter::Companies, companies);
+        refs.push(RefWrite { key: key.0, company_id: key.1, old, new });
+    }
+    let commit = StatsCommit { markers: writes, units: deltas.units.into_iter().collect(), refs, at: now };
+    let applied = commit.markers.len();
+    let items = commit.items();
+    store.commit(&commit).await?;
+    Ok((applied, items))
+}
+
+/// The counters and reference counts a set of applications should give:
+/// the full recount.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recount {
+    pub units: BTreeMap<UnitKey, Totals>,
+    pub refs: BTreeMap<(UnitKey, String), i64>,
+}
+
+impl Recount {
+    pub fn add(&mut self, c: &Contribution) {
+        for key in c.units() {
+            let t = self.units.entry(key.clone()).or_default();
+            *t = t.plus(&c.totals);
+            if c.live {
+                let n = self.refs.entry((key.clone(), c.company_id.clone())).or_default();
+                if *n == 0 {
+                    t.add(Counter::Companies, 1);
+                }
+                *n += 1;
+            }
+        }
+    }
+
+    pub fn of_applications<'a>(apps: impl IntoIterator<Item = &'a Application>) -> Recount {
+        let mut r = Recount::default();
+        for app in apps {
+            if let Some(c) = Contribution::of(app) {
+                r.add(&c);
+            }
+        }
+        r
+    }
+}
+
+/// One counter that differed from the recount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drift {
+    pub unit: String,
+    pub counter: &'static str,
+    pub stored: i64,
+    pub recounted: i64,
+}
+
+/// Compares stored counters with a recount, for one policy.
+pub fn drift(policy_id: &str, stored: &HashMap<String, UnitTotals>, recount: &Recount) -> Vec<Drift> {
+    let mut units: std::collections::BTreeSet<&str> = stored.keys().map(String::as_str).collect();
+    units.extend(recount.units.keys().filter(|k| k.policy_id == policy_id).map(|k| k.unit.as_str()));
+    let mut out = Vec::new();
+    for unit in units {
+        let have = stored.get(unit).map(|u| u.totals).unwrap_or_default();
+        let want = recount.units.get(&UnitKey::new(policy_id, unit)).copied().unwrap_or_default();
+        for c in Counter::ALL {
+            if have.get(c) != want.get(c) {
+                out.push(Drift {
+                    unit: unit.to_string(),
+                    counter: c.name(),
+                    stored: have.get(c),
+                    recounted: want.get(c),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What a reconciliation found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileReport {
+    pub policy_id: String,
+    pub applications: u64,
+    /// Counters that differed from the full recount when the job started.
+    pub drift: Vec<Drift>,
+    /// Applications whose marker was behind and were applied again.
+    pub reapplied: usize,
+    pub repaired_units: usize,
+    pub repaired_refs: usize,
+    /// Repairs skipped because a live update touched the unit meanwhile
+    /// (the next run checks them again).
+    pub skipped: usize,
+    pub computed_at: DateTime<Utc>,
+}
+
+/// Recounts every application from scratch, reports the drift, and repairs
+/// the counters, without ever racing the live aggregator:
+///
+/// 1. Every application is applied again through [`apply_images`]. That is
+///    idempotent, so it only moves what a lost record left behind, with the
+///    same conditional commits as the stream consumer.
+/// 2. Counters that still disagree with the sum of the markers (say, a
+///    counter someone edited) are overwritten, each only if its version is
+///    the one read before the markers were summed; a unit that a live
+///    update touched meanwhile is left for the next run.
+pub async fn reconcile(
+    apps: &dyn crate::ports::ApplicationStore,
+    stats: &dyn StatsStore,
+    policy_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ReconcileReport, StoreError> {
+    let before = stats.all_units(policy_id).await?;
+    let mut recount = Recount::default();
+    let mut report = ReconcileReport { policy_id: policy_id.to_string(), computed_at: now, ..Default::default() };
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let batch = apps.scan_applications(&page).await?;
+        for app in batch.items.iter().filter(|a| a.policy_id == policy_id) {
+            report.applications += 1;
+            if let Some(c) = Contribution::of(app) {
+                recount.add(&c);
+            }
+        }
+        let mine: Vec<Application> = batch.items.into_iter().filter(|a| a.policy_id == policy_id).collect();
+        report.reapplied += apply_images(stats, &mine, now).await?.applied;
+        match batch.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    report.drift = drift(policy_id, &before, &recount);
+
+    // Versions first, then the markers: a commit in between changes the
+    // version, and the repair of that unit is skipped.
+    let units = stats.all_units(policy_id).await?;
+    let refs = stats.all_refs(policy_id).await?;
+    let mut expected = Recount::default();
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let batch = stats.scan_applied(&page).await?;
+        for (_, applied) in &batch.items {
+            if let Some(c) = applied.contribution.as_ref().filter(|c| c.policy_id == policy_id) {
+                expected.add(c);
+            }
+        }
+        match batch.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut names: std::collections::BTreeSet<&str> = units.keys().map(String::as_str).collect();
+    names.extend(expected.units.keys().map(|k| k.unit.as_str()));
+    for unit in names {
+        let key = UnitKey::new(policy_id, unit);
+        let want = expected.units.get(&key).copied().unwrap_or_default();
+        let have = units.get(unit).cloned().unwrap_or_default();
+        if have.totals != want {
+            if stats.repair_unit(&key, &want, have.version, now).await? {
+                report.repaired_units += 1;
+            } else {
+                report.skipped += 1;
+            }
+        }
+    }
+    let mut ref_keys: std::collections::BTreeSet<(String, String)> = refs.keys().cloned().collect();
+    ref_keys.extend(expected.refs.keys().map(|(k, c)| (k.unit.clone(), c.clone())));
+    for (unit, company) in ref_keys {
+        let key = UnitKey::new(policy_id, &unit);
+        let want = expected.refs.get(&(key.clone(), company.clone())).copied().unwrap_or(0);
+        let have = refs.get(&(unit, company.clone())).copied().unwrap_or(0);
+        if have != want {
+            let r = RefWrite { key, company_id: company, old: have, new: want };
+            if stats.repair_ref(&r).await? {
+                report.repaired_refs += 1;
+            } else {
+                report.skipped += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+pub(crate) mod memory {
+    //! An in-memory [`StatsStore`] for core's tests.
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct MemoryStats {
+        pub units: Mutex<HashMap<UnitKey, UnitTotals>>,
+        pub refs: Mutex<HashMap<(UnitKey, String), i64>>,
+        pub markers: Mutex<BTreeMap<String, Applied>>,
+        pub commits: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait]
+    impl StatsStore for MemoryStats {
+        async fn applied(&self, ids: &[String]) -> StoreResult<HashMap<String, Applied>> {
+            let m = self.markers.lock().unwrap();
+            Ok(ids.iter().filter_map(|id| m.get(id).map(|a| (id.clone(), a.clone()))).collect())
+        }
+
+        async fn company_refs(&self, keys: &[(UnitKey, String)]) -> StoreResult<HashMap<(UnitKey, String), i64>> {
+            let r = self.refs.lock().unwrap();
+            Ok(keys.iter().filter_map(|k| r.get(k).map(|n| (k.clone(), *n))).collect())
+        }
+
+        async fn commit(&self, c: &StatsCommit) -> StoreResult<()> {
+            let mut markers = self.markers.lock().unwrap();
+            let mut refs = self.refs.lock().unwrap();
+            for m in &c.markers {
+                if markers.get(&m.application_id).map(|a| a.version) != m.expected {
+                    return Err(StoreError::VersionConflict { current: 0 });
+                }
+            }
+            for r in &c.refs {
+                if refs.get(&(r.key.clone(), r.company_id.clone())).copied().unwrap_or(0) != r.old {
+                    return Err(StoreError::VersionConflict { current: 0 });
+                }
+            }
+            for m in &c.markers {
+                markers.insert(m.application_id.clone(), m.applied.clone());
+            }
+            for r in &c.refs {
+                refs.insert((r.key.clone(), r.company_id.clone()), r.new);
+            }
+            let mut units = self.units.lock().unwrap();
+            for (k, d) in &c.units {
+                let u = units.entry(k.clone()).or_default();
+                u.totals = u.totals.plus(d);
+                u.version += 1;
+                u.updated_at = Some(c.at);
+            }
+            self.commits.lock().unwrap().push(c.items());
+            Ok(())
+        }
+
+        async fn unit_totals(&self, keys: &[UnitKey]) -> StoreResult<HashMap<UnitKey, UnitTotals>> {
+            let u = self.units.lock().unwrap();
+            Ok(keys.iter().filter_map(|k| u.get(k).map(|t| (k.clone(), t.clone()))).collect())
+        }
+
+        async fn all_units(&self, policy_id: &str) -> StoreResult<HashMap<String, UnitTotals>> {
+            let u = self.units.lock().unwrap();
+            Ok(u.iter().filter(|(k, _)| k.policy_id == policy_id).map(|(k, v)| (k.unit.clone(), v.clone())).collect())
+        }
+
+        async fn all_refs(&self, policy_id: &str) -> StoreResult<HashMap<(String, String), i64>> {
+            let r = self.refs.lock().unwrap();
+            Ok(r.iter()
+                .filter(|((k, _), n)| k.policy_id == policy_id && **n != 0)
+                .map(|((k, c), n)| ((k.unit.clone(), c.clone()), *n))
+                .collect())
+        }
+
+        async fn scan_applied(&self, page: &PageRequest) -> StoreResult<Page<(String, Applied)>> {
+            let m = self.markers.lock().unwrap();
+            let after = page.cursor.clone().unwrap_or_default();
+            let items: Vec<(String, Applied)> = m
+                .range::<String, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                .take(page.limit as usize)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let next_cursor = (items.len() == page.limit as usize).then(|| items.last().unwrap().0.clone());
+            Ok(Page { items, next_cursor })
+        }
+
+        async fn repair_unit(
+            &self,
+            key: &UnitKey,
+            totals: &Totals,
+            expected: u64,
+            at: DateTime<Utc>,
+        ) -> StoreResult<bool> {
+            let mut u = self.units.lock().unwrap();
+            let e = u.entry(key.clone()).or_default();
+            if e.version != expected {
+                return Ok(false);
+            }
+            *e = UnitTotals { totals: *totals, version: expected + 1, updated_at: Some(at) };
+            Ok(true)
+        }
+
+        async fn repair_ref(&self, r: &RefWrite) -> StoreResult<bool> {
+            let mut refs = self.refs.lock().unwrap();
+            let e = refs.entry((r.key.clone(), r.company_id.clone())).or_default();
+            if *e != r.old {
+                return Ok(false);
+            }
+            *e = r.new;
+            Ok(true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory::MemoryStats;
+    use super::*;
+    use crate::testkit::*;
+    use proptest::prelude::*;
+
+    fn app(id: &str, company: &str, community: &str, state: State, version: u64, area: &str) -> Application {
+        let mut a = at_state(draft(area), state);
+        a.id = id.into();
+        a.company_id = company.into();
+        a.version = version;
+        a.jurisdiction.community = community.into();
+        a.jurisdiction.subdistrict = community[..9].into();
+        if matches!(state, State::Approved | State::Paid) {
+            a.approved_area = Some(a.claimed_area);
+            a.approved_amount = Some(a.claimed_amount);
+        }
+        a
+    }
+
+    async fn totals(store: &MemoryStats, unit: &str) -> Totals {
+        let key = UnitKey::new(&policy().id, unit);
+        store.unit_totals(std::slice::from_ref(&key)).await.unwrap().get(&key).map(|u| u.totals).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_draft_contributes_nothing_and_a_live_application_everything() {
+        assert_eq!(Contribution::of(&draft("10")), None);
+        let c = Contribution::of(&app("A", "C", "440307003001", State::PendingCommunity, 2, "10.50")).unwrap();
+        assert_eq!(c.totals.get(Counter::PendingCommunity), 1);
+        assert_eq!(c.totals.get(Counter::Projects), 1);
+        assert_eq!(c.totals.get(Counter::ClaimedArea), 1050);
+        assert_eq!(c.totals.get(Counter::ClaimedAmount), 1050);
+        let rejected = Contribution::of(&app("A", "C", "440307003001", State::Rejected, 3, "10.50")).unwrap();
+        assert!(!rejected.live);
+        assert_eq!(rejected.totals.get(Counter::Projects), 0);
+        assert_eq!(rejected.totals.get(Counter::Rejected), 1);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_or_stale_image_counts_once() {
+        let s = MemoryStats::default();
+        let v2 = app("A", "C", "440307003001", State::PendingCommunity, 2, "100");
+        let v3 = app("A", "C", "440307003001", State::PendingSubdistrict, 3, "100");
+        apply_images(&s, &[v2.clone(), v2.clone()], Utc::now()).await.unwrap();
+        apply_images(&s, &[v3.clone(), v2.clone(), v3.clone()], Utc::now()).await.unwrap();
+        apply_images(&s, &[v2], Utc::now()).await.unwrap();
+        let city = totals(&s, "440300").await;
+        assert_eq!(city.get(Counter::PendingCommunity), 0);
+        assert_eq!(city.get(Counter::PendingSubdistrict), 1);
+        assert_eq!(city.get(Counter::Projects), 1);
+        assert_eq!(city.get(Counter::Companies), 1);
+    }
+
+    #[tokio::test]
+    async fn a_company_with_several_projects_in_one_unit_counts_once() {
+        let s = MemoryStats::default();
+        let images = vec![
+            app("A1", "C1", "440307003001", State::PendingCommunity, 2, "1"),
+            app("A2", "C1", "440307003001", State::PendingCommunity, 2, "1"),
+            app("A3", "C1", "440307003002", State::PendingCommunity, 2, "1"),
+            app("A4", "C2", "440307003002", State::PendingCommunity, 2, "1"),
+        ];
+        apply_images(&s, &images, Utc::now()).await.unwrap();
+        assert_eq!(totals(&s, "440307003001").await.get(Counter::Companies), 1);
+        assert_eq!(totals(&s, "440307003002").await.get(Counter::Companies), 2);
+        assert_eq!(totals(&s, "440300").await.get(Counter::Companies), 2);
+        assert_eq!(totals(&s, "440300").await.get(Counter::Projects), 4);
+        // C1 withdraws one of its two projects in 440307003001: still one company there.
+        apply_images(&s, &[app("A1", "C1", "440307003001", State::Withdrawn, 3, "1")], Utc::now()).await.unwrap();
+        assert_eq!(totals(&s, "440307003001").await.get(Counter::Companies), 1);
+        apply_images(&s, &[app("A2", "C1", "440307003001", State::Rejected, 3, "1")], Utc::now()).await.unwrap();
+        assert_eq!(totals(&s, "440307003001").await.get(Counter::Companies), 0);
+        assert_eq!(totals(&s, "440300").await.get(Counter::Companies), 2, "C1 still has A3 in the city");
+    }
+
+    #[tokio::test]
+    async fn the_city_takes_one_write_per_batch_not_per_event() {
+        let s = MemoryStats::default();
+        let images: Vec<Application> =
+            (0..7).map(|i| app(&format!("A{i}"), "C", "440307003001", State::PendingCommunity, 2, "1")).collect();
+        let r = apply_images(&s, &images, Utc::now()).await.unwrap();
+        assert_eq!(r.commits, 1);
+        // 7 markers, 4 units (the city once), 4 reference counts.
+        assert_eq!(r.writes, 7 + 4 + 4);
+        assert!(s.commits.lock().unwrap().iter().all(|n| *n <= 100));
+    }
+
+    /// Just enough of an application store for reconciliation: a scan.
+    struct Scan(Vec<Application>);
+
+    #[async_trait]
+    impl crate::ports::ApplicationStore for Scan {
+        async fn get_application(&self, _: &str) -> StoreResult<Option<Application>> {
+            unreachable!()
+        }
+        async fn create_application(&self, _: &Application, _: &crate::audit::AuditEntry) -> StoreResult<()> {
+            unreachable!()
+        }
+        async fn update_application(
+            &self,
+            _: &Application,
+            _: u64,
+            _: &crate::audit::AuditEntry,
+            _: bool,
+        ) -> StoreResult<()> {
+            unreachable!()
+        }
+        async fn claim_holder(&self, _: &str, _: &str) -> StoreResult<Option<String>> {
+            unreachable!()
+        }
+        async fn list_applications(
+            &self,
+            _: &crate::authz::Scope,
+            _: &crate::ports::ApplicationFilter,
+            _: &PageRequest,
+        ) -> StoreResult<Page<Application>> {
+            unreachable!()
+        }
+        async fn inbox(&self, _: &crate::authz::Scope, _: State, _: &PageRequest) -> StoreResult<Page<Application>> {
+            unreachable!()
+        }
+        async fn audit_trail(&self, _: &str) -> StoreResult<Vec<crate::audit::AuditEntry>> {
+            unreachable!()
+        }
+        async fn scan_applications(&self, _: &PageRequest) -> StoreResult<Page<Application>> {
+            Ok(Page { items: self.0.clone(), next_cursor: None })
+        }
+    }
+
+    #[tokio::test]
+    async fn reconciliation_reports_and_repairs_injected_drift() {
+        let s = MemoryStats::default();
+        let apps = vec![
+            app("A1", "C1", "440307003001", State::PendingCommunity, 2, "100"),
+            app("A2", "C1", "440307003002", State::Approved, 6, "50"),
+            app("A3", "C2", "440307003002", State::Rejected, 3, "20"),
+        ];
+        apply_images(&s, &apps, Utc::now()).await.unwrap();
+        let clean = reconcile(&Scan(apps.clone()), &s, &policy().id, Utc::now()).await.unwrap();
+        assert!(clean.drift.is_empty() && clean.repaired_units == 0, "{clean:?}");
+
+        // A counter edited by hand, and a record that never arrived.
+        let city = UnitKey::new(&policy().id, "440300");
+        s.units.lock().unwrap().get_mut(&city).unwrap().totals.add(Counter::ClaimedAmount, 999);
+        let mut late = apps.clone();
+        late.push(app("A4", "C3", "440307003001", State::PendingSubdistrict, 4, "7"));
+        let r = reconcile(&Scan(late.clone()), &s, &policy().id, Utc::now()).await.unwrap();
+        assert!(r.drift.iter().any(|d| d.unit == "440300" && d.counter == "claimedAmountFen"), "{r:?}");
+        assert!(r.drift.iter().any(|d| d.unit == "440307003001" && d.counter == "pendingSubdistrict"));
+        assert_eq!(r.reapplied, 1, "the missing record is applied");
+        assert!(r.repaired_units >= 1, "the edited counter is overwritten");
+        let after = s.all_units(&policy().id).await.unwrap();
+        assert!(drift(&policy().id, &after, &Recount::of_applications(&late)).is_empty());
+        let again = reconcile(&Scan(late), &s, &policy().id, Utc::now()).await.unwrap();
+        assert!(again.drift.is_empty() && again.repaired_units == 0 && again.reapplied == 0);
+    }
+
+    /// One step: (application slot, company, community, state index).
+    type Step = (usize, usize, usize, u8);
+
+    /// A random workflow over many companies, projects and communities.
+    fn scenario() -> impl Strategy<Value = (Vec<Step>, Vec<u8>, u64)> {
+        (
+            proptest::collection::vec((0usize..6, 0usize..5, 0usize..4, 0u8..12), 1..60),
+            proptest::collection::vec(0u8..4, 1..200),
+            any::<u64>(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+        /// Images delivered in order, each possibly duplicated, batches split
+        /// at random: the counters equal the recount at every level.
+        #[test]
+        fn counters_equal_the_recount_however_records_are_delivered((steps, dupes, seed) in scenario()) {
+            let communities = ["440307003001", "440307003002", "440307009001", "440398000001"];
+            let mut apps: BTreeMap<usize, Application> = BTreeMap::new();
+            let mut stream: Vec<Application> = Vec::new();
+            for (i, (slot, company, community, state)) in steps.iter().enumerate() {
+                let version = apps.get(slot).map(|a| a.version + 1).unwrap_or(1);
+                let state = State::ALL[*state as usize];
+                let a = app(&format!("A{slot}"), &format!("C{company}"), communities[*community], state, version, &format!("{}.{:02}", 10 + i, i % 100));
+                apps.insert(*slot, a.clone());
+                stream.push(a);
+            }
+            // Duplicate records in place (at-least-once, in order).
+            let mut delivered = Vec::new();
+            for (i, a) in stream.iter().enumerate() {
+                delivered.push(a.clone());
+                for _ in 0..dupes[i % dupes.len()] % 3 {
+                    delivered.push(a.clone());
+                }
+            }
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let s = MemoryStats::default();
+            rt.block_on(async {
+                let mut rest = &delivered[..];
+                let mut rng = seed;
+                while !rest.is_empty() {
+                    rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let n = 1 + (rng >> 33) as usize % rest.len().min(9);
+                    apply_images(&s, &rest[..n], Utc::now()).await.unwrap();
+                    // A retried batch: the same records again.
+                    if rng % 5 == 0 {
+                        apply_images(&s, &rest[..n], Utc::now()).await.unwrap();
+                    }
+                    rest = &rest[n..];
+                }
+            });
+            let recount = Recount::of_applications(apps.values());
+            let stored = rt.block_on(s.all_units(&policy().id)).unwrap();
+            let d = drift(&policy().id, &stored, &recount);
+            prop_assert!(d.is_empty(), "{d:?}");
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The aggregation function: live totals per jurisdiction (汇总).
+//!
+//! - [`router`] serves the stats of a unit and its children, and its
+//!   summary report (汇总表) as XLSX or CSV, on demand or as stored daily.
+//! - [`handle_stream`] counts committed changes (the table's stream on AWS,
+//!   the outbox in standalone), exactly once per application version.
+//! - [`nightly`] recounts from scratch, logs and repairs any drift, and
+//!   writes the day's reports to the exports store.
+
+pub mod report;
+
+use std::sync::Arc;
+
+use aws_lambda_events::dynamodb::Event;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use subsidy_api::lambda::{BatchResponse, change_of};
+use subsidy_api::{ApiError, ApiResult, AppState, Identity, Query};
+use subsidy_core::identity::{Actor, Role};
+use subsidy_core::jurisdiction::Level;
+use subsidy_core::policy::shanghai;
+use subsidy_core::ports::PresignedRequest;
+use subsidy_core::stats::ReconcileReport;
+use subsidy_core::views::StatsView;
+use subsidy_core::{Error, Services};
+
+subsidy_api::routes! {
+    GET "/api/v1/stats/{code}" => stats,
+    GET "/api/v1/stats/{code}/report" => report_now,
+    GET "/api/v1/stats/{code}/reports/{date}" => daily_report,
+}
+
+/// The aggregation router, with the shared layers applied.
+pub fn router(state: AppState) -> axum::Router {
+    subsidy_api::finish(routes(), state.clone()).with_state(state)
+}
+
+async fn stats(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(code): Path<String>,
+) -> ApiResult<Json<StatsView>> {
+    Ok(Json(s.stats(&actor, &code).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormatParam {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// Which file a report is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Xlsx,
+    Csv,
+}
+
+impl Format {
+    fn parse(s: Option<&str>) -> Result<Format, ApiError> {
+        match s.unwrap_or("xlsx") {
+            "xlsx" => Ok(Format::Xlsx),
+            "csv" => Ok(Format::Csv),
+            other => Err(ApiError::bad_request(
+                "invalid_query",
+                format!("format must be xlsx or csv, not `{other}`"),
+                Some("format".into()),
+            )),
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Xlsx => "xlsx",
+            Format::Csv => "csv",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    pub fn render(self, view: &StatsView) -> Result<Vec<u8>, Error> {
+        match self {
+            Format::Xlsx => report::xlsx(view),
+            Format::Csv => report::csv(view),
+        }
+        .map_err(Error::internal)
+    }
+}
+
+/// The day a report belongs to: the calendar day in Shenzhen.
+pub fn report_date(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&shanghai()).date_naive()
+}
+
+/// Where the daily report of a unit is kept in the exports store.
+pub fn report_key(date: NaiveDate, code: &str, format: Format) -> String {
+    format!("exports/reports/{date}/{code}.{}", format.extension())
+}
+
+/// `GET /stats/{code}/report?format=xlsx|csv`: the report as of now.
+async fn report_now(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(code): Path<String>,
+    Query(q): Query<FormatParam>,
+) -> ApiResult<Response> {
+    let format = Format::parse(q.format.as_deref())?;
+    let view = s.stats(&actor, &code).await?;
+    let bytes = format.render(&view)?;
+    let name = format!("summary-{code}-{}.{}", report_date(s.now()), format.extension());
+    let mut r = bytes.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    r.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")).map_err(Error::internal)?,
+    );
+    Ok(r)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DailyReport {
+    date: NaiveDate,
+    unit: String,
+    xlsx: PresignedRequest,
+    csv: PresignedRequest,
+}
+
+/// `GET /stats/{code}/reports/{date}`: download URLs of a stored daily report.
+async fn daily_report(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path((code, date)): Path<(String, String)>,
+) -> ApiResult<Json<DailyReport>> {
+    let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .map_err(|_| Error::invalid("date", "must be a date like 2020-03-02"))?;
+    // Authorizes the unit exactly as the live figures do.
+    s.stats(&actor, &code).await?;
+    let xlsx_key = report_key(date, &code, Format::Xlsx);
+    if s.blobs.head(&xlsx_key, 0).await?.is_none() {
+        return Err(Error::NotFound("report").into());
+    }
+    let ttl = subsidy_core::service::DOWNLOAD_TTL;
+    Ok(Json(DailyReport {
+        date,
+        unit: code.clone(),
+        xlsx: s.blobs.presign_get(&xlsx_key, ttl).await?,
+        csv: s.blobs.presign_get(&report_key(date, &code, Format::Csv), ttl).await?,
+    }))
+}
+
+/// Counts one stream batch. Aggregation is idempotent per application
+/// version, so on failure the whole batch is retried from its first record.
+pub async fn handle_stream(services: &Services, event: Event) -> BatchResponse {
+    let mut response = BatchResponse::default();
+    let mut changes = Vec::new();
+    let mut first_bad = None;
+    for record in &event.records {
+        match change_of(record) {
+            Ok(Some(c)) => changes.push(c),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(sequence_number = ?record.change.sequence_number, error = %e, "stream record does not parse");
+                first_bad = record.change.sequence_number.clone();
+                break;
+            }
+        }
+    }
+    match services.aggregate(&changes).await {
+        Ok(done) => tracing::info!(applied = done.applied, skipped = done.skipped, writes = done.writes, "counted"),
+        Err(e) => {
+            tracing::error!(error = %e, "aggregation failed; the batch will be retried");
+            if let Some(first) = event.records.first().and_then(|r| r.change.sequence_number.clone()) {
+                response.fail(first);
+            }
+            return response;
+        }
+    }
+    if let Some(seq) = first_bad {
+        response.fail(seq);
+    }
+    response
+}
+
+/// What the nightly job did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Nightly {
+    pub reconcile: ReconcileReport,
+    pub reports_written: usize,
+    pub date: NaiveDate,
+}
+
+/// Recounts, repairs, and writes the day's reports for the city, every
+/// district-level unit and every subdistrict.
+pub async fn nightly(services: &Services) -> Result<Nightly, Error> {
+    let reconcile = services.reconcile().await?;
+    for d in &reconcile.drift {
+        tracing::warn!(event = "stats_drift", unit = %d.unit, counter = d.counter, stored = d.stored, recounted = d.recounted, "counter drift repaired");
+    }
+    let root = services.tree.root().clone();
+    let system =
+        Actor { user_id: "system".into(), role: Role::City, unit: Some(root.code.clone()), phone: None, name: None };
+    let date = report_date(services.now());
+    let mut written = 0;
+    let units: Vec<String> =
+        services.tree.units().filter(|u| u.level != Level::Community).map(|u| u.code.clone()).collect();
+    for code in units {
+        let view = services.stats(&system, &code).await?;
+        for format in [Format::Xlsx, Format::Csv] {
+            services.blobs.put(&report_key(date, &code, format), format.render(&view)?, format.content_type()).await?;
+            written += 1;
+        }
+    }
+    Ok(Nightly { reconcile, reports_written: written, date })
+}
+
+/// An Embedded Metric Format line: CloudWatch turns it into the metric
+/// `Subsidy/StatsDrift` without an API call.
+pub fn drift_metric(drift: usize, now: DateTime<Utc>) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{"Namespace": "Subsidy", "Dimensions": [["Function"]], "Metrics": [{"Name": "StatsDrift", "Unit": "Count"}]}]
+        },
+        "Function": "aggregation",
+        "StatsDrift": drift,
+    })
+    .to_string()
+}
+
+/// The aggregation function's record consumer: stream batches and the
+/// nightly schedule.
+pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
+    subsidy_api::lambda::records(move |payload| {
+        let services = services.clone();
+        async move {
+            if subsidy_api::lambda::kind_of(&payload) == subsidy_api::lambda::EventKind::Records("schedule") {
+                let n = nightly(&services).await?;
+                println!("{}", drift_metric(n.reconcile.drift.len(), services.now()));
+                return Ok(serde_json::to_value(n)?);
+            }
+            let event: Event = serde_json::from_value(payload)?;
+            Ok(serde_json::to_value(handle_stream(&services, event).await)?)
+        }
+    })
+}
+
+/// The aggregation function's environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: subsidy_infra::aws::ServiceConfig,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, subsidy_infra::config::ConfigError> {
+        Ok(Config { service: subsidy_infra::aws::ServiceConfig::from_env()? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_belongs_to_the_day_in_shenzhen() {
+        let late_utc: DateTime<Utc> = "2020-03-01T17:30:00Z".parse().unwrap();
+        assert_eq!(report_date(late_utc).to_string(), "2020-03-02");
+        assert_eq!(report_key(report_date(late_utc), "440398", Format::Csv), "exports/reports/2020-03-02/440398.csv");
+    }
+
+    #[test]
+    fn the_drift_metric_is_embedded_metric_format() {
+        let v: serde_json::Value = serde_json::from_str(&drift_metric(3, Utc::now())).unwrap();
+        assert_eq!(v["StatsDrift"], 3);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "StatsDrift");
+    }
+
+    #[test]
+    fn only_xlsx_and_csv_are_formats() {
+        assert_eq!(Format::parse(None).unwrap(), Format::Xlsx);
+        assert_eq!(Format::parse(Some("csv")).unwrap(), Format::Csv);
+        assert!(Format::parse(Some("pdf")).is_err());
+    }
+}

@@ -1,0 +1,278 @@
+//! Live totals through HTTP: every level sees its own subtree, the figures
+//! equal a full recount after any sequence of actions, the reports parse
+//! back, and reconciliation repairs drift injected on purpose. Runs on the
+//! standalone stack, and on the AWS emulator when the run targets it.
+
+use std::collections::BTreeMap;
+
+use calamine::{DataType, Reader};
+use serde_json::{Value, json};
+use subsidy_core::stats::{Recount, UnitKey, drift};
+use subsidy_tests::*;
+
+/// Approves an application through every tier.
+async fn approve_all(app: &TestApp, id: &str) {
+    for (user, tier) in
+        [("community-nanyuan", "community"), ("subdistrict-nanyuan", "subdistrict"), ("district-futian", "district")]
+    {
+        app.drain().await;
+        let r = app.login(user).await;
+        r.act(id, &format!("/api/v1/review/{tier}/applications/{{id}}/approve"), json!({})).await.ok();
+    }
+    app.drain().await;
+}
+
+/// Every application in the store, through the port every backend has.
+async fn all_applications(app: &TestApp) -> Vec<subsidy_core::application::Application> {
+    let mut out = Vec::new();
+    let mut page = subsidy_core::ports::PageRequest::first(100);
+    loop {
+        let batch = app.services.applications.scan_applications(&page).await.unwrap();
+        out.extend(batch.items);
+        match batch.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+/// The stored counters equal a full recount, at every unit.
+async fn assert_counters_equal_recount(app: &TestApp) {
+    let policy = app.services.policy_id.clone();
+    let stored = app.services.stats.all_units(&policy).await.unwrap();
+    let recount = Recount::of_applications(&all_applications(app).await);
+    let d = drift(&policy, &stored, &recount);
+    assert!(d.is_empty(), "{d:?}");
+}
+
+fn n(v: &Value, path: &str) -> i64 {
+    v.pointer(path).and_then(Value::as_i64).unwrap_or_else(|| panic!("{path} in {v}"))
+}
+
+#[tokio::test]
+async fn the_totals_follow_an_application_to_approval_at_every_level() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    app.drain().await;
+    let city = app.login("city").await;
+    let before = city.get("/api/v1/stats/440300").await.ok();
+    assert_eq!(n(&before, "/totals/companies"), 1);
+    assert_eq!(n(&before, "/totals/projects"), 1);
+    assert_eq!(n(&before, "/totals/counts/pendingCommunity"), 1);
+    assert_eq!(before["totals"]["claimedArea"], "52345.67");
+    assert_eq!(n(&before, "/totals/claimedAmountFen"), 5_234_567);
+    assert_eq!(n(&before, "/totals/approvedAmountFen"), 0);
+    assert!(before["asOf"].is_string(), "each figure says when it was computed");
+
+    approve_all(&app, &id).await;
+    for (user, code) in [
+        ("city", "440300"),
+        ("district-futian", "440304"),
+        ("subdistrict-nanyuan", "440304001"),
+        ("community-nanyuan", "440304001020"),
+    ] {
+        let s = app.login(user).await.get(&format!("/api/v1/stats/{code}")).await.ok();
+        assert_eq!(n(&s, "/totals/counts/approved"), 1, "{user}");
+        assert_eq!(n(&s, "/totals/counts/pendingCommunity"), 0, "{user}");
+        assert_eq!(s["totals"]["approvedAmount"], "52345.67", "{user}");
+        assert_eq!(n(&s, "/totals/companies"), 1, "{user}");
+    }
+    // Drill-down: the children of the city sum to the city.
+    let city_now = city.get("/api/v1/stats/440300").await.ok();
+    let children = city_now["children"].as_array().unwrap();
+    assert_eq!(children.len(), 11);
+    let sum: i64 = children.iter().map(|c| n(c, "/totals/approvedAmountFen")).sum();
+    assert_eq!(sum, n(&city_now, "/totals/approvedAmountFen"));
+    assert_counters_equal_recount(&app).await;
+}
+
+#[tokio::test]
+async fn a_company_with_several_projects_counts_once_per_unit() {
+    let app = TestApp::spawn().await;
+    let a = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    // Two projects in 南园社区, and a third in 南华社区 (same subdistrict).
+    let third = a
+        .post(
+            "/api/v1/projects",
+            json!({"name": "南华公寓", "address": "南华路 3 号", "community": "440304001023", "managedArea": "1000",
+                   "managerName": "王项目经理", "managerPhone": "13800138001"}),
+        )
+        .await
+        .ok();
+    for project in ["南园花园", "南园大厦", "南华公寓"] {
+        let id = a.create_application(project).await["id"].as_str().unwrap().to_string();
+        a.upload_required(&id).await;
+        a.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+        pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    }
+    let b = app.login("company-b").await;
+    let kid = b.create_application("葵涌雅苑").await["id"].as_str().unwrap().to_string();
+    b.upload_required(&kid).await;
+    b.act(&kid, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    app.drain().await;
+    let _ = third;
+
+    let city = app.login("city").await;
+    let s = city.get("/api/v1/stats/440304001").await.ok();
+    assert_eq!(n(&s, "/totals/companies"), 1, "company-a once in its subdistrict");
+    assert_eq!(n(&s, "/totals/projects"), 3);
+    let kids: BTreeMap<String, Value> = s["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["unit"]["code"].as_str().unwrap().to_string(), c.clone()))
+        .collect();
+    assert_eq!(n(&kids["440304001020"], "/totals/companies"), 1);
+    assert_eq!(n(&kids["440304001020"], "/totals/projects"), 2);
+    assert_eq!(n(&kids["440304001023"], "/totals/companies"), 1);
+    let whole = city.get("/api/v1/stats/440300").await.ok();
+    assert_eq!(n(&whole, "/totals/companies"), 2);
+    assert_eq!(n(&whole, "/totals/projects"), 4);
+    // 葵涌 counts under 大鹏新区, not under 龙岗区.
+    let dapeng = app.login("district-dapeng").await.get("/api/v1/stats/440398").await.ok();
+    assert_eq!(n(&dapeng, "/totals/projects"), 1);
+    assert_eq!(n(&dapeng, "/totals/counts/awaitingAreaConfirmation"), 1);
+    let longgang = app.login("district-longgang").await.get("/api/v1/stats/440307").await.ok();
+    assert_eq!(n(&longgang, "/totals/projects"), 0);
+    assert_counters_equal_recount(&app).await;
+}
+
+#[tokio::test]
+async fn each_level_reads_only_its_own_subtree() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        ("community-nanyuan", "440304001020", 200),
+        ("community-nanyuan", "440304001023", 404),   // sibling
+        ("community-nanyuan", "440304001", 404),      // parent
+        ("subdistrict-nanyuan", "440304001020", 200), // child
+        ("subdistrict-nanyuan", "440304001", 200),
+        ("subdistrict-nanyuan", "440304", 404),
+        ("district-futian", "440304001", 200),
+        ("district-futian", "440300", 404),
+        ("district-longgang", "440307009", 404), // 葵涌 belongs to 大鹏新区
+        ("district-dapeng", "440307009", 200),
+        ("finance-futian", "440304", 200),
+        ("city", "440398", 200),
+        ("city", "999999", 404),
+        ("company-a", "440304001020", 404),
+        ("pm-a", "440304001020", 404),
+    ];
+    for (user, code, want) in cases {
+        let r = app.login(user).await.get(&format!("/api/v1/stats/{code}")).await;
+        assert_eq!(r.status.as_u16(), want, "{user} → {code}: {}", r.body);
+        if want == 404 {
+            assert!(r.body.get("totals").is_none(), "a denial carries no figures");
+        }
+    }
+    assert_eq!(app.anonymous().get("/api/v1/stats/440300").await.status, 401);
+    for (user, code, want) in [("community-nanhua", "440304001020", 404), ("subdistrict-nanyuan", "440304001020", 200)]
+    {
+        let r = app.login(user).await.get(&format!("/api/v1/stats/{code}/report?format=csv")).await;
+        assert_eq!(r.status.as_u16(), want, "{user} report {code}");
+    }
+}
+
+#[tokio::test]
+async fn the_summary_report_parses_back_and_its_rows_sum_to_the_total() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    approve_all(&app, &id).await;
+    let b = app.login("company-b").await;
+    let kid = b.create_application("葵涌雅苑").await["id"].as_str().unwrap().to_string();
+    b.upload_required(&kid).await;
+    b.act(&kid, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    app.drain().await;
+    let city = app.login("city").await;
+    let token = city.token.clone().unwrap();
+
+    let csv_bytes = app
+        .client
+        .get(format!("{}/api/v1/stats/440300/report?format=csv", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv_bytes.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(csv_bytes.headers()["content-disposition"].to_str().unwrap().contains(".csv"));
+    let bytes = csv_bytes.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with a BOM");
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 12, "11 district-level units and the total");
+    assert!(rows.iter().any(|r| &r[1] == "大鹏新区") && rows.iter().any(|r| &r[1] == "深汕特别合作区"));
+    assert_eq!(&rows[11][1], "合计（深圳市）");
+    let cents = |s: &str| s.replace('.', "").parse::<i64>().unwrap();
+    for col in 2..19 {
+        let sum: i64 = rows[..11].iter().map(|r| cents(&r[col])).sum();
+        assert_eq!(sum, cents(&rows[11][col]), "column {col}");
+    }
+    assert_eq!(&rows[11][6], "83546.17", "52345.67 + 31200.50 claimed");
+
+    let xlsx =
+        app.client.get(format!("{}/api/v1/stats/440300/report", app.base)).bearer_auth(&token).send().await.unwrap();
+    let bytes = xlsx.bytes().await.unwrap().to_vec();
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    let range = book.worksheet_range("汇总表").unwrap();
+    assert_eq!(range.get((0, 1)).unwrap().to_string(), "单位名称");
+    let names: Vec<String> = (1..=12).map(|r| range.get((r, 1)).unwrap().to_string()).collect();
+    assert!(names.contains(&"福田区".to_string()) && names.contains(&"大鹏新区".to_string()));
+    let fen = |r: usize, c: usize| (range.get((r, c)).unwrap().as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(fen(12, 7), 5_234_567, "approved amount of the total row, to the fen");
+    for col in 2..19 {
+        let sum: i64 = (1..=11).map(|r| fen(r, col)).sum();
+        assert_eq!(sum, fen(12, col), "column {col}");
+    }
+    city.get("/api/v1/stats/440300/report?format=pdf").await.expect(400, "invalid_query");
+}
+
+#[tokio::test]
+async fn the_nightly_job_repairs_injected_drift_and_stores_the_daily_reports() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    app.drain().await;
+    // Drift on purpose: a counter changed behind the aggregator's back, and
+    // a lost record (an application's marker deleted).
+    let policy = app.services.policy_id.clone();
+    let key = UnitKey::new(&policy, "440304");
+    let stored = app.services.stats.unit_totals(std::slice::from_ref(&key)).await.unwrap()[&key].clone();
+    let mut bad = stored.totals;
+    bad.add(subsidy_core::stats::Counter::ClaimedAmount, 1_000_000);
+    assert!(app.services.stats.repair_unit(&key, &bad, stored.version, chrono::Utc::now()).await.unwrap());
+    let city = app.login("city").await;
+    let wrong = city.get("/api/v1/stats/440304").await.ok();
+    assert_eq!(n(&wrong, "/totals/claimedAmountFen"), 5_234_567 + 1_000_000, "the drift shows");
+
+    let nightly = aggregation::nightly(&app.services).await.unwrap();
+    assert!(
+        nightly
+            .reconcile
+            .drift
+            .iter()
+            .any(|d| d.unit == "440304" && d.counter == "claimedAmountFen" && d.recounted == 5_234_567),
+        "{:?}",
+        nightly.reconcile.drift
+    );
+    assert!(nightly.reconcile.repaired_units >= 1);
+    let right = city.get("/api/v1/stats/440304").await.ok();
+    assert_eq!(n(&right, "/totals/claimedAmountFen"), 5_234_567);
+    assert_counters_equal_recount(&app).await;
+    let again = aggregation::nightly(&app.services).await.unwrap();
+    assert!(again.reconcile.drift.is_empty(), "{:?}", again.reconcile.drift);
+
+    // The day's reports are stored and downloadable by the unit's staff only.
+    assert_eq!(nightly.reports_written, 2 * 95, "city, 11 districts and 83 subdistricts, xlsx and csv");
+    let date = nightly.date.to_string();
+    let links = app.login("district-futian").await.get(&format!("/api/v1/stats/440304/reports/{date}")).await.ok();
+    let csv = app.client.get(links["csv"]["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"), "the stored CSV");
+    assert!(String::from_utf8_lossy(&csv).contains("南园街道"));
+    app.login("district-dapeng")
+        .await
+        .get(&format!("/api/v1/stats/440304/reports/{date}"))
+        .await
+        .expect(404, "not_found");
+    app.login("district-futian").await.get("/api/v1/stats/440304/reports/2001-01-01").await.expect(404, "not_found");
+    app.login("district-futian").await.get("/api/v1/stats/440304/reports/yesterday").await.expect(422, "invalid_field");
+    let _ = id;
+}
