@@ -12,3 +12,13 @@ if [ -n "$bad" ]; then
   exit 1
 fi
 echo "core dependency rule holds: $(printf '%s\n' "$deps" | wc -l) crates, none of AWS, Lambda, HTTP or SQL"
+
+# The standalone binary (`make run`) must not compile the AWS SDK: only the
+# Lambda entry points (feature `lambda` of the function crates) use it.
+sdk=$(cargo tree -p subsidy-standalone -e normal --prefix none --format '{p}' | awk '{print $1}' | grep -E '^aws-(sdk|config)' | sort -u || true)
+if [ -n "$sdk" ]; then
+  echo "the standalone binary must not depend on the AWS SDK, but depends on:" >&2
+  printf '  %s\n' $sdk >&2
+  exit 1
+fi
+echo "standalone stays free of the AWS SDK"

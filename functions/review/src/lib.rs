@@ -118,6 +118,7 @@ pub async fn handle_arrival(services: &Services, msg: &TierArrival) -> Result<()
 }
 
 /// The review function's environment.
+#[cfg(feature = "lambda")]
 #[derive(Debug, Clone)]
 pub struct Config {
     pub service: subsidy_infra::aws::ServiceConfig,
@@ -125,6 +126,7 @@ pub struct Config {
     pub tier: Tier,
 }
 
+#[cfg(feature = "lambda")]
 impl Config {
     pub fn from_env() -> Result<Config, subsidy_infra::config::ConfigError> {
         Ok(Config {
