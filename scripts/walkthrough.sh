@@ -106,4 +106,10 @@ echo "== 10. a sibling community sees nothing: 404"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$API/applications/$APP" -H "Authorization: Bearer $(login community-nanhua)")
 echo "community-nanhua GET /applications/$APP -> $code"
 [ "$code" = 404 ]
+echo "== 11. live totals (汇总) of the city, and 福田区's summary report (汇总表) as CSV"
+sleep 1 # the dispatcher counts each change as it commits
+CITY=$(login city)
+call "$CITY" GET /stats/440300 | json '"companies", d["totals"]["companies"], "projects", d["totals"]["projects"], "approved yuan", d["totals"]["approvedAmount"]'
+curl -sf "$API/stats/440304/report?format=csv" -H "Authorization: Bearer $CITY" -o "$DIR/futian.csv"
+python3 -c 'import csv, sys; rows = list(csv.reader(open(sys.argv[1], encoding="utf-8-sig"))); print(len(rows) - 2, "subdistrict rows;", rows[-1][1], "approved", rows[-1][7], "yuan")' "$DIR/futian.csv"
 echo "walk-through complete"

@@ -35,9 +35,11 @@ fn seeded(n: usize, rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Service
     let policy = Policy::from_json(subsidy_infra::data::SHENZHEN_POLICY).unwrap();
     let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", &[1; 32]));
     let services = store.services(blobs, tree.clone(), Arc::new(SystemClock), &policy.id);
-    let communities: Vec<String> = tree.units().filter(|u| u.level == Level::Community).map(|u| u.code.clone()).collect();
+    let communities: Vec<String> =
+        tree.units().filter(|u| u.level == Level::Community).map(|u| u.code.clone()).collect();
     let now = Utc::now();
-    let states = [State::PendingCommunity, State::PendingSubdistrict, State::PendingDistrict, State::Approved, State::Returned];
+    let states =
+        [State::PendingCommunity, State::PendingSubdistrict, State::PendingDistrict, State::Approved, State::Returned];
     let mut batch = Vec::with_capacity(500);
     rt.block_on(async {
         for i in 0..n {
@@ -99,7 +101,8 @@ fn seeded(n: usize, rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Service
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let city = Actor { user_id: "bench".into(), role: Role::City, unit: Some("440300".into()), phone: None, name: None };
+    let city =
+        Actor { user_id: "bench".into(), role: Role::City, unit: Some("440300".into()), phone: None, name: None };
     let mut group = c.benchmark_group("stats_read");
     for n in [1_000usize, 100_000] {
         let started = std::time::Instant::now();

@@ -86,5 +86,7 @@ async fn the_readme_walkthrough_runs_against_a_fresh_server() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("walk-through complete"));
     assert!(stdout.contains("approved 12000.00 12000.00 1200000"), "{stdout}");
+    assert!(stdout.contains("companies 1 projects 1 approved yuan 12000.00"), "the city's live totals: {stdout}");
+    assert!(stdout.contains("合计（福田区） approved 12000.00 yuan"), "the district's report: {stdout}");
     stack.stop().await.unwrap();
 }

@@ -32,6 +32,7 @@ async fn run(app: &TestApp, function: &str) -> usize {
         let request = lambda_http::request::from_str(&text).expect("a valid API Gateway v2 event");
         let router = match function {
             "submission" => submission::router(app.services.clone()),
+            "aggregation" => aggregation::router(app.services.clone()),
             _ => {
                 let tier = request.uri().path().split('/').nth(4).and_then(Tier::parse).expect("a tier in the path");
                 review::router(app.services.clone(), &[tier])
@@ -51,6 +52,23 @@ async fn run(app: &TestApp, function: &str) -> usize {
 async fn every_submission_sample_event_gets_the_status_its_name_promises() {
     let app = TestApp::spawn_standalone().await;
     assert!(run(&app, "submission").await >= 8);
+}
+
+#[tokio::test]
+async fn every_aggregation_sample_event_gets_the_status_its_name_promises() {
+    let app = TestApp::spawn_standalone().await;
+    assert!(run(&app, "aggregation").await >= 4);
+    let schedule: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/aggregation/schedule-nightly-ok.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(subsidy_api::lambda::kind_of(&schedule), subsidy_api::lambda::EventKind::Records("schedule"));
+    let out = (aggregation::records(app.services.clone()))(schedule).await.unwrap();
+    assert_eq!(out["reportsWritten"], 190, "the nightly job ran: {out}");
 }
 
 #[tokio::test]
