@@ -19,7 +19,7 @@ test: check-core check-template
 # free loopback port, stopped at the end): the storage contract on DynamoDB,
 # redelivery, S3 documents, then every workflow scenario on DynamoDB/S3/SQS.
 test-emulator:
-	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats'
+	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement'
 
 # cfn-lint and sam validate --lint on template.yaml.
 check-template:

@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bin=$("$root/scripts/python-tools.sh")
 export PATH="$bin:$PATH"
-functions=(submission review dispatch aggregation)
+functions=(submission review dispatch aggregation disbursement)
 args=()
 for f in "${functions[@]}"; do args+=(--bin "$f"); done
 start=$(date +%s)

@@ -9,7 +9,9 @@ bin=$("$root/scripts/python-tools.sh")
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log="$root/target/moto.log"
 mkdir -p "$root/target"
-"$bin/moto_server" -H 127.0.0.1 -p "$port" > "$log" 2>&1 &
+# moto_serial.py: moto with requests handled one at a time, so conditional
+# writes are atomic as in DynamoDB (see the file).
+"$bin/python" "$root/scripts/moto_serial.py" 127.0.0.1 "$port" > "$log" 2>&1 &
 moto=$!
 trap 'kill "$moto" 2>/dev/null || true; wait "$moto" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

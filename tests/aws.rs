@@ -63,7 +63,9 @@ fn key_schema(v: &Value) -> Vec<KeySchemaElement> {
 /// Names of the emulator resources one test uses.
 pub struct Resources {
     pub table: String,
+    /// The document bucket.
     pub bucket: String,
+    pub exports_bucket: String,
     /// Logical id in the template → queue URL.
     pub queues: HashMap<String, String>,
     pub stream_arn: String,
@@ -146,9 +148,19 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, prefix: &str) -> Reso
         queues.insert(logical.clone(), url);
     }
 
-    let bucket = format!("{prefix}-documents").to_lowercase();
-    aws::s3_client(sdk).create_bucket().bucket(&bucket).send().await.expect("bucket created");
-    Resources { table, bucket, queues, stream_arn }
+    let mut buckets = HashMap::new();
+    for (logical, _) in defs.iter().filter(|(_, v)| v["Type"] == "AWS::S3::Bucket") {
+        let name = format!("{prefix}-{logical}").to_lowercase();
+        aws::s3_client(sdk).create_bucket().bucket(&name).send().await.expect("bucket created");
+        buckets.insert(logical.clone(), name);
+    }
+    Resources {
+        table,
+        bucket: buckets["DocumentBucket"].clone(),
+        exports_bucket: buckets["ExportsBucket"].clone(),
+        queues,
+        stream_arn,
+    }
 }
 
 /// A unique, lowercase resource prefix.
@@ -257,6 +269,14 @@ pub mod lambda_json {
     }
 }
 
+fn tier_queue(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Community => "CommunityQueue",
+        Tier::Subdistrict => "SubdistrictQueue",
+        Tier::District => "DistrictQueue",
+    }
+}
+
 /// What one pump pass delivered.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pumped {
@@ -285,7 +305,13 @@ impl AwsStack {
             id: format!("{}-demo", file.id),
             ..file.shifted_to_open_at(clock.now() - chrono::Duration::hours(1))
         };
-        let config = ServiceConfig { table: resources.table.clone(), bucket: resources.bucket.clone(), policy };
+        let config = ServiceConfig {
+            table: resources.table.clone(),
+            bucket: resources.bucket.clone(),
+            policy,
+            exports_bucket: resources.exports_bucket.clone(),
+            export_queue_url: Some(resources.queues["ExportQueue"].clone()),
+        };
         let services = Arc::new(aws::services(&sdk, &config, clock).await.expect("services on the emulator"));
         subsidy_standalone::demo::seed(&services).await.expect("demo data");
         let queues = SqsQueues::new(
@@ -371,11 +397,11 @@ impl AwsStack {
 
     /// One SQS receive from a tier queue, as a Lambda event (or None).
     pub async fn receive(&self, tier: Tier) -> Option<(Value, Vec<(String, String)>)> {
-        let logical = match tier {
-            Tier::Community => "CommunityQueue",
-            Tier::Subdistrict => "SubdistrictQueue",
-            Tier::District => "DistrictQueue",
-        };
+        self.receive_from(tier_queue(tier)).await
+    }
+
+    /// One SQS receive from a queue of the template, as a Lambda event.
+    pub async fn receive_from(&self, logical: &str) -> Option<(Value, Vec<(String, String)>)> {
         let url = &self.resources.queues[logical];
         let sqs = aws::sqs_client(&self.sdk);
         let out =
@@ -396,11 +422,10 @@ impl AwsStack {
     /// Deletes received messages, as the event-source mapping does for the
     /// ones a batch did not report as failed.
     pub async fn delete(&self, tier: Tier, receipts: &[String]) {
-        let logical = match tier {
-            Tier::Community => "CommunityQueue",
-            Tier::Subdistrict => "SubdistrictQueue",
-            Tier::District => "DistrictQueue",
-        };
+        self.delete_from(tier_queue(tier), receipts).await
+    }
+
+    pub async fn delete_from(&self, logical: &str, receipts: &[String]) {
         let sqs = aws::sqs_client(&self.sdk);
         for r in receipts {
             sqs.delete_message().queue_url(&self.resources.queues[logical]).receipt_handle(r).send().await.unwrap();
@@ -459,6 +484,19 @@ impl AwsStack {
                     if !failed.is_empty() {
                         break;
                     }
+                }
+            }
+            while let Some((event, handles)) = self.receive_from("ExportQueue").await {
+                pass.messages += handles.len() as u64;
+                let event = serde_json::from_value(event).expect("a Lambda SQS event");
+                let response = disbursement::handle_sqs(&self.services, event).await;
+                let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
+                pass.failures += failed.len() as u64;
+                let done: Vec<String> =
+                    handles.iter().filter(|(id, _)| !failed.contains(id.as_str())).map(|(_, r)| r.clone()).collect();
+                self.delete_from("ExportQueue", &done).await;
+                if !failed.is_empty() {
+                    break;
                 }
             }
             total.objects += pass.objects;

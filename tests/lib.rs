@@ -371,3 +371,41 @@ pub async fn submitted_and_confirmed(app: &TestApp) -> String {
     pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
     id
 }
+
+/// Creates `n` more projects of company-a in 南园社区 and takes an
+/// application for each through every tier to `approved`. Returns their ids.
+pub async fn approved_applications(app: &TestApp, n: usize) -> Vec<String> {
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let name = format!("付款项目{i}-{}", app.clock.now().timestamp_micros() % 100_000);
+        let project = company
+            .post(
+                "/api/v1/projects",
+                json!({"name": name, "address": "南园路", "community": "440304001020",
+                       "managedArea": format!("{}.{:02}", 1000 + 37 * i, (13 * i) % 100),
+                       "managerName": "王项目经理", "managerPhone": "13800138001"}),
+            )
+            .await
+            .ok();
+        let id = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        company.upload_required(&id).await;
+        company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+        pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+        ids.push(id);
+    }
+    for (user, tier) in
+        [("community-nanyuan", "community"), ("subdistrict-nanyuan", "subdistrict"), ("district-futian", "district")]
+    {
+        let r = app.login(user).await;
+        for id in &ids {
+            r.act(id, &format!("/api/v1/review/{tier}/applications/{{id}}/approve"), json!({})).await.ok();
+        }
+    }
+    app.drain().await;
+    ids
+}

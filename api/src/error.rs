@@ -52,7 +52,16 @@ pub fn status_of(e: &ApiError) -> StatusCode {
             Error::Invalid { .. } | Error::MissingDocuments { .. } | Error::DocumentRefused(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::IdempotencyKeyReused | Error::ResultsRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::PayoutDeadlinePassed { .. }
+            | Error::PayeeNotVerified
+            | Error::PaymentInProgress
+            | Error::NoBudget
+            | Error::BudgetExceeded { .. }
+            | Error::NothingToPay
+            | Error::BatchWrongState { .. }
+            | Error::SameUserCannotRelease
+            | Error::FileNotReady => StatusCode::CONFLICT,
             Error::VersionConflict { .. }
             | Error::ProjectAlreadyClaimed { .. }
             | Error::WrongState { .. }
@@ -88,6 +97,9 @@ struct ErrorBody {
     /// that holds the project.
     #[serde(skip_serializing_if = "Option::is_none")]
     application_id: Option<String>,
+    /// With `results_refused`: every problem found, each naming its line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problems: Option<Vec<String>>,
 }
 
 impl IntoResponse for ApiError {
@@ -103,6 +115,7 @@ impl IntoResponse for ApiError {
                     field: None,
                     current_version: None,
                     application_id: None,
+                    problems: None,
                 }
             }
             ApiError::Core(e) => ErrorBody {
@@ -119,9 +132,13 @@ impl IntoResponse for ApiError {
                     }
                     _ => None,
                 },
+                problems: match &e {
+                    Error::ResultsRefused { problems } => Some(problems.clone()),
+                    _ => None,
+                },
             },
             ApiError::BadRequest { code, message, field } => {
-                ErrorBody { code, message, field, current_version: None, application_id: None }
+                ErrorBody { code, message, field, current_version: None, application_id: None, problems: None }
             }
             ApiError::BodyTooLarge { limit } => ErrorBody {
                 code: "body_too_large",
@@ -129,6 +146,7 @@ impl IntoResponse for ApiError {
                 field: None,
                 current_version: None,
                 application_id: None,
+                problems: None,
             },
             ApiError::NoRoute => ErrorBody {
                 code: "no_route",
@@ -136,6 +154,7 @@ impl IntoResponse for ApiError {
                 field: None,
                 current_version: None,
                 application_id: None,
+                problems: None,
             },
             ApiError::MethodNotAllowed => ErrorBody {
                 code: "method_not_allowed",
@@ -143,6 +162,7 @@ impl IntoResponse for ApiError {
                 field: None,
                 current_version: None,
                 application_id: None,
+                problems: None,
             },
         };
         (status, Json(Envelope { error: body })).into_response()

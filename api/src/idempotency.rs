@@ -19,7 +19,11 @@ use subsidy_core::Error;
 use subsidy_core::ports::{Begin, StoredResponse};
 
 use crate::error::ApiError;
-use crate::extract::{AppState, MAX_JSON_BODY, claims_of};
+use crate::extract::{AppState, claims_of};
+
+/// The largest request body a keyed request may carry (result files are
+/// the largest mutations).
+pub const MAX_KEYED_BODY: usize = 16 * 1024 * 1024;
 
 pub const HEADER: &str = "idempotency-key";
 /// How long a running request holds its key.
@@ -51,9 +55,9 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     };
 
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_JSON_BODY).await {
+    let bytes = match axum::body::to_bytes(body, MAX_KEYED_BODY).await {
         Ok(b) => b,
-        Err(_) => return ApiError::BodyTooLarge { limit: MAX_JSON_BODY }.into_response(),
+        Err(_) => return ApiError::BodyTooLarge { limit: MAX_KEYED_BODY }.into_response(),
     };
     let mut h = Sha256::new();
     h.update(parts.method.as_str());

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::company::{Company, Project};
-use crate::fields::{Phone, Text};
+use crate::fields::{BankAccount, Phone, Text};
 use crate::identity::{Role, Tier};
 use crate::jurisdiction::JurisdictionPath;
 use crate::money::{Area, Fen};
@@ -46,6 +46,20 @@ pub struct Application {
     pub round: u32,
     /// Set while the application is in a payment batch (disbursement).
     pub batch_id: Option<String>,
+    /// The bank account payment goes to: the company's account when the
+    /// district approved, or a change the district verified since.
+    #[serde(default)]
+    pub payee: Option<BankAccount>,
+    /// A bank account change asked for after approval; it blocks payment
+    /// until a district reviewer verifies it.
+    #[serde(default)]
+    pub payee_change: Option<PayeeChange>,
+    /// The payment line carrying the application now (or last).
+    #[serde(default)]
+    pub payment_line: Option<String>,
+    /// The last line that failed; a re-issued line revises it.
+    #[serde(default)]
+    pub failed_line: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
@@ -76,6 +90,15 @@ impl ProjectSnapshot {
             manager_phone: p.details.manager_phone.clone(),
         }
     }
+}
+
+/// A bank account change waiting for the district's verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayeeChange {
+    pub account: BankAccount,
+    pub requested_at: DateTime<Utc>,
+    pub by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +186,10 @@ impl Application {
             last_decision: None,
             round: 0,
             batch_id: None,
+            payee: None,
+            payee_change: None,
+            payment_line: None,
+            failed_line: None,
             created_at: now,
             updated_at: now,
             submitted_at: None,

@@ -1,4 +1,5 @@
-//! The audit trail: one hash chain per application.
+//! The audit trail: one hash chain per subject — an application (its id),
+//! a payment batch (`batch:{id}`) or a company (`company:{id}`).
 //!
 //! Each entry records who did what, when, from which state to which, with
 //! the comment, and the SHA-256 of the previous entry. The entry's own hash
@@ -11,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::identity::{Actor, Role};
-use crate::state::State;
 
 /// The `prev_hash` of the first entry of every chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -19,14 +19,16 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
-    pub application_id: String,
+    /// The application id, `batch:{id}` or `company:{id}`.
+    pub subject: String,
     pub seq: u64,
     pub at: DateTime<Utc>,
     pub actor_id: String,
     pub role: Role,
     pub action: String,
-    pub from: Option<State>,
-    pub to: State,
+    /// States by name: an application's, a batch's, or a company's.
+    pub from: Option<String>,
+    pub to: String,
     pub comment: Option<String>,
     pub prev_hash: String,
     pub hash: String,
@@ -36,14 +38,14 @@ pub struct AuditEntry {
 /// RFC 3339 with nanoseconds so that a store round trip cannot change them.
 #[derive(Serialize)]
 struct Hashed<'a> {
-    application_id: &'a str,
+    subject: &'a str,
     seq: u64,
     at: String,
     actor_id: &'a str,
     role: Role,
     action: &'a str,
-    from: Option<State>,
-    to: State,
+    from: Option<&'a str>,
+    to: &'a str,
     comment: Option<&'a str>,
     prev_hash: &'a str,
 }
@@ -52,25 +54,25 @@ impl AuditEntry {
     /// The entry that follows `prev_hash` at `seq`, with its hash computed.
     #[allow(clippy::too_many_arguments)]
     pub fn next(
-        application_id: &str,
+        subject: &str,
         seq: u64,
         prev_hash: &str,
         at: DateTime<Utc>,
         actor: &Actor,
         action: &str,
-        from: Option<State>,
-        to: State,
+        from: Option<&str>,
+        to: &str,
         comment: Option<String>,
     ) -> AuditEntry {
         let mut e = AuditEntry {
-            application_id: application_id.to_string(),
+            subject: subject.to_string(),
             seq,
             at,
             actor_id: actor.user_id.clone(),
             role: actor.role,
             action: action.to_string(),
-            from,
-            to,
+            from: from.map(str::to_string),
+            to: to.to_string(),
             comment,
             prev_hash: prev_hash.to_string(),
             hash: String::new(),
@@ -81,14 +83,14 @@ impl AuditEntry {
 
     pub fn compute_hash(&self) -> String {
         let body = Hashed {
-            application_id: &self.application_id,
+            subject: &self.subject,
             seq: self.seq,
             at: self.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             actor_id: &self.actor_id,
             role: self.role,
             action: &self.action,
-            from: self.from,
-            to: self.to,
+            from: self.from.as_deref(),
+            to: &self.to,
             comment: self.comment.as_deref(),
             prev_hash: &self.prev_hash,
         };
@@ -119,7 +121,7 @@ pub fn verify_chain(
     let mut prev = GENESIS.to_string();
     for (i, e) in entries.iter().enumerate() {
         let expected_seq = i as u64 + 1;
-        if e.application_id != application_id || e.seq != expected_seq || e.prev_hash != prev {
+        if e.subject != application_id || e.seq != expected_seq || e.prev_hash != prev {
             return Err(ChainError::Broken { application_id: application_id.into(), seq: expected_seq });
         }
         if e.compute_hash() != e.hash {
@@ -154,8 +156,8 @@ mod tests {
                 Utc::now(),
                 &actor,
                 "submit",
-                Some(State::Draft),
-                State::PendingCommunity,
+                Some("draft"),
+                "pending_community",
                 Some(format!("c{seq}")),
             );
             prev = e.hash.clone();
@@ -181,7 +183,7 @@ mod tests {
             |e| e.comment = Some("edited".into()),
             |e| e.actor_id = "mallory".into(),
             |e| e.role = Role::City,
-            |e| e.to = State::Approved,
+            |e| e.to = "approved".into(),
             |e| e.from = None,
             |e| e.at += chrono::Duration::nanoseconds(1),
             |e| e.action = "approve".into(),

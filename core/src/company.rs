@@ -24,6 +24,22 @@ pub struct Company {
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Head of the company's audit chain (profile and bank-account changes).
+    #[serde(default)]
+    pub audit_seq: u64,
+    #[serde(default = "genesis")]
+    pub audit_head: String,
+}
+
+fn genesis() -> String {
+    crate::audit::GENESIS.to_string()
+}
+
+impl Company {
+    /// The subject of the company's audit chain.
+    pub fn audit_subject(&self) -> String {
+        format!("company:{}", self.id)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 use chrono::{DateTime, FixedOffset};
 
 use crate::document::DocumentKind;
+use crate::money::Fen;
 use crate::state::State;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +66,36 @@ pub enum Error {
     /// 422: this Idempotency-Key was used for a different request.
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
+    /// 409: payments are due before the payout deadline, which has passed.
+    #[error("the payout deadline passed at {deadline}; no new payments can be made")]
+    PayoutDeadlinePassed { deadline: DateTime<FixedOffset> },
+    /// 409: the application's bank account waits for the district's verification.
+    #[error("the bank account has not been verified by the district")]
+    PayeeNotVerified,
+    /// 409: a payment line is with the bank; the account cannot change now.
+    #[error("a payment is in progress; the bank account can change once the bank has answered")]
+    PaymentInProgress,
+    /// 409: the district has no budget under this policy.
+    #[error("no budget is allocated to this district")]
+    NoBudget,
+    /// 409: paying would exceed the district's remaining budget.
+    #[error("the remaining budget ({remaining} yuan) does not cover any eligible application")]
+    BudgetExceeded { remaining: Fen },
+    /// 409: no application is waiting for payment.
+    #[error("no approved application is waiting for payment")]
+    NothingToPay,
+    /// 409: the batch is not in a state that allows this.
+    #[error("cannot {action} a batch that is {state}")]
+    BatchWrongState { state: &'static str, action: &'static str },
+    /// 409: maker-checker: the creator of a batch cannot release it.
+    #[error("a batch must be released by another finance user than the one who created it")]
+    SameUserCannotRelease,
+    /// 409: the batch file is still being written.
+    #[error("the batch file is still being written; try again shortly")]
+    FileNotReady,
+    /// 422: a bank result file that cannot be imported; nothing was changed.
+    #[error("the result file was refused whole: {}", problems.join("; "))]
+    ResultsRefused { problems: Vec<String> },
     /// 500: a fault inside the system; the text goes to the logs only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -99,6 +130,16 @@ impl Error {
             Error::DocumentRefused(_) => "document_refused",
             Error::IdempotencyInProgress => "idempotency_in_progress",
             Error::IdempotencyKeyReused => "idempotency_key_reused",
+            Error::PayoutDeadlinePassed { .. } => "payout_deadline_passed",
+            Error::PayeeNotVerified => "payee_not_verified",
+            Error::PaymentInProgress => "payment_in_progress",
+            Error::NoBudget => "no_budget",
+            Error::BudgetExceeded { .. } => "budget_exceeded",
+            Error::NothingToPay => "nothing_to_pay",
+            Error::BatchWrongState { .. } => "wrong_state",
+            Error::SameUserCannotRelease => "maker_checker",
+            Error::FileNotReady => "file_not_ready",
+            Error::ResultsRefused { .. } => "results_refused",
             Error::Internal(_) => "internal",
         }
     }
@@ -111,6 +152,7 @@ impl Error {
             Error::DocumentTooLarge { .. } => Some("size"),
             Error::UnsupportedDocumentType => Some("contentType"),
             Error::DocumentRefused(_) => Some("content"),
+            Error::ResultsRefused { .. } => Some("file"),
             _ => None,
         }
     }

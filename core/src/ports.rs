@@ -80,12 +80,14 @@ pub trait PolicyStore: Send + Sync {
 pub trait CompanyStore: Send + Sync {
     async fn get_company(&self, id: &str) -> StoreResult<Option<Company>>;
     async fn company_of_owner(&self, owner: &str) -> StoreResult<Option<Company>>;
-    /// Creates a company at version 1. `AlreadyExists` if the owner has one;
-    /// `Unique("credit_code")` if the code belongs to another company.
-    async fn create_company(&self, company: &Company) -> StoreResult<()>;
-    /// Replaces the company if its stored version is `expected_version`;
-    /// otherwise `VersionConflict` with the stored version.
-    async fn update_company(&self, company: &Company, expected_version: u64) -> StoreResult<()>;
+    /// Creates a company at version 1 with the first entry of its audit
+    /// chain. `AlreadyExists` if the owner has one; `Unique("credit_code")`
+    /// if the code belongs to another company.
+    async fn create_company(&self, company: &Company, audit: &AuditEntry) -> StoreResult<()>;
+    /// Replaces the company, and appends its audit entry, if its stored
+    /// version is `expected_version`; otherwise `VersionConflict` with the
+    /// stored version.
+    async fn update_company(&self, company: &Company, expected_version: u64, audit: &AuditEntry) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -137,8 +139,9 @@ pub trait ApplicationStore: Send + Sync {
     /// Applications waiting at `tier` inside the unit (or, for
     /// `Scope::Manager`, awaiting that manager), oldest arrival first.
     async fn inbox(&self, scope: &Scope, state: State, page: &PageRequest) -> StoreResult<Page<Application>>;
-    /// The audit chain, in sequence order.
-    async fn audit_trail(&self, application_id: &str) -> StoreResult<Vec<AuditEntry>>;
+    /// An audit chain, in sequence order: an application's (by its id), or
+    /// any other subject's (`batch:{id}`, `company:{id}`).
+    async fn audit_trail(&self, subject: &str) -> StoreResult<Vec<AuditEntry>>;
     /// Every application, in id order, for whole-store jobs (audit verify).
     async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>>;
 }
@@ -198,6 +201,8 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &str) -> StoreResult<()>;
     /// Stores bytes the system itself produced (reports, exports).
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()>;
+    /// Stores a file the system wrote, streaming it from disk.
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
 use crate::audit::{AuditEntry, ChainError, verify_chain};
 use crate::authz::{self, Scope};
-use crate::company::{Company, CompanyInput, Project, ProjectInput, area, text};
+use crate::company::{Company, CompanyInput, CompanyProfile, Project, ProjectInput, area, text};
 use crate::dispatch::TierArrival;
 use crate::document::{self, ContentType, Document, DocumentKind, DocumentStatus, SNIFF_LEN};
 use crate::error::{Error, StoreError};
@@ -41,12 +41,49 @@ pub struct Services {
     pub prechecks: Arc<dyn PrecheckStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub stats: Arc<dyn crate::stats::StatsStore>,
+    pub disbursement: Arc<dyn crate::disbursement::DisbursementStore>,
+    /// Files the system writes: reports and batch files.
+    pub exports: Arc<dyn BlobStore>,
+    pub export_queue: Arc<dyn crate::disbursement::ExportQueue>,
     pub clock: Arc<dyn Clock>,
     pub tree: Arc<JurisdictionTree>,
     pub policy_id: String,
 }
 
-fn require_role(actor: &Actor, role: Role) -> Result<(), Error> {
+/// Applies a command through the state machine and chains the audit
+/// entry: the next application and its entry, not yet stored, and whether
+/// the project's claim is released.
+pub(crate) fn step(
+    app: &Application,
+    actor: &Actor,
+    cmd: Command,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<(Application, AuditEntry, bool), Error> {
+    let action = match &cmd {
+        Command::Submit { .. } if app.round > 0 => "resubmit",
+        other => other.action(),
+    };
+    let t = state::apply(app, actor, cmd, &Ctx { policy, now })?;
+    let releases = t.releases_claim();
+    let mut next = t.next;
+    let audit = AuditEntry::next(
+        &app.id,
+        app.audit_seq + 1,
+        &app.audit_head,
+        now,
+        actor,
+        action,
+        Some(t.from.as_str()),
+        next.state.as_str(),
+        t.comment,
+    );
+    next.audit_seq = audit.seq;
+    next.audit_head = audit.hash.clone();
+    Ok((next, audit, releases))
+}
+
+pub(crate) fn require_role(actor: &Actor, role: Role) -> Result<(), Error> {
     if actor.role == role { Ok(()) } else { Err(Error::NotFound("resource")) }
 }
 
@@ -149,22 +186,45 @@ impl Services {
     }
 
     /// Registers the caller's company, or updates it (then `version` is
-    /// required). Says whether it was created.
+    /// required). Says whether it was created. Every change is appended to
+    /// the company's audit chain. A bank account change after approval is
+    /// also recorded on each approved application, where it blocks payment
+    /// until a district reviewer verifies it; while a payment is with the
+    /// bank, the account cannot change at all.
     pub async fn put_company(&self, actor: &Actor, input: &CompanyInput) -> Result<(CompanyView, bool), Error> {
         require_role(actor, Role::Company)?;
         let profile = input.parse()?;
         let now = self.now();
+        let account = |p: &CompanyProfile| {
+            let b = &p.bank_account;
+            format!("{} {} {}", b.bank_name, b.account_name, b.account_number.masked())
+        };
         match self.companies.company_of_owner(&actor.user_id).await? {
             None => {
-                let c = Company {
+                let mut c = Company {
                     id: ulid::Ulid::new().to_string(),
                     owner: actor.user_id.clone(),
                     profile,
                     version: 1,
                     created_at: now,
                     updated_at: now,
+                    audit_seq: 0,
+                    audit_head: crate::audit::GENESIS.to_string(),
                 };
-                match self.companies.create_company(&c).await {
+                let audit = AuditEntry::next(
+                    &c.audit_subject(),
+                    1,
+                    &c.audit_head,
+                    now,
+                    actor,
+                    "register_company",
+                    None,
+                    "registered",
+                    Some(account(&c.profile)),
+                );
+                c.audit_seq = 1;
+                c.audit_head = audit.hash.clone();
+                match self.companies.create_company(&c, &audit).await {
                     Ok(()) => Ok((CompanyView::of(&c), true)),
                     // Two first registrations raced: the other one won.
                     Err(StoreError::AlreadyExists) => Err(Error::VersionConflict { current: 1 }),
@@ -177,11 +237,73 @@ impl Services {
                 if expected != existing.version {
                     return Err(Error::VersionConflict { current: existing.version });
                 }
-                let c = Company { profile, version: expected + 1, updated_at: now, ..existing };
-                self.companies.update_company(&c, expected).await?;
+                let bank_changed = existing.profile.bank_account != profile.bank_account;
+                if bank_changed {
+                    self.record_payee_change(actor, &existing, &profile.bank_account).await?;
+                }
+                let (action, comment) = if bank_changed {
+                    ("change_bank_account", Some(format!("{} → {}", account(&existing.profile), account(&profile))))
+                } else {
+                    ("update_profile", None)
+                };
+                let audit = AuditEntry::next(
+                    &existing.audit_subject(),
+                    existing.audit_seq + 1,
+                    &existing.audit_head,
+                    now,
+                    actor,
+                    action,
+                    Some("registered"),
+                    "registered",
+                    comment,
+                );
+                let c = Company {
+                    profile,
+                    version: expected + 1,
+                    updated_at: now,
+                    audit_seq: audit.seq,
+                    audit_head: audit.hash.clone(),
+                    ..existing
+                };
+                self.companies.update_company(&c, expected, &audit).await?;
                 Ok((CompanyView::of(&c), false))
             }
         }
+    }
+
+    /// Records a bank account change on every application of the company
+    /// that is approved or whose payment failed. Refused whole if a payment
+    /// is with the bank. Each application changes through the state
+    /// machine, conditionally on its version, so a batch claiming it at the
+    /// same moment either sees the change (and skips it) or wins (and the
+    /// change is refused as a payment in progress on retry).
+    async fn record_payee_change(
+        &self,
+        actor: &Actor,
+        company: &Company,
+        account: &crate::fields::BankAccount,
+    ) -> Result<(), Error> {
+        let scope = Scope::Owner(company.owner.clone());
+        let mut apps = Vec::new();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let batch = self.applications.list_applications(&scope, &ApplicationFilter::default(), &page).await?;
+            apps.extend(batch.items);
+            match batch.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        if apps.iter().any(|a| a.state == State::InPaymentBatch) {
+            return Err(Error::PaymentInProgress);
+        }
+        for app in apps.into_iter().filter(|a| matches!(a.state, State::Approved | State::PaymentFailed)) {
+            let policy = self.policy_by_id(&app.policy_id).await?;
+            let cmd = Command::RequestPayeeChange { account: account.clone() };
+            let (next, audit, _) = step(&app, actor, cmd, &policy, self.now())?;
+            self.applications.update_application(&next, app.version, &audit, false).await?;
+        }
+        Ok(())
     }
 
     async fn own_company(&self, actor: &Actor) -> Result<Company, Error> {
@@ -276,7 +398,8 @@ impl Services {
         }
         let mut app =
             Application::draft(ulid::Ulid::new().to_string(), &policy, &company, &project, claimed, note, now);
-        let audit = AuditEntry::next(&app.id, 1, &app.audit_head, now, actor, "create", None, State::Draft, None);
+        let audit =
+            AuditEntry::next(&app.id, 1, &app.audit_head, now, actor, "create", None, State::Draft.as_str(), None);
         app.version = 1;
         app.audit_seq = 1;
         app.audit_head = audit.hash.clone();
@@ -351,9 +474,18 @@ impl Services {
         id: &str,
         input: &ApproveInput,
     ) -> Result<ApplicationDetail, Error> {
-        self.transition(actor, id, input.version, |_| async move {
+        self.transition(actor, id, input.version, |app: Application| async move {
             let area = input.approved_area.as_deref().map(|s| area("approvedArea", s)).transpose()?;
-            Ok(Command::Approve { tier, area, reason: reason("reason", &input.reason)? })
+            // The district approves payment to the account the company has now.
+            let payee = match tier {
+                Tier::District => {
+                    let company =
+                        self.companies.get_company(&app.company_id).await?.ok_or(Error::NotFound("company"))?;
+                    Some(company.profile.bank_account)
+                }
+                _ => None,
+            };
+            Ok(Command::Approve { tier, area, reason: reason("reason", &input.reason)?, payee })
         })
         .await
     }
@@ -369,6 +501,13 @@ impl Services {
             Ok(Command::Return { tier, reason: required_reason(&input.reason)? })
         })
         .await
+    }
+
+    /// A district reviewer verifies the application's bank account: a change
+    /// the company asked for becomes the payee, and a failed payment becomes
+    /// payable again.
+    pub async fn verify_payee(&self, actor: &Actor, id: &str, version: u64) -> Result<ApplicationDetail, Error> {
+        self.transition(actor, id, version, |_| async { Ok(Command::VerifyPayee) }).await
     }
 
     pub async fn reject(
@@ -408,27 +547,7 @@ impl Services {
             return Err(Error::VersionConflict { current: app.version });
         }
         let policy = self.policy_by_id(&app.policy_id).await?;
-        let action = match &cmd {
-            Command::Submit { .. } if app.round > 0 => "resubmit",
-            other => other.action(),
-        };
-        let now = self.now();
-        let t = state::apply(&app, actor, cmd, &Ctx { policy: &policy, now })?;
-        let releases = t.releases_claim();
-        let mut next = t.next;
-        let audit = AuditEntry::next(
-            &app.id,
-            app.audit_seq + 1,
-            &app.audit_head,
-            now,
-            actor,
-            action,
-            Some(t.from),
-            next.state,
-            t.comment,
-        );
-        next.audit_seq = audit.seq;
-        next.audit_head = audit.hash.clone();
+        let (next, audit, releases) = step(&app, actor, cmd, &policy, self.now())?;
         self.applications.update_application(&next, app.version, &audit, releases).await?;
         self.detail(actor, next).await
     }

@@ -21,9 +21,10 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::application::{Application, Decision, DecisionKind, ProjectSnapshot, TierApproval};
+use crate::application::{Application, Decision, DecisionKind, PayeeChange, ProjectSnapshot, TierApproval};
 use crate::document::DocumentKind;
 use crate::error::Error;
+use crate::fields::BankAccount;
 use crate::fields::Text;
 use crate::identity::{Actor, Role, Tier};
 use crate::jurisdiction::JurisdictionPath;
@@ -125,22 +126,30 @@ pub enum Command {
     ConfirmArea,
     /// Project manager disputes the claimed area; back to the company.
     DisputeArea { reason: Text },
-    /// Reviewer approves at a tier, optionally lowering the area (with a reason).
-    Approve { tier: Tier, area: Option<Area>, reason: Option<Text> },
+    /// Reviewer approves at a tier, optionally lowering the area (with a
+    /// reason). At the district, `payee` is the company's bank account as it
+    /// stands: the account the district approves payment to.
+    Approve { tier: Tier, area: Option<Area>, reason: Option<Text>, payee: Option<BankAccount> },
     /// Reviewer returns for correction (退回补正).
     Return { tier: Tier, reason: Text },
     /// Reviewer rejects; terminal.
     Reject { tier: Tier, reason: Text },
     /// Company withdraws before the district's decision; terminal.
     Withdraw { reason: Option<Text> },
-    /// Finance puts an approved application into a payment batch.
-    AddToBatch { batch_id: String },
+    /// Finance puts an approved application into a payment batch, as a line.
+    AddToBatch { batch_id: String, line_id: String },
+    /// Finance takes it out again (the batch is cancelled before release).
+    RemoveFromBatch,
     /// The bank reports the payment made.
     MarkPaid,
     /// The bank reports the payment failed.
     MarkPaymentFailed { reason: Text },
-    /// The district re-verified a corrected bank account; payable again.
-    ReverifyAfterFailure,
+    /// The company asks, after approval, to be paid to another account. It
+    /// is recorded and blocks payment until the district verifies it.
+    RequestPayeeChange { account: BankAccount },
+    /// A district reviewer verifies the bank account: a requested change
+    /// becomes the payee, and a failed payment becomes payable again.
+    VerifyPayee,
 }
 
 impl Command {
@@ -156,22 +165,30 @@ impl Command {
             Command::Reject { .. } => "reject",
             Command::Withdraw { .. } => "withdraw",
             Command::AddToBatch { .. } => "add_to_batch",
+            Command::RemoveFromBatch => "remove_from_batch",
             Command::MarkPaid => "mark_paid",
             Command::MarkPaymentFailed { .. } => "mark_payment_failed",
-            Command::ReverifyAfterFailure => "reverify_after_failure",
+            Command::RequestPayeeChange { .. } => "request_bank_account_change",
+            Command::VerifyPayee => "verify_bank_account",
         }
     }
 
     /// Whether a role may ever take this action (ownership and scope aside).
     pub fn role_may(&self, role: Role) -> bool {
         match self {
-            Command::Edit { .. } | Command::Submit { .. } | Command::Withdraw { .. } => role == Role::Company,
+            Command::Edit { .. }
+            | Command::Submit { .. }
+            | Command::Withdraw { .. }
+            | Command::RequestPayeeChange { .. } => role == Role::Company,
             Command::ConfirmArea | Command::DisputeArea { .. } => role == Role::ProjectManager,
             Command::Approve { tier, .. } | Command::Return { tier, .. } | Command::Reject { tier, .. } => {
                 role.tier() == Some(*tier)
             }
-            Command::AddToBatch { .. } | Command::MarkPaid | Command::MarkPaymentFailed { .. } => role == Role::Finance,
-            Command::ReverifyAfterFailure => role == Role::District,
+            Command::AddToBatch { .. }
+            | Command::RemoveFromBatch
+            | Command::MarkPaid
+            | Command::MarkPaymentFailed { .. } => role == Role::Finance,
+            Command::VerifyPayee => role == Role::District,
         }
     }
 }
@@ -214,12 +231,16 @@ pub enum DomainEvent {
     ClaimReleased,
     AddedToBatch {
         batch_id: String,
+        line_id: String,
     },
+    RemovedFromBatch,
+    PayeeChangeRequested,
     Paid,
     PaymentFailed {
         reason: Text,
     },
-    Reverified,
+    /// The district verified the bank account (a change, or after a failure).
+    PayeeVerified,
 }
 
 /// The result of a successful [`apply`].
@@ -316,7 +337,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             comment = Some(reason.to_string());
             events.push(DomainEvent::AreaDisputed { reason });
         }
-        Command::Approve { tier, area, reason } => {
+        Command::Approve { tier, area, reason, payee } => {
             if app.state != State::pending_at(tier) {
                 return Err(wrong_state());
             }
@@ -341,6 +362,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                 Tier::District => {
                     let amount = ctx.policy.amount(area);
                     next.approved_amount = Some(amount);
+                    next.payee = payee;
                     events.push(DomainEvent::Approved { area, amount });
                     State::Approved
                 }
@@ -386,16 +408,30 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             events.push(DomainEvent::Withdrawn);
             events.push(DomainEvent::ClaimReleased);
         }
-        Command::AddToBatch { batch_id } => {
+        Command::AddToBatch { batch_id, line_id } => {
             if app.state != State::Approved {
                 return Err(wrong_state());
             }
             if ctx.now >= ctx.policy.payout_deadline {
-                return Err(Error::WrongState { state: app.state, action: "pay after the payout deadline" });
+                return Err(Error::PayoutDeadlinePassed { deadline: ctx.policy.payout_deadline });
+            }
+            // Only a verified account is ever paid.
+            if app.payee.is_none() || app.payee_change.is_some() {
+                return Err(Error::PayeeNotVerified);
             }
             next.state = State::InPaymentBatch;
             next.batch_id = Some(batch_id.clone());
-            events.push(DomainEvent::AddedToBatch { batch_id });
+            next.payment_line = Some(line_id.clone());
+            events.push(DomainEvent::AddedToBatch { batch_id, line_id });
+        }
+        Command::RemoveFromBatch => {
+            if app.state != State::InPaymentBatch {
+                return Err(wrong_state());
+            }
+            next.state = State::Approved;
+            next.batch_id = None;
+            next.payment_line = None;
+            events.push(DomainEvent::RemovedFromBatch);
         }
         Command::MarkPaid => {
             if app.state != State::InPaymentBatch {
@@ -410,16 +446,40 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             }
             next.state = State::PaymentFailed;
             next.batch_id = None;
+            next.failed_line = app.payment_line.clone();
             next.last_decision = Some(decision(DecisionKind::PaymentFailed, actor, Some(reason.clone()), ctx.now));
             comment = Some(reason.to_string());
             events.push(DomainEvent::PaymentFailed { reason });
         }
-        Command::ReverifyAfterFailure => {
-            if app.state != State::PaymentFailed {
+        Command::RequestPayeeChange { account } => {
+            // While a line is out with the bank the account cannot change:
+            // the bank would pay one account and the records name another.
+            if !matches!(app.state, State::Approved | State::PaymentFailed) {
+                return Err(Error::PaymentInProgress);
+            }
+            comment =
+                Some(format!("{} {} {}", account.bank_name, account.account_name, account.account_number.masked()));
+            next.payee_change = Some(PayeeChange { account, requested_at: ctx.now, by: actor.user_id.clone() });
+            events.push(DomainEvent::PayeeChangeRequested);
+        }
+        Command::VerifyPayee => {
+            let failed = app.state == State::PaymentFailed;
+            let pending = app.state == State::Approved && app.payee_change.is_some();
+            if !failed && !pending {
                 return Err(wrong_state());
             }
+            if let Some(change) = &app.payee_change {
+                comment = Some(format!(
+                    "{} {} {}",
+                    change.account.bank_name,
+                    change.account.account_name,
+                    change.account.account_number.masked()
+                ));
+                next.payee = Some(change.account.clone());
+                next.payee_change = None;
+            }
             next.state = State::Approved;
-            events.push(DomainEvent::Reverified);
+            events.push(DomainEvent::PayeeVerified);
         }
     }
 
@@ -488,13 +548,15 @@ mod tests {
         let p = policy();
         let ctx = ctx_at(&p, in_window(&p));
         let app = at_state(draft("1000.00"), State::PendingDistrict);
-        let smaller = Command::Approve { tier: Tier::District, area: Some(area("800.50")), reason: None };
+        let smaller = Command::Approve { tier: Tier::District, area: Some(area("800.50")), reason: None, payee: None };
         let err = apply(&app, &reviewer(Tier::District), smaller, &ctx).unwrap_err();
         assert_eq!(err.field(), Some("reason"));
-        let smaller =
-            Command::Approve {
-                tier: Tier::District, area: Some(area("800.50")), reason: Some(text("部分面积为商业"))
-            };
+        let smaller = Command::Approve {
+            tier: Tier::District,
+            area: Some(area("800.50")),
+            reason: Some(text("部分面积为商业")),
+            payee: None,
+        };
         let t = apply(&app, &reviewer(Tier::District), smaller, &ctx).unwrap();
         assert_eq!(t.next.approved_amount.unwrap().to_string(), "800.50");
         assert!(t.events.contains(&DomainEvent::Approved { area: area("800.50"), amount: p.amount(area("800.50")) }));
@@ -506,7 +568,12 @@ mod tests {
         let ctx = ctx_at(&p, in_window(&p));
         let mut app = at_state(draft("1000.00"), State::PendingSubdistrict);
         app.approved_area = Some(area("900.00"));
-        let more = Command::Approve { tier: Tier::Subdistrict, area: Some(area("950.00")), reason: Some(text("x")) };
+        let more = Command::Approve {
+            tier: Tier::Subdistrict,
+            area: Some(area("950.00")),
+            reason: Some(text("x")),
+            payee: None,
+        };
         let err = apply(&app, &reviewer(Tier::Subdistrict), more, &ctx).unwrap_err();
         assert_eq!(err.field(), Some("approvedArea"));
         let same = apply(&app, &reviewer(Tier::Subdistrict), approve(Tier::Subdistrict), &ctx).unwrap();
@@ -655,19 +722,64 @@ mod tests {
         let p = policy();
         let ctx = ctx_at(&p, in_window(&p));
         let app = at_state(draft("10"), State::Approved);
-        let batched = apply(&app, &finance(), Command::AddToBatch { batch_id: "b1".into() }, &ctx).unwrap().next;
+        let add = |b: &str| Command::AddToBatch { batch_id: b.into(), line_id: format!("{b}-L1") };
+        let batched = apply(&app, &finance(), add("b1"), &ctx).unwrap().next;
+        assert_eq!(batched.payment_line.as_deref(), Some("b1-L1"));
         assert_eq!(batched.state, State::InPaymentBatch);
         let failed =
             apply(&batched, &finance(), Command::MarkPaymentFailed { reason: text("户名不符") }, &ctx).unwrap().next;
         assert_eq!(failed.state, State::PaymentFailed);
         assert_eq!(failed.batch_id, None);
-        assert!(apply(&failed, &finance(), Command::AddToBatch { batch_id: "b2".into() }, &ctx).is_err());
-        let again = apply(&failed, &reviewer(Tier::District), Command::ReverifyAfterFailure, &ctx).unwrap().next;
+        assert_eq!(failed.failed_line.as_deref(), Some("b1-L1"));
+        assert!(apply(&failed, &finance(), add("b2"), &ctx).is_err());
+        let again = apply(&failed, &reviewer(Tier::District), Command::VerifyPayee, &ctx).unwrap().next;
         assert_eq!(again.state, State::Approved);
         let late = ctx_at(&p, p.payout_deadline.to_utc());
-        assert!(apply(&again, &finance(), Command::AddToBatch { batch_id: "b3".into() }, &late).is_err());
+        assert!(matches!(apply(&again, &finance(), add("b3"), &late), Err(Error::PayoutDeadlinePassed { .. })));
+        let back = apply(&batched, &finance(), Command::RemoveFromBatch, &ctx).unwrap().next;
+        assert_eq!((back.state, back.batch_id), (State::Approved, None));
         let paid = apply(&batched, &finance(), Command::MarkPaid, &ctx).unwrap().next;
         assert!(paid.state.is_terminal());
+    }
+
+    #[test]
+    fn a_bank_change_after_approval_blocks_payment_until_the_district_verifies_it() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = at_state(draft("10"), State::Approved);
+        let mut account = app.payee.clone().unwrap();
+        account.account_number = crate::fields::AccountNumber::parse("9999888877776666").unwrap();
+        let changed = apply(&app, &company(), Command::RequestPayeeChange { account: account.clone() }, &ctx).unwrap();
+        assert!(changed.comment.as_deref().unwrap().contains("****6666"), "the audit comment masks the account");
+        let changed = changed.next;
+        let add = Command::AddToBatch { batch_id: "b".into(), line_id: "l".into() };
+        assert_eq!(apply(&changed, &finance(), add.clone(), &ctx).unwrap_err(), Error::PayeeNotVerified);
+        let verified = apply(&changed, &reviewer(Tier::District), Command::VerifyPayee, &ctx).unwrap().next;
+        assert_eq!(verified.payee.as_ref(), Some(&account));
+        assert_eq!(verified.payee_change, None);
+        assert!(apply(&verified, &finance(), add.clone(), &ctx).is_ok());
+        // Nothing to verify, and no change while a line is with the bank.
+        assert!(matches!(
+            apply(&app, &reviewer(Tier::District), Command::VerifyPayee, &ctx),
+            Err(Error::WrongState { .. })
+        ));
+        let batched = apply(&app, &finance(), add, &ctx).unwrap().next;
+        assert_eq!(
+            apply(&batched, &company(), Command::RequestPayeeChange { account }, &ctx).unwrap_err(),
+            Error::PaymentInProgress
+        );
+    }
+
+    #[test]
+    fn a_district_approval_fixes_the_account_it_approved() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let mut app = at_state(draft("10"), State::PendingDistrict);
+        app.payee = None;
+        let account = company_record().profile.bank_account;
+        let cmd = Command::Approve { tier: Tier::District, area: None, reason: None, payee: Some(account.clone()) };
+        let t = apply(&app, &reviewer(Tier::District), cmd, &ctx).unwrap();
+        assert_eq!(t.next.payee, Some(account));
     }
 
     #[test]
@@ -685,9 +797,9 @@ mod tests {
                         State::PendingCommunity | State::PendingSubdistrict | State::PendingDistrict,
                         "approve" | "return" | "reject" | "withdraw"
                     )
-                    | (State::Approved, "add_to_batch")
-                    | (State::InPaymentBatch, "mark_paid" | "mark_payment_failed")
-                    | (State::PaymentFailed, "reverify_after_failure")
+                    | (State::Approved, "add_to_batch" | "request_bank_account_change")
+                    | (State::InPaymentBatch, "mark_paid" | "mark_payment_failed" | "remove_from_batch")
+                    | (State::PaymentFailed, "verify_bank_account" | "request_bank_account_change")
             )
         };
         let mut checked = 0;
@@ -703,21 +815,23 @@ mod tests {
                 (reviewer(tier), approve(tier)),
                 (reviewer(tier), Command::Return { tier, reason: text("x") }),
                 (reviewer(tier), Command::Reject { tier, reason: text("x") }),
-                (finance(), Command::AddToBatch { batch_id: "b".into() }),
+                (finance(), Command::AddToBatch { batch_id: "b".into(), line_id: "l".into() }),
+                (finance(), Command::RemoveFromBatch),
                 (finance(), Command::MarkPaid),
                 (finance(), Command::MarkPaymentFailed { reason: text("x") }),
-                (reviewer(Tier::District), Command::ReverifyAfterFailure),
+                (company(), Command::RequestPayeeChange { account: company_record().profile.bank_account }),
+                (reviewer(Tier::District), Command::VerifyPayee),
             ];
             for (actor, cmd) in cmds {
                 let action = cmd.action();
                 let result = apply(&app, &actor, cmd, &ctx);
                 assert_eq!(result.is_ok(), allowed(s, action), "{s} {action}: {result:?}");
                 if let Err(e) = result {
-                    assert!(matches!(e, Error::WrongState { .. }), "{s} {action}: {e:?}");
+                    assert!(matches!(e, Error::WrongState { .. } | Error::PaymentInProgress), "{s} {action}: {e:?}");
                 }
                 checked += 1;
             }
         }
-        assert_eq!(checked, 12 * 12);
+        assert_eq!(checked, 12 * 14);
     }
 }

@@ -61,6 +61,8 @@ pub fn company_record() -> Company {
         version: 1,
         created_at: Utc::now(),
         updated_at: Utc::now(),
+        audit_seq: 0,
+        audit_head: crate::audit::GENESIS.to_string(),
     }
 }
 
@@ -89,6 +91,8 @@ pub fn draft(claimed: &str) -> Application {
     let a = area(claimed);
     let mut app = Application::draft("A1".into(), &p, &company_record(), &project(), a, None, Utc::now());
     app.version = 1;
+    // As if the district had approved payment to the company's account.
+    app.payee = Some(company_record().profile.bank_account);
     app
 }
 
@@ -125,7 +129,7 @@ pub fn finance() -> Actor {
 }
 
 pub fn approve(tier: Tier) -> Command {
-    Command::Approve { tier, area: None, reason: None }
+    Command::Approve { tier, area: None, reason: None, payee: None }
 }
 
 pub fn submit_cmd(app: &Application) -> Command {

@@ -42,6 +42,16 @@ pub struct BankAccountView {
     pub account_number_masked: String,
 }
 
+impl BankAccountView {
+    pub fn masked(b: &crate::fields::BankAccount) -> BankAccountView {
+        BankAccountView {
+            bank_name: b.bank_name.to_string(),
+            account_name: b.account_name.to_string(),
+            account_number_masked: b.account_number.masked(),
+        }
+    }
+}
+
 impl CompanyView {
     /// The owner's view: their own phone in full, the account masked.
     pub fn of(c: &Company) -> CompanyView {
@@ -53,11 +63,7 @@ impl CompanyView {
             legal_representative: p.legal_representative.to_string(),
             contact_name: p.contact_name.to_string(),
             contact_phone: p.contact_phone.as_str().to_string(),
-            bank_account: BankAccountView {
-                bank_name: p.bank_account.bank_name.to_string(),
-                account_name: p.bank_account.account_name.to_string(),
-                account_number_masked: p.bank_account.account_number.masked(),
-            },
+            bank_account: BankAccountView::masked(&p.bank_account),
             version: c.version,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -161,6 +167,11 @@ pub struct ApplicationView {
     pub last_decision: Option<Decision>,
     pub round: u32,
     pub batch_id: Option<String>,
+    /// The verified account payment goes to (masked).
+    pub payee: Option<BankAccountView>,
+    /// A bank account change waits for the district's verification.
+    pub payee_change_pending: bool,
+    pub payment_line: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
@@ -212,6 +223,9 @@ impl ApplicationView {
             last_decision: a.last_decision.clone(),
             round: a.round,
             batch_id: a.batch_id.clone(),
+            payee: a.payee.as_ref().map(BankAccountView::masked),
+            payee_change_pending: a.payee_change.is_some(),
+            payment_line: a.payment_line.clone(),
             created_at: a.created_at,
             updated_at: a.updated_at,
             submitted_at: a.submitted_at,

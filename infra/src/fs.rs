@@ -177,6 +177,24 @@ impl BlobStore for FsBlobStore {
         self.write(key, &bytes).await
     }
 
+    async fn put_file(&self, key: &str, source: &Path, _content_type: &str) -> StoreResult<()> {
+        let path = self.path_of(key)?;
+        let dir = path.parent().expect("keys have a parent").to_path_buf();
+        let tmp = dir.join(format!(".{}.tmp", ulid::Ulid::new()));
+        let source = source.to_path_buf();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::copy(&source, &tmp)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&dir)?.sync_all()?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+        .map_err(|e| StoreError::Backend(e.to_string()))
+    }
+
     async fn delete(&self, key: &str) -> StoreResult<()> {
         match tokio::fs::remove_file(self.path_of(key)?).await {
             Ok(()) => Ok(()),

@@ -19,7 +19,8 @@ fn ports(store: SqliteStore) -> contract::Ports {
         documents: s.clone(),
         prechecks: s.clone(),
         idempotency: s.clone(),
-        stats: s,
+        stats: s.clone(),
+        disbursement: s,
     }
 }
 

@@ -86,7 +86,22 @@ pub const ACCOUNTS: &[DemoAccount] = &[
         "街道复核：福田区南园街道",
     ),
     account("district-futian", Role::District, "福田区住建局", Some("440304"), None, "区级审核：福田区"),
-    account("finance-futian", Role::Finance, "福田区财政", Some("440304"), None, "区财政：福田区"),
+    account(
+        "finance-futian",
+        Role::Finance,
+        "福田区财政（经办）",
+        Some("440304"),
+        None,
+        "区财政：福田区，创建支付批次",
+    ),
+    account(
+        "finance-futian-2",
+        Role::Finance,
+        "福田区财政（复核）",
+        Some("440304"),
+        None,
+        "区财政：福田区，复核并发送批次（双人复核）",
+    ),
     account(
         "community-kuichong",
         Role::Community,
@@ -104,6 +119,7 @@ pub const ACCOUNTS: &[DemoAccount] = &[
         "街道复核：葵涌街道（统计编码属龙岗区，由大鹏新区管理）",
     ),
     account("district-dapeng", Role::District, "大鹏新区住建局", Some("440398"), None, "区级审核：大鹏新区"),
+    account("finance-dapeng", Role::Finance, "大鹏新区财政", Some("440398"), None, "区财政：大鹏新区"),
     account(
         "district-longgang",
         Role::District,

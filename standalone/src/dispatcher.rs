@@ -29,13 +29,33 @@ pub struct Drained {
 pub struct Dispatcher {
     store: SqliteStore,
     services: Arc<Services>,
+    exports: Arc<crate::exports::LocalExportQueue>,
     /// One pass at a time, so rows are delivered in order.
     pass: Mutex<()>,
 }
 
 impl Dispatcher {
-    pub fn new(store: SqliteStore, services: Arc<Services>) -> Arc<Dispatcher> {
-        Arc::new(Dispatcher { store, services, pass: Mutex::new(()) })
+    pub fn new(
+        store: SqliteStore,
+        services: Arc<Services>,
+        exports: Arc<crate::exports::LocalExportQueue>,
+    ) -> Arc<Dispatcher> {
+        Arc::new(Dispatcher { store, services, exports, pass: Mutex::new(()) })
+    }
+
+    /// Writes the batch files asked for; a failure is retried next pass.
+    async fn export_files(&self) -> u64 {
+        let mut done = 0;
+        for batch_id in self.exports.take() {
+            match disbursement::export(&self.services, &batch_id).await {
+                Ok(_) => done += 1,
+                Err(e) => {
+                    tracing::warn!(batch_id = %batch_id, error = %e, "batch export failed; will retry");
+                    self.exports.retry(batch_id);
+                }
+            }
+        }
+        done
     }
 
     async fn deliver(&self, change: &ChangeRecord) -> Result<(), review::ConsumerError> {
@@ -50,6 +70,7 @@ impl Dispatcher {
         let _pass = self.pass.lock().await;
         let mut out = Drained::default();
         loop {
+            out.delivered += self.export_files().await;
             let batch = self.store.pending_changes(100).await?;
             if batch.is_empty() {
                 return Ok(out);
@@ -101,6 +122,7 @@ impl Dispatcher {
                 }
                 tokio::select! {
                     _ = notify.notified() => {}
+                    _ = me.exports.notify.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = shutdown.changed() => return,
                 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod blobs;
 pub mod demo;
 pub mod dispatcher;
+pub mod exports;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -148,6 +149,7 @@ pub struct Opened {
     pub services: Arc<Services>,
     pub store: SqliteStore,
     pub blobs: Arc<FsBlobStore>,
+    pub exports: Arc<exports::LocalExportQueue>,
     pub secret: Vec<u8>,
 }
 
@@ -163,11 +165,12 @@ impl Opened {
             activate_policy(&store, &read_or(&config.policy_file, SHENZHEN_POLICY_JSON)?, config.demo, clock.now())
                 .await?;
         let blobs = Arc::new(FsBlobStore::new(&config.data_dir.join("blobs"), base_url, &secret));
-        let services = Arc::new(store.services(blobs.clone(), tree, clock, &policy.id));
+        let exports = Arc::new(exports::LocalExportQueue::default());
+        let services = Arc::new(store.services(blobs.clone(), exports.clone(), tree, clock, &policy.id));
         if config.demo {
             demo::seed(&services).await.context("seeding demo data")?;
         }
-        Ok(Opened { services, store, blobs, secret })
+        Ok(Opened { services, store, blobs, exports, secret })
     }
 }
 
@@ -177,9 +180,10 @@ impl Stack {
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr()?;
-        let Opened { services, store, blobs, secret } = Opened::open(&config, clock, &format!("http://{addr}")).await?;
+        let Opened { services, store, blobs, exports, secret } =
+            Opened::open(&config, clock, &format!("http://{addr}")).await?;
         let keys = Arc::new(Hs256::new(&secret, ISSUER, AUDIENCE));
-        let dispatcher = Dispatcher::new(store.clone(), services.clone());
+        let dispatcher = Dispatcher::new(store.clone(), services.clone(), exports);
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let background = config.dispatch.then(|| dispatcher.spawn(rx.clone()));
         if let Some(every) = config.nightly_every {
@@ -280,12 +284,13 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         .iter()
         .chain(review::ROUTES)
         .chain(aggregation::ROUTES)
+        .chain(disbursement::ROUTES)
         .chain(STANDALONE_ROUTES)
         .copied()
         .collect()
 }
 
-/// The API as one server: both function routers and the dev login behind
+/// The API as one server: every function's router and the dev login behind
 /// the bearer-token layer, plus `extra` routes. The standalone server adds
 /// health and the local blob endpoint; the emulator tests add their own.
 pub fn api_router(services: Arc<Services>, keys: Arc<Hs256>, extra: axum::Router) -> axum::Router {
@@ -297,7 +302,8 @@ pub fn api_router(services: Arc<Services>, keys: Arc<Hs256>, extra: axum::Router
     axum::Router::new()
         .merge(submission::router(services.clone()))
         .merge(review::router(services.clone(), &Tier::ALL))
-        .merge(aggregation::router(services))
+        .merge(aggregation::router(services.clone()))
+        .merge(disbursement::router(services))
         .merge(dev)
         .merge(extra)
         .fallback(no_route)

@@ -29,7 +29,8 @@ async fn the_dynamodb_adapter_keeps_the_storage_contract() {
         documents: store.clone(),
         prechecks: store.clone(),
         idempotency: store.clone(),
-        stats: store,
+        stats: store.clone(),
+        disbursement: store,
     })
     .await;
 }

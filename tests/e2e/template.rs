@@ -68,6 +68,7 @@ fn each_function_serves_exactly_its_routers_routes() {
         assert_eq!(r[&name]["Properties"]["Environment"]["Variables"]["TIER"], tier);
     }
     assert_eq!(http_routes(&r["AggregationFunction"]), routes(aggregation::ROUTES));
+    assert_eq!(http_routes(&r["DisbursementFunction"]), routes(disbursement::ROUTES));
     assert!(http_routes(&r["DispatchFunction"]).is_empty());
     // No route is served twice, and the standalone-only routes are not deployed.
     let mut all = Vec::new();
@@ -89,11 +90,14 @@ fn every_function_builds_a_workspace_binary_for_arm64() {
     assert_eq!(t["Globals"]["Function"]["Handler"], "bootstrap");
     assert_eq!(t["Globals"]["Function"]["Tracing"], "Active");
     let functions: Vec<_> = resources(&t).iter().filter(|(_, v)| v["Type"] == "AWS::Serverless::Function").collect();
-    assert_eq!(functions.len(), 6, "submission, three review tiers, dispatch, aggregation");
+    assert_eq!(functions.len(), 7, "submission, three review tiers, dispatch, aggregation, disbursement");
     for (name, f) in functions {
         assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
         let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
-        assert!(["submission", "review", "dispatch", "aggregation"].contains(&binary), "{name}: {binary}");
+        assert!(
+            ["submission", "review", "dispatch", "aggregation", "disbursement"].contains(&binary),
+            "{name}: {binary}"
+        );
         let group = f["Properties"]["LoggingConfig"]["LogGroup"]["!Ref"].as_str().expect("an explicit log group");
         assert_eq!(resources(&t)[group]["Properties"]["RetentionInDays"]["!Ref"], "LogRetentionDays");
     }
@@ -169,7 +173,7 @@ fn every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm() {
             assert!(r[*q]["Properties"]["RedrivePolicy"].is_object(), "{q} has no dead-letter queue");
         }
     }
-    assert_eq!(dead_letter.len(), 3, "one per tier queue");
+    assert_eq!(dead_letter.len(), 4, "one per tier queue and the export queue");
 }
 
 #[test]

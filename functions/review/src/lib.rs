@@ -25,6 +25,7 @@ subsidy_api::routes! {
     POST "/api/v1/review/{tier}/applications/{id}/approve" => approve,
     POST "/api/v1/review/{tier}/applications/{id}/return" => return_for_correction,
     POST "/api/v1/review/{tier}/applications/{id}/reject" => reject,
+    POST "/api/v1/review/{tier}/applications/{id}/verify-bank-account" => verify_bank_account,
 }
 
 /// The tiers a deployment serves.
@@ -84,6 +85,27 @@ async fn reject(
 ) -> ApiResult<Json<ApplicationDetail>> {
     let tier = served.check(&tier)?;
     Ok(Json(s.reject(&actor, tier, &id, &input).await?))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VersionInput {
+    version: u64,
+}
+
+/// The district verifies an application's bank account (after a change, or
+/// after a failed payment). Only the district tier decides this.
+async fn verify_bank_account(
+    State(s): State<AppState>,
+    axum::Extension(served): axum::Extension<Served>,
+    Identity(actor): Identity,
+    Path((tier, id)): Path<(String, String)>,
+    Body(input): Body<VersionInput>,
+) -> ApiResult<Json<ApplicationDetail>> {
+    if served.check(&tier)? != Tier::District {
+        return Err(ApiError::Core(subsidy_core::Error::NotFound("application")));
+    }
+    Ok(Json(s.verify_payee(&actor, &id, input.version).await?))
 }
 
 /// Why a message could not be handled, and whether to try it again.
@@ -205,7 +227,13 @@ mod tests {
         let tree = Arc::new(JurisdictionTree::from_json(subsidy_infra::data::SHENZHEN_JURISDICTIONS).unwrap());
         let blobs = Arc::new(subsidy_infra::fs::FsBlobStore::new(dir.path(), "http://localhost", &[7; 32]));
         let store = subsidy_infra::sqlite::SqliteStore::open_in_memory().unwrap();
-        let s = store.services(blobs, tree, Arc::new(subsidy_core::ports::SystemClock), "p");
+        let s = store.services(
+            blobs,
+            Arc::new(subsidy_core::disbursement::NoExportQueue),
+            tree,
+            Arc::new(subsidy_core::ports::SystemClock),
+            "p",
+        );
         (dir, s)
     }
 

@@ -337,7 +337,13 @@ mod tests {
             Arc::new(JurisdictionTree::from_json(include_str!("../../../data/jurisdictions/shenzhen.json")).unwrap());
         let store = SqliteStore::open_in_memory().unwrap();
         let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", b"0123456789abcdef0123456789abcdef"));
-        let services = Arc::new(store.services(blobs, tree, Arc::new(SystemClock), "p"));
+        let services = Arc::new(store.services(
+            blobs,
+            Arc::new(subsidy_core::disbursement::NoExportQueue),
+            tree,
+            Arc::new(SystemClock),
+            "p",
+        ));
         let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
         let response = super::router(services).oneshot(request).await.unwrap();
         let status = response.status().as_u16();
@@ -360,7 +366,13 @@ mod tests {
         let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", b"0123456789abcdef0123456789abcdef"));
         let key = "documents/01JAPPLICATION00000000000A/01JDOCUMENT000000000000000";
         blobs.write(key, b"%PDF-1.4 stray").await.unwrap();
-        let services = SqliteStore::open_in_memory().unwrap().services(blobs.clone(), tree, Arc::new(SystemClock), "p");
+        let services = SqliteStore::open_in_memory().unwrap().services(
+            blobs.clone(),
+            Arc::new(subsidy_core::disbursement::NoExportQueue),
+            tree,
+            Arc::new(SystemClock),
+            "p",
+        );
         let event: aws_lambda_events::s3::S3Event =
             serde_json::from_str(include_str!("../../../events/submission/s3-object-created-ok.json")).unwrap();
         super::handle_s3(&services, event).await.unwrap();

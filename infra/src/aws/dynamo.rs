@@ -255,6 +255,41 @@ impl DynamoStore {
         }
     }
 
+    /// One item by key, strongly consistent.
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.get(pk, sk).await
+    }
+
+    /// One page of a partition's items whose sort key begins with `prefix`.
+    pub(crate) async fn partition_page<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Page<T>, StoreError> {
+        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT) as i32;
+        let start = page.cursor.as_deref().map(|c| decode_cursor(c, &["pk", "sk"])).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":p", s(prefix))
+            .consistent_read(true)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let items = out.items().iter().map(body_of).collect::<Result<Vec<T>, _>>()?;
+        let next_cursor = match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => Some(encode_cursor(&k)?),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -372,7 +407,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(condition)
-            .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .send()
             .await;
         match result {
@@ -383,7 +418,7 @@ impl DynamoStore {
     }
 
     /// One page of a keys-only index, then the bodies.
-    async fn index_page<T: DeserializeOwned>(
+    pub(crate) async fn index_page<T: DeserializeOwned>(
         &self,
         index: &str,
         pk_attr: &str,
@@ -494,12 +529,13 @@ impl CompanyStore for DynamoStore {
         self.get_company(id).await
     }
 
-    async fn create_company(&self, company: &Company) -> StoreResult<()> {
+    async fn create_company(&self, company: &Company, audit: &AuditEntry) -> StoreResult<()> {
         let absent = Some("attribute_not_exists(pk)");
         let items = vec![
             condition(self.put(company_item(company)?, absent)?),
             condition(self.put(lock_item(format!("OWNER#{}", company.owner), &company.id), absent)?),
             condition(self.put(lock_item(format!("CREDIT#{}", company.profile.credit_code), &company.id), absent)?),
+            condition(self.put(audit_item(audit)?, absent)?),
         ];
         match self.transact(items).await {
             Ok(()) => Ok(()),
@@ -520,7 +556,7 @@ impl CompanyStore for DynamoStore {
         }
     }
 
-    async fn update_company(&self, company: &Company, expected_version: u64) -> StoreResult<()> {
+    async fn update_company(&self, company: &Company, expected_version: u64, audit: &AuditEntry) -> StoreResult<()> {
         let stored = self.get(format!("COMPANY#{}", company.id), "COMPANY").await?.ok_or(StoreError::NotFound)?;
         let old_code = str_attr(&stored, "creditCode").unwrap_or_default().to_string();
         let put = Put::builder()
@@ -553,6 +589,7 @@ impl CompanyStore for DynamoStore {
             );
         }
         items.insert(0, condition(put));
+        items.push(condition(self.put(audit_item(audit)?, Some("attribute_not_exists(pk)"))?));
         match self.transact(items).await {
             Ok(()) => Ok(()),
             Err(TxError::Cancelled(reasons)) => {
@@ -640,10 +677,21 @@ impl ProjectStore for DynamoStore {
     }
 }
 
-fn audit_item(e: &AuditEntry) -> Result<Item, StoreError> {
-    let mut item = key(app_pk(&e.application_id), format!("AUDIT#{:010}", e.seq));
+pub(crate) fn audit_item(e: &AuditEntry) -> Result<Item, StoreError> {
+    let mut item = key(audit_pk(&e.subject), format!("AUDIT#{:010}", e.seq));
     item.insert("body".into(), s(to_json(e)?));
     Ok(item)
+}
+
+/// The partition an audit chain lives in: its subject's own.
+pub(crate) fn audit_pk(subject: &str) -> String {
+    if let Some(id) = subject.strip_prefix("batch:") {
+        format!("BATCH#{id}")
+    } else if let Some(id) = subject.strip_prefix("company:") {
+        format!("COMPANY#{id}")
+    } else {
+        app_pk(subject)
+    }
 }
 
 fn claim_key(policy_id: &str, project_id: &str) -> Item {
@@ -789,7 +837,7 @@ impl ApplicationStore for DynamoStore {
     }
 
     async fn audit_trail(&self, application_id: &str) -> StoreResult<Vec<AuditEntry>> {
-        self.partition(app_pk(application_id), "AUDIT#").await
+        self.partition(audit_pk(application_id), "AUDIT#").await
     }
 
     async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {

@@ -4,6 +4,7 @@
 //! Local endpoints (the moto emulator in tests) come only from the standard
 //! `AWS_ENDPOINT_URL`; S3 then uses path-style addressing.
 
+pub mod disbursement;
 pub mod dynamo;
 pub mod s3;
 pub mod sqs;
@@ -21,7 +22,7 @@ use crate::config::{self, ConfigError};
 
 pub use dynamo::DynamoStore;
 pub use s3::S3Blobs;
-pub use sqs::SqsQueues;
+pub use sqs::{SqsExportQueue, SqsQueues};
 
 /// The SDK configuration: region, credentials, endpoint, from the environment.
 pub async fn sdk_config() -> aws_config::SdkConfig {
@@ -51,6 +52,11 @@ pub struct ServiceConfig {
     pub bucket: String,
     /// `POLICY_JSON`: the active policy, as data (a template parameter).
     pub policy: Policy,
+    /// `EXPORT_BUCKET_NAME`: reports and batch files.
+    pub exports_bucket: String,
+    /// `EXPORT_QUEUE_URL`: where batch files are asked for (only the
+    /// functions that create batches have it).
+    pub export_queue_url: Option<String>,
 }
 
 impl ServiceConfig {
@@ -59,6 +65,8 @@ impl ServiceConfig {
             table: config::var("TABLE_NAME")?,
             bucket: config::var("BUCKET_NAME")?,
             policy: config::parsed("POLICY_JSON", Policy::from_json)?,
+            exports_bucket: config::var("EXPORT_BUCKET_NAME")?,
+            export_queue_url: config::var("EXPORT_QUEUE_URL").ok(),
         })
     }
 }
@@ -81,9 +89,12 @@ pub async fn services(
         applications: store.clone(),
         documents: store.clone(),
         blobs: Arc::new(S3Blobs::new(s3_client(sdk), &config.bucket)),
+        exports: Arc::new(S3Blobs::new(s3_client(sdk), &config.exports_bucket)),
+        export_queue: Arc::new(SqsExportQueue::new(sqs_client(sdk), config.export_queue_url.clone())),
         prechecks: store.clone(),
         idempotency: store.clone(),
-        stats: store,
+        stats: store.clone(),
+        disbursement: store,
         clock,
         tree: Arc::new(tree),
         policy_id: config.policy.id.clone(),

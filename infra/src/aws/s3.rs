@@ -110,6 +110,20 @@ impl BlobStore for S3Blobs {
         Ok(())
     }
 
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> StoreResult<()> {
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(path).await.map_err(backend)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn delete(&self, key: &str) -> StoreResult<()> {
         self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(backend)?;
         Ok(())

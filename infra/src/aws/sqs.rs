@@ -61,3 +61,33 @@ impl ArrivalQueue for SqsQueues {
         Ok(())
     }
 }
+
+/// The export queue: asks the disbursement function to write a batch's
+/// files. Functions without the queue configured refuse to ask.
+#[derive(Clone)]
+pub struct SqsExportQueue {
+    client: Client,
+    url: Option<String>,
+}
+
+impl SqsExportQueue {
+    pub fn new(client: Client, url: Option<String>) -> SqsExportQueue {
+        SqsExportQueue { client, url }
+    }
+}
+
+#[async_trait]
+impl subsidy_core::disbursement::ExportQueue for SqsExportQueue {
+    async fn request_export(&self, batch_id: &str) -> StoreResult<()> {
+        let url = self.url.as_ref().ok_or_else(|| StoreError::Backend("EXPORT_QUEUE_URL is not configured".into()))?;
+        let body = serde_json::json!({ "batchId": batch_id }).to_string();
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| StoreError::Backend(format!("sqs: {e:?}")))?;
+        Ok(())
+    }
+}

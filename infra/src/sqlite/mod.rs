@@ -5,6 +5,7 @@
 //! view simple. A change to an application and its outbox row commit in the
 //! same transaction, so a crash can lose neither one without the other.
 
+mod disbursement;
 mod outbox;
 mod stats;
 
@@ -158,6 +159,7 @@ impl SqliteStore {
     pub fn services(
         &self,
         blobs: Arc<dyn BlobStore>,
+        export_queue: Arc<dyn subsidy_core::disbursement::ExportQueue>,
         tree: Arc<subsidy_core::jurisdiction::JurisdictionTree>,
         clock: Arc<dyn Clock>,
         policy_id: &str,
@@ -169,10 +171,13 @@ impl SqliteStore {
             projects: s.clone(),
             applications: s.clone(),
             documents: s.clone(),
+            exports: blobs.clone(),
             blobs,
             prechecks: s.clone(),
             idempotency: s.clone(),
-            stats: s,
+            stats: s.clone(),
+            disbursement: s,
+            export_queue,
             clock,
             tree,
             policy_id: policy_id.to_string(),
@@ -213,7 +218,7 @@ fn insert_outbox(tx: &Transaction<'_>, change: &ChangeRecord, now: &str) -> Resu
 fn insert_audit(tx: &Transaction<'_>, e: &AuditEntry) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO audit (application_id, seq, body) VALUES (?1, ?2, ?3)",
-        params![e.application_id, e.seq as i64, to_json(e)?],
+        params![e.subject, e.seq as i64, to_json(e)?],
     )
     .map_err(|err| match err {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
@@ -314,10 +319,12 @@ impl CompanyStore for SqliteStore {
         self.get_one("SELECT body FROM companies WHERE owner = ?1", vec![owner.into()]).await
     }
 
-    async fn create_company(&self, company: &Company) -> StoreResult<()> {
+    async fn create_company(&self, company: &Company, audit: &AuditEntry) -> StoreResult<()> {
         let c = company.clone();
+        let audit = audit.clone();
         let body = to_json(&c)?;
         self.write(move |tx| {
+            insert_audit(tx, &audit)?;
             let owner_taken: bool = tx
                 .query_row("SELECT 1 FROM companies WHERE owner = ?1", [&c.owner], |_| Ok(true))
                 .optional()
@@ -336,8 +343,9 @@ impl CompanyStore for SqliteStore {
         .await
     }
 
-    async fn update_company(&self, company: &Company, expected_version: u64) -> StoreResult<()> {
+    async fn update_company(&self, company: &Company, expected_version: u64, audit: &AuditEntry) -> StoreResult<()> {
         let c = company.clone();
+        let audit = audit.clone();
         let body = to_json(&c)?;
         self.write(move |tx| {
             let n = tx
@@ -349,6 +357,7 @@ impl CompanyStore for SqliteStore {
             if n == 0 {
                 return Err(current_version(tx, "companies", &c.id)?);
             }
+            insert_audit(tx, &audit)?;
             Ok(())
         })
         .await
@@ -449,6 +458,56 @@ fn app_columns(a: &Application) -> Result<[rusqlite::types::Value; 13], StoreErr
     ])
 }
 
+/// Inside a transaction: the conditional update of an application, its
+/// audit entry, the claim's release, and the outbox row. Every change to an
+/// application goes through here.
+pub(crate) fn write_application(
+    tx: &Transaction<'_>,
+    app: &Application,
+    expected_version: u64,
+    audit: &AuditEntry,
+    release_claim: bool,
+) -> Result<(), StoreError> {
+    let old = get_app(tx, &app.id)?.ok_or(StoreError::NotFound)?;
+    if old.version != expected_version {
+        return Err(StoreError::VersionConflict { current: old.version });
+    }
+    let [id, policy_id, project_id, owner, phone, city, district, subdistrict, community, state, since, version, body] =
+        app_columns(app)?;
+    tx.execute(
+        "UPDATE applications SET policy_id = ?2, project_id = ?3, owner = ?4, manager_phone = ?5, city = ?6, \
+         district = ?7, subdistrict = ?8, community = ?9, state = ?10, state_since = ?11, version = ?12, \
+         body = ?13 WHERE id = ?1 AND version = ?14",
+        params![
+            id,
+            policy_id,
+            project_id,
+            owner,
+            phone,
+            city,
+            district,
+            subdistrict,
+            community,
+            state,
+            since,
+            version,
+            body,
+            expected_version as i64
+        ],
+    )
+    .map_err(backend)?;
+    if release_claim {
+        tx.execute(
+            "DELETE FROM claims WHERE policy_id = ?1 AND project_id = ?2 AND application_id = ?3",
+            params![app.policy_id, app.project_id, app.id],
+        )
+        .map_err(backend)?;
+    }
+    insert_audit(tx, audit)?;
+    insert_outbox(tx, &ChangeRecord { old: Some(old), new: app.clone() }, &ts(&app.updated_at))?;
+    Ok(())
+}
+
 fn get_app(c: &Connection, id: &str) -> Result<Option<Application>, StoreError> {
     one(c, "SELECT body FROM applications WHERE id = ?1", [id])
 }
@@ -521,62 +580,8 @@ impl ApplicationStore for SqliteStore {
         release_claim: bool,
     ) -> StoreResult<()> {
         let (app, audit) = (app.clone(), audit.clone());
-        let cols = app_columns(&app)?;
         let notify = self.outbox_notify.clone();
-        self.write(move |tx| {
-            let old = get_app(tx, &app.id)?.ok_or(StoreError::NotFound)?;
-            if old.version != expected_version {
-                return Err(StoreError::VersionConflict { current: old.version });
-            }
-            let [
-                id,
-                policy_id,
-                project_id,
-                owner,
-                phone,
-                city,
-                district,
-                subdistrict,
-                community,
-                state,
-                since,
-                version,
-                body,
-            ] = cols;
-            tx.execute(
-                "UPDATE applications SET policy_id = ?2, project_id = ?3, owner = ?4, manager_phone = ?5, city = ?6, \
-                 district = ?7, subdistrict = ?8, community = ?9, state = ?10, state_since = ?11, version = ?12, \
-                 body = ?13 WHERE id = ?1 AND version = ?14",
-                params![
-                    id,
-                    policy_id,
-                    project_id,
-                    owner,
-                    phone,
-                    city,
-                    district,
-                    subdistrict,
-                    community,
-                    state,
-                    since,
-                    version,
-                    body,
-                    expected_version as i64
-                ],
-            )
-            .map_err(backend)?;
-            if release_claim {
-                tx.execute(
-                    "DELETE FROM claims WHERE policy_id = ?1 AND project_id = ?2 AND application_id = ?3",
-                    params![app.policy_id, app.project_id, app.id],
-                )
-                .map_err(backend)?;
-            }
-            insert_audit(tx, &audit)?;
-            insert_outbox(tx, &ChangeRecord { old: Some(old), new: app.clone() }, &ts(&app.updated_at))?;
-            Ok(())
-        })
-        .await?;
+        self.write(move |tx| write_application(tx, &app, expected_version, &audit, release_claim)).await?;
         notify.notify_one();
         Ok(())
     }

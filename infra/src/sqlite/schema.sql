@@ -126,3 +126,33 @@ CREATE TABLE IF NOT EXISTS stats_applied (
     version        INTEGER NOT NULL,
     body           TEXT NOT NULL
 );
+
+-- Disbursement: payment batches, their lines, and each district's budget.
+CREATE TABLE IF NOT EXISTS batches (
+    id         TEXT PRIMARY KEY,
+    policy_id  TEXT NOT NULL,
+    district   TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    body       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_by_district ON batches (policy_id, district, id);
+
+CREATE TABLE IF NOT EXISTS payment_lines (
+    batch_id       TEXT NOT NULL,
+    id             TEXT NOT NULL,
+    application_id TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    body           TEXT NOT NULL,
+    PRIMARY KEY (batch_id, id)
+);
+CREATE INDEX IF NOT EXISTS lines_by_application ON payment_lines (application_id);
+
+CREATE TABLE IF NOT EXISTS budgets (
+    policy_id TEXT NOT NULL,
+    district  TEXT NOT NULL,
+    allocated INTEGER NOT NULL,
+    committed INTEGER NOT NULL,
+    paid      INTEGER NOT NULL,
+    remaining INTEGER NOT NULL,
+    PRIMARY KEY (policy_id, district)
+);

@@ -31,6 +31,7 @@ pub struct Ports {
     pub prechecks: Arc<dyn PrecheckStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub stats: Arc<dyn subsidy_core::stats::StatsStore>,
+    pub disbursement: Arc<dyn subsidy_core::disbursement::DisbursementStore>,
 }
 
 fn text(s: &str) -> Text {
@@ -64,7 +65,14 @@ pub fn company(owner: &str, code17: &str) -> Company {
         version: 1,
         created_at: Utc::now(),
         updated_at: Utc::now(),
+        audit_seq: 0,
+        audit_head: GENESIS.to_string(),
     }
+}
+
+/// The company's audit entry number `seq` (chained from `prev`).
+fn company_audit(c: &Company, seq: u64, prev: &str) -> AuditEntry {
+    AuditEntry::next(&c.audit_subject(), seq, prev, Utc::now(), &actor(c), "update_profile", None, "registered", None)
 }
 
 pub fn path(community: &str) -> JurisdictionPath {
@@ -105,7 +113,7 @@ pub fn draft(c: &Company, p: &Project) -> (Application, AuditEntry) {
     let pol = policy();
     let now = Utc::now();
     let mut app = Application::draft(uid("A"), &pol, c, p, Area::parse("1000").unwrap(), None, now);
-    let audit = AuditEntry::next(&app.id, 1, GENESIS, now, &actor(c), "create", None, State::Draft, None);
+    let audit = AuditEntry::next(&app.id, 1, GENESIS, now, &actor(c), "create", None, "draft", None);
     app.version = 1;
     app.audit_seq = 1;
     app.audit_head = audit.hash.clone();
@@ -126,8 +134,8 @@ pub fn moved(app: &Application, state: State, c: &Company) -> (Application, Audi
         now,
         &actor(c),
         "move",
-        Some(app.state),
-        state,
+        Some(app.state.as_str()),
+        state.as_str(),
         None,
     );
     next.audit_seq = audit.seq;
@@ -137,18 +145,31 @@ pub fn moved(app: &Application, state: State, c: &Company) -> (Application, Audi
 
 pub async fn companies_are_unique_per_owner_and_credit_code_and_versioned(p: &Ports) {
     let c = company(&uid("owner"), "91440300MA5D9C001");
-    p.companies.create_company(&c).await.unwrap();
+    let first = company_audit(&c, 1, GENESIS);
+    p.companies.create_company(&c, &first).await.unwrap();
     assert_eq!(p.companies.company_of_owner(&c.owner).await.unwrap().unwrap(), c);
     assert_eq!(p.companies.get_company(&c.id).await.unwrap().unwrap(), c);
     let same_owner = Company { id: uid("C"), ..company(&c.owner, "91440300MA5D9C002") };
-    assert_eq!(p.companies.create_company(&same_owner).await, Err(StoreError::AlreadyExists));
+    assert_eq!(
+        p.companies.create_company(&same_owner, &company_audit(&same_owner, 1, GENESIS)).await,
+        Err(StoreError::AlreadyExists)
+    );
     let same_code = company(&uid("owner"), "91440300MA5D9C001");
-    assert_eq!(p.companies.create_company(&same_code).await, Err(StoreError::Unique("credit_code")));
+    assert_eq!(
+        p.companies.create_company(&same_code, &company_audit(&same_code, 1, GENESIS)).await,
+        Err(StoreError::Unique("credit_code"))
+    );
 
     let v2 = Company { version: 2, ..c.clone() };
-    p.companies.update_company(&v2, 1).await.unwrap();
+    let second = company_audit(&c, 2, &first.hash);
+    p.companies.update_company(&v2, 1, &second).await.unwrap();
     let v3 = Company { version: 3, ..c.clone() };
-    assert_eq!(p.companies.update_company(&v3, 1).await, Err(StoreError::VersionConflict { current: 2 }));
+    assert_eq!(
+        p.companies.update_company(&v3, 1, &company_audit(&c, 3, &second.hash)).await,
+        Err(StoreError::VersionConflict { current: 2 })
+    );
+    let trail = p.applications.audit_trail(&c.audit_subject()).await.unwrap();
+    assert_eq!(trail, vec![first, second], "profile changes are audited, and a refused one is not");
     assert_eq!(p.companies.get_company(&c.id).await.unwrap().unwrap().version, 2);
     assert_eq!(p.companies.company_of_owner("nobody").await.unwrap(), None);
 }
@@ -414,6 +435,75 @@ pub async fn stats_commits_are_all_or_nothing_and_conditional(p: &Ports) {
     assert!(scanned.items.iter().any(|(id, a)| id == &app_id && a.version == 3) || scanned.next_cursor.is_some());
 }
 
+pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Ports) {
+    use subsidy_core::disbursement::*;
+    use subsidy_core::money::Fen;
+    let c = company(&uid("owner"), "91440300MA5D9C007");
+    let pr = project(&c, "付款", "440304001020");
+    let (a, audit) = draft(&c, &pr);
+    p.applications.create_application(&a, &audit).await.unwrap();
+    let (approved, audit2) = moved(&a, State::Approved, &c);
+    p.applications.update_application(&approved, 1, &audit2, false).await.unwrap();
+    let policy = uid("pol");
+    let district = "440304";
+    let allocated = Fen::new(150_000).unwrap();
+    let write = |app, expected_version, audit| AppWrite { app, expected_version, audit };
+    let key = |policy_id| BudgetKey { policy_id, district };
+    let b = p.disbursement.budget(&policy, district, allocated).await.unwrap();
+    assert_eq!((b.allocated, b.remaining, b.committed), (allocated, allocated, Fen::ZERO));
+
+    let batch_id = uid("B");
+    let line = |id: &str, amount: i64| PaymentLine {
+        id: id.into(),
+        batch_id: batch_id.clone(),
+        application_id: a.id.clone(),
+        company_name: "契约物业".into(),
+        credit_code: c.profile.credit_code.to_string(),
+        project_name: "付款".into(),
+        payee: c.profile.bank_account.clone(),
+        amount: Fen::new(amount).unwrap(),
+        status: LineStatus::Pending,
+        reason: None,
+        revises: None,
+        created_at: Utc::now(),
+        settled_at: None,
+    };
+    let (claimed, claim_audit) = moved(&approved, State::InPaymentBatch, &c);
+    // More than the budget: refused, nothing written.
+    assert_eq!(
+        p.disbursement.claim(write(&claimed, 2, &claim_audit), &line("L0", 200_000), key(&policy), allocated).await,
+        Err(ClaimError::OverBudget)
+    );
+    assert_eq!(p.applications.get_application(&a.id).await.unwrap().unwrap().state, State::Approved);
+    assert_eq!(p.disbursement.get_line(&batch_id, "L0").await.unwrap(), None);
+    p.disbursement
+        .claim(write(&claimed, 2, &claim_audit), &line("L1", 100_000), key(&policy), allocated)
+        .await
+        .unwrap();
+    // A second claim on the same version: another batch got there first.
+    assert_eq!(
+        p.disbursement.claim(write(&claimed, 2, &claim_audit), &line("L2", 100), key(&policy), allocated).await,
+        Err(ClaimError::Moved)
+    );
+    let b = p.disbursement.budget(&policy, district, allocated).await.unwrap();
+    assert_eq!((b.committed.fen(), b.remaining.fen()), (100_000, 50_000));
+
+    let (paid, paid_audit) = moved(&claimed, State::Paid, &c);
+    let settled = PaymentLine { status: LineStatus::Paid, ..line("L1", 100_000) };
+    let to_paid = BudgetMove { committed: -100_000, paid: 100_000, remaining: 0 };
+    p.disbursement.settle(write(&paid, 3, &paid_audit), &settled, key(&policy), to_paid).await.unwrap();
+    assert_eq!(
+        p.disbursement.settle(write(&paid, 3, &paid_audit), &settled, key(&policy), to_paid).await,
+        Err(ClaimError::Moved),
+        "a settled line cannot be settled again"
+    );
+    let b = p.disbursement.budget(&policy, district, allocated).await.unwrap();
+    assert_eq!((b.committed.fen(), b.paid.fen(), b.remaining.fen()), (0, 100_000, 50_000));
+    assert_eq!(p.disbursement.get_line(&batch_id, "L1").await.unwrap().unwrap().status, LineStatus::Paid);
+    let lines = p.disbursement.lines_of(&batch_id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(lines.items.len(), 1);
+}
+
 /// Every contract check, in order.
 pub async fn run_all(p: &Ports) {
     policies_round_trip(p).await;
@@ -425,4 +515,5 @@ pub async fn run_all(p: &Ports) {
     documents_and_prechecks_are_idempotent(p).await;
     idempotency_keys_lease_replay_and_refuse_mismatches(p).await;
     stats_commits_are_all_or_nothing_and_conditional(p).await;
+    claims_and_settlements_are_conditional_and_keep_the_budget(p).await;
 }

@@ -1,0 +1,372 @@
+//! Disbursement (国库集中支付, 据实拨付): payment batches, their lines, the
+//! district budget, the bank's results, and re-issue. Never paying twice
+//! and never paying an unverified account hold by construction:
+//!
+//! - An application enters a batch only through one conditional write that
+//!   moves it `approved → in_payment_batch`, creates its line and takes the
+//!   amount from the district's remaining budget, all at once. A second
+//!   batch's write on the same application fails its condition, so two
+//!   batch creations split the applications between them.
+//! - A line is live while `pending`. An application has at most one live
+//!   line, because only an `approved` application can be claimed and
+//!   claiming makes it `in_payment_batch`.
+//! - The payee on a line is the application's verified account: the one
+//!   the district approved, or a change the district verified since. A
+//!   company's bank account change after approval is recorded on each
+//!   affected application and blocks its payment until verified.
+//!
+//! Batch states: building → ready → released → reconciled; building and
+//! ready can be cancelled, which returns every claimed application.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::application::Application;
+use crate::audit::AuditEntry;
+use crate::error::StoreError;
+use crate::fields::BankAccount;
+use crate::money::Fen;
+use crate::ports::{Page, PageRequest, StoreResult};
+
+/// The purpose text every treasury line carries.
+pub const PURPOSE: &str = "物业服务企业疫情防控服务财政补助";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    /// Applications are being claimed (a crashed creation stays here until
+    /// resumed or cancelled).
+    Building,
+    /// Every line is claimed and the control totals are fixed.
+    Ready,
+    /// Sent to the bank (by a second finance user).
+    Released,
+    /// Every line has the bank's answer.
+    Reconciled,
+    /// Cancelled before release; every application went back.
+    Cancelled,
+}
+
+impl BatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchState::Building => "building",
+            BatchState::Ready => "ready",
+            BatchState::Released => "released",
+            BatchState::Reconciled => "reconciled",
+            BatchState::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Batch {
+    pub id: String,
+    pub policy_id: String,
+    /// The district-level unit whose finance pays.
+    pub district: String,
+    pub state: BatchState,
+    pub version: u64,
+    pub note: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub released_by: Option<String>,
+    pub released_at: Option<DateTime<Utc>>,
+    /// Control totals, fixed when the batch becomes ready.
+    pub line_count: u64,
+    pub total: Fen,
+    pub paid_count: u64,
+    pub paid: Fen,
+    pub failed_count: u64,
+    pub failed: Fen,
+    /// Eligible applications left out because the budget did not cover them.
+    pub left_out_for_budget: u64,
+    pub updated_at: DateTime<Utc>,
+    pub audit_seq: u64,
+    pub audit_head: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineStatus {
+    /// With the batch; live.
+    Pending,
+    Paid,
+    Failed,
+    /// The batch was cancelled before release.
+    Cancelled,
+}
+
+impl LineStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineStatus::Pending => "pending",
+            LineStatus::Paid => "paid",
+            LineStatus::Failed => "failed",
+            LineStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One payment to one company for one application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentLine {
+    pub id: String,
+    pub batch_id: String,
+    pub application_id: String,
+    pub company_name: String,
+    pub credit_code: String,
+    pub project_name: String,
+    /// In full: only the batch file shows it so.
+    pub payee: BankAccount,
+    pub amount: Fen,
+    pub status: LineStatus,
+    pub reason: Option<String>,
+    /// The failed line this one re-issues.
+    pub revises: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+/// A district's budget under a policy. `remaining` is what may still be
+/// committed: allocated − committed − paid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    pub allocated: Fen,
+    pub committed: Fen,
+    pub paid: Fen,
+    pub remaining: Fen,
+}
+
+/// How a settlement moves the budget, in fen (signed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BudgetMove {
+    pub committed: i64,
+    pub paid: i64,
+    pub remaining: i64,
+}
+
+/// Why a claim did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// The application changed since it was read (claimed by another batch,
+    /// or its account changed): skip it.
+    #[error("the application changed meanwhile")]
+    Moved,
+    /// The district's remaining budget does not cover the amount.
+    #[error("the remaining budget does not cover this amount")]
+    OverBudget,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An application's conditional write: the next image, the version it
+/// replaces, and its audit entry.
+#[derive(Debug, Clone, Copy)]
+pub struct AppWrite<'a> {
+    pub app: &'a Application,
+    pub expected_version: u64,
+    pub audit: &'a AuditEntry,
+}
+
+/// A district's budget under a policy.
+#[derive(Debug, Clone, Copy)]
+pub struct BudgetKey<'a> {
+    pub policy_id: &'a str,
+    pub district: &'a str,
+}
+
+/// Storage of batches, lines and budgets.
+#[async_trait]
+pub trait DisbursementStore: Send + Sync {
+    async fn create_batch(&self, batch: &Batch, audit: &AuditEntry) -> StoreResult<()>;
+    async fn get_batch(&self, id: &str) -> StoreResult<Option<Batch>>;
+    /// Conditional on `expected_version`, with the batch's next audit entry.
+    async fn update_batch(&self, batch: &Batch, expected_version: u64, audit: Option<&AuditEntry>) -> StoreResult<()>;
+    /// A district's batches, newest first.
+    async fn batches_of(&self, policy_id: &str, district: &str, page: &PageRequest) -> StoreResult<Page<Batch>>;
+    /// The budget; a district never paid from starts with `allocated`.
+    async fn budget(&self, policy_id: &str, district: &str, allocated: Fen) -> StoreResult<Budget>;
+    /// Atomically: the application (conditional on its expected version) and
+    /// its audit entry, the new line, and the line's amount taken from the
+    /// remaining budget (conditional on it covering the amount).
+    async fn claim(
+        &self,
+        app: AppWrite<'_>,
+        line: &PaymentLine,
+        budget: BudgetKey<'_>,
+        allocated: Fen,
+    ) -> Result<(), ClaimError>;
+    /// Atomically: the application (conditional) and its audit entry, the
+    /// line (conditional on its stored status being `Pending`), and the
+    /// budget move. `Moved` if either changed meanwhile.
+    async fn settle(
+        &self,
+        app: AppWrite<'_>,
+        line: &PaymentLine,
+        budget: BudgetKey<'_>,
+        m: BudgetMove,
+    ) -> Result<(), ClaimError>;
+    /// A batch's lines in creation order.
+    async fn lines_of(&self, batch_id: &str, page: &PageRequest) -> StoreResult<Page<PaymentLine>>;
+    async fn get_line(&self, batch_id: &str, line_id: &str) -> StoreResult<Option<PaymentLine>>;
+}
+
+/// Asks for a batch's files to be written (SQS on AWS, a background task in
+/// standalone). At least once; writing twice is harmless.
+#[async_trait]
+pub trait ExportQueue: Send + Sync {
+    async fn request_export(&self, batch_id: &str) -> StoreResult<()>;
+}
+
+/// For deployments and tests that never create batches.
+pub struct NoExportQueue;
+
+#[async_trait]
+impl ExportQueue for NoExportQueue {
+    async fn request_export(&self, _batch_id: &str) -> StoreResult<()> {
+        Err(StoreError::Backend("this deployment does not write batch files".into()))
+    }
+}
+
+/// One line of the bank's result file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultLine {
+    pub line_id: String,
+    pub paid: bool,
+    pub reason: Option<String>,
+}
+
+/// A parsed result file: its control totals and its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultFile {
+    pub batch_id: String,
+    pub line_count: u64,
+    pub total: Fen,
+    pub lines: Vec<ResultLine>,
+}
+
+/// Parses the bank's result file (CSV, UTF-8, a BOM allowed):
+///
+/// ```text
+/// 批次号,<batch id>
+/// 笔数,<lines in this file>
+/// 总金额(元),<sum of their amounts>
+/// 行号,状态,原因
+/// <line id>,成功|失败|paid|failed,<reason if failed>
+/// ```
+///
+/// Every problem found is returned, each naming its line, so that the
+/// whole file can be refused with one answer.
+pub fn parse_results(text: &str) -> Result<ResultFile, Vec<String>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut rows = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut problems = Vec::new();
+    let mut header = |label: &str| -> Option<String> {
+        match rows.next() {
+            Some((_, l)) => {
+                let mut cells = l.splitn(2, ',');
+                let key = cells.next().unwrap_or("").trim();
+                let value = cells.next().unwrap_or("").trim().to_string();
+                if key == label {
+                    Some(value)
+                } else {
+                    problems.push(format!("the header must start with the row \"{label},…\""));
+                    None
+                }
+            }
+            None => {
+                problems.push(format!("the row \"{label},…\" is missing"));
+                None
+            }
+        }
+    };
+    let batch_id = header("批次号");
+    let count = header("笔数");
+    let total = header("总金额(元)");
+    let columns = rows.next();
+    let mut file = ResultFile {
+        batch_id: batch_id.clone().unwrap_or_default(),
+        line_count: 0,
+        total: Fen::ZERO,
+        lines: Vec::new(),
+    };
+    if let Some(c) = count {
+        match c.parse() {
+            Ok(n) => file.line_count = n,
+            Err(_) => problems.push(format!("笔数 must be a whole number, not \"{c}\"")),
+        }
+    }
+    if let Some(t) = total {
+        match Fen::parse_yuan(&t) {
+            Ok(f) => file.total = f,
+            Err(_) => problems.push(format!("总金额 must be an amount in yuan like 12345.67, not \"{t}\"")),
+        }
+    }
+    if !matches!(columns, Some((_, l)) if l.split(',').next().map(str::trim) == Some("行号")) {
+        problems.push("the columns row \"行号,状态,原因\" is missing".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (n, row) in rows {
+        let cells: Vec<&str> = row.split(',').map(str::trim).collect();
+        let line_id = cells.first().copied().unwrap_or("").to_string();
+        let paid = match cells.get(1).copied().unwrap_or("") {
+            "成功" | "paid" | "PAID" => true,
+            "失败" | "failed" | "FAILED" => false,
+            other => {
+                problems.push(format!("line {line_id} (row {}): status must be 成功 or 失败, not \"{other}\"", n + 1));
+                continue;
+            }
+        };
+        let reason = cells.get(2).filter(|r| !r.is_empty()).map(|r| r.to_string());
+        if !paid && reason.is_none() {
+            problems.push(format!("line {line_id} (row {}): a failed payment needs a reason", n + 1));
+        }
+        if !seen.insert(line_id.clone()) {
+            problems.push(format!("line {line_id} (row {}) appears twice", n + 1));
+            continue;
+        }
+        file.lines.push(ResultLine { line_id, paid, reason });
+    }
+    if file.lines.len() as u64 != file.line_count && problems.is_empty() {
+        problems.push(format!("笔数 says {} lines but the file has {}", file.line_count, file.lines.len()));
+    }
+    if batch_id.is_some_and(|b| b.is_empty()) {
+        problems.push("批次号 is empty".into());
+    }
+    if problems.is_empty() { Ok(file) } else { Err(problems) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\u{feff}批次号,B1\n笔数,2\n总金额(元),300.50\n行号,状态,原因\nL1,成功,\nL2,失败,户名不符\n";
+
+    #[test]
+    fn a_result_file_parses_with_its_control_totals() {
+        let f = parse_results(GOOD).unwrap();
+        assert_eq!((f.batch_id.as_str(), f.line_count, f.total.fen()), ("B1", 2, 30_050));
+        assert_eq!(f.lines[1], ResultLine { line_id: "L2".into(), paid: false, reason: Some("户名不符".into()) });
+    }
+
+    #[test]
+    fn a_bad_result_file_reports_every_problem_with_its_line() {
+        let dup = GOOD.replace("L2,失败,户名不符", "L1,失败,户名不符");
+        assert!(parse_results(&dup).unwrap_err().iter().any(|p| p.contains("L1") && p.contains("twice")));
+        let no_reason = GOOD.replace("L2,失败,户名不符", "L2,失败,");
+        assert!(parse_results(&no_reason).unwrap_err()[0].contains("L2"));
+        let bad_status = GOOD.replace("L1,成功,", "L1,maybe,");
+        assert!(parse_results(&bad_status).unwrap_err()[0].contains("L1"));
+        let count = GOOD.replace("笔数,2", "笔数,3");
+        assert!(parse_results(&count).unwrap_err()[0].contains("笔数"));
+        let total = GOOD.replace("300.50", "300.505");
+        assert!(parse_results(&total).unwrap_err()[0].contains("总金额"));
+        assert!(!parse_results("").unwrap_err().is_empty());
+        assert!(!parse_results("行号,状态,原因\nL1,成功,\n").unwrap_err().is_empty());
+    }
+}

@@ -1,0 +1,267 @@
+//! The disbursement function: what district finance does (国库集中支付,
+//! 据实拨付), and the consumer that writes batch files.
+//!
+//! [`router`] serves [`ROUTES`]; [`export`] writes a batch's treasury file
+//! (CSV and XLSX, streamed line by line) to the exports store. On AWS it
+//! consumes the export queue ([`handle_sqs`]); standalone calls it from
+//! the in-process dispatcher.
+
+pub mod files;
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsEvent;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use subsidy_api::lambda::BatchResponse;
+use subsidy_api::{ApiError, ApiResult, AppState, Body, Identity, PageParams, Query};
+use subsidy_core::disbursement::BatchState;
+use subsidy_core::payout::{
+    BatchActionInput, BatchView, BudgetView, EligibleView, LineView, NewBatchInput, batch_file_key,
+};
+use subsidy_core::ports::{Page, PageRequest, PresignedRequest};
+use subsidy_core::{Error, Services};
+
+subsidy_api::routes! {
+    GET "/api/v1/disbursement/budget" => budget,
+    GET "/api/v1/disbursement/eligible" => eligible,
+    GET "/api/v1/batches" => list_batches,
+    POST "/api/v1/batches" => create_batch,
+    GET "/api/v1/batches/{id}" => get_batch,
+    GET "/api/v1/batches/{id}/lines" => lines,
+    POST "/api/v1/batches/{id}/resume" => resume,
+    POST "/api/v1/batches/{id}/cancel" => cancel,
+    POST "/api/v1/batches/{id}/release" => release,
+    GET "/api/v1/batches/{id}/file" => file,
+    POST "/api/v1/batches/{id}/results" => results,
+}
+
+/// The disbursement router, with the shared layers applied.
+pub fn router(state: AppState) -> axum::Router {
+    subsidy_api::finish(routes(), state.clone())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_RESULT_FILE))
+        .with_state(state)
+}
+
+/// The largest result file accepted: a line is well under 200 bytes.
+pub const MAX_RESULT_FILE: usize = 16 * 1024 * 1024;
+
+async fn budget(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<Json<BudgetView>> {
+    Ok(Json(s.budget(&actor).await?))
+}
+
+async fn eligible(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<EligibleView>> {
+    Ok(Json(s.eligible(&actor, &q.page()?).await?))
+}
+
+async fn list_batches(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<Page<BatchView>>> {
+    Ok(Json(s.batches(&actor, &q.page()?).await?))
+}
+
+async fn create_batch(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Body(input): Body<NewBatchInput>,
+) -> ApiResult<(StatusCode, Json<BatchView>)> {
+    Ok((StatusCode::CREATED, Json(s.create_batch(&actor, &input).await?)))
+}
+
+async fn get_batch(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BatchView>> {
+    Ok(Json(s.batch(&actor, &id).await?))
+}
+
+async fn lines(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<Page<LineView>>> {
+    Ok(Json(s.batch_lines(&actor, &id, &q.page()?).await?))
+}
+
+async fn resume(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BatchView>> {
+    Ok(Json(s.resume_batch(&actor, &id).await?))
+}
+
+async fn cancel(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<BatchActionInput>,
+) -> ApiResult<Json<BatchView>> {
+    Ok(Json(s.cancel_batch(&actor, &id, input.version).await?))
+}
+
+async fn release(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<BatchActionInput>,
+) -> ApiResult<Json<BatchView>> {
+    Ok(Json(s.release_batch(&actor, &id, input.version).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormatParam {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Download {
+    download: PresignedRequest,
+}
+
+/// `GET /batches/{id}/file?format=xlsx|csv`: a short-lived download URL.
+async fn file(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Query(q): Query<FormatParam>,
+) -> ApiResult<Json<Download>> {
+    let ext = match q.format.as_deref().unwrap_or("xlsx") {
+        e @ ("xlsx" | "csv") => e,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("format must be xlsx or csv, not `{other}`"),
+                Some("format".into()),
+            ));
+        }
+    };
+    Ok(Json(Download { download: s.batch_file(&actor, &id, ext).await? }))
+}
+
+/// `POST /batches/{id}/results`: the bank's result file, as its CSV text.
+async fn results(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<BatchView>> {
+    if body.len() > MAX_RESULT_FILE {
+        return Err(ApiError::BodyTooLarge { limit: MAX_RESULT_FILE });
+    }
+    let text =
+        std::str::from_utf8(&body).map_err(|_| Error::invalid("file", "the result file must be UTF-8 text (CSV)"))?;
+    Ok(Json(s.import_results(&actor, &id, text).await?))
+}
+
+/// The export message: which batch to write.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportRequest {
+    pub batch_id: String,
+}
+
+/// Writes a batch's CSV and XLSX to the exports store and records them on
+/// the batch. Lines are read a page at a time and written straight to
+/// temporary files, so memory stays flat whatever the batch size. Writing
+/// again is harmless (same keys, same content).
+pub async fn export(services: &Services, batch_id: &str) -> Result<bool, Error> {
+    let Some(batch) = services.batch_for_export(batch_id).await? else {
+        return Ok(false);
+    };
+    if matches!(batch.state, BatchState::Building | BatchState::Cancelled) {
+        return Ok(false);
+    }
+    let dir = tempfile::tempdir().map_err(Error::internal)?;
+    let (csv_path, xlsx_path) = (dir.path().join("batch.csv"), dir.path().join("batch.xlsx"));
+    let mut csv = files::CsvFile::create(&csv_path, &batch).map_err(Error::internal)?;
+    let mut xlsx = files::XlsxFile::create(&batch).map_err(Error::internal)?;
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    let mut written = 0u64;
+    loop {
+        let lines = services.export_lines(&batch.id, &page).await?;
+        for l in &lines.items {
+            csv.line(l).map_err(Error::internal)?;
+            xlsx.line(l).map_err(Error::internal)?;
+            written += 1;
+        }
+        match lines.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    csv.finish().map_err(Error::internal)?;
+    let xlsx_path2 = xlsx_path.clone();
+    tokio::task::spawn_blocking(move || xlsx.finish(&xlsx_path2))
+        .await
+        .map_err(Error::internal)?
+        .map_err(Error::internal)?;
+    // The CSV is stored last: the batch counts as ready once both are there.
+    services
+        .exports
+        .put_file(
+            &batch_file_key(&batch.id, "xlsx"),
+            &xlsx_path,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        .await?;
+    services.exports.put_file(&batch_file_key(&batch.id, "csv"), &csv_path, "text/csv; charset=utf-8").await?;
+    tracing::info!(batch_id = %batch.id, lines = written, "batch files written");
+    Ok(true)
+}
+
+/// Consumes the export queue: one batch per message.
+pub async fn handle_sqs(services: &Services, event: SqsEvent) -> BatchResponse {
+    let mut response = BatchResponse::default();
+    for m in event.records {
+        let id = m.message_id.clone().unwrap_or_default();
+        let request: Result<ExportRequest, _> = serde_json::from_str(m.body.as_deref().unwrap_or(""));
+        let outcome = match request {
+            Ok(r) => export(services, &r.batch_id).await.map(drop).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("bad export message: {e}")),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(message_id = %id, error = %e, "export failed");
+            response.fail(id);
+        }
+    }
+    response
+}
+
+/// [`handle_sqs`] as a Lambda record consumer.
+pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
+    subsidy_api::lambda::records(move |payload| {
+        let services = services.clone();
+        async move {
+            let event: SqsEvent = serde_json::from_value(payload)?;
+            Ok(serde_json::to_value(handle_sqs(&services, event).await)?)
+        }
+    })
+}
+
+/// The disbursement function's environment.
+#[cfg(feature = "lambda")]
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: subsidy_infra::aws::ServiceConfig,
+}
+
+#[cfg(feature = "lambda")]
+impl Config {
+    pub fn from_env() -> Result<Config, subsidy_infra::config::ConfigError> {
+        Ok(Config { service: subsidy_infra::aws::ServiceConfig::from_env()? })
+    }
+}

@@ -1,0 +1,18 @@
+//! Lambda entry point of the disbursement function: finance routes, and the
+//! export queue that writes batch files.
+
+use std::sync::Arc;
+
+use subsidy_api::lambda::{self, BoxError};
+use subsidy_core::ports::SystemClock;
+use subsidy_infra::aws;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    subsidy_infra::telemetry::init(true, "info");
+    let config = disbursement::Config::from_env()?;
+    let sdk = aws::sdk_config().await;
+    let services = Arc::new(aws::services(&sdk, &config.service, Arc::new(SystemClock)).await?);
+    let router = disbursement::router(services.clone());
+    lambda::serve(Some(router), Some(disbursement::records(services))).await
+}

@@ -1,0 +1,284 @@
+//! The disbursement port on DynamoDB.
+//!
+//! | item    | pk                            | sk             | indexed as                              |
+//! |---------|-------------------------------|----------------|-----------------------------------------|
+//! | batch   | `BATCH#{id}`                  | `BATCH`        | byOwner: `BATCHES#{policy}#{district}`  |
+//! | line    | `BATCH#{id}`                  | `LINE#{line}`  |                                         |
+//! | audit   | `BATCH#{id}`                  | `AUDIT#{seq}`  |                                         |
+//! | budget  | `BUDGET#{policy}#{district}`  | `BUDGET`       |                                         |
+//!
+//! A claim is one transaction: the application (conditional on its
+//! version) and its audit entry, the new line, and the budget (conditional
+//! on `remaining ≥ amount`, which it then lowers). DynamoDB conditions
+//! cannot add, so the budget keeps `remaining` itself.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use subsidy_core::application::Application;
+use subsidy_core::audit::AuditEntry;
+use subsidy_core::disbursement::{
+    AppWrite, Batch, Budget, BudgetKey, BudgetMove, ClaimError, DisbursementStore, LineStatus, PaymentLine,
+};
+use subsidy_core::error::StoreError;
+use subsidy_core::money::Fen;
+use subsidy_core::ports::{Page, PageRequest, StoreResult};
+
+use super::dynamo::{DynamoStore, Item, application_item, audit_item, body_of, index};
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn batch_item(b: &Batch) -> Result<Item, StoreError> {
+    let mut item = key(format!("BATCH#{}", b.id), "BATCH");
+    item.insert("version".into(), n(b.version));
+    item.insert("body".into(), s(serde_json::to_string(b).map_err(backend)?));
+    item.insert("ownerPk".into(), s(format!("BATCHES#{}#{}", b.policy_id, b.district)));
+    item.insert("listSk".into(), s(&b.id));
+    Ok(item)
+}
+
+fn line_item(l: &PaymentLine) -> Result<Item, StoreError> {
+    let mut item = key(format!("BATCH#{}", l.batch_id), &format!("LINE#{}", l.id));
+    item.insert("lineStatus".into(), s(l.status.as_str()));
+    item.insert("body".into(), s(serde_json::to_string(l).map_err(backend)?));
+    Ok(item)
+}
+
+fn budget_key(policy: &str, district: &str) -> Item {
+    key(format!("BUDGET#{policy}#{district}"), "BUDGET")
+}
+
+fn fen(item: &Item, name: &str) -> Fen {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).and_then(Fen::new).unwrap_or_default()
+}
+
+fn put(
+    table: &str,
+    item: Item,
+    condition: &str,
+    values: HashMap<String, AttributeValue>,
+    names: Option<HashMap<String, String>>,
+) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                .set_expression_attribute_names(names)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(backend)?,
+        )
+        .build())
+}
+
+/// The application's conditional write and its audit entry.
+fn app_writes(
+    table: &str,
+    app: &Application,
+    expected: u64,
+    audit: &AuditEntry,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    Ok(vec![
+        put(table, application_item(app)?, "version = :v", HashMap::from([(":v".to_string(), n(expected))]), None)?,
+        put(table, audit_item(audit)?, "attribute_not_exists(pk)", HashMap::new(), None)?,
+    ])
+}
+
+fn budget_update(
+    table: &str,
+    policy: &str,
+    district: &str,
+    m: BudgetMove,
+    cover: Option<i64>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut values = HashMap::from([
+        (":c".to_string(), n(m.committed)),
+        (":p".to_string(), n(m.paid)),
+        (":r".to_string(), n(m.remaining)),
+    ]);
+    let mut b = Update::builder()
+        .table_name(table)
+        .set_key(Some(budget_key(policy, district)))
+        .update_expression("ADD #committed :c, #paid :p, #remaining :r")
+        .expression_attribute_names("#committed", "committed")
+        .expression_attribute_names("#paid", "paid")
+        .expression_attribute_names("#remaining", "remaining");
+    if let Some(amount) = cover {
+        values.insert(":amt".into(), n(amount));
+        b = b.condition_expression("#remaining >= :amt");
+    }
+    Ok(TransactWriteItem::builder()
+        .update(b.set_expression_attribute_values(Some(values)).build().map_err(backend)?)
+        .build())
+}
+
+/// Which action of a transaction failed its condition, if any.
+fn failed_at(e: &StoreError) -> Option<usize> {
+    match e {
+        StoreError::Backend(m) => m.strip_prefix("condition failed at ").and_then(|i| i.parse().ok()),
+        _ => None,
+    }
+}
+
+impl DynamoStore {
+    /// A transaction; a failed condition is reported with its position.
+    async fn transact_at(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        match self.client().transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    let at = c.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    Err(match at {
+                        Some(i) => StoreError::Backend(format!("condition failed at {i}")),
+                        None => backend(format!("transaction cancelled: {c}")),
+                    })
+                }
+                _ => Err(backend(format!("dynamodb: {e:?}"))),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl DisbursementStore for DynamoStore {
+    async fn create_batch(&self, batch: &Batch, audit: &AuditEntry) -> StoreResult<()> {
+        let t = self.table();
+        self.transact_items(vec![
+            put(t, batch_item(batch)?, "attribute_not_exists(pk)", HashMap::new(), None)?,
+            put(t, audit_item(audit)?, "attribute_not_exists(pk)", HashMap::new(), None)?,
+        ])
+        .await
+    }
+
+    async fn get_batch(&self, id: &str) -> StoreResult<Option<Batch>> {
+        self.get_item(format!("BATCH#{id}"), "BATCH").await?.map(|i| body_of(&i)).transpose()
+    }
+
+    async fn update_batch(&self, batch: &Batch, expected_version: u64, audit: Option<&AuditEntry>) -> StoreResult<()> {
+        let t = self.table();
+        let mut items = vec![put(
+            t,
+            batch_item(batch)?,
+            "version = :v",
+            HashMap::from([(":v".to_string(), n(expected_version))]),
+            None,
+        )?];
+        if let Some(a) = audit {
+            items.push(put(t, audit_item(a)?, "attribute_not_exists(pk)", HashMap::new(), None)?);
+        }
+        match self.transact_at(items).await {
+            Ok(()) => Ok(()),
+            Err(e) if failed_at(&e).is_some() => {
+                let current = self.get_batch(&batch.id).await?.map(|b| b.version).ok_or(StoreError::NotFound)?;
+                Err(StoreError::VersionConflict { current })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn batches_of(&self, policy_id: &str, district: &str, page: &PageRequest) -> StoreResult<Page<Batch>> {
+        self.index_page(index::BY_OWNER, "ownerPk", &format!("BATCHES#{policy_id}#{district}"), "listSk", false, page)
+            .await
+    }
+
+    async fn budget(&self, policy_id: &str, district: &str, allocated: Fen) -> StoreResult<Budget> {
+        let k = budget_key(policy_id, district);
+        if self.get_item(format!("BUDGET#{policy_id}#{district}"), "BUDGET").await?.is_none() {
+            let mut item = k.clone();
+            item.insert("allocated".into(), n(allocated.fen()));
+            item.insert("committed".into(), n(0));
+            item.insert("paid".into(), n(0));
+            item.insert("remaining".into(), n(allocated.fen()));
+            self.conditional_put(item, "attribute_not_exists(pk)", HashMap::new()).await?;
+        }
+        let item =
+            self.get_item(format!("BUDGET#{policy_id}#{district}"), "BUDGET").await?.ok_or(StoreError::NotFound)?;
+        Ok(Budget {
+            allocated: fen(&item, "allocated"),
+            committed: fen(&item, "committed"),
+            paid: fen(&item, "paid"),
+            remaining: fen(&item, "remaining"),
+        })
+    }
+
+    async fn claim(
+        &self,
+        w: AppWrite<'_>,
+        line: &PaymentLine,
+        key: BudgetKey<'_>,
+        allocated: Fen,
+    ) -> Result<(), ClaimError> {
+        let (policy_id, district) = (key.policy_id, key.district);
+        self.budget(policy_id, district, allocated).await?;
+        let t = self.table();
+        let m = line.amount.fen();
+        let mut items = app_writes(t, w.app, w.expected_version, w.audit)?;
+        items.push(put(t, line_item(line)?, "attribute_not_exists(pk)", HashMap::new(), None)?);
+        items.push(budget_update(
+            t,
+            policy_id,
+            district,
+            BudgetMove { committed: m, paid: 0, remaining: -m },
+            Some(m),
+        )?);
+        match self.transact_at(items).await {
+            Ok(()) => Ok(()),
+            Err(e) => match failed_at(&e) {
+                Some(3) => Err(ClaimError::OverBudget),
+                Some(_) => Err(ClaimError::Moved),
+                None => Err(ClaimError::Store(e)),
+            },
+        }
+    }
+
+    async fn settle(
+        &self,
+        w: AppWrite<'_>,
+        line: &PaymentLine,
+        key: BudgetKey<'_>,
+        budget: BudgetMove,
+    ) -> Result<(), ClaimError> {
+        let (policy_id, district) = (key.policy_id, key.district);
+        let t = self.table();
+        let mut items = app_writes(t, w.app, w.expected_version, w.audit)?;
+        items.push(put(
+            t,
+            line_item(line)?,
+            "#st = :pending",
+            HashMap::from([(":pending".to_string(), s(LineStatus::Pending.as_str()))]),
+            Some(HashMap::from([("#st".to_string(), "lineStatus".to_string())])),
+        )?);
+        items.push(budget_update(t, policy_id, district, budget, None)?);
+        match self.transact_at(items).await {
+            Ok(()) => Ok(()),
+            Err(e) if failed_at(&e).is_some() => Err(ClaimError::Moved),
+            Err(e) => Err(ClaimError::Store(e)),
+        }
+    }
+
+    async fn lines_of(&self, batch_id: &str, page: &PageRequest) -> StoreResult<Page<PaymentLine>> {
+        self.partition_page(format!("BATCH#{batch_id}"), "LINE#", page).await
+    }
+
+    async fn get_line(&self, batch_id: &str, line_id: &str) -> StoreResult<Option<PaymentLine>> {
+        self.get_item(format!("BATCH#{batch_id}"), &format!("LINE#{line_id}")).await?.map(|i| body_of(&i)).transpose()
+    }
+}

@@ -1,0 +1,415 @@
+//! Disbursement through HTTP: batches that never overlap, crashes resumed
+//! without loss or duplicates, the bank's results imported idempotently and
+//! refused whole when wrong, re-issue after a verified bank change, the
+//! files, and who may do what. Runs on the standalone stack, and on the AWS
+//! emulator when the run targets it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use calamine::{DataType, Reader};
+use serde_json::{Value, json};
+use subsidy_tests::*;
+
+/// Every line of a batch, through the API.
+async fn lines(user: &User<'_>, batch: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/batches/{batch}/lines?limit=100&cursor={c}"),
+            None => format!("/api/v1/batches/{batch}/lines?limit=100"),
+        };
+        let page = user.get(&path).await.ok();
+        out.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
+}
+
+fn fen(v: &Value) -> i64 {
+    v["fen"].as_i64().unwrap_or_else(|| panic!("money in {v}"))
+}
+
+/// A ready batch of the given applications, released by the second finance user.
+async fn released_batch(app: &TestApp) -> (String, Vec<Value>) {
+    let maker = app.login("finance-futian").await;
+    let batch = maker.post("/api/v1/batches", json!({"note": "第一批"})).await.ok();
+    let id = batch["id"].as_str().unwrap().to_string();
+    let checker = app.login("finance-futian-2").await;
+    checker.post(&format!("/api/v1/batches/{id}/release"), json!({"version": batch["version"]})).await.ok();
+    (id.clone(), lines(&maker, &id).await)
+}
+
+fn result_file(batch: &str, rows: &[(&str, &str, &str)], total: &str) -> String {
+    let mut s = format!("\u{feff}批次号,{batch}\n笔数,{}\n总金额(元),{total}\n行号,状态,原因\n", rows.len());
+    for (line, status, reason) in rows {
+        s.push_str(&format!("{line},{status},{reason}\n"));
+    }
+    s
+}
+
+async fn import(app: &TestApp, user: &User<'_>, batch: &str, text: &str) -> Reply {
+    app.raw(
+        user.token.as_deref(),
+        "POST",
+        &format!("/api/v1/batches/{batch}/results"),
+        "text/csv",
+        text.as_bytes().to_vec(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn parallel_batch_creations_split_the_applications_without_overlap() {
+    let app = TestApp::spawn().await;
+    let ids = approved_applications(&app, 6).await;
+    let finance = app.login("finance-futian").await;
+    let eligible = finance.get("/api/v1/disbursement/eligible").await.ok();
+    assert_eq!(eligible["count"], 6);
+    let district_total = fen(&eligible["total"]);
+    let replies =
+        futures::future::join_all((0..4).map(|i| finance.post("/api/v1/batches", json!({"note": format!("并发{i}")}))))
+            .await;
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut total = 0;
+    for r in &replies {
+        match r.status.as_u16() {
+            201 => {
+                let id = r.body["id"].as_str().unwrap();
+                assert_eq!(r.body["state"], "ready");
+                let ls = lines(&finance, id).await;
+                assert_eq!(ls.len() as u64, r.body["lineCount"].as_u64().unwrap(), "control count");
+                assert_eq!(ls.iter().map(|l| fen(&l["amount"])).sum::<i64>(), fen(&r.body["total"]), "control total");
+                for l in ls {
+                    let prev = seen.insert(l["applicationId"].as_str().unwrap().to_string(), id.to_string());
+                    assert!(prev.is_none(), "an application in two batches: {l}");
+                }
+                total += fen(&r.body["total"]);
+            }
+            409 => assert_eq!(r.code(), "nothing_to_pay", "{}", r.body),
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    let want: BTreeSet<String> = ids.into_iter().collect();
+    assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), want, "every application in exactly one batch");
+    assert_eq!(total, district_total, "the batch totals sum to the district total");
+    let budget = finance.get("/api/v1/disbursement/budget").await.ok();
+    assert_eq!(fen(&budget["committed"]), district_total);
+    assert_eq!(fen(&budget["remaining"]) + fen(&budget["committed"]), fen(&budget["allocated"]));
+    assert_eq!(finance.get("/api/v1/disbursement/eligible").await.ok()["count"], 0);
+}
+
+#[tokio::test]
+async fn a_creation_interrupted_after_k_claims_resumes_without_loss_or_duplicates() {
+    for k in [0usize, 1, 3] {
+        let app = TestApp::spawn().await;
+        let ids = approved_applications(&app, 4).await;
+        let finance = app.login("finance-futian").await;
+        let actor = subsidy_standalone::demo::actor(&app.services, "finance-futian").unwrap();
+        // The process dies after k claims: the batch stays in `building`.
+        let batch = app.services.start_batch(&actor, &Default::default()).await.unwrap();
+        assert_eq!(app.services.fill_batch(&actor, &batch.id, Some(k)).await.unwrap(), k);
+        let half = finance.get(&format!("/api/v1/batches/{}", batch.id)).await.ok();
+        assert_eq!(half["state"], "building", "k = {k}");
+        assert_eq!(lines(&finance, &batch.id).await.len(), k);
+        // Resumed: every application exactly once.
+        let done = finance.post(&format!("/api/v1/batches/{}/resume", batch.id), json!({})).await.ok();
+        assert_eq!(done["state"], "ready");
+        assert_eq!(done["lineCount"], 4, "k = {k}");
+        let ls = lines(&finance, &batch.id).await;
+        let in_batch: BTreeSet<String> = ls.iter().map(|l| l["applicationId"].as_str().unwrap().to_string()).collect();
+        assert_eq!(in_batch.len(), 4, "no duplicates, k = {k}");
+        assert_eq!(in_batch, ids.iter().cloned().collect());
+        let budget = finance.get("/api/v1/disbursement/budget").await.ok();
+        assert_eq!(fen(&budget["committed"]), fen(&done["total"]), "the budget holds each amount once");
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_batch_returns_every_application() {
+    let app = TestApp::spawn().await;
+    approved_applications(&app, 2).await;
+    let finance = app.login("finance-futian").await;
+    let b = finance.post("/api/v1/batches", json!({})).await.ok();
+    let id = b["id"].as_str().unwrap();
+    finance.post(&format!("/api/v1/batches/{id}/cancel"), json!({"version": 0})).await.expect(409, "version_conflict");
+    let cancelled = finance.post(&format!("/api/v1/batches/{id}/cancel"), json!({"version": b["version"]})).await.ok();
+    assert_eq!(cancelled["state"], "cancelled");
+    assert!(lines(&finance, id).await.iter().all(|l| l["status"] == "cancelled"));
+    assert_eq!(finance.get("/api/v1/disbursement/eligible").await.ok()["count"], 2);
+    assert_eq!(fen(&finance.get("/api/v1/disbursement/budget").await.ok()["committed"]), 0);
+    finance
+        .post(&format!("/api/v1/batches/{id}/release"), json!({"version": cancelled["version"]}))
+        .await
+        .expect(409, "wrong_state");
+}
+
+#[tokio::test]
+async fn the_banks_results_import_once_and_a_wrong_file_is_refused_whole() {
+    let app = TestApp::spawn().await;
+    let ids = approved_applications(&app, 3).await;
+    let (batch, ls) = released_batch(&app).await;
+    let finance = app.login("finance-futian").await;
+    let (l0, l1, l2) = (ls[0]["id"].as_str().unwrap(), ls[1]["id"].as_str().unwrap(), ls[2]["id"].as_str().unwrap());
+    let amount = |l: &Value| l["amount"]["yuan"].as_str().unwrap().to_string();
+    let two = subsidy_core::money::Fen::new(fen(&ls[0]["amount"]) + fen(&ls[1]["amount"])).unwrap().to_string();
+
+    // Refused whole: a foreign line, a wrong total, a duplicate line.
+    let before = finance.get(&format!("/api/v1/batches/{batch}")).await.ok();
+    let foreign = result_file(&batch, &[(l0, "成功", ""), ("01NOTINTHISBATCH0000000000", "成功", "")], &amount(&ls[0]));
+    let r = import(&app, &finance, &batch, &foreign).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "results_refused"), "{}", r.body);
+    assert!(r.body["error"]["problems"].to_string().contains("01NOTINTHISBATCH0000000000"), "{}", r.body);
+    let wrong_total = result_file(&batch, &[(l0, "成功", ""), (l1, "失败", "户名不符")], "1.00");
+    let r = import(&app, &finance, &batch, &wrong_total).await;
+    assert_eq!(r.code(), "results_refused");
+    assert!(r.body["error"]["problems"].to_string().contains("总金额"));
+    let duplicate = result_file(&batch, &[(l0, "成功", ""), (l0, "成功", "")], &two);
+    let r = import(&app, &finance, &batch, &duplicate).await;
+    assert!(r.body["error"]["problems"].to_string().contains(l0) && r.code() == "results_refused");
+    assert_eq!(
+        finance.get(&format!("/api/v1/batches/{batch}")).await.ok()["version"],
+        before["version"],
+        "nothing changed"
+    );
+    assert!(lines(&finance, &batch).await.iter().all(|l| l["status"] == "pending"));
+
+    // A partial answer: one paid, one failed, one still out.
+    let partial = result_file(&batch, &[(l0, "成功", ""), (l1, "失败", "户名不符")], &two);
+    let after = import(&app, &finance, &batch, &partial).await.ok();
+    assert_eq!(
+        (after["state"].as_str(), after["paidCount"].as_u64(), after["failedCount"].as_u64()),
+        (Some("released"), Some(1), Some(1))
+    );
+    // The same file again changes nothing.
+    let again = import(&app, &finance, &batch, &partial).await.ok();
+    assert_eq!(again["version"], after["version"]);
+    // Contradicting an earlier answer is refused.
+    let flip = result_file(&batch, &[(l0, "失败", "退票")], &amount(&ls[0]));
+    let r = import(&app, &finance, &batch, &flip).await;
+    assert!(r.body["error"]["problems"].to_string().contains("already recorded as paid"), "{}", r.body);
+    // The rest arrives: reconciled.
+    let rest = result_file(&batch, &[(l2, "成功", "")], &amount(&ls[2]));
+    assert_eq!(import(&app, &finance, &batch, &rest).await.ok()["state"], "reconciled");
+    app.drain().await;
+
+    let company = app.login("company-a").await;
+    let mut states = Vec::new();
+    for id in &ids {
+        states.push(company.application(id).await["state"].as_str().unwrap().to_string());
+    }
+    assert_eq!(states.iter().filter(|s| *s == "paid").count(), 2);
+    let failed_id = ls[1]["applicationId"].as_str().unwrap();
+    let failed = company.application(failed_id).await;
+    assert_eq!(failed["state"], "payment_failed");
+    assert_eq!(failed["lastDecision"]["reason"], "户名不符", "the company sees why");
+    let budget = finance.get("/api/v1/disbursement/budget").await.ok();
+    assert_eq!(fen(&budget["paid"]), fen(&ls[0]["amount"]) + fen(&ls[2]["amount"]));
+    assert_eq!(fen(&budget["committed"]), 0);
+    // The live totals follow the money.
+    let stats = app.login("district-futian").await.get("/api/v1/stats/440304").await.ok();
+    assert_eq!(stats["totals"]["counts"]["paid"], 2);
+    assert_eq!(stats["totals"]["counts"]["paymentFailed"], 1);
+}
+
+#[tokio::test]
+async fn a_failed_payment_is_reissued_only_after_a_verified_bank_change() {
+    let app = TestApp::spawn().await;
+    approved_applications(&app, 1).await;
+    let (batch, ls) = released_batch(&app).await;
+    let finance = app.login("finance-futian").await;
+    let line = ls[0]["id"].as_str().unwrap().to_string();
+    let id = ls[0]["applicationId"].as_str().unwrap().to_string();
+    let failed = result_file(&batch, &[(&line, "失败", "账号不存在")], ls[0]["amount"]["yuan"].as_str().unwrap());
+    import(&app, &finance, &batch, &failed).await.ok();
+
+    // No payment without the district: the failed application is not eligible.
+    assert_eq!(finance.get("/api/v1/disbursement/eligible").await.ok()["count"], 0);
+    finance.post("/api/v1/batches", json!({})).await.expect(409, "nothing_to_pay");
+
+    // The company corrects its account: recorded, masked, and still blocked.
+    let company = app.login("company-a").await;
+    let profile = company.get("/api/v1/company").await.ok();
+    let update = json!({
+        "version": profile["version"], "creditCode": profile["creditCode"], "name": profile["name"],
+        "legalRepresentative": profile["legalRepresentative"], "contactName": profile["contactName"], "contactPhone": profile["contactPhone"],
+        "bankAccount": {"bankName": "中国建设银行深圳分行", "accountName": profile["name"], "accountNumber": "4420 1555 6666 7777 888"}
+    });
+    company.put("/api/v1/company", update).await.ok();
+    let seen = company.application(&id).await;
+    assert_eq!(seen["payeeChangePending"], true);
+    assert_eq!(seen["state"], "payment_failed");
+    let trail = company.get(&format!("/api/v1/applications/{id}/timeline")).await.ok();
+    let change =
+        trail.as_array().unwrap().iter().find(|e| e["action"] == "request_bank_account_change").expect("audited");
+    assert!(
+        change["comment"].as_str().unwrap().contains("****7888") && !change.to_string().contains("4420155566667777888")
+    );
+    assert_eq!(finance.get("/api/v1/disbursement/eligible").await.ok()["count"], 0);
+
+    // The district verifies; the application comes back and goes into a new batch as a revised line.
+    let district = app.login("district-futian").await;
+    let path = format!("/api/v1/review/district/applications/{id}/verify-bank-account");
+    app.login("community-nanyuan")
+        .await
+        .act(&id, &path.replace("district/", "community/"), json!({}))
+        .await
+        .expect(404, "not_found");
+    let verified = district.act(&id, &path, json!({})).await.ok();
+    assert_eq!((verified["state"].as_str(), verified["payeeChangePending"].as_bool()), (Some("approved"), Some(false)));
+    assert_eq!(verified["payee"]["accountNumberMasked"], "****7888");
+    let second = finance.post("/api/v1/batches", json!({"note": "重发"})).await.ok();
+    let new_lines = lines(&finance, second["id"].as_str().unwrap()).await;
+    assert_eq!(new_lines.len(), 1);
+    assert_eq!(new_lines[0]["revises"], line.as_str(), "the new line references the original");
+    assert_eq!(new_lines[0]["payee"]["accountNumberMasked"], "****7888");
+    let original = lines(&finance, &batch).await;
+    assert_eq!(original[0]["status"], "failed", "the original line stays, marked failed");
+    // Never two live lines: the application cannot be claimed again.
+    assert_eq!(finance.get("/api/v1/disbursement/eligible").await.ok()["count"], 0);
+    finance.post("/api/v1/batches", json!({})).await.expect(409, "nothing_to_pay");
+    // While the line is with the bank the account cannot change.
+    let profile = company.get("/api/v1/company").await.ok();
+    let mut again = json!({
+        "version": profile["version"], "creditCode": profile["creditCode"], "name": profile["name"],
+        "legalRepresentative": profile["legalRepresentative"], "contactName": profile["contactName"], "contactPhone": profile["contactPhone"],
+        "bankAccount": {"bankName": "x银行", "accountName": profile["name"], "accountNumber": "1234567812345678"}
+    });
+    company.put("/api/v1/company", again.clone()).await.expect(409, "payment_in_progress");
+    again["version"] = json!(0);
+    assert_eq!(company.get("/api/v1/company").await.ok()["bankAccount"]["accountNumberMasked"], "****7888");
+}
+
+#[tokio::test]
+async fn only_the_districts_finance_may_touch_its_batches_and_the_creator_cannot_release() {
+    let app = TestApp::spawn().await;
+    approved_applications(&app, 1).await;
+    let maker = app.login("finance-futian").await;
+    for user in ["community-nanyuan", "subdistrict-nanyuan", "district-futian", "company-a", "pm-a", "city"] {
+        let u = app.login(user).await;
+        u.post("/api/v1/batches", json!({})).await.expect(404, "not_found");
+        u.get("/api/v1/disbursement/budget").await.expect(404, "not_found");
+    }
+    let b = maker.post("/api/v1/batches", json!({})).await.ok();
+    let id = b["id"].as_str().unwrap();
+    maker
+        .post(&format!("/api/v1/batches/{id}/release"), json!({"version": b["version"]}))
+        .await
+        .expect(409, "maker_checker");
+    let other = app.login("finance-dapeng").await;
+    for path in [
+        format!("/api/v1/batches/{id}"),
+        format!("/api/v1/batches/{id}/lines"),
+        format!("/api/v1/batches/{id}/file?format=csv"),
+    ] {
+        let r = other.get(&path).await;
+        assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"), "{path}");
+        assert!(!r.body.to_string().contains(id) || r.body["error"].is_object());
+    }
+    other
+        .post(&format!("/api/v1/batches/{id}/release"), json!({"version": b["version"]}))
+        .await
+        .expect(404, "not_found");
+    app.login("district-futian").await.get(&format!("/api/v1/batches/{id}/file")).await.expect(404, "not_found");
+    app.login("company-a").await.get(&format!("/api/v1/batches/{id}/file")).await.expect(404, "not_found");
+    assert!(other.get("/api/v1/batches").await.ok()["items"].as_array().unwrap().is_empty());
+    let released = app
+        .login("finance-futian-2")
+        .await
+        .post(&format!("/api/v1/batches/{id}/release"), json!({"version": b["version"]}))
+        .await
+        .ok();
+    assert_eq!(released["releasedBy"], "demo-finance-futian-2");
+}
+
+#[tokio::test]
+async fn the_batch_file_parses_back_with_exact_totals_and_full_account_numbers() {
+    let app = TestApp::spawn().await;
+    approved_applications(&app, 3).await;
+    let finance = app.login("finance-futian").await;
+    let b = finance.post("/api/v1/batches", json!({})).await.ok();
+    let id = b["id"].as_str().unwrap();
+    let masked = lines(&finance, id).await;
+    assert!(masked.iter().all(|l| l["payee"]["accountNumberMasked"] == "****0123"), "the API masks");
+    assert!(!masked.iter().any(|l| l.to_string().contains("4000021234567890123")));
+    app.drain().await; // the export request is served
+    let link = finance.get(&format!("/api/v1/batches/{id}/file?format=csv")).await.ok();
+    let csv = app.client.get(link["download"]["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"));
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows[0], ["批次号", id]);
+    assert_eq!(rows[1][1], "3");
+    assert_eq!(rows[3][1], "物业服务企业疫情防控服务财政补助");
+    assert_eq!(rows[4][0], "行号");
+    let body = &rows[5..];
+    assert_eq!(body.len(), 3);
+    let cents = |s: &str| s.replace('.', "").parse::<i64>().unwrap();
+    assert_eq!(body.iter().map(|r| cents(&r[7])).sum::<i64>(), cents(&rows[2][1]), "control total = sum of lines");
+    assert_eq!(cents(&rows[2][1]), fen(&b["total"]));
+    assert!(body.iter().all(|r| r[2] == "深圳市安居物业服务有限公司"
+        && r[6] == "4000021234567890123"
+        && r[8] == "物业服务企业疫情防控服务财政补助"));
+
+    let link = finance.get(&format!("/api/v1/batches/{id}/file")).await.ok();
+    let xlsx = app.client.get(link["download"]["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(xlsx.to_vec())).unwrap();
+    let range = book.worksheet_range("支付明细").unwrap();
+    assert_eq!(range.get((0, 1)).unwrap().to_string(), id);
+    let total = (range.get((2, 1)).unwrap().as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(total, fen(&b["total"]));
+    let sum: i64 = (5..8).map(|r| (range.get((r, 7)).unwrap().as_f64().unwrap() * 100.0).round() as i64).sum();
+    assert_eq!(sum, total, "amounts exact to the fen");
+    assert_eq!(range.get((5, 6)).unwrap().to_string(), "4000021234567890123");
+    assert_eq!(range.get((5, 2)).unwrap().to_string(), "深圳市安居物业服务有限公司");
+    finance.get(&format!("/api/v1/batches/{id}/file?format=pdf")).await.expect(400, "invalid_query");
+}
+
+#[tokio::test]
+async fn no_batch_past_the_payout_deadline_or_beyond_the_budget() {
+    let app = TestApp::spawn().await;
+    approved_applications(&app, 1).await;
+    let finance = app.login("finance-futian").await;
+    let deadline: chrono::DateTime<chrono::Utc> =
+        finance.get("/api/v1/policy").await.ok()["payoutDeadline"].as_str().unwrap().parse().unwrap();
+    app.clock.set(deadline);
+    finance.post("/api/v1/batches", json!({})).await.expect(409, "payout_deadline_passed");
+    app.clock.set(deadline - chrono::Duration::days(40));
+
+    // 大鹏新区's budget is 3,000,000 yuan: a 4,000,000 m² claim does not fit.
+    let b = app.login("company-b").await;
+    let big = b
+        .post(
+            "/api/v1/projects",
+            json!({"name": "葵涌大型社区", "address": "葵涌", "community": "440307009001", "managedArea": "4000000",
+                   "managerName": "陈项目经理", "managerPhone": "13800138002"}),
+        )
+        .await
+        .ok();
+    let id =
+        b.post("/api/v1/applications", json!({"projectId": big["id"]})).await.ok()["id"].as_str().unwrap().to_string();
+    b.upload_required(&id).await;
+    b.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    app.login("pm-b").await.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    for (user, tier) in
+        [("community-kuichong", "community"), ("subdistrict-kuichong", "subdistrict"), ("district-dapeng", "district")]
+    {
+        app.login(user)
+            .await
+            .act(&id, &format!("/api/v1/review/{tier}/applications/{{id}}/approve"), json!({}))
+            .await
+            .ok();
+    }
+    let dapeng = app.login("finance-dapeng").await;
+    let r = dapeng.post("/api/v1/batches", json!({})).await.expect(409, "budget_exceeded");
+    assert!(r["error"]["message"].as_str().unwrap().contains("3000000.00"), "{r}");
+    assert_eq!(dapeng.get("/api/v1/disbursement/eligible").await.ok()["count"], 1);
+}
