@@ -283,14 +283,23 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             if !matches!(app.state, State::Draft | State::Returned) {
                 return Err(wrong_state());
             }
+            let mut changes = Vec::new();
             if let Some(area) = claimed_area {
                 check_claim_limit(area, ctx.policy)?;
+                if area != app.claimed_area {
+                    changes.push(format!("申报面积 {} m² → {} m²", app.claimed_area, area));
+                }
                 next.claimed_area = area;
                 next.claimed_amount = ctx.policy.amount(area);
             }
             if note.is_some() {
+                if note != app.note {
+                    changes.push("备注已修改".to_string());
+                }
                 next.note = note;
             }
+            // The reviewers see what changed since the return in the timeline.
+            comment = (!changes.is_empty()).then(|| changes.join("；"));
             events.push(DomainEvent::Edited { claimed_area: next.claimed_area });
         }
         Command::Submit { project, jurisdiction, verified_documents } => {
@@ -613,6 +622,20 @@ mod tests {
         assert_eq!(edited.next.claimed_amount.to_string(), "990.00");
         let again = submit(&edited.next, &ctx).unwrap();
         assert_eq!(again.next.state, State::AwaitingAreaConfirmation);
+    }
+
+    #[test]
+    fn an_edit_records_what_changed_for_the_reviewers() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = at_state(draft("1000.00"), State::Returned);
+        let both = Command::Edit { claimed_area: Some(area("990.00")), note: Some(text("已补充合同")) };
+        let t = apply(&app, &company(), both, &ctx).unwrap();
+        assert_eq!(t.comment.as_deref(), Some("申报面积 1000.00 m² → 990.00 m²；备注已修改"));
+        // Sending the same values again changes nothing, and says nothing.
+        let same = Command::Edit { claimed_area: Some(area("990.00")), note: Some(text("已补充合同")) };
+        let t2 = apply(&t.next, &company(), same, &ctx).unwrap();
+        assert_eq!(t2.comment, None);
     }
 
     #[test]
