@@ -8,6 +8,7 @@ pub mod blobs;
 pub mod demo;
 pub mod dispatcher;
 pub mod exports;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,8 @@ pub struct Config {
     /// this interval (None: never; tests run it by hand).
     pub nightly_every: Option<std::time::Duration>,
     pub durability: Durability,
+    /// The built web client (`web/dist`), served at `/`; None: API only.
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -66,6 +69,7 @@ impl Config {
             dispatch: false,
             nightly_every: None,
             durability: Durability::Normal,
+            web_dir: None,
         }
     }
 }
@@ -189,7 +193,7 @@ impl Stack {
         if let Some(every) = config.nightly_every {
             spawn_nightly(services.clone(), dispatcher.clone(), every, rx.clone());
         }
-        let app = app(services.clone(), store.clone(), blobs, keys.clone());
+        let app = app(services.clone(), store.clone(), blobs, keys.clone(), config.web_dir.as_deref());
         let mut rx_server = rx;
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -294,30 +298,46 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
 /// the bearer-token layer, plus `extra` routes. The standalone server adds
 /// health and the local blob endpoint; the emulator tests add their own.
 pub fn api_router(services: Arc<Services>, keys: Arc<Hs256>, extra: axum::Router) -> axum::Router {
+    api_router_with(services, keys, extra, None)
+}
+
+/// [`api_router`], with the web client's files served for every path
+/// outside `/api/` when `web_dir` is given.
+fn api_router_with(
+    services: Arc<Services>,
+    keys: Arc<Hs256>,
+    extra: axum::Router,
+    web_dir: Option<&Path>,
+) -> axum::Router {
     let auth = auth::Auth { keys };
     let dev = axum::Router::new()
         .route("/api/v1/auth/dev-login", post(auth::dev_login))
         .route("/api/v1/auth/dev-accounts", get(auth::dev_accounts))
         .with_state(auth.clone());
-    axum::Router::new()
+    let router = axum::Router::new()
         .merge(submission::router(services.clone()))
         .merge(review::router(services.clone(), &Tier::ALL))
         .merge(aggregation::router(services.clone()))
         .merge(disbursement::router(services))
         .merge(dev)
-        .merge(extra)
-        .fallback(no_route)
+        .merge(extra);
+    let router = match web_dir {
+        Some(dir) => router.fallback_service(web::service(dir)),
+        None => router.fallback(no_route),
+    };
+    router
         .layer(axum::middleware::from_fn_with_state(auth, auth::layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// The standalone server: [`api_router`] with health and the local blob
-/// endpoint (the S3 stand-in).
+/// The standalone server: [`api_router`] with health, the local blob
+/// endpoint (the S3 stand-in) and, given `web_dir`, the web client.
 pub fn app(
     services: Arc<Services>,
     store: SqliteStore,
     blob_store: Arc<FsBlobStore>,
     keys: Arc<Hs256>,
+    web_dir: Option<&Path>,
 ) -> axum::Router {
     let max_upload = 32 * 1024 * 1024;
     let extra = axum::Router::new().route("/api/v1/health", get(health)).with_state(Health { store }).merge(
@@ -326,7 +346,7 @@ pub fn app(
             .layer(DefaultBodyLimit::max(max_upload))
             .with_state(blobs::Blobs { store: blob_store, services: services.clone() }),
     );
-    api_router(services, keys, extra)
+    api_router_with(services, keys, extra, web_dir)
 }
 
 /// The default clock.

@@ -40,6 +40,9 @@ enum Command {
         /// start and then every this many hours (0: never).
         #[arg(long, default_value_t = 24)]
         nightly_every_hours: u64,
+        /// The built web client, served at `/` (`make run` builds it).
+        #[arg(long, env = "SUBSIDY_WEB_DIR", default_value = "web/dist")]
+        web_dir: PathBuf,
     },
     /// Live totals: recount and repair now, or show a unit's figures.
     Stats {
@@ -68,7 +71,13 @@ async fn main() -> anyhow::Result<()> {
     subsidy_infra::telemetry::init(false, "info,tower_http=warn");
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { addr, demo, policy, jurisdictions, fast_commit, nightly_every_hours } => {
+        Command::Serve { addr, demo, policy, jurisdictions, fast_commit, nightly_every_hours, web_dir } => {
+            let web_dir = if web_dir.join("index.html").is_file() {
+                Some(web_dir)
+            } else {
+                tracing::warn!(dir = %web_dir.display(), "no web client there (build it with `make web`); serving the API only");
+                None
+            };
             let config = Config {
                 data_dir: cli.data_dir,
                 addr,
@@ -79,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
                 nightly_every: (nightly_every_hours > 0)
                     .then(|| std::time::Duration::from_secs(nightly_every_hours * 3600)),
                 durability: if fast_commit { Durability::Normal } else { Durability::Full },
+                web_dir,
             };
             let stack = Stack::start(config.clone(), system_clock()).await?;
             print_banner(&stack, &config).await?;
@@ -163,6 +173,9 @@ async fn print_banner(stack: &Stack, config: &Config) -> anyhow::Result<()> {
     let policy = stack.services.policy().await?;
     println!();
     println!("  物业服务企业疫情防控服务财政补助 — standalone");
+    if config.web_dir.is_some() {
+        println!("  Web:       {}/  (open on a phone-sized window)", stack.url());
+    }
     println!("  API:       {}/api/v1", stack.url());
     println!("  Health:    {}/api/v1/health", stack.url());
     println!("  Data:      {}", config.data_dir.display());
