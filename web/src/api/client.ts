@@ -1,0 +1,115 @@
+// The one way the client talks to the API: bearer token, JSON both ways,
+// an Idempotency-Key on every mutation, and every failure turned into an
+// ApiError carrying the API's error code (never raw JSON for the user).
+
+import { config } from '../config'
+
+export class ApiError extends Error {
+  readonly status: number
+  readonly code: string
+  readonly field?: string
+  readonly currentVersion?: number
+  readonly applicationId?: string
+  readonly problems?: string[]
+
+  constructor(status: number, code: string, message: string, extra: Partial<ApiError> = {}) {
+    super(message)
+    this.status = status
+    this.code = code
+    this.field = extra.field
+    this.currentVersion = extra.currentVersion
+    this.applicationId = extra.applicationId
+    this.problems = extra.problems
+  }
+}
+
+let token: string | null = null
+let onUnauthenticated: () => void = () => {}
+
+export function setToken(t: string | null): void {
+  token = t
+}
+export function onSignedOut(f: () => void): void {
+  onUnauthenticated = f
+}
+
+/** A random key; crypto.randomUUID needs a secure context, getRandomValues does not. */
+export function newKey(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16))
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')
+}
+
+export function url(path: string, query?: Record<string, string | number | undefined | null>): string {
+  const q = new URLSearchParams()
+  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== null && v !== '') q.set(k, String(v))
+  const qs = q.toString()
+  return `${config.apiBase}/api/v1${path}${qs ? '?' + qs : ''}`
+}
+
+async function toError(res: Response): Promise<ApiError> {
+  let body: unknown = null
+  try {
+    body = await res.json()
+  } catch {
+    // Not JSON (a proxy's error page): fall through to a generic code.
+  }
+  const e = (body as { error?: Record<string, unknown> } | null)?.error
+  if (e && typeof e.code === 'string') {
+    return new ApiError(res.status, e.code, String(e.message ?? ''), {
+      field: typeof e.field === 'string' ? e.field : undefined,
+      currentVersion: typeof e.currentVersion === 'number' ? e.currentVersion : undefined,
+      applicationId: typeof e.applicationId === 'string' ? e.applicationId : undefined,
+      problems: Array.isArray(e.problems) ? e.problems.map(String) : undefined,
+    })
+  }
+  return new ApiError(res.status, res.status >= 500 ? 'internal' : `http_${res.status}`, res.statusText)
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | undefined | null>
+  body?: unknown
+  /** Send text as is (e.g. the bank's CSV), instead of JSON. */
+  text?: string
+}
+
+export async function request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { Accept: 'application/json' }
+  if (token) headers.Authorization = `Bearer ${token}`
+  let body: BodyInit | undefined
+  if (opts.text !== undefined) {
+    headers['Content-Type'] = 'text/csv; charset=utf-8'
+    body = opts.text
+  } else if (opts.body !== undefined) {
+    headers['Content-Type'] = 'application/json'
+    body = JSON.stringify(opts.body)
+  }
+  // The bank's file may be larger than a keyed request may be; importing
+  // it twice is harmless, so it goes without a key.
+  if (method !== 'GET' && opts.text === undefined) headers['Idempotency-Key'] = newKey()
+  let res: Response
+  try {
+    res = await fetch(url(path, opts.query), { method, headers, body })
+  } catch {
+    throw new ApiError(0, 'network', 'network error')
+  }
+  if (res.status === 401 && token) onUnauthenticated()
+  if (!res.ok) throw await toError(res)
+  return res
+}
+
+export async function get<T>(path: string, query?: RequestOptions['query']): Promise<T> {
+  return (await request('GET', path, { query })).json() as Promise<T>
+}
+export async function post<T>(path: string, body?: unknown): Promise<T> {
+  const res = await request('POST', path, { body: body ?? {} })
+  return (res.status === 204 ? null : await res.json()) as T
+}
+export async function put<T>(path: string, body: unknown): Promise<T> {
+  return (await request('PUT', path, { body })).json() as Promise<T>
+}
+export async function patch<T>(path: string, body: unknown): Promise<T> {
+  return (await request('PATCH', path, { body })).json() as Promise<T>
+}
+export async function del(path: string): Promise<void> {
+  await request('DELETE', path)
+}

@@ -1,0 +1,304 @@
+// The API's views, as docs/openapi.yaml describes them (camelCase; areas
+// and amounts are exact decimal strings, with integer fen beside them).
+
+export type Role = 'company' | 'project_manager' | 'community' | 'subdistrict' | 'district' | 'finance' | 'city'
+export type Tier = 'community' | 'subdistrict' | 'district'
+export type Level = 'city' | 'district' | 'subdistrict' | 'community'
+export type State =
+  | 'draft'
+  | 'awaiting_area_confirmation'
+  | 'pending_community'
+  | 'pending_subdistrict'
+  | 'pending_district'
+  | 'approved'
+  | 'in_payment_batch'
+  | 'paid'
+  | 'returned'
+  | 'rejected'
+  | 'withdrawn'
+  | 'payment_failed'
+export type DocumentKind = 'service_contract' | 'area_proof' | 'other'
+export type BatchState = 'building' | 'ready' | 'released' | 'reconciled' | 'cancelled'
+export type LineStatus = 'pending' | 'paid' | 'failed' | 'cancelled'
+
+export interface Page<T> {
+  items: T[]
+  nextCursor: string | null
+}
+
+export interface UnitSummary {
+  code: string
+  name: string
+  level: Level
+}
+export interface UnitView extends UnitSummary {
+  parent: string | null
+  children: UnitSummary[]
+}
+
+export interface BankAccountView {
+  bankName: string
+  accountName: string
+  accountNumberMasked: string
+}
+export interface CompanyView {
+  id: string
+  creditCode: string
+  name: string
+  legalRepresentative: string
+  contactName: string
+  contactPhone: string
+  bankAccount: BankAccountView
+  version: number
+  createdAt: string
+  updatedAt: string
+}
+export interface MeView {
+  userId: string
+  role: Role
+  name: string | null
+  unit: UnitSummary | null
+  phone: string | null
+  company: CompanyView | null
+}
+
+export interface Policy {
+  id: string
+  name: string
+  rateFenPerM2Month: number
+  months: number
+  opensAt: string
+  closesAt: string
+  payoutDeadline: string
+  maxProjectArea: string
+  requiredDocuments: DocumentKind[]
+  maxDocumentBytes: number
+  districtBudgets: Record<string, string>
+}
+
+export interface JurisdictionView {
+  city: string
+  district: string
+  subdistrict: string
+  community: string
+  names: { city: string; district: string; subdistrict: string; community: string }
+}
+export interface ProjectView {
+  id: string
+  companyId: string
+  name: string
+  address: string
+  community: string
+  jurisdiction: JurisdictionView
+  managedArea: string
+  managerName: string
+  managerPhone: string
+  version: number
+  createdAt: string
+  updatedAt: string
+}
+export interface ProjectInput {
+  name: string
+  address: string
+  community: string
+  managedArea: string
+  managerName: string
+  managerPhone: string
+  version?: number
+}
+
+export interface TierApproval {
+  tier: Tier
+  area: string
+  reason: string | null
+  by: string
+  at: string
+}
+export interface Decision {
+  kind: 'returned' | 'rejected' | 'withdrawn' | 'area_disputed' | 'payment_failed'
+  role: Role
+  reason: string | null
+  by: string
+  at: string
+}
+export interface ApplicationView {
+  id: string
+  policyId: string
+  state: State
+  pendingTier: Tier | null
+  version: number
+  companyId: string
+  companyName: string
+  creditCode: string
+  projectId: string
+  project: { name: string; address: string; managedArea: string; managerName: string; managerPhone: string }
+  jurisdiction: JurisdictionView
+  claimedArea: string
+  claimedAmount: string
+  claimedAmountFen: number
+  confirmedArea: string | null
+  approvedArea: string | null
+  approvedAmount: string | null
+  approvedAmountFen: number | null
+  note: string | null
+  approvals: TierApproval[]
+  lastDecision: Decision | null
+  round: number
+  batchId: string | null
+  payee: BankAccountView | null
+  payeeChangePending: boolean
+  paymentLine: string | null
+  createdAt: string
+  updatedAt: string
+  submittedAt: string | null
+  stateSince: string
+}
+export interface DocumentView {
+  id: string
+  kind: DocumentKind
+  fileName: string
+  contentType: string
+  size: number
+  status: 'pending' | 'verified' | 'refused'
+  refusal: string | null
+  createdAt: string
+}
+export interface Precheck {
+  code: string
+  severity: 'info' | 'warning'
+  message: string
+}
+export interface PrecheckReport {
+  applicationId: string
+  tier: Tier
+  version: number
+  round: number
+  checkedAt: string
+  checks: Precheck[]
+}
+export interface ApplicationDetail extends ApplicationView {
+  documents: DocumentView[]
+  prechecks: PrecheckReport[]
+}
+export interface AuditEntry {
+  subject: string
+  seq: number
+  at: string
+  actorId: string
+  role: Role
+  action: string
+  from: string | null
+  to: string
+  comment: string | null
+  prevHash: string
+  hash: string
+}
+export interface PresignedRequest {
+  method: string
+  url: string
+  headers: [string, string][]
+  expiresAt: string
+}
+export interface UploadTicket {
+  document: DocumentView
+  upload: PresignedRequest
+}
+
+export interface Counts {
+  awaitingAreaConfirmation: number
+  pendingCommunity: number
+  pendingSubdistrict: number
+  pendingDistrict: number
+  returned: number
+  rejected: number
+  withdrawn: number
+  approved: number
+  inPaymentBatch: number
+  paid: number
+  paymentFailed: number
+}
+export interface Totals {
+  companies: number
+  projects: number
+  claimedArea: string
+  claimedAreaHundredths: number
+  approvedArea: string
+  approvedAreaHundredths: number
+  claimedAmount: string
+  claimedAmountFen: number
+  approvedAmount: string
+  approvedAmountFen: number
+  counts: Counts
+}
+export interface UnitStats {
+  unit: UnitSummary
+  asOf: string | null
+  totals: Totals
+}
+export interface StatsView extends UnitStats {
+  policyId: string
+  children: UnitStats[]
+}
+
+export interface Money {
+  yuan: string
+  fen: number
+}
+export interface BudgetView {
+  district: string
+  allocated: Money
+  committed: Money
+  paid: Money
+  remaining: Money
+}
+export interface EligibleView extends Page<ApplicationView> {
+  count: number
+  total: Money
+  blockedByBankChange: number
+  budget: BudgetView
+}
+export interface BatchView {
+  id: string
+  policyId: string
+  district: string
+  state: BatchState
+  version: number
+  note: string | null
+  createdBy: string
+  createdAt: string
+  releasedBy: string | null
+  releasedAt: string | null
+  lineCount: number
+  total: Money
+  paidCount: number
+  paid: Money
+  failedCount: number
+  failed: Money
+  leftOutForBudget: number
+  filesReady: boolean
+  updatedAt: string
+}
+export interface LineView {
+  id: string
+  batchId: string
+  applicationId: string
+  companyName: string
+  creditCode: string
+  projectName: string
+  payee: BankAccountView
+  amount: Money
+  status: LineStatus
+  reason: string | null
+  revises: string | null
+  createdAt: string
+  settledAt: string | null
+}
+
+export interface DemoAccount {
+  username: string
+  role: Role
+  name: string
+  jurisdiction?: string
+  phoneNumber?: string
+  description: string
+}
