@@ -1,19 +1,37 @@
 # The two commands a newcomer needs:
 #   make run   — build everything, seed demo data, serve on http://127.0.0.1:8080
 #   make test  — run every test in the repo
-.PHONY: run test test-emulator check-template package build check-core lint fmt jurisdictions clean
+.PHONY: run test test-emulator test-web web check-template package build check-core lint fmt jurisdictions clean
 
 DATA_DIR ?= .data
 ADDR ?= 127.0.0.1:8080
 
-run:
+run: web
 	cargo build --release -p subsidy-standalone --bin subsidy
-	./target/release/subsidy --data-dir $(DATA_DIR) serve --demo --addr $(ADDR)
+	./target/release/subsidy --data-dir $(DATA_DIR) serve --demo --addr $(ADDR) --web-dir web/dist
 
 test: check-core check-template
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
+	$(MAKE) test-web
 	$(MAKE) test-emulator
+
+# The web client (web/): installed from web/package-lock.json, type-checked
+# and built to web/dist, which the standalone server serves at /.
+web: web/node_modules/.installed
+	cd web && npm run build
+
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+# Vitest (validators against core's vectors, formatting, locales), then the
+# browser tests: Debian's Chromium at 390x844 against a fresh standalone
+# server each, saving the manual's screenshots into docs/manual/.
+test-web: web
+	./scripts/browser.sh
+	cargo build -p subsidy-standalone --bin subsidy
+	cd web && npm test && npm run e2e
 
 # The AWS side against the moto emulator (installed into .venv, started on a
 # free loopback port, stopped at the end): the storage contract on DynamoDB,
