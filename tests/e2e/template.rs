@@ -196,3 +196,38 @@ fn the_stream_mappings_keep_order_bisect_and_have_an_on_failure_destination() {
         assert_eq!(sqs["Queue"]["!GetAtt"], format!("{tier}Queue.Arn"));
     }
 }
+
+#[test]
+fn the_web_client_is_served_from_a_private_bucket_only_cloudfront_reads() {
+    let t = template();
+    let r = resources(&t);
+    let bucket = &r["WebBucket"]["Properties"];
+    for flag in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(bucket["PublicAccessBlockConfiguration"][flag], true, "WebBucket {flag}");
+    }
+    assert!(bucket.get("WebsiteConfiguration").is_none(), "no public website endpoint");
+
+    let dist = &r["WebDistribution"]["Properties"]["DistributionConfig"];
+    let origin = &dist["Origins"][0];
+    assert_eq!(origin["OriginAccessControlId"], serde_json::json!({"!GetAtt": "WebOriginAccessControl.Id"}));
+    assert_eq!(dist["DefaultRootObject"], "index.html");
+    assert_eq!(dist["DefaultCacheBehavior"]["ViewerProtocolPolicy"], "redirect-to-https");
+
+    // The only reader the bucket allows is this distribution.
+    let statements = r["WebBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"].as_array().unwrap();
+    let allows: Vec<&Value> = statements.iter().filter(|s| s["Effect"] == "Allow").collect();
+    assert_eq!(allows.len(), 1);
+    assert_eq!(allows[0]["Principal"]["Service"], "cloudfront.amazonaws.com");
+    assert_eq!(allows[0]["Action"], "s3:GetObject");
+    let source = allows[0]["Condition"]["StringEquals"]["AWS:SourceArn"]["!Sub"].as_str().unwrap();
+    assert!(source.ends_with(":distribution/${WebDistribution}"), "{source}");
+
+    // index.html and config.json are never cached at the edge; hashed assets are.
+    const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+    const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
+    assert_eq!(dist["DefaultCacheBehavior"]["CachePolicyId"], CACHING_DISABLED);
+    let behaviors = dist["CacheBehaviors"].as_array().unwrap();
+    assert_eq!(behaviors.len(), 1);
+    assert_eq!(behaviors[0]["PathPattern"], "/assets/*");
+    assert_eq!(behaviors[0]["CachePolicyId"], CACHING_OPTIMIZED);
+}
