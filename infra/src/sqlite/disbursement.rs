@@ -12,7 +12,7 @@ use subsidy_core::error::StoreError;
 use subsidy_core::money::Fen;
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
 
-use super::{SqliteStore, backend, fetch_page, insert_audit, to_json, write_application};
+use super::{SqliteStore, backend, decode_cursor, fetch_page, insert_audit, to_json, write_application};
 
 fn budget_row(tx: &rusqlite::Connection, policy: &str, district: &str) -> Result<Option<Budget>, StoreError> {
     let row: Option<(i64, i64, i64, i64)> = tx
@@ -120,7 +120,7 @@ impl DisbursementStore for SqliteStore {
     async fn batches_of(&self, policy_id: &str, district: &str, page: &PageRequest) -> StoreResult<Page<Batch>> {
         let (policy, district) = (policy_id.to_string(), district.to_string());
         let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
-        let after = page.cursor.clone();
+        let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
         self.run(move |c| {
             let sql = "SELECT body, id FROM batches WHERE policy_id = ?1 AND district = ?2 AND (?3 IS NULL OR id < ?3) \
                        ORDER BY id DESC LIMIT ?4";
@@ -216,7 +216,7 @@ impl DisbursementStore for SqliteStore {
     async fn lines_of(&self, batch_id: &str, page: &PageRequest) -> StoreResult<Page<PaymentLine>> {
         let batch = batch_id.to_string();
         let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
-        let after = page.cursor.clone();
+        let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
         self.run(move |c| {
             let sql = "SELECT body, id FROM payment_lines WHERE batch_id = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3";
             fetch_page(c, sql, params![batch, after, limit + 1], 1, limit)

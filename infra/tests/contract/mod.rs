@@ -504,6 +504,119 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
     assert_eq!(lines.items.len(), 1);
 }
 
+/// Batches and payment lines page through every item, each exactly once,
+/// whatever the page size: a batch's totals, its file and its results all
+/// walk its lines page by page.
+pub async fn batches_and_lines_page_through_every_item(p: &Ports) {
+    use std::collections::BTreeSet;
+    use subsidy_core::disbursement::{AppWrite, Batch, BatchState, BudgetKey, LineStatus, PaymentLine};
+    use subsidy_core::money::Fen;
+    let c = company(&uid("owner"), "91440300MA5D9C00P");
+    let policy = uid("pol");
+    let district = "440304";
+    let allocated = Fen::new(100_000_000).unwrap();
+    let batch = |id: &str| Batch {
+        id: id.into(),
+        policy_id: policy.clone(),
+        district: district.into(),
+        state: BatchState::Building,
+        version: 1,
+        note: None,
+        created_by: c.owner.clone(),
+        created_at: Utc::now(),
+        released_by: None,
+        released_at: None,
+        line_count: 0,
+        total: Fen::ZERO,
+        paid_count: 0,
+        paid: Fen::ZERO,
+        failed_count: 0,
+        failed: Fen::ZERO,
+        left_out_for_budget: 0,
+        updated_at: Utc::now(),
+        audit_seq: 1,
+        audit_head: GENESIS.into(),
+    };
+    let mut batch_ids = BTreeSet::new();
+    for _ in 0..5 {
+        let id = uid("B");
+        let audit = AuditEntry::next(
+            &format!("batch:{id}"),
+            1,
+            GENESIS,
+            Utc::now(),
+            &actor(&c),
+            "create_batch",
+            None,
+            "building",
+            None,
+        );
+        p.disbursement.create_batch(&batch(&id), &audit).await.unwrap();
+        batch_ids.insert(id);
+    }
+    let batch_id = batch_ids.iter().next().unwrap().clone();
+    let mut line_ids = BTreeSet::new();
+    for i in 0..7 {
+        let pr = project(&c, &format!("分页{i}"), "440304001020");
+        let (a, audit) = draft(&c, &pr);
+        p.applications.create_application(&a, &audit).await.unwrap();
+        let (approved, audit2) = moved(&a, State::Approved, &c);
+        p.applications.update_application(&approved, 1, &audit2, false).await.unwrap();
+        let (claimed, claim_audit) = moved(&approved, State::InPaymentBatch, &c);
+        let line = PaymentLine {
+            id: uid("L"),
+            batch_id: batch_id.clone(),
+            application_id: a.id.clone(),
+            company_name: "契约物业".into(),
+            credit_code: c.profile.credit_code.to_string(),
+            project_name: format!("分页{i}"),
+            payee: c.profile.bank_account.clone(),
+            amount: Fen::new(100 + i).unwrap(),
+            status: LineStatus::Pending,
+            reason: None,
+            revises: None,
+            created_at: Utc::now(),
+            settled_at: None,
+        };
+        let write = AppWrite { app: &claimed, expected_version: 2, audit: &claim_audit };
+        p.disbursement.claim(write, &line, BudgetKey { policy_id: &policy, district }, allocated).await.unwrap();
+        line_ids.insert(line.id);
+    }
+
+    for size in [1, 2, 3, 100] {
+        let mut seen = Vec::new();
+        let mut page = PageRequest::first(size);
+        loop {
+            let got = p.disbursement.lines_of(&batch_id, &page).await.unwrap();
+            assert!(got.items.len() <= size as usize);
+            seen.extend(got.items.into_iter().map(|l| l.id));
+            match got.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+            assert!(seen.len() <= 7, "paging lines of {size} does not end: {seen:?}");
+        }
+        assert_eq!(seen.len(), 7, "pages of {size}: every line once");
+        assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), line_ids, "pages of {size}");
+
+        let mut seen = Vec::new();
+        let mut page = PageRequest::first(size);
+        loop {
+            let got = p.disbursement.batches_of(&policy, district, &page).await.unwrap();
+            seen.extend(got.items.into_iter().map(|b| b.id));
+            match got.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+            assert!(seen.len() <= 5, "paging batches of {size} does not end: {seen:?}");
+        }
+        assert_eq!(seen.len(), 5, "pages of {size}: every batch once");
+        assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), batch_ids, "pages of {size}");
+        // Newest first.
+        assert_eq!(seen, batch_ids.iter().rev().cloned().collect::<Vec<_>>());
+    }
+}
+
 /// Every contract check, in order.
 pub async fn run_all(p: &Ports) {
     policies_round_trip(p).await;
@@ -516,4 +629,5 @@ pub async fn run_all(p: &Ports) {
     idempotency_keys_lease_replay_and_refuse_mismatches(p).await;
     stats_commits_are_all_or_nothing_and_conditional(p).await;
     claims_and_settlements_are_conditional_and_keep_the_budget(p).await;
+    batches_and_lines_page_through_every_item(p).await;
 }
