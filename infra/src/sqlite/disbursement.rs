@@ -149,24 +149,21 @@ impl DisbursementStore for SqliteStore {
         let (policy, district) = (key.policy_id.to_string(), key.district.to_string());
         let notify = self.outbox_notify();
         let result = self
-            .run(move |c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
-                ensure_budget(&tx, &policy, &district, allocated)?;
-                let budget = budget_row(&tx, &policy, &district)?.ok_or(StoreError::NotFound)?;
+            .write(move |tx| {
+                ensure_budget(tx, &policy, &district, allocated)?;
+                let budget = budget_row(tx, &policy, &district)?.ok_or_else(|| backend("the budget row is missing"))?;
                 if budget.remaining < line.amount {
                     return Ok(Err(ClaimError::OverBudget));
                 }
-                if let Err(e) = write_application(&tx, &app, expected_version, &audit, false) {
-                    return Ok(Err(moved(e)));
-                }
-                put_line(&tx, &line)?;
+                // A failure from here on undoes this write's savepoint.
+                write_application(tx, &app, expected_version, &audit, false)?;
+                put_line(tx, &line)?;
                 let m = line.amount.fen();
-                move_budget(&tx, &policy, &district, BudgetMove { committed: m, paid: 0, remaining: -m })?;
-                tx.commit().map_err(backend)?;
+                move_budget(tx, &policy, &district, BudgetMove { committed: m, paid: 0, remaining: -m })?;
                 Ok(Ok(()))
             })
             .await
-            .map_err(ClaimError::Store)?;
+            .unwrap_or_else(|e| Err(moved(e)));
         if result.is_ok() {
             notify.notify_one();
         }
@@ -184,8 +181,7 @@ impl DisbursementStore for SqliteStore {
         let (policy, district) = (key.policy_id.to_string(), key.district.to_string());
         let notify = self.outbox_notify();
         let result = self
-            .run(move |c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            .write(move |tx| {
                 let status: Option<String> = tx
                     .query_row(
                         "SELECT status FROM payment_lines WHERE batch_id = ?1 AND id = ?2",
@@ -197,16 +193,14 @@ impl DisbursementStore for SqliteStore {
                 if status.as_deref() != Some(LineStatus::Pending.as_str()) {
                     return Ok(Err(ClaimError::Moved));
                 }
-                if let Err(e) = write_application(&tx, &app, expected_version, &audit, false) {
-                    return Ok(Err(moved(e)));
-                }
-                put_line(&tx, &line)?;
-                move_budget(&tx, &policy, &district, budget)?;
-                tx.commit().map_err(backend)?;
+                // A failure from here on undoes this write's savepoint.
+                write_application(tx, &app, expected_version, &audit, false)?;
+                put_line(tx, &line)?;
+                move_budget(tx, &policy, &district, budget)?;
                 Ok(Ok(()))
             })
             .await
-            .map_err(ClaimError::Store)?;
+            .unwrap_or_else(|e| Err(moved(e)));
         if result.is_ok() {
             notify.notify_one();
         }

@@ -2,10 +2,13 @@
 //!
 //! All access goes through one connection on a blocking thread; SQLite
 //! serializes writers anyway, and one connection keeps every transaction's
-//! view simple. A change to an application and its outbox row commit in the
+//! view simple. Writes that arrive together commit together (group commit,
+//! one savepoint each; see `group.rs`), so a durable commit's fsync is
+//! shared by every writer waiting for it. A change to an application and its outbox row commit in the
 //! same transaction, so a crash can lose neither one without the other.
 
 mod disbursement;
+mod group;
 mod outbox;
 mod stats;
 
@@ -16,7 +19,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use subsidy_core::application::Application;
@@ -46,6 +49,7 @@ pub enum Durability {
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    group: group::GroupCommit,
     /// Woken after every commit that wrote to the outbox.
     outbox_notify: Arc<Notify>,
 }
@@ -122,7 +126,11 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(backend)?;
         conn.pragma_update(None, "user_version", 1).map_err(backend)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), outbox_notify: Arc::new(Notify::new()) })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            group: group::GroupCommit::default(),
+            outbox_notify: Arc::new(Notify::new()),
+        })
     }
 
     /// Runs `f` with the connection on a blocking thread.
@@ -140,19 +148,15 @@ impl SqliteStore {
         .map_err(backend)?
     }
 
-    /// Runs `f` inside one IMMEDIATE transaction; commits if it returns Ok.
+    /// Runs `f` in a transaction (shared with the writes that arrive with
+    /// it, inside its own savepoint); keeps its changes if it returns Ok,
+    /// and resolves once they are committed.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(backend)?;
-            Ok(out)
-        })
-        .await
+        self.group.write(&self.conn, f).await
     }
 
     /// The use cases on this store, with documents in `blobs`.
