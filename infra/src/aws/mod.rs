@@ -71,19 +71,30 @@ impl ServiceConfig {
     }
 }
 
-/// The use cases on DynamoDB and S3. Stores the configured policy (an
-/// idempotent put) so that every function reads the same terms.
+/// The use cases on DynamoDB and S3.
+///
+/// The configured policy is answered from memory (every request reads it,
+/// and reading it from the table would cost a read unit each time), and is
+/// stored in the table in the background, so that a batch made under it can
+/// still be read after the configuration moves on. Nothing here touches the
+/// network before the first event: a cold start waits for no round trip.
 pub async fn services(
     sdk: &aws_config::SdkConfig,
     config: &ServiceConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<Services, subsidy_core::StoreError> {
     let store = Arc::new(DynamoStore::new(dynamo_client(sdk), &config.table));
-    store.put_policy(&config.policy).await?;
+    let policies = Arc::new(ConfiguredPolicy { policy: config.policy.clone(), store: store.clone() });
+    let (background, policy) = (store.clone(), config.policy.clone());
+    tokio::spawn(async move {
+        if let Err(e) = background.put_policy(&policy).await {
+            tracing::warn!(error = %e, policy = %policy.id, "storing the configured policy failed; it is served from memory");
+        }
+    });
     let tree = JurisdictionTree::from_json(crate::data::SHENZHEN_JURISDICTIONS)
         .map_err(|e| subsidy_core::StoreError::Backend(e.to_string()))?;
     Ok(Services {
-        policies: store.clone(),
+        policies,
         companies: store.clone(),
         projects: store.clone(),
         applications: store.clone(),
@@ -99,4 +110,24 @@ pub async fn services(
         tree: Arc::new(tree),
         policy_id: config.policy.id.clone(),
     })
+}
+
+/// The configured policy from memory; any other policy from the table.
+struct ConfiguredPolicy {
+    policy: Policy,
+    store: Arc<DynamoStore>,
+}
+
+#[async_trait::async_trait]
+impl PolicyStore for ConfiguredPolicy {
+    async fn get_policy(&self, id: &str) -> subsidy_core::ports::StoreResult<Option<Policy>> {
+        if id == self.policy.id {
+            return Ok(Some(self.policy.clone()));
+        }
+        self.store.get_policy(id).await
+    }
+
+    async fn put_policy(&self, policy: &Policy) -> subsidy_core::ports::StoreResult<()> {
+        self.store.put_policy(policy).await
+    }
 }
