@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run   — build everything, seed demo data, serve on http://127.0.0.1:8080
 #   make test  — run every test in the repo
-.PHONY: run test test-emulator test-web web check-template package build check-core lint fmt jurisdictions clean
+.PHONY: run test test-emulator test-web web check-template package build check-core lint fmt jurisdictions clean bench bench-init
 
 DATA_DIR ?= .data
 ADDR ?= 127.0.0.1:8080
@@ -49,6 +49,21 @@ package:
 
 build:
 	cargo build --workspace --all-targets
+
+# The load generator at Shenzhen's scale and at a city's (docs/BENCHMARKS.md);
+# results in target/bench/. `subsidy bench --scale nation` is the long run.
+bench:
+	cargo build --release -p subsidy-standalone --bin subsidy
+	./target/release/subsidy bench --scale seed
+	./target/release/subsidy bench --scale city
+
+# Each function binary's init time against a local runtime-API stub, next
+# to a hello-world lambda_runtime binary built in the same profile.
+FUNCTIONS := submission review dispatch aggregation disbursement
+bench-init:
+	cargo build --release -p subsidy-standalone --bin subsidy
+	cargo build --release $(addprefix -p ,$(FUNCTIONS)) -p hello-lambda
+	./target/release/subsidy bench-init --bin hello=target/release/hello-lambda $(foreach f,$(FUNCTIONS),--bin $(f)=target/release/$(f))
 
 # The dependency rule: core knows nothing of AWS, Lambda, HTTP or SQL.
 check-core:

@@ -4,6 +4,7 @@
 //! `subsidy-core` and the function crates.
 
 pub mod auth;
+pub mod bench;
 pub mod blobs;
 pub mod demo;
 pub mod dispatcher;

@@ -53,6 +53,21 @@ enum Command {
     AuditVerify,
     /// List the demo accounts.
     Accounts,
+    /// Load a fresh server through the whole lifecycle and report throughput,
+    /// latency per endpoint, memory and whether the live totals agree.
+    Bench(subsidy_standalone::bench::BenchArgs),
+    /// Time each Lambda function binary's init against a local runtime-API stub.
+    BenchInit(subsidy_standalone::bench::init::InitArgs),
+    /// The bench's yardstick: one SQLite insert per request (started by `bench`).
+    #[command(hide = true)]
+    BenchBaseline {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        #[arg(long)]
+        fast_commit: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +174,29 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Bench(args) => {
+            let exe = std::env::current_exe().context("locating the subsidy binary")?;
+            let report = subsidy_standalone::bench::run(args, &exe).await?;
+            println!("{}", report.markdown());
+            Ok(())
+        }
+        Command::BenchInit(args) => {
+            for r in subsidy_standalone::bench::init::run(args).await? {
+                println!(
+                    "{:<14} {:>6.1} MB  init median {:>6.2} ms  p90 {:>6.2} ms{}",
+                    r.name,
+                    r.binary_bytes as f64 / 1e6,
+                    r.median_ms,
+                    r.p90_ms,
+                    r.ratio_to_hello.map_or(String::new(), |x| format!("  {x:.2}× hello"))
+                );
+            }
+            Ok(())
+        }
+        Command::BenchBaseline { db, addr, fast_commit } => {
+            let durability = if fast_commit { Durability::Normal } else { Durability::Full };
+            subsidy_standalone::bench::baseline::serve(&db, addr, durability).await
         }
         Command::Accounts => {
             for a in demo::ACCOUNTS {

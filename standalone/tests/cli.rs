@@ -90,3 +90,51 @@ async fn the_readme_walkthrough_runs_against_a_fresh_server() {
     assert!(stdout.contains("合计（福田区） approved 12000.00 yuan"), "the district's report: {stdout}");
     stack.stop().await.unwrap();
 }
+
+/// The load generator, at a size a test can afford: the whole lifecycle
+/// through HTTP on a fresh server, and the totals it checks agree.
+#[test]
+fn bench_drives_the_whole_lifecycle_and_checks_the_totals() {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_subsidy"))
+        .args(["bench", "--projects", "150", "--concurrency", "8", "--fast-commit", "--no-baseline", "--out"])
+        .arg(out.path())
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "bench failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("bench-150.json")).unwrap()).unwrap();
+    assert_eq!(report["projects"], 150);
+    assert_eq!(report["companies"], 78, "Shenzhen's ratio of companies to projects");
+    let t = &report["totals"];
+    assert_eq!((t["projects"].as_i64(), t["paid"].as_i64()), (Some(150), Some(150)));
+    assert_eq!(t["claimedAreaHundredths"], t["expectedAreaHundredths"]);
+    assert_eq!(t["approvedAmountFen"], t["expectedAmountFen"]);
+    // Every step of the lifecycle was timed.
+    let endpoints: Vec<&str> =
+        report["latencies"].as_array().unwrap().iter().map(|l| l["endpoint"].as_str().unwrap()).collect();
+    for e in [
+        "PUT /company",
+        "POST /applications/{id}/submit",
+        "POST /applications/{id}/confirm-area",
+        "POST /review/district/applications/{id}/approve",
+        "POST /batches/{id}/results",
+    ] {
+        assert!(endpoints.contains(&e), "{e} missing from {endpoints:?}");
+    }
+    let md = std::fs::read_to_string(out.path().join("bench-150.md")).unwrap();
+    assert!(md.contains("Totals agree"), "{md}");
+}
+
+#[test]
+fn bench_refuses_a_size_it_cannot_run() {
+    let out = tempfile::tempdir().unwrap();
+    for args in [&["bench", "--projects", "0"][..], &["bench", "--concurrency", "0"], &["bench", "--scale", "planet"]] {
+        let run = Command::new(env!("CARGO_BIN_EXE_subsidy")).args(args).arg("--out").arg(out.path()).output().unwrap();
+        assert!(!run.status.success(), "{args:?} was accepted");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("projects") || stderr.contains("concurrency") || stderr.contains("planet"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing written");
+}
