@@ -85,25 +85,34 @@ impl Dispatcher {
                 out.failed += 1;
                 return Ok(out);
             }
-            for entry in batch {
-                match self.deliver(&entry.change).await {
-                    Ok(()) => {
-                        self.store.ack_change(entry.seq).await?;
-                        out.delivered += 1;
-                    }
+            // The messages are independent (as on SQS, where order is not
+            // kept either): deliver them together, then acknowledge together,
+            // so their writes share commits instead of waiting in line.
+            let delivered = futures::future::join_all(batch.iter().map(|e| self.deliver(&e.change))).await;
+            let mut acks = Vec::new();
+            let mut failed = false;
+            for (entry, result) in batch.iter().zip(delivered) {
+                match result {
+                    Ok(()) => acks.push(self.store.ack_change(entry.seq)),
                     Err(e) => {
                         let max = if e.retryable { MAX_ATTEMPTS } else { 1 };
                         let attempts = self.store.fail_change(entry.seq, &e.message, max).await?;
                         tracing::warn!(seq = entry.seq, attempts, retryable = e.retryable, error = %e, "delivery failed");
                         out.failed += 1;
-                        return Ok(out);
+                        failed = true;
                     }
                 }
+            }
+            for ack in futures::future::join_all(acks).await {
+                ack?;
+                out.delivered += 1;
+            }
+            if failed {
+                return Ok(out);
             }
         }
     }
 
-    /// Runs `job` with deliveries paused (no pass runs meanwhile).
     pub async fn exclusive<T>(&self, job: impl std::future::Future<Output = T>) -> T {
         let _pass = self.pass.lock().await;
         job.await

@@ -1,10 +1,10 @@
 //! The embedded store: every storage port on one SQLite database in WAL mode.
 //!
-//! All access goes through one connection on a blocking thread; SQLite
-//! serializes writers anyway, and one connection keeps every transaction's
-//! view simple. Writes that arrive together commit together (group commit,
-//! one savepoint each; see `group.rs`), so a durable commit's fsync is
-//! shared by every writer waiting for it. A change to an application and its outbox row commit in the
+//! All access goes through one connection owned by one database thread;
+//! SQLite serializes writers anyway, and one connection keeps every
+//! transaction's view simple. Writes that arrive together commit together
+//! (group commit, one savepoint each; see `group.rs`), so a durable
+//! commit's fsync is shared by every writer waiting for it. A change to an application and its outbox row commit in the
 //! same transaction, so a crash can lose neither one without the other.
 
 mod disbursement;
@@ -13,7 +13,7 @@ mod outbox;
 mod stats;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -48,8 +48,7 @@ pub enum Durability {
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
-    group: group::GroupCommit,
+    db: group::Db,
     /// Woken after every commit that wrote to the outbox.
     outbox_notify: Arc<Notify>,
 }
@@ -126,26 +125,16 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(backend)?;
         conn.pragma_update(None, "user_version", 1).map_err(backend)?;
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-            group: group::GroupCommit::default(),
-            outbox_notify: Arc::new(Notify::new()),
-        })
+        Ok(SqliteStore { db: group::Db::start(conn)?, outbox_notify: Arc::new(Notify::new()) })
     }
 
-    /// Runs `f` with the connection on a blocking thread.
+    /// Runs `f` with the connection on the database thread.
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| StoreError::Backend("connection mutex poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(backend)?
+        self.db.read(f).await
     }
 
     /// Runs `f` in a transaction (shared with the writes that arrive with
@@ -156,7 +145,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.group.write(&self.conn, f).await
+        self.db.write(f).await
     }
 
     /// The use cases on this store, with documents in `blobs`.
