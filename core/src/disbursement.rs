@@ -187,6 +187,13 @@ pub trait DisbursementStore: Send + Sync {
     async fn get_batch(&self, id: &str) -> StoreResult<Option<Batch>>;
     /// Conditional on `expected_version`, with the batch's next audit entry.
     async fn update_batch(&self, batch: &Batch, expected_version: u64, audit: Option<&AuditEntry>) -> StoreResult<()>;
+    /// How many claims or settlements of one batch this store takes at
+    /// once. One, unless the store serializes them itself without conflict:
+    /// SQLite runs them on its one connection and shares commits among
+    /// them; DynamoDB transactions on the shared budget item would conflict.
+    fn parallel_writes(&self) -> usize {
+        1
+    }
     /// A district's batches, newest first.
     async fn batches_of(&self, policy_id: &str, district: &str, page: &PageRequest) -> StoreResult<Page<Batch>>;
     /// The budget; a district never paid from starts with `allocated`.

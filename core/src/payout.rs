@@ -14,7 +14,12 @@ use crate::identity::{Actor, Role};
 use crate::jurisdiction::Level;
 use crate::money::Fen;
 use crate::policy::Policy;
-use crate::ports::{ApplicationFilter, Page, PageRequest, PresignedRequest};
+use futures::{StreamExt, TryStreamExt};
+
+/// A boxed future the store or a use case returns, run several at once.
+type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+use crate::ports::{Page, PageRequest, PresignedRequest};
 use crate::service::{DOWNLOAD_TTL, require_role, step};
 use crate::state::{Command, State};
 use crate::views::{ApplicationView, BankAccountView};
@@ -228,22 +233,37 @@ impl Services {
         })
     }
 
-    /// Every approved application of a district, oldest approval first.
-    async fn approved_in(&self, district: &str) -> Result<Vec<Application>, Error> {
+    /// One page of a district's approved applications under this policy,
+    /// oldest approval first (the order batches take them in). Paging by
+    /// (approval time, id) keeps memory flat at any scale, and a page read
+    /// after claims still continues where the last one ended.
+    async fn approved_page(&self, district: &str, page: &PageRequest) -> Result<Page<Application>, Error> {
         let scope = Scope::Unit { level: Level::District, code: district.to_string() };
-        let filter = ApplicationFilter { state: Some(State::Approved), project_id: None };
-        let mut out = Vec::new();
+        let mut found = self.applications.inbox(&scope, State::Approved, page).await?;
+        found.items.retain(|a| a.state == State::Approved && a.policy_id == self.policy_id);
+        Ok(found)
+    }
+
+    /// Walks every approved application of a district, page by page, until
+    /// `f` says stop.
+    async fn each_approved(
+        &self,
+        district: &str,
+        mut f: impl FnMut(&Application) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), Error> {
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let batch = self.applications.list_applications(&scope, &filter, &page).await?;
-            out.extend(batch.items.into_iter().filter(|a| a.state == State::Approved && a.policy_id == self.policy_id));
-            match batch.next_cursor {
+            let found = self.approved_page(district, &page).await?;
+            for a in &found.items {
+                if f(a).is_break() {
+                    return Ok(());
+                }
+            }
+            match found.next_cursor {
                 Some(c) => page.cursor = Some(c),
-                None => break,
+                None => return Ok(()),
             }
         }
-        out.sort_by(|a, b| (a.state_since, &a.id).cmp(&(b.state_since, &b.id)));
-        Ok(out)
     }
 
     /// The district's budget.
@@ -257,24 +277,37 @@ impl Services {
     pub async fn eligible(&self, actor: &Actor, page: &PageRequest) -> Result<EligibleView, Error> {
         let district = self.finance_district(actor)?;
         let policy = self.policy().await?;
-        let approved = self.approved_in(&district).await?;
-        let (ok, blocked): (Vec<&Application>, Vec<&Application>) = approved.iter().partition(|a| payable(a));
-        let total = ok.iter().filter_map(|a| a.approved_amount).fold(Fen::ZERO, |s, a| s.checked_add(a).unwrap_or(s));
         let start: usize = match &page.cursor {
             Some(c) => c
                 .parse()
                 .map_err(|_| Error::invalid("cursor", "this cursor is not valid; start from the first page"))?,
             None => 0,
         };
-        let end = (start + page.limit as usize).min(ok.len());
-        let items =
-            ok.get(start..end).unwrap_or_default().iter().map(|a| ApplicationView::of(a, actor, &self.tree)).collect();
+        let end = start + page.limit as usize;
+        let (mut count, mut blocked, mut total) = (0usize, 0u64, Fen::ZERO);
+        let mut items = Vec::new();
+        self.each_approved(&district, |a| {
+            if !payable(a) {
+                blocked += 1;
+                return std::ops::ControlFlow::Continue(());
+            }
+            if (start..end).contains(&count) {
+                items.push(ApplicationView::of(a, actor, &self.tree));
+            }
+            count += 1;
+            if let Some(amount) = a.approved_amount {
+                total = total.checked_add(amount).unwrap_or(total);
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .await?;
+        let end = end.min(count);
         Ok(EligibleView {
             items,
-            next_cursor: (end < ok.len()).then(|| end.to_string()),
-            count: ok.len() as u64,
+            next_cursor: (end < count).then(|| end.to_string()),
+            count: count as u64,
             total: Money::of(total),
-            blocked_by_bank_change: blocked.len() as u64,
+            blocked_by_bank_change: blocked,
             budget: self.budget_view(&policy, &district).await?,
         })
     }
@@ -306,11 +339,20 @@ impl Services {
         }
         let allocated = Self::allocated(&policy, &district)?;
         let budget = self.disbursement.budget(&policy.id, &district, allocated).await?;
-        let candidates: Vec<Application> = self.approved_in(&district).await?.into_iter().filter(payable).collect();
-        if candidates.is_empty() {
+        // Something payable that the budget covers? (Stops at the first.)
+        let (mut payable_seen, mut fits) = (false, false);
+        self.each_approved(&district, |a| {
+            if payable(a) {
+                payable_seen = true;
+                fits = a.approved_amount.is_none_or(|m| m <= budget.remaining);
+            }
+            if fits { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
+        })
+        .await?;
+        if !payable_seen {
             return Err(Error::NothingToPay);
         }
-        if candidates.iter().all(|a| a.approved_amount.is_some_and(|m| m > budget.remaining)) {
+        if !fits {
             return Err(Error::BudgetExceeded { remaining: budget.remaining });
         }
         let id = ulid::Ulid::new().to_string();
@@ -375,38 +417,61 @@ impl Services {
         let allocated = Self::allocated(&policy, &batch.district)?;
         let mut claimed = 0;
         let mut left_out = 0;
-        for app in self.approved_in(&batch.district).await?.into_iter().filter(payable) {
-            if max.is_some_and(|m| claimed >= m) {
-                break;
+        // Claims of a page go to the store together, as many at once as it
+        // takes (see `DisbursementStore::parallel_writes`); each is still
+        // its own conditional write, so nothing is claimed twice.
+        let parallel = self.disbursement.parallel_writes().max(1);
+        let budget = BudgetKey { policy_id: &policy.id, district: &batch.district };
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        let mut full = false;
+        while !full {
+            let found = self.approved_page(&batch.district, &page).await?;
+            let mut prepared = Vec::new();
+            for app in found.items.into_iter().filter(payable) {
+                if max.is_some_and(|m| claimed + prepared.len() >= m) {
+                    full = true;
+                    break;
+                }
+                let line = PaymentLine {
+                    id: ulid::Ulid::new().to_string(),
+                    batch_id: batch.id.clone(),
+                    application_id: app.id.clone(),
+                    company_name: app.company_name.clone(),
+                    credit_code: app.credit_code.clone(),
+                    project_name: app.project.name.to_string(),
+                    payee: app.payee.clone().ok_or(Error::PayeeNotVerified)?,
+                    amount: app.approved_amount.ok_or_else(|| Error::internal("approved without an amount"))?,
+                    status: LineStatus::Pending,
+                    reason: None,
+                    revises: app.failed_line.clone(),
+                    created_at: self.now(),
+                    settled_at: None,
+                };
+                let cmd = Command::AddToBatch { batch_id: batch.id.clone(), line_id: line.id.clone() };
+                match step(&app, actor, cmd, &policy, self.now()) {
+                    Ok((next, audit, _)) => prepared.push((next, audit, line, app.version)),
+                    Err(Error::PayeeNotVerified | Error::WrongState { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
             }
-            let line = PaymentLine {
-                id: ulid::Ulid::new().to_string(),
-                batch_id: batch.id.clone(),
-                application_id: app.id.clone(),
-                company_name: app.company_name.clone(),
-                credit_code: app.credit_code.clone(),
-                project_name: app.project.name.to_string(),
-                payee: app.payee.clone().ok_or(Error::PayeeNotVerified)?,
-                amount: app.approved_amount.ok_or_else(|| Error::internal("approved without an amount"))?,
-                status: LineStatus::Pending,
-                reason: None,
-                revises: app.failed_line.clone(),
-                created_at: self.now(),
-                settled_at: None,
-            };
-            let cmd = Command::AddToBatch { batch_id: batch.id.clone(), line_id: line.id.clone() };
-            let (next, audit, _) = match step(&app, actor, cmd, &policy, self.now()) {
-                Ok(s) => s,
-                Err(Error::PayeeNotVerified | Error::WrongState { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            let write = AppWrite { app: &next, expected_version: app.version, audit: &audit };
-            let budget = BudgetKey { policy_id: &policy.id, district: &batch.district };
-            match self.disbursement.claim(write, &line, budget, allocated).await {
-                Ok(()) => claimed += 1,
-                Err(ClaimError::Moved) => continue,
-                Err(ClaimError::OverBudget) => left_out += 1,
-                Err(ClaimError::Store(e)) => return Err(e.into()),
+            let mut claims: Vec<Pending<'_, Result<(), ClaimError>>> = Vec::with_capacity(prepared.len());
+            for (next, audit, line, v) in &prepared {
+                let write = AppWrite { app: next, expected_version: *v, audit };
+                claims.push(self.disbursement.claim(write, line, budget, allocated));
+            }
+            let outcomes: Vec<Result<(), ClaimError>> =
+                futures::stream::iter(claims).buffer_unordered(parallel).collect().await;
+            for outcome in outcomes {
+                match outcome {
+                    Ok(()) => claimed += 1,
+                    Err(ClaimError::Moved) => {}
+                    Err(ClaimError::OverBudget) => left_out += 1,
+                    Err(ClaimError::Store(e)) => return Err(e.into()),
+                }
+            }
+            match found.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
             }
         }
         if left_out > 0 {
@@ -625,6 +690,30 @@ impl Services {
         Ok(self.exports.presign_get(&batch_file_key(&batch.id, extension), DOWNLOAD_TTL).await?)
     }
 
+    /// Records one line of the bank's results: paid, or failed with the reason.
+    async fn settle_result(
+        &self,
+        actor: &Actor,
+        policy: &Policy,
+        batch: &Batch,
+        line: PaymentLine,
+        result: ResultLine,
+    ) -> Result<(), Error> {
+        let m = line.amount.fen();
+        let now = self.now();
+        if result.paid {
+            let settled = PaymentLine { status: LineStatus::Paid, settled_at: Some(now), ..line };
+            let budget = BudgetMove { committed: -m, paid: m, remaining: 0 };
+            self.settle_line(actor, policy, batch, &settled, Command::MarkPaid, budget).await
+        } else {
+            let reason = result.reason.clone().unwrap_or_default();
+            let text = Text::parse(&reason, 200).map_err(|e| Error::invalid("reason", e.to_string()))?;
+            let settled = PaymentLine { status: LineStatus::Failed, reason: Some(reason), settled_at: Some(now), ..line };
+            let budget = BudgetMove { committed: -m, paid: 0, remaining: m };
+            self.settle_line(actor, policy, batch, &settled, Command::MarkPaymentFailed { reason: text }, budget).await
+        }
+    }
+
     /// Imports the bank's result file. The whole file is checked first: a
     /// line that is not the batch's, a control total that does not match,
     /// a duplicate, or a line whose answer contradicts an earlier import,
@@ -672,30 +761,14 @@ impl Services {
             return Err(Error::ResultsRefused { problems });
         }
         let policy = self.policy_by_id_pub(&batch.policy_id).await?;
+        let mut settles: Vec<Pending<'_, Result<(), Error>>> = Vec::new();
         for (line, result) in lines.into_iter().filter(|(l, _)| l.status == LineStatus::Pending) {
-            let m = line.amount.fen();
-            let now = self.now();
-            if result.paid {
-                let settled = PaymentLine { status: LineStatus::Paid, settled_at: Some(now), ..line };
-                self.settle_line(
-                    actor,
-                    &policy,
-                    &batch,
-                    &settled,
-                    Command::MarkPaid,
-                    BudgetMove { committed: -m, paid: m, remaining: 0 },
-                )
-                .await?;
-            } else {
-                let reason = result.reason.clone().unwrap_or_default();
-                let text = Text::parse(&reason, 200).map_err(|e| Error::invalid("reason", e.to_string()))?;
-                let settled =
-                    PaymentLine { status: LineStatus::Failed, reason: Some(reason), settled_at: Some(now), ..line };
-                let budget = BudgetMove { committed: -m, paid: 0, remaining: m };
-                self.settle_line(actor, &policy, &batch, &settled, Command::MarkPaymentFailed { reason: text }, budget)
-                    .await?;
-            }
+            settles.push(Box::pin(self.settle_result(actor, &policy, &batch, line, result)));
         }
+        futures::stream::iter(settles)
+            .buffer_unordered(self.disbursement.parallel_writes().max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
         // Totals and state from the lines as they now stand.
         let all = self.all_lines(&batch.id).await?;
         let batch = self.own_batch(actor, id).await?;

@@ -74,6 +74,10 @@ fn moved(e: StoreError) -> ClaimError {
 
 #[async_trait]
 impl DisbursementStore for SqliteStore {
+    fn parallel_writes(&self) -> usize {
+        64
+    }
+
     async fn create_batch(&self, batch: &Batch, audit: &AuditEntry) -> StoreResult<()> {
         let (b, audit) = (batch.clone(), audit.clone());
         self.write(move |tx| {

@@ -231,6 +231,9 @@ async fn lifecycle(
     .await?;
     if !half.is_empty() {
         let peak_rate = phases.last().map_or(1.0, |p| p.items as f64 / p.seconds);
+        // Half load means half load: first let the dispatcher finish what
+        // the full-load phases left it, so the latency is not theirs.
+        quiesce(ctx, server, phases).await?;
         submitted.extend(submit_at_rate(ctx, plan, half.to_vec(), peak_rate / 2.0, server, phases).await?);
     }
 
@@ -297,6 +300,31 @@ where
     eprintln!("{}", phase.line());
     phases.push(phase);
     Ok(out)
+}
+
+/// Waits until the outbox has no undelivered change (the health endpoint
+/// reports the count), and records the wait as a phase.
+async fn quiesce(ctx: &Ctx, server: &Server, phases: &mut Vec<PhaseReport>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let before = request_count(ctx);
+    loop {
+        let h = ctx.client.call("GET /health", None, reqwest::Method::GET, "/api/v1/health", Body::None).await?;
+        if h["outbox"]["pending"].as_u64() == Some(0) {
+            break;
+        }
+        ensure!(started.elapsed() < Duration::from_secs(600), "the outbox did not drain within 10 minutes: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let phase = PhaseReport::new(
+        "wait for the outbox to drain",
+        0,
+        request_count(ctx) - before,
+        started.elapsed().as_secs_f64(),
+        server.peak_rss_mib(),
+    );
+    eprintln!("{}", phase.line());
+    phases.push(phase);
+    Ok(())
 }
 
 /// Sends the submits open-loop at `rate` per second, whatever the answers'
