@@ -708,7 +708,8 @@ impl Services {
         } else {
             let reason = result.reason.clone().unwrap_or_default();
             let text = Text::parse(&reason, 200).map_err(|e| Error::invalid("reason", e.to_string()))?;
-            let settled = PaymentLine { status: LineStatus::Failed, reason: Some(reason), settled_at: Some(now), ..line };
+            let settled =
+                PaymentLine { status: LineStatus::Failed, reason: Some(reason), settled_at: Some(now), ..line };
             let budget = BudgetMove { committed: -m, paid: 0, remaining: m };
             self.settle_line(actor, policy, batch, &settled, Command::MarkPaymentFailed { reason: text }, budget).await
         }
