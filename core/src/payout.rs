@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt};
 /// A boxed future the store or a use case returns, run several at once.
 type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-use crate::ports::{Page, PageRequest, PresignedRequest};
+use crate::ports::{ApplicationFilter, Page, PageRequest, PresignedRequest};
 use crate::service::{DOWNLOAD_TTL, require_role, step};
 use crate::state::{Command, State};
 use crate::views::{ApplicationView, BankAccountView};
@@ -233,37 +233,42 @@ impl Services {
         })
     }
 
-    /// One page of a district's approved applications under this policy,
-    /// oldest approval first (the order batches take them in). Paging by
-    /// (approval time, id) keeps memory flat at any scale, and a page read
-    /// after claims still continues where the last one ended.
-    async fn approved_page(&self, district: &str, page: &PageRequest) -> Result<Page<Application>, Error> {
+    /// Every approved application of a district under this policy, oldest
+    /// approval first (the order batches take them in).
+    ///
+    /// Read whole and sorted here: the adapters' lists are ordered by id,
+    /// and DynamoDB's inbox index does not cover approved applications. So
+    /// memory grows with a district's approved applications while a batch
+    /// is made (docs/BENCHMARKS.md); an approval-time index would page it.
+    async fn approved_in(&self, district: &str) -> Result<Vec<Application>, Error> {
         let scope = Scope::Unit { level: Level::District, code: district.to_string() };
-        let mut found = self.applications.inbox(&scope, State::Approved, page).await?;
-        found.items.retain(|a| a.state == State::Approved && a.policy_id == self.policy_id);
-        Ok(found)
+        let filter = ApplicationFilter { state: Some(State::Approved), project_id: None };
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let found = self.applications.list_applications(&scope, &filter, &page).await?;
+            out.extend(found.items.into_iter().filter(|a| a.state == State::Approved && a.policy_id == self.policy_id));
+            match found.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        out.sort_by(|a, b| (a.state_since, &a.id).cmp(&(b.state_since, &b.id)));
+        Ok(out)
     }
 
-    /// Walks every approved application of a district, page by page, until
-    /// `f` says stop.
+    /// Walks every approved application of a district until `f` says stop.
     async fn each_approved(
         &self,
         district: &str,
         mut f: impl FnMut(&Application) -> std::ops::ControlFlow<()>,
     ) -> Result<(), Error> {
-        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-        loop {
-            let found = self.approved_page(district, &page).await?;
-            for a in &found.items {
-                if f(a).is_break() {
-                    return Ok(());
-                }
-            }
-            match found.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => return Ok(()),
+        for a in &self.approved_in(district).await? {
+            if f(a).is_break() {
+                break;
             }
         }
+        Ok(())
     }
 
     /// The district's budget.
@@ -422,12 +427,14 @@ impl Services {
         // its own conditional write, so nothing is claimed twice.
         let parallel = self.disbursement.parallel_writes().max(1);
         let budget = BudgetKey { policy_id: &policy.id, district: &batch.district };
-        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        let approved = self.approved_in(&batch.district).await?;
         let mut full = false;
-        while !full {
-            let found = self.approved_page(&batch.district, &page).await?;
+        for chunk in approved.chunks(PageRequest::MAX_LIMIT as usize) {
+            if full {
+                break;
+            }
             let mut prepared = Vec::new();
-            for app in found.items.into_iter().filter(payable) {
+            for app in chunk.iter().filter(|a| payable(a)) {
                 if max.is_some_and(|m| claimed + prepared.len() >= m) {
                     full = true;
                     break;
@@ -448,7 +455,7 @@ impl Services {
                     settled_at: None,
                 };
                 let cmd = Command::AddToBatch { batch_id: batch.id.clone(), line_id: line.id.clone() };
-                match step(&app, actor, cmd, &policy, self.now()) {
+                match step(app, actor, cmd, &policy, self.now()) {
                     Ok((next, audit, _)) => prepared.push((next, audit, line, app.version)),
                     Err(Error::PayeeNotVerified | Error::WrongState { .. }) => continue,
                     Err(e) => return Err(e),
@@ -468,10 +475,6 @@ impl Services {
                     Err(ClaimError::OverBudget) => left_out += 1,
                     Err(ClaimError::Store(e)) => return Err(e.into()),
                 }
-            }
-            match found.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => break,
             }
         }
         if left_out > 0 {
