@@ -70,6 +70,20 @@ async fn the_database_file_survives_reopening() {
         store.create_application(&a, &audit).await.unwrap();
     }
     let store = SqliteStore::open(&path, Durability::Full).unwrap();
-    assert_eq!(store.get_application(&a.id).await.unwrap(), Some(a));
+    assert_eq!(store.get_application(&a.id).await.unwrap(), Some(a.clone()));
     assert_eq!(store.outbox_stats().await.unwrap().pending, 1);
+
+    // A delivered row is deleted, yet still counted as delivered after a
+    // reopen, and its sequence number is never handed out again.
+    let seq = store.pending_changes(1).await.unwrap()[0].seq;
+    store.ack_change(seq).await.unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path, Durability::Full).unwrap();
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.delivered, stats.dead), (0, 1, 0));
+    let (b, audit_b) = contract::moved(&a, State::AwaitingAreaConfirmation, &c);
+    store.update_application(&b, 1, &audit_b, false).await.unwrap();
+    let rows = store.pending_changes(10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].seq > seq, "sequence numbers are not reused after a delete");
 }

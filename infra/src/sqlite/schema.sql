@@ -88,7 +88,9 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 
 -- The outbox plays the DynamoDB stream: one row per committed change to an
--- application, written in the same transaction as the change.
+-- application, written in the same transaction as the change, deleted once
+-- delivered. `delivered_at` is only set by databases from before rows were
+-- deleted on delivery; the DELETE below clears what they kept.
 CREATE TABLE IF NOT EXISTS outbox (
     seq            INTEGER PRIMARY KEY AUTOINCREMENT,
     application_id TEXT NOT NULL,
@@ -100,6 +102,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     dead           INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, dead, seq);
+DELETE FROM outbox WHERE delivered_at IS NOT NULL;
 
 -- Live totals: counters per (policy, unit), reference counts per (policy,
 -- unit, company) for distinct companies, and the contribution last applied
