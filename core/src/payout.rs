@@ -9,7 +9,7 @@ use crate::application::Application;
 use crate::audit::{AuditEntry, GENESIS};
 use crate::authz::Scope;
 use crate::disbursement::*;
-use crate::error::Error;
+use crate::error::{Error, StoreError};
 use crate::identity::{Actor, Role};
 use crate::jurisdiction::Level;
 use crate::money::Fen;
@@ -210,6 +210,33 @@ fn payable(app: &Application) -> bool {
     app.state == State::Approved && app.payee.is_some() && app.payee_change.is_none() && app.approved_amount.is_some()
 }
 
+/// Lines per status of a batch: (count, sum).
+#[derive(Default)]
+struct Tally(std::collections::HashMap<&'static str, (u64, Fen)>);
+
+impl Tally {
+    fn count(&self, s: LineStatus) -> u64 {
+        self.0.get(s.as_str()).map_or(0, |t| t.0)
+    }
+    fn sum(&self, s: LineStatus) -> Fen {
+        self.0.get(s.as_str()).map_or(Fen::ZERO, |t| t.1)
+    }
+}
+
+/// An approved application as a batch sees it while choosing.
+struct Approved {
+    since: DateTime<Utc>,
+    id: String,
+    payable: bool,
+    amount: Option<Fen>,
+}
+
+impl Approved {
+    fn of(app: &Application) -> Approved {
+        Approved { since: app.state_since, id: app.id.clone(), payable: payable(app), amount: app.approved_amount }
+    }
+}
+
 impl Services {
     /// The district a finance user pays for.
     fn finance_district(&self, actor: &Actor) -> Result<String, Error> {
@@ -234,41 +261,44 @@ impl Services {
     }
 
     /// Every approved application of a district under this policy, oldest
-    /// approval first (the order batches take them in).
+    /// approval first (the order batches take them in), as [`Approved`]
+    /// keys: what ordering, counting and choosing need, ~100 bytes each
+    /// instead of the whole application. Batches read the applications
+    /// again a page at a time ([`Self::fetch`]), fresh for their claims.
     ///
     /// Read whole and sorted here: the adapters' lists are ordered by id,
-    /// and DynamoDB's inbox index does not cover approved applications. So
-    /// memory grows with a district's approved applications while a batch
-    /// is made (docs/BENCHMARKS.md); an approval-time index would page it.
-    async fn approved_in(&self, district: &str) -> Result<Vec<Application>, Error> {
+    /// and DynamoDB's inbox index does not cover approved applications.
+    async fn approved_in(&self, district: &str) -> Result<Vec<Approved>, Error> {
         let scope = Scope::Unit { level: Level::District, code: district.to_string() };
         let filter = ApplicationFilter { state: Some(State::Approved), project_id: None };
         let mut out = Vec::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
             let found = self.applications.list_applications(&scope, &filter, &page).await?;
-            out.extend(found.items.into_iter().filter(|a| a.state == State::Approved && a.policy_id == self.policy_id));
+            out.extend(
+                found
+                    .items
+                    .iter()
+                    .filter(|a| a.state == State::Approved && a.policy_id == self.policy_id)
+                    .map(Approved::of),
+            );
             match found.next_cursor {
                 Some(c) => page.cursor = Some(c),
                 None => break,
             }
         }
-        out.sort_by(|a, b| (a.state_since, &a.id).cmp(&(b.state_since, &b.id)));
+        out.sort_by(|a, b| (a.since, &a.id).cmp(&(b.since, &b.id)));
         Ok(out)
     }
 
-    /// Walks every approved application of a district until `f` says stop.
-    async fn each_approved(
-        &self,
-        district: &str,
-        mut f: impl FnMut(&Application) -> std::ops::ControlFlow<()>,
-    ) -> Result<(), Error> {
-        for a in &self.approved_in(district).await? {
-            if f(a).is_break() {
-                break;
-            }
-        }
-        Ok(())
+    /// The applications behind `keys`, read together, in their order;
+    /// one deleted since is left out.
+    async fn fetch(&self, keys: &[&Approved]) -> Result<Vec<Application>, Error> {
+        let parallel = self.disbursement.parallel_writes().max(1);
+        let reads: Vec<Pending<'_, Result<Option<Application>, StoreError>>> =
+            keys.iter().map(|k| self.applications.get_application(&k.id)).collect();
+        let found: Vec<Option<Application>> = futures::stream::iter(reads).buffered(parallel).try_collect().await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// The district's budget.
@@ -290,22 +320,22 @@ impl Services {
         };
         let end = start + page.limit as usize;
         let (mut count, mut blocked, mut total) = (0usize, 0u64, Fen::ZERO);
-        let mut items = Vec::new();
-        self.each_approved(&district, |a| {
-            if !payable(a) {
+        let mut on_page = Vec::new();
+        let approved = self.approved_in(&district).await?;
+        for a in &approved {
+            if !a.payable {
                 blocked += 1;
-                return std::ops::ControlFlow::Continue(());
+                continue;
             }
             if (start..end).contains(&count) {
-                items.push(ApplicationView::of(a, actor, &self.tree));
+                on_page.push(a);
             }
             count += 1;
-            if let Some(amount) = a.approved_amount {
+            if let Some(amount) = a.amount {
                 total = total.checked_add(amount).unwrap_or(total);
             }
-            std::ops::ControlFlow::Continue(())
-        })
-        .await?;
+        }
+        let items = self.fetch(&on_page).await?.iter().map(|a| ApplicationView::of(a, actor, &self.tree)).collect();
         let end = end.min(count);
         Ok(EligibleView {
             items,
@@ -346,14 +376,13 @@ impl Services {
         let budget = self.disbursement.budget(&policy.id, &district, allocated).await?;
         // Something payable that the budget covers? (Stops at the first.)
         let (mut payable_seen, mut fits) = (false, false);
-        self.each_approved(&district, |a| {
-            if payable(a) {
-                payable_seen = true;
-                fits = a.approved_amount.is_none_or(|m| m <= budget.remaining);
+        for a in self.approved_in(&district).await?.iter().filter(|a| a.payable) {
+            payable_seen = true;
+            fits = a.amount.is_none_or(|m| m <= budget.remaining);
+            if fits {
+                break;
             }
-            if fits { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
-        })
-        .await?;
+        }
         if !payable_seen {
             return Err(Error::NothingToPay);
         }
@@ -428,11 +457,15 @@ impl Services {
         let parallel = self.disbursement.parallel_writes().max(1);
         let budget = BudgetKey { policy_id: &policy.id, district: &batch.district };
         let approved = self.approved_in(&batch.district).await?;
+        let candidates: Vec<&Approved> = approved.iter().filter(|a| a.payable).collect();
         let mut full = false;
-        for chunk in approved.chunks(PageRequest::MAX_LIMIT as usize) {
+        for keys in candidates.chunks(PageRequest::MAX_LIMIT as usize) {
             if full {
                 break;
             }
+            // Read again: the list is a moment old, and a claim must name
+            // the version it replaces.
+            let chunk = self.fetch(keys).await?;
             let mut prepared = Vec::new();
             for app in chunk.iter().filter(|a| payable(a)) {
                 if max.is_some_and(|m| claimed + prepared.len() >= m) {
@@ -528,17 +561,25 @@ impl Services {
     }
 
     async fn pending_totals(&self, batch_id: &str) -> Result<(u64, Fen), Error> {
-        let (mut count, mut total) = (0u64, Fen::ZERO);
+        let t = self.tally(batch_id).await?;
+        Ok((t.count(LineStatus::Pending), t.sum(LineStatus::Pending)))
+    }
+
+    /// How many lines of a batch stand in each status, and their sums,
+    /// read a page at a time.
+    async fn tally(&self, batch_id: &str) -> Result<Tally, Error> {
+        let mut t = Tally::default();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
             let lines = self.disbursement.lines_of(batch_id, &page).await?;
-            for l in lines.items.iter().filter(|l| l.status == LineStatus::Pending) {
-                count += 1;
-                total = total.checked_add(l.amount).ok_or_else(|| Error::internal("batch total overflow"))?;
+            for l in &lines.items {
+                let (count, sum) = t.0.entry(l.status.as_str()).or_insert((0, Fen::ZERO));
+                *count += 1;
+                *sum = sum.checked_add(l.amount).ok_or_else(|| Error::internal("batch total overflow"))?;
             }
             match lines.next_cursor {
                 Some(c) => page.cursor = Some(c),
-                None => return Ok((count, total)),
+                None => return Ok(t),
             }
         }
     }
@@ -735,26 +776,28 @@ impl Services {
         if file.batch_id != batch.id {
             problems.push(format!("批次号 {} is not this batch ({})", file.batch_id, batch.id));
         }
-        let mut lines = Vec::new();
+        // Checked whole before anything is settled, a page at a time: the
+        // lines are read again to settle them, so memory holds one page.
         let mut sum = Fen::ZERO;
-        for r in &file.lines {
-            if let Some(Err(e)) = r.reason.as_deref().map(|reason| Text::parse(reason, 200)) {
-                problems.push(format!("line {}: the reason {e}", r.line_id));
-            }
-            match self.disbursement.get_line(&batch.id, &r.line_id).await? {
-                None => problems.push(format!("line {} does not belong to batch {}", r.line_id, batch.id)),
-                Some(l) => {
-                    let contradicts = match l.status {
-                        LineStatus::Paid => !r.paid,
-                        LineStatus::Failed => r.paid,
-                        LineStatus::Cancelled => true,
-                        LineStatus::Pending => false,
-                    };
-                    if contradicts {
-                        problems.push(format!("line {} is already recorded as {}", r.line_id, l.status.as_str()));
+        for chunk in file.lines.chunks(PageRequest::MAX_LIMIT as usize) {
+            for (r, found) in chunk.iter().zip(self.lines_named(&batch.id, chunk).await?) {
+                if let Some(Err(e)) = r.reason.as_deref().map(|reason| Text::parse(reason, 200)) {
+                    problems.push(format!("line {}: the reason {e}", r.line_id));
+                }
+                match found {
+                    None => problems.push(format!("line {} does not belong to batch {}", r.line_id, batch.id)),
+                    Some(l) => {
+                        let contradicts = match l.status {
+                            LineStatus::Paid => !r.paid,
+                            LineStatus::Failed => r.paid,
+                            LineStatus::Cancelled => true,
+                            LineStatus::Pending => false,
+                        };
+                        if contradicts {
+                            problems.push(format!("line {} is already recorded as {}", r.line_id, l.status.as_str()));
+                        }
+                        sum = sum.checked_add(l.amount).unwrap_or(sum);
                     }
-                    sum = sum.checked_add(l.amount).unwrap_or(sum);
-                    lines.push((l, r.clone()));
                 }
             }
         }
@@ -765,36 +808,45 @@ impl Services {
             return Err(Error::ResultsRefused { problems });
         }
         let policy = self.policy_by_id_pub(&batch.policy_id).await?;
-        let mut settles: Vec<Pending<'_, Result<(), Error>>> = Vec::new();
-        for (line, result) in lines.into_iter().filter(|(l, _)| l.status == LineStatus::Pending) {
-            settles.push(Box::pin(self.settle_result(actor, &policy, &batch, line, result)));
+        let parallel = self.disbursement.parallel_writes().max(1);
+        for chunk in file.lines.chunks(PageRequest::MAX_LIMIT as usize) {
+            let found = self.lines_named(&batch.id, chunk).await?;
+            let pending = chunk
+                .iter()
+                .zip(found)
+                .filter_map(|(r, l)| l.filter(|l| l.status == LineStatus::Pending).map(|l| (l, r.clone())));
+            let settles: Vec<Pending<'_, Result<(), Error>>> = pending
+                .map(|(line, result)| -> Pending<'_, Result<(), Error>> {
+                    Box::pin(self.settle_result(actor, &policy, &batch, line, result))
+                })
+                .collect();
+            futures::stream::iter(settles).buffer_unordered(parallel).try_collect::<Vec<()>>().await?;
         }
-        futures::stream::iter(settles)
-            .buffer_unordered(self.disbursement.parallel_writes().max(1))
-            .try_collect::<Vec<()>>()
-            .await?;
         // Totals and state from the lines as they now stand.
-        let all = self.all_lines(&batch.id).await?;
+        let t = self.tally(&batch.id).await?;
         let batch = self.own_batch(actor, id).await?;
-        let count = |s: LineStatus| all.iter().filter(|l| l.status == s).count() as u64;
-        let sum = |s: LineStatus| {
-            all.iter().filter(|l| l.status == s).fold(Fen::ZERO, |t, l| t.checked_add(l.amount).unwrap_or(t))
-        };
-        let done = count(LineStatus::Pending) == 0;
+        let done = t.count(LineStatus::Pending) == 0;
         let to = if done { BatchState::Reconciled } else { BatchState::Released };
-        if (count(LineStatus::Paid), count(LineStatus::Failed), to)
-            == (batch.paid_count, batch.failed_count, batch.state)
-        {
+        let (paid, failed) = (t.count(LineStatus::Paid), t.count(LineStatus::Failed));
+        if (paid, failed, to) == (batch.paid_count, batch.failed_count, batch.state) {
             return self.batch_view(&batch).await;
         }
-        let comment = format!("{} 笔成功, {} 笔失败", count(LineStatus::Paid), count(LineStatus::Failed));
+        let comment = format!("{paid} 笔成功, {failed} 笔失败");
         let (mut next, audit) = batch_step(&batch, actor, "import_results", to, Some(comment), self.now());
-        next.paid_count = count(LineStatus::Paid);
-        next.paid = sum(LineStatus::Paid);
-        next.failed_count = count(LineStatus::Failed);
-        next.failed = sum(LineStatus::Failed);
+        next.paid_count = paid;
+        next.paid = t.sum(LineStatus::Paid);
+        next.failed_count = failed;
+        next.failed = t.sum(LineStatus::Failed);
         self.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
         self.batch_view(&next).await
+    }
+
+    /// The lines a results file names, read together, in its order.
+    async fn lines_named(&self, batch_id: &str, results: &[ResultLine]) -> Result<Vec<Option<PaymentLine>>, Error> {
+        let parallel = self.disbursement.parallel_writes().max(1);
+        let reads: Vec<Pending<'_, Result<Option<PaymentLine>, StoreError>>> =
+            results.iter().map(|r| self.disbursement.get_line(batch_id, &r.line_id)).collect();
+        Ok(futures::stream::iter(reads).buffered(parallel).try_collect().await?)
     }
 
     /// The batch as the export consumer needs it (no actor: a system job).
