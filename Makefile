@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run   — build everything, seed demo data, serve on http://127.0.0.1:8080
 #   make test  — run every test in the repo
-.PHONY: run test test-emulator test-web web check-template package build check-core lint fmt jurisdictions clean bench bench-init
+.PHONY: cost run test test-emulator test-web web check-template package build check-core lint fmt jurisdictions clean bench bench-init
 
 DATA_DIR ?= .data
 ADDR ?= 127.0.0.1:8080
@@ -37,7 +37,12 @@ test-web: web
 # free loopback port, stopped at the end): the storage contract on DynamoDB,
 # redelivery, S3 documents, then every workflow scenario on DynamoDB/S3/SQS.
 test-emulator:
-	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement'
+	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement'
+
+# What one application costs on AWS, counted on the emulator by an SDK
+# interceptor: target/bench/aws-cost.md and .json (docs/BENCHMARKS.md).
+cost:
+	./scripts/with-moto.sh cargo test -p subsidy-tests --test cost -- --include-ignored --nocapture
 
 # cfn-lint and sam validate --lint on template.yaml.
 check-template:

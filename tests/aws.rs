@@ -19,7 +19,7 @@ use subsidy_core::Services;
 use subsidy_core::identity::Tier;
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::Clock;
-use subsidy_infra::aws::{self, DynamoStore, ServiceConfig, SqsQueues};
+use subsidy_infra::aws::{self, Clients, DynamoStore, ServiceConfig, SqsQueues};
 use subsidy_infra::jwt::Hs256;
 use tokio::sync::Mutex;
 
@@ -182,6 +182,9 @@ pub struct AwsStack {
     pub store: DynamoStore,
     pub services: Arc<Services>,
     pub queues: SqsQueues,
+    /// What the functions and the event-source mappings talk through
+    /// (metered in the cost test); the test's own looks use `sdk`.
+    pub clients: Clients,
     pub addr: std::net::SocketAddr,
     pump: Mutex<PumpState>,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -284,6 +287,9 @@ pub struct Pumped {
     pub stream_records: u64,
     pub messages: u64,
     pub failures: u64,
+    /// Consumer function invocations: one per object event, per queue
+    /// batch, and two per stream batch (dispatch and aggregation).
+    pub invocations: u64,
 }
 
 impl Pumped {
@@ -297,6 +303,16 @@ impl AwsStack {
     /// serves the routers (with the dev login standing in for API Gateway's
     /// authorizer) on a random loopback port.
     pub async fn start(clock: Arc<dyn Clock>, keys: Arc<Hs256>) -> AwsStack {
+        AwsStack::start_with(clock, keys, None).await
+    }
+
+    /// [`Self::start`], with the functions' requests going through
+    /// `interceptor` once the demo data is seeded.
+    pub async fn start_with(
+        clock: Arc<dyn Clock>,
+        keys: Arc<Hs256>,
+        interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
+    ) -> AwsStack {
         std::env::var("AWS_ENDPOINT_URL").expect("the AWS emulator: run through scripts/with-moto.sh (make test does)");
         let sdk = aws::sdk_config().await;
         let resources = create_resources(&sdk, &unique_prefix()).await;
@@ -312,10 +328,16 @@ impl AwsStack {
             exports_bucket: resources.exports_bucket.clone(),
             export_queue_url: Some(resources.queues["ExportQueue"].clone()),
         };
-        let services = Arc::new(aws::services(&sdk, &config, clock).await.expect("services on the emulator"));
-        subsidy_standalone::demo::seed(&services).await.expect("demo data");
+        let seeding = Arc::new(aws::services(&sdk, &config, clock.clone()).await.expect("services on the emulator"));
+        subsidy_standalone::demo::seed(&seeding).await.expect("demo data");
+        let clients = match interceptor {
+            Some(i) => Clients::intercepted(&sdk, i),
+            None => Clients::from_sdk(&sdk),
+        };
+        let services =
+            Arc::new(aws::services_on(clients.clone(), &config, clock).await.expect("services on the emulator"));
         let queues = SqsQueues::new(
-            aws::sqs_client(&sdk),
+            clients.sqs.clone(),
             HashMap::from([
                 (Tier::Community, resources.queues["CommunityQueue"].clone()),
                 (Tier::Subdistrict, resources.queues["SubdistrictQueue"].clone()),
@@ -341,6 +363,7 @@ impl AwsStack {
             resources,
             services,
             queues,
+            clients,
             addr,
             pump: Mutex::new(PumpState::default()),
             shutdown,
@@ -403,7 +426,7 @@ impl AwsStack {
     /// One SQS receive from a queue of the template, as a Lambda event.
     pub async fn receive_from(&self, logical: &str) -> Option<(Value, Vec<(String, String)>)> {
         let url = &self.resources.queues[logical];
-        let sqs = aws::sqs_client(&self.sdk);
+        let sqs = &self.clients.sqs;
         let out =
             sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(0).send().await.unwrap();
         let messages = out.messages.unwrap_or_default();
@@ -426,7 +449,7 @@ impl AwsStack {
     }
 
     pub async fn delete_from(&self, logical: &str, receipts: &[String]) {
-        let sqs = aws::sqs_client(&self.sdk);
+        let sqs = &self.clients.sqs;
         for r in receipts {
             sqs.delete_message().queue_url(&self.resources.queues[logical]).receipt_handle(r).send().await.unwrap();
         }
@@ -457,9 +480,11 @@ impl AwsStack {
             for event in self.new_object_events().await {
                 (submission::records(self.services.clone()))(event).await.expect("document consumer");
                 pass.objects += 1;
+                pass.invocations += 1;
             }
             for batch in self.stream_batches().await {
                 pass.stream_records += batch["Records"].as_array().unwrap().len() as u64;
+                pass.invocations += 2;
                 // Two event-source mappings read the stream: dispatch and aggregation.
                 let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
                 let response = dispatch::handle_stream(&self.queues, event).await;
@@ -471,6 +496,7 @@ impl AwsStack {
             for tier in Tier::ALL {
                 while let Some((event, handles)) = self.receive(tier).await {
                     pass.messages += handles.len() as u64;
+                    pass.invocations += 1;
                     let event = serde_json::from_value(event).expect("a Lambda SQS event");
                     let response = review::handle_sqs(&self.services, tier, event).await;
                     let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
@@ -488,6 +514,7 @@ impl AwsStack {
             }
             while let Some((event, handles)) = self.receive_from("ExportQueue").await {
                 pass.messages += handles.len() as u64;
+                pass.invocations += 1;
                 let event = serde_json::from_value(event).expect("a Lambda SQS event");
                 let response = disbursement::handle_sqs(&self.services, event).await;
                 let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
@@ -503,6 +530,7 @@ impl AwsStack {
             total.stream_records += pass.stream_records;
             total.messages += pass.messages;
             total.failures += pass.failures;
+            total.invocations += pass.invocations;
             if pass.total() == 0 {
                 break;
             }

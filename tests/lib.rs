@@ -28,6 +28,7 @@ impl Clock for TestClock {
 }
 
 pub mod aws;
+pub mod metering;
 
 /// Which storage the stack under test runs on.
 pub enum Backend {
@@ -101,13 +102,19 @@ impl TestApp {
 
     /// A fresh stack on the AWS emulator.
     pub async fn spawn_aws() -> TestApp {
+        TestApp::spawn_aws_with(None).await
+    }
+
+    /// A fresh stack on the AWS emulator whose functions' requests go
+    /// through `interceptor` (after the demo data is seeded).
+    pub async fn spawn_aws_with(interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>) -> TestApp {
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
         let keys = Arc::new(subsidy_infra::jwt::Hs256::new(
             b"emulator-tests-secret-emulator-te",
             subsidy_standalone::ISSUER,
             subsidy_standalone::AUDIENCE,
         ));
-        let stack = aws::AwsStack::start(clock.clone(), keys.clone()).await;
+        let stack = aws::AwsStack::start_with(clock.clone(), keys.clone(), interceptor).await;
         TestApp {
             base: format!("http://{}", stack.addr),
             client: reqwest::Client::new(),

@@ -83,7 +83,50 @@ pub async fn services(
     config: &ServiceConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<Services, subsidy_core::StoreError> {
-    let store = Arc::new(DynamoStore::new(dynamo_client(sdk), &config.table));
+    services_on(Clients::from_sdk(sdk), config, clock).await
+}
+
+/// The SDK clients the use cases talk through.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Clients {
+        Clients { dynamo: dynamo_client(sdk), s3: s3_client(sdk), sqs: sqs_client(sdk) }
+    }
+
+    /// Clients that run `interceptor` on every request and response (the
+    /// cost tests count DynamoDB units, SQS and S3 requests with one).
+    pub fn intercepted(
+        sdk: &aws_config::SdkConfig,
+        interceptor: aws_sdk_dynamodb::config::SharedInterceptor,
+    ) -> Clients {
+        let path_style = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
+        dynamo.push_interceptor(interceptor.clone());
+        let mut s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style);
+        s3.push_interceptor(interceptor.clone());
+        let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+        sqs.push_interceptor(interceptor);
+        Clients {
+            dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+        }
+    }
+}
+
+/// [`services`] on the given clients.
+pub async fn services_on(
+    clients: Clients,
+    config: &ServiceConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Services, subsidy_core::StoreError> {
+    let store = Arc::new(DynamoStore::new(clients.dynamo, &config.table));
     let policies = Arc::new(ConfiguredPolicy { policy: config.policy.clone(), store: store.clone() });
     let (background, policy) = (store.clone(), config.policy.clone());
     tokio::spawn(async move {
@@ -99,9 +142,9 @@ pub async fn services(
         projects: store.clone(),
         applications: store.clone(),
         documents: store.clone(),
-        blobs: Arc::new(S3Blobs::new(s3_client(sdk), &config.bucket)),
-        exports: Arc::new(S3Blobs::new(s3_client(sdk), &config.exports_bucket)),
-        export_queue: Arc::new(SqsExportQueue::new(sqs_client(sdk), config.export_queue_url.clone())),
+        blobs: Arc::new(S3Blobs::new(clients.s3.clone(), &config.bucket)),
+        exports: Arc::new(S3Blobs::new(clients.s3, &config.exports_bucket)),
+        export_queue: Arc::new(SqsExportQueue::new(clients.sqs, config.export_queue_url.clone())),
         prechecks: store.clone(),
         idempotency: store.clone(),
         stats: store.clone(),
