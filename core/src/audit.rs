@@ -101,40 +101,36 @@ impl AuditEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
-    #[error("application {application_id}: entry {seq} was altered (hash mismatch)")]
-    Altered { application_id: String, seq: u64 },
-    #[error("application {application_id}: entry {seq} does not follow the previous entry")]
-    Broken { application_id: String, seq: u64 },
-    #[error("application {application_id}: chain ends at {found} but the application's head is {expected}")]
-    Truncated { application_id: String, found: u64, expected: u64 },
-    #[error("application {application_id}: chain head hash differs from the application's")]
-    HeadMismatch { application_id: String },
+    #[error("{subject}: entry {seq} was altered (hash mismatch)")]
+    Altered { subject: String, seq: u64 },
+    #[error("{subject}: entry {seq} does not follow the previous entry")]
+    Broken { subject: String, seq: u64 },
+    #[error("{subject}: chain ends at {found} but the record's head is {expected}")]
+    Truncated { subject: String, found: u64, expected: u64 },
+    #[error("{subject}: chain head hash differs from the record's")]
+    HeadMismatch { subject: String },
 }
 
-/// Verifies one application's chain against the head the application holds.
-pub fn verify_chain(
-    application_id: &str,
-    entries: &[AuditEntry],
-    head_seq: u64,
-    head_hash: &str,
-) -> Result<(), ChainError> {
+/// Verifies one chain (an application's id, `company:{id}` or
+/// `batch:{id}`) against the head its record holds.
+pub fn verify_chain(subject: &str, entries: &[AuditEntry], head_seq: u64, head_hash: &str) -> Result<(), ChainError> {
     let mut prev = GENESIS.to_string();
     for (i, e) in entries.iter().enumerate() {
         let expected_seq = i as u64 + 1;
-        if e.subject != application_id || e.seq != expected_seq || e.prev_hash != prev {
-            return Err(ChainError::Broken { application_id: application_id.into(), seq: expected_seq });
+        if e.subject != subject || e.seq != expected_seq || e.prev_hash != prev {
+            return Err(ChainError::Broken { subject: subject.into(), seq: expected_seq });
         }
         if e.compute_hash() != e.hash {
-            return Err(ChainError::Altered { application_id: application_id.into(), seq: e.seq });
+            return Err(ChainError::Altered { subject: subject.into(), seq: e.seq });
         }
         prev = e.hash.clone();
     }
     let found = entries.len() as u64;
     if found != head_seq {
-        return Err(ChainError::Truncated { application_id: application_id.into(), found, expected: head_seq });
+        return Err(ChainError::Truncated { subject: subject.into(), found, expected: head_seq });
     }
     if prev != head_hash {
-        return Err(ChainError::HeadMismatch { application_id: application_id.into() });
+        return Err(ChainError::HeadMismatch { subject: subject.into() });
     }
     Ok(())
 }

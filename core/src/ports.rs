@@ -88,6 +88,8 @@ pub trait CompanyStore: Send + Sync {
     /// version is `expected_version`; otherwise `VersionConflict` with the
     /// stored version.
     async fn update_company(&self, company: &Company, expected_version: u64, audit: &AuditEntry) -> StoreResult<()>;
+    /// Every company, a page at a time (whole-store jobs: the audit check).
+    async fn scan_companies(&self, page: &PageRequest) -> StoreResult<Page<Company>>;
 }
 
 #[async_trait]

@@ -122,7 +122,12 @@ pub struct UploadInput {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditReport {
     pub applications: u64,
+    /// Entries of the applications' chains.
     pub entries: u64,
+    pub companies: u64,
+    pub batches: u64,
+    /// Entries of the companies' and batches' chains.
+    pub other_entries: u64,
     pub failures: Vec<ChainError>,
 }
 
@@ -815,8 +820,9 @@ impl Services {
 
     // ---- whole-store jobs ----
 
-    /// Verifies every application's audit chain. `progress` is called after
-    /// each page with the number of applications checked so far.
+    /// Verifies every audit chain: each application's, each company's and
+    /// each payment batch's, against the head its record holds. `progress`
+    /// is called after each page with the number of records checked so far.
     pub async fn verify_audit(&self, mut progress: impl FnMut(u64)) -> Result<AuditReport, Error> {
         let mut report = AuditReport::default();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
@@ -833,8 +839,47 @@ impl Services {
             progress(report.applications);
             match batch.next_cursor {
                 Some(c) => page.cursor = Some(c),
-                None => return Ok(report),
+                None => break,
             }
         }
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let found = self.companies.scan_companies(&page).await?;
+            for c in &found.items {
+                report.companies += 1;
+                self.verify_one(&mut report, &c.audit_subject(), c.audit_seq, &c.audit_head).await?;
+            }
+            progress(report.applications + report.companies);
+            match found.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        let districts: Vec<String> = self.tree.children(&self.tree.root().code).map(|u| u.code.clone()).collect();
+        for district in districts {
+            let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+            loop {
+                let found = self.disbursement.batches_of(&self.policy_id, &district, &page).await?;
+                for b in &found.items {
+                    report.batches += 1;
+                    self.verify_one(&mut report, &format!("batch:{}", b.id), b.audit_seq, &b.audit_head).await?;
+                }
+                match found.next_cursor {
+                    Some(c) => page.cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+        progress(report.applications + report.companies + report.batches);
+        Ok(report)
+    }
+
+    async fn verify_one(&self, report: &mut AuditReport, subject: &str, seq: u64, head: &str) -> Result<(), Error> {
+        let trail = self.applications.audit_trail(subject).await?;
+        report.other_entries += trail.len() as u64;
+        if let Err(e) = verify_chain(subject, &trail, seq, head) {
+            report.failures.push(e);
+        }
+        Ok(())
     }
 }

@@ -120,11 +120,14 @@ async fn main() -> anyhow::Result<()> {
                 .services
                 .verify_audit(|n| {
                     if n % 1000 == 0 {
-                        eprintln!("checked {n} applications");
+                        eprintln!("checked {n} records");
                     }
                 })
                 .await?;
-            println!("audit chains: {} applications, {} entries checked", report.applications, report.entries);
+            println!(
+                "audit chains: {} applications ({} entries), {} companies and {} batches ({} entries) checked",
+                report.applications, report.entries, report.companies, report.batches, report.other_entries
+            );
             if report.failures.is_empty() {
                 println!("OK: every chain verifies");
                 Ok(())

@@ -41,7 +41,7 @@ async fn audit_verify_passes_on_an_intact_store_and_fails_after_tampering() {
     let ok = subsidy(dir.path(), &["audit-verify"]);
     let out = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "{out}\n{}", String::from_utf8_lossy(&ok.stderr));
-    assert!(out.contains("1 applications, 2 entries"), "{out}");
+    assert!(out.contains("1 applications (2 entries)"), "{out}");
 
     let stack = Stack::start(Config { demo: false, ..Config::for_tests(dir.path()) }, system_clock()).await.unwrap();
     stack

@@ -222,6 +222,43 @@ fn condition(put: Put) -> TransactWriteItem {
 }
 
 impl DynamoStore {
+    /// Every record of one kind (`pk` starting with `pk_prefix`, `sk` equal
+    /// to `sk`), a page at a time, by a filtered scan (whole-store jobs).
+    async fn scan_records<T: DeserializeOwned>(
+        &self,
+        pk_prefix: &str,
+        sk: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<T>> {
+        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT) as usize;
+        let mut start = page.cursor.as_deref().map(|c| decode_cursor(c, &["pk", "sk"])).transpose()?;
+        let mut items = Vec::new();
+        // Scan evaluates its Limit before the filter, so read until the page is full.
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :sk AND begins_with(pk, :p)")
+                .expression_attribute_values(":sk", s(sk))
+                .expression_attribute_values(":p", s(pk_prefix))
+                .limit(200)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                items.push(body_of::<T>(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() && items.len() < limit => start = Some(k),
+                Some(k) if !k.is_empty() => return Ok(Page { items, next_cursor: Some(encode_cursor(&k)?) }),
+                _ => return Ok(Page { items, next_cursor: None }),
+            }
+        }
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
         DynamoStore { client, table: table.into() }
     }
@@ -519,6 +556,10 @@ fn lock_item(pk: String, company_id: &str) -> Item {
 impl CompanyStore for DynamoStore {
     async fn get_company(&self, id: &str) -> StoreResult<Option<Company>> {
         self.get_body(format!("COMPANY#{id}"), "COMPANY").await
+    }
+
+    async fn scan_companies(&self, page: &PageRequest) -> StoreResult<Page<Company>> {
+        self.scan_records("COMPANY#", "COMPANY", page).await
     }
 
     async fn company_of_owner(&self, owner: &str) -> StoreResult<Option<Company>> {
@@ -841,32 +882,7 @@ impl ApplicationStore for DynamoStore {
     }
 
     async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
-        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT) as usize;
-        let mut start = page.cursor.as_deref().map(|c| decode_cursor(c, &["pk", "sk"])).transpose()?;
-        let mut items = Vec::new();
-        // Scan evaluates its Limit before the filter, so read until the page is full.
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("sk = :app")
-                .expression_attribute_values(":app", s("APP"))
-                .limit(200)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk)?;
-            for item in out.items() {
-                items.push(body_of::<Application>(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() && items.len() < limit => start = Some(k),
-                Some(k) if !k.is_empty() => return Ok(Page { items, next_cursor: Some(encode_cursor(&k)?) }),
-                _ => return Ok(Page { items, next_cursor: None }),
-            }
-        }
+        self.scan_records("APP#", "APP", page).await
     }
 }
 

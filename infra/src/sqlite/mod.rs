@@ -308,6 +308,16 @@ impl CompanyStore for SqliteStore {
         self.get_one("SELECT body FROM companies WHERE id = ?1", vec![id.into()]).await
     }
 
+    async fn scan_companies(&self, page: &PageRequest) -> StoreResult<Page<Company>> {
+        let limit = limit_of(page);
+        let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
+        self.run(move |c| {
+            let sql = "SELECT body, id FROM companies WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2";
+            fetch_page(c, sql, params![after, limit + 1], 1, limit)
+        })
+        .await
+    }
+
     async fn company_of_owner(&self, owner: &str) -> StoreResult<Option<Company>> {
         self.get_one("SELECT body FROM companies WHERE owner = ?1", vec![owner.into()]).await
     }
