@@ -37,7 +37,7 @@ test-web: web
 # free loopback port, stopped at the end): the storage contract on DynamoDB,
 # redelivery, S3 documents, then every workflow scenario on DynamoDB/S3/SQS.
 test-emulator:
-	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement'
+	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement --test races'
 
 # What one application costs on AWS, counted on the emulator by an SDK
 # interceptor: target/bench/aws-cost.md and .json (docs/BENCHMARKS.md).

@@ -302,13 +302,55 @@ impl Services {
         if apps.iter().any(|a| a.state == State::InPaymentBatch) {
             return Err(Error::PaymentInProgress);
         }
+        // Recorded one application at a time, each conditional on its
+        // version. If one fails (a batch claimed it meanwhile), the ones
+        // already recorded are taken back before the refusal is returned:
+        // a refused change leaves no application blocked on it.
+        let mut recorded: Vec<(Application, Option<crate::application::PayeeChange>)> = Vec::new();
         for app in apps.into_iter().filter(|a| matches!(a.state, State::Approved | State::PaymentFailed)) {
-            let policy = self.policy_by_id(&app.policy_id).await?;
-            let cmd = Command::RequestPayeeChange { account: account.clone() };
-            let (next, audit, _) = step(&app, actor, cmd, &policy, self.now())?;
-            self.applications.update_application(&next, app.version, &audit, false).await?;
+            let outcome = async {
+                let policy = self.policy_by_id(&app.policy_id).await?;
+                let cmd = Command::RequestPayeeChange { account: account.clone() };
+                let (next, audit, _) = step(&app, actor, cmd, &policy, self.now())?;
+                self.applications.update_application(&next, app.version, &audit, false).await?;
+                Ok::<_, Error>(next)
+            }
+            .await;
+            match outcome {
+                Ok(next) => recorded.push((next, app.payee_change.clone())),
+                Err(e) => {
+                    self.undo_payee_changes(actor, recorded).await;
+                    return Err(match e {
+                        // The application moved under us: into a batch, most likely.
+                        Error::VersionConflict { .. } => Error::PaymentInProgress,
+                        other => other,
+                    });
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Takes back changes [`Self::record_payee_change`] recorded. One that
+    /// cannot be taken back (the application moved again) stays visible to
+    /// the district reviewer, who must verify it before any payment.
+    async fn undo_payee_changes(
+        &self,
+        actor: &Actor,
+        recorded: Vec<(Application, Option<crate::application::PayeeChange>)>,
+    ) {
+        for (app, previous) in recorded {
+            let undone = async {
+                let policy = self.policy_by_id(&app.policy_id).await?;
+                let (next, audit, _) = step(&app, actor, Command::UndoPayeeChange { previous }, &policy, self.now())?;
+                self.applications.update_application(&next, app.version, &audit, false).await?;
+                Ok::<_, Error>(())
+            }
+            .await;
+            if let Err(e) = undone {
+                tracing::error!(application_id = %app.id, error = %e, "a refused bank account change could not be taken back");
+            }
+        }
     }
 
     async fn own_company(&self, actor: &Actor) -> Result<Company, Error> {

@@ -147,6 +147,10 @@ pub enum Command {
     /// The company asks, after approval, to be paid to another account. It
     /// is recorded and blocks payment until the district verifies it.
     RequestPayeeChange { account: BankAccount },
+    /// Takes back a change this same request recorded, when the company's
+    /// profile could not be changed with it (another application was being
+    /// claimed by a batch): `previous` is what was pending before.
+    UndoPayeeChange { previous: Option<PayeeChange> },
     /// A district reviewer verifies the bank account: a requested change
     /// becomes the payee, and a failed payment becomes payable again.
     VerifyPayee,
@@ -169,6 +173,7 @@ impl Command {
             Command::MarkPaid => "mark_paid",
             Command::MarkPaymentFailed { .. } => "mark_payment_failed",
             Command::RequestPayeeChange { .. } => "request_bank_account_change",
+            Command::UndoPayeeChange { .. } => "undo_bank_account_change",
             Command::VerifyPayee => "verify_bank_account",
         }
     }
@@ -179,7 +184,8 @@ impl Command {
             Command::Edit { .. }
             | Command::Submit { .. }
             | Command::Withdraw { .. }
-            | Command::RequestPayeeChange { .. } => role == Role::Company,
+            | Command::RequestPayeeChange { .. }
+            | Command::UndoPayeeChange { .. } => role == Role::Company,
             Command::ConfirmArea | Command::DisputeArea { .. } => role == Role::ProjectManager,
             Command::Approve { tier, .. } | Command::Return { tier, .. } | Command::Reject { tier, .. } => {
                 role.tier() == Some(*tier)
@@ -235,6 +241,7 @@ pub enum DomainEvent {
     },
     RemovedFromBatch,
     PayeeChangeRequested,
+    PayeeChangeUndone,
     Paid,
     PaymentFailed {
         reason: Text,
@@ -470,6 +477,14 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                 Some(format!("{} {} {}", account.bank_name, account.account_name, account.account_number.masked()));
             next.payee_change = Some(PayeeChange { account, requested_at: ctx.now, by: actor.user_id.clone() });
             events.push(DomainEvent::PayeeChangeRequested);
+        }
+        Command::UndoPayeeChange { previous } => {
+            if app.payee_change.is_none() || !matches!(app.state, State::Approved | State::PaymentFailed) {
+                return Err(wrong_state());
+            }
+            comment = Some("the company's profile was not changed (a payment was in progress)".into());
+            next.payee_change = previous;
+            events.push(DomainEvent::PayeeChangeUndone);
         }
         Command::VerifyPayee => {
             let failed = app.state == State::PaymentFailed;
@@ -791,6 +806,28 @@ mod tests {
             apply(&batched, &company(), Command::RequestPayeeChange { account }, &ctx).unwrap_err(),
             Error::PaymentInProgress
         );
+    }
+
+    #[test]
+    fn an_undone_bank_change_restores_what_was_pending_and_only_a_pending_one_can_be_undone() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = at_state(draft("10"), State::Approved);
+        let mut account = app.payee.clone().unwrap();
+        account.account_number = crate::fields::AccountNumber::parse("9999888877776666").unwrap();
+        let first =
+            apply(&app, &company(), Command::RequestPayeeChange { account: account.clone() }, &ctx).unwrap().next;
+        account.account_number = crate::fields::AccountNumber::parse("1111222233334444").unwrap();
+        let second = apply(&first, &company(), Command::RequestPayeeChange { account }, &ctx).unwrap().next;
+        let undo = |previous| Command::UndoPayeeChange { previous };
+        let back = apply(&second, &company(), undo(first.payee_change.clone()), &ctx).unwrap().next;
+        assert_eq!(back.payee_change, first.payee_change, "the earlier pending change is pending again");
+        let none = apply(&first, &company(), undo(None), &ctx).unwrap().next;
+        assert_eq!(none.payee_change, None);
+        let add = Command::AddToBatch { batch_id: "b".into(), line_id: "l".into() };
+        assert!(apply(&none, &finance(), add, &ctx).is_ok(), "payable again");
+        assert!(matches!(apply(&app, &company(), undo(None), &ctx), Err(Error::WrongState { .. })), "nothing to undo");
+        assert!(apply(&second, &reviewer(Tier::District), undo(None), &ctx).is_err(), "only the company undoes");
     }
 
     #[test]

@@ -37,6 +37,12 @@ impl Hs256 {
         }
     }
 
+    /// The same key under another issuer and audience (tests of tokens a
+    /// server must refuse although their signature is right).
+    pub fn renamed(&self, issuer: &str, audience: &str) -> Hs256 {
+        Hs256 { issuer: issuer.to_string(), audience: audience.to_string(), ..self.clone() }
+    }
+
     pub fn issuer(&self) -> &str {
         &self.issuer
     }

@@ -105,6 +105,9 @@ async fn calls_without_a_valid_token_get_401() {
         subsidy_standalone::AUDIENCE,
     )
     .sign(&claims, now, 600);
+    // The server's own key, but another issuer or audience.
+    let wrong_issuer = keys.renamed("https://evil.example", subsidy_standalone::AUDIENCE).sign(&claims, now, 600);
+    let wrong_audience = keys.renamed(subsidy_standalone::ISSUER, "another-api").sign(&claims, now, 600);
     let no_role = keys.sign(&json!({"sub": "x"}), now, 600);
     let bad_unit = keys.sign(&json!({"sub": "x", "role": "district", "jurisdiction": "440304001020"}), now, 600);
     let valid = keys.sign(&claims, now, 600);
@@ -122,6 +125,8 @@ async fn calls_without_a_valid_token_get_401() {
         ("expired", expired),
         ("not yet valid", future),
         ("wrong key", foreign),
+        ("wrong issuer", wrong_issuer),
+        ("wrong audience", wrong_audience),
         ("no role", no_role),
         ("jurisdiction of the wrong level", bad_unit),
         ("tampered claims", tampered_payload),

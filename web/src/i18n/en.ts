@@ -85,6 +85,7 @@ export default {
     mark_paid: 'Paid by the bank',
     mark_payment_failed: 'Payment failed',
     request_bank_account_change: 'Bank account changed by the company',
+    undo_bank_account_change: 'Bank account change taken back (a payment was in progress)',
     verify_bank_account: 'Bank account verified by the district',
   },
   documents: {

@@ -86,6 +86,7 @@ export default {
     mark_paid: '银行拨付成功',
     mark_payment_failed: '银行拨付失败',
     request_bank_account_change: '企业变更收款账户',
+    undo_bank_account_change: '收款账户变更已撤回（付款进行中）',
     verify_bank_account: '区级核验收款账户',
   },
   documents: {

@@ -1,0 +1,132 @@
+//! Races through HTTP: many requests for the same thing at the same moment.
+//! Exactly one wins, the rest get 409, and nothing is half done. Runs on the
+//! standalone stack, and on the AWS emulator when the run targets it.
+//! (Concurrent batch creations never sharing an application are in
+//! `disbursement.rs`: `parallel_batch_creations_split_the_applications_without_overlap`.)
+
+use serde_json::{Value, json};
+use subsidy_tests::*;
+
+/// How many identical requests each race sends at once.
+const N: usize = 8;
+
+#[tokio::test]
+async fn of_n_identical_approvals_exactly_one_succeeds() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    app.drain().await;
+    let reviewer = app.login("community-nanyuan").await;
+    let version = reviewer.app_version(&id).await;
+    let path = format!("/api/v1/review/community/applications/{id}/approve");
+    let replies = futures::future::join_all((0..N).map(|_| reviewer.post(&path, json!({"version": version})))).await;
+    let won = replies.iter().filter(|r| r.status.is_success()).count();
+    assert_eq!(won, 1, "{:?}", replies.iter().map(|r| (r.status, r.code().to_string())).collect::<Vec<_>>());
+    for r in replies.iter().filter(|r| !r.status.is_success()) {
+        assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+        assert!(matches!(r.code(), "version_conflict" | "wrong_state"), "{}", r.body);
+        assert!(r.body.get("id").is_none(), "a refusal carries no application: {}", r.body);
+    }
+    let after = reviewer.application(&id).await;
+    assert_eq!(after["version"], version + 1, "one transition, not {N}");
+    assert_eq!(after["state"], "pending_subdistrict");
+    let timeline = reviewer.get(&format!("/api/v1/applications/{id}/timeline")).await.ok();
+    let approvals = timeline.as_array().unwrap().iter().filter(|e| e["action"] == "approve").count();
+    assert_eq!(approvals, 1, "one audit entry for the one approval");
+}
+
+#[tokio::test]
+async fn of_n_applications_for_one_project_exactly_one_is_created() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let project = company
+        .post(
+            "/api/v1/projects",
+            json!({"name": "并发花园", "address": "南园路1号", "community": "440304001020",
+                   "managedArea": "12000.00", "managerName": "王项目经理", "managerPhone": "13800138001"}),
+        )
+        .await
+        .ok();
+    let replies = futures::future::join_all(
+        (0..N).map(|_| company.post("/api/v1/applications", json!({"projectId": project["id"]}))),
+    )
+    .await;
+    let created: Vec<&Reply> = replies.iter().filter(|r| r.status.is_success()).collect();
+    assert_eq!(created.len(), 1, "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    let winner = created[0].body["id"].as_str().unwrap();
+    for r in replies.iter().filter(|r| !r.status.is_success()) {
+        assert_eq!((r.status.as_u16(), r.code()), (409, "project_already_claimed"), "{}", r.body);
+        assert!(r.body.to_string().contains(winner), "the refusal names the live application: {}", r.body);
+    }
+    let mine = company.get("/api/v1/applications").await.ok();
+    let for_project = mine["items"].as_array().unwrap().iter().filter(|a| a["projectId"] == project["id"]).count();
+    assert_eq!(for_project, 1, "nothing half created");
+}
+
+/// company-a's profile as a PUT body, with another account number.
+fn profile_with_account(me: &Value, number: &str) -> Value {
+    json!({
+        "creditCode": me["creditCode"], "name": me["name"], "legalRepresentative": me["legalRepresentative"],
+        "contactName": me["contactName"], "contactPhone": me["contactPhone"],
+        "bankAccount": {"bankName": me["bankAccount"]["bankName"], "accountName": me["bankAccount"]["accountName"],
+                        "accountNumber": number},
+        "version": me["version"],
+    })
+}
+
+#[tokio::test]
+async fn a_bank_account_change_racing_a_batch_never_pays_an_unverified_or_replaced_account() {
+    const NEW: &str = "6217000099998888";
+    // Each round starts one of the two a little later (negative: the batch
+    // waits), so that rounds fall on both sides of the claims and between.
+    let delays: &[i64] = if aws_backend() { &[-200, 150, 400, 800] } else { &[-16, -4, 0, 1, 2, 4, 8] };
+    for (round, delay) in delays.iter().enumerate() {
+        let wait = |ms: i64| tokio::time::sleep(std::time::Duration::from_millis(ms.max(0) as u64));
+        let app = TestApp::spawn().await;
+        let ids = approved_applications(&app, 3).await;
+        let company = app.login("company-a").await;
+        let me = company.get("/api/v1/company").await.ok();
+        let finance = app.login("finance-futian").await;
+        let (change, batch) = tokio::join!(
+            async {
+                wait(*delay).await;
+                company.put("/api/v1/company", profile_with_account(&me, NEW)).await
+            },
+            async {
+                wait(-delay).await;
+                finance.post("/api/v1/batches", json!({"note": format!("竞态{round}")})).await
+            },
+        );
+        eprintln!("round {round}: change {} {}, batch {} {}", change.status, change.code(), batch.status, batch.code());
+        let mut paid_here = Vec::new();
+        if batch.status.is_success() {
+            let id = batch.body["id"].as_str().unwrap();
+            let lines = finance.get(&format!("/api/v1/batches/{id}/lines?limit=100")).await.ok();
+            for l in lines["items"].as_array().unwrap() {
+                let masked = l["payee"]["accountNumberMasked"].as_str().unwrap();
+                assert!(!masked.ends_with("8888"), "round {round}: a line pays the unverified account: {l}");
+                if ids.iter().any(|i| l["applicationId"] == i.as_str()) {
+                    paid_here.push(l["applicationId"].clone());
+                }
+            }
+        } else {
+            assert_eq!(batch.code(), "nothing_to_pay", "round {round}: {}", batch.body);
+        }
+        if change.status.is_success() {
+            // Accepted: the old account was replaced, so no batch may pay it.
+            assert!(paid_here.is_empty(), "round {round}: the change was accepted yet the old account is paid");
+            for id in &ids {
+                assert_eq!(company.application(id).await["payeeChangePending"], true, "round {round}");
+            }
+        } else {
+            assert_eq!(change.status.as_u16(), 409, "round {round}: {}", change.body);
+            assert_eq!(change.code(), "payment_in_progress", "{}", change.body);
+            let after = company.get("/api/v1/company").await.ok();
+            assert!(!after["bankAccount"]["accountNumberMasked"].as_str().unwrap().ends_with("8888"));
+            // Refused means refused: no application holds half of the change.
+            for id in &ids {
+                let a = company.application(id).await;
+                assert_eq!(a["payeeChangePending"], false, "round {round}: refused change left on {id}: {a}");
+            }
+        }
+    }
+}
