@@ -23,6 +23,11 @@ pub struct Application {
     pub company_name: String,
     pub credit_code: String,
     pub project_id: String,
+    /// The project's claim ([`crate::company::Project::claim_key`]) this
+    /// application holds; empty in records from before claims were by name,
+    /// which hold their project's id (see [`Application::claim`]).
+    #[serde(default)]
+    pub claim_key: String,
     /// The project as it was at the last (re)submission.
     pub project: ProjectSnapshot,
     pub jurisdiction: JurisdictionPath,
@@ -153,6 +158,11 @@ pub struct EditApplicationInput {
 }
 
 impl Application {
+    /// The claim this application holds in the claims store.
+    pub fn claim(&self) -> &str {
+        if self.claim_key.is_empty() { &self.project_id } else { &self.claim_key }
+    }
+
     /// A new draft for a project. The caller has checked ownership and the
     /// window; the first audit entry is appended by the use case.
     pub fn draft(
@@ -172,6 +182,7 @@ impl Application {
             company_name: company.profile.name.to_string(),
             credit_code: company.profile.credit_code.to_string(),
             project_id: project.id.clone(),
+            claim_key: project.claim_key(),
             project: ProjectSnapshot::of(project),
             jurisdiction: project.jurisdiction.clone(),
             state: State::Draft,

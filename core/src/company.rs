@@ -121,6 +121,32 @@ pub struct Project {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Project {
+    /// What makes two projects the same residential project, whichever
+    /// company registered it: its community and its name, compared without
+    /// spaces, case or full-width forms ("南园 花园", "南园花园" and
+    /// "南园花园 " are one project). One live application per policy may
+    /// hold it (the claim).
+    pub fn claim_key(&self) -> String {
+        claim_key(&self.details.community, self.details.name.as_str())
+    }
+}
+
+/// See [`Project::claim_key`].
+pub fn claim_key(community: &str, name: &str) -> String {
+    let name: String = name
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            // Full-width ASCII forms (Ｂ, １, ＃) to their ASCII letters.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            c => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect();
+    format!("{community}#{name}")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectDetails {
@@ -168,5 +194,22 @@ impl ProjectInput {
             manager_phone: phone("managerPhone", &self.manager_phone)?,
         };
         Ok((details, path))
+    }
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::claim_key;
+
+    #[test]
+    fn one_estate_is_one_claim_however_its_name_is_typed() {
+        let k = claim_key("440304001020", "南园花园A座");
+        for same in ["南园花园A座", " 南园 花园 A座 ", "南园花园\u{3000}a座", "南园花园Ａ座", "南园花园ａ座"]
+        {
+            assert_eq!(claim_key("440304001020", same), k, "{same:?}");
+        }
+        assert_ne!(claim_key("440304001023", "南园花园A座"), k, "another community is another estate");
+        assert_ne!(claim_key("440304001020", "南园花园B座"), k);
+        assert_ne!(claim_key("440304001020", "南园花园"), k);
     }
 }

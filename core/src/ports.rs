@@ -130,7 +130,8 @@ pub trait ApplicationStore: Send + Sync {
         release_claim: bool,
     ) -> StoreResult<()>;
     /// The live application holding (policy, project), if any.
-    async fn claim_holder(&self, policy_id: &str, project_id: &str) -> StoreResult<Option<String>>;
+    /// The application holding a claim ([`crate::company::Project::claim_key`]).
+    async fn claim_holder(&self, policy_id: &str, claim: &str) -> StoreResult<Option<String>>;
     /// Applications in scope, newest first. Drafts only for `Scope::Owner`.
     async fn list_applications(
         &self,

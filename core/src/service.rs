@@ -407,9 +407,12 @@ impl Services {
         if expected != existing.version {
             return Err(Error::VersionConflict { current: existing.version });
         }
-        if let Some(holder) = self.applications.claim_holder(&self.policy_id, id).await? {
-            let app = self.applications.get_application(&holder).await?;
-            if app.is_some_and(|a| !matches!(a.state, State::Draft | State::Returned)) {
+        if let Some(holder) = self.applications.claim_holder(&self.policy_id, &existing.claim_key()).await? {
+            let app = self.applications.get_application(&holder).await?.filter(|a| a.project_id == id);
+            // Under review: locked. A draft may change, but not into another
+            // project: its claim is this project's name.
+            let renamed = crate::company::claim_key(&details.community, details.name.as_str()) != existing.claim_key();
+            if app.is_some_and(|a| renamed || !matches!(a.state, State::Draft | State::Returned)) {
                 return Err(Error::ProjectLocked { application_id: holder });
             }
         }
@@ -440,7 +443,7 @@ impl Services {
         state::check_claim_limit(claimed, &policy)?;
         let note = reason("note", &input.note)?;
         state::check_window(&Ctx { policy: &policy, now })?;
-        if let Some(holder) = self.applications.claim_holder(&policy.id, &project.id).await? {
+        if let Some(holder) = self.applications.claim_holder(&policy.id, &project.claim_key()).await? {
             return Err(Error::ProjectAlreadyClaimed { application_id: holder });
         }
         let mut app =
@@ -795,10 +798,17 @@ impl Services {
         let project = self.projects.get_project(&app.project_id).await?;
         let mut same_name = Vec::new();
         for p in self.projects.projects_named(&app.jurisdiction.community, app.project.name.as_str()).await? {
-            let holder = match self.applications.claim_holder(&app.policy_id, &p.id).await? {
-                Some(h) => self.applications.get_application(&h).await?,
-                None => None,
-            };
+            // By name; or by the project's id, for claims from before
+            // claims were by name.
+            let mut holder = None;
+            for claim in [p.claim_key(), p.id.clone()] {
+                if let Some(h) = self.applications.claim_holder(&app.policy_id, &claim).await? {
+                    holder = self.applications.get_application(&h).await?.filter(|a| a.project_id == p.id);
+                    if holder.is_some() {
+                        break;
+                    }
+                }
+            }
             same_name.push((p, holder));
         }
         let report = PrecheckReport {

@@ -62,6 +62,51 @@ async fn of_n_applications_for_one_project_exactly_one_is_created() {
     assert_eq!(for_project, 1, "nothing half created");
 }
 
+#[tokio::test]
+async fn of_n_companies_applying_for_one_estate_at_once_exactly_one_wins() {
+    let app = TestApp::spawn().await;
+    let now = chrono::Utc::now().timestamp();
+    let mut companies = Vec::new();
+    for i in 0..N {
+        let token = app.keys.sign(&json!({"sub": format!("race-owner-{i}"), "role": "company"}), now, 600);
+        let code =
+            subsidy_core::credit_code::CreditCode::with_check_character(&format!("91440300{:09}", 700_000_000 + i))
+                .unwrap();
+        let name = format!("竞争物业{i}有限公司");
+        let c = app.with_token(&token);
+        c.put(
+            "/api/v1/company",
+            json!({"creditCode": code.as_str(), "name": name, "legalRepresentative": "法人", "contactName": "经办人",
+                   "contactPhone": "13800138000",
+                   "bankAccount": {"bankName": "中国银行", "accountName": name, "accountNumber": format!("62170000{i:08}")}}),
+        )
+        .await
+        .ok();
+        // Each registers the estate itself, spelled its own way.
+        let spelled = if i % 2 == 0 { "争抢花园".to_string() } else { format!(" 争抢 花园{}", " ".repeat(i)) };
+        let project = c
+            .post(
+                "/api/v1/projects",
+                json!({"name": spelled, "address": "南园路9号", "community": "440304001020", "managedArea": "8000.00",
+                       "managerName": "王项目经理", "managerPhone": "13800138001"}),
+            )
+            .await
+            .ok();
+        companies.push((token, project["id"].as_str().unwrap().to_string()));
+    }
+    let users: Vec<(User<'_>, &String)> = companies.iter().map(|(t, p)| (app.with_token(t), p)).collect();
+    let replies =
+        futures::future::join_all(users.iter().map(|(u, p)| u.post("/api/v1/applications", json!({"projectId": p}))))
+            .await;
+    let won: Vec<&Reply> = replies.iter().filter(|r| r.status.is_success()).collect();
+    assert_eq!(won.len(), 1, "{:?}", replies.iter().map(|r| (r.status, r.code().to_string())).collect::<Vec<_>>());
+    let winner = won[0].body["id"].as_str().unwrap();
+    for r in replies.iter().filter(|r| !r.status.is_success()) {
+        assert_eq!((r.status.as_u16(), r.code()), (409, "project_already_claimed"), "{}", r.body);
+        assert_eq!(r.body["error"]["applicationId"], winner);
+    }
+}
+
 /// company-a's profile as a PUT body, with another account number.
 fn profile_with_account(me: &Value, number: &str) -> Value {
     json!({

@@ -746,7 +746,7 @@ impl ApplicationStore for DynamoStore {
     }
 
     async fn create_application(&self, app: &Application, audit: &AuditEntry) -> StoreResult<()> {
-        let mut claim = claim_key(&app.policy_id, &app.project_id);
+        let mut claim = claim_key(&app.policy_id, app.claim());
         claim.insert("applicationId".into(), s(&app.id));
         let absent = Some("attribute_not_exists(pk)");
         let items = vec![
@@ -793,7 +793,7 @@ impl ApplicationStore for DynamoStore {
                     .delete(
                         Delete::builder()
                             .table_name(&self.table)
-                            .set_key(Some(claim_key(&app.policy_id, &app.project_id)))
+                            .set_key(Some(claim_key(&app.policy_id, app.claim())))
                             .condition_expression("attribute_not_exists(pk) OR applicationId = :id")
                             .expression_attribute_values(":id", s(&app.id))
                             .build()

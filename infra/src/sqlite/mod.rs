@@ -502,7 +502,7 @@ pub(crate) fn write_application(
     if release_claim {
         tx.execute(
             "DELETE FROM claims WHERE policy_id = ?1 AND project_id = ?2 AND application_id = ?3",
-            params![app.policy_id, app.project_id, app.id],
+            params![app.policy_id, app.claim(), app.id],
         )
         .map_err(backend)?;
     }
@@ -547,7 +547,7 @@ impl ApplicationStore for SqliteStore {
             let holder: Option<String> = tx
                 .query_row(
                     "SELECT application_id FROM claims WHERE policy_id = ?1 AND project_id = ?2",
-                    params![app.policy_id, app.project_id],
+                    params![app.policy_id, app.claim()],
                     |r| r.get(0),
                 )
                 .optional()
@@ -557,7 +557,7 @@ impl ApplicationStore for SqliteStore {
             }
             tx.execute(
                 "INSERT INTO claims (policy_id, project_id, application_id) VALUES (?1, ?2, ?3)",
-                params![app.policy_id, app.project_id, app.id],
+                params![app.policy_id, app.claim(), app.id],
             )
             .map_err(backend)?;
             tx.execute(

@@ -50,6 +50,10 @@ CREATE INDEX IF NOT EXISTS apps_by_state ON applications (state, state_since);
 CREATE INDEX IF NOT EXISTS apps_by_project ON applications (project_id);
 
 -- One live application per (policy, project): the claim row is the lock.
+-- `project_id` holds the project's claim key (community#name, compared
+-- without spaces, case or full-width forms: another company's registration
+-- of the same estate is the same project), or the project's id in rows from
+-- before claims were by name.
 CREATE TABLE IF NOT EXISTS claims (
     policy_id      TEXT NOT NULL,
     project_id     TEXT NOT NULL,

@@ -216,7 +216,7 @@ pub async fn one_live_application_holds_a_project_claim(p: &Ports) {
     let pr = project(&c, "认领", "440304001020");
     let (a, audit) = draft(&c, &pr);
     p.applications.create_application(&a, &audit).await.unwrap();
-    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.id).await.unwrap(), Some(a.id.clone()));
+    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.claim_key()).await.unwrap(), Some(a.id.clone()));
     let (b, audit_b) = draft(&c, &pr);
     assert_eq!(
         p.applications.create_application(&b, &audit_b).await,
@@ -226,7 +226,7 @@ pub async fn one_live_application_holds_a_project_claim(p: &Ports) {
 
     let (withdrawn, w_audit) = moved(&a, State::Withdrawn, &c);
     p.applications.update_application(&withdrawn, 1, &w_audit, true).await.unwrap();
-    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.id).await.unwrap(), None);
+    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.claim_key()).await.unwrap(), None);
     p.applications.create_application(&b, &audit_b).await.unwrap();
 }
 
@@ -245,7 +245,11 @@ pub async fn a_stale_update_writes_nothing(p: &Ports) {
     let stored = p.applications.get_application(&a.id).await.unwrap().unwrap();
     assert_eq!(stored.state, State::AwaitingAreaConfirmation);
     assert_eq!(p.applications.audit_trail(&a.id).await.unwrap(), vec![audit, audit2]);
-    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.id).await.unwrap(), Some(a.id.clone()), "claim kept");
+    assert_eq!(
+        p.applications.claim_holder(&a.policy_id, &pr.claim_key()).await.unwrap(),
+        Some(a.id.clone()),
+        "claim kept"
+    );
 }
 
 pub async fn scopes_and_inboxes_list_the_right_applications(p: &Ports) {
