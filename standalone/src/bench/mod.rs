@@ -14,7 +14,7 @@ mod client;
 pub mod init;
 mod plan;
 mod report;
-mod server;
+pub mod server;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

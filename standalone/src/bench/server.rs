@@ -72,6 +72,14 @@ impl Server {
         self.peak_rss_kib.load(Ordering::Relaxed).max(hwm) as f64 / 1024.0
     }
 
+    /// SIGKILL: the process dies at once, mid-request, mid-commit (the
+    /// crash-durability suite).
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.sampler.abort();
+        self.child.kill().await?;
+        Ok(())
+    }
+
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.sampler.abort();
         // SIGTERM for a clean shutdown; the child is killed if it lingers.
