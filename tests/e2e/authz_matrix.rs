@@ -1,0 +1,322 @@
+//! The authorization matrix, generated from the route table: every route the
+//! server serves (`subsidy_standalone::api_routes()`) is called by every
+//! role (anonymous, two companies, two project managers, and each staff
+//! level placed in the object's own unit and in a sibling unit; for routes
+//! that name a unit, with the unit's own code, a child's, its parent's and a
+//! sibling's). The result must be exactly what [`rule`] says: allowed (any
+//! answer but 401/404), 404 with nothing of the object in the body, or 401.
+//! A route [`rule`] does not know fails the test, so a new route cannot
+//! escape the matrix.
+//!
+//! Writes are sent with a valid body and a stale version (999) wherever
+//! they take one, so an allowed write is refused by the version check and
+//! the fixtures stay as they are for the next caller.
+
+use serde_json::{Value, json};
+use subsidy_tests::*;
+
+/// Who may call a route, and over which object.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rule {
+    /// Anyone, signed in or not.
+    Public,
+    /// Anyone signed in.
+    SignedIn,
+    /// One role, no object in the path.
+    Role(&'static str),
+    /// The company that owns the object.
+    Owner,
+    /// Those who may see the application: its company, its project
+    /// manager, staff whose unit contains its community.
+    SeesApplication,
+    /// The project manager named on the application's project.
+    Manager,
+    /// The reviewer of the tier in the path, within their jurisdiction.
+    Tier,
+    /// The reviewer of the tier in the path (their inbox lists their own
+    /// jurisdiction, whatever it is).
+    TierInbox,
+    /// A district reviewer within their jurisdiction (bank account checks).
+    DistrictReviewer,
+    /// Who may open an application's documents: its company and the
+    /// reviewing staff (community to city); not the project manager, not
+    /// finance.
+    DocumentReader,
+    /// Staff whose unit contains the unit in the path.
+    StaffOverUnit,
+    /// Finance of the batch's district.
+    BatchFinance,
+}
+
+fn rule(method: &str, path: &str) -> Option<Rule> {
+    use Rule::*;
+    let p = path.trim_start_matches("/api/v1");
+    Some(match (method, p) {
+        ("GET", "/health") | ("POST", "/auth/dev-login") | ("GET", "/auth/dev-accounts") => Public,
+        ("GET", "/me") | ("GET", "/policy") | ("GET", "/jurisdictions/{code}") | ("GET", "/applications") => SignedIn,
+        ("GET" | "PUT", "/company") | ("GET" | "POST", "/projects") | ("POST", "/applications") => Role("company"),
+        ("GET" | "PUT", "/projects/{id}") => Owner,
+        ("PATCH", "/applications/{id}")
+        | ("POST", "/applications/{id}/submit")
+        | ("POST", "/applications/{id}/withdraw")
+        | ("POST", "/applications/{id}/documents")
+        | ("DELETE", "/applications/{id}/documents/{document_id}") => Owner,
+        ("GET", "/applications/{id}") | ("GET", "/applications/{id}/timeline") => SeesApplication,
+        ("GET", "/applications/{id}/documents/{document_id}") => DocumentReader,
+        ("POST", "/applications/{id}/confirm-area") | ("POST", "/applications/{id}/dispute-area") => Manager,
+        ("GET", "/manager/inbox") => Role("project_manager"),
+        ("GET", "/review/{tier}/inbox") => TierInbox,
+        ("POST", "/review/{tier}/applications/{id}/verify-bank-account") => DistrictReviewer,
+        ("POST", p) if p.starts_with("/review/{tier}/applications/{id}/") => Tier,
+        ("GET", p) if p.starts_with("/stats/{code}") => StaffOverUnit,
+        ("GET", "/disbursement/budget") | ("GET", "/disbursement/eligible") => Role("finance"),
+        ("GET" | "POST", "/batches") => Role("finance"),
+        (_, p) if p.starts_with("/batches/{id}") => BatchFinance,
+        _ => return None,
+    })
+}
+
+/// A caller: a name for reports, a token, and what it is.
+struct Caller {
+    name: String,
+    token: Option<String>,
+    role: &'static str,
+    /// Staff: their unit. Company: its owner id. Manager: the phone.
+    unit: Option<String>,
+}
+
+/// Relation of the object's unit to the caller's unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Relation {
+    Own,
+    Child,
+    Parent,
+    Sibling,
+}
+
+struct Fixture {
+    app: String,
+    version: u64,
+    document: String,
+    project: String,
+    batch: String,
+}
+
+fn staff(app: &TestApp, role: &'static str, unit: &str) -> Caller {
+    let now = chrono::Utc::now().timestamp();
+    let token = app.keys.sign(
+        &json!({"sub": format!("matrix-{role}-{unit}"), "role": role, "jurisdiction": unit, "name": role}),
+        now,
+        3600,
+    );
+    Caller { name: format!("{role}@{unit}"), token: Some(token), role, unit: Some(unit.to_string()) }
+}
+
+async fn demo(app: &TestApp, username: &str, role: &'static str) -> Caller {
+    Caller { name: username.to_string(), token: app.login(username).await.token, role, unit: None }
+}
+
+/// The concrete path and body for a route over the fixture.
+fn call_for(method: &str, route: &str, f: &Fixture, tier: &str, code: &str, date: &str) -> (String, Option<Value>) {
+    let path = route
+        .replace("{tier}", tier)
+        .replace("{code}", code)
+        .replace("{date}", date)
+        .replace("{document_id}", &f.document);
+    let path = if path.starts_with("/api/v1/projects/") {
+        path.replace("{id}", &f.project)
+    } else if path.starts_with("/api/v1/batches/") {
+        path.replace("{id}", &f.batch)
+    } else {
+        path.replace("{id}", &f.app)
+    };
+    let stale = json!({"version": 999});
+    let body = match (method, route.trim_start_matches("/api/v1")) {
+        ("GET" | "DELETE", _) => None,
+        ("POST", "/auth/dev-login") => Some(json!({"username": "company-a"})),
+        ("PUT", "/company") => {
+            Some(json!({"creditCode": "91440300MA5D9C1T4B", "name": "矩阵物业", "legalRepresentative": "法人",
+            "contactName": "经办人", "contactPhone": "13800138000", "version": 999,
+            "bankAccount": {"bankName": "中国银行", "accountName": "矩阵物业", "accountNumber": "6217000012345678"}}))
+        }
+        ("POST" | "PUT", "/projects" | "/projects/{id}") => Some(json!({"name": "矩阵花园", "address": "南园路",
+            "community": "440304001020", "managedArea": "100.00", "managerName": "王项目经理",
+            "managerPhone": "13800138001", "version": 999})),
+        ("POST", "/applications") => Some(json!({"projectId": f.project})),
+        ("PATCH", _) => Some(json!({"version": 999, "claimedArea": "100.00"})),
+        ("POST", "/applications/{id}/documents") => {
+            Some(json!({"kind": "service_contract", "fileName": "a.pdf", "contentType": "application/pdf", "size": 10}))
+        }
+        ("POST", p)
+            if p.ends_with("/withdraw")
+                || p.ends_with("/dispute-area")
+                || p.ends_with("/return")
+                || p.ends_with("/reject") =>
+        {
+            Some(json!({"version": 999, "reason": "矩阵测试"}))
+        }
+        ("POST", "/batches") => Some(json!({"note": "矩阵"})),
+        ("POST", "/batches/{id}/results") => Some(Value::String("批次号,x\n".into())),
+        _ => Some(stale),
+    };
+    (path, body)
+}
+
+fn expected(rule: Rule, c: &Caller, tier: &str, relation: Relation, f_owner: &str, f_phone: &str) -> bool {
+    let staff_sees = matches!(relation, Relation::Own | Relation::Child);
+    match rule {
+        Rule::Public => true,
+        _ if c.token.is_none() => false,
+        Rule::SignedIn => true,
+        Rule::Role(r) => c.role == r,
+        Rule::Owner => c.role == "company" && c.unit.as_deref() == Some(f_owner),
+        Rule::SeesApplication => match c.role {
+            "company" => c.unit.as_deref() == Some(f_owner),
+            "project_manager" => c.unit.as_deref() == Some(f_phone),
+            _ => staff_sees,
+        },
+        Rule::Manager => c.role == "project_manager" && c.unit.as_deref() == Some(f_phone),
+        Rule::Tier => c.role == tier && staff_sees,
+        Rule::TierInbox => c.role == tier,
+        Rule::DistrictReviewer => c.role == "district" && tier == "district" && staff_sees,
+        Rule::DocumentReader => match c.role {
+            "company" => c.unit.as_deref() == Some(f_owner),
+            "community" | "subdistrict" | "district" | "city" => staff_sees,
+            _ => false,
+        },
+        Rule::StaffOverUnit => !matches!(c.role, "company" | "project_manager") && staff_sees,
+        Rule::BatchFinance => c.role == "finance" && staff_sees,
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say() {
+    let app = TestApp::spawn_standalone().await;
+    // Fixtures: an application of company-a in 南园社区 pending 初审 with its
+    // documents, company-a's project, and a ready batch of 福田区.
+    let paid = approved_applications(&app, 1).await;
+    assert_eq!(paid.len(), 1);
+    let finance = app.login("finance-futian").await;
+    let batch = finance.post("/api/v1/batches", json!({"note": "矩阵批次"})).await.ok();
+    let id = submitted_and_confirmed(&app).await;
+    app.drain().await;
+    let company = app.login("company-a").await;
+    let detail = company.application(&id).await;
+    let fixture = Fixture {
+        app: id.clone(),
+        version: detail["version"].as_u64().unwrap(),
+        document: detail["documents"][0]["id"].as_str().unwrap().to_string(),
+        project: detail["projectId"].as_str().unwrap().to_string(),
+        batch: batch["id"].as_str().unwrap().to_string(),
+    };
+    assert!(fixture.version < 999);
+    let me = company.get("/api/v1/me").await.ok();
+    let owner = me["userId"].as_str().or(me["id"].as_str()).unwrap_or("demo-company-a").to_string();
+    let phone = "13800138001";
+    // The daily 汇总表 exist for every unit once the nightly job has run.
+    let nightly = aggregation::nightly(&app.services).await.expect("the nightly job");
+    let date = nightly.date.to_string();
+
+    // Callers. For objects located in 南园社区 (440304001020), 南园街道
+    // (440304001), 福田区 (440304): the unit that contains them and a sibling.
+    let mut callers: Vec<(Caller, Relation)> =
+        vec![(Caller { name: "anonymous".into(), token: None, role: "anonymous", unit: None }, Relation::Sibling)];
+    let mut a = demo(&app, "company-a", "company").await;
+    a.unit = Some(owner.clone());
+    callers.push((a, Relation::Own));
+    let mut b = demo(&app, "company-b", "company").await;
+    b.unit = Some("not-the-owner".into());
+    callers.push((b, Relation::Sibling));
+    let mut pm = demo(&app, "pm-a", "project_manager").await;
+    pm.unit = Some(phone.into());
+    callers.push((pm, Relation::Own));
+    let mut pm_b = demo(&app, "pm-b", "project_manager").await;
+    pm_b.unit = Some("13800138002".into());
+    callers.push((pm_b, Relation::Sibling));
+    for (role, own, sibling, relation_of_own) in [
+        ("community", "440304001020", "440304001023", Relation::Own),
+        ("subdistrict", "440304001", "440304002", Relation::Child),
+        ("district", "440304", "440307", Relation::Child),
+        ("finance", "440304", "440398", Relation::Child),
+        ("city", "440300", "", Relation::Child),
+    ] {
+        callers.push((staff(&app, role, own), relation_of_own));
+        if !sibling.is_empty() {
+            callers.push((staff(&app, role, sibling), Relation::Sibling));
+        }
+    }
+
+    let routes = subsidy_standalone::api_routes();
+    let unknown: Vec<String> =
+        routes.iter().filter(|(m, p)| rule(m, p).is_none()).map(|(m, p)| format!("{m} {p}")).collect();
+    assert!(unknown.is_empty(), "routes without a rule: {unknown:?}");
+
+    let mut cells = 0;
+    let mut wrong = Vec::new();
+    for (method, route) in &routes {
+        let r = rule(method, route).unwrap();
+        for (c, relation) in &callers {
+            // Unit routes: the caller's own unit, a child, the parent, a sibling.
+            let codes: Vec<(String, Relation)> = if route.contains("{code}") {
+                let is_staff = !matches!(c.role, "company" | "project_manager" | "anonymous");
+                let own = c.unit.clone().filter(|_| is_staff).unwrap_or("440304001020".into());
+                let mut v = vec![(own.clone(), Relation::Own)];
+                let children = app.services.tree.children(&own).map(|u| u.code.clone()).next();
+                if let Some(child) = children {
+                    v.push((child, Relation::Child));
+                }
+                if let Some(parent) = app.services.tree.get(&own).and_then(|u| u.parent.clone()) {
+                    let sibling = app.services.tree.children(&parent).map(|u| u.code.clone()).find(|s| *s != own);
+                    v.push((parent, Relation::Parent));
+                    if let Some(s) = sibling {
+                        v.push((s, Relation::Sibling));
+                    }
+                }
+                v
+            } else {
+                vec![("440304001020".to_string(), *relation)]
+            };
+            let tiers: &[&str] =
+                if route.contains("{tier}") { &["community", "subdistrict", "district"] } else { &["-"] };
+            for tier in tiers {
+                for (code, rel) in &codes {
+                    let (path, body) = call_for(method, route, &fixture, tier, code, &date);
+                    let reply = match &body {
+                        Some(Value::String(text)) => {
+                            app.raw(c.token.as_deref(), method, &path, "text/csv", text.clone().into_bytes()).await
+                        }
+                        _ => app.call(c.token.as_deref(), method, &path, body.clone(), &[]).await,
+                    };
+                    cells += 1;
+                    let allow = expected(r, c, tier, *rel, &owner, phone);
+                    let status = reply.status.as_u16();
+                    // A report that does not exist for a unit the caller may
+                    // see is the one 404 that is an answer, not a denial.
+                    let missing_report = status == 404 && reply.body["error"]["message"] == "report not found";
+                    let ok = match (allow, status) {
+                        (true, s) => s != 401 && (s != 404 || missing_report),
+                        (false, 401) => c.token.is_none(),
+                        (false, 404) => c.token.is_some() && !reply.body.to_string().contains(&fixture.app),
+                        (false, _) => false,
+                    };
+                    if !ok {
+                        wrong.push(format!(
+                            "{method} {path} as {} ({rel:?}): expected {}, got {status} {}",
+                            c.name,
+                            if allow {
+                                "allowed"
+                            } else if c.token.is_none() {
+                                "401"
+                            } else {
+                                "404"
+                            },
+                            reply.body
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    println!("authorization matrix: {} routes, {} callers, {cells} cells", routes.len(), callers.len());
+    assert!(wrong.is_empty(), "{} of {cells} cells differ:\n{}", wrong.len(), wrong.join("\n"));
+}
