@@ -376,4 +376,51 @@ mod tests {
         assert!(!parse_results("").unwrap_err().is_empty());
         assert!(!parse_results("行号,状态,原因\nL1,成功,\n").unwrap_err().is_empty());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn line() -> impl Strategy<Value = (String, bool, String)> {
+            ("[0-9A-Z]{26}", any::<bool>(), "[a-z\u{4e00}-\u{4e2f}]{1,12}")
+        }
+
+        proptest! {
+            /// Whatever arrives, the parser answers: a file or its problems,
+            /// never a panic, and never a file with problems in it.
+            #[test]
+            fn any_text_parses_or_is_refused_with_reasons(text in "\\PC{0,400}") {
+                match parse_results(&text) {
+                    Ok(f) => prop_assert_eq!(f.lines.len() as u64, f.line_count),
+                    Err(problems) => prop_assert!(!problems.is_empty()),
+                }
+            }
+
+            /// A file written by the rules parses back to exactly its lines
+            /// and control totals, with or without a BOM and blank lines.
+            #[test]
+            fn a_well_formed_file_parses_back_exactly(
+                lines in proptest::collection::vec(line(), 0..40),
+                fen in 0i64..10_000_000_000,
+                bom in any::<bool>(),
+            ) {
+                let mut unique = std::collections::HashSet::new();
+                let lines: Vec<_> = lines.into_iter().filter(|(id, _, _)| unique.insert(id.clone())).collect();
+                let total = Fen::new(fen).unwrap();
+                let mut text = format!("{}批次号,B9\n笔数,{}\n总金额(元),{}\n\n行号,状态,原因\n", if bom { "\u{feff}" } else { "" }, lines.len(), total);
+                for (id, paid, reason) in &lines {
+                    text.push_str(&format!("{id},{},{}\n", if *paid { "成功" } else { "失败" }, if *paid { "" } else { reason }));
+                }
+                let f = parse_results(&text).unwrap();
+                prop_assert_eq!(&f.batch_id, "B9");
+                prop_assert_eq!(f.total, total);
+                prop_assert_eq!(f.lines.len(), lines.len());
+                for (got, (id, paid, reason)) in f.lines.iter().zip(&lines) {
+                    prop_assert_eq!(&got.line_id, id);
+                    prop_assert_eq!(got.paid, *paid);
+                    prop_assert_eq!(got.reason.as_deref(), (!paid).then_some(reason.as_str()));
+                }
+            }
+        }
+    }
 }

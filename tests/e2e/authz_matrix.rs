@@ -305,7 +305,10 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
                     // Personal data: company-a's bank account never appears
                     // whole in an answer (only finance's treasury file has it).
                     if reply.body.to_string().contains("4000021234567890123") {
-                        wrong.push(format!("{method} {path} as {}: the full bank account number in {}", c.name, reply.body));
+                        wrong.push(format!(
+                            "{method} {path} as {}: the full bank account number in {}",
+                            c.name, reply.body
+                        ));
                     }
                     if !ok {
                         wrong.push(format!(

@@ -196,7 +196,12 @@ async fn oversize_and_wrong_type_documents_are_refused() {
             (with(doc.clone(), "/fileName", "合\u{200B}同.pdf".into()), 422, "invalid_field", "fileName"),
             (with(doc.clone(), "/fileName", "..".into()), 422, "invalid_field", "fileName"),
             (with(doc.clone(), "/fileName", "".into()), 422, "invalid_field", "fileName"),
-            (with(doc.clone(), "/fileName", format!("{}.pdf", "长".repeat(300)).into()), 422, "invalid_field", "fileName"),
+            (
+                with(doc.clone(), "/fileName", format!("{}.pdf", "长".repeat(300)).into()),
+                422,
+                "invalid_field",
+                "fileName",
+            ),
         ],
     )
     .await;
