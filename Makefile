@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run   — build everything, seed demo data, serve on http://127.0.0.1:8080
 #   make test  — run every test in the repo
-.PHONY: cost run test test-emulator test-web web check-template package build check-core lint fmt jurisdictions clean bench bench-init
+.PHONY: cost fuzz run test test-emulator test-web web check-template package build check-core lint fmt jurisdictions clean bench bench-init
 
 DATA_DIR ?= .data
 ADDR ?= 127.0.0.1:8080
@@ -13,6 +13,7 @@ run: web
 test: check-core check-template
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
+	$(MAKE) fuzz
 	$(MAKE) test-web
 	$(MAKE) test-emulator
 
@@ -38,6 +39,10 @@ test-web: web
 # redelivery, S3 documents, then every workflow scenario on DynamoDB/S3/SQS.
 test-emulator:
 	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement --test races'
+
+# The API fuzzed from docs/openapi.yaml by schemathesis (docs/RELIABILITY.md).
+fuzz:
+	./scripts/fuzz.sh
 
 # What one application costs on AWS, counted on the emulator by an SDK
 # interceptor: target/bench/aws-cost.md and .json (docs/BENCHMARKS.md).
