@@ -5,6 +5,8 @@
 # bounded number of cases per operation. Fails on any 5xx, any answer that
 # does not match the document (status, content type, body schema: every 4xx
 # must carry the error body). Report: target/reliability/fuzz-<role>.txt.
+# The server logs at debug level meanwhile, and the log is then searched
+# for the demo data's phone and bank account numbers: none may appear.
 #   scripts/fuzz.sh            (make test runs it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +16,7 @@ data=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 out="$root/target/reliability"
 mkdir -p "$out"
-RUST_LOG=warn "$root/target/debug/subsidy" --data-dir "$data" serve --demo --addr "127.0.0.1:$port" \
+RUST_LOG=debug "$root/target/debug/subsidy" --data-dir "$data" serve --demo --addr "127.0.0.1:$port" \
   --web-dir "$data/no-web" --nightly-every-hours 0 > "$out/fuzz-server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
@@ -39,4 +41,14 @@ for user in company-a district-futian; do
     tail -60 "$out/fuzz-$user.txt" >&2
   fi
 done
+# Personal data never reaches a log line (the demo's phones and accounts).
+lines=$(wc -l < "$out/fuzz-server.log")
+if grep -nE '13800138001|13800138002|13900139001|13900139002|4000021234567890123|6222020200001234567' \
+    "$out/fuzz-server.log" > "$out/fuzz-pii.txt"; then
+  status=1
+  echo "personal data in the server log ($(wc -l < "$out/fuzz-pii.txt") lines); see $out/fuzz-pii.txt" >&2
+  head -5 "$out/fuzz-pii.txt" >&2
+else
+  echo "server log: $lines lines, no phone or bank account number" >&2
+fi
 exit $status
