@@ -38,7 +38,7 @@ test-web: web
 # free loopback port, stopped at the end): the storage contract on DynamoDB,
 # redelivery, S3 documents, then every workflow scenario on DynamoDB/S3/SQS.
 test-emulator:
-	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement --test races'
+	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement --test races --test duplicates'
 
 # The API fuzzed from docs/openapi.yaml by schemathesis (docs/RELIABILITY.md).
 fuzz:

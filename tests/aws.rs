@@ -188,6 +188,8 @@ pub struct AwsStack {
     pub addr: std::net::SocketAddr,
     pump: Mutex<PumpState>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// Every event handed to its consumer twice (the duplicate-delivery suite).
+    twice: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -367,7 +369,18 @@ impl AwsStack {
             addr,
             pump: Mutex::new(PumpState::default()),
             shutdown,
+            twice: Default::default(),
         }
+    }
+
+    /// From now on, every object event, stream batch and queue batch goes
+    /// to its consumer twice (and a queue batch is deleted only after both).
+    pub fn deliver_everything_twice(&self, on: bool) {
+        self.twice.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn times(&self) -> usize {
+        if self.twice.load(std::sync::atomic::Ordering::Relaxed) { 2 } else { 1 }
     }
 
     pub fn stop(&self) {
@@ -478,6 +491,9 @@ impl AwsStack {
         for _ in 0..50 {
             let mut pass = Pumped::default();
             for event in self.new_object_events().await {
+                for _ in 1..self.times() {
+                    (submission::records(self.services.clone()))(event.clone()).await.expect("document consumer");
+                }
                 (submission::records(self.services.clone()))(event).await.expect("document consumer");
                 pass.objects += 1;
                 pass.invocations += 1;
@@ -486,17 +502,24 @@ impl AwsStack {
                 pass.stream_records += batch["Records"].as_array().unwrap().len() as u64;
                 pass.invocations += 2;
                 // Two event-source mappings read the stream: dispatch and aggregation.
-                let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
-                let response = dispatch::handle_stream(&self.queues, event).await;
-                pass.failures += response.batch_item_failures.len() as u64;
-                let event = serde_json::from_value(batch).expect("a Lambda DynamoDB event");
-                let response = aggregation::handle_stream(&self.services, event).await;
-                pass.failures += response.batch_item_failures.len() as u64;
+                for _ in 0..self.times() {
+                    let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
+                    let response = dispatch::handle_stream(&self.queues, event).await;
+                    pass.failures += response.batch_item_failures.len() as u64;
+                    let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
+                    let response = aggregation::handle_stream(&self.services, event).await;
+                    pass.failures += response.batch_item_failures.len() as u64;
+                }
             }
             for tier in Tier::ALL {
                 while let Some((event, handles)) = self.receive(tier).await {
                     pass.messages += handles.len() as u64;
                     pass.invocations += 1;
+                    for _ in 1..self.times() {
+                        let again = serde_json::from_value(event.clone()).expect("a Lambda SQS event");
+                        let r = review::handle_sqs(&self.services, tier, again).await;
+                        pass.failures += r.failed_ids().len() as u64;
+                    }
                     let event = serde_json::from_value(event).expect("a Lambda SQS event");
                     let response = review::handle_sqs(&self.services, tier, event).await;
                     let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
@@ -515,6 +538,11 @@ impl AwsStack {
             while let Some((event, handles)) = self.receive_from("ExportQueue").await {
                 pass.messages += handles.len() as u64;
                 pass.invocations += 1;
+                for _ in 1..self.times() {
+                    let again = serde_json::from_value(event.clone()).expect("a Lambda SQS event");
+                    let r = disbursement::handle_sqs(&self.services, again).await;
+                    pass.failures += r.failed_ids().len() as u64;
+                }
                 let event = serde_json::from_value(event).expect("a Lambda SQS event");
                 let response = disbursement::handle_sqs(&self.services, event).await;
                 let failed: HashSet<&str> = response.failed_ids().into_iter().collect();

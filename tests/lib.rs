@@ -197,6 +197,15 @@ impl TestApp {
         }
     }
 
+    /// From now on every event and message is handed to its consumer twice,
+    /// on either backend (the duplicate-delivery suite).
+    pub fn deliver_everything_twice(&self) {
+        match &self.backend {
+            Backend::Standalone { stack, .. } => stack.dispatcher.deliver_everything_twice(true),
+            Backend::Aws(a) => a.deliver_everything_twice(true),
+        }
+    }
+
     /// How many records of a kind are stored: "applications", "claims",
     /// "companies", "projects" or "documents".
     pub async fn count(&self, table: &'static str) -> u64 {

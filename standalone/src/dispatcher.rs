@@ -32,6 +32,9 @@ pub struct Dispatcher {
     exports: Arc<crate::exports::LocalExportQueue>,
     /// One pass at a time, so rows are delivered in order.
     pass: Mutex<()>,
+    /// At-least-once, exercised: every export, batch and message is handed
+    /// to its consumer twice (the duplicate-delivery suite turns this on).
+    twice: std::sync::atomic::AtomicBool,
 }
 
 impl Dispatcher {
@@ -40,13 +43,24 @@ impl Dispatcher {
         services: Arc<Services>,
         exports: Arc<crate::exports::LocalExportQueue>,
     ) -> Arc<Dispatcher> {
-        Arc::new(Dispatcher { store, services, exports, pass: Mutex::new(()) })
+        Arc::new(Dispatcher { store, services, exports, pass: Mutex::new(()), twice: Default::default() })
+    }
+
+    /// From now on, deliver everything twice (see the field).
+    pub fn deliver_everything_twice(&self, on: bool) {
+        self.twice.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn times(&self) -> usize {
+        if self.twice.load(std::sync::atomic::Ordering::Relaxed) { 2 } else { 1 }
     }
 
     /// Writes the batch files asked for; a failure is retried next pass.
     async fn export_files(&self) -> u64 {
         let mut done = 0;
-        for batch_id in self.exports.take() {
+        let ids = self.exports.take();
+        let times = self.times();
+        for batch_id in ids.iter().flat_map(|id| std::iter::repeat_n(id.clone(), times)) {
             match disbursement::export(&self.services, &batch_id).await {
                 Ok(_) => done += 1,
                 Err(e) => {
@@ -60,7 +74,9 @@ impl Dispatcher {
 
     async fn deliver(&self, change: &ChangeRecord) -> Result<(), review::ConsumerError> {
         for msg in route(change) {
-            review::handle_arrival(&self.services, &msg).await?;
+            for _ in 0..self.times() {
+                review::handle_arrival(&self.services, &msg).await?;
+            }
         }
         Ok(())
     }
@@ -78,7 +94,14 @@ impl Dispatcher {
             // The aggregation consumer takes the whole batch at once (it merges
             // deltas); it is idempotent, so a retried batch counts nothing twice.
             let changes: Vec<_> = batch.iter().map(|e| e.change.clone()).collect();
-            if let Err(e) = self.services.aggregate(&changes).await {
+            let mut aggregated = Ok(Default::default());
+            for _ in 0..self.times() {
+                aggregated = self.services.aggregate(&changes).await;
+                if aggregated.is_err() {
+                    break;
+                }
+            }
+            if let Err(e) = aggregated {
                 let first = batch[0].seq;
                 let attempts = self.store.fail_change(first, &format!("aggregation: {e}"), MAX_ATTEMPTS).await?;
                 tracing::warn!(seq = first, attempts, error = %e, "aggregation failed");
