@@ -1055,3 +1055,38 @@ impl IdempotencyStore for DynamoStore {
         }
     }
 }
+
+#[cfg(test)]
+mod cursor_properties {
+    use super::{decode_cursor, encode_cursor, s};
+    use proptest::prelude::*;
+    use subsidy_core::error::StoreError;
+
+    proptest! {
+        /// A cursor made from a LastEvaluatedKey reads back to that key.
+        #[test]
+        fn an_encoded_key_decodes_to_itself(pk in "\\PC{1,40}", sk in "\\PC{0,40}") {
+            let key = std::collections::HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(&sk))]);
+            let back = decode_cursor(&encode_cursor(&key).unwrap(), &["pk", "sk"]).unwrap();
+            prop_assert_eq!(back, key);
+        }
+
+        /// Anything a client sends is a bad cursor unless it is a map of
+        /// the allowed key attributes only: never a panic, never a key the
+        /// query could not have returned.
+        #[test]
+        fn any_other_text_is_a_bad_cursor_or_allowed_keys(text in "\\PC{0,80}") {
+            match decode_cursor(&text, &["pk", "sk"]) {
+                Ok(k) => prop_assert!(!k.is_empty() && k.keys().all(|n| n == "pk" || n == "sk")),
+                Err(e) => prop_assert_eq!(e, StoreError::BadCursor),
+            }
+        }
+
+        #[test]
+        fn a_key_with_other_attributes_is_refused(other in "[a-z]{1,8}") {
+            prop_assume!(other != "pk" && other != "sk");
+            let key = std::collections::HashMap::from([("pk".to_string(), s("x")), (other, s("y"))]);
+            prop_assert_eq!(decode_cursor(&encode_cursor(&key).unwrap(), &["pk", "sk"]).unwrap_err(), StoreError::BadCursor);
+        }
+    }
+}

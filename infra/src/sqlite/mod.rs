@@ -807,3 +807,36 @@ impl IdempotencyStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod cursor_properties {
+    use super::{decode_cursor, encode_cursor};
+    use proptest::prelude::*;
+    use subsidy_core::error::StoreError;
+
+    proptest! {
+        /// A cursor this store wrote reads back to its parts.
+        #[test]
+        fn an_encoded_cursor_decodes_to_its_parts(parts in proptest::collection::vec("\\PC{0,40}", 1..4)) {
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            prop_assert_eq!(decode_cursor(&encode_cursor(&refs), parts.len()).unwrap(), parts);
+        }
+
+        /// Anything else a client sends is refused as a bad cursor, never
+        /// a panic or another error.
+        #[test]
+        fn any_other_text_is_a_bad_cursor_or_a_cursor(text in "\\PC{0,80}", n in 1usize..4) {
+            match decode_cursor(&text, n) {
+                Ok(parts) => prop_assert_eq!(parts.len(), n),
+                Err(e) => prop_assert_eq!(e, StoreError::BadCursor),
+            }
+        }
+
+        /// The right encoding with the wrong number of parts is refused.
+        #[test]
+        fn a_cursor_of_another_shape_is_refused(parts in proptest::collection::vec("[a-z0-9]{1,10}", 1..4)) {
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            prop_assert_eq!(decode_cursor(&encode_cursor(&refs), parts.len() + 1).unwrap_err(), StoreError::BadCursor);
+        }
+    }
+}
