@@ -615,11 +615,22 @@ impl ApplicationStore for SqliteStore {
         let limit = limit_of(page);
         let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
         self.run(move |c| {
-            let sql = format!(
-                "SELECT body, id FROM applications WHERE {clause} AND (?2 IS NULL OR state = ?2) \
-                 AND (?3 IS NULL OR project_id = ?3) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"
-            );
-            fetch_page(c, &sql, params![value, state, project, after, limit + 1], 1, limit)
+            // Only the conditions that apply, each one an index can seek on
+            // ("?2 IS NULL OR state = ?2" cannot be), so that a page walks
+            // the unit's (level, id) index from the cursor down and stops at
+            // the limit. A page cost 0.9 s at 91,000 applications in a
+            // district when SQLite had to sort the unit's rows each time.
+            let mut sql = format!("SELECT body, id FROM applications WHERE {clause}");
+            let mut args: Vec<rusqlite::types::Value> = vec![value.into()];
+            for (column, v) in [("state = ?", state), ("project_id = ?", project), ("id < ?", after)] {
+                if let Some(v) = v {
+                    args.push(v.into());
+                    sql.push_str(&format!(" AND {column}{}", args.len()));
+                }
+            }
+            args.push(i64::from(limit + 1).into());
+            sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
+            fetch_page(c, &sql, rusqlite::params_from_iter(args), 1, limit)
         })
         .await
     }

@@ -48,6 +48,11 @@ CREATE INDEX IF NOT EXISTS apps_by_subdistrict ON applications (subdistrict, sta
 CREATE INDEX IF NOT EXISTS apps_by_district ON applications (district, state, state_since);
 CREATE INDEX IF NOT EXISTS apps_by_state ON applications (state, state_since);
 CREATE INDEX IF NOT EXISTS apps_by_project ON applications (project_id);
+-- Lists of a unit, newest first, a page at a time from the cursor.
+CREATE INDEX IF NOT EXISTS apps_list_city ON applications (city, id);
+CREATE INDEX IF NOT EXISTS apps_list_district ON applications (district, id);
+CREATE INDEX IF NOT EXISTS apps_list_subdistrict ON applications (subdistrict, id);
+CREATE INDEX IF NOT EXISTS apps_list_community ON applications (community, id);
 
 -- One live application per (policy, project): the claim row is the lock.
 -- `project_id` holds the project's claim key (community#name, compared
