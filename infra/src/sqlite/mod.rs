@@ -182,6 +182,30 @@ impl SqliteStore {
         self.outbox_notify.clone()
     }
 
+    /// Every row of a table with `id` and `body`, a page at a time in id
+    /// order (whole-store jobs). The cursor condition is only added when
+    /// there is one, so each page seeks the primary key instead of walking
+    /// it from the start.
+    async fn scan_table<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<T>> {
+        let limit = limit_of(page);
+        let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
+        self.run(move |c| match after {
+            Some(after) => {
+                let sql = format!("SELECT body, id FROM {table} WHERE id > ?1 ORDER BY id LIMIT ?2");
+                fetch_page(c, &sql, params![after, limit + 1], 1, limit)
+            }
+            None => {
+                let sql = format!("SELECT body, id FROM {table} ORDER BY id LIMIT ?1");
+                fetch_page(c, &sql, params![limit + 1], 1, limit)
+            }
+        })
+        .await
+    }
+
     /// For tests of tamper detection: runs raw SQL against the store.
     pub async fn execute_raw(&self, sql: &str) -> Result<usize, StoreError> {
         let sql = sql.to_string();
@@ -309,13 +333,7 @@ impl CompanyStore for SqliteStore {
     }
 
     async fn scan_companies(&self, page: &PageRequest) -> StoreResult<Page<Company>> {
-        let limit = limit_of(page);
-        let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
-        self.run(move |c| {
-            let sql = "SELECT body, id FROM companies WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2";
-            fetch_page(c, sql, params![after, limit + 1], 1, limit)
-        })
-        .await
+        self.scan_table("companies", page).await
     }
 
     async fn company_of_owner(&self, owner: &str) -> StoreResult<Option<Company>> {
@@ -658,13 +676,7 @@ impl ApplicationStore for SqliteStore {
     }
 
     async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
-        let limit = limit_of(page);
-        let after = page.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
-        self.run(move |c| {
-            let sql = "SELECT body, id FROM applications WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2";
-            fetch_page(c, sql, params![after, limit + 1], 1, limit)
-        })
-        .await
+        self.scan_table("applications", page).await
     }
 }
 
