@@ -29,6 +29,7 @@ impl Clock for TestClock {
 
 pub mod aws;
 pub mod metering;
+pub mod pii;
 
 /// Which storage the stack under test runs on.
 pub enum Backend {
@@ -46,6 +47,8 @@ pub struct TestApp {
     /// Signs tokens the server accepts (standalone's dev-login key).
     pub keys: Arc<subsidy_infra::jwt::Hs256>,
     pub backend: Backend,
+    /// Writes the personal-data guard's counts when the app goes.
+    _pii: pii::Report,
 }
 
 /// What a request got back.
@@ -108,6 +111,7 @@ impl TestApp {
     /// A fresh stack on the AWS emulator whose functions' requests go
     /// through `interceptor` (after the demo data is seeded).
     pub async fn spawn_aws_with(interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>) -> TestApp {
+        pii::capture_logs();
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
         let keys = Arc::new(subsidy_infra::jwt::Hs256::new(
             b"emulator-tests-secret-emulator-te",
@@ -115,6 +119,7 @@ impl TestApp {
             subsidy_standalone::AUDIENCE,
         ));
         let stack = aws::AwsStack::start_with(clock.clone(), keys.clone(), interceptor).await;
+        learn_demo_numbers(&stack.services).await;
         TestApp {
             base: format!("http://{}", stack.addr),
             client: reqwest::Client::new(),
@@ -122,12 +127,15 @@ impl TestApp {
             services: stack.services.clone(),
             keys,
             backend: Backend::Aws(Box::new(stack)),
+            _pii: pii::Report,
         }
     }
 
     async fn start_in(dir: tempfile::TempDir, now: DateTime<Utc>) -> TestApp {
+        pii::capture_logs();
         let clock = Arc::new(TestClock(Mutex::new(now)));
         let stack = Stack::start(Config::for_tests(dir.path()), clock.clone()).await.expect("stack starts");
+        learn_demo_numbers(&stack.services).await;
         TestApp {
             base: stack.url(),
             client: reqwest::Client::new(),
@@ -135,6 +143,7 @@ impl TestApp {
             services: stack.services.clone(),
             keys: stack.keys.clone(),
             backend: Backend::Standalone { stack, dir },
+            _pii: pii::Report,
         }
     }
 
@@ -256,13 +265,19 @@ impl TestApp {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        if let Some(b) = body {
-            req = req.json(&b);
+        if let Some(b) = &body {
+            req = req.json(b);
         }
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body read");
+        if let Some(b) = &body
+            && status.is_success()
+        {
+            pii::learn_from_request(b);
+        }
+        pii::check_answer(method, path, &text);
         let body =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         Reply { status, body, headers }
@@ -271,8 +286,9 @@ impl TestApp {
     /// Sends raw bytes (for malformed bodies and uploads).
     pub async fn raw(&self, token: Option<&str>, method: &str, url: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
         let url = if url.starts_with("http") { url.to_string() } else { format!("{}{}", self.base, url) };
+        let sent: Option<Value> = serde_json::from_slice(&bytes).ok();
         let mut req =
-            self.client.request(method.parse().expect("method"), url).header("content-type", content_type).body(bytes);
+            self.client.request(method.parse().expect("method"), &url).header("content-type", content_type).body(bytes);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -280,8 +296,35 @@ impl TestApp {
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body read");
+        if let Some(b) = &sent
+            && status.is_success()
+        {
+            pii::learn_from_request(b);
+        }
+        pii::check_answer(method, &url, &text);
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Reply { status, body, headers }
+    }
+}
+
+/// Teaches the personal-data guard the demo data's full numbers: the
+/// companies' contact phones and accounts, their managers' phones.
+async fn learn_demo_numbers(services: &subsidy_core::Services) {
+    for account in subsidy_standalone::demo::ACCOUNTS {
+        if let Some(p) = account.phone_number {
+            pii::learn(p);
+        }
+        let Ok(actor) = subsidy_standalone::demo::actor(services, account.username) else { continue };
+        if let Some(c) = services.companies.company_of_owner(&actor.user_id).await.expect("company read") {
+            pii::learn(c.profile.contact_phone.as_str());
+            pii::learn(c.profile.bank_account.account_number.as_str());
+        }
+        if account.role == subsidy_core::identity::Role::Company {
+            let page = subsidy_core::ports::PageRequest::first(100);
+            for p in services.projects.projects_of_owner(&actor.user_id, &page).await.expect("projects read").items {
+                pii::learn(p.details.manager_phone.as_str());
+            }
+        }
     }
 }
 

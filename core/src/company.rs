@@ -60,7 +60,10 @@ pub struct CompanyInput {
     pub name: String,
     pub legal_representative: String,
     pub contact_name: String,
-    pub contact_phone: String,
+    /// Required when registering. Views show it masked, so an update may
+    /// leave it out to keep the number on file.
+    #[serde(default)]
+    pub contact_phone: Option<String>,
     pub bank_account: BankAccountInput,
     /// Required when updating an existing profile.
     #[serde(default)]
@@ -87,15 +90,30 @@ pub(crate) fn area(field: &str, value: &str) -> Result<Area, Error> {
     Area::parse(value).map_err(|e| Error::invalid(field, e.to_string()))
 }
 
+/// A phone from an input that may leave it out to keep `current` (views
+/// show phones masked, so a client cannot send the number back unchanged).
+fn phone_or_current(field: &str, value: Option<&str>, current: Option<&Phone>) -> Result<Phone, Error> {
+    match (value, current) {
+        (Some(v), _) => phone(field, v),
+        (None, Some(c)) => Ok(c.clone()),
+        (None, None) => Err(Error::invalid(field, "required")),
+    }
+}
+
 impl CompanyInput {
-    pub fn parse(&self) -> Result<CompanyProfile, Error> {
+    /// Parses the input; `current` is the profile on file when updating.
+    pub fn parse(&self, current: Option<&CompanyProfile>) -> Result<CompanyProfile, Error> {
         Ok(CompanyProfile {
             credit_code: CreditCode::parse(&self.credit_code)
                 .map_err(|e| Error::invalid("creditCode", e.to_string()))?,
             name: text("name", &self.name, 100)?,
             legal_representative: text("legalRepresentative", &self.legal_representative, 50)?,
             contact_name: text("contactName", &self.contact_name, 50)?,
-            contact_phone: phone("contactPhone", &self.contact_phone)?,
+            contact_phone: phone_or_current(
+                "contactPhone",
+                self.contact_phone.as_deref(),
+                current.map(|c| &c.contact_phone),
+            )?,
             bank_account: BankAccount {
                 bank_name: text("bankAccount.bankName", &self.bank_account.bank_name, 100)?,
                 account_name: text("bankAccount.accountName", &self.bank_account.account_name, 100)?,
@@ -167,7 +185,10 @@ pub struct ProjectInput {
     pub community: String,
     pub managed_area: String,
     pub manager_name: String,
-    pub manager_phone: String,
+    /// Required when creating. Views show it masked, so an update may leave
+    /// it out to keep the number on file.
+    #[serde(default)]
+    pub manager_phone: Option<String>,
     /// Required when updating.
     #[serde(default)]
     pub version: Option<u64>,
@@ -175,7 +196,13 @@ pub struct ProjectInput {
 
 impl ProjectInput {
     /// Parses the input; the community must be a community of the tree.
-    pub fn parse(&self, tree: &JurisdictionTree, max_area: Area) -> Result<(ProjectDetails, JurisdictionPath), Error> {
+    /// `current` is the project on file when updating.
+    pub fn parse(
+        &self,
+        tree: &JurisdictionTree,
+        max_area: Area,
+        current: Option<&ProjectDetails>,
+    ) -> Result<(ProjectDetails, JurisdictionPath), Error> {
         let name = text("name", &self.name, 100)?;
         let address = text("address", &self.address, 200)?;
         let path = tree.path_of_community(self.community.trim()).ok_or_else(|| {
@@ -191,7 +218,11 @@ impl ProjectInput {
             community: path.community.clone(),
             managed_area,
             manager_name: text("managerName", &self.manager_name, 50)?,
-            manager_phone: phone("managerPhone", &self.manager_phone)?,
+            manager_phone: phone_or_current(
+                "managerPhone",
+                self.manager_phone.as_deref(),
+                current.map(|c| &c.manager_phone),
+            )?,
         };
         Ok((details, path))
     }

@@ -335,7 +335,7 @@ impl Services {
                 total = total.checked_add(amount).unwrap_or(total);
             }
         }
-        let items = self.fetch(&on_page).await?.iter().map(|a| ApplicationView::of(a, actor, &self.tree)).collect();
+        let items = self.fetch(&on_page).await?.iter().map(|a| ApplicationView::of(a, &self.tree)).collect();
         let end = end.min(count);
         Ok(EligibleView {
             items,

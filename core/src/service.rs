@@ -198,13 +198,14 @@ impl Services {
     /// bank, the account cannot change at all.
     pub async fn put_company(&self, actor: &Actor, input: &CompanyInput) -> Result<(CompanyView, bool), Error> {
         require_role(actor, Role::Company)?;
-        let profile = input.parse()?;
+        let existing = self.companies.company_of_owner(&actor.user_id).await?;
+        let profile = input.parse(existing.as_ref().map(|c| &c.profile))?;
         let now = self.now();
         let account = |p: &CompanyProfile| {
             let b = &p.bank_account;
             format!("{} {} {}", b.bank_name, b.account_name, b.account_number.masked())
         };
-        match self.companies.company_of_owner(&actor.user_id).await? {
+        match existing {
             None => {
                 let mut c = Company {
                     id: ulid::Ulid::new().to_string(),
@@ -363,7 +364,7 @@ impl Services {
     pub async fn create_project(&self, actor: &Actor, input: &ProjectInput) -> Result<ProjectView, Error> {
         let company = self.own_company(actor).await?;
         let policy = self.policy().await?;
-        let (details, jurisdiction) = input.parse(&self.tree, policy.max_project_area)?;
+        let (details, jurisdiction) = input.parse(&self.tree, policy.max_project_area, None)?;
         let now = self.now();
         let p = Project {
             id: ulid::Ulid::new().to_string(),
@@ -403,7 +404,7 @@ impl Services {
         let existing = self.own_project(actor, id).await?;
         let expected = input.version.ok_or_else(|| Error::invalid("version", "required when updating a project"))?;
         let policy = self.policy().await?;
-        let (details, jurisdiction) = input.parse(&self.tree, policy.max_project_area)?;
+        let (details, jurisdiction) = input.parse(&self.tree, policy.max_project_area, Some(&existing.details))?;
         if expected != existing.version {
             return Err(Error::VersionConflict { current: existing.version });
         }
@@ -617,7 +618,7 @@ impl Services {
         } else {
             Vec::new()
         };
-        Ok(ApplicationDetail { application: ApplicationView::of(&app, actor, &self.tree), documents, prechecks })
+        Ok(ApplicationDetail { application: ApplicationView::of(&app, &self.tree), documents, prechecks })
     }
 
     pub async fn application(&self, actor: &Actor, id: &str) -> Result<ApplicationDetail, Error> {
@@ -633,7 +634,7 @@ impl Services {
     ) -> Result<Page<ApplicationView>, Error> {
         let scope = Scope::of(actor, &self.tree)?;
         let page = self.applications.list_applications(&scope, filter, page).await?;
-        Ok(page.map(|a| ApplicationView::of(&a, actor, &self.tree)))
+        Ok(page.map(|a| ApplicationView::of(&a, &self.tree)))
     }
 
     /// A reviewer's inbox at their own tier, oldest first.
@@ -658,7 +659,7 @@ impl Services {
     async fn inbox(&self, actor: &Actor, state: State, page: &PageRequest) -> Result<Page<ApplicationView>, Error> {
         let scope = Scope::of(actor, &self.tree)?;
         let page = self.applications.inbox(&scope, state, page).await?;
-        Ok(page.map(|a| ApplicationView::of(&a, actor, &self.tree)))
+        Ok(page.map(|a| ApplicationView::of(&a, &self.tree)))
     }
 
     /// The audit timeline of one application.

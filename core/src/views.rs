@@ -1,9 +1,10 @@
 //! What callers see: the JSON shapes of the API, with personal data masked
 //! for everyone who does not need it in full.
 //!
-//! Phone numbers are shown in full only to the company that entered them.
-//! Bank account numbers are never shown in full in a view; only the
-//! disbursement file carries them.
+//! Phone numbers and bank account numbers are never shown in full in a
+//! view, not even to the company that entered them: "138****8000",
+//! "****1234". Only finance's disbursement file carries account numbers in
+//! full. Updates may leave a phone out to keep the number on file.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,7 +12,7 @@ use serde::Serialize;
 use crate::application::{Application, Decision, TierApproval};
 use crate::company::{Company, Project};
 use crate::document::{ContentType, Document, DocumentKind, DocumentStatus};
-use crate::identity::{Actor, Role};
+use crate::identity::Role;
 use crate::jurisdiction::{JurisdictionPath, JurisdictionTree, Level, Unit};
 use crate::money::{Area, Fen};
 use crate::ports::PresignedRequest;
@@ -26,6 +27,7 @@ pub struct CompanyView {
     pub name: String,
     pub legal_representative: String,
     pub contact_name: String,
+    /// Masked: "138****8000".
     pub contact_phone: String,
     pub bank_account: BankAccountView,
     pub version: u64,
@@ -53,7 +55,7 @@ impl BankAccountView {
 }
 
 impl CompanyView {
-    /// The owner's view: their own phone in full, the account masked.
+    /// The owner's view: the phone and the account masked.
     pub fn of(c: &Company) -> CompanyView {
         let p = &c.profile;
         CompanyView {
@@ -62,7 +64,7 @@ impl CompanyView {
             name: p.name.to_string(),
             legal_representative: p.legal_representative.to_string(),
             contact_name: p.contact_name.to_string(),
-            contact_phone: p.contact_phone.as_str().to_string(),
+            contact_phone: p.contact_phone.masked(),
             bank_account: BankAccountView::masked(&p.bank_account),
             version: c.version,
             created_at: c.created_at,
@@ -114,6 +116,7 @@ pub struct ProjectView {
     pub jurisdiction: JurisdictionView,
     pub managed_area: Area,
     pub manager_name: String,
+    /// Masked: "138****8000".
     pub manager_phone: String,
     pub version: u64,
     pub created_at: DateTime<Utc>,
@@ -132,7 +135,7 @@ impl ProjectView {
             jurisdiction: JurisdictionView::of(&p.jurisdiction, tree),
             managed_area: p.details.managed_area,
             manager_name: p.details.manager_name.to_string(),
-            manager_phone: p.details.manager_phone.as_str().to_string(),
+            manager_phone: p.details.manager_phone.masked(),
             version: p.version,
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -185,14 +188,12 @@ pub struct ProjectSnapshotView {
     pub address: String,
     pub managed_area: Area,
     pub manager_name: String,
-    /// In full for the owning company and the manager, masked for staff.
+    /// Masked: "138****8000".
     pub manager_phone: String,
 }
 
 impl ApplicationView {
-    pub fn of(a: &Application, actor: &Actor, tree: &JurisdictionTree) -> ApplicationView {
-        let full_phone = matches!(actor.role, Role::Company | Role::ProjectManager);
-        let phone = &a.project.manager_phone;
+    pub fn of(a: &Application, tree: &JurisdictionTree) -> ApplicationView {
         ApplicationView {
             id: a.id.clone(),
             policy_id: a.policy_id.clone(),
@@ -208,7 +209,7 @@ impl ApplicationView {
                 address: a.project.address.to_string(),
                 managed_area: a.project.managed_area,
                 manager_name: a.project.manager_name.to_string(),
-                manager_phone: if full_phone { phone.as_str().to_string() } else { phone.masked() },
+                manager_phone: a.project.manager_phone.masked(),
             },
             jurisdiction: JurisdictionView::of(&a.jurisdiction, tree),
             claimed_area: a.claimed_area,

@@ -20,7 +20,8 @@ pub struct DemoAccount {
     pub name: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jurisdiction: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Shown masked, like every phone number the API answers with.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "masked_phone")]
     pub phone_number: Option<&'static str>,
     /// What the account is for, shown by `serve` and the login picker.
     pub description: &'static str,
@@ -42,6 +43,11 @@ impl DemoAccount {
         }
         c
     }
+}
+
+fn masked_phone<S: serde::Serializer>(phone: &Option<&'static str>, s: S) -> Result<S::Ok, S::Error> {
+    let masked = phone.and_then(|p| subsidy_core::fields::Phone::parse(p).ok()).map(|p| p.masked());
+    s.serialize_some(&masked.unwrap_or_default())
 }
 
 const fn account(
@@ -148,7 +154,7 @@ fn company_input(name: &str, code17: &str, rep: &str, phone: &str, account: &str
         name: name.into(),
         legal_representative: rep.into(),
         contact_name: rep.into(),
-        contact_phone: phone.into(),
+        contact_phone: Some(phone.into()),
         bank_account: BankAccountInput {
             bank_name: "中国工商银行深圳分行".into(),
             account_name: name.into(),
@@ -165,7 +171,7 @@ fn project_input(name: &str, address: &str, community: &str, area: &str, manager
         community: community.into(),
         managed_area: area.into(),
         manager_name: manager.into(),
-        manager_phone: phone.into(),
+        manager_phone: Some(phone.into()),
         version: None,
     }
 }

@@ -234,7 +234,7 @@ async fn a_failed_payment_is_reissued_only_after_a_verified_bank_change() {
     let profile = company.get("/api/v1/company").await.ok();
     let update = json!({
         "version": profile["version"], "creditCode": profile["creditCode"], "name": profile["name"],
-        "legalRepresentative": profile["legalRepresentative"], "contactName": profile["contactName"], "contactPhone": profile["contactPhone"],
+        "legalRepresentative": profile["legalRepresentative"], "contactName": profile["contactName"],
         "bankAccount": {"bankName": "中国建设银行深圳分行", "accountName": profile["name"], "accountNumber": "4420 1555 6666 7777 888"}
     });
     company.put("/api/v1/company", update).await.ok();
@@ -274,7 +274,7 @@ async fn a_failed_payment_is_reissued_only_after_a_verified_bank_change() {
     let profile = company.get("/api/v1/company").await.ok();
     let mut again = json!({
         "version": profile["version"], "creditCode": profile["creditCode"], "name": profile["name"],
-        "legalRepresentative": profile["legalRepresentative"], "contactName": profile["contactName"], "contactPhone": profile["contactPhone"],
+        "legalRepresentative": profile["legalRepresentative"], "contactName": profile["contactName"],
         "bankAccount": {"bankName": "x银行", "accountName": profile["name"], "accountNumber": "1234567812345678"}
     });
     company.put("/api/v1/company", again.clone()).await.expect(409, "payment_in_progress");

@@ -111,7 +111,7 @@ async fn of_n_companies_applying_for_one_estate_at_once_exactly_one_wins() {
 fn profile_with_account(me: &Value, number: &str) -> Value {
     json!({
         "creditCode": me["creditCode"], "name": me["name"], "legalRepresentative": me["legalRepresentative"],
-        "contactName": me["contactName"], "contactPhone": me["contactPhone"],
+        "contactName": me["contactName"],
         "bankAccount": {"bankName": me["bankAccount"]["bankName"], "accountName": me["bankAccount"]["accountName"],
                         "accountNumber": number},
         "version": me["version"],

@@ -343,7 +343,7 @@ async fn a_new_company_registers_its_profile_and_a_project() {
     let created = new.put("/api/v1/company", profile.clone()).await;
     assert_eq!(created.status, 201, "registration creates");
     let c = created.ok();
-    assert_eq!(c["contactPhone"], "13900139077");
+    assert_eq!(c["contactPhone"], "139****9077", "masked even to its owner");
     assert_eq!(c["bankAccount"]["accountNumberMasked"], "****9012");
     assert!(!c.to_string().contains("442012345678"), "the account is never shown in full");
     new.put("/api/v1/company", profile.clone()).await.expect(422, "invalid_field");
@@ -359,4 +359,66 @@ async fn a_new_company_registers_its_profile_and_a_project() {
     taken["version"] = 2.into();
     new.put("/api/v1/company", taken).await.expect(409, "credit_code_taken");
     assert_eq!(new.get("/api/v1/company").await.ok()["creditCode"], code.as_str());
+}
+
+/// Phones are masked to everyone, their owner too, so an edit form cannot
+/// send them back: an update that leaves a phone out keeps the number on
+/// file; a registration or a new project without one is refused.
+#[tokio::test]
+async fn phones_are_masked_to_their_owner_and_an_update_without_one_keeps_it() {
+    let app = TestApp::spawn().await;
+    let new = app.login("company-new").await;
+    let code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00078").unwrap();
+    let mut profile = json!({
+        "creditCode": code.as_str(), "name": "深圳市新禾物业有限公司", "legalRepresentative": "吴禾",
+        "contactName": "吴禾",
+        "bankAccount": {"bankName": "建设银行", "accountName": "深圳市新禾物业有限公司", "accountNumber": "4420 1234 5678 9013"}
+    });
+    let refused = new.put("/api/v1/company", profile.clone()).await.expect(422, "invalid_field");
+    assert_eq!(refused["error"]["field"], "contactPhone", "a registration needs a phone");
+    new.get("/api/v1/company").await.expect(404, "not_found");
+    profile["contactPhone"] = "13900139078".into();
+    let c = new.put("/api/v1/company", profile.clone()).await.ok();
+    assert_eq!(c["contactPhone"], "139****9078");
+
+    // An update without the phone keeps it; one with a phone changes it.
+    let mut update = profile.clone();
+    update.as_object_mut().unwrap().remove("contactPhone");
+    update["version"] = c["version"].clone();
+    update["contactName"] = "吴禾二".into();
+    let kept = new.put("/api/v1/company", update.clone()).await.ok();
+    assert_eq!((kept["contactPhone"].as_str(), kept["contactName"].as_str()), (Some("139****9078"), Some("吴禾二")));
+    let owner = subsidy_standalone::demo::actor(&app.services, "company-new").unwrap().user_id;
+    let stored = app.services.companies.company_of_owner(&owner).await.unwrap().unwrap();
+    assert_eq!(stored.profile.contact_phone.as_str(), "13900139078", "the number on file is the whole one");
+    update["version"] = kept["version"].clone();
+    update["contactPhone"] = "139-0013-9079".into();
+    assert_eq!(new.put("/api/v1/company", update.clone()).await.ok()["contactPhone"], "139****9079");
+    update["version"] = (kept["version"].as_u64().unwrap() + 1).into();
+    update["contactPhone"] = "139****9079".into();
+    let r = new.put("/api/v1/company", update).await.expect(422, "invalid_field");
+    assert_eq!(r["error"]["field"], "contactPhone", "a masked number is not a number");
+
+    // Projects: the same.
+    let mut project = json!({"name": "新禾花园", "address": "福田区南园路 1 号", "community": "440304001020",
+                             "managedArea": "1000", "managerName": "郑经理"});
+    let r = new.post("/api/v1/projects", project.clone()).await.expect(422, "invalid_field");
+    assert_eq!(r["error"]["field"], "managerPhone");
+    assert!(new.get("/api/v1/projects").await.ok()["items"].as_array().unwrap().is_empty(), "nothing stored");
+    project["managerPhone"] = "13700137078".into();
+    let p = new.post("/api/v1/projects", project.clone()).await.ok();
+    assert_eq!(p["managerPhone"], "137****7078");
+    let id = p["id"].as_str().unwrap();
+    project["version"] = p["version"].clone();
+    project["managerName"] = "郑经理二".into();
+    project.as_object_mut().unwrap().remove("managerPhone");
+    let kept = new.put(&format!("/api/v1/projects/{id}"), project).await.ok();
+    assert_eq!((kept["managerPhone"].as_str(), kept["managerName"].as_str()), (Some("137****7078"), Some("郑经理二")));
+    let stored = app.services.projects.get_project(id).await.unwrap().unwrap();
+    assert_eq!(stored.details.manager_phone.as_str(), "13700137078");
+
+    // The company and the manager see the manager's phone masked on the
+    // application too.
+    let a = new.create_application("新禾花园").await;
+    assert_eq!(a["project"]["managerPhone"], "137****7078");
 }

@@ -169,3 +169,47 @@ test("a reviewer who opens another jurisdiction's application by URL is told it 
   await other.context().close()
   await stranger.context().close()
 })
+
+test('phones show masked; an edit that leaves one blank keeps it, a malformed one is named', async () => {
+  const call = await api(server.url, 'company-b')
+  const page = await phone(browser, server.url, 'company-b')
+  await page.locator(sel('tab-company')).click()
+  await page.locator(sel('company-view')).waitFor()
+  assert.match(await page.locator(sel('company-view')).innerText(), /139\*\*\*\*9002/)
+  assert.doesNotMatch(await page.locator(sel('company-view')).innerText(), /13900139002/)
+  await page.locator(sel('company-edit')).click()
+  assert.equal(await page.locator(field('contactPhone')).inputValue(), '', 'the masked number is not filled in')
+  assert.match(await page.locator(field('contactPhone')).getAttribute('placeholder'), /139\*\*\*\*9002.*留空/)
+
+  // A malformed number is named and nothing is sent.
+  const sent = []
+  page.on('request', (r) => r.url().includes('/api/v1/') && r.method() !== 'GET' && sent.push(r.url()))
+  await page.locator(field('contactPhone')).fill('139****9002')
+  assert.match(await text(page, fieldError('contactPhone')), /手机/)
+  await page.locator(field('accountNumber')).fill('6222020200001234567')
+  await page.locator(sel('company-save')).click()
+  assert.deepEqual(sent, [])
+
+  // Left blank: saved, and the number on file is the same.
+  await page.locator(field('contactPhone')).fill('')
+  await page.locator(field('contactName')).fill('陈鹏城（新）')
+  await page.locator(sel('company-save')).click()
+  assert.equal(await toast(page), '企业信息已保存')
+  const company = (await call('/company')).body
+  assert.equal(company.contactName, '陈鹏城（新）')
+  assert.equal(company.contactPhone, '139****9002')
+
+  // The project form: the same.
+  const project = (await call('/projects')).body.items[0]
+  await page.goto(`${server.url}/#/company/projects/${project.id}`)
+  await page.locator(sel('project-form')).waitFor()
+  assert.equal(await page.locator(field('managerPhone')).inputValue(), '')
+  assert.match(await page.locator(field('managerPhone')).getAttribute('placeholder'), new RegExp(project.managerPhone.replace(/\*/g, '\\*')))
+  await page.locator(field('managerName')).fill('陈经理（新）')
+  await page.locator(sel('project-save')).click()
+  assert.equal(await toast(page), '项目已保存')
+  const saved = (await call(`/projects/${project.id}`)).body
+  assert.deepEqual([saved.managerName, saved.managerPhone], ['陈经理（新）', project.managerPhone])
+  assert.deepEqual(page.errors, [])
+  await page.context().close()
+})

@@ -103,7 +103,8 @@ export interface ProjectInput {
   community: string
   managedArea: string
   managerName: string
-  managerPhone: string
+  /** Required when creating; left out on an update, the number on file is kept. */
+  managerPhone?: string
   version?: number
 }
 

@@ -5,6 +5,7 @@ export default {
     fullTitle: 'Epidemic-prevention subsidy for property-management companies',
   },
   common: {
+    phoneKeep: 'Now {masked}; leave blank to keep it',
     loading: 'Loading…',
     empty: 'Nothing here yet',
     retry: 'Retry',

@@ -6,6 +6,7 @@ export default {
     fullTitle: '物业服务企业疫情防控服务财政补助',
   },
   common: {
+    phoneKeep: '当前 {masked}，不修改请留空',
     loading: '加载中…',
     empty: '暂无数据',
     retry: '重试',
