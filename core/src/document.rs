@@ -114,6 +114,17 @@ pub fn storage_key(application_id: &str, document_id: &str) -> String {
     format!("documents/{application_id}/{document_id}")
 }
 
+/// A document's name as the client gave it, for display only: at most 200
+/// characters, no folders (`/`, `\\`), no leading dot, and none of the
+/// control, bidi or zero-width characters [`Text`] refuses.
+pub fn file_name(input: &str) -> Result<Text, crate::error::Error> {
+    let name = crate::company::text("fileName", input, 200)?;
+    if name.as_str().contains(['/', '\\']) || name.as_str().starts_with('.') {
+        return Err(crate::error::Error::invalid("fileName", "must be a plain file name without folders"));
+    }
+    Ok(name)
+}
+
 /// The ids inside a key made by [`storage_key`], or `None` for anything else.
 pub fn parse_storage_key(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix("documents/")?;
@@ -150,6 +161,52 @@ mod tests {
         assert_eq!(ContentType::parse("image/gif"), None);
         assert_eq!(ContentType::parse("application/pdf; charset=x"), None);
         assert_eq!(ContentType::parse("text/html"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sniffing_any_bytes_names_a_type_only_by_its_signature(head in proptest::collection::vec(proptest::num::u8::ANY, 0..16)) {
+            let expected = if head.starts_with(b"%PDF-") {
+                Some(ContentType::Pdf)
+            } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+                Some(ContentType::Jpeg)
+            } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+                Some(ContentType::Png)
+            } else {
+                None
+            };
+            proptest::prop_assert_eq!(ContentType::sniff(&head), expected);
+        }
+
+        #[test]
+        fn a_storage_key_parses_only_if_it_is_the_key_of_its_ids(key in "(documents/)?[A-Za-z0-9./\\-]{0,12}(/[A-Za-z0-9.]{0,6})?") {
+            if let Some((app, doc)) = parse_storage_key(&key) {
+                proptest::prop_assert_eq!(storage_key(app, doc), key.clone());
+                proptest::prop_assert!(!app.contains('.') && !doc.contains('.'));
+            }
+        }
+
+        #[test]
+        fn an_accepted_file_name_has_no_folder_no_leading_dot_and_nothing_invisible(
+            name in "[a-z./\\\\\u{0}\n\u{200B}\u{202E}\u{FEFF} 合同]{0,12}",
+        ) {
+            if let Ok(n) = file_name(&name) {
+                let n = n.as_str();
+                proptest::prop_assert!(!n.is_empty() && n.chars().count() <= 200);
+                proptest::prop_assert!(!n.contains(['/', '\\']) && !n.starts_with('.'));
+                let invisible = |c: char| c.is_control() || matches!(c, '\u{200B}' | '\u{202E}' | '\u{FEFF}');
+                proptest::prop_assert!(!n.chars().any(invisible));
+            }
+        }
+    }
+
+    #[test]
+    fn file_names_are_plain_and_visible() {
+        assert_eq!(file_name(" 合同.pdf ").unwrap().as_str(), "合同.pdf");
+        for bad in ["../../etc/passwd", "..", "a\\b.pdf", ".hidden", "合同\u{202E}fdp.exe", "a\u{0}b", "", " "] {
+            assert!(file_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(file_name(&"名".repeat(201)).is_err());
     }
 
     #[test]

@@ -220,6 +220,49 @@ mod tests {
         }
 
         #[test]
+        fn a_phone_parses_the_same_however_it_is_spaced_and_masks_its_middle(
+            second in 3u8..=9, rest in "[0-9]{9}", seps in proptest::collection::vec("[ -]?", 11), plus86 in proptest::bool::ANY,
+        ) {
+            let digits = format!("1{second}{rest}");
+            let spaced: String = digits.chars().zip(&seps).map(|(c, sep)| format!("{c}{sep}")).collect();
+            let input = if plus86 { format!("+86 {spaced}") } else { spaced };
+            let p = Phone::parse(&input).unwrap();
+            prop_assert_eq!(p.as_str(), digits.as_str());
+            let masked = p.masked();
+            prop_assert_eq!(&masked[3..7], "****");
+            prop_assert_eq!(format!("{}{}", &masked[..3], &masked[7..]), format!("{}{}", &digits[..3], &digits[7..]));
+        }
+
+        #[test]
+        fn a_parsed_account_number_is_8_to_32_digits_and_shows_only_its_last_four(s in "[0-9 a-]{0,40}") {
+            match AccountNumber::parse(&s) {
+                Ok(a) => {
+                    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+                    prop_assert_eq!(a.as_str(), digits.as_str());
+                    prop_assert!((8..=32).contains(&digits.len()));
+                    prop_assert_eq!(a.masked(), format!("****{}", &digits[digits.len() - 4..]));
+                }
+                Err(_) => {
+                    let digits = s.chars().filter(char::is_ascii_digit).count();
+                    prop_assert!(s.contains('a') || !(8..=32).contains(&digits));
+                }
+            }
+        }
+
+        #[test]
+        fn parsed_text_never_holds_control_bidi_or_zero_width_characters(
+            s in "[a-z 万科\\u{0}\t\n\u{7F}\u{200B}\u{200F}\u{202A}\u{202E}\u{2066}\u{FEFF}]{0,12}",
+        ) {
+            if let Ok(t) = Text::parse(&s, 50) {
+                let invisible = |c: char| {
+                    c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+                };
+                prop_assert!(!t.as_str().chars().any(invisible));
+                prop_assert_eq!(t.as_str(), s.trim());
+            }
+        }
+
+        #[test]
         fn parsed_text_is_never_empty_and_never_longer_than_allowed(s in "\\PC{0,30}", max in 1usize..20) {
             if let Ok(t) = Text::parse(&s, max) {
                 prop_assert!(!t.as_str().is_empty());

@@ -226,4 +226,30 @@ mod tests {
         let pm = claims(&[("sub", "u"), ("role", "project_manager"), ("phone_number", "13800138000")]);
         assert!(Actor::from_claims(&pm, &t).is_ok());
     }
+
+    proptest::proptest! {
+        /// Whatever a token's claims say, an actor is made only with a
+        /// role whose unit is a unit of that role's level in the tree, and
+        /// a project manager only with a valid phone.
+        #[test]
+        fn any_claims_make_a_consistent_actor_or_are_refused(
+            sub in proptest::option::of("[a-z]{0,3}"),
+            role in proptest::option::of("(company|project_manager|community|subdistrict|district|finance|city|admin|)"),
+            unit in proptest::option::of("(440300|440304|440304001|440304001020|440304001023|4403|x|)"),
+            phone in proptest::option::of("(13800138000|12|)"),
+        ) {
+            let t = sample();
+            let mut c = HashMap::new();
+            for (k, v) in [("sub", sub), ("role", role), ("jurisdiction", unit), ("phone_number", phone)] {
+                if let Some(v) = v {
+                    c.insert(k.to_string(), v);
+                }
+            }
+            if let Ok(a) = Actor::from_claims(&c, &t) {
+                proptest::prop_assert!(!a.user_id.is_empty());
+                proptest::prop_assert_eq!(a.unit.as_ref().map(|u| t.get(u).unwrap().level), a.role.unit_level());
+                proptest::prop_assert_eq!(a.phone.is_some(), a.role == Role::ProjectManager);
+            }
+        }
+    }
 }

@@ -682,10 +682,7 @@ impl Services {
         let policy = self.policy_by_id(&app.policy_id).await?;
         let kind: DocumentKind = serde_json::from_value(serde_json::Value::String(input.kind.clone()))
             .map_err(|_| Error::invalid("kind", "must be service_contract, area_proof or other"))?;
-        let file_name = text("fileName", &input.file_name, 200)?;
-        if file_name.as_str().contains(['/', '\\']) || file_name.as_str().starts_with('.') {
-            return Err(Error::invalid("fileName", "must be a plain file name without folders"));
-        }
+        let file_name = crate::document::file_name(&input.file_name)?;
         let content_type = ContentType::parse(&input.content_type).ok_or(Error::UnsupportedDocumentType)?;
         if input.size == 0 {
             return Err(Error::invalid("size", "an empty file cannot be a document"));

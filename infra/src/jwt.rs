@@ -136,4 +136,33 @@ mod tests {
         assert!(k.verify_claims(&none).is_err());
         assert!(k.verify_claims("garbage").is_err());
     }
+
+    proptest::proptest! {
+        /// Any text that is not a token this key signed is refused, without
+        /// a panic: random text, and a signed token with one character
+        /// changed anywhere (header, claims or signature).
+        #[test]
+        fn only_the_untouched_signed_token_verifies(
+            junk in "[A-Za-z0-9._=-]{0,80}",
+            at in proptest::num::usize::ANY,
+            to in "[A-Za-z0-9_-]",
+        ) {
+            let k = keys();
+            proptest::prop_assert!(k.verify_claims(&junk).is_err());
+            let t = k.sign(&json!({"sub": "u1", "role": "company"}), now(), 60);
+            let at = at % t.len();
+            let mut tampered = t.clone();
+            tampered.replace_range(at..=at, &to);
+            // Base64url's last character of a part can carry unused bits:
+            // a change there may decode to the same bytes, and is the token.
+            let same_bytes = |a: &str, b: &str| {
+                use base64::Engine;
+                let d = |s: &str| s.split('.').map(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok()).collect::<Vec<_>>();
+                d(a) == d(b)
+            };
+            if tampered != t && !same_bytes(&tampered, &t) {
+                proptest::prop_assert!(k.verify_claims(&tampered).is_err(), "{tampered}");
+            }
+        }
+    }
 }
