@@ -4,7 +4,9 @@
 # once as a company and once as a district reviewer, with a fixed seed and a
 # bounded number of cases per operation. Fails on any 5xx, any answer that
 # does not match the document (status, content type, body schema: every 4xx
-# must carry the error body). Report: target/reliability/fuzz-<role>.txt.
+# must carry the error body), and on any answer carrying a full phone or
+# bank account number of the demo data (scripts/fuzz_hooks.py). Report:
+# target/reliability/fuzz-<role>.txt.
 # The server logs at debug level meanwhile, and the log is then searched
 # for the demo data's phone and bank account numbers: none may appear.
 #   scripts/fuzz.sh            (make test runs it)
@@ -30,9 +32,9 @@ status=0
 for user in company-a district-futian; do
   token=$(curl -sf -X POST "$base/api/v1/auth/dev-login" -H 'content-type: application/json' \
     -d "{\"username\":\"$user\"}" | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
-  if "$bin/schemathesis" run "$root/docs/openapi.yaml" --url "$base" -H "Authorization: Bearer $token" \
+  if PYTHONPATH="$root/scripts" SCHEMATHESIS_HOOKS=fuzz_hooks "$bin/schemathesis" run "$root/docs/openapi.yaml" --url "$base" -H "Authorization: Bearer $token" \
       --max-examples "${FUZZ_EXAMPLES:-10}" --seed 20201127 \
-      --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+      --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,no_full_personal_numbers \
       > "$out/fuzz-$user.txt" 2>&1; then
     echo "fuzz as $user: $(grep -Eo '[0-9]+ generated, [0-9]+ passed' "$out/fuzz-$user.txt" | tail -1)" >&2
   else
