@@ -17,6 +17,9 @@ cargo build --quiet -p subsidy-standalone --bin subsidy
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 out="$root/target/reliability"
+# The demo data's full phone and account numbers: no answer (fuzz_hooks.py)
+# and no log line may carry one.
+pii="13800138001 13800138002 13900139001 13900139002 4000021234567890123 6222020200001234567"
 mkdir -p "$out"
 RUST_LOG=debug "$root/target/debug/subsidy" --data-dir "$data" serve --demo --addr "127.0.0.1:$port" \
   --web-dir "$data/no-web" --nightly-every-hours 0 > "$out/fuzz-server.log" 2>&1 &
@@ -32,7 +35,7 @@ status=0
 for user in company-a district-futian; do
   token=$(curl -sf -X POST "$base/api/v1/auth/dev-login" -H 'content-type: application/json' \
     -d "{\"username\":\"$user\"}" | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
-  if PYTHONPATH="$root/scripts" SCHEMATHESIS_HOOKS=fuzz_hooks "$bin/schemathesis" run "$root/docs/openapi.yaml" --url "$base" -H "Authorization: Bearer $token" \
+  if PYTHONPATH="$root/scripts" SCHEMATHESIS_HOOKS=fuzz_hooks FUZZ_PII="${FUZZ_PII:-$pii}" "$bin/schemathesis" run "$root/docs/openapi.yaml" --url "$base" -H "Authorization: Bearer $token" \
       --max-examples "${FUZZ_EXAMPLES:-10}" --seed 20201127 \
       --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,no_full_personal_numbers \
       > "$out/fuzz-$user.txt" 2>&1; then
@@ -45,8 +48,7 @@ for user in company-a district-futian; do
 done
 # Personal data never reaches a log line (the demo's phones and accounts).
 lines=$(wc -l < "$out/fuzz-server.log")
-if grep -nE '13800138001|13800138002|13900139001|13900139002|4000021234567890123|6222020200001234567' \
-    "$out/fuzz-server.log" > "$out/fuzz-pii.txt"; then
+if grep -nE "${pii// /|}" "$out/fuzz-server.log" > "$out/fuzz-pii.txt"; then
   status=1
   echo "personal data in the server log ($(wc -l < "$out/fuzz-pii.txt") lines); see $out/fuzz-pii.txt" >&2
   head -5 "$out/fuzz-pii.txt" >&2

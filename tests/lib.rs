@@ -314,12 +314,13 @@ async fn learn_demo_numbers(services: &subsidy_core::Services) {
         if let Some(p) = account.phone_number {
             pii::learn(p);
         }
-        let Ok(actor) = subsidy_standalone::demo::actor(services, account.username) else { continue };
+        if account.role != subsidy_core::identity::Role::Company {
+            continue;
+        }
+        let actor = subsidy_standalone::demo::actor(services, account.username).expect("demo actor");
         if let Some(c) = services.companies.company_of_owner(&actor.user_id).await.expect("company read") {
             pii::learn(c.profile.contact_phone.as_str());
             pii::learn(c.profile.bank_account.account_number.as_str());
-        }
-        if account.role == subsidy_core::identity::Role::Company {
             let page = subsidy_core::ports::PageRequest::first(100);
             for p in services.projects.projects_of_owner(&actor.user_id, &page).await.expect("projects read").items {
                 pii::learn(p.details.manager_phone.as_str());
