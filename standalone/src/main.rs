@@ -180,8 +180,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => {
             let exe = std::env::current_exe().context("locating the subsidy binary")?;
-            let report = subsidy_standalone::bench::run(args, &exe).await?;
-            println!("{}", report.markdown());
+            if let Some(report) = subsidy_standalone::bench::run(args, &exe).await? {
+                println!("{}", report.markdown());
+            }
             Ok(())
         }
         Command::BenchInit(args) => {

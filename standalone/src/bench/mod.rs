@@ -62,7 +62,20 @@ pub struct BenchArgs {
     /// The generator's random seed: the same seed plans the same work.
     #[arg(long, default_value_t = 2020)]
     pub seed: u64,
+    /// Stop after 审核 and keep the data directory, for `--resume`: a long
+    /// run's paying can then be run again, or by a newer server, without
+    /// repeating the hours before it.
+    #[arg(long, conflicts_with = "resume")]
+    pub stop_before_pay: bool,
+    /// Go on from a data directory that `--stop-before-pay` kept (same
+    /// scale and seed): pay, settle, check the totals, time the reads.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
 }
+
+/// The city's totals before the run, kept in the data directory so a
+/// resumed run checks against the same starting point.
+const BEFORE_FILE: &str = "bench-before.json";
 
 const TOKEN_TTL_SECS: i64 = 24 * 3600;
 /// Submits at full load take this share of the applications; the rest are
@@ -93,7 +106,8 @@ impl Ctx {
 }
 
 /// Runs the bench; `exe` is the `subsidy` binary to start as the server.
-pub async fn run(args: BenchArgs, exe: &Path) -> anyhow::Result<Report> {
+/// Runs the bench; `None` when it stopped before paying, as asked.
+pub async fn run(args: BenchArgs, exe: &Path) -> anyhow::Result<Option<Report>> {
     let projects = args.projects.unwrap_or(args.scale.projects());
     ensure!(projects > 0, "--projects must be at least 1");
     ensure!(args.concurrency > 0, "--concurrency must be at least 1");
@@ -112,8 +126,15 @@ pub async fn run(args: BenchArgs, exe: &Path) -> anyhow::Result<Report> {
         args.concurrency
     );
 
-    let dir = tempfile::Builder::new().prefix("subsidy-bench-").tempdir()?;
-    let secret = prepare_data_dir(dir.path())?;
+    let dir = match &args.resume {
+        Some(d) => DataDir::Kept(d.clone()),
+        None => DataDir::Temp(tempfile::Builder::new().prefix("subsidy-bench-").tempdir()?),
+    };
+    let secret = match &args.resume {
+        Some(d) => hex::decode(std::fs::read_to_string(d.join("secret.key"))?.trim())
+            .with_context(|| format!("{} is not a kept bench directory", d.display()))?,
+        None => prepare_data_dir(dir.path())?,
+    };
     let mut serve_args: Vec<String> = vec!["--data-dir".into(), dir.path().display().to_string(), "serve".into()];
     serve_args.extend(["--demo", "--addr", "127.0.0.1:0", "--nightly-every-hours", "0"].map(String::from));
     serve_args.extend(["--policy".into(), dir.path().join("bench-policy.json").display().to_string()]);
@@ -132,10 +153,22 @@ pub async fn run(args: BenchArgs, exe: &Path) -> anyhow::Result<Report> {
     let plan = Arc::new(plan);
 
     let city = ctx.staff("city", "440300", 1);
-    let before = stats_totals(&ctx, &city).await?;
+    let before_file = dir.path().join(BEFORE_FILE);
+    let before = if args.resume.is_some() {
+        serde_json::from_slice(&std::fs::read(&before_file)?)?
+    } else {
+        let before = stats_totals(&ctx, &city).await?;
+        std::fs::write(&before_file, serde_json::to_vec(&before)?)?;
+        before
+    };
     let mut phases = Vec::new();
     let started = Instant::now();
-    let result = lifecycle(&ctx, &plan, &server, &mut phases).await;
+    let stages = match (args.resume.is_some(), args.stop_before_pay) {
+        (true, _) => Stages::PayOnly,
+        (false, true) => Stages::UntilPay,
+        (false, false) => Stages::All,
+    };
+    let result = lifecycle(&ctx, &plan, &server, &mut phases, stages).await;
     let lifecycle_secs = started.elapsed().as_secs_f64();
     if let Err(e) = result {
         if args.keep {
@@ -143,6 +176,15 @@ pub async fn run(args: BenchArgs, exe: &Path) -> anyhow::Result<Report> {
         }
         server.stop().await.ok();
         return Err(e);
+    }
+    if stages == Stages::UntilPay {
+        server.stop().await?;
+        let kept = dir.keep();
+        eprintln!("stopped before paying; go on with: subsidy bench --resume {}", kept.display());
+        let summary = json!({"phases": phases, "lifecycleSeconds": lifecycle_secs, "latencies": ctx.client.latencies.snapshot().iter().map(|(k, h)| report::Latency::of(k, h)).collect::<Vec<_>>()});
+        std::fs::create_dir_all(&args.out)?;
+        std::fs::write(args.out.join(format!("bench-{name}-until-pay.json")), serde_json::to_vec_pretty(&summary)?)?;
+        return Ok(None);
     }
 
     // The totals settle once the outbox has been counted.
@@ -183,7 +225,7 @@ pub async fn run(args: BenchArgs, exe: &Path) -> anyhow::Result<Report> {
         baseline,
     );
     report.write(&args.out)?;
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// The token key and a policy whose district budgets cover any scale.
@@ -200,7 +242,59 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(key.to_vec())
 }
 
+/// Where a run's data lives: a directory removed at the end, or one kept
+/// from an earlier run.
+enum DataDir {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl DataDir {
+    fn path(&self) -> &Path {
+        match self {
+            DataDir::Temp(t) => t.path(),
+            DataDir::Kept(p) => p,
+        }
+    }
+
+    fn keep(self) -> PathBuf {
+        match self {
+            DataDir::Temp(t) => t.keep(),
+            DataDir::Kept(p) => p,
+        }
+    }
+}
+
+/// Which part of the lifecycle a run drives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stages {
+    All,
+    UntilPay,
+    PayOnly,
+}
+
 async fn lifecycle(
+    ctx: &Arc<Ctx>,
+    plan: &Arc<Plan>,
+    server: &Server,
+    phases: &mut Vec<PhaseReport>,
+    stages: Stages,
+) -> anyhow::Result<()> {
+    if stages != Stages::PayOnly {
+        before_pay(ctx, plan, server, phases).await?;
+    }
+    if stages == Stages::UntilPay {
+        return Ok(());
+    }
+    run_phase("pay (batch, release, file, results)", plan.districts(), ctx, server, phases, {
+        let (ctx, plan) = (ctx.clone(), plan.clone());
+        move |d| pay(ctx.clone(), plan.clone(), d)
+    })
+    .await?;
+    Ok(())
+}
+
+async fn before_pay(
     ctx: &Arc<Ctx>,
     plan: &Arc<Plan>,
     server: &Server,
@@ -254,12 +348,6 @@ async fn lifecycle(
         })
         .await?;
     }
-
-    run_phase("pay (batch, release, file, results)", plan.districts(), ctx, server, phases, {
-        let (ctx, plan) = (ctx.clone(), plan.clone());
-        move |d| pay(ctx.clone(), plan.clone(), d)
-    })
-    .await?;
     Ok(())
 }
 
@@ -498,15 +586,23 @@ async fn pay(ctx: Arc<Ctx>, plan: Arc<Plan>, district: String) -> anyhow::Result
     let expected = plan.projects.iter().filter(|p| p.path.district == district).count();
     let maker = ctx.staff("finance", &district, 1);
     let checker = ctx.staff("finance", &district, 2);
-    let batch = ctx.client.post("POST /batches", &maker, "/api/v1/batches", &json!({"note": "压测批次"})).await?;
-    let batch_id = id(&batch)?;
-    ensure!(batch["state"] == "ready", "batch {batch_id} is {} after creation", batch["state"]);
+    let created = ctx.client.post("POST /batches", &maker, "/api/v1/batches", &json!({"note": "压测批次"})).await?;
+    let batch_id = id(&created)?;
+    let path = format!("/api/v1/batches/{batch_id}");
+    // A large batch is built by the batch queue: watch it until ready.
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let mut batch = created;
+    while batch["state"] == "building" {
+        ensure!(Instant::now() < deadline, "batch {batch_id} was still building after an hour");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        batch = ctx.client.get("GET /batches/{id} (building)", &maker, &path).await?;
+    }
+    ensure!(batch["state"] == "ready", "batch {batch_id} is {} after building", batch["state"]);
     ensure!(
         batch["lineCount"].as_u64() == Some(expected as u64),
         "district {district}: {} lines in the batch, {expected} approved",
         batch["lineCount"]
     );
-    let path = format!("/api/v1/batches/{batch_id}");
     ctx.client
         .post("POST /batches/{id}/release", &checker, &format!("{path}/release"), &json!({"version": version(&batch)?}))
         .await?;
@@ -558,8 +654,14 @@ async fn pay(ctx: Arc<Ctx>, plan: Arc<Plan>, district: String) -> anyhow::Result
             Body::Bytes("text/csv", file.into_bytes()),
         )
         .await?;
-    let b = if done["state"].is_string() { done } else { ctx.client.get("GET /batches/{id}", &maker, &path).await? };
-    ensure!(b["state"] == "reconciled", "batch {batch_id} is {} after the results", b["state"]);
+    // A long file is settled by the batch queue: watch it until reconciled.
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let mut b = done;
+    while b["state"] != "reconciled" {
+        ensure!(Instant::now() < deadline, "batch {batch_id} is {} an hour after the results", b["state"]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        b = ctx.client.get("GET /batches/{id} (settling)", &maker, &path).await?;
+    }
     ensure!(
         b["paidCount"].as_u64() == Some(expected as u64),
         "batch {batch_id}: {} paid, {expected} expected",

@@ -96,7 +96,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(endpoint: &str, h: &Histogram<u64>) -> Latency {
+    pub fn of(endpoint: &str, h: &Histogram<u64>) -> Latency {
         let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
         Latency {
             endpoint: endpoint.to_string(),
