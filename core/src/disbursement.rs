@@ -223,11 +223,44 @@ pub trait DisbursementStore: Send + Sync {
     async fn get_line(&self, batch_id: &str, line_id: &str) -> StoreResult<Option<PaymentLine>>;
 }
 
-/// Asks for a batch's files to be written (SQS on AWS, a background task in
-/// standalone). At least once; writing twice is harmless.
+/// Work on one batch for the batch queue (SQS on AWS, a background task in
+/// standalone): the next step of its building, or its files, by its state
+/// ([`Self::of`]); or the next part of a results file ([`ResultsJob`]).
+/// Delivered at least once; doing a job twice is harmless.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchJob {
+    pub batch_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<ResultsJob>,
+}
+
+impl BatchJob {
+    /// Whatever the batch needs next by its state.
+    pub fn of(batch_id: &str) -> BatchJob {
+        BatchJob { batch_id: batch_id.to_string(), results: None }
+    }
+}
+
+/// The rest of an accepted results file to settle: the file as stored in
+/// the exports store, who imported it, and the first line not yet done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResultsJob {
+    pub file_key: String,
+    pub imported_by: String,
+    pub from_line: usize,
+}
+
+/// The batch queue. At least once; a job done twice is harmless.
 #[async_trait]
 pub trait ExportQueue: Send + Sync {
-    async fn request_export(&self, batch_id: &str) -> StoreResult<()>;
+    async fn request(&self, job: &BatchJob) -> StoreResult<()>;
+
+    /// Asks for what the batch needs next: a building step or its files.
+    async fn request_export(&self, batch_id: &str) -> StoreResult<()> {
+        self.request(&BatchJob::of(batch_id)).await
+    }
 }
 
 /// For deployments and tests that never create batches.
@@ -235,7 +268,7 @@ pub struct NoExportQueue;
 
 #[async_trait]
 impl ExportQueue for NoExportQueue {
-    async fn request_export(&self, _batch_id: &str) -> StoreResult<()> {
+    async fn request(&self, _job: &BatchJob) -> StoreResult<()> {
         Err(StoreError::Backend("this deployment does not write batch files".into()))
     }
 }
@@ -351,6 +384,35 @@ pub fn parse_results(text: &str) -> Result<ResultFile, Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_job_is_the_queue_message_both_consumers_read() {
+        // The shape the SQS messages already in flight have.
+        let plain: BatchJob = serde_json::from_str(r#"{"batchId":"01B"}"#).unwrap();
+        assert_eq!(plain, BatchJob::of("01B"));
+        assert_eq!(serde_json::to_string(&plain).unwrap(), r#"{"batchId":"01B"}"#);
+        let job = BatchJob {
+            batch_id: "01B".into(),
+            results: Some(ResultsJob {
+                file_key: "exports/batches/01B/r.csv".into(),
+                imported_by: "u".into(),
+                from_line: 500,
+            }),
+        };
+        let text = serde_json::to_string(&job).unwrap();
+        assert_eq!(serde_json::from_str::<BatchJob>(&text).unwrap(), job);
+        // Anything else is refused (the consumer fails the message, which
+        // goes to the dead-letter queue after its retries).
+        for bad in [
+            r#"{}"#,
+            r#"{"batchId":"01B","extra":1}"#,
+            r#"{"batchId":"01B","results":{"fileKey":"k","importedBy":"u"}}"#,
+            r#"{"batchId":"01B","results":{"fileKey":"k","importedBy":"u","fromLine":-1}}"#,
+            r#"not json"#,
+        ] {
+            assert!(serde_json::from_str::<BatchJob>(bad).is_err(), "{bad}");
+        }
+    }
 
     const GOOD: &str = "\u{feff}批次号,B1\n笔数,2\n总金额(元),300.50\n行号,状态,原因\nL1,成功,\nL2,失败,户名不符\n";
 

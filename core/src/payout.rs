@@ -2,6 +2,8 @@
 //! batches and lines are in [`crate::disbursement`]; this module authorizes
 //! and orchestrates them.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,38 @@ use crate::service::{DOWNLOAD_TTL, require_role, step};
 use crate::state::{Command, State};
 use crate::views::{ApplicationView, BankAccountView};
 use crate::{Services, fields::Text};
+
+/// How many lines a batch-queue message claims. Small enough that a step
+/// is well inside the consumer's time limit on either backend (DynamoDB
+/// takes a district's claims one transaction at a time), large enough that
+/// a city's district is a handful of steps.
+pub const BATCH_STEP: usize = 2_000;
+
+/// The creating (or resuming) request claims a quarter of a step: it must
+/// answer well inside API Gateway's 30 seconds.
+pub const REQUEST_SHARE: usize = 4;
+
+/// A results import accepted: the batch, and whether the batch queue
+/// goes on settling the file's later lines.
+#[derive(Debug, Clone, Serialize)]
+pub struct Imported {
+    pub batch: BatchView,
+    pub settling: bool,
+}
+
+/// Who takes a step of a batch's building.
+#[derive(Clone, Copy)]
+enum Step {
+    Request,
+    Queue,
+}
+
+/// What one fill did.
+struct Fill {
+    claimed: usize,
+    /// Every candidate was tried: nothing is left to claim.
+    done: bool,
+}
 
 /// Raw body of a batch creation.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -171,6 +205,15 @@ impl LineView {
 pub fn batch_file_key(batch_id: &str, extension: &str) -> String {
     format!("exports/batches/{batch_id}/batch-{batch_id}.{extension}")
 }
+
+/// Where a results file too large for one request is kept while the batch
+/// queue settles it (and after, as the bank's answer on record).
+fn results_file_key(batch_id: &str) -> String {
+    format!("exports/batches/{batch_id}/results-{}.csv", ulid::Ulid::new())
+}
+
+/// The largest results file accepted: a line is well under 200 bytes.
+pub const MAX_RESULT_FILE: usize = 16 * 1024 * 1024;
 
 fn batch_subject(id: &str) -> String {
     format!("batch:{id}")
@@ -351,10 +394,81 @@ impl Services {
     /// district that the remaining budget covers, and fixes its control
     /// totals. Refused past the payout deadline, without a budget, or when
     /// nothing can be paid.
+    ///
+    /// The request claims the first [`BATCH_STEP`] / [`REQUEST_SHARE`]
+    /// lines itself: a batch that small comes back `ready`. A larger one comes back `building`,
+    /// and the batch queue takes it on a step at a time
+    /// ([`Self::build_batch`]) until it is `ready`; the caller watches
+    /// its state. So no request grows with the district.
     pub async fn create_batch(&self, actor: &Actor, input: &NewBatchInput) -> Result<BatchView, Error> {
         let batch = self.start_batch(actor, input).await?;
-        self.fill_batch(actor, &batch.id, None).await?;
-        self.finish_batch(actor, &batch.id).await
+        self.advance_batch(actor, &batch.id, Step::Request).await
+    }
+
+    /// One step of a batch in `building`: claims up to the step's number
+    /// of lines; finishes the batch when nothing is left to claim,
+    /// otherwise asks the batch queue to go on.
+    async fn advance_batch(&self, actor: &Actor, id: &str, who: Step) -> Result<BatchView, Error> {
+        let step = self.batch_step.load(std::sync::atomic::Ordering::Relaxed).max(1);
+        let max = match who {
+            Step::Queue => step,
+            Step::Request => (step / REQUEST_SHARE).max(1),
+        };
+        let fill = self.fill(actor, id, Some(max)).await?;
+        if fill.done {
+            return self.finish_batch(actor, id).await;
+        }
+        self.export_queue.request_export(id).await?;
+        self.batch(actor, id).await
+    }
+
+    /// The batch queue's work on a batch in `building`: one step, on
+    /// behalf of the finance officer who created it (whose name the audit
+    /// entries carry). A batch in any other state is left alone; one that
+    /// found nothing to claim is cancelled (see [`Self::finish_batch`]),
+    /// which is an outcome, not a failure to retry. Returns the batch.
+    pub async fn build_batch(&self, id: &str) -> Result<Option<BatchView>, Error> {
+        let Some(batch) = self.disbursement.get_batch(id).await? else {
+            return Ok(None);
+        };
+        if batch.state != BatchState::Building {
+            return Ok(None);
+        }
+        let builder = Actor {
+            user_id: batch.created_by.clone(),
+            role: Role::Finance,
+            unit: Some(batch.district.clone()),
+            phone: None,
+            name: None,
+        };
+        match self.advance_batch(&builder, id, Step::Queue).await {
+            Ok(view) => Ok(Some(view)),
+            Err(Error::NothingToPay | Error::BudgetExceeded { .. }) => {
+                tracing::info!(batch_id = %id, "batch cancelled: nothing left to claim");
+                Ok(self.batch_for_export(id).await?.map(|b| BatchView::of(&b, false)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every batch of the active policy still in `building`, for the
+    /// standalone server to queue again at start (its queue lives in
+    /// memory). A district's batches are few, newest first.
+    pub async fn building_batches(&self) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        let root = self.tree.root().code.clone();
+        for district in self.tree.children(&root).map(|u| u.code.clone()).collect::<Vec<_>>() {
+            let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+            loop {
+                let batches = self.disbursement.batches_of(&self.policy_id, &district, &page).await?;
+                out.extend(batches.items.iter().filter(|b| b.state == BatchState::Building).map(|b| b.id.clone()));
+                match batches.next_cursor {
+                    Some(c) => page.cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The first step of [`Self::create_batch`]: checks, and an empty batch
@@ -443,12 +557,17 @@ impl Services {
     /// concurrent batches never overlap; a crash leaves only whole claims,
     /// and running this again continues where it stopped.
     pub async fn fill_batch(&self, actor: &Actor, id: &str, max: Option<usize>) -> Result<usize, Error> {
+        Ok(self.fill(actor, id, max).await?.claimed)
+    }
+
+    async fn fill(&self, actor: &Actor, id: &str, max: Option<usize>) -> Result<Fill, Error> {
         let batch = self.own_batch(actor, id).await?;
         if batch.state != BatchState::Building {
             return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "add lines to" });
         }
         let policy = self.policy_by_id_pub(&batch.policy_id).await?;
         let allocated = Self::allocated(&policy, &batch.district)?;
+        let cap = max.unwrap_or(usize::MAX);
         let mut claimed = 0;
         let mut left_out = 0;
         // Claims of a page go to the store together, as many at once as it
@@ -458,58 +577,63 @@ impl Services {
         let budget = BudgetKey { policy_id: &policy.id, district: &batch.district };
         let approved = self.approved_in(&batch.district).await?;
         let candidates: Vec<&Approved> = approved.iter().filter(|a| a.payable).collect();
-        let mut full = false;
-        for keys in candidates.chunks(PageRequest::MAX_LIMIT as usize) {
-            if full {
-                break;
-            }
+        'pages: for keys in candidates.chunks(PageRequest::MAX_LIMIT as usize) {
             // Read again: the list is a moment old, and a claim must name
             // the version it replaces.
             let chunk = self.fetch(keys).await?;
-            let mut prepared = Vec::new();
-            for app in chunk.iter().filter(|a| payable(a)) {
-                if max.is_some_and(|m| claimed + prepared.len() >= m) {
-                    full = true;
-                    break;
+            let payable_now: Vec<&Application> = chunk.iter().filter(|a| payable(a)).collect();
+            let mut rest = payable_now.into_iter().peekable();
+            // Only claims that land count against the cap: what the budget
+            // or another batch took is passed over, and the next ones tried.
+            while rest.peek().is_some() {
+                if claimed >= cap {
+                    break 'pages;
                 }
-                let line = PaymentLine {
-                    id: ulid::Ulid::new().to_string(),
-                    batch_id: batch.id.clone(),
-                    application_id: app.id.clone(),
-                    company_name: app.company_name.clone(),
-                    credit_code: app.credit_code.clone(),
-                    project_name: app.project.name.to_string(),
-                    payee: app.payee.clone().ok_or(Error::PayeeNotVerified)?,
-                    amount: app.approved_amount.ok_or_else(|| Error::internal("approved without an amount"))?,
-                    status: LineStatus::Pending,
-                    reason: None,
-                    revises: app.failed_line.clone(),
-                    created_at: self.now(),
-                    settled_at: None,
-                };
-                let cmd = Command::AddToBatch { batch_id: batch.id.clone(), line_id: line.id.clone() };
-                match step(app, actor, cmd, &policy, self.now()) {
-                    Ok((next, audit, _)) => prepared.push((next, audit, line, app.version)),
-                    Err(Error::PayeeNotVerified | Error::WrongState { .. }) => continue,
-                    Err(e) => return Err(e),
+                let mut prepared = Vec::new();
+                while prepared.len() < cap - claimed {
+                    let Some(app) = rest.next() else { break };
+                    let line = PaymentLine {
+                        id: ulid::Ulid::new().to_string(),
+                        batch_id: batch.id.clone(),
+                        application_id: app.id.clone(),
+                        company_name: app.company_name.clone(),
+                        credit_code: app.credit_code.clone(),
+                        project_name: app.project.name.to_string(),
+                        payee: app.payee.clone().ok_or(Error::PayeeNotVerified)?,
+                        amount: app.approved_amount.ok_or_else(|| Error::internal("approved without an amount"))?,
+                        status: LineStatus::Pending,
+                        reason: None,
+                        revises: app.failed_line.clone(),
+                        created_at: self.now(),
+                        settled_at: None,
+                    };
+                    let cmd = Command::AddToBatch { batch_id: batch.id.clone(), line_id: line.id.clone() };
+                    match step(app, actor, cmd, &policy, self.now()) {
+                        Ok((next, audit, _)) => prepared.push((next, audit, line, app.version)),
+                        Err(Error::PayeeNotVerified | Error::WrongState { .. }) => continue,
+                        Err(e) => return Err(e),
+                    }
                 }
-            }
-            let mut claims: Vec<Pending<'_, Result<(), ClaimError>>> = Vec::with_capacity(prepared.len());
-            for (next, audit, line, v) in &prepared {
-                let write = AppWrite { app: next, expected_version: *v, audit };
-                claims.push(self.disbursement.claim(write, line, budget, allocated));
-            }
-            let outcomes: Vec<Result<(), ClaimError>> =
-                futures::stream::iter(claims).buffer_unordered(parallel).collect().await;
-            for outcome in outcomes {
-                match outcome {
-                    Ok(()) => claimed += 1,
-                    Err(ClaimError::Moved) => {}
-                    Err(ClaimError::OverBudget) => left_out += 1,
-                    Err(ClaimError::Store(e)) => return Err(e.into()),
+                let mut claims: Vec<Pending<'_, Result<(), ClaimError>>> = Vec::with_capacity(prepared.len());
+                for (next, audit, line, v) in &prepared {
+                    let write = AppWrite { app: next, expected_version: *v, audit };
+                    claims.push(self.disbursement.claim(write, line, budget, allocated));
+                }
+                let outcomes: Vec<Result<(), ClaimError>> =
+                    futures::stream::iter(claims).buffer_unordered(parallel).collect().await;
+                for outcome in outcomes {
+                    match outcome {
+                        Ok(()) => claimed += 1,
+                        Err(ClaimError::Moved) => {}
+                        Err(ClaimError::OverBudget) => left_out += 1,
+                        Err(ClaimError::Store(e)) => return Err(e.into()),
+                    }
                 }
             }
         }
+        // Under the cap, every candidate was tried; at it, the next step
+        // finds out (and finishes when it claims nothing).
+        let done = claimed < cap;
         if left_out > 0 {
             // Record what the budget left out (a later fill recounts it).
             let mut b = self.own_batch(actor, id).await?;
@@ -518,7 +642,7 @@ impl Services {
             b.version += 1;
             self.disbursement.update_batch(&b, expected, None).await?;
         }
-        Ok(claimed)
+        Ok(Fill { claimed, done })
     }
 
     /// Fixes the control totals from the lines and makes the batch `ready`;
@@ -584,10 +708,15 @@ impl Services {
         }
     }
 
-    /// Continues a batch a crash left in `building`, then finishes it.
+    /// Continues a batch left in `building` (by a crash, or a queue
+    /// message given up on): one step now, the rest through the queue, as
+    /// at creation.
     pub async fn resume_batch(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
-        self.fill_batch(actor, id, None).await?;
-        self.finish_batch(actor, id).await
+        let batch = self.own_batch(actor, id).await?;
+        if batch.state != BatchState::Building {
+            return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "resume" });
+        }
+        self.advance_batch(actor, id, Step::Request).await
     }
 
     /// Cancels a batch before release: every claimed application goes back
@@ -765,8 +894,12 @@ impl Services {
     /// and nothing is changed. Then paid lines become paid, failed lines
     /// payment-failed with the bank's reason; a line already settled the
     /// same way is left alone, so importing the same file twice changes
-    /// nothing.
-    pub async fn import_results(&self, actor: &Actor, id: &str, text: &str) -> Result<BatchView, Error> {
+    /// nothing. The request settles a quarter of a [`BATCH_STEP`] itself;
+    /// a longer file is kept in the exports store and the batch queue
+    /// settles the rest a step at a time ([`Self::settle_results`]), then
+    /// fixes the batch's totals and state. Importing the same file again
+    /// finishes an import a crash cut short.
+    pub async fn import_results(&self, actor: &Actor, id: &str, text: &str) -> Result<Imported, Error> {
         let batch = self.own_batch(actor, id).await?;
         if !matches!(batch.state, BatchState::Released | BatchState::Reconciled) {
             return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "import results into" });
@@ -776,28 +909,29 @@ impl Services {
         if file.batch_id != batch.id {
             problems.push(format!("批次号 {} is not this batch ({})", file.batch_id, batch.id));
         }
-        // Checked whole before anything is settled, a page at a time: the
-        // lines are read again to settle them, so memory holds one page.
+        // Checked whole before anything is settled, against the batch's
+        // lines read in pages (a status and an amount each): one query per
+        // page, not one read per line, so a district's file is checked in
+        // seconds on either backend.
+        let on_file = self.line_states(&batch.id).await?;
         let mut sum = Fen::ZERO;
-        for chunk in file.lines.chunks(PageRequest::MAX_LIMIT as usize) {
-            for (r, found) in chunk.iter().zip(self.lines_named(&batch.id, chunk).await?) {
-                if let Some(Err(e)) = r.reason.as_deref().map(|reason| Text::parse(reason, 200)) {
-                    problems.push(format!("line {}: the reason {e}", r.line_id));
-                }
-                match found {
-                    None => problems.push(format!("line {} does not belong to batch {}", r.line_id, batch.id)),
-                    Some(l) => {
-                        let contradicts = match l.status {
-                            LineStatus::Paid => !r.paid,
-                            LineStatus::Failed => r.paid,
-                            LineStatus::Cancelled => true,
-                            LineStatus::Pending => false,
-                        };
-                        if contradicts {
-                            problems.push(format!("line {} is already recorded as {}", r.line_id, l.status.as_str()));
-                        }
-                        sum = sum.checked_add(l.amount).unwrap_or(sum);
+        for r in &file.lines {
+            if let Some(Err(e)) = r.reason.as_deref().map(|reason| Text::parse(reason, 200)) {
+                problems.push(format!("line {}: the reason {e}", r.line_id));
+            }
+            match on_file.get(r.line_id.as_str()) {
+                None => problems.push(format!("line {} does not belong to batch {}", r.line_id, batch.id)),
+                Some(&(status, amount)) => {
+                    let contradicts = match status {
+                        LineStatus::Paid => !r.paid,
+                        LineStatus::Failed => r.paid,
+                        LineStatus::Cancelled => true,
+                        LineStatus::Pending => false,
+                    };
+                    if contradicts {
+                        problems.push(format!("line {} is already recorded as {}", r.line_id, status.as_str()));
                     }
+                    sum = sum.checked_add(amount).unwrap_or(sum);
                 }
             }
         }
@@ -808,22 +942,101 @@ impl Services {
             return Err(Error::ResultsRefused { problems });
         }
         let policy = self.policy_by_id_pub(&batch.policy_id).await?;
+        let share = (self.batch_step.load(std::sync::atomic::Ordering::Relaxed) / REQUEST_SHARE).max(1);
+        match self.settle_lines(actor, &policy, &batch, &file.lines, 0, share).await? {
+            None => Ok(Imported { batch: self.close_import(actor, id).await?, settling: false }),
+            Some(next) => {
+                // The rest through the batch queue, from the file as kept.
+                let file_key = results_file_key(&batch.id);
+                self.exports.put(&file_key, text.as_bytes().to_vec(), "text/csv; charset=utf-8").await?;
+                let results = ResultsJob { file_key, imported_by: actor.user_id.clone(), from_line: next };
+                self.export_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
+                let batch = self.batch_view(&self.own_batch(actor, id).await?).await?;
+                Ok(Imported { batch, settling: true })
+            }
+        }
+    }
+
+    /// The batch queue's part of a results import: the next lines of the
+    /// file, on behalf of the finance officer who imported it; then the
+    /// batch's totals and state. Nothing for a batch no longer `released`.
+    pub async fn settle_results(&self, batch_id: &str, job: &ResultsJob) -> Result<Option<BatchView>, Error> {
+        let Some(batch) = self.disbursement.get_batch(batch_id).await? else {
+            return Ok(None);
+        };
+        if batch.state != BatchState::Released {
+            return Ok(None);
+        }
+        let actor = Actor {
+            user_id: job.imported_by.clone(),
+            role: Role::Finance,
+            unit: Some(batch.district.clone()),
+            phone: None,
+            name: None,
+        };
+        let kept = self
+            .exports
+            .head(&job.file_key, MAX_RESULT_FILE)
+            .await?
+            .ok_or_else(|| Error::internal(format!("the results file {} is gone", job.file_key)))?;
+        let text = String::from_utf8(kept.head).map_err(Error::internal)?;
+        let file = parse_results(&text).map_err(|p| Error::internal(format!("a kept results file: {p:?}")))?;
+        let policy = self.policy_by_id_pub(&batch.policy_id).await?;
+        let step = self.batch_step.load(std::sync::atomic::Ordering::Relaxed).max(1);
+        match self.settle_lines(&actor, &policy, &batch, &file.lines, job.from_line, step).await? {
+            None => self.close_import(&actor, batch_id).await.map(Some),
+            Some(next) => {
+                let results = ResultsJob { from_line: next, ..job.clone() };
+                self.export_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Settles the still-pending lines of `results[from..]`, a page at a
+    /// time, `max` lines of the file at most: `None` when the file is done,
+    /// or where the next step starts.
+    async fn settle_lines(
+        &self,
+        actor: &Actor,
+        policy: &Policy,
+        batch: &Batch,
+        results: &[ResultLine],
+        from: usize,
+        max: usize,
+    ) -> Result<Option<usize>, Error> {
         let parallel = self.disbursement.parallel_writes().max(1);
-        for chunk in file.lines.chunks(PageRequest::MAX_LIMIT as usize) {
+        let (mut i, mut settled) = (from.min(results.len()), 0);
+        while i < results.len() {
+            if settled >= max {
+                return Ok(Some(i));
+            }
+            // A page, or what is left of the step if less.
+            let end = (i + (PageRequest::MAX_LIMIT as usize).min(max - settled)).min(results.len());
+            let chunk = &results[i..end];
             let found = self.lines_named(&batch.id, chunk).await?;
-            let pending = chunk
+            let pending: Vec<(PaymentLine, ResultLine)> = chunk
                 .iter()
                 .zip(found)
-                .filter_map(|(r, l)| l.filter(|l| l.status == LineStatus::Pending).map(|l| (l, r.clone())));
+                .filter_map(|(r, l)| l.filter(|l| l.status == LineStatus::Pending).map(|l| (l, r.clone())))
+                .collect();
+            settled += pending.len();
             let settles: Vec<Pending<'_, Result<(), Error>>> = pending
+                .into_iter()
                 .map(|(line, result)| -> Pending<'_, Result<(), Error>> {
-                    Box::pin(self.settle_result(actor, &policy, &batch, line, result))
+                    Box::pin(self.settle_result(actor, policy, batch, line, result))
                 })
                 .collect();
             futures::stream::iter(settles).buffer_unordered(parallel).try_collect::<Vec<()>>().await?;
+            i = end;
         }
-        // Totals and state from the lines as they now stand.
-        let t = self.tally(&batch.id).await?;
+        Ok(None)
+    }
+
+    /// After an import: the batch's totals and state from the lines as
+    /// they now stand (`reconciled` once none is pending).
+    async fn close_import(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
+        let t = self.tally(id).await?;
         let batch = self.own_batch(actor, id).await?;
         let done = t.count(LineStatus::Pending) == 0;
         let to = if done { BatchState::Reconciled } else { BatchState::Released };
@@ -839,6 +1052,20 @@ impl Services {
         next.failed = t.sum(LineStatus::Failed);
         self.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
         self.batch_view(&next).await
+    }
+
+    /// Every line of a batch by id: its status and amount.
+    async fn line_states(&self, batch_id: &str) -> Result<HashMap<String, (LineStatus, Fen)>, Error> {
+        let mut out = HashMap::new();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let lines = self.disbursement.lines_of(batch_id, &page).await?;
+            out.extend(lines.items.into_iter().map(|l| (l.id, (l.status, l.amount))));
+            match lines.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// The lines a results file names, read together, in its order.

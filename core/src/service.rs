@@ -48,6 +48,10 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub tree: Arc<JurisdictionTree>,
     pub policy_id: String,
+    /// How many lines a batch claims per step (see
+    /// [`Services::create_batch`]); [`crate::payout::BATCH_STEP`] unless a
+    /// test makes steps small.
+    pub batch_step: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Applies a command through the state machine and chains the audit

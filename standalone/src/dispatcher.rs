@@ -55,17 +55,17 @@ impl Dispatcher {
         if self.twice.load(std::sync::atomic::Ordering::Relaxed) { 2 } else { 1 }
     }
 
-    /// Writes the batch files asked for; a failure is retried next pass.
+    /// Does the batch jobs asked for; a failure is retried next pass.
     async fn export_files(&self) -> u64 {
         let mut done = 0;
-        let ids = self.exports.take();
+        let jobs = self.exports.take();
         let times = self.times();
-        for batch_id in ids.iter().flat_map(|id| std::iter::repeat_n(id.clone(), times)) {
-            match disbursement::export(&self.services, &batch_id).await {
+        for job in jobs.iter().flat_map(|j| std::iter::repeat_n(j.clone(), times)) {
+            match disbursement::work(&self.services, &job).await {
                 Ok(_) => done += 1,
                 Err(e) => {
-                    tracing::warn!(batch_id = %batch_id, error = %e, "batch export failed; will retry");
-                    self.exports.retry(batch_id);
+                    tracing::warn!(batch_id = %job.batch_id, error = %e, "batch job failed; will retry");
+                    self.exports.retry(job);
                 }
             }
         }

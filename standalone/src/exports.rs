@@ -1,39 +1,42 @@
-//! The standalone export queue: the stand-in for the SQS export queue. The
-//! dispatcher drains it and calls the same export consumer the Lambda
-//! function runs. A request lost in a crash is asked for again the first
-//! time someone wants the file (see `Services::batch_file`).
+//! The standalone batch queue: the stand-in for the SQS export queue. The
+//! dispatcher drains it and calls the same consumer the Lambda function
+//! runs. It lives in memory: a file request lost in a crash is asked for
+//! again the first time someone wants the file (see
+//! `Services::batch_file`), a batch left building is queued again when the
+//! server starts, and a results import left half settled is finished by
+//! importing the same file again (it settles only what is still pending).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use subsidy_core::disbursement::ExportQueue;
+use subsidy_core::disbursement::{BatchJob, ExportQueue};
 use subsidy_core::ports::StoreResult;
 
 #[derive(Default)]
 pub struct LocalExportQueue {
-    pending: Mutex<VecDeque<String>>,
+    pending: Mutex<VecDeque<BatchJob>>,
     pub notify: tokio::sync::Notify,
 }
 
 impl LocalExportQueue {
-    /// Takes every waiting request, oldest first.
-    pub fn take(&self) -> Vec<String> {
+    /// Takes every waiting job, oldest first.
+    pub fn take(&self) -> Vec<BatchJob> {
         self.pending.lock().expect("export queue lock").drain(..).collect()
     }
 
-    /// Puts a request back after a failure, to be retried.
-    pub fn retry(&self, batch_id: String) {
-        self.pending.lock().expect("export queue lock").push_back(batch_id);
+    /// Puts a job back after a failure, to be retried.
+    pub fn retry(&self, job: BatchJob) {
+        self.pending.lock().expect("export queue lock").push_back(job);
     }
 }
 
 #[async_trait]
 impl ExportQueue for LocalExportQueue {
-    async fn request_export(&self, batch_id: &str) -> StoreResult<()> {
+    async fn request(&self, job: &BatchJob) -> StoreResult<()> {
         let mut q = self.pending.lock().expect("export queue lock");
-        if !q.iter().any(|b| b == batch_id) {
-            q.push_back(batch_id.to_string());
+        if !q.contains(job) {
+            q.push_back(job.clone());
         }
         drop(q);
         self.notify.notify_one();

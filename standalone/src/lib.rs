@@ -188,6 +188,12 @@ impl Stack {
         let Opened { services, store, blobs, exports, secret } =
             Opened::open(&config, clock, &format!("http://{addr}")).await?;
         let keys = Arc::new(Hs256::new(&secret, ISSUER, AUDIENCE));
+        // The batch queue lives in memory: a batch a stop left half built
+        // is queued again.
+        for id in services.building_batches().await.context("finding batches left building")? {
+            tracing::info!(batch_id = %id, "going on building a batch");
+            subsidy_core::disbursement::ExportQueue::request_export(exports.as_ref(), &id).await?;
+        }
         let dispatcher = Dispatcher::new(store.clone(), services.clone(), exports);
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let background = config.dispatch.then(|| dispatcher.spawn(rx.clone()));

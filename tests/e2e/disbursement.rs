@@ -127,6 +127,199 @@ async fn a_creation_interrupted_after_k_claims_resumes_without_loss_or_duplicate
     }
 }
 
+/// Lets the batch queue work (the dispatcher, or the emulator's queues)
+/// until the batch leaves `building`.
+async fn built(app: &TestApp, user: &User<'_>, id: &str) -> Value {
+    for _ in 0..50 {
+        app.drain().await;
+        let b = user.get(&format!("/api/v1/batches/{id}")).await.ok();
+        if b["state"] != "building" {
+            return b;
+        }
+    }
+    panic!("batch {id} still building after 50 rounds of the queue");
+}
+
+fn step_of(app: &TestApp, n: usize) {
+    app.services.batch_step.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_a_step_answers_building_and_the_queue_finishes_it() {
+    let app = TestApp::spawn().await;
+    let ids = approved_applications(&app, 7).await;
+    // The request claims a quarter of a step, the queue a step at a time.
+    step_of(&app, 8);
+    let finance = app.login("finance-futian").await;
+    let district_total = fen(&finance.get("/api/v1/disbursement/eligible").await.ok()["total"]);
+    let r = finance.post("/api/v1/batches", json!({"note": "大批次"})).await;
+    assert_eq!(r.status.as_u16(), 202, "{}", r.body);
+    assert_eq!(r.body["state"], "building");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(lines(&finance, &id).await.len(), 2, "the request claimed its share");
+    // Not ready yet: no file, no release.
+    finance.get(&format!("/api/v1/batches/{id}/file")).await.expect(409, "wrong_state");
+    let checker = app.login("finance-futian-2").await;
+    checker
+        .post(&format!("/api/v1/batches/{id}/release"), json!({"version": r.body["version"]}))
+        .await
+        .expect(409, "wrong_state");
+
+    let b = built(&app, &finance, &id).await;
+    assert_eq!(b["state"], "ready", "{b}");
+    assert_eq!(b["lineCount"], 7);
+    assert_eq!(fen(&b["total"]), district_total);
+    let ls = lines(&finance, &id).await;
+    let in_batch: BTreeSet<String> = ls.iter().map(|l| l["applicationId"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ls.len(), 7, "no duplicates");
+    assert_eq!(in_batch, ids.into_iter().collect());
+    let budget = finance.get("/api/v1/disbursement/budget").await.ok();
+    assert_eq!(fen(&budget["committed"]), district_total, "the budget holds each amount once");
+    // The queue acted for the creator: the trail names them, not a robot.
+    let trail = app.services.applications.audit_trail(&format!("batch:{id}")).await.unwrap();
+    let ready = trail.iter().find(|e| e.action == "batch_ready").expect("batch_ready audited");
+    assert_eq!(ready.actor_id, trail[0].actor_id);
+    // Then the files, and the rest of the lifecycle, as for any batch.
+    app.drain().await;
+    assert_eq!(finance.get(&format!("/api/v1/batches/{id}")).await.ok()["filesReady"], true);
+    let released = checker.post(&format!("/api/v1/batches/{id}/release"), json!({"version": b["version"]})).await.ok();
+    assert_eq!(released["state"], "released");
+}
+
+#[tokio::test]
+async fn batches_built_by_the_queue_side_by_side_never_overlap() {
+    let app = TestApp::spawn().await;
+    let ids = approved_applications(&app, 9).await;
+    step_of(&app, 4);
+    let finance = app.login("finance-futian").await;
+    let district_total = fen(&finance.get("/api/v1/disbursement/eligible").await.ok()["total"]);
+    let replies =
+        futures::future::join_all((0..3).map(|i| finance.post("/api/v1/batches", json!({"note": format!("并行{i}")}))))
+            .await;
+    let mut created = Vec::new();
+    for r in &replies {
+        match r.status.as_u16() {
+            201 | 202 => created.push(r.body["id"].as_str().unwrap().to_string()),
+            409 => assert_eq!(r.code(), "nothing_to_pay", "{}", r.body),
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut total = 0;
+    for id in &created {
+        let b = built(&app, &finance, id).await;
+        // A batch the others left nothing for is cancelled, not stuck.
+        match b["state"].as_str().unwrap() {
+            "ready" => {
+                let ls = lines(&finance, id).await;
+                assert_eq!(ls.len() as u64, b["lineCount"].as_u64().unwrap(), "control count");
+                for l in ls {
+                    let prev = seen.insert(l["applicationId"].as_str().unwrap().to_string(), id.clone());
+                    assert!(prev.is_none(), "an application in two batches: {l}");
+                }
+                total += fen(&b["total"]);
+            }
+            "cancelled" => assert_eq!(b["lineCount"], 0, "{b}"),
+            other => panic!("batch {id} ended {other}"),
+        }
+    }
+    assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), ids.into_iter().collect::<BTreeSet<_>>());
+    assert_eq!(total, district_total);
+    assert_eq!(fen(&finance.get("/api/v1/disbursement/budget").await.ok()["committed"]), district_total);
+}
+
+#[tokio::test]
+async fn a_long_results_file_is_settled_by_the_queue_and_the_batch_reconciled() {
+    let app = TestApp::spawn().await;
+    approved_applications(&app, 7).await;
+    // The request settles a quarter of a step (2 lines), the queue the rest.
+    step_of(&app, 8);
+    let finance = app.login("finance-futian").await;
+    let created = finance.post("/api/v1/batches", json!({})).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let b = built(&app, &finance, &id).await;
+    let checker = app.login("finance-futian-2").await;
+    checker.post(&format!("/api/v1/batches/{id}/release"), json!({"version": b["version"]})).await.ok();
+    let ls = lines(&finance, &id).await;
+    assert_eq!(ls.len(), 7);
+    let rows: Vec<(&str, &str, &str)> = ls
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            (l["id"].as_str().unwrap(), if i == 5 { "失败" } else { "成功" }, if i == 5 { "账号不存在" } else { "" })
+        })
+        .collect();
+    let total = b["total"]["yuan"].as_str().unwrap();
+
+    // Refused whole even when long: one line of another batch.
+    let mut foreign = rows.clone();
+    foreign[6].0 = "01NOTINTHISBATCH0000000000";
+    let r = import(&app, &finance, &id, &result_file(&id, &foreign, total)).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "results_refused"), "{}", r.body);
+    app.drain().await;
+    assert!(lines(&finance, &id).await.iter().all(|l| l["status"] == "pending"), "nothing settled");
+
+    let file = result_file(&id, &rows, total);
+    let r = import(&app, &finance, &id, &file).await;
+    assert_eq!(r.status.as_u16(), 202, "{}", r.body);
+    assert_eq!(r.body["state"], "released");
+    let settled = lines(&finance, &id).await.iter().filter(|l| l["status"] != "pending").count();
+    assert_eq!(settled, 2, "the request settled its share");
+    app.drain().await;
+    let done = finance.get(&format!("/api/v1/batches/{id}")).await.ok();
+    assert_eq!(
+        (done["state"].as_str(), done["paidCount"].as_u64(), done["failedCount"].as_u64()),
+        (Some("reconciled"), Some(6), Some(1)),
+        "{done}"
+    );
+    let budget = finance.get("/api/v1/disbursement/budget").await.ok();
+    let failed_amount = fen(&ls[5]["amount"]);
+    assert_eq!(fen(&budget["paid"]), fen(&b["total"]) - failed_amount);
+    assert_eq!(fen(&budget["committed"]), 0);
+    // The same file again: answered at once, nothing changes.
+    let again = import(&app, &finance, &id, &file).await;
+    assert_eq!(again.status.as_u16(), 200, "{}", again.body);
+    assert_eq!(again.body["version"], done["version"]);
+    let trail = app.services.applications.audit_trail(&format!("batch:{id}")).await.unwrap();
+    assert_eq!(trail.iter().filter(|e| e.action == "import_results").count(), 1, "one import recorded");
+}
+
+#[tokio::test]
+async fn a_batch_left_building_by_a_stop_is_built_on_when_the_server_starts() {
+    // The standalone batch queue is in memory: a stop loses its messages.
+    let app = TestApp::spawn_standalone().await;
+    let ids = approved_applications(&app, 5).await;
+    let actor = subsidy_standalone::demo::actor(&app.services, "finance-futian").unwrap();
+    let batch = app.services.start_batch(&actor, &Default::default()).await.unwrap();
+    assert_eq!(app.services.fill_batch(&actor, &batch.id, Some(2)).await.unwrap(), 2);
+    let app = app.restart().await;
+    let finance = app.login("finance-futian").await;
+    let b = built(&app, &finance, &batch.id).await;
+    assert_eq!(b["state"], "ready", "{b}");
+    assert_eq!(b["lineCount"], 5);
+    let in_batch: BTreeSet<String> =
+        lines(&finance, &batch.id).await.iter().map(|l| l["applicationId"].as_str().unwrap().to_string()).collect();
+    assert_eq!(in_batch, ids.into_iter().collect());
+}
+
+#[tokio::test]
+async fn resume_refuses_a_batch_that_is_not_building_and_a_strangers_batch() {
+    let app = TestApp::spawn().await;
+    approved_applications(&app, 2).await;
+    let finance = app.login("finance-futian").await;
+    let b = finance.post("/api/v1/batches", json!({})).await;
+    assert_eq!(b.status.as_u16(), 201, "two lines fit in the request's share: {}", b.body);
+    let id = b.body["id"].as_str().unwrap();
+    finance.post(&format!("/api/v1/batches/{id}/resume"), json!({})).await.expect(409, "wrong_state");
+    let other = app.login("finance-dapeng").await;
+    other.post(&format!("/api/v1/batches/{id}/resume"), json!({})).await.expect(404, "not_found");
+    finance.post("/api/v1/batches/NOPE/resume", json!({})).await.expect(404, "not_found");
+    // Nothing changed.
+    let after = finance.get(&format!("/api/v1/batches/{id}")).await.ok();
+    assert_eq!(after["state"], "ready");
+    assert_eq!(after["version"], b.body["version"]);
+}
+
 #[tokio::test]
 async fn a_cancelled_batch_returns_every_application() {
     let app = TestApp::spawn().await;

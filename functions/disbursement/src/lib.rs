@@ -1,10 +1,11 @@
 //! The disbursement function: what district finance does (国库集中支付,
 //! 据实拨付), and the consumer that writes batch files.
 //!
-//! [`router`] serves [`ROUTES`]; [`export`] writes a batch's treasury file
-//! (CSV and XLSX, streamed line by line) to the exports store. On AWS it
-//! consumes the export queue ([`handle_sqs`]); standalone calls it from
-//! the in-process dispatcher.
+//! [`router`] serves [`ROUTES`]; [`export`] builds a large batch on a
+//! step at a time and writes a batch's treasury file (CSV and XLSX,
+//! streamed line by line) to the exports store. On AWS it consumes the
+//! export queue ([`handle_sqs`]); standalone calls it from the in-process
+//! dispatcher.
 
 pub mod files;
 
@@ -18,7 +19,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use subsidy_api::lambda::BatchResponse;
 use subsidy_api::{ApiError, ApiResult, AppState, Body, Identity, PageParams, Query};
-use subsidy_core::disbursement::BatchState;
+use subsidy_core::disbursement::{BatchJob, BatchState};
 use subsidy_core::payout::{
     BatchActionInput, BatchView, BudgetView, EligibleView, LineView, NewBatchInput, batch_file_key,
 };
@@ -46,8 +47,8 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-/// The largest result file accepted: a line is well under 200 bytes.
-pub const MAX_RESULT_FILE: usize = 16 * 1024 * 1024;
+/// The largest result file accepted (the batch queue reads it back whole).
+pub use subsidy_core::payout::MAX_RESULT_FILE;
 
 async fn budget(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<Json<BudgetView>> {
     Ok(Json(s.budget(&actor).await?))
@@ -74,7 +75,14 @@ async fn create_batch(
     Identity(actor): Identity,
     Body(input): Body<NewBatchInput>,
 ) -> ApiResult<(StatusCode, Json<BatchView>)> {
-    Ok((StatusCode::CREATED, Json(s.create_batch(&actor, &input).await?)))
+    let batch = s.create_batch(&actor, &input).await?;
+    Ok((still_building(&batch).unwrap_or(StatusCode::CREATED), Json(batch)))
+}
+
+/// 202 for a batch the queue is still building (the caller watches it
+/// with `GET /batches/{id}` until it is `ready`).
+fn still_building(batch: &BatchView) -> Option<StatusCode> {
+    (batch.state == BatchState::Building).then_some(StatusCode::ACCEPTED)
 }
 
 async fn get_batch(
@@ -98,8 +106,9 @@ async fn resume(
     State(s): State<AppState>,
     Identity(actor): Identity,
     Path(id): Path<String>,
-) -> ApiResult<Json<BatchView>> {
-    Ok(Json(s.resume_batch(&actor, &id).await?))
+) -> ApiResult<(StatusCode, Json<BatchView>)> {
+    let batch = s.resume_batch(&actor, &id).await?;
+    Ok((still_building(&batch).unwrap_or(StatusCode::OK), Json(batch)))
 }
 
 async fn cancel(
@@ -158,33 +167,46 @@ async fn results(
     Identity(actor): Identity,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<BatchView>> {
+) -> ApiResult<(StatusCode, Json<BatchView>)> {
     if body.len() > MAX_RESULT_FILE {
         return Err(ApiError::BodyTooLarge { limit: MAX_RESULT_FILE });
     }
     let text =
         std::str::from_utf8(&body).map_err(|_| Error::invalid("file", "the result file must be UTF-8 text (CSV)"))?;
-    Ok(Json(s.import_results(&actor, &id, text).await?))
+    let imported = s.import_results(&actor, &id, text).await?;
+    // 202: the batch queue settles the file's later lines, then the batch.
+    let status = if imported.settling { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(imported.batch)))
 }
 
-/// The export message: which batch to write.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ExportRequest {
-    pub batch_id: String,
+/// The batch queue's consumer: one job (see [`BatchJob`]).
+pub async fn work(services: &Services, job: &BatchJob) -> Result<bool, Error> {
+    match &job.results {
+        Some(results) => Ok(services.settle_results(&job.batch_id, results).await?.is_some()),
+        None => export(services, &job.batch_id).await,
+    }
+}
+
+/// The batch queue's consumer: does what a batch needs next. A batch in
+/// `building` gets its next step of claims ([`Services::build_batch`],
+/// which queues the batch again until it is `ready`); a batch past that
+/// gets its files. Delivering a message twice is harmless either way.
+pub async fn export(services: &Services, batch_id: &str) -> Result<bool, Error> {
+    let Some(batch) = services.batch_for_export(batch_id).await? else {
+        return Ok(false);
+    };
+    match batch.state {
+        BatchState::Building => Ok(services.build_batch(batch_id).await?.is_some()),
+        BatchState::Cancelled => Ok(false),
+        _ => write_files(services, batch).await,
+    }
 }
 
 /// Writes a batch's CSV and XLSX to the exports store and records them on
 /// the batch. Lines are read a page at a time and written straight to
 /// temporary files, so memory stays flat whatever the batch size. Writing
 /// again is harmless (same keys, same content).
-pub async fn export(services: &Services, batch_id: &str) -> Result<bool, Error> {
-    let Some(batch) = services.batch_for_export(batch_id).await? else {
-        return Ok(false);
-    };
-    if matches!(batch.state, BatchState::Building | BatchState::Cancelled) {
-        return Ok(false);
-    }
+async fn write_files(services: &Services, batch: subsidy_core::disbursement::Batch) -> Result<bool, Error> {
     let dir = tempfile::tempdir().map_err(Error::internal)?;
     let (csv_path, xlsx_path) = (dir.path().join("batch.csv"), dir.path().join("batch.xlsx"));
     let mut csv = files::CsvFile::create(&csv_path, &batch).map_err(Error::internal)?;
@@ -223,15 +245,16 @@ pub async fn export(services: &Services, batch_id: &str) -> Result<bool, Error> 
     Ok(true)
 }
 
-/// Consumes the export queue: one batch per message.
+/// Consumes the export (batch) queue: one job per message (a step of a
+/// batch's building, its files, or a part of a results file).
 pub async fn handle_sqs(services: &Services, event: SqsEvent) -> BatchResponse {
     let mut response = BatchResponse::default();
     for m in event.records {
         let id = m.message_id.clone().unwrap_or_default();
-        let request: Result<ExportRequest, _> = serde_json::from_str(m.body.as_deref().unwrap_or(""));
+        let request: Result<BatchJob, _> = serde_json::from_str(m.body.as_deref().unwrap_or(""));
         let outcome = match request {
-            Ok(r) => export(services, &r.batch_id).await.map(drop).map_err(|e| e.to_string()),
-            Err(e) => Err(format!("bad export message: {e}")),
+            Ok(job) => work(services, &job).await.map(drop).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("bad batch-queue message: {e}")),
         };
         if let Err(e) = outcome {
             tracing::error!(message_id = %id, error = %e, "export failed");

@@ -152,6 +152,7 @@ pub async fn services_on(
         clock,
         tree: Arc::new(tree),
         policy_id: config.policy.id.clone(),
+        batch_step: Arc::new(subsidy_core::payout::BATCH_STEP.into()),
     })
 }
 

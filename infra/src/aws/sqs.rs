@@ -62,8 +62,9 @@ impl ArrivalQueue for SqsQueues {
     }
 }
 
-/// The export queue: asks the disbursement function to write a batch's
-/// files. Functions without the queue configured refuse to ask.
+/// The export (batch) queue: asks the disbursement function to build a
+/// batch on, write its files, or settle a results file. Functions without
+/// the queue configured refuse to ask.
 #[derive(Clone)]
 pub struct SqsExportQueue {
     client: Client,
@@ -78,9 +79,9 @@ impl SqsExportQueue {
 
 #[async_trait]
 impl subsidy_core::disbursement::ExportQueue for SqsExportQueue {
-    async fn request_export(&self, batch_id: &str) -> StoreResult<()> {
+    async fn request(&self, job: &subsidy_core::disbursement::BatchJob) -> StoreResult<()> {
         let url = self.url.as_ref().ok_or_else(|| StoreError::Backend("EXPORT_QUEUE_URL is not configured".into()))?;
-        let body = serde_json::json!({ "batchId": batch_id }).to_string();
+        let body = serde_json::to_string(job).map_err(|e| StoreError::Backend(e.to_string()))?;
         self.client
             .send_message()
             .queue_url(url)
