@@ -614,6 +614,15 @@ impl Services {
                         Err(e) => return Err(e),
                     }
                 }
+                // Another builder of this batch (the queue, and a resume
+                // pressed meanwhile) may have finished it: claim nothing
+                // into a batch whose control totals are fixed. The check
+                // and the claims are not one transaction, so this narrows
+                // the window to one page of claims; closing it needs the
+                // claim itself conditional on the batch's state.
+                if self.disbursement.get_batch(&batch.id).await?.is_none_or(|b| b.state != BatchState::Building) {
+                    break 'pages;
+                }
                 let mut claims: Vec<Pending<'_, Result<(), ClaimError>>> = Vec::with_capacity(prepared.len());
                 for (next, audit, line, v) in &prepared {
                     let write = AppWrite { app: next, expected_version: *v, audit };
