@@ -27,11 +27,16 @@ use crate::state::{Command, State};
 use crate::views::{ApplicationView, BankAccountView};
 use crate::{Services, fields::Text};
 
-/// How many lines a batch-queue message claims. Small enough that a step
-/// is well inside the consumer's time limit on either backend (DynamoDB
-/// takes a district's claims one transaction at a time), large enough that
-/// a city's district is a handful of steps.
+/// How many lines a batch-queue message claims (or settles) on DynamoDB:
+/// well inside the consumer's time limit, since DynamoDB takes a
+/// district's claims one transaction at a time; a city's district is a
+/// handful of steps.
 pub const BATCH_STEP: usize = 2_000;
+
+/// The same on SQLite, which shares commits among a page's claims: no time
+/// limit to keep inside, so fewer, larger steps (each step lists the
+/// district's approvals again).
+pub const BATCH_STEP_SQLITE: usize = 20_000;
 
 /// The creating (or resuming) request claims a quarter of a step: it must
 /// answer well inside API Gateway's 30 seconds.

@@ -49,7 +49,8 @@ pub struct Services {
     pub tree: Arc<JurisdictionTree>,
     pub policy_id: String,
     /// How many lines a batch claims per step (see
-    /// [`Services::create_batch`]); [`crate::payout::BATCH_STEP`] unless a
+    /// [`Services::create_batch`]): [`crate::payout::BATCH_STEP`] on
+    /// DynamoDB, [`crate::payout::BATCH_STEP_SQLITE`] on SQLite, unless a
     /// test makes steps small.
     pub batch_step: Arc<std::sync::atomic::AtomicUsize>,
 }
