@@ -220,6 +220,18 @@ fn results_file_key(batch_id: &str) -> String {
 /// The largest results file accepted: a line is well under 200 bytes.
 pub const MAX_RESULT_FILE: usize = 16 * 1024 * 1024;
 
+/// The batch queue acts for the finance officer who asked (their id in
+/// the audit entries), within the batch's district.
+fn acting_for(user_id: &str, batch: &Batch) -> Actor {
+    Actor {
+        user_id: user_id.to_string(),
+        role: Role::Finance,
+        unit: Some(batch.district.clone()),
+        phone: None,
+        name: None,
+    }
+}
+
 fn batch_subject(id: &str) -> String {
     format!("batch:{id}")
 }
@@ -439,13 +451,7 @@ impl Services {
         if batch.state != BatchState::Building {
             return Ok(None);
         }
-        let builder = Actor {
-            user_id: batch.created_by.clone(),
-            role: Role::Finance,
-            unit: Some(batch.district.clone()),
-            phone: None,
-            name: None,
-        };
+        let builder = acting_for(&batch.created_by, &batch);
         match self.advance_batch(&builder, id, Step::Queue).await {
             Ok(view) => Ok(Some(view)),
             Err(Error::NothingToPay | Error::BudgetExceeded { .. }) => {
@@ -981,13 +987,7 @@ impl Services {
         if batch.state != BatchState::Released {
             return Ok(None);
         }
-        let actor = Actor {
-            user_id: job.imported_by.clone(),
-            role: Role::Finance,
-            unit: Some(batch.district.clone()),
-            phone: None,
-            name: None,
-        };
+        let actor = acting_for(&job.imported_by, &batch);
         let kept = self
             .exports
             .head(&job.file_key, MAX_RESULT_FILE)
