@@ -329,6 +329,10 @@ impl AwsStack {
             policy,
             exports_bucket: resources.exports_bucket.clone(),
             export_queue_url: Some(resources.queues["ExportQueue"].clone()),
+            // The suites revoke and expect the next request refused, as
+            // standalone does; the cache's at-most-60-s promise is
+            // infra::cache's own test (docs/RELIABILITY.md).
+            staff_cache_ttl: std::time::Duration::ZERO,
         };
         let seeding = Arc::new(aws::services(&sdk, &config, clock.clone()).await.expect("services on the emulator"));
         subsidy_standalone::demo::seed(&seeding).await.expect("demo data");

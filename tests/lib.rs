@@ -29,6 +29,7 @@ impl Clock for TestClock {
 
 pub mod aws;
 pub mod metering;
+pub mod oidc_issuer;
 pub mod pii;
 
 /// Which storage the stack under test runs on.
@@ -239,6 +240,28 @@ impl TestApp {
         let r = self.call(None, "POST", "/api/v1/auth/dev-login", Some(json!({"username": username})), &[]).await;
         let token = r.ok()["token"].as_str().expect("token").to_string();
         User { app: self, token: Some(token) }
+    }
+
+    /// A token for a staff member whom this puts into the staff directory
+    /// first (created if absent) with one assignment: tokens identify, the
+    /// directory authorises. The token's claims carry nothing of the role.
+    pub async fn staff_token(&self, sub: &str, role: &str, unit: &str) -> String {
+        let role = subsidy_core::identity::Role::parse(role).expect("a staff role");
+        self.services.directory().seed(sub, &format!("{role} {unit}"), &[(role, unit)]).await.expect("directory seed");
+        self.keys.sign(&json!({"sub": sub, "name": format!("{role} {unit}")}), Utc::now().timestamp(), 3600)
+    }
+
+    /// A token the standalone server accepts with these claims (identity
+    /// only: a staff role claim grants nothing).
+    pub fn token(&self, claims: Value) -> String {
+        self.keys.sign(&claims, Utc::now().timestamp(), 3600)
+    }
+
+    /// A project manager's token, with the verified phone the identity
+    /// platform must provide.
+    pub fn manager_token(&self, sub: &str, phone: &str) -> String {
+        self.token(json!({"sub": sub, "role": "project_manager", "phone_number": phone,
+            "phone_number_verified": true, "name": "项目经理"}))
     }
 
     pub fn anonymous(&self) -> User<'_> {

@@ -14,6 +14,7 @@ use subsidy_core::Error;
 use subsidy_core::Services;
 use subsidy_core::identity::Actor;
 use subsidy_core::ports::PageRequest;
+use subsidy_core::staff::ACTING_AS_HEADER;
 
 use crate::error::ApiError;
 
@@ -53,8 +54,10 @@ fn ulid_like() -> String {
     format!("{:x}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())
 }
 
-/// The authenticated caller. Rejects with 401 when the request context has
-/// no verified claims, or claims that do not make a valid actor.
+/// The authenticated caller, with the authority the staff directory gives
+/// them (never what the token's role claims say). Rejects with 401 when the
+/// request context has no verified claims; 403 for a disabled staff member
+/// or an `X-Acting-As` the caller does not hold.
 pub struct Identity(pub Actor);
 
 impl FromRequestParts<AppState> for Identity {
@@ -62,9 +65,15 @@ impl FromRequestParts<AppState> for Identity {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let claims = claims_of(&parts.extensions).ok_or(Error::Unauthenticated)?;
-        Actor::from_claims(claims, &state.tree).map(Identity).map_err(|e| {
-            tracing::info!(reason = %e, "claims do not make an actor");
-            ApiError::Core(Error::Unauthenticated)
+        let acting_as = match parts.headers.get(ACTING_AS_HEADER) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| {
+                ApiError::bad_request("invalid_header", "X-Acting-As must be plain text", Some(ACTING_AS_HEADER.into()))
+            })?),
+        };
+        state.directory().resolve(claims, acting_as).await.map(Identity).map_err(|e| {
+            tracing::info!(reason = e.code(), "caller refused");
+            ApiError::Core(e)
         })
     }
 }

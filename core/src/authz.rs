@@ -30,6 +30,8 @@ impl Scope {
             Role::ProjectManager => {
                 Scope::Manager(actor.phone.as_ref().ok_or(Error::Unauthenticated)?.as_str().to_string())
             }
+            // Administrators manage staff; they see no applications.
+            Role::Admin => return Err(Error::NotFound("application")),
             _ => {
                 let code = actor.unit.clone().ok_or(Error::Unauthenticated)?;
                 let level = tree.get(&code).ok_or(Error::Unauthenticated)?.level;
@@ -50,6 +52,7 @@ pub fn can_see(actor: &Actor, app: &Application, tree: &JurisdictionTree) -> boo
     match actor.role {
         Role::Company => app.owner == actor.user_id,
         Role::ProjectManager => app.state != State::Draft && actor.phone.as_ref() == Some(&app.project.manager_phone),
+        Role::Admin => false,
         _ => {
             app.state != State::Draft
                 && actor.unit.as_deref().is_some_and(|unit| tree.contains(unit, &app.jurisdiction.community))

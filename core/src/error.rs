@@ -16,6 +16,23 @@ pub enum Error {
     /// 401: no valid identity.
     #[error("authentication required")]
     Unauthenticated,
+    /// 403: the caller may not do this, and knowing why leaks nothing (an
+    /// administrator granting a unit outside their jurisdiction).
+    #[error("{message}")]
+    Forbidden { field: Option<String>, message: String },
+    /// 403: the staff member's account has been disabled.
+    #[error("this staff account has been disabled")]
+    AccountDisabled,
+    /// 403: the caller asked to act with a role they do not hold.
+    #[error("you do not hold the role you asked to act as")]
+    NotAssigned,
+    /// 409: the change would leave a unit without an active administrator.
+    #[error("you are the last active administrator of this unit; add another first")]
+    LastAdmin,
+    /// 422: the company's credit code differs from the one the identity
+    /// platform's legal-person login gave.
+    #[error("the credit code must be the one your legal-person login carries")]
+    CreditCodeMismatch,
     /// 404: absent, or outside the caller's scope. Never says which.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -115,6 +132,11 @@ impl Error {
         match self {
             Error::Unauthenticated => "unauthenticated",
             Error::NotFound(_) => "not_found",
+            Error::Forbidden { .. } => "forbidden",
+            Error::AccountDisabled => "account_disabled",
+            Error::NotAssigned => "not_assigned",
+            Error::LastAdmin => "last_admin",
+            Error::CreditCodeMismatch => "credit_code_mismatch",
             Error::Invalid { .. } => "invalid_field",
             Error::VersionConflict { .. } => "version_conflict",
             Error::ProjectAlreadyClaimed { .. } => "project_already_claimed",
@@ -148,6 +170,8 @@ impl Error {
     pub fn field(&self) -> Option<&str> {
         match self {
             Error::Invalid { field, .. } => Some(field),
+            Error::Forbidden { field, .. } => field.as_deref(),
+            Error::CreditCodeMismatch => Some("creditCode"),
             Error::MissingDocuments { .. } => Some("documents"),
             Error::DocumentTooLarge { .. } => Some("size"),
             Error::UnsupportedDocumentType => Some("contentType"),

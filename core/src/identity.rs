@@ -1,26 +1,28 @@
-//! Who is calling: roles, review tiers, and the actor built from token claims.
+//! Who is calling: roles, review tiers, and the actor a request acts as.
 //!
-//! Claims arrive as a flat string map, the way API Gateway's JWT authorizer
-//! hands them to a function (`requestContext.authorizer.jwt.claims`). The
-//! standalone server puts its own verified claims in the same place.
+//! Tokens identify; the staff directory authorises. Claims arrive as a flat
+//! string map, the way API Gateway's JWT authorizer hands them to a function
+//! (`requestContext.authorizer.jwt.claims`); the standalone server puts its
+//! own verified claims in the same place. [`crate::staff::StaffDirectory::resolve`]
+//! turns them into an [`Actor`]:
 //!
-//! | claim          | meaning                                                    |
-//! |----------------|------------------------------------------------------------|
-//! | `sub`          | stable user id                                             |
-//! | `role`         | one of [`Role`]'s snake_case names                         |
-//! | `jurisdiction` | unit code, required for every staff role                   |
-//! | `phone_number` | mobile number, required for `project_manager`              |
-//! | `name`         | display name (optional)                                    |
+//! | claim                   | meaning                                                       |
+//! |-------------------------|---------------------------------------------------------------|
+//! | `sub`                   | stable user id; staff are looked up by it in the directory    |
+//! | `role`                  | ignored for staff; `project_manager` asks to act as a manager |
+//! | `phone_number`          | a manager's mobile number, used only when verified            |
+//! | `phone_number_verified` | must be `true` for a manager                                  |
+//! | `credit_code`           | a legal-person login's credit code: a company must register it |
+//! | `name`                  | display name (optional)                                       |
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::fields::Phone;
-use crate::jurisdiction::{JurisdictionTree, Level};
+use crate::jurisdiction::Level;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Company,
@@ -30,10 +32,12 @@ pub enum Role {
     District,
     Finance,
     City,
+    /// Manages the staff directory of its unit's subtree; sees no applications.
+    Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Company,
         Role::ProjectManager,
         Role::Community,
@@ -41,6 +45,7 @@ impl Role {
         Role::District,
         Role::Finance,
         Role::City,
+        Role::Admin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +57,7 @@ impl Role {
             Role::District => "district",
             Role::Finance => "finance",
             Role::City => "city",
+            Role::Admin => "admin",
         }
     }
 
@@ -59,10 +65,16 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// The level of the unit a staff role is bound to.
+    /// Whether the role is held through the staff directory.
+    pub fn is_staff(self) -> bool {
+        !matches!(self, Role::Company | Role::ProjectManager)
+    }
+
+    /// The level of the unit a staff role is bound to (an admin may be
+    /// bound to a unit of any level: see [`crate::staff::role_fits_level`]).
     pub fn unit_level(self) -> Option<Level> {
         match self {
-            Role::Company | Role::ProjectManager => None,
+            Role::Company | Role::ProjectManager | Role::Admin => None,
             Role::Community => Some(Level::Community),
             Role::Subdistrict => Some(Level::Subdistrict),
             Role::District | Role::Finance => Some(Level::District),
@@ -134,58 +146,37 @@ impl fmt::Display for Tier {
     }
 }
 
-/// An authenticated caller. Built only by [`Actor::from_claims`] (or
-/// [`Actor::system`]), so its role, unit and phone are consistent.
+/// An authenticated caller, acting with one role. Built by
+/// [`crate::staff::StaffDirectory::resolve`] from verified claims and the
+/// directory (or [`Actor::system`]), so its role, unit and phone are
+/// consistent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Actor {
     pub user_id: String,
     pub role: Role,
-    /// The unit code for staff roles, checked against the tree.
+    /// The unit code for staff roles, from the directory.
     pub unit: Option<String>,
-    /// The mobile number for project managers.
+    /// The verified mobile number for project managers.
     pub phone: Option<Phone>,
     pub name: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClaimsError {
-    #[error("token has no subject")]
-    NoSubject,
-    #[error("token has no known role")]
-    NoRole,
-    #[error("staff token has no jurisdiction of the right level")]
-    BadJurisdiction,
-    #[error("project manager token has no valid phone_number")]
-    BadPhone,
+    /// A company's credit code from a legal-person login (`credit_code`
+    /// claim): the company it registers must carry this code.
+    #[serde(skip)]
+    pub credit_code: Option<String>,
 }
 
 impl Actor {
-    pub fn from_claims(claims: &HashMap<String, String>, tree: &JurisdictionTree) -> Result<Actor, ClaimsError> {
-        let user_id = claims.get("sub").filter(|s| !s.is_empty()).ok_or(ClaimsError::NoSubject)?.clone();
-        let role = claims.get("role").and_then(|r| Role::parse(r)).ok_or(ClaimsError::NoRole)?;
-        let unit = match role.unit_level() {
-            Some(level) => {
-                let code = claims.get("jurisdiction").ok_or(ClaimsError::BadJurisdiction)?;
-                match tree.get(code) {
-                    Some(u) if u.level == level => Some(code.clone()),
-                    _ => return Err(ClaimsError::BadJurisdiction),
-                }
-            }
-            None => None,
-        };
-        let phone = match role {
-            Role::ProjectManager => {
-                Some(claims.get("phone_number").and_then(|p| Phone::parse(p).ok()).ok_or(ClaimsError::BadPhone)?)
-            }
-            _ => None,
-        };
-        Ok(Actor { user_id, role, unit, phone, name: claims.get("name").cloned() })
-    }
-
     /// The actor recorded for automatic work (pre-checks, schedules).
     pub fn system() -> Actor {
-        Actor { user_id: "system".into(), role: Role::City, unit: None, phone: None, name: Some("system".into()) }
+        Actor {
+            user_id: "system".into(),
+            role: Role::City,
+            unit: None,
+            phone: None,
+            name: Some("system".into()),
+            credit_code: None,
+        }
     }
 
     pub fn tier(&self) -> Option<Tier> {
@@ -196,60 +187,22 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jurisdiction::tests::sample;
-
-    fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
 
     #[test]
-    fn staff_claims_need_a_unit_of_their_level() {
-        let t = sample();
-        let ok =
-            Actor::from_claims(&claims(&[("sub", "u1"), ("role", "subdistrict"), ("jurisdiction", "440307009")]), &t);
-        assert_eq!(ok.unwrap().unit.as_deref(), Some("440307009"));
-        let wrong_level = claims(&[("sub", "u1"), ("role", "subdistrict"), ("jurisdiction", "440307009001")]);
-        assert_eq!(Actor::from_claims(&wrong_level, &t), Err(ClaimsError::BadJurisdiction));
-        let unknown = claims(&[("sub", "u1"), ("role", "community"), ("jurisdiction", "999")]);
-        assert_eq!(Actor::from_claims(&unknown, &t), Err(ClaimsError::BadJurisdiction));
-        let missing = claims(&[("sub", "u1"), ("role", "district")]);
-        assert_eq!(Actor::from_claims(&missing, &t), Err(ClaimsError::BadJurisdiction));
-    }
-
-    #[test]
-    fn unknown_roles_missing_subjects_and_bad_phones_are_refused() {
-        let t = sample();
-        assert_eq!(Actor::from_claims(&claims(&[("sub", "u"), ("role", "admin")]), &t), Err(ClaimsError::NoRole));
-        assert_eq!(Actor::from_claims(&claims(&[("role", "company")]), &t), Err(ClaimsError::NoSubject));
-        let pm = claims(&[("sub", "u"), ("role", "project_manager"), ("phone_number", "12")]);
-        assert_eq!(Actor::from_claims(&pm, &t), Err(ClaimsError::BadPhone));
-        let pm = claims(&[("sub", "u"), ("role", "project_manager"), ("phone_number", "13800138000")]);
-        assert!(Actor::from_claims(&pm, &t).is_ok());
-    }
-
-    proptest::proptest! {
-        /// Whatever a token's claims say, an actor is made only with a
-        /// role whose unit is a unit of that role's level in the tree, and
-        /// a project manager only with a valid phone.
-        #[test]
-        fn any_claims_make_a_consistent_actor_or_are_refused(
-            sub in proptest::option::of("[a-z]{0,3}"),
-            role in proptest::option::of("(company|project_manager|community|subdistrict|district|finance|city|admin|)"),
-            unit in proptest::option::of("(440300|440304|440304001|440304001020|440304001023|4403|x|)"),
-            phone in proptest::option::of("(13800138000|12|)"),
-        ) {
-            let t = sample();
-            let mut c = HashMap::new();
-            for (k, v) in [("sub", sub), ("role", role), ("jurisdiction", unit), ("phone_number", phone)] {
-                if let Some(v) = v {
-                    c.insert(k.to_string(), v);
-                }
-            }
-            if let Ok(a) = Actor::from_claims(&c, &t) {
-                proptest::prop_assert!(!a.user_id.is_empty());
-                proptest::prop_assert_eq!(a.unit.as_ref().map(|u| t.get(u).unwrap().level), a.role.unit_level());
-                proptest::prop_assert_eq!(a.phone.is_some(), a.role == Role::ProjectManager);
-            }
+    fn every_role_parses_back_from_its_name_and_nothing_else_parses() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
         }
+        for bad in ["", "Admin", "root", "finance ", "project-manager"] {
+            assert_eq!(Role::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_company_and_manager_are_not_staff() {
+        let not_staff: Vec<_> = Role::ALL.into_iter().filter(|r| !r.is_staff()).collect();
+        assert_eq!(not_staff, vec![Role::Company, Role::ProjectManager]);
+        assert_eq!(Role::Admin.unit_level(), None);
+        assert_eq!(Role::Finance.unit_level(), Some(Level::District));
     }
 }

@@ -229,6 +229,7 @@ fn acting_for(user_id: &str, batch: &Batch) -> Actor {
         unit: Some(batch.district.clone()),
         phone: None,
         name: None,
+        credit_code: None,
     }
 }
 

@@ -45,6 +45,11 @@ pub struct Services {
     /// Files the system writes: reports and batch files.
     pub exports: Arc<dyn BlobStore>,
     pub export_queue: Arc<dyn crate::disbursement::ExportQueue>,
+    /// The staff directory: the only source of staff authority.
+    pub staff: Arc<dyn crate::staff::StaffStore>,
+    /// Where a caller's authority is read on each request: `staff` itself,
+    /// or a short-lived cache in front of it (AWS: at most 60 s old).
+    pub staff_authority: Arc<dyn crate::staff::StaffStore>,
     pub clock: Arc<dyn Clock>,
     pub tree: Arc<JurisdictionTree>,
     pub policy_id: String,
@@ -131,7 +136,9 @@ pub struct AuditReport {
     pub entries: u64,
     pub companies: u64,
     pub batches: u64,
-    /// Entries of the companies' and batches' chains.
+    /// Staff directory members.
+    pub staff: u64,
+    /// Entries of the companies', batches' and staff members' chains.
     pub other_entries: u64,
     pub failures: Vec<ChainError>,
 }
@@ -147,6 +154,16 @@ fn required_reason(r: &Option<String>) -> Result<crate::fields::Text, Error> {
 impl Services {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// The staff directory's use cases (who is calling, administration).
+    pub fn directory(&self) -> crate::staff::StaffDirectory {
+        crate::staff::StaffDirectory {
+            store: self.staff.clone(),
+            authority: self.staff_authority.clone(),
+            tree: self.tree.clone(),
+            clock: self.clock.clone(),
+        }
     }
 
     /// The active policy.
@@ -170,6 +187,7 @@ impl Services {
             name: u.name.clone(),
             level: u.level,
         });
+        let assignments = self.directory().own(actor).await?.map(|m| m.assignments).unwrap_or_default();
         Ok(MeView {
             user_id: actor.user_id.clone(),
             role: actor.role,
@@ -177,6 +195,7 @@ impl Services {
             unit,
             phone: actor.phone.as_ref().map(|p| p.masked()),
             company,
+            assignments,
         })
     }
 
@@ -205,6 +224,12 @@ impl Services {
         require_role(actor, Role::Company)?;
         let existing = self.companies.company_of_owner(&actor.user_id).await?;
         let profile = input.parse(existing.as_ref().map(|c| &c.profile))?;
+        // A legal-person login names the company: no other code may be registered under it.
+        if let Some(code) = &actor.credit_code
+            && code != profile.credit_code.as_str()
+        {
+            return Err(Error::CreditCodeMismatch);
+        }
         let now = self.now();
         let account = |p: &CompanyProfile| {
             let b = &p.bank_account;
@@ -637,6 +662,9 @@ impl Services {
         filter: &ApplicationFilter,
         page: &PageRequest,
     ) -> Result<Page<ApplicationView>, Error> {
+        if actor.role == Role::Admin {
+            return Ok(Page { items: vec![], next_cursor: None });
+        }
         let scope = Scope::of(actor, &self.tree)?;
         let page = self.applications.list_applications(&scope, filter, page).await?;
         Ok(page.map(|a| ApplicationView::of(&a, &self.tree)))
@@ -832,7 +860,9 @@ impl Services {
     /// children. Reads only pre-aggregated counters: the same cost at a
     /// thousand applications as at a million.
     pub async fn stats(&self, actor: &Actor, code: &str) -> Result<StatsView, Error> {
-        if matches!(actor.role, Role::Company | Role::ProjectManager) || !authz::can_see_unit(actor, code, &self.tree) {
+        if matches!(actor.role, Role::Company | Role::ProjectManager | Role::Admin)
+            || !authz::can_see_unit(actor, code, &self.tree)
+        {
             return Err(Error::NotFound("jurisdiction"));
         }
         let unit = self.tree.get(code).ok_or(Error::NotFound("jurisdiction"))?;
@@ -925,7 +955,20 @@ impl Services {
                 }
             }
         }
-        progress(report.applications + report.companies + report.batches);
+        let directory = self.directory();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let found = directory.scan(&page).await?;
+            for m in &found.items {
+                report.staff += 1;
+                self.verify_one(&mut report, &m.audit_subject(), m.audit_seq, &m.audit_head).await?;
+            }
+            match found.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        progress(report.applications + report.companies + report.batches + report.staff);
         Ok(report)
     }
 

@@ -102,7 +102,14 @@ pub fn at_state(mut app: Application, s: State) -> Application {
 }
 
 pub fn company() -> Actor {
-    Actor { user_id: "company-user".into(), role: Role::Company, unit: None, phone: None, name: None }
+    Actor {
+        user_id: "company-user".into(),
+        role: Role::Company,
+        unit: None,
+        phone: None,
+        name: None,
+        credit_code: None,
+    }
 }
 
 pub fn manager() -> Actor {
@@ -112,11 +119,19 @@ pub fn manager() -> Actor {
         unit: None,
         phone: Some(Phone::parse("13700137000").unwrap()),
         name: None,
+        credit_code: None,
     }
 }
 
 pub fn staff(role: Role, unit: &str) -> Actor {
-    Actor { user_id: format!("{role}-{unit}"), role, unit: Some(unit.into()), phone: None, name: None }
+    Actor {
+        user_id: format!("{role}-{unit}"),
+        role,
+        unit: Some(unit.into()),
+        phone: None,
+        name: None,
+        credit_code: None,
+    }
 }
 
 pub fn reviewer(tier: Tier) -> Actor {

@@ -324,6 +324,9 @@ pub struct MeView {
     /// Masked: the caller knows their own number.
     pub phone: Option<String>,
     pub company: Option<CompanyView>,
+    /// A staff member's directory assignments (pick one with the
+    /// `X-Acting-As: role:unit` header); empty for everyone else.
+    pub assignments: Vec<crate::staff::AssignmentView>,
 }
 
 /// A unit's totals as shown: areas in m² and amounts in yuan as decimal

@@ -5,16 +5,22 @@
 //! - [`fs`]: documents on the local filesystem, with signed local URLs that
 //!   mimic S3 presigned requests.
 //! - [`jwt`]: HS256 tokens for the standalone mode.
+//! - [`oidc`]: an OIDC issuer's bearer tokens (JWKS), for the standalone
+//!   server; on AWS, API Gateway's authorizer does this.
+//! - [`cache`]: the per-container staff-directory cache of the functions.
 //! - [`telemetry`]: tracing setup.
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod cache;
 pub mod config;
 pub mod data;
 #[cfg(feature = "embedded")]
 pub mod fs;
 #[cfg(feature = "embedded")]
 pub mod jwt;
+#[cfg(feature = "embedded")]
+pub mod oidc;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
 pub mod telemetry;

@@ -109,8 +109,14 @@ fn seeded(n: usize, rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Service
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let city =
-        Actor { user_id: "bench".into(), role: Role::City, unit: Some("440300".into()), phone: None, name: None };
+    let city = Actor {
+        user_id: "bench".into(),
+        role: Role::City,
+        unit: Some("440300".into()),
+        phone: None,
+        name: None,
+        credit_code: None,
+    };
     let mut group = c.benchmark_group("stats_read");
     // `cargo test --all-targets` runs benchmarks once as tests: keep that quick.
     let sizes: &[usize] = if std::env::args().any(|a| a == "--bench") { &[1_000, 100_000] } else { &[1_000] };

@@ -1,4 +1,5 @@
-//! Demo accounts and demo data for `subsidy serve --demo`.
+//! Demo accounts and demo data for `subsidy serve --demo`: the staff
+//! accounts are seeded into the staff directory like any other staff.
 //!
 //! One account per role and level of jurisdiction, around two projects: one
 //! in 福田区 南园街道 南园社区, and one in 大鹏新区 葵涌街道 — a subdistrict whose
@@ -28,10 +29,18 @@ pub struct DemoAccount {
 }
 
 impl DemoAccount {
-    /// The claims a token for this account carries.
+    /// The token's subject, and the staff directory's key for staff.
+    pub fn sub(&self) -> String {
+        format!("demo-{}", self.username)
+    }
+
+    /// The claims a token for this account carries. They identify; the
+    /// staff directory (seeded with the demo staff) authorises, so the
+    /// `role` claim matters only to ask for a project manager, whose phone
+    /// the demo identity platform has verified.
     pub fn claims(&self) -> HashMap<String, String> {
         let mut c = HashMap::new();
-        c.insert("sub".into(), format!("demo-{}", self.username));
+        c.insert("sub".into(), self.sub());
         c.insert("role".into(), self.role.as_str().into());
         c.insert("name".into(), self.name.into());
         c.insert("preferred_username".into(), self.username.into());
@@ -40,8 +49,32 @@ impl DemoAccount {
         }
         if let Some(p) = self.phone_number {
             c.insert("phone_number".into(), p.into());
+            c.insert("phone_number_verified".into(), "true".into());
         }
         c
+    }
+
+    /// The claims as JSON, as a token carries them (`phone_number_verified`
+    /// a boolean, as identity platforms send it).
+    pub fn token_claims(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self.claims()).expect("strings serialize");
+        if self.phone_number.is_some() {
+            v["phone_number_verified"] = serde_json::Value::Bool(true);
+        }
+        v
+    }
+
+    /// The actor this account acts as (what the directory resolves its
+    /// token to), for seeding and tests.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.sub(),
+            role: self.role,
+            unit: self.jurisdiction.map(str::to_string),
+            phone: self.phone_number.and_then(|p| subsidy_core::fields::Phone::parse(p).ok()),
+            name: Some(self.name.into()),
+            credit_code: None,
+        }
     }
 }
 
@@ -135,16 +168,29 @@ pub const ACCOUNTS: &[DemoAccount] = &[
         "区级审核：龙岗区（看不到葵涌的申请）",
     ),
     account("city", Role::City, "深圳市住建局", Some("440300"), None, "市级：全市只读总览"),
+    account("admin-city", Role::Admin, "深圳市系统管理员", Some("440300"), None, "管理员：管理全市工作人员名录"),
+    account("admin-futian", Role::Admin, "福田区系统管理员", Some("440304"), None, "管理员：管理福田区工作人员名录"),
 ];
 
 pub fn find(username: &str) -> Option<&'static DemoAccount> {
     ACCOUNTS.iter().find(|a| a.username == username)
 }
 
-/// The actor a demo account acts as, checked against the tree.
-pub fn actor(services: &Services, username: &str) -> anyhow::Result<Actor> {
+/// The actor a demo account acts as.
+pub fn actor(_services: &Services, username: &str) -> anyhow::Result<Actor> {
     let a = find(username).ok_or_else(|| anyhow::anyhow!("no demo account {username}"))?;
-    Ok(Actor::from_claims(&a.claims(), &services.tree)?)
+    Ok(a.actor())
+}
+
+/// Puts every demo staff account into the staff directory, leaving alone
+/// those already there (an administrator may have changed them since).
+pub async fn seed_staff(services: &Services) -> anyhow::Result<()> {
+    let directory = services.directory();
+    for a in ACCOUNTS.iter().filter(|a| a.role.is_staff()) {
+        let unit = a.jurisdiction.ok_or_else(|| anyhow::anyhow!("staff account {} has no unit", a.username))?;
+        directory.seed(&a.sub(), a.name, &[(a.role, unit)]).await?;
+    }
+    Ok(())
 }
 
 fn company_input(name: &str, code17: &str, rep: &str, phone: &str, account: &str) -> CompanyInput {
@@ -179,6 +225,7 @@ fn project_input(name: &str, address: &str, community: &str, area: &str, manager
 /// Seeds the demo companies and projects. Returns false (and does nothing)
 /// if the store already holds them.
 pub async fn seed(services: &Services) -> anyhow::Result<bool> {
+    seed_staff(services).await?;
     let a = actor(services, "company-a")?;
     if services.companies.company_of_owner(&a.user_id).await?.is_some() {
         return Ok(false);
@@ -255,11 +302,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_demo_account_makes_a_valid_actor() {
+    fn every_demo_staff_account_holds_a_unit_of_its_level() {
         let tree = subsidy_core::jurisdiction::JurisdictionTree::from_json(crate::SHENZHEN_JSON).unwrap();
         for a in ACCOUNTS {
-            let actor = Actor::from_claims(&a.claims(), &tree);
-            assert!(actor.is_ok(), "{}: {actor:?}", a.username);
+            match a.jurisdiction.and_then(|j| tree.get(j)) {
+                Some(u) => assert!(subsidy_core::staff::role_fits_level(a.role, u.level), "{}", a.username),
+                None => assert!(!a.role.is_staff(), "{} has no unit", a.username),
+            }
+            assert_eq!(a.phone_number.is_some(), a.role == Role::ProjectManager, "{}", a.username);
         }
         let names: std::collections::HashSet<_> = ACCOUNTS.iter().map(|a| a.username).collect();
         assert_eq!(names.len(), ACCOUNTS.len(), "usernames are unique");

@@ -47,8 +47,14 @@ pub struct Config {
     pub policy_file: Option<PathBuf>,
     /// A jurisdiction file; the built-in Shenzhen tree when absent.
     pub jurisdictions_file: Option<PathBuf>,
-    /// Seed demo data, and run the policy with its window moved to today.
+    /// Seed demo data and staff, serve the dev login, and run the policy
+    /// with its window moved to today.
     pub demo: bool,
+    /// Allow `demo` on an address that is not loopback (anyone who reaches
+    /// it can sign in as any demo account, finance included).
+    pub demo_on_network: bool,
+    /// Verify bearer tokens from this OIDC issuer instead of the server's own.
+    pub oidc: Option<OidcSettings>,
     /// Run the dispatcher in the background (tests may drive it by hand).
     pub dispatch: bool,
     /// Recount, repair and write the daily reports at start and then at
@@ -59,7 +65,36 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
 }
 
+/// The identity platform whose tokens a server accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub audience: String,
+}
+
 impl Config {
+    /// Refuses settings that would open the system to anyone: the demo's
+    /// dev login on a network address, or demo tokens beside an issuer.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.demo && !self.addr.ip().is_loopback() && !self.demo_on_network {
+            anyhow::bail!(
+                "--demo serves a dev login with which anyone can sign in as any demo account, finance included; \
+                 it listens only on a loopback address (127.0.0.1 or [::1]), not {}. \
+                 Add --demo-on-network to serve the demo on a network anyway.",
+                self.addr
+            );
+        }
+        if self.demo && self.oidc.is_some() {
+            anyhow::bail!(
+                "--demo and --oidc-issuer exclude each other: with an issuer, the demo's own tokens are refused"
+            );
+        }
+        if let Some(o) = &self.oidc {
+            anyhow::ensure!(!o.audience.trim().is_empty(), "--oidc-audience is required with --oidc-issuer");
+        }
+        Ok(())
+    }
+
     pub fn for_tests(data_dir: &Path) -> Config {
         Config {
             data_dir: data_dir.to_path_buf(),
@@ -67,6 +102,8 @@ impl Config {
             policy_file: None,
             jurisdictions_file: None,
             demo: true,
+            demo_on_network: false,
+            oidc: None,
             dispatch: false,
             nightly_every: None,
             durability: Durability::Normal,
@@ -149,6 +186,26 @@ pub async fn seeded_with_demo_policy(data_dir: &Path) -> anyhow::Result<bool> {
     Ok(store.get_policy(&id).await?.is_some())
 }
 
+/// The staff directory of a data directory, for the `staff` commands: the
+/// database a running server uses (SQLite lets both write; each change is
+/// one transaction), without seeding or activating anything.
+pub fn staff_directory(
+    data_dir: &Path,
+    jurisdictions_file: Option<&Path>,
+) -> anyhow::Result<subsidy_core::staff::StaffDirectory> {
+    let db = data_dir.join("subsidy.db");
+    anyhow::ensure!(db.exists(), "no database at {} (start `subsidy serve` on it once first)", db.display());
+    let tree = JurisdictionTree::from_json(&read_or(&jurisdictions_file.map(Path::to_path_buf), SHENZHEN_JSON)?)?;
+    let store = SqliteStore::open(&db, Durability::Full)?;
+    let store = Arc::new(store);
+    Ok(subsidy_core::staff::StaffDirectory {
+        store: store.clone(),
+        authority: store,
+        tree: Arc::new(tree),
+        clock: system_clock(),
+    })
+}
+
 /// Storage and services opened on a data directory, not yet serving.
 pub struct Opened {
     pub services: Arc<Services>,
@@ -182,12 +239,27 @@ impl Opened {
 impl Stack {
     /// Binds the address, opens the data directory and starts serving.
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Stack> {
+        config.check()?;
+        // Discover the issuer before binding: a wrong URL fails the start.
+        let oidc = match &config.oidc {
+            Some(o) => Some(Arc::new(
+                subsidy_infra::oidc::OidcVerifier::discover(&o.issuer, &o.audience)
+                    .await
+                    .with_context(|| format!("discovering the OIDC issuer {}", o.issuer))?,
+            )),
+            None => None,
+        };
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr()?;
         let Opened { services, store, blobs, exports, secret } =
             Opened::open(&config, clock, &format!("http://{addr}")).await?;
         let keys = Arc::new(Hs256::new(&secret, ISSUER, AUDIENCE));
+        let verifier = match oidc {
+            Some(o) => auth::Verifier::Oidc(o),
+            None => auth::Verifier::Own(keys.clone()),
+        };
+        let auth = auth::Auth { verifier: Arc::new(verifier), keys: keys.clone() };
         // The batch queue lives in memory: a batch a stop left half built
         // is queued again.
         for id in services.building_batches().await.context("finding batches left building")? {
@@ -200,7 +272,7 @@ impl Stack {
         if let Some(every) = config.nightly_every {
             spawn_nightly(services.clone(), dispatcher.clone(), every, rx.clone());
         }
-        let app = app(services.clone(), store.clone(), blobs, keys.clone(), config.web_dir.as_deref());
+        let app = app(services.clone(), store.clone(), blobs, auth, config.demo, config.web_dir.as_deref());
         let mut rx_server = rx;
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -286,10 +358,12 @@ async fn health(State(h): State<Health>) -> Json<serde_json::Value> {
 
 /// Routes only the standalone server has (beside the functions' routes and
 /// the `/blobs/{token}` S3 stand-in, which is not part of the API).
-pub const STANDALONE_ROUTES: &[(&str, &str)] =
-    &[("GET", "/api/v1/health"), ("POST", "/api/v1/auth/dev-login"), ("GET", "/api/v1/auth/dev-accounts")];
+pub const STANDALONE_ROUTES: &[(&str, &str)] = &[("GET", "/api/v1/health")];
 
-/// Every API route the standalone server serves, as (method, path).
+/// Routes only `serve --demo` has: without `--demo` they are unknown (404).
+pub const DEMO_ROUTES: &[(&str, &str)] = &[("POST", "/api/v1/auth/dev-login"), ("GET", "/api/v1/auth/dev-accounts")];
+
+/// Every API route `serve --demo` serves, as (method, path).
 pub fn api_routes() -> Vec<(&'static str, &'static str)> {
     submission::ROUTES
         .iter()
@@ -297,6 +371,7 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         .chain(aggregation::ROUTES)
         .chain(disbursement::ROUTES)
         .chain(STANDALONE_ROUTES)
+        .chain(DEMO_ROUTES)
         .copied()
         .collect()
 }
@@ -305,22 +380,27 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
 /// the bearer-token layer, plus `extra` routes. The standalone server adds
 /// health and the local blob endpoint; the emulator tests add their own.
 pub fn api_router(services: Arc<Services>, keys: Arc<Hs256>, extra: axum::Router) -> axum::Router {
-    api_router_with(services, keys, extra, None)
+    let auth = auth::Auth { verifier: Arc::new(auth::Verifier::Own(keys.clone())), keys };
+    api_router_with(services, auth, true, extra, None)
 }
 
 /// [`api_router`], with the web client's files served for every path
 /// outside `/api/` when `web_dir` is given.
 fn api_router_with(
     services: Arc<Services>,
-    keys: Arc<Hs256>,
+    auth: auth::Auth,
+    demo: bool,
     extra: axum::Router,
     web_dir: Option<&Path>,
 ) -> axum::Router {
-    let auth = auth::Auth { keys };
-    let dev = axum::Router::new()
-        .route("/api/v1/auth/dev-login", post(auth::dev_login))
-        .route("/api/v1/auth/dev-accounts", get(auth::dev_accounts))
-        .with_state(auth.clone());
+    let dev = if demo {
+        axum::Router::new()
+            .route("/api/v1/auth/dev-login", post(auth::dev_login))
+            .route("/api/v1/auth/dev-accounts", get(auth::dev_accounts))
+            .with_state(auth.clone())
+    } else {
+        axum::Router::new()
+    };
     let router = axum::Router::new()
         .merge(submission::router(services.clone()))
         .merge(review::router(services.clone(), &Tier::ALL))
@@ -343,7 +423,8 @@ pub fn app(
     services: Arc<Services>,
     store: SqliteStore,
     blob_store: Arc<FsBlobStore>,
-    keys: Arc<Hs256>,
+    auth: auth::Auth,
+    demo: bool,
     web_dir: Option<&Path>,
 ) -> axum::Router {
     let max_upload = 32 * 1024 * 1024;
@@ -353,7 +434,7 @@ pub fn app(
             .layer(DefaultBodyLimit::max(max_upload))
             .with_state(blobs::Blobs { store: blob_store, services: services.clone() }),
     );
-    api_router_with(services, keys, extra, web_dir)
+    api_router_with(services, auth, demo, extra, web_dir)
 }
 
 /// The default clock.

@@ -24,9 +24,23 @@ enum Command {
     Serve {
         #[arg(long, env = "SUBSIDY_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
-        /// Seed demo accounts and data, and open the policy window today.
+        /// Seed demo accounts, staff and data, serve the dev login, and open
+        /// the policy window today. Loopback addresses only, unless
+        /// --demo-on-network.
         #[arg(long)]
         demo: bool,
+        /// Serve --demo on an address that is not loopback: anyone who
+        /// reaches it can sign in as any demo account, finance included.
+        #[arg(long, requires = "demo")]
+        demo_on_network: bool,
+        /// Accept bearer tokens from this OIDC issuer (keys from its
+        /// discovery document's jwks_uri); the server's own tokens are then refused.
+        #[arg(long, env = "SUBSIDY_OIDC_ISSUER", requires = "oidc_audience")]
+        oidc_issuer: Option<String>,
+        /// The audience (`aud`) the issuer's tokens must carry: the client id
+        /// or API identifier registered with the identity platform.
+        #[arg(long, env = "SUBSIDY_OIDC_AUDIENCE", requires = "oidc_issuer")]
+        oidc_audience: Option<String>,
         /// A policy JSON file (default: the built-in Shenzhen 2020 policy).
         #[arg(long, env = "SUBSIDY_POLICY")]
         policy: Option<PathBuf>,
@@ -49,8 +63,18 @@ enum Command {
         #[command(subcommand)]
         command: StatsCommand,
     },
-    /// Verify every application's audit hash chain. Exits 1 on any break.
+    /// Verify every audit hash chain: applications, companies, batches and
+    /// the staff directory. Exits 1 on any break.
     AuditVerify,
+    /// The staff directory: who may act as staff, and where. Works on the
+    /// data directory while the server runs; every change is audited.
+    Staff {
+        /// The jurisdiction file the server runs with (default: the built-in Shenzhen tree).
+        #[arg(long, env = "SUBSIDY_JURISDICTIONS")]
+        jurisdictions: Option<PathBuf>,
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
     /// List the demo accounts.
     Accounts,
     /// Load a fresh server through the whole lifecycle and report throughput,
@@ -71,6 +95,36 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum StaffCommand {
+    /// Add a staff member, or give an existing one another assignment (and
+    /// enable them).
+    Add {
+        /// The identity platform's subject (the token's `sub`).
+        #[arg(long)]
+        sub: String,
+        /// Display name (required for a new member).
+        #[arg(long)]
+        name: Option<String>,
+        /// community, subdistrict, district, finance, city or admin.
+        #[arg(long)]
+        role: String,
+        /// The unit code (its level must fit the role; an admin's any level).
+        #[arg(long)]
+        unit: String,
+    },
+    /// Disable a staff member: at once, every request of theirs is refused.
+    Disable {
+        #[arg(long)]
+        sub: String,
+    },
+    /// List the staff, or those of a unit's subtree.
+    List {
+        #[arg(long)]
+        unit: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum StatsCommand {
     /// Recount every application, report and repair drift, write today's reports.
     Reconcile,
@@ -86,7 +140,18 @@ async fn main() -> anyhow::Result<()> {
     subsidy_infra::telemetry::init(false, "info,tower_http=warn");
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { addr, demo, policy, jurisdictions, fast_commit, nightly_every_hours, web_dir } => {
+        Command::Serve {
+            addr,
+            demo,
+            demo_on_network,
+            oidc_issuer,
+            oidc_audience,
+            policy,
+            jurisdictions,
+            fast_commit,
+            nightly_every_hours,
+            web_dir,
+        } => {
             let web_dir = if web_dir.join("index.html").is_file() {
                 Some(web_dir)
             } else {
@@ -99,6 +164,11 @@ async fn main() -> anyhow::Result<()> {
                 policy_file: policy,
                 jurisdictions_file: jurisdictions,
                 demo,
+                demo_on_network,
+                oidc: oidc_issuer.map(|issuer| subsidy_standalone::OidcSettings {
+                    issuer,
+                    audience: oidc_audience.unwrap_or_default(),
+                }),
                 dispatch: true,
                 nightly_every: (nightly_every_hours > 0)
                     .then(|| std::time::Duration::from_secs(nightly_every_hours * 3600)),
@@ -125,8 +195,13 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .await?;
             println!(
-                "audit chains: {} applications ({} entries), {} companies and {} batches ({} entries) checked",
-                report.applications, report.entries, report.companies, report.batches, report.other_entries
+                "audit chains: {} applications ({} entries), {} companies, {} batches and {} staff members ({} entries) checked",
+                report.applications,
+                report.entries,
+                report.companies,
+                report.batches,
+                report.staff,
+                report.other_entries
             );
             if report.failures.is_empty() {
                 println!("OK: every chain verifies");
@@ -136,6 +211,39 @@ async fn main() -> anyhow::Result<()> {
                     println!("BROKEN: {f}");
                 }
                 std::process::exit(1);
+            }
+        }
+        Command::Staff { jurisdictions, command } => {
+            let directory = subsidy_standalone::staff_directory(&cli.data_dir, jurisdictions.as_deref())?;
+            let show = |v: &subsidy_core::staff::StaffView| {
+                let roles: Vec<String> =
+                    v.assignments.iter().map(|a| format!("{}@{} {}", a.role.as_str(), a.unit, a.unit_name)).collect();
+                println!(
+                    "{:<28} {:<16} {:<9} v{:<3} {}",
+                    v.sub,
+                    v.name,
+                    if v.active { "active" } else { "disabled" },
+                    v.version,
+                    roles.join(", ")
+                );
+            };
+            let result = match command {
+                StaffCommand::Add { sub, name, role, unit } => {
+                    directory.cli_add(&sub, name.as_deref(), &role, &unit).await.map(|v| vec![v])
+                }
+                StaffCommand::Disable { sub } => directory.cli_disable(&sub).await.map(|v| vec![v]),
+                StaffCommand::List { unit } => directory.cli_list(unit.as_deref()).await,
+            };
+            match result {
+                Ok(views) => {
+                    views.iter().for_each(show);
+                    Ok(())
+                }
+                Err(e) => {
+                    let field = e.field().map(|f| format!(" ({f})")).unwrap_or_default();
+                    eprintln!("error: {e}{field}");
+                    std::process::exit(2);
+                }
             }
         }
         Command::Stats { command } => {
@@ -171,6 +279,7 @@ async fn main() -> anyhow::Result<()> {
                         unit: Some(root.clone()),
                         phone: None,
                         name: None,
+                        credit_code: None,
                     };
                     let view = opened.services.stats(&actor, code.as_deref().unwrap_or(&root)).await?;
                     println!("{}", serde_json::to_string_pretty(&view)?);
@@ -222,6 +331,14 @@ async fn print_banner(stack: &Stack, config: &Config) -> anyhow::Result<()> {
     println!("  Health:    {}/api/v1/health", stack.url());
     println!("  Data:      {}", config.data_dir.display());
     println!("  Policy:    {} ({}), window {} → {}", policy.name, policy.id, policy.opens_at, policy.closes_at);
+    match &config.oidc {
+        Some(o) => println!("  Sign-in:   tokens of {} (audience {})", o.issuer, o.audience),
+        None if config.demo => println!("  Sign-in:   demo dev login (loopback only)"),
+        None => println!(
+            "  Sign-in:   none configured: only tokens signed with {}/secret.key are accepted (see --oidc-issuer)",
+            config.data_dir.display()
+        ),
+    }
     if config.demo {
         println!();
         println!("  Demo accounts — sign in with:");

@@ -8,6 +8,12 @@
 //! A route [`rule`] does not know fails the test, so a new route cannot
 //! escape the matrix.
 //!
+//! Callers are directory-backed: a staff caller's token carries only its
+//! subject, and the staff directory gives the role. Beside them, callers who
+//! try to go around the directory: a token claiming `finance` for a subject
+//! the directory does not hold (a company at most), a disabled reviewer
+//! (403 on every route), and a manager whose phone is not verified (401).
+//!
 //! Every answer is also searched for company-a's full bank account number,
 //! which only finance's treasury file may carry.
 //!
@@ -49,6 +55,9 @@ enum Rule {
     StaffOverUnit,
     /// Finance of the batch's district.
     BatchFinance,
+    /// An administrator whose unit contains every unit the staff member in
+    /// the path holds.
+    StaffAdmin,
 }
 
 fn rule(method: &str, path: &str) -> Option<Rule> {
@@ -75,6 +84,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/disbursement/budget") | ("GET", "/disbursement/eligible") => Role("finance"),
         ("GET" | "POST", "/batches") => Role("finance"),
         (_, p) if p.starts_with("/batches/{id}") => BatchFinance,
+        ("GET", "/admin/staff") => Role("admin"),
+        (_, "/admin/staff/{sub}") => StaffAdmin,
         _ => return None,
     })
 }
@@ -86,6 +97,10 @@ struct Caller {
     role: &'static str,
     /// Staff: their unit. Company: its owner id. Manager: the phone.
     unit: Option<String>,
+    /// How every route but the public ones refuses this caller, whatever
+    /// the rule: a disabled staff member (403) or an identity that makes no
+    /// actor (401).
+    refused: Option<(u16, &'static str)>,
 }
 
 /// Relation of the object's unit to the caller's unit.
@@ -103,20 +118,19 @@ struct Fixture {
     document: String,
     project: String,
     batch: String,
+    /// A staff member in 南园社区 whom only administrators touch.
+    staff: String,
 }
 
-fn staff(app: &TestApp, role: &'static str, unit: &str) -> Caller {
-    let now = chrono::Utc::now().timestamp();
-    let token = app.keys.sign(
-        &json!({"sub": format!("matrix-{role}-{unit}"), "role": role, "jurisdiction": unit, "name": role}),
-        now,
-        3600,
-    );
-    Caller { name: format!("{role}@{unit}"), token: Some(token), role, unit: Some(unit.to_string()) }
+/// A staff caller: put into the directory, with a token that names only
+/// the subject.
+async fn staff(app: &TestApp, role: &'static str, unit: &str) -> Caller {
+    let token = app.staff_token(&format!("matrix-{role}-{unit}"), role, unit).await;
+    Caller { name: format!("{role}@{unit}"), token: Some(token), role, unit: Some(unit.to_string()), refused: None }
 }
 
 async fn demo(app: &TestApp, username: &str, role: &'static str) -> Caller {
-    Caller { name: username.to_string(), token: app.login(username).await.token, role, unit: None }
+    Caller { name: username.to_string(), token: app.login(username).await.token, role, unit: None, refused: None }
 }
 
 /// The concrete path and body for a route over the fixture.
@@ -125,7 +139,8 @@ fn call_for(method: &str, route: &str, f: &Fixture, tier: &str, code: &str, date
         .replace("{tier}", tier)
         .replace("{code}", code)
         .replace("{date}", date)
-        .replace("{document_id}", &f.document);
+        .replace("{document_id}", &f.document)
+        .replace("{sub}", &f.staff);
     let path = if path.starts_with("/api/v1/projects/") {
         path.replace("{id}", &f.project)
     } else if path.starts_with("/api/v1/batches/") {
@@ -160,6 +175,9 @@ fn call_for(method: &str, route: &str, f: &Fixture, tier: &str, code: &str, date
         }
         ("POST", "/batches") => Some(json!({"note": "矩阵"})),
         ("POST", "/batches/{id}/results") => Some(Value::String("批次号,x\n".into())),
+        ("PUT", "/admin/staff/{sub}") => Some(
+            json!({"name": "矩阵初审员", "assignments": [{"role": "community", "unit": "440304001020"}], "version": 999}),
+        ),
         _ => Some(stale),
     };
     (path, body)
@@ -169,13 +187,14 @@ fn expected(rule: Rule, c: &Caller, tier: &str, relation: Relation, f_owner: &st
     let staff_sees = matches!(relation, Relation::Own | Relation::Child);
     match rule {
         Rule::Public => true,
-        _ if c.token.is_none() => false,
+        _ if c.token.is_none() || c.refused.is_some() => false,
         Rule::SignedIn => true,
         Rule::Role(r) => c.role == r,
         Rule::Owner => c.role == "company" && c.unit.as_deref() == Some(f_owner),
         Rule::SeesApplication => match c.role {
             "company" => c.unit.as_deref() == Some(f_owner),
             "project_manager" => c.unit.as_deref() == Some(f_phone),
+            "admin" => false,
             _ => staff_sees,
         },
         Rule::Manager => c.role == "project_manager" && c.unit.as_deref() == Some(f_phone),
@@ -187,8 +206,9 @@ fn expected(rule: Rule, c: &Caller, tier: &str, relation: Relation, f_owner: &st
             "community" | "subdistrict" | "district" | "city" => staff_sees,
             _ => false,
         },
-        Rule::StaffOverUnit => !matches!(c.role, "company" | "project_manager") && staff_sees,
+        Rule::StaffOverUnit => !matches!(c.role, "company" | "project_manager" | "admin") && staff_sees,
         Rule::BatchFinance => c.role == "finance" && staff_sees,
+        Rule::StaffAdmin => c.role == "admin" && staff_sees,
     }
 }
 
@@ -211,7 +231,9 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
         document: detail["documents"][0]["id"].as_str().unwrap().to_string(),
         project: detail["projectId"].as_str().unwrap().to_string(),
         batch: batch["id"].as_str().unwrap().to_string(),
+        staff: "matrix-target".into(),
     };
+    app.staff_token(&fixture.staff, "community", "440304001020").await;
     assert!(fixture.version < 999);
     let me = company.get("/api/v1/me").await.ok();
     let owner = me["userId"].as_str().or(me["id"].as_str()).unwrap_or("demo-company-a").to_string();
@@ -222,8 +244,10 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
 
     // Callers. For objects located in 南园社区 (440304001020), 南园街道
     // (440304001), 福田区 (440304): the unit that contains them and a sibling.
-    let mut callers: Vec<(Caller, Relation)> =
-        vec![(Caller { name: "anonymous".into(), token: None, role: "anonymous", unit: None }, Relation::Sibling)];
+    let mut callers: Vec<(Caller, Relation)> = vec![(
+        Caller { name: "anonymous".into(), token: None, role: "anonymous", unit: None, refused: None },
+        Relation::Sibling,
+    )];
     let mut a = demo(&app, "company-a", "company").await;
     a.unit = Some(owner.clone());
     callers.push((a, Relation::Own));
@@ -242,12 +266,66 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
         ("district", "440304", "440307", Relation::Child),
         ("finance", "440304", "440398", Relation::Child),
         ("city", "440300", "", Relation::Child),
+        ("admin", "440304", "440307", Relation::Child),
     ] {
-        callers.push((staff(&app, role, own), relation_of_own));
+        callers.push((staff(&app, role, own).await, relation_of_own));
         if !sibling.is_empty() {
-            callers.push((staff(&app, role, sibling), Relation::Sibling));
+            callers.push((staff(&app, role, sibling).await, Relation::Sibling));
         }
     }
+    // Going around the directory. A token that claims finance of 福田区 for
+    // a subject the directory does not hold is a (non-owner) company.
+    let claims_finance =
+        app.token(json!({"sub": "matrix-claims-finance", "role": "finance", "jurisdiction": "440304"}));
+    // It registers a company, as any signed-in subject may.
+    let code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00077").unwrap();
+    app.with_token(&claims_finance)
+        .put(
+            "/api/v1/company",
+            json!({"creditCode": code.as_str(), "name": "声称财政物业", "legalRepresentative": "法人",
+                "contactName": "经办人", "contactPhone": "13700137000",
+                "bankAccount": {"bankName": "中国银行", "accountName": "声称财政物业", "accountNumber": "6217000012345670"}}),
+        )
+        .await
+        .ok();
+    callers.push((
+        Caller {
+            name: "finance by claims only".into(),
+            token: Some(claims_finance),
+            role: "company",
+            unit: Some("not-the-owner".into()),
+            refused: None,
+        },
+        Relation::Own,
+    ));
+    // A reviewer of this very community, disabled by an administrator.
+    let disabled_sub = "matrix-community-440304001020";
+    let disabled_token = app.staff_token(&format!("{disabled_sub}-disabled"), "community", "440304001020").await;
+    let admin = app.staff_token("matrix-admin-city", "admin", "440300").await;
+    app.with_token(&admin).delete(&format!("/api/v1/admin/staff/{disabled_sub}-disabled")).await.ok();
+    callers.push((
+        Caller {
+            name: "disabled community reviewer".into(),
+            token: Some(disabled_token),
+            role: "community",
+            unit: Some("440304001020".into()),
+            refused: Some((403, "account_disabled")),
+        },
+        Relation::Own,
+    ));
+    // pm-a's own phone, but not verified by the identity platform.
+    let unverified = app.token(json!({"sub": "matrix-pm-unverified", "role": "project_manager",
+        "phone_number": phone, "phone_number_verified": false}));
+    callers.push((
+        Caller {
+            name: "manager with an unverified phone".into(),
+            token: Some(unverified),
+            role: "project_manager",
+            unit: Some(phone.into()),
+            refused: Some((401, "unauthenticated")),
+        },
+        Relation::Own,
+    ));
 
     let routes = subsidy_standalone::api_routes();
     let unknown: Vec<String> =
@@ -296,11 +374,12 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
                     // A report that does not exist for a unit the caller may
                     // see is the one 404 that is an answer, not a denial.
                     let missing_report = status == 404 && reply.body["error"]["message"] == "report not found";
-                    let ok = match (allow, status) {
-                        (true, s) => s != 401 && (s != 404 || missing_report),
-                        (false, 401) => c.token.is_none(),
-                        (false, 404) => c.token.is_some() && !reply.body.to_string().contains(&fixture.app),
-                        (false, _) => false,
+                    let ok = match (allow, status, c.refused) {
+                        (false, s, Some((want, code))) => s == want && reply.code() == code,
+                        (true, s, _) => s != 401 && s != 403 && (s != 404 || missing_report),
+                        (false, 401, _) => c.token.is_none(),
+                        (false, 404, _) => c.token.is_some() && !reply.body.to_string().contains(&fixture.app),
+                        (false, _, _) => false,
                     };
                     // Personal data: company-a's bank account never appears
                     // whole in an answer (only finance's treasury file has it).
@@ -316,7 +395,9 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
                             c.name,
                             if allow {
                                 "allowed"
-                            } else if c.token.is_none() {
+                            } else if let Some((403, _)) = c.refused {
+                                "403"
+                            } else if c.token.is_none() || c.refused.is_some() {
                                 "401"
                             } else {
                                 "404"

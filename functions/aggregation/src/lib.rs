@@ -209,8 +209,14 @@ pub async fn nightly(services: &Services) -> Result<Nightly, Error> {
         tracing::warn!(event = "stats_drift", unit = %d.unit, counter = d.counter, stored = d.stored, recounted = d.recounted, "counter drift repaired");
     }
     let root = services.tree.root().clone();
-    let system =
-        Actor { user_id: "system".into(), role: Role::City, unit: Some(root.code.clone()), phone: None, name: None };
+    let system = Actor {
+        user_id: "system".into(),
+        role: Role::City,
+        unit: Some(root.code.clone()),
+        phone: None,
+        name: None,
+        credit_code: None,
+    };
     let date = report_date(services.now());
     let mut written = 0;
     let units: Vec<String> =

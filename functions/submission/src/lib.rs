@@ -1,5 +1,6 @@
 //! The submission function: everything a company and a project manager do,
-//! and the read side of applications for every role.
+//! the read side of applications for every role, and the staff directory's
+//! administration.
 //!
 //! Routes are declared once in [`ROUTES`]; [`router`] serves exactly those.
 //! [`document_arrived`] is the consumer for stored document bytes (an S3
@@ -20,6 +21,7 @@ use subsidy_core::document::Document;
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::{ApplicationFilter, Page, PresignedRequest};
 use subsidy_core::service::{ActionInput, UploadInput};
+use subsidy_core::staff::{StaffInput, StaffView};
 use subsidy_core::state::State as AppStateKind;
 use subsidy_core::views::*;
 use subsidy_core::{Error, Services};
@@ -47,6 +49,63 @@ subsidy_api::routes! {
     POST "/api/v1/applications/{id}/confirm-area" => confirm_area,
     POST "/api/v1/applications/{id}/dispute-area" => dispute_area,
     GET "/api/v1/manager/inbox" => manager_inbox,
+    GET "/api/v1/admin/staff" => list_staff,
+    GET "/api/v1/admin/staff/{sub}" => get_staff,
+    PUT "/api/v1/admin/staff/{sub}" => put_staff,
+    DELETE "/api/v1/admin/staff/{sub}" => disable_staff,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StaffListParams {
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `GET /admin/staff`: the staff of the administrator's subtree.
+async fn list_staff(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Query(q): Query<StaffListParams>,
+) -> ApiResult<Json<Page<StaffView>>> {
+    let page = PageParams { limit: q.limit, cursor: q.cursor }.page()?;
+    Ok(Json(s.directory().list(&actor, q.unit.as_deref(), q.role.as_deref(), q.q.as_deref(), &page).await?))
+}
+
+async fn get_staff(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(sub): Path<String>,
+) -> ApiResult<Json<StaffView>> {
+    Ok(Json(s.directory().get(&actor, &sub).await?))
+}
+
+/// `PUT /admin/staff/{sub}`: create (201) or replace (200, with `version`).
+async fn put_staff(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(sub): Path<String>,
+    Body(input): Body<StaffInput>,
+) -> ApiResult<(StatusCode, Json<StaffView>)> {
+    let (view, created) = s.directory().put(&actor, &sub, &input).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
+}
+
+/// `DELETE /admin/staff/{sub}`: disable; the record and its trail stay.
+async fn disable_staff(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(sub): Path<String>,
+) -> ApiResult<Json<StaffView>> {
+    Ok(Json(s.directory().disable(&actor, &sub).await?))
 }
 
 /// The submission router, with the shared layers applied.
@@ -393,7 +452,8 @@ mod tests {
         let (status, body) =
             invoke(include_str!("../../../events/submission/apigw-get-me-no-authorizer-401.json")).await;
         assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
-        let (status, _) = invoke(include_str!("../../../events/submission/apigw-get-me-unknown-role-401.json")).await;
+        let (status, _) =
+            invoke(include_str!("../../../events/submission/apigw-get-manager-inbox-unverified-phone-401.json")).await;
         assert_eq!(status, 401);
     }
 }

@@ -16,6 +16,8 @@
 //! | pre-checks  | `APP#{id}`                 | `PRECHECK#{tier}`  |                                              |
 //! | claim       | `CLAIM#{policy}#{project}` | `CLAIM`            | (one live application per project)          |
 //! | idempotency | `IDEM#{key}`               | `IDEM`             | (expires by TTL)                             |
+//! | staff member| `STAFF`                    | `STAFF#{sub}`      | (one partition: see `dynamo/staff.rs`)       |
+//! | staff audit | `STAFF#{sub}`              | `AUDIT#{seq:010}`  |                                              |
 //!
 //! Every GSI projects keys only, so a write that does not change an index
 //! key costs that index nothing; lists read the keys, then the bodies with
@@ -47,6 +49,8 @@ use subsidy_core::policy::Policy;
 use subsidy_core::ports::*;
 use subsidy_core::precheck::PrecheckReport;
 use subsidy_core::state::State;
+
+mod staff;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -730,6 +734,8 @@ pub(crate) fn audit_pk(subject: &str) -> String {
         format!("BATCH#{id}")
     } else if let Some(id) = subject.strip_prefix("company:") {
         format!("COMPANY#{id}")
+    } else if let Some(sub) = subject.strip_prefix("staff:") {
+        format!("STAFF#{sub}")
     } else {
         app_pk(subject)
     }

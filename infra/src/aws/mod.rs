@@ -57,6 +57,9 @@ pub struct ServiceConfig {
     /// `EXPORT_QUEUE_URL`: where batch files are asked for (only the
     /// functions that create batches have it).
     pub export_queue_url: Option<String>,
+    /// How old a container's view of a staff member may be
+    /// ([`STAFF_CACHE_TTL`] in the functions).
+    pub staff_cache_ttl: std::time::Duration,
 }
 
 impl ServiceConfig {
@@ -67,9 +70,14 @@ impl ServiceConfig {
             policy: config::parsed("POLICY_JSON", Policy::from_json)?,
             exports_bucket: config::var("EXPORT_BUCKET_NAME")?,
             export_queue_url: config::var("EXPORT_QUEUE_URL").ok(),
+            staff_cache_ttl: STAFF_CACHE_TTL,
         })
     }
 }
+
+/// How old a function's view of a staff member may be: a revocation
+/// reaches every container within this time.
+pub const STAFF_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The use cases on DynamoDB and S3.
 ///
@@ -148,7 +156,9 @@ pub async fn services_on(
         prechecks: store.clone(),
         idempotency: store.clone(),
         stats: store.clone(),
-        disbursement: store,
+        disbursement: store.clone(),
+        staff: store.clone(),
+        staff_authority: Arc::new(crate::cache::CachedStaff::new(store, config.staff_cache_ttl)),
         clock,
         tree: Arc::new(tree),
         policy_id: config.policy.id.clone(),

@@ -10,6 +10,7 @@
 mod disbursement;
 mod group;
 mod outbox;
+mod staff;
 mod stats;
 
 use std::path::Path;
@@ -169,8 +170,10 @@ impl SqliteStore {
             prechecks: s.clone(),
             idempotency: s.clone(),
             stats: s.clone(),
-            disbursement: s,
+            disbursement: s.clone(),
             export_queue,
+            staff: s.clone(),
+            staff_authority: s,
             clock,
             tree,
             policy_id: policy_id.to_string(),

@@ -168,3 +168,11 @@ CREATE TABLE IF NOT EXISTS budgets (
     remaining INTEGER NOT NULL,
     PRIMARY KEY (policy_id, district)
 );
+
+-- The staff directory: who may act as staff, and where. Its members'
+-- audit entries are in `audit` under `staff:{sub}`.
+CREATE TABLE IF NOT EXISTS staff (
+    sub     TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+);

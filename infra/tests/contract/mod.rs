@@ -105,7 +105,7 @@ pub fn project(c: &Company, name: &str, community: &str) -> Project {
 }
 
 fn actor(c: &Company) -> Actor {
-    Actor { user_id: c.owner.clone(), role: Role::Company, unit: None, phone: None, name: None }
+    Actor { user_id: c.owner.clone(), role: Role::Company, unit: None, phone: None, name: None, credit_code: None }
 }
 
 /// A draft at version 1 with its first audit entry.

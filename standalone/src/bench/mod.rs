@@ -98,11 +98,48 @@ impl Ctx {
         )
     }
     fn manager(&self, phone: &str) -> String {
-        self.token(json!({"sub": format!("bench-pm-{phone}"), "role": "project_manager", "phone_number": phone, "name": "项目经理"}))
+        self.token(json!({"sub": format!("bench-pm-{phone}"), "role": "project_manager", "phone_number": phone,
+            "phone_number_verified": true, "name": "项目经理"}))
     }
+    /// A staff member's token. It only identifies: [`enroll_staff`] put the
+    /// member into the staff directory, which gives the role.
     fn staff(&self, role: &str, code: &str, n: u8) -> String {
-        self.token(json!({"sub": format!("bench-{role}-{code}-{n}"), "role": role, "jurisdiction": code, "name": format!("{role} {code}")}))
+        self.token(json!({"sub": staff_sub(role, code, n), "name": format!("{role} {code}")}))
     }
+}
+
+fn staff_sub(role: &str, code: &str, n: u8) -> String {
+    format!("bench-{role}-{code}-{n}")
+}
+
+/// Puts every staff member the run acts as into the staff directory, as the
+/// demo's city administrator does through `PUT /admin/staff/{sub}`: a
+/// reviewer per unit and tier, two finance users per district, the city.
+async fn enroll_staff(ctx: &Arc<Ctx>, plan: &Plan) -> anyhow::Result<usize> {
+    let mut wanted = std::collections::BTreeSet::new();
+    wanted.insert(("city", "440300".to_string(), 1));
+    for p in &plan.projects {
+        wanted.insert(("community", p.path.community.clone(), 1));
+        wanted.insert(("subdistrict", p.path.subdistrict.clone(), 1));
+        wanted.insert(("district", p.path.district.clone(), 1));
+        wanted.insert(("finance", p.path.district.clone(), 1));
+        wanted.insert(("finance", p.path.district.clone(), 2));
+    }
+    let admin = ctx.token(json!({"sub": "demo-admin-city", "name": "深圳市系统管理员"}));
+    let count = wanted.len();
+    futures::stream::iter(wanted)
+        .map(|(role, code, n)| {
+            let (ctx, admin) = (ctx.clone(), admin.clone());
+            async move {
+                let body = json!({"name": format!("{role} {code}"), "assignments": [{"role": role, "unit": code}]});
+                let path = format!("/api/v1/admin/staff/{}", staff_sub(role, &code, n));
+                ctx.client.put("PUT /admin/staff/{sub}", &admin, &path, &body).await.map(|_| ())
+            }
+        })
+        .buffer_unordered(ctx.concurrency)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(count)
 }
 
 /// Runs the bench; `exe` is the `subsidy` binary to start as the server.
@@ -152,6 +189,10 @@ pub async fn run(args: BenchArgs, exe: &Path) -> anyhow::Result<Option<Report>> 
     });
     let plan = Arc::new(plan);
 
+    if args.resume.is_none() {
+        let enrolled = enroll_staff(&ctx, &plan).await?;
+        eprintln!("enrolled {enrolled} staff members in the directory");
+    }
     let city = ctx.staff("city", "440300", 1);
     let before_file = dir.path().join(BEFORE_FILE);
     let before = if args.resume.is_some() {
