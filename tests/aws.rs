@@ -315,6 +315,18 @@ impl AwsStack {
         keys: Arc<Hs256>,
         interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
     ) -> AwsStack {
+        AwsStack::start_behind(clock, keys, interceptor, None).await
+    }
+
+    /// [`Self::start_with`]; with `oidc`, the routers stand behind that
+    /// issuer's tokens (as behind API Gateway's JWT authorizer), with no
+    /// dev login.
+    pub async fn start_behind(
+        clock: Arc<dyn Clock>,
+        keys: Arc<Hs256>,
+        interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
+        oidc: Option<Arc<subsidy_infra::oidc::OidcVerifier>>,
+    ) -> AwsStack {
         std::env::var("AWS_ENDPOINT_URL").expect("the AWS emulator: run through scripts/with-moto.sh (make test does)");
         let sdk = aws::sdk_config().await;
         let resources = create_resources(&sdk, &unique_prefix()).await;
@@ -352,7 +364,10 @@ impl AwsStack {
         );
         let health = axum::Router::new()
             .route("/api/v1/health", axum::routing::get(|| async { axum::Json(json!({"status": "ok"})) }));
-        let app = subsidy_standalone::api_router(services.clone(), keys, health);
+        let app = match oidc {
+            Some(oidc) => subsidy_standalone::api_router_oidc(services.clone(), oidc, keys, health),
+            None => subsidy_standalone::api_router(services.clone(), keys, health),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, mut rx) = tokio::sync::watch::channel(false);

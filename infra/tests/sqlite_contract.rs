@@ -20,7 +20,8 @@ fn ports(store: SqliteStore) -> contract::Ports {
         prechecks: s.clone(),
         idempotency: s.clone(),
         stats: s.clone(),
-        disbursement: s,
+        disbursement: s.clone(),
+        staff: s,
     }
 }
 

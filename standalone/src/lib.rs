@@ -384,6 +384,19 @@ pub fn api_router(services: Arc<Services>, keys: Arc<Hs256>, extra: axum::Router
     api_router_with(services, auth, true, extra, None)
 }
 
+/// [`api_router`] behind an OIDC issuer's tokens and without the dev
+/// login, as API Gateway's JWT authorizer stands in front of the functions
+/// (the emulator suites' stand-in for it).
+pub fn api_router_oidc(
+    services: Arc<Services>,
+    oidc: Arc<subsidy_infra::oidc::OidcVerifier>,
+    keys: Arc<Hs256>,
+    extra: axum::Router,
+) -> axum::Router {
+    let auth = auth::Auth { verifier: Arc::new(auth::Verifier::Oidc(oidc)), keys };
+    api_router_with(services, auth, false, extra, None)
+}
+
 /// [`api_router`], with the web client's files served for every path
 /// outside `/api/` when `web_dir` is given.
 fn api_router_with(

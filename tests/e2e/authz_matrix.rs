@@ -214,7 +214,7 @@ fn expected(rule: Rule, c: &Caller, tier: &str, relation: Relation, f_owner: &st
 
 #[tokio::test]
 async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say() {
-    let app = TestApp::spawn_standalone().await;
+    let app = TestApp::spawn().await;
     // Fixtures: an application of company-a in 南园社区 pending 初审 with its
     // documents, company-a's project, and a ready batch of 福田区.
     let paid = approved_applications(&app, 1).await;

@@ -30,7 +30,8 @@ async fn the_dynamodb_adapter_keeps_the_storage_contract() {
         prechecks: store.clone(),
         idempotency: store.clone(),
         stats: store.clone(),
-        disbursement: store,
+        disbursement: store.clone(),
+        staff: store,
     })
     .await;
 }

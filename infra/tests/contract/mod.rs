@@ -32,6 +32,7 @@ pub struct Ports {
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub stats: Arc<dyn subsidy_core::stats::StatsStore>,
     pub disbursement: Arc<dyn subsidy_core::disbursement::DisbursementStore>,
+    pub staff: Arc<dyn subsidy_core::staff::StaffStore>,
 }
 
 fn text(s: &str) -> Text {
@@ -634,4 +635,82 @@ pub async fn run_all(p: &Ports) {
     stats_commits_are_all_or_nothing_and_conditional(p).await;
     claims_and_settlements_are_conditional_and_keep_the_budget(p).await;
     batches_and_lines_page_through_every_item(p).await;
+    the_staff_directory_is_versioned_audited_and_pages_in_sub_order(p).await;
+}
+
+fn staff_member(sub: &str, role: Role, unit: &str, version: u64) -> subsidy_core::staff::StaffMember {
+    subsidy_core::staff::StaffMember {
+        sub: sub.into(),
+        name: format!("员工{sub}"),
+        assignments: vec![subsidy_core::staff::Assignment { role, unit: unit.into() }],
+        active: true,
+        version,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        updated_by: "contract".into(),
+        audit_seq: version,
+        audit_head: GENESIS.into(),
+    }
+}
+
+fn staff_audit(m: &subsidy_core::staff::StaffMember, prev: &str) -> AuditEntry {
+    let admin = Actor {
+        user_id: "admin".into(),
+        role: Role::Admin,
+        unit: Some("440300".into()),
+        phone: None,
+        name: None,
+        credit_code: None,
+    };
+    AuditEntry::next(&m.audit_subject(), m.audit_seq, prev, Utc::now(), &admin, "staff_update", None, "active", None)
+}
+
+/// Creates are exclusive, replaces conditional on the version, each write
+/// appends its audit entry in the same transaction (a refused write none),
+/// and lists page through every match in `sub` order.
+pub async fn the_staff_directory_is_versioned_audited_and_pages_in_sub_order(p: &Ports) {
+    use subsidy_core::staff::StaffFilter;
+    let prefix = uid("S");
+    let sub = |i: usize| format!("{prefix}-{i:02}");
+    let first = staff_member(&sub(0), Role::Community, "440304001020", 1);
+    let a1 = staff_audit(&first, GENESIS);
+    p.staff.put_staff(&first, 0, &a1).await.unwrap();
+    assert_eq!(p.staff.get_staff(&sub(0)).await.unwrap(), Some(first.clone()));
+    assert_eq!(p.staff.put_staff(&first, 0, &staff_audit(&first, GENESIS)).await, Err(StoreError::AlreadyExists));
+    let second = subsidy_core::staff::StaffMember { active: false, version: 2, audit_seq: 2, ..first.clone() };
+    let a2 = staff_audit(&second, &a1.hash);
+    p.staff.put_staff(&second, 1, &a2).await.unwrap();
+    let stale = subsidy_core::staff::StaffMember { version: 2, audit_seq: 2, name: "陈旧".into(), ..first.clone() };
+    assert_eq!(
+        p.staff.put_staff(&stale, 1, &staff_audit(&stale, &a1.hash)).await,
+        Err(StoreError::VersionConflict { current: 2 })
+    );
+    let missing = staff_member(&sub(99), Role::City, "440300", 2);
+    assert_eq!(p.staff.put_staff(&missing, 1, &staff_audit(&missing, GENESIS)).await, Err(StoreError::NotFound));
+    assert_eq!(p.staff.get_staff(&sub(99)).await.unwrap(), None);
+    assert!(!p.staff.get_staff(&sub(0)).await.unwrap().unwrap().active);
+    let trail = p.applications.audit_trail(&first.audit_subject()).await.unwrap();
+    assert_eq!(trail, vec![a1, a2], "one entry per accepted write, none for the refused ones");
+
+    // Twelve more; every third a district reviewer of 福田区.
+    for i in 1..=12 {
+        let (role, unit) = if i % 3 == 0 { (Role::District, "440304") } else { (Role::Community, "440304001023") };
+        let m = staff_member(&sub(i), role, unit, 1);
+        p.staff.put_staff(&m, 0, &staff_audit(&m, GENESIS)).await.unwrap();
+    }
+    let filter = StaffFilter { role: Some(Role::District), text: Some(prefix.to_lowercase()), ..Default::default() };
+    let mut page = PageRequest::first(2);
+    let mut seen = Vec::new();
+    loop {
+        let got = p.staff.list_staff(&filter, &page).await.unwrap();
+        assert!(got.items.len() <= 2);
+        seen.extend(got.items.iter().map(|m| m.sub.clone()));
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![sub(3), sub(6), sub(9), sub(12)], "every match once, in sub order");
+    let bad = PageRequest { limit: 2, cursor: Some("not-a-cursor".into()) };
+    assert!(p.staff.list_staff(&filter, &bad).await.is_err(), "a foreign cursor is refused");
 }
