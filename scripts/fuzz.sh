@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the API from its OpenAPI document (docs/openapi.yaml) with
 # schemathesis against a fresh standalone server on a free loopback port,
-# once as a company and once as a district reviewer, with a fixed seed and a
+# as a company, a district reviewer and an administrator, with a fixed seed and a
 # bounded number of cases per operation. Fails on any 5xx, any answer that
 # does not match the document (status, content type, body schema: every 4xx
 # must carry the error body), and on any answer carrying a full phone or
@@ -32,7 +32,7 @@ for _ in $(seq 1 200); do
   sleep 0.1
 done
 status=0
-for user in company-a district-futian; do
+for user in company-a district-futian admin-futian; do
   token=$(curl -sf -X POST "$base/api/v1/auth/dev-login" -H 'content-type: application/json' \
     -d "{\"username\":\"$user\"}" | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
   if PYTHONPATH="$root/scripts" SCHEMATHESIS_HOOKS=fuzz_hooks FUZZ_PII="${FUZZ_PII:-$pii}" "$bin/schemathesis" run "$root/docs/openapi.yaml" --url "$base" -H "Authorization: Bearer $token" \

@@ -599,6 +599,34 @@ impl StaffDirectory {
         Ok(self.store.list_staff(&StaffFilter::default(), page).await?)
     }
 
+    /// The deployment's first administrator, named by configuration (the
+    /// cloud stack's `InitialAdminSub`): an admin of the tree's root,
+    /// created if absent and left alone if present, so that what
+    /// administrators changed since (a rename, a disable) stands. The
+    /// creation is audited with the actor `bootstrap`. Says whether it
+    /// created the member.
+    pub async fn bootstrap_admin(&self, sub: &str) -> Result<bool, Error> {
+        if self.store.get_staff(sub).await?.is_some() {
+            return Ok(false);
+        }
+        let input = StaffInput {
+            name: "初始管理员".into(),
+            assignments: vec![AssignmentInput {
+                role: Role::Admin.as_str().into(),
+                unit: self.tree.root().code.clone(),
+            }],
+            version: None,
+            active: Some(true),
+        };
+        let actor = Actor { user_id: "bootstrap".into(), ..cli_actor(&self.tree) };
+        match self.put(&actor, sub, &input).await {
+            Ok(_) => Ok(true),
+            // Another container created them first.
+            Err(Error::VersionConflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Seeds a member directly (demo data): created if absent, left alone
     /// if present, so restarts keep what administrators changed since.
     pub async fn seed(&self, sub: &str, name: &str, assignments: &[(Role, &str)]) -> Result<(), Error> {
@@ -810,6 +838,21 @@ mod tests {
             "not_found"
         );
         assert_eq!(d.list(&fin, None, None, None, &PageRequest::first(5)).await.unwrap_err().code(), "not_found");
+    }
+
+    #[tokio::test]
+    async fn the_first_administrator_is_created_once_and_then_left_alone() {
+        let d = dir();
+        assert!(d.bootstrap_admin("first").await.unwrap());
+        let admin = d.resolve(&claims(&[("sub", "first")]), None).await.unwrap();
+        assert_eq!((admin.role, admin.unit.as_deref()), (Role::Admin, Some("440300")));
+        assert_eq!(d.store.get_staff("first").await.unwrap().unwrap().updated_by, "bootstrap");
+        d.put(&admin, "second", &input("第二", &[("admin", "440300")], None)).await.unwrap();
+        let second = d.resolve(&claims(&[("sub", "second")]), None).await.unwrap();
+        d.disable(&second, "first").await.unwrap();
+        assert!(!d.bootstrap_admin("first").await.unwrap(), "a cold start does not undo a disable");
+        assert_eq!(d.resolve(&claims(&[("sub", "first")]), None).await, Err(Error::AccountDisabled));
+        assert!(d.bootstrap_admin(" bad sub").await.is_err());
     }
 
     #[test]

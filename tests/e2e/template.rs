@@ -231,3 +231,57 @@ fn the_web_client_is_served_from_a_private_bucket_only_cloudfront_reads() {
     assert_eq!(behaviors[0]["PathPattern"], "/assets/*");
     assert_eq!(behaviors[0]["CachePolicyId"], CACHING_OPTIMIZED);
 }
+
+/// A browser sends only the headers CORS allows: every request header the
+/// API reads must be in the HTTP API's `AllowHeaders` (moto checks no CORS,
+/// so this is where a missing one is caught).
+#[test]
+fn the_api_allows_every_request_header_it_reads() {
+    let t = template();
+    let cors = &resources(&t)["HttpApi"]["Properties"]["CorsConfiguration"];
+    let allowed: BTreeSet<String> =
+        cors["AllowHeaders"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_lowercase()).collect();
+    for header in ["authorization", "content-type", "idempotency-key", subsidy_core::staff::ACTING_AS_HEADER] {
+        assert!(allowed.contains(header), "{header} is not in AllowHeaders {allowed:?}");
+    }
+    let methods: BTreeSet<&str> =
+        cors["AllowMethods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let used: BTreeSet<&str> = subsidy_standalone::api_routes().into_iter().map(|(m, _)| m).collect();
+    assert!(used.is_subset(&methods), "{used:?} ⊄ {methods:?}");
+}
+
+/// The first administrator: a stack parameter the submission function
+/// reads at start (the directory is otherwise empty on a new stack).
+#[test]
+fn the_submission_function_is_told_the_first_administrator() {
+    let t = template();
+    assert_eq!(t["Parameters"]["InitialAdminSub"]["Default"], "");
+    let vars = &resources(&t)["SubmissionFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(vars["INITIAL_ADMIN_SUB"], serde_json::json!({"!Ref": "InitialAdminSub"}));
+}
+
+/// Every route of every function sits behind the JWT authorizer: it is the
+/// HTTP API's default, and no route turns it off (moto runs no authorizer,
+/// so only the template can show this).
+#[test]
+fn every_route_is_behind_the_jwt_authorizer() {
+    let t = template();
+    let r = resources(&t);
+    let auth = &r["HttpApi"]["Properties"]["Auth"];
+    assert_eq!(auth["DefaultAuthorizer"], "JwtAuthorizer");
+    let jwt = &auth["Authorizers"]["JwtAuthorizer"]["JwtConfiguration"];
+    assert_eq!(
+        (jwt["issuer"].clone(), jwt["audience"].clone()),
+        (serde_json::json!({"!Ref": "JwtIssuer"}), serde_json::json!({"!Ref": "JwtAudience"}))
+    );
+    let mut routes = 0;
+    for (name, res) in r {
+        for (event, e) in res["Properties"]["Events"].as_object().into_iter().flatten() {
+            if e["Type"] == "HttpApi" {
+                routes += 1;
+                assert!(e["Properties"].get("Auth").is_none(), "{name}.{event} sets its own Auth");
+            }
+        }
+    }
+    assert!(routes >= 40, "{routes} routes");
+}

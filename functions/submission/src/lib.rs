@@ -323,13 +323,30 @@ async fn manager_inbox(
 #[derive(Debug, Clone)]
 pub struct Config {
     pub service: subsidy_infra::aws::ServiceConfig,
+    /// `INITIAL_ADMIN_SUB` (optional): the subject of the deployment's
+    /// first administrator, added to the staff directory at start if absent.
+    pub initial_admin: Option<String>,
 }
 
 #[cfg(feature = "lambda")]
 impl Config {
     pub fn from_env() -> Result<Config, subsidy_infra::config::ConfigError> {
-        Ok(Config { service: subsidy_infra::aws::ServiceConfig::from_env()? })
+        Ok(Config {
+            service: subsidy_infra::aws::ServiceConfig::from_env()?,
+            initial_admin: subsidy_infra::config::var("INITIAL_ADMIN_SUB").ok().filter(|s| !s.trim().is_empty()),
+        })
     }
+}
+
+/// At start: the first administrator into the staff directory, if the
+/// stack names one and the directory lacks them (one read per cold start).
+pub async fn bootstrap(services: &Services, initial_admin: Option<&str>) -> Result<(), Error> {
+    if let Some(sub) = initial_admin
+        && services.directory().bootstrap_admin(sub).await?
+    {
+        tracing::info!("the first administrator was added to the staff directory");
+    }
+    Ok(())
 }
 
 /// Consumes S3 "object created" events for the document bucket: checks each
@@ -436,6 +453,28 @@ mod tests {
             serde_json::from_str(include_str!("../../../events/submission/s3-object-created-ok.json")).unwrap();
         super::handle_s3(&services, event).await.unwrap();
         assert_eq!(blobs.read(key).await.unwrap(), None, "bytes nobody asked for are deleted");
+    }
+
+    #[tokio::test]
+    async fn the_configured_first_administrator_is_added_once_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Arc::new(JurisdictionTree::from_json(subsidy_infra::data::SHENZHEN_JURISDICTIONS).unwrap());
+        let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", b"0123456789abcdef0123456789abcdef"));
+        let services = SqliteStore::open_in_memory().unwrap().services(
+            blobs,
+            Arc::new(subsidy_core::disbursement::NoExportQueue),
+            tree,
+            Arc::new(SystemClock),
+            "p",
+        );
+        super::bootstrap(&services, None).await.unwrap();
+        assert!(
+            services.directory().scan(&subsidy_core::ports::PageRequest::first(10)).await.unwrap().items.is_empty()
+        );
+        super::bootstrap(&services, Some("first-admin")).await.unwrap();
+        super::bootstrap(&services, Some("first-admin")).await.unwrap();
+        let m = services.staff.get_staff("first-admin").await.unwrap().expect("added");
+        assert_eq!((m.version, m.assignments[0].role.as_str(), m.assignments[0].unit.as_str()), (1, "admin", "440300"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ async fn main() -> Result<(), BoxError> {
     let config = submission::Config::from_env()?;
     let sdk = aws::sdk_config().await;
     let services = Arc::new(aws::services(&sdk, &config.service, Arc::new(SystemClock)).await?);
+    submission::bootstrap(&services, config.initial_admin.as_deref()).await?;
     let router = submission::router(services.clone());
     lambda::serve(Some(router), Some(submission::records(services))).await
 }
