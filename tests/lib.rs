@@ -112,6 +112,31 @@ impl TestApp {
     /// A fresh stack on the AWS emulator whose functions' requests go
     /// through `interceptor` (after the demo data is seeded).
     pub async fn spawn_aws_with(interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>) -> TestApp {
+        TestApp::on_aws(interceptor, None).await
+    }
+
+    /// A fresh stack on the backend this run targets whose only accepted
+    /// tokens are `issuer`'s (for `audience`): standalone with
+    /// `--oidc-issuer` and no demo (no dev login, no demo data); on the
+    /// emulator, behind the issuer as behind API Gateway's JWT authorizer.
+    pub async fn spawn_with_oidc(issuer: &str, audience: &str) -> TestApp {
+        if aws_backend() {
+            let oidc = subsidy_infra::oidc::OidcVerifier::discover(issuer, audience).await.expect("discovery");
+            return TestApp::on_aws(None, Some(Arc::new(oidc))).await;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            demo: false,
+            oidc: Some(subsidy_standalone::OidcSettings { issuer: issuer.into(), audience: audience.into() }),
+            ..Config::for_tests(dir.path())
+        };
+        TestApp::standalone(dir, config, Utc::now()).await
+    }
+
+    async fn on_aws(
+        interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
+        oidc: Option<Arc<subsidy_infra::oidc::OidcVerifier>>,
+    ) -> TestApp {
         pii::capture_logs();
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
         let keys = Arc::new(subsidy_infra::jwt::Hs256::new(
@@ -119,7 +144,7 @@ impl TestApp {
             subsidy_standalone::ISSUER,
             subsidy_standalone::AUDIENCE,
         ));
-        let stack = aws::AwsStack::start_with(clock.clone(), keys.clone(), interceptor).await;
+        let stack = aws::AwsStack::start_behind(clock.clone(), keys.clone(), interceptor, oidc).await;
         learn_demo_numbers(&stack.services).await;
         TestApp {
             base: format!("http://{}", stack.addr),
@@ -132,53 +157,15 @@ impl TestApp {
         }
     }
 
-    /// A fresh stack on the backend this run targets whose only accepted
-    /// tokens are `issuer`'s (for `audience`): standalone with
-    /// `--oidc-issuer` and no demo (no dev login, no demo data); on the
-    /// emulator, behind the issuer as behind API Gateway's JWT authorizer.
-    pub async fn spawn_with_oidc(issuer: &str, audience: &str) -> TestApp {
-        pii::capture_logs();
-        let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
-        if aws_backend() {
-            let oidc = subsidy_infra::oidc::OidcVerifier::discover(issuer, audience).await.expect("discovery");
-            let keys = Arc::new(subsidy_infra::jwt::Hs256::new(
-                b"emulator-tests-secret-emulator-te",
-                subsidy_standalone::ISSUER,
-                subsidy_standalone::AUDIENCE,
-            ));
-            let stack = aws::AwsStack::start_behind(clock.clone(), keys.clone(), None, Some(Arc::new(oidc))).await;
-            return TestApp {
-                base: format!("http://{}", stack.addr),
-                client: reqwest::Client::new(),
-                clock,
-                services: stack.services.clone(),
-                keys,
-                backend: Backend::Aws(Box::new(stack)),
-                _pii: pii::Report,
-            };
-        }
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
-            demo: false,
-            oidc: Some(subsidy_standalone::OidcSettings { issuer: issuer.into(), audience: audience.into() }),
-            ..Config::for_tests(dir.path())
-        };
-        let stack = Stack::start(config, clock.clone()).await.expect("stack starts");
-        TestApp {
-            base: stack.url(),
-            client: reqwest::Client::new(),
-            clock,
-            services: stack.services.clone(),
-            keys: stack.keys.clone(),
-            backend: Backend::Standalone { stack, dir },
-            _pii: pii::Report,
-        }
+    async fn start_in(dir: tempfile::TempDir, now: DateTime<Utc>) -> TestApp {
+        let config = Config::for_tests(dir.path());
+        TestApp::standalone(dir, config, now).await
     }
 
-    async fn start_in(dir: tempfile::TempDir, now: DateTime<Utc>) -> TestApp {
+    async fn standalone(dir: tempfile::TempDir, config: Config, now: DateTime<Utc>) -> TestApp {
         pii::capture_logs();
         let clock = Arc::new(TestClock(Mutex::new(now)));
-        let stack = Stack::start(Config::for_tests(dir.path()), clock.clone()).await.expect("stack starts");
+        let stack = Stack::start(config, clock.clone()).await.expect("stack starts");
         learn_demo_numbers(&stack.services).await;
         TestApp {
             base: stack.url(),

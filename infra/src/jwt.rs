@@ -77,18 +77,25 @@ impl Hs256 {
     /// Verifies a token and flattens its claims to strings, the way API
     /// Gateway's JWT authorizer presents them to a function.
     pub fn verify_claims(&self, token: &str) -> Result<HashMap<String, String>, TokenError> {
-        let claims: serde_json::Map<String, serde_json::Value> = self.verify(token)?;
-        Ok(claims
-            .into_iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, s)
-            })
-            .collect())
+        Ok(flatten(self.verify(token)?))
     }
+}
+
+/// Claims as API Gateway's JWT authorizer presents them to a function:
+/// strings as they are, anything else as its JSON text (`true`, `3`,
+/// `["a","b"]`). Every verifier flattens this way, so handlers cannot tell
+/// which one ran.
+pub fn flatten(claims: serde_json::Map<String, serde_json::Value>) -> HashMap<String, String> {
+    claims
+        .into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, s)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, K
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 
-use crate::jwt::TokenError;
+use crate::jwt::{TokenError, flatten};
 
 /// The minimum interval between two JWKS refetches that [`OidcVerifier::discover`] uses.
 pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -415,21 +415,6 @@ fn key_of(jwk: &Jwk) -> Result<Key, &'static str> {
     }
     let decoding = DecodingKey::from_jwk(jwk).map_err(|_| "its parameters are not valid base64url")?;
     Ok(Key { alg, decoding })
-}
-
-/// The same flattening as [`crate::jwt::Hs256::verify_claims`], so handlers
-/// cannot tell which verifier ran.
-fn flatten(claims: serde_json::Map<String, serde_json::Value>) -> HashMap<String, String> {
-    claims
-        .into_iter()
-        .map(|(k, v)| {
-            let s = match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            (k, s)
-        })
-        .collect()
 }
 
 /// An error and its sources: reqwest's own text is often just "error sending
