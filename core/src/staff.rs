@@ -81,6 +81,9 @@ pub struct StaffFilter {
     /// Members with at least one assignment at one of these units (a
     /// subtree, expanded by the use case). None: any unit.
     pub units: Option<BTreeSet<String>>,
+    /// Members all of whose assignments are at one of these units (the
+    /// administrator's subtree: whom they may see). None: no such bound.
+    pub within: Option<BTreeSet<String>>,
     pub role: Option<Role>,
     /// Case-insensitive substring of the name or the sub.
     pub text: Option<String>,
@@ -92,11 +95,12 @@ impl StaffFilter {
             .assignments
             .iter()
             .any(|a| self.units.as_ref().is_none_or(|u| u.contains(&a.unit)) && self.role.is_none_or(|r| r == a.role));
+        let within_ok = self.within.as_ref().is_none_or(|w| m.assignments.iter().all(|a| w.contains(&a.unit)));
         let text_ok = self.text.as_deref().is_none_or(|t| {
             let t = t.to_lowercase();
             m.name.to_lowercase().contains(&t) || m.sub.to_lowercase().contains(&t)
         });
-        assignment_ok && text_ok
+        assignment_ok && within_ok && text_ok
     }
 }
 
@@ -381,18 +385,13 @@ impl StaffDirectory {
         if text.as_ref().is_some_and(|t| t.chars().count() > 100) {
             return Err(Error::invalid("q", "at most 100 characters"));
         }
-        let filter = StaffFilter { units: Some(self.subtree(root)), role, text };
+        // A member who also holds a unit outside the admin's subtree is not
+        // theirs to see: the store leaves them out before it fills a page,
+        // so a page is short only when it is the last.
+        let filter = StaffFilter { units: Some(self.subtree(root)), within: Some(self.subtree(admin)), role, text };
         let found = self.store.list_staff(&filter, page).await?;
-        // A member who also holds a unit above the admin is not theirs to see.
-        Ok(Page {
-            items: found
-                .items
-                .iter()
-                .filter(|m| self.manages(admin, m))
-                .map(|m| StaffView::of(m, &self.tree))
-                .collect(),
-            next_cursor: found.next_cursor,
-        })
+        debug_assert!(found.items.iter().all(|m| self.manages(admin, m)));
+        Ok(found.map(|m| StaffView::of(&m, &self.tree)))
     }
 
     /// `GET /admin/staff/{sub}`.
@@ -417,8 +416,9 @@ impl StaffDirectory {
             return Err(Error::NotFound("staff"));
         }
         let assignments = parse_assignments(&input.assignments, &self.tree)?;
-        for (i, a) in assignments.iter().enumerate() {
-            if !self.tree.contains(&admin, &a.unit) {
+        // Indexed as sent, like parse_assignments' errors (it sorts).
+        for (i, a) in input.assignments.iter().enumerate() {
+            if !self.tree.contains(&admin, a.unit.trim()) {
                 return Err(Error::Forbidden {
                     field: Some(format!("assignments[{i}].unit")),
                     message: "an administrator can grant only units inside their own jurisdiction".into(),
@@ -505,8 +505,11 @@ impl StaffDirectory {
 
     /// 409 unless another active administrator holds `unit`.
     async fn refuse_last_admin(&self, sub: &str, unit: &str) -> Result<(), Error> {
-        let filter =
-            StaffFilter { units: Some(BTreeSet::from([unit.to_string()])), role: Some(Role::Admin), text: None };
+        let filter = StaffFilter {
+            units: Some(BTreeSet::from([unit.to_string()])),
+            role: Some(Role::Admin),
+            ..Default::default()
+        };
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
             let found = self.store.list_staff(&filter, &page).await?;
@@ -785,6 +788,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refused_unit_is_named_by_its_position_as_sent() {
+        let d = dir();
+        let admin = admin_of(&d, "adm", "440307").await;
+        // Sorted, the district comes first; as sent, the foreign finance unit does.
+        let e =
+            d.put(&admin, "u1", &input("x", &[("finance", "440398"), ("district", "440307")], None)).await.unwrap_err();
+        assert_eq!(e.field(), Some("assignments[0].unit"), "{e:?}");
+        let e =
+            d.put(&admin, "u1", &input("x", &[("district", "440307"), ("finance", "440398")], None)).await.unwrap_err();
+        assert_eq!(e.field(), Some("assignments[1].unit"), "{e:?}");
+    }
+
+    #[tokio::test]
     async fn stale_versions_conflict_and_creates_do_not_overwrite() {
         let d = dir();
         let admin = admin_of(&d, "adm", "440300").await;
@@ -877,5 +893,15 @@ mod tests {
         assert!(StaffFilter { text: Some("ABC".into()), ..Default::default() }.matches(&m));
         assert!(StaffFilter { text: Some("南园".into()), ..Default::default() }.matches(&m));
         assert!(!StaffFilter { text: Some("南华".into()), ..Default::default() }.matches(&m));
+        assert!(StaffFilter { within: units("440307003001"), ..Default::default() }.matches(&m));
+        let two = StaffMember {
+            assignments: vec![
+                Assignment { role: Role::Community, unit: "440307003001".into() },
+                Assignment { role: Role::District, unit: "440398".into() },
+            ],
+            ..m
+        };
+        assert!(StaffFilter { units: units("440307003001"), ..Default::default() }.matches(&two));
+        assert!(!StaffFilter { within: units("440307003001"), ..Default::default() }.matches(&two), "one unit outside");
     }
 }
