@@ -73,6 +73,25 @@ const routes: RouteRecordRaw[] = [
     component: () => import('./views/finance/BatchView.vue'),
     meta: { roles: ['finance'], tab: 'finance' },
   },
+  {
+    path: '/admin/staff',
+    component: () => import('./views/admin/StaffListView.vue'),
+    meta: { roles: ['admin'], tab: 'staff' },
+  },
+  {
+    path: '/admin/staff/new',
+    name: 'staff-new',
+    component: () => import('./views/admin/StaffEditView.vue'),
+    meta: { roles: ['admin'], tab: 'staff' },
+  },
+  {
+    // A subject may hold any character but whitespace ('/' too): pushed
+    // by name, the router encodes it as one segment.
+    path: '/admin/staff/edit/:sub',
+    name: 'staff-edit',
+    component: () => import('./views/admin/StaffEditView.vue'),
+    meta: { roles: ['admin'], tab: 'staff' },
+  },
   { path: '/me', component: () => import('./views/MeView.vue'), meta: { tab: 'me' } },
   { path: '/:pathMatch(.*)*', redirect: '/' },
 ]

@@ -24,13 +24,26 @@ export class ApiError extends Error {
 }
 
 let token: string | null = null
+let actingAs: string | null = null
 let onUnauthenticated: () => void = () => {}
+let onRefusedAccount: (code: string) => void = () => {}
+
+/** The codes with which the staff directory refuses a signed-in member outright. */
+export const ACCOUNT_REFUSALS = ['account_disabled', 'not_assigned']
 
 export function setToken(t: string | null): void {
   token = t
 }
+/** Which of a staff member's assignments acts (`role:unit`), sent as X-Acting-As; null for the first. */
+export function setActingAs(a: string | null): void {
+  actingAs = a
+}
 export function onSignedOut(f: () => void): void {
   onUnauthenticated = f
+}
+/** Called when the directory refuses the signed-in member (disabled, or no longer assigned). */
+export function onRefused(f: (code: string) => void): void {
+  onRefusedAccount = f
 }
 
 /** A random key; crypto.randomUUID needs a secure context, getRandomValues does not. */
@@ -75,6 +88,7 @@ export interface RequestOptions {
 export async function request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
   const headers: Record<string, string> = { Accept: 'application/json' }
   if (token) headers.Authorization = `Bearer ${token}`
+  if (token && actingAs) headers['X-Acting-As'] = actingAs
   let body: BodyInit | undefined
   if (opts.text !== undefined) {
     headers['Content-Type'] = 'text/csv; charset=utf-8'
@@ -93,7 +107,11 @@ export async function request(method: string, path: string, opts: RequestOptions
     throw new ApiError(0, 'network', 'network error')
   }
   if (res.status === 401 && token) onUnauthenticated()
-  if (!res.ok) throw await toError(res)
+  if (!res.ok) {
+    const e = await toError(res)
+    if (res.status === 403 && token && ACCOUNT_REFUSALS.includes(e.code)) onRefusedAccount(e.code)
+    throw e
+  }
   return res
 }
 
@@ -112,4 +130,8 @@ export async function patch<T>(path: string, body: unknown): Promise<T> {
 }
 export async function del(path: string): Promise<void> {
   await request('DELETE', path)
+}
+/** A DELETE that answers with the resource (e.g. a staff member, disabled). */
+export async function delJson<T>(path: string): Promise<T> {
+  return (await request('DELETE', path)).json() as Promise<T>
 }

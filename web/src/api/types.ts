@@ -1,7 +1,9 @@
 // The API's views, as docs/openapi.yaml describes them (camelCase; areas
 // and amounts are exact decimal strings, with integer fen beside them).
 
-export type Role = 'company' | 'project_manager' | 'community' | 'subdistrict' | 'district' | 'finance' | 'city'
+export type Role = 'company' | 'project_manager' | 'community' | 'subdistrict' | 'district' | 'finance' | 'city' | 'admin'
+/** The roles held through the staff directory. */
+export type StaffRole = Exclude<Role, 'company' | 'project_manager'>
 export type Tier = 'community' | 'subdistrict' | 'district'
 export type Level = 'city' | 'district' | 'subdistrict' | 'community'
 export type State =
@@ -60,6 +62,8 @@ export interface MeView {
   unit: UnitSummary | null
   phone: string | null
   company: CompanyView | null
+  /** A staff member's directory assignments; empty for companies and project managers. */
+  assignments: AssignmentView[]
 }
 
 export interface Policy {
@@ -293,6 +297,29 @@ export interface LineView {
   revises: string | null
   createdAt: string
   settledAt: string | null
+}
+
+export interface AssignmentView {
+  role: StaffRole
+  unit: string
+  unitName: string
+}
+export interface StaffView {
+  sub: string
+  name: string
+  assignments: AssignmentView[]
+  active: boolean
+  version: number
+  createdAt: string
+  updatedAt: string
+  updatedBy: string
+}
+export interface StaffInput {
+  name: string
+  assignments: { role: StaffRole; unit: string }[]
+  /** The version last seen; left out to create. */
+  version?: number
+  active?: boolean
 }
 
 export interface DemoAccount {

@@ -2,15 +2,19 @@
 // through /auth/dev-login; in the cloud, an OIDC provider (authorization
 // code with PKCE, via oidc-client-ts) issues the access token the API's
 // JWT authorizer checks. Either way the token is kept for the tab's
-// lifetime and dropped on a 401.
+// lifetime and dropped on a 401. The token only identifies: what a staff
+// member may do comes from the staff directory, which may refuse them
+// (disabled, or no longer holding the assignment they act with); the login
+// page then says why.
 
 import { reactive } from 'vue'
 import { UserManager, WebStorageStateStore } from 'oidc-client-ts'
-import { get, onSignedOut, post, setToken } from '../api/client'
-import type { DemoAccount, MeView, Role } from '../api/types'
+import { ACCOUNT_REFUSALS, ApiError, get, onRefused, onSignedOut, post, setActingAs, setToken } from '../api/client'
+import type { AssignmentView, DemoAccount, MeView, Role } from '../api/types'
 import { config } from '../config'
 
 const KEY = 'subsidy.token'
+const ACTING = 'subsidy.actingAs'
 
 export const session = reactive<{ token: string | null; me: MeView | null }>({ token: null, me: null })
 
@@ -40,12 +44,51 @@ function adopt(token: string | null): void {
   else sessionStorage.removeItem(KEY)
 }
 
+/** Which assignment acts (`role:unit`), kept for the tab; null: the member's first. */
+function actAs(a: string | null): void {
+  setActingAs(a)
+  if (a) sessionStorage.setItem(ACTING, a)
+  else sessionStorage.removeItem(ACTING)
+}
+const isRefusal = (e: unknown): e is ApiError => e instanceof ApiError && ACCOUNT_REFUSALS.includes(e.code)
+
+/** Signs out a member the directory refused, and shows the login page saying why. */
+function turnAway(code: string): void {
+  adopt(null)
+  actAs(null)
+  session.me = null
+  location.hash = `#/login?refused=${code}`
+}
+
+/** /me, acting as the first assignment again if the chosen one was taken away. */
+async function loadMe(): Promise<MeView> {
+  try {
+    return await get<MeView>('/me')
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === 'not_assigned' && sessionStorage.getItem(ACTING))) throw e
+    actAs(null)
+    return get<MeView>('/me')
+  }
+}
+
 /** Restores the tab's session, finishing an OIDC redirect if there is one. */
 export async function restore(): Promise<void> {
   onSignedOut(() => {
     adopt(null)
     session.me = null
     location.hash = '#/login?expired=1'
+  })
+  // Disabled (or the assignment acted with removed) while signed in: a
+  // disabled member is out; one whose assignment was taken away starts
+  // again, acting with their first.
+  onRefused((code) => {
+    if (!session.me) return
+    if (code === 'not_assigned' && sessionStorage.getItem(ACTING)) {
+      actAs(null)
+      location.reload()
+      return
+    }
+    turnAway(code)
   })
   const params = new URLSearchParams(location.search)
   if (config.auth.mode === 'oidc' && params.has('code') && params.has('state')) {
@@ -55,11 +98,14 @@ export async function restore(): Promise<void> {
   } else {
     adopt(sessionStorage.getItem(KEY))
   }
+  actAs(session.token ? sessionStorage.getItem(ACTING) : null)
   if (session.token) {
     try {
-      session.me = await get<MeView>('/me')
-    } catch {
+      session.me = await loadMe()
+    } catch (e) {
       adopt(null)
+      actAs(null)
+      if (isRefusal(e)) location.hash = `#/login?refused=${e.code}`
     }
   }
 }
@@ -68,10 +114,18 @@ export async function devAccounts(): Promise<DemoAccount[]> {
   return get<DemoAccount[]>('/auth/dev-accounts')
 }
 
+/** Signs in as a demo account; throws (signed out) if the directory refuses it. */
 export async function devLogin(username: string): Promise<void> {
+  session.me = null
+  actAs(null)
   const out = await post<{ token: string }>('/auth/dev-login', { username })
   adopt(out.token)
-  session.me = await get<MeView>('/me')
+  try {
+    session.me = await get<MeView>('/me')
+  } catch (e) {
+    adopt(null)
+    throw e
+  }
 }
 
 export async function oidcLogin(): Promise<void> {
@@ -82,12 +136,31 @@ export async function refreshMe(): Promise<void> {
   session.me = await get<MeView>('/me')
 }
 
+/** Acts with another of the staff member's assignments from now on. */
+export async function actWith(a: AssignmentView): Promise<void> {
+  const before = sessionStorage.getItem(ACTING)
+  actAs(`${a.role}:${a.unit}`)
+  try {
+    session.me = await get<MeView>('/me')
+  } catch (e) {
+    actAs(before)
+    throw e
+  }
+}
+
+/** Whether the member is acting with this assignment now. */
+export function isActing(me: MeView, a: AssignmentView): boolean {
+  return me.role === a.role && me.unit?.code === a.unit
+}
+
 export async function logout(): Promise<void> {
   adopt(null)
+  actAs(null)
   session.me = null
   if (config.auth.mode === 'oidc') await oidc().removeUser()
 }
 
+/** Staff who see applications and totals (an admin manages people, not applications). */
 export const STAFF: Role[] = ['community', 'subdistrict', 'district', 'finance', 'city']
 export const REVIEWERS: Role[] = ['community', 'subdistrict', 'district']
 
@@ -106,6 +179,8 @@ export function homeOf(role: Role | undefined): string {
       return '/finance'
     case 'city':
       return '/dashboard'
+    case 'admin':
+      return '/admin/staff'
     default:
       return '/login'
   }
