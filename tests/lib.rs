@@ -489,10 +489,18 @@ pub async fn submitted_and_confirmed(app: &TestApp) -> String {
 /// application for each through every tier to `approved`. Returns their ids.
 pub async fn approved_applications(app: &TestApp, n: usize) -> Vec<String> {
     let company = app.login("company-a").await;
+    let names: Vec<String> =
+        (0..n).map(|i| format!("付款项目{i}-{}", app.clock.now().timestamp_micros() % 100_000)).collect();
+    approved_projects(app, &company, &names).await
+}
+
+/// Creates one project per name for `company` in 南园社区 (pm-a manages
+/// them) and takes an application for each through every tier to
+/// `approved`. Returns their ids.
+pub async fn approved_projects(app: &TestApp, company: &User<'_>, names: &[String]) -> Vec<String> {
     let pm = app.login("pm-a").await;
     let mut ids = Vec::new();
-    for i in 0..n {
-        let name = format!("付款项目{i}-{}", app.clock.now().timestamp_micros() % 100_000);
+    for (i, name) in names.iter().enumerate() {
         let project = company
             .post(
                 "/api/v1/projects",

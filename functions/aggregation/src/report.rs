@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Format, Workbook};
 use subsidy_core::money::format_hundredths;
 use subsidy_core::policy::shanghai;
+use subsidy_core::sheet::text_cell;
 use subsidy_core::stats::{Counter, Totals};
 use subsidy_core::views::{StatsView, UnitStats};
 
@@ -94,7 +95,9 @@ pub fn csv(view: &StatsView) -> Result<Vec<u8>, String> {
     let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     w.write_record(HEADERS).map_err(|e| e.to_string())?;
     for r in rows(view) {
-        let mut record = vec![r.code.clone(), r.name.clone()];
+        // Unit names are data (a jurisdiction file); as text cells they can
+        // never be read as formulas. The counts and sums are numbers.
+        let mut record = vec![text_cell(&r.code).into_owned(), text_cell(&r.name).into_owned()];
         for c in COLUMNS {
             let v = r.totals.get(c);
             record.push(if decimal(c) { format_hundredths(v) } else { v.to_string() });
@@ -192,6 +195,31 @@ mod tests {
             assert_eq!(cents(a) + cents(b), cents(total), "column {}", i + 2);
         }
         assert_eq!(&records[2][6], "223012345.68");
+    }
+
+    /// Unit names come from a jurisdiction file someone wrote: one that
+    /// begins with a formula character is text in the CSV.
+    #[test]
+    fn unit_names_that_look_like_formulas_are_text_in_the_csv() {
+        let mut v = view();
+        for (child, name) in v.children.iter_mut().zip(["=HYPERLINK(\"http://x\")", "+大鹏街道"]) {
+            child.unit.name = name.into();
+        }
+        v.unit.unit.name = "@大鹏新区".into();
+        v.children.push(unit("-1", "-减号社区", Level::Community, Totals::default()));
+        let bytes = csv(&v).unwrap();
+        let mut r = csv::Reader::from_reader(&bytes[3..]);
+        let records: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+        assert_eq!(&records[0][1], "'=HYPERLINK(\"http://x\")");
+        assert_eq!(&records[1][1], "'+大鹏街道");
+        assert_eq!((&records[2][0], &records[2][1]), ("'-1", "'-减号社区"));
+        assert_eq!(&records[3][1], "合计（@大鹏新区）", "only a leading character matters");
+        for rec in &records {
+            for cell in rec.iter() {
+                assert!(!cell.starts_with(subsidy_core::sheet::FORMULA_STARTS), "{cell:?}");
+            }
+        }
+        assert_eq!(&records[3][6], "223012345.68", "numbers stay numbers");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use rust_xlsxwriter::{Format, Workbook};
 use subsidy_core::disbursement::{Batch, PURPOSE, PaymentLine};
+use subsidy_core::sheet::text_cell;
 
 /// Column headers of the lines, in order.
 pub const COLUMNS: [&str; 11] = [
@@ -25,6 +26,9 @@ pub const COLUMNS: [&str; 11] = [
     "项目名称",
     "原行号",
 ];
+
+/// The column of the amount, the one cell of a line that is a number.
+const AMOUNT: usize = 7;
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -64,8 +68,13 @@ impl CsvFile {
         Ok(CsvFile { w })
     }
 
+    /// One line. Every cell but the amount (a number the system wrote)
+    /// goes through [`text_cell`]: a company that named itself
+    /// `=HYPERLINK(…)` is text in finance's spreadsheet, not a formula.
     pub fn line(&mut self, l: &PaymentLine) -> Result<(), String> {
-        self.w.write_record(cells(l)).map_err(err)
+        let c = cells(l);
+        let record = c.iter().enumerate().map(|(i, v)| if i == AMOUNT { v.into() } else { text_cell(v) });
+        self.w.write_record(record.map(|v| v.into_owned())).map_err(err)
     }
 
     pub fn finish(mut self) -> Result<(), String> {
@@ -108,9 +117,11 @@ impl XlsxFile {
         let sheet = self.book.worksheet_from_index(0).map_err(err)?;
         let c = cells(l);
         for (i, v) in c.iter().enumerate() {
-            if i == 7 {
+            if i == AMOUNT {
                 // Fen as a number of yuan: exact for any amount under 2⁵³ fen.
-                sheet.write_number_with_format(self.row, 7, l.amount.fen() as f64 / 100.0, &self.money).map_err(err)?;
+                sheet
+                    .write_number_with_format(self.row, AMOUNT as u16, l.amount.fen() as f64 / 100.0, &self.money)
+                    .map_err(err)?;
             } else {
                 sheet.write_string(self.row, i as u16, v).map_err(err)?;
             }
