@@ -2,8 +2,8 @@
 // (its own data directory and port), Debian's Chromium driven by
 // playwright-core at a phone viewport, and helpers for the screens.
 
-import { spawn } from 'node:child_process'
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import { execFile, spawn } from 'node:child_process'
+import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,11 +21,46 @@ const TIMEOUT = 15_000
 /** Starts `subsidy serve --demo` on a free port with the built client; resolves with its URL. */
 export async function startServer() {
   const dataDir = mkdtempSync(join(tmpdir(), 'subsidy-e2e-'))
-  const proc = spawn(
-    BIN,
-    ['--data-dir', dataDir, 'serve', '--demo', '--addr', '127.0.0.1:0', '--web-dir', join(ROOT, 'web/dist'), '--nightly-every-hours', '0', '--fast-commit'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } },
-  )
+  return serve(dataDir, ['--demo', '--addr', '127.0.0.1:0', '--web-dir', join(ROOT, 'web/dist'), '--nightly-every-hours', '0', '--fast-commit'], [dataDir])
+}
+
+/**
+ * Starts `subsidy serve` signing in with an OIDC provider (no --demo): the
+ * built client is copied beside a config.json for `mode: "oidc"`, and the
+ * server accepts only `issuer`'s tokens for `clientId`. `policy` (an
+ * object) replaces the built-in policy. Resolves with its URL, its data
+ * directory and `cli(...args)`, which runs `subsidy --data-dir <it> …`
+ * (e.g. `staff add`) while it serves.
+ */
+export async function startOidcServer({ issuer, clientId = 'subsidy-web', scope = 'openid profile', policy } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'subsidy-e2e-oidc-'))
+  const webDir = mkdtempSync(join(tmpdir(), 'subsidy-e2e-web-'))
+  cpSync(join(ROOT, 'web/dist'), webDir, { recursive: true })
+  writeFileSync(join(webDir, 'config.json'), JSON.stringify({ apiBase: '', auth: { mode: 'oidc', authority: issuer, clientId, scope } }))
+  const args = ['--addr', '127.0.0.1:0', '--web-dir', webDir, '--oidc-issuer', issuer, '--oidc-audience', clientId, '--nightly-every-hours', '0', '--fast-commit']
+  const remove = [dataDir, webDir]
+  if (policy) {
+    const dir = mkdtempSync(join(tmpdir(), 'subsidy-e2e-policy-'))
+    writeFileSync(join(dir, 'policy.json'), JSON.stringify(policy))
+    args.push('--policy', join(dir, 'policy.json'))
+    remove.push(dir)
+  }
+  const server = await serve(dataDir, args, remove)
+  return { ...server, dataDir, cli: (...a) => cli(dataDir, a) }
+}
+
+/** Runs `subsidy --data-dir <dataDir> …args`; resolves with its exit code and output. */
+export function cli(dataDir, args) {
+  return new Promise((ok) => {
+    execFile(BIN, ['--data-dir', dataDir, ...args], { env: { ...process.env, RUST_LOG: 'warn' } }, (err, stdout, stderr) =>
+      ok({ code: err ? (err.code ?? 1) : 0, stdout, stderr }),
+    )
+  })
+}
+
+/** Spawns `subsidy --data-dir <dataDir> serve …args` and waits for its Web line; `remove` goes when it stops. */
+async function serve(dataDir, args, remove) {
+  const proc = spawn(BIN, ['--data-dir', dataDir, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } })
   let log = ''
   const url = await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`server did not start:\n${log}`)), 30_000)
@@ -47,7 +82,7 @@ export async function startServer() {
     async stop() {
       proc.kill('SIGTERM')
       await new Promise((r) => (proc.exitCode !== null ? r() : proc.on('exit', r)))
-      rmSync(dataDir, { recursive: true, force: true })
+      for (const p of remove) rmSync(p, { recursive: true, force: true })
     },
   }
 }
@@ -165,8 +200,14 @@ export async function api(url, username) {
     body: JSON.stringify({ username }),
   })
   const { token } = await res.json()
+  return apiWith(url, token)
+}
+
+/** The API with a bearer token (e.g. one an OIDC provider issued); `call` as for {@link api}. */
+export function apiWith(url, token, { actingAs } = {}) {
   return async (path, { method = 'GET', body } = {}) => {
     const headers = { Authorization: `Bearer ${token}` }
+    if (actingAs) headers['X-Acting-As'] = actingAs
     if (body !== undefined) headers['Content-Type'] = 'application/json'
     if (method !== 'GET') headers['Idempotency-Key'] = crypto.randomUUID()
     const r = await fetch(`${url}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })

@@ -83,12 +83,21 @@ export interface RequestOptions {
   body?: unknown
   /** Send text as is (e.g. the bank's CSV), instead of JSON. */
   text?: string
+  /** X-Acting-As for this request only, instead of the tab's (null: none). */
+  actingAs?: string | null
+  /**
+   * A 401 is the caller's to read (asking to act as a project manager
+   * without a verified phone is answered so), not a lapsed session: the
+   * session is kept, and the ApiError thrown as any other.
+   */
+  keepSessionOn401?: boolean
 }
 
 export async function request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
   const headers: Record<string, string> = { Accept: 'application/json' }
   if (token) headers.Authorization = `Bearer ${token}`
-  if (token && actingAs) headers['X-Acting-As'] = actingAs
+  const acting = opts.actingAs === undefined ? actingAs : opts.actingAs
+  if (token && acting) headers['X-Acting-As'] = acting
   let body: BodyInit | undefined
   if (opts.text !== undefined) {
     headers['Content-Type'] = 'text/csv; charset=utf-8'
@@ -106,7 +115,7 @@ export async function request(method: string, path: string, opts: RequestOptions
   } catch {
     throw new ApiError(0, 'network', 'network error')
   }
-  if (res.status === 401 && token) onUnauthenticated()
+  if (res.status === 401 && token && !opts.keepSessionOn401) onUnauthenticated()
   if (!res.ok) {
     const e = await toError(res)
     if (res.status === 403 && token && ACCOUNT_REFUSALS.includes(e.code)) onRefusedAccount(e.code)

@@ -9,9 +9,10 @@
 
 import { reactive } from 'vue'
 import { UserManager, WebStorageStateStore } from 'oidc-client-ts'
-import { ACCOUNT_REFUSALS, ApiError, get, onRefused, onSignedOut, post, setActingAs, setToken } from '../api/client'
+import { ACCOUNT_REFUSALS, ApiError, get, onRefused, onSignedOut, post, request, setActingAs, setToken } from '../api/client'
 import type { AssignmentView, DemoAccount, MeView, Role } from '../api/types'
 import { config } from '../config'
+import { switchPersona, type Persona } from '../lib/persona'
 
 const KEY = 'subsidy.token'
 const ACTING = 'subsidy.actingAs'
@@ -44,7 +45,12 @@ function adopt(token: string | null): void {
   else sessionStorage.removeItem(KEY)
 }
 
-/** Which assignment acts (`role:unit`), kept for the tab; null: the member's first. */
+/**
+ * Which assignment acts (`role:unit`), or for someone outside the
+ * directory `company` or `project_manager`; kept for the tab. Null: a
+ * member's first assignment; anyone else as their token says (a company,
+ * unless it claims `role: project_manager`).
+ */
 function actAs(a: string | null): void {
   setActingAs(a)
   if (a) sessionStorage.setItem(ACTING, a)
@@ -60,8 +66,21 @@ function turnAway(code: string): void {
   location.hash = `#/login?refused=${code}`
 }
 
-/** /me, acting as the first assignment again if the chosen one was taken away. */
+/** Reads /me as a company or a manager; `own`: a 401 is the caller's to read (see lib/persona). */
+const meAs = async (p: Persona, own: boolean) =>
+  (await request('GET', '/me', { actingAs: p, keepSessionOn401: own })).json() as Promise<MeView>
+
+/**
+ * /me, acting as the first assignment again if the chosen one was taken
+ * away, and as a company if the server no longer takes the user as a
+ * project manager (a new sign-in in the tab, without a verified phone).
+ */
 async function loadMe(): Promise<MeView> {
+  if (sessionStorage.getItem(ACTING) === 'project_manager') {
+    const out = await switchPersona('project_manager', meAs)
+    actAs(out.acting)
+    return out.me
+  }
   try {
     return await get<MeView>('/me')
   } catch (e) {
@@ -146,6 +165,18 @@ export async function actWith(a: AssignmentView): Promise<void> {
     actAs(before)
     throw e
   }
+}
+
+/**
+ * Acts as a company or as a project manager from now on (someone outside
+ * the staff directory). Resolves with whether the server refused the
+ * manager (no verified phone): the user then stays a company.
+ */
+export async function actAsPersona(to: Persona): Promise<{ refused: boolean }> {
+  const out = await switchPersona(to, meAs)
+  actAs(out.acting)
+  session.me = out.me
+  return { refused: out.refused }
 }
 
 /** Whether the member is acting with this assignment now. */

@@ -152,6 +152,15 @@ export default {
     current: 'Current',
     switchTo: 'Switch',
     switched: 'Now acting as {role} ({unit})',
+    persona: 'Acting as',
+    personaHint: {
+      company: 'Register your company and projects, and apply for the subsidy',
+      project_manager: 'Confirm the area of the projects you manage (needs a verified mobile number)',
+    },
+    personaSwitched: 'Now acting as {role}',
+    managerRefused: 'You cannot act as a project manager: your sign-in has no verified mobile number',
+    managerRefusedHint:
+      'Project managers sign in to the identity platform with a mobile number it has verified by SMS: the number the company gave for the project. You are still acting as a property company.',
   },
   admin: {
     title: 'Staff directory',

@@ -153,6 +153,15 @@ export default {
     current: '当前',
     switchTo: '切换',
     switched: '已切换为{role}（{unit}）',
+    persona: '办理身份',
+    personaHint: {
+      company: '登记企业信息和项目，申报补助',
+      project_manager: '确认本人负责项目的面积（须以已验证的手机号登录）',
+    },
+    personaSwitched: '已切换为{role}',
+    managerRefused: '无法切换为项目经理：您的登录账号没有已验证的手机号',
+    managerRefusedHint:
+      '项目经理须以经短信验证的手机号登录统一身份认证平台，该手机号即企业登记项目时填写的项目经理手机号。您仍以物业服务企业身份办理。',
   },
   admin: {
     title: '工作人员名录',
