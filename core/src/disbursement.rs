@@ -86,6 +86,35 @@ pub struct Batch {
     pub updated_at: DateTime<Utc>,
     pub audit_seq: u64,
     pub audit_head: String,
+    /// The lines are frozen: set while the batch is still `building`,
+    /// before its control totals are counted, so that no claim lands after
+    /// the count (a resume racing the batch queue). Never unset.
+    #[serde(default)]
+    pub sealed: bool,
+    /// Everyone who created or resumed the building of the batch: none of
+    /// them may release it (maker-checker).
+    #[serde(default)]
+    pub builders: Vec<String>,
+}
+
+impl Batch {
+    /// Whether a claim may still add a line: building and not sealed. The
+    /// stores make every claim conditional on this, in the claim's own
+    /// transaction.
+    pub fn claimable(&self) -> bool {
+        self.state == BatchState::Building && !self.sealed
+    }
+
+    /// Whether `user` built this batch (created it, or resumed it).
+    pub fn built_by(&self, user: &str) -> bool {
+        self.created_by == user || self.builders.iter().any(|b| b == user)
+    }
+
+    /// Whether the treasury file may exist and be served: only once a
+    /// second person has released the batch.
+    pub fn file_allowed(&self) -> bool {
+        matches!(self.state, BatchState::Released | BatchState::Reconciled)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -160,6 +189,9 @@ pub enum ClaimError {
     /// The district's remaining budget does not cover the amount.
     #[error("the remaining budget does not cover this amount")]
     OverBudget,
+    /// The batch takes no more lines ([`Batch::claimable`]): stop filling.
+    #[error("the batch takes no more lines")]
+    Closed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -200,7 +232,9 @@ pub trait DisbursementStore: Send + Sync {
     async fn budget(&self, policy_id: &str, district: &str, allocated: Fen) -> StoreResult<Budget>;
     /// Atomically: the application (conditional on its expected version) and
     /// its audit entry, the new line, and the line's amount taken from the
-    /// remaining budget (conditional on it covering the amount).
+    /// remaining budget (conditional on it covering the amount), all
+    /// conditional on the line's batch still taking lines
+    /// ([`Batch::claimable`]; `Closed` otherwise).
     async fn claim(
         &self,
         app: AppWrite<'_>,

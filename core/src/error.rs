@@ -104,8 +104,8 @@ pub enum Error {
     /// 409: the batch is not in a state that allows this.
     #[error("cannot {action} a batch that is {state}")]
     BatchWrongState { state: &'static str, action: &'static str },
-    /// 409: maker-checker: the creator of a batch cannot release it.
-    #[error("a batch must be released by another finance user than the one who created it")]
+    /// 409: maker-checker: whoever created or resumed a batch cannot release it.
+    #[error("a batch must be released by another finance user than those who created or resumed it")]
     SameUserCannotRelease,
     /// 409: the batch file is still being written.
     #[error("the batch file is still being written; try again shortly")]

@@ -537,6 +537,8 @@ impl Services {
             updated_at: now,
             audit_seq: 0,
             audit_head: GENESIS.to_string(),
+            sealed: false,
+            builders: vec![actor.user_id.clone()],
         };
         let audit = AuditEntry::next(
             &batch_subject(&id),
@@ -576,6 +578,10 @@ impl Services {
         let batch = self.own_batch(actor, id).await?;
         if batch.state != BatchState::Building {
             return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "add lines to" });
+        }
+        if batch.sealed {
+            // Its totals are being counted: only finishing is left.
+            return Ok(Fill { claimed: 0, done: true });
         }
         let policy = self.policy_by_id_pub(&batch.policy_id).await?;
         let allocated = Self::allocated(&policy, &batch.district)?;
@@ -627,12 +633,11 @@ impl Services {
                     }
                 }
                 // Another builder of this batch (the queue, and a resume
-                // pressed meanwhile) may have finished it: claim nothing
-                // into a batch whose control totals are fixed. The check
-                // and the claims are not one transaction, so this narrows
-                // the window to one page of claims; closing it needs the
-                // claim itself conditional on the batch's state.
-                if self.disbursement.get_batch(&batch.id).await?.is_none_or(|b| b.state != BatchState::Building) {
+                // pressed meanwhile) may have sealed it: spare the page.
+                // What makes that safe is not this read but each claim,
+                // which the store makes conditional on the batch still
+                // taking lines (`ClaimError::Closed`).
+                if self.disbursement.get_batch(&batch.id).await?.is_none_or(|b| !b.claimable()) {
                     break 'pages;
                 }
                 let mut claims: Vec<Pending<'_, Result<(), ClaimError>>> = Vec::with_capacity(prepared.len());
@@ -642,13 +647,18 @@ impl Services {
                 }
                 let outcomes: Vec<Result<(), ClaimError>> =
                     futures::stream::iter(claims).buffer_unordered(parallel).collect().await;
+                let mut closed = false;
                 for outcome in outcomes {
                     match outcome {
                         Ok(()) => claimed += 1,
                         Err(ClaimError::Moved) => {}
                         Err(ClaimError::OverBudget) => left_out += 1,
+                        Err(ClaimError::Closed) => closed = true,
                         Err(ClaimError::Store(e)) => return Err(e.into()),
                     }
+                }
+                if closed {
+                    return Ok(Fill { claimed, done: true });
                 }
             }
         }
@@ -666,13 +676,23 @@ impl Services {
         Ok(Fill { claimed, done })
     }
 
-    /// Fixes the control totals from the lines and makes the batch `ready`;
-    /// then asks for its files.
+    /// Seals the batch (no claim lands after this), fixes the control
+    /// totals from its lines and makes it `ready`. Its files are written
+    /// only once a second person has released it.
     pub async fn finish_batch(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
-        let batch = self.own_batch(actor, id).await?;
+        let mut batch = self.own_batch(actor, id).await?;
         if batch.state != BatchState::Building {
             return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "finish" });
         }
+        if !batch.sealed {
+            let expected = batch.version;
+            batch.sealed = true;
+            batch.version += 1;
+            batch.updated_at = self.now();
+            self.disbursement.update_batch(&batch, expected, None).await?;
+        }
+        // Every claim that will ever land in this batch has landed: the
+        // count below is final.
         let (count, total) = self.pending_totals(&batch.id).await?;
         let now = self.now();
         let (mut next, audit) =
@@ -701,7 +721,6 @@ impl Services {
             });
         }
         self.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
-        self.export_queue.request_export(&next.id).await?;
         self.batch_view(&next).await
     }
 
@@ -733,9 +752,16 @@ impl Services {
     /// message given up on): one step now, the rest through the queue, as
     /// at creation.
     pub async fn resume_batch(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
-        let batch = self.own_batch(actor, id).await?;
+        let mut batch = self.own_batch(actor, id).await?;
         if batch.state != BatchState::Building {
             return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "resume" });
+        }
+        if !batch.built_by(&actor.user_id) {
+            // Whoever fills the batch is one of its makers: not its checker.
+            let expected = batch.version;
+            batch.builders.push(actor.user_id.clone());
+            batch.version += 1;
+            self.disbursement.update_batch(&batch, expected, None).await?;
         }
         self.advance_batch(actor, id, Step::Request).await
     }
@@ -809,7 +835,9 @@ impl Services {
             match self.disbursement.settle(write, settled, key, budget).await {
                 Ok(()) => return Ok(()),
                 Err(ClaimError::Moved) => continue,
-                Err(ClaimError::OverBudget) => return Err(Error::internal("settling cannot exceed the budget")),
+                Err(ClaimError::OverBudget | ClaimError::Closed) => {
+                    return Err(Error::internal("settling neither takes budget nor adds a line"));
+                }
                 Err(ClaimError::Store(e)) => return Err(e.into()),
             }
         }
@@ -817,13 +845,14 @@ impl Services {
     }
 
     /// Releases a ready batch to the bank: maker-checker, so only a finance
-    /// user other than its creator may.
+    /// user who neither created nor resumed it may. Only then are its
+    /// files written.
     pub async fn release_batch(&self, actor: &Actor, id: &str, version: u64) -> Result<BatchView, Error> {
         let batch = self.own_batch(actor, id).await?;
         if batch.state != BatchState::Ready {
             return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "release" });
         }
-        if batch.created_by == actor.user_id {
+        if batch.built_by(&actor.user_id) {
             return Err(Error::SameUserCannotRelease);
         }
         if batch.version != version {
@@ -834,6 +863,7 @@ impl Services {
         next.released_by = Some(actor.user_id.clone());
         next.released_at = Some(now);
         self.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
+        self.export_queue.request_export(&next.id).await?;
         self.batch_view(&next).await
     }
 
@@ -845,7 +875,8 @@ impl Services {
     }
 
     async fn batch_view(&self, b: &Batch) -> Result<BatchView, Error> {
-        Ok(BatchView::of(b, self.files_ready(&b.id).await?))
+        let files = b.file_allowed() && self.files_ready(&b.id).await?;
+        Ok(BatchView::of(b, files))
     }
 
     pub async fn batch(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
@@ -873,7 +904,8 @@ impl Services {
     /// place account numbers appear in full: finance of the district only.
     pub async fn batch_file(&self, actor: &Actor, id: &str, extension: &str) -> Result<PresignedRequest, Error> {
         let batch = self.own_batch(actor, id).await?;
-        if matches!(batch.state, BatchState::Building | BatchState::Cancelled) {
+        // No treasury file exists before a second person releases the batch.
+        if !batch.file_allowed() {
             return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "download the file of" });
         }
         if !self.files_ready(&batch.id).await? {

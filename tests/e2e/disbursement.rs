@@ -179,11 +179,14 @@ async fn a_batch_larger_than_a_step_answers_building_and_the_queue_finishes_it()
     let trail = app.services.applications.audit_trail(&format!("batch:{id}")).await.unwrap();
     let ready = trail.iter().find(|e| e.action == "batch_ready").expect("batch_ready audited");
     assert_eq!(ready.actor_id, trail[0].actor_id);
-    // Then the files, and the rest of the lifecycle, as for any batch.
+    // Ready is not released: still no file, however long the queue runs.
     app.drain().await;
-    assert_eq!(finance.get(&format!("/api/v1/batches/{id}")).await.ok()["filesReady"], true);
+    assert_eq!(finance.get(&format!("/api/v1/batches/{id}")).await.ok()["filesReady"], false);
+    finance.get(&format!("/api/v1/batches/{id}/file")).await.expect(409, "wrong_state");
     let released = checker.post(&format!("/api/v1/batches/{id}/release"), json!({"version": b["version"]})).await.ok();
     assert_eq!(released["state"], "released");
+    app.drain().await;
+    assert_eq!(finance.get(&format!("/api/v1/batches/{id}")).await.ok()["filesReady"], true);
 }
 
 #[tokio::test]
@@ -527,6 +530,11 @@ async fn the_batch_file_parses_back_with_exact_totals_and_full_account_numbers()
     let masked = lines(&finance, id).await;
     assert!(masked.iter().all(|l| l["payee"]["accountNumberMasked"] == "****0123"), "the API masks");
     assert!(!masked.iter().any(|l| l.to_string().contains("4000021234567890123")));
+    // No file before a second person releases the batch.
+    app.drain().await;
+    finance.get(&format!("/api/v1/batches/{id}/file?format=csv")).await.expect(409, "wrong_state");
+    let checker = app.login("finance-futian-2").await;
+    checker.post(&format!("/api/v1/batches/{id}/release"), json!({"version": b["version"]})).await.ok();
     app.drain().await; // the export request is served
     let link = finance.get(&format!("/api/v1/batches/{id}/file?format=csv")).await.ok();
     let csv = app.client.get(link["download"]["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();

@@ -46,6 +46,8 @@ fn main() {
         updated_at: now,
         audit_seq: 1,
         audit_head: String::new(),
+        sealed: true,
+        builders: vec!["bench".into()],
     };
     let payee = BankAccount {
         bank_name: Text::parse("中国工商银行深圳分行", 100).unwrap(),

@@ -189,15 +189,17 @@ pub async fn work(services: &Services, job: &BatchJob) -> Result<bool, Error> {
 
 /// The batch queue's consumer: does what a batch needs next. A batch in
 /// `building` gets its next step of claims ([`Services::build_batch`],
-/// which queues the batch again until it is `ready`); a batch past that
-/// gets its files. Delivering a message twice is harmless either way.
+/// which queues the batch again until it is `ready`); a released batch
+/// gets its files, a ready or cancelled one nothing. Delivering a message
+/// twice is harmless either way.
 pub async fn export(services: &Services, batch_id: &str) -> Result<bool, Error> {
     let Some(batch) = services.batch_for_export(batch_id).await? else {
         return Ok(false);
     };
     match batch.state {
         BatchState::Building => Ok(services.build_batch(batch_id).await?.is_some()),
-        BatchState::Cancelled => Ok(false),
+        // No treasury file exists before a second person releases the batch.
+        _ if !batch.file_allowed() => Ok(false),
         _ => write_files(services, batch).await,
     }
 }

@@ -15,7 +15,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use subsidy_core::application::Application;
 use subsidy_core::audit::AuditEntry;
 use subsidy_core::disbursement::{
@@ -49,7 +51,27 @@ fn batch_item(b: &Batch) -> Result<Item, StoreError> {
     item.insert("body".into(), s(serde_json::to_string(b).map_err(backend)?));
     item.insert("ownerPk".into(), s(format!("BATCHES#{}#{}", b.policy_id, b.district)));
     item.insert("listSk".into(), s(&b.id));
+    // Present only while a claim may add a line (`Batch::claimable`):
+    // every claim's transaction checks it.
+    if b.claimable() {
+        item.insert("claimable".into(), AttributeValue::Bool(true));
+    }
     Ok(item)
+}
+
+/// The claim's check that its batch still takes lines.
+fn batch_takes_lines(table: &str, batch_id: &str) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .condition_check(
+            ConditionCheck::builder()
+                .table_name(table)
+                .set_key(Some(key(format!("BATCH#{batch_id}"), "BATCH")))
+                .condition_expression("claimable = :t")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .build()
+                .map_err(backend)?,
+        )
+        .build())
 }
 
 fn line_item(l: &PaymentLine) -> Result<Item, StoreError> {
@@ -230,8 +252,12 @@ impl DisbursementStore for DynamoStore {
         self.budget(policy_id, district, allocated).await?;
         let t = self.table();
         let m = line.amount.fen();
-        let mut items = app_writes(t, w.app, w.expected_version, w.audit)?;
+        // The batch's check first: a closed batch is reported as such,
+        // whatever else failed with it.
+        let mut items = vec![batch_takes_lines(t, &line.batch_id)?];
+        items.extend(app_writes(t, w.app, w.expected_version, w.audit)?);
         items.push(put(t, line_item(line)?, "attribute_not_exists(pk)", HashMap::new(), None)?);
+        let budget_at = items.len();
         items.push(budget_update(
             t,
             policy_id,
@@ -242,7 +268,8 @@ impl DisbursementStore for DynamoStore {
         match self.transact_at(items).await {
             Ok(()) => Ok(()),
             Err(e) => match failed_at(&e) {
-                Some(3) => Err(ClaimError::OverBudget),
+                Some(0) => Err(ClaimError::Closed),
+                Some(i) if i == budget_at => Err(ClaimError::OverBudget),
                 Some(_) => Err(ClaimError::Moved),
                 None => Err(ClaimError::Store(e)),
             },

@@ -154,6 +154,19 @@ impl DisbursementStore for SqliteStore {
         let notify = self.outbox_notify();
         let result = self
             .write(move |tx| {
+                // In the claim's own transaction: a batch sealed (or gone)
+                // meanwhile takes no line, so its totals stay final.
+                let batch: Option<String> = tx
+                    .query_row("SELECT body FROM batches WHERE id = ?1", [&line.batch_id], |r| r.get(0))
+                    .optional()
+                    .map_err(backend)?;
+                let claimable = match batch {
+                    Some(body) => serde_json::from_str::<Batch>(&body).map_err(backend)?.claimable(),
+                    None => false,
+                };
+                if !claimable {
+                    return Ok(Err(ClaimError::Closed));
+                }
                 ensure_budget(tx, &policy, &district, allocated)?;
                 let budget = budget_row(tx, &policy, &district)?.ok_or_else(|| backend("the budget row is missing"))?;
                 if budget.remaining < line.amount {

@@ -440,6 +440,40 @@ pub async fn stats_commits_are_all_or_nothing_and_conditional(p: &Ports) {
     assert!(scanned.items.iter().any(|(id, a)| id == &app_id && a.version == 3) || scanned.next_cursor.is_some());
 }
 
+/// A batch in `building`, as `start_batch` makes it.
+pub fn building_batch(id: &str, policy: &str, district: &str, by: &str) -> subsidy_core::disbursement::Batch {
+    use subsidy_core::disbursement::{Batch, BatchState};
+    use subsidy_core::money::Fen;
+    Batch {
+        id: id.into(),
+        policy_id: policy.into(),
+        district: district.into(),
+        state: BatchState::Building,
+        version: 1,
+        note: None,
+        created_by: by.into(),
+        created_at: Utc::now(),
+        released_by: None,
+        released_at: None,
+        line_count: 0,
+        total: Fen::ZERO,
+        paid_count: 0,
+        paid: Fen::ZERO,
+        failed_count: 0,
+        failed: Fen::ZERO,
+        left_out_for_budget: 0,
+        updated_at: Utc::now(),
+        audit_seq: 1,
+        audit_head: GENESIS.into(),
+        sealed: false,
+        builders: vec![by.into()],
+    }
+}
+
+fn batch_audit(id: &str, c: &Company) -> AuditEntry {
+    AuditEntry::next(&format!("batch:{id}"), 1, GENESIS, Utc::now(), &actor(c), "create_batch", None, "building", None)
+}
+
 pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Ports) {
     use subsidy_core::disbursement::*;
     use subsidy_core::money::Fen;
@@ -458,6 +492,8 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
     assert_eq!((b.allocated, b.remaining, b.committed), (allocated, allocated, Fen::ZERO));
 
     let batch_id = uid("B");
+    let batch = building_batch(&batch_id, &policy, district, &c.owner);
+    p.disbursement.create_batch(&batch, &batch_audit(&batch_id, &c)).await.unwrap();
     let line = |id: &str, amount: i64| PaymentLine {
         id: id.into(),
         batch_id: batch_id.clone(),
@@ -493,6 +529,39 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
     let b = p.disbursement.budget(&policy, district, allocated).await.unwrap();
     assert_eq!((b.committed.fen(), b.remaining.fen()), (100_000, 50_000));
 
+    // A sealed batch, a ready one and a missing one take no line: the
+    // claim is refused whole, whatever else holds.
+    let pr2 = project(&c, "付款二", "440304001020");
+    let (a2, a2_audit) = draft(&c, &pr2);
+    p.applications.create_application(&a2, &a2_audit).await.unwrap();
+    let (approved2, approved2_audit) = moved(&a2, State::Approved, &c);
+    p.applications.update_application(&approved2, 1, &approved2_audit, false).await.unwrap();
+    let (claimed2, claim2_audit) = moved(&approved2, State::InPaymentBatch, &c);
+    let sealed = subsidy_core::disbursement::Batch { sealed: true, version: 2, ..batch.clone() };
+    p.disbursement.update_batch(&sealed, 1, None).await.unwrap();
+    let ready = subsidy_core::disbursement::Batch { state: BatchState::Ready, version: 3, ..sealed.clone() };
+    let other = |id: &str| PaymentLine { application_id: a2.id.clone(), ..line(id, 10) };
+    for (when, b) in [("sealed", None), ("ready", Some(&ready))] {
+        if let Some(b) = b {
+            p.disbursement.update_batch(b, b.version - 1, None).await.unwrap();
+        }
+        assert_eq!(
+            p.disbursement.claim(write(&claimed2, 2, &claim2_audit), &other("L3"), key(&policy), allocated).await,
+            Err(ClaimError::Closed),
+            "{when}"
+        );
+    }
+    let nowhere = PaymentLine { batch_id: uid("B"), ..other("L4") };
+    assert_eq!(
+        p.disbursement.claim(write(&claimed2, 2, &claim2_audit), &nowhere, key(&policy), allocated).await,
+        Err(ClaimError::Closed),
+        "a batch that does not exist"
+    );
+    assert_eq!(p.applications.get_application(&a2.id).await.unwrap().unwrap().state, State::Approved);
+    assert_eq!(p.disbursement.get_line(&batch_id, "L3").await.unwrap(), None);
+    let b = p.disbursement.budget(&policy, district, allocated).await.unwrap();
+    assert_eq!((b.committed.fen(), b.remaining.fen()), (100_000, 50_000), "the budget did not move");
+
     let (paid, paid_audit) = moved(&claimed, State::Paid, &c);
     let settled = PaymentLine { status: LineStatus::Paid, ..line("L1", 100_000) };
     let to_paid = BudgetMove { committed: -100_000, paid: 100_000, remaining: 0 };
@@ -514,34 +583,13 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
 /// walk its lines page by page.
 pub async fn batches_and_lines_page_through_every_item(p: &Ports) {
     use std::collections::BTreeSet;
-    use subsidy_core::disbursement::{AppWrite, Batch, BatchState, BudgetKey, LineStatus, PaymentLine};
+    use subsidy_core::disbursement::{AppWrite, BudgetKey, LineStatus, PaymentLine};
     use subsidy_core::money::Fen;
     let c = company(&uid("owner"), "91440300MA5D9C00P");
     let policy = uid("pol");
     let district = "440304";
     let allocated = Fen::new(100_000_000).unwrap();
-    let batch = |id: &str| Batch {
-        id: id.into(),
-        policy_id: policy.clone(),
-        district: district.into(),
-        state: BatchState::Building,
-        version: 1,
-        note: None,
-        created_by: c.owner.clone(),
-        created_at: Utc::now(),
-        released_by: None,
-        released_at: None,
-        line_count: 0,
-        total: Fen::ZERO,
-        paid_count: 0,
-        paid: Fen::ZERO,
-        failed_count: 0,
-        failed: Fen::ZERO,
-        left_out_for_budget: 0,
-        updated_at: Utc::now(),
-        audit_seq: 1,
-        audit_head: GENESIS.into(),
-    };
+    let batch = |id: &str| building_batch(id, &policy, district, &c.owner);
     let mut batch_ids = BTreeSet::new();
     for _ in 0..5 {
         let id = uid("B");
