@@ -49,7 +49,9 @@ pub fn status_of(e: &ApiError) -> StatusCode {
         ApiError::Core(core) => match core {
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Forbidden { .. } | Error::AccountDisabled | Error::NotAssigned => StatusCode::FORBIDDEN,
+            Error::Forbidden { .. } | Error::AccountDisabled | Error::NotAssigned | Error::PhoneNotVerified => {
+                StatusCode::FORBIDDEN
+            }
             Error::CreditCodeMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Error::LastAdmin => StatusCode::CONFLICT,
             Error::Invalid { .. } | Error::MissingDocuments { .. } | Error::DocumentRefused(_) => {

@@ -26,6 +26,11 @@ pub enum Error {
     /// 403: the caller asked to act with a role they do not hold.
     #[error("you do not hold the role you asked to act as")]
     NotAssigned,
+    /// 403: the caller asked to act as a project manager, but the identity
+    /// platform has not verified their phone (or gave none): they may act
+    /// as a company instead (`X-Acting-As: company`).
+    #[error("a project manager needs a mobile number the identity platform has verified")]
+    PhoneNotVerified,
     /// 409: the change would leave a unit without an active administrator.
     #[error("you are the last active administrator of this unit; add another first")]
     LastAdmin,
@@ -135,6 +140,7 @@ impl Error {
             Error::Forbidden { .. } => "forbidden",
             Error::AccountDisabled => "account_disabled",
             Error::NotAssigned => "not_assigned",
+            Error::PhoneNotVerified => "phone_not_verified",
             Error::LastAdmin => "last_admin",
             Error::CreditCodeMismatch => "credit_code_mismatch",
             Error::Invalid { .. } => "invalid_field",

@@ -270,7 +270,7 @@ impl StaffDirectory {
     /// Errors: no `sub` → 401; a disabled staff member → 403
     /// `account_disabled`; `acting_as` naming nothing the caller holds →
     /// 403 `not_assigned`; a project manager without a verified, valid phone
-    /// → 401.
+    /// → 403 `phone_not_verified` (the same token may act as a company).
     pub async fn resolve(&self, claims: &HashMap<String, String>, acting_as: Option<&str>) -> Result<Actor, Error> {
         let sub = claims.get("sub").filter(|s| !s.is_empty()).ok_or(Error::Unauthenticated)?;
         let name = claims.get("name").cloned();
@@ -320,7 +320,7 @@ impl StaffDirectory {
                     name,
                     credit_code: None,
                 }),
-                _ => Err(Error::Unauthenticated),
+                _ => Err(Error::PhoneNotVerified),
             };
         }
         let credit_code = claims.get("credit_code").map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty());
@@ -751,14 +751,16 @@ mod tests {
     async fn a_manager_needs_a_verified_valid_phone() {
         let d = dir();
         let base = [("sub", "pm"), ("role", "project_manager"), ("phone_number", "13800138000")];
-        assert_eq!(d.resolve(&claims(&base), None).await, Err(Error::Unauthenticated));
+        assert_eq!(d.resolve(&claims(&base), None).await, Err(Error::PhoneNotVerified));
         let mut c = claims(&base);
         c.insert("phone_number_verified".into(), "false".into());
-        assert_eq!(d.resolve(&c, None).await, Err(Error::Unauthenticated));
+        assert_eq!(d.resolve(&c, None).await, Err(Error::PhoneNotVerified));
+        // The same token may act as a company.
+        assert_eq!(d.resolve(&c, Some("company")).await.unwrap().role, Role::Company);
         c.insert("phone_number_verified".into(), "true".into());
         assert_eq!(d.resolve(&c, None).await.unwrap().role, Role::ProjectManager);
         c.insert("phone_number".into(), "12".into());
-        assert_eq!(d.resolve(&c, None).await, Err(Error::Unauthenticated));
+        assert_eq!(d.resolve(&c, None).await, Err(Error::PhoneNotVerified));
         assert_eq!(d.resolve(&claims(&[("role", "company")]), None).await, Err(Error::Unauthenticated));
     }
 

@@ -12,7 +12,8 @@
 //! subject, and the staff directory gives the role. Beside them, callers who
 //! try to go around the directory: a token claiming `finance` for a subject
 //! the directory does not hold (a company at most), a disabled reviewer
-//! (403 on every route), and a manager whose phone is not verified (401).
+//! (403 on every route), and a manager whose phone is not verified (403
+//! `phone_not_verified` on every route).
 //!
 //! Every answer is also searched for company-a's full bank account number,
 //! which only finance's treasury file may carry.
@@ -322,7 +323,7 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
             token: Some(unverified),
             role: "project_manager",
             unit: Some(phone.into()),
-            refused: Some((401, "unauthenticated")),
+            refused: Some((403, "phone_not_verified")),
         },
         Relation::Own,
     ));
@@ -395,8 +396,8 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
                             c.name,
                             if allow {
                                 "allowed"
-                            } else if let Some((403, _)) = c.refused {
-                                "403"
+                            } else if let Some((403, code)) = c.refused {
+                                code
                             } else if c.token.is_none() || c.refused.is_some() {
                                 "401"
                             } else {

@@ -188,7 +188,11 @@ async fn a_project_manager_needs_the_issuer_to_have_verified_the_phone() {
         )
     };
     for unverified in [json!(false), json!("false"), Value::Null] {
-        app.with_token(&pm(unverified.clone())).get("/api/v1/manager/inbox").await.expect(401, "unauthenticated");
+        let token = pm(unverified.clone());
+        app.with_token(&token).get("/api/v1/manager/inbox").await.expect(403, "phone_not_verified");
+        // The same person may still act as a company.
+        let me = app.call(Some(&token), "GET", "/api/v1/me", None, &[("x-acting-as", "company")]).await.ok();
+        assert_eq!(me["role"], "company");
     }
     let inbox = app.with_token(&pm(json!(true))).get("/api/v1/manager/inbox").await.ok();
     assert!(inbox["items"].is_array(), "{inbox}");

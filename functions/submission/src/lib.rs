@@ -491,8 +491,8 @@ mod tests {
         let (status, body) =
             invoke(include_str!("../../../events/submission/apigw-get-me-no-authorizer-401.json")).await;
         assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
-        let (status, _) =
-            invoke(include_str!("../../../events/submission/apigw-get-manager-inbox-unverified-phone-401.json")).await;
-        assert_eq!(status, 401);
+        let (status, body) =
+            invoke(include_str!("../../../events/submission/apigw-get-manager-inbox-unverified-phone-403.json")).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("phone_not_verified")));
     }
 }
