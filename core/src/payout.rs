@@ -289,12 +289,26 @@ struct Approved {
     since: DateTime<Utc>,
     id: String,
     payable: bool,
+    /// The re-issue of a failed payment (payable until `reissueUntil`).
+    reissue: bool,
     amount: Option<Fen>,
 }
 
 impl Approved {
     fn of(app: &Application) -> Approved {
-        Approved { since: app.state_since, id: app.id.clone(), payable: payable(app), amount: app.approved_amount }
+        Approved {
+            since: app.state_since,
+            id: app.id.clone(),
+            payable: payable(app),
+            reissue: app.failed_line.is_some(),
+            amount: app.approved_amount,
+        }
+    }
+
+    /// Payable, and inside the payout deadline, or a re-issue inside its
+    /// grace ([`crate::state::check_payable_now`] on the whole application).
+    fn payable_at(&self, policy: &Policy, now: DateTime<Utc>) -> bool {
+        self.payable && (now < policy.payout_deadline || (self.reissue && now < policy.reissue_until()))
     }
 }
 
@@ -383,9 +397,14 @@ impl Services {
         let (mut count, mut blocked, mut total) = (0usize, 0u64, Fen::ZERO);
         let mut on_page = Vec::new();
         let approved = self.approved_in(&district).await?;
+        let now = self.now();
         for a in &approved {
             if !a.payable {
                 blocked += 1;
+                continue;
+            }
+            if !a.payable_at(&policy, now) {
+                // Past the payout deadline: only re-issues are payable.
                 continue;
             }
             if (start..end).contains(&count) {
@@ -495,14 +514,20 @@ impl Services {
             .map_err(|e| Error::invalid("note", e.to_string()))?;
         let policy = self.policy().await?;
         let now = self.now();
-        if now >= policy.payout_deadline {
-            return Err(Error::PayoutDeadlinePassed { deadline: policy.payout_deadline });
+        if now >= policy.reissue_until() {
+            return Err(Error::PayoutDeadlinePassed { deadline: policy.reissue_until() });
         }
         let allocated = Self::allocated(&policy, &district)?;
         let budget = self.disbursement.budget(&policy.id, &district, allocated).await?;
+        let approved = self.approved_in(&district).await?;
+        // After the payout deadline only re-issues of failed payments may
+        // be paid, until the policy's grace ends.
+        if now >= policy.payout_deadline && !approved.iter().any(|a| a.payable_at(&policy, now)) {
+            return Err(Error::PayoutDeadlinePassed { deadline: policy.payout_deadline });
+        }
         // Something payable that the budget covers? (Stops at the first.)
         let (mut payable_seen, mut fits) = (false, false);
-        for a in self.approved_in(&district).await?.iter().filter(|a| a.payable) {
+        for a in approved.iter().filter(|a| a.payable_at(&policy, now)) {
             payable_seen = true;
             fits = a.amount.is_none_or(|m| m <= budget.remaining);
             if fits {
@@ -583,7 +608,7 @@ impl Services {
             // Its totals are being counted: only finishing is left.
             return Ok(Fill { claimed: 0, done: true });
         }
-        let policy = self.policy_by_id_pub(&batch.policy_id).await?;
+        let policy = self.policy_by_id(&batch.policy_id).await?;
         let allocated = Self::allocated(&policy, &batch.district)?;
         let cap = max.unwrap_or(usize::MAX);
         let mut claimed = 0;
@@ -594,7 +619,8 @@ impl Services {
         let parallel = self.disbursement.parallel_writes().max(1);
         let budget = BudgetKey { policy_id: &policy.id, district: &batch.district };
         let approved = self.approved_in(&batch.district).await?;
-        let candidates: Vec<&Approved> = approved.iter().filter(|a| a.payable).collect();
+        let now = self.now();
+        let candidates: Vec<&Approved> = approved.iter().filter(|a| a.payable_at(&policy, now)).collect();
         'pages: for keys in candidates.chunks(PageRequest::MAX_LIMIT as usize) {
             // Read again: the list is a moment old, and a claim must name
             // the version it replaces.
@@ -628,7 +654,11 @@ impl Services {
                     let cmd = Command::AddToBatch { batch_id: batch.id.clone(), line_id: line.id.clone() };
                     match step(app, actor, cmd, &policy, self.now()) {
                         Ok((next, audit, _)) => prepared.push((next, audit, line, app.version)),
-                        Err(Error::PayeeNotVerified | Error::WrongState { .. }) => continue,
+                        Err(
+                            Error::PayeeNotVerified | Error::WrongState { .. } | Error::PayoutDeadlinePassed { .. },
+                        ) => {
+                            continue;
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -710,7 +740,7 @@ impl Services {
             );
             self.disbursement.update_batch(&cancelled, batch.version, Some(&audit)).await?;
             return Err(if batch.left_out_for_budget > 0 {
-                let policy = self.policy_by_id_pub(&batch.policy_id).await?;
+                let policy = self.policy_by_id(&batch.policy_id).await?;
                 let b = self
                     .disbursement
                     .budget(&policy.id, &batch.district, Self::allocated(&policy, &batch.district)?)
@@ -776,7 +806,7 @@ impl Services {
         if batch.version != version {
             return Err(Error::VersionConflict { current: batch.version });
         }
-        let policy = self.policy_by_id_pub(&batch.policy_id).await?;
+        let policy = self.policy_by_id(&batch.policy_id).await?;
         for line in self.all_lines(&batch.id).await?.into_iter().filter(|l| l.status == LineStatus::Pending) {
             let m = line.amount.fen();
             let settled = PaymentLine { status: LineStatus::Cancelled, settled_at: Some(self.now()), ..line.clone() };
@@ -994,7 +1024,7 @@ impl Services {
         if !problems.is_empty() {
             return Err(Error::ResultsRefused { problems });
         }
-        let policy = self.policy_by_id_pub(&batch.policy_id).await?;
+        let policy = self.policy_by_id(&batch.policy_id).await?;
         let share = (self.batch_step.load(std::sync::atomic::Ordering::Relaxed) / REQUEST_SHARE).max(1);
         match self.settle_lines(actor, &policy, &batch, &file.lines, 0, share).await? {
             None => Ok(Imported { batch: self.close_import(actor, id).await?, settling: false }),
@@ -1028,7 +1058,7 @@ impl Services {
             .ok_or_else(|| Error::internal(format!("the results file {} is gone", job.file_key)))?;
         let text = String::from_utf8(kept.head).map_err(Error::internal)?;
         let file = parse_results(&text).map_err(|p| Error::internal(format!("a kept results file: {p:?}")))?;
-        let policy = self.policy_by_id_pub(&batch.policy_id).await?;
+        let policy = self.policy_by_id(&batch.policy_id).await?;
         let step = self.batch_step.load(std::sync::atomic::Ordering::Relaxed).max(1);
         match self.settle_lines(&actor, &policy, &batch, &file.lines, job.from_line, step).await? {
             None => self.close_import(&actor, batch_id).await.map(Some),
@@ -1131,9 +1161,5 @@ impl Services {
     /// Every line of a batch, page by page, for the export consumer.
     pub async fn export_lines(&self, id: &str, page: &PageRequest) -> Result<Page<PaymentLine>, Error> {
         Ok(self.disbursement.lines_of(id, page).await?)
-    }
-
-    pub(crate) async fn policy_by_id_pub(&self, id: &str) -> Result<Policy, Error> {
-        self.policies.get_policy(id).await?.ok_or_else(|| Error::internal(format!("policy {id} is not loaded")))
     }
 }

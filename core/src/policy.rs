@@ -32,6 +32,16 @@ pub struct Policy {
     pub closes_at: DateTime<FixedOffset>,
     /// Payments must be made before this instant.
     pub payout_deadline: DateTime<FixedOffset>,
+    /// A returned application may be resubmitted until this instant
+    /// (exclusive), so that a return after the window closed can still be
+    /// fixed. Absent in a file: `closesAt` plus [`RESUBMIT_GRACE_DAYS`].
+    #[serde(default)]
+    pub resubmit_until: Option<DateTime<FixedOffset>>,
+    /// A failed payment may be re-issued until this instant (exclusive),
+    /// so that a bank failure after the payout deadline can still be paid.
+    /// Absent in a file: `payoutDeadline` plus [`REISSUE_GRACE_DAYS`].
+    #[serde(default)]
+    pub reissue_until: Option<DateTime<FixedOffset>>,
     /// The largest managed area one project may claim.
     pub max_project_area: Area,
     /// Document kinds an application needs before it can be submitted.
@@ -42,6 +52,13 @@ pub struct Policy {
     #[serde(default)]
     pub district_budgets: BTreeMap<String, Fen>,
 }
+
+/// Days after `closesAt` a returned application may still be resubmitted,
+/// unless the policy says otherwise.
+pub const RESUBMIT_GRACE_DAYS: i64 = 15;
+/// Days after `payoutDeadline` a failed payment may still be re-issued,
+/// unless the policy says otherwise.
+pub const REISSUE_GRACE_DAYS: i64 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
@@ -58,10 +75,28 @@ pub enum Window {
 }
 
 impl Policy {
+    /// Parses and checks a policy file, filling in the grace periods it
+    /// leaves out, so that the policy served and stored always names them.
     pub fn from_json(text: &str) -> Result<Policy, PolicyError> {
         let p: Policy = serde_json::from_str(text).map_err(|e| PolicyError::Invalid(e.to_string()))?;
+        let p = p.with_defaults();
         p.check()?;
         Ok(p)
+    }
+
+    /// The policy with both grace periods named (their defaults if absent).
+    pub fn with_defaults(self) -> Policy {
+        Policy { resubmit_until: Some(self.resubmit_until()), reissue_until: Some(self.reissue_until()), ..self }
+    }
+
+    /// The last moment (exclusive) a returned application may be resubmitted.
+    pub fn resubmit_until(&self) -> DateTime<FixedOffset> {
+        self.resubmit_until.unwrap_or(self.closes_at + chrono::Duration::days(RESUBMIT_GRACE_DAYS))
+    }
+
+    /// The last moment (exclusive) a failed payment may be re-issued.
+    pub fn reissue_until(&self) -> DateTime<FixedOffset> {
+        self.reissue_until.unwrap_or(self.payout_deadline + chrono::Duration::days(REISSUE_GRACE_DAYS))
     }
 
     fn check(&self) -> Result<(), PolicyError> {
@@ -80,6 +115,12 @@ impl Policy {
         }
         if self.max_document_bytes == 0 {
             return bad("maxDocumentBytes must be positive");
+        }
+        if self.resubmit_until() < self.closes_at {
+            return bad("resubmitUntil must not be before closesAt");
+        }
+        if self.reissue_until() < self.payout_deadline {
+            return bad("reissueUntil must not be before payoutDeadline");
         }
         Ok(())
     }
@@ -114,6 +155,8 @@ impl Policy {
             opens_at: (self.opens_at + shift).with_timezone(&tz),
             closes_at: (self.closes_at + shift).with_timezone(&tz),
             payout_deadline: (self.payout_deadline + shift).with_timezone(&tz),
+            resubmit_until: Some((self.resubmit_until() + shift).with_timezone(&tz)),
+            reissue_until: Some((self.reissue_until() + shift).with_timezone(&tz)),
             ..self.clone()
         }
     }
@@ -135,6 +178,42 @@ mod tests {
         assert_eq!(p.amount(Area::parse("12345.67").unwrap()).to_string(), "12345.67");
         // The seed figure: 223 million m² is 223 million yuan.
         assert_eq!(p.amount(Area::parse("223000000").unwrap()).to_string(), "223000000.00");
+    }
+
+    #[test]
+    fn the_grace_periods_default_from_the_deadlines_and_must_not_end_before_them() {
+        let file = include_str!("../../config/policy-shenzhen-2020.json");
+        let p = policy();
+        assert_eq!(p.resubmit_until, Some(p.closes_at + chrono::Duration::days(RESUBMIT_GRACE_DAYS)));
+        assert_eq!(p.reissue_until, Some(p.payout_deadline + chrono::Duration::days(REISSUE_GRACE_DAYS)));
+        // A file without them gets the same defaults, and shows them when served.
+        let mut v: serde_json::Value = serde_json::from_str(file).unwrap();
+        v.as_object_mut().unwrap().remove("resubmitUntil");
+        v.as_object_mut().unwrap().remove("reissueUntil");
+        let bare = Policy::from_json(&v.to_string()).unwrap();
+        assert_eq!(bare, p);
+        assert!(serde_json::to_string(&bare).unwrap().contains("\"resubmitUntil\":\"2020-04-16T00:00:00+08:00\""));
+        // A policy may give more time, never less than the deadline it extends.
+        v["reissueUntil"] = "2020-12-31T00:00:00+08:00".into();
+        assert_eq!(
+            Policy::from_json(&v.to_string()).unwrap().reissue_until().to_rfc3339(),
+            "2020-12-31T00:00:00+08:00"
+        );
+        for (field, too_early) in
+            [("resubmitUntil", "2020-03-31T00:00:00+08:00"), ("reissueUntil", "2020-04-30T00:00:00+08:00")]
+        {
+            let mut bad = v.clone();
+            bad[field] = too_early.into();
+            let e = Policy::from_json(&bad.to_string()).unwrap_err().to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+        let mut bad = v.clone();
+        bad["resubmitUntil"] = "next week".into();
+        assert!(Policy::from_json(&bad.to_string()).is_err());
+        // Moving the calendar moves them too.
+        let moved = p.shifted_to_open_at(Utc::now());
+        assert_eq!(moved.resubmit_until() - moved.closes_at, p.resubmit_until() - p.closes_at);
+        assert_eq!(moved.reissue_until() - moved.payout_deadline, p.reissue_until() - p.payout_deadline);
     }
 
     #[test]

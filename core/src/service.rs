@@ -171,8 +171,12 @@ impl Services {
         self.policy_by_id(&self.policy_id).await
     }
 
-    async fn policy_by_id(&self, id: &str) -> Result<Policy, Error> {
-        self.policies.get_policy(id).await?.ok_or_else(|| Error::internal(format!("policy {id} is not loaded")))
+    /// A stored policy, its grace periods named (one stored before they
+    /// existed gets their defaults).
+    pub(crate) async fn policy_by_id(&self, id: &str) -> Result<Policy, Error> {
+        let p =
+            self.policies.get_policy(id).await?.ok_or_else(|| Error::internal(format!("policy {id} is not loaded")))?;
+        Ok(p.with_defaults())
     }
 
     // ---- identity and reference data ----

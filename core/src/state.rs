@@ -310,10 +310,13 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             events.push(DomainEvent::Edited { claimed_area: next.claimed_area });
         }
         Command::Submit { project, jurisdiction, verified_documents } => {
-            if !matches!(app.state, State::Draft | State::Returned) {
-                return Err(wrong_state());
+            match app.state {
+                State::Draft => check_window(ctx)?,
+                // A return after the window closed can still be fixed, until
+                // the policy's grace ends.
+                State::Returned => check_resubmission(ctx)?,
+                _ => return Err(wrong_state()),
             }
-            check_window(ctx)?;
             check_claim_limit(app.claimed_area, ctx.policy)?;
             let missing: Vec<DocumentKind> =
                 ctx.policy.required_documents.iter().filter(|k| !verified_documents.contains(k)).copied().collect();
@@ -428,9 +431,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             if app.state != State::Approved {
                 return Err(wrong_state());
             }
-            if ctx.now >= ctx.policy.payout_deadline {
-                return Err(Error::PayoutDeadlinePassed { deadline: ctx.policy.payout_deadline });
-            }
+            check_payable_now(app, ctx)?;
             // Only a verified account is ever paid.
             if app.payee.is_none() || app.payee_change.is_some() {
                 return Err(Error::PayeeNotVerified);
@@ -525,6 +526,33 @@ pub fn check_window(ctx: &Ctx<'_>) -> Result<(), Error> {
         Window::NotYetOpen => Err(Error::WindowNotOpen { opens_at: ctx.policy.opens_at }),
         Window::Closed => Err(Error::WindowClosed { closes_at: ctx.policy.closes_at }),
     }
+}
+
+/// A returned application may be resubmitted from the window's opening
+/// until the policy's `resubmitUntil`.
+pub fn check_resubmission(ctx: &Ctx<'_>) -> Result<(), Error> {
+    match ctx.policy.window(ctx.now) {
+        Window::NotYetOpen => Err(Error::WindowNotOpen { opens_at: ctx.policy.opens_at }),
+        _ if ctx.now >= ctx.policy.resubmit_until() => {
+            Err(Error::WindowClosed { closes_at: ctx.policy.resubmit_until() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether an application may go into a batch now: before the payout
+/// deadline; after it, only the re-issue of a failed payment, until the
+/// policy's `reissueUntil`.
+pub fn check_payable_now(app: &Application, ctx: &Ctx<'_>) -> Result<(), Error> {
+    let p = ctx.policy;
+    if ctx.now < p.payout_deadline {
+        return Ok(());
+    }
+    if app.failed_line.is_some() && ctx.now < p.reissue_until() {
+        return Ok(());
+    }
+    let deadline = if app.failed_line.is_some() { p.reissue_until() } else { p.payout_deadline };
+    Err(Error::PayoutDeadlinePassed { deadline })
 }
 
 pub fn check_claim_limit(area: Area, policy: &Policy) -> Result<(), Error> {
@@ -740,6 +768,22 @@ mod tests {
     }
 
     #[test]
+    fn a_returned_application_may_be_resubmitted_until_the_grace_ends_but_no_new_one() {
+        let p = policy();
+        assert_eq!(p.resubmit_until(), p.closes_at + chrono::Duration::days(crate::policy::RESUBMIT_GRACE_DAYS));
+        let returned = at_state(draft("10"), State::Returned);
+        let after_close = ctx_at(&p, p.closes_at.to_utc() + chrono::Duration::days(3));
+        assert!(matches!(submit(&draft("10"), &after_close), Err(Error::WindowClosed { .. })), "a first submission");
+        assert!(submit(&returned, &after_close).is_ok(), "a resubmission inside the grace");
+        let last = ctx_at(&p, p.resubmit_until().to_utc() - chrono::Duration::seconds(1));
+        assert!(submit(&returned, &last).is_ok());
+        let over = ctx_at(&p, p.resubmit_until().to_utc());
+        assert_eq!(submit(&returned, &over).unwrap_err(), Error::WindowClosed { closes_at: p.resubmit_until() });
+        let early = ctx_at(&p, p.opens_at.to_utc() - chrono::Duration::seconds(1));
+        assert!(matches!(submit(&returned, &early), Err(Error::WindowNotOpen { .. })));
+    }
+
+    #[test]
     fn submission_needs_every_required_document() {
         let p = policy();
         let ctx = ctx_at(&p, in_window(&p));
@@ -772,8 +816,21 @@ mod tests {
         assert!(apply(&failed, &finance(), add("b2"), &ctx).is_err());
         let again = apply(&failed, &reviewer(Tier::District), Command::VerifyPayee, &ctx).unwrap().next;
         assert_eq!(again.state, State::Approved);
+        // Past the payout deadline only a re-issue goes into a batch, and
+        // only until the policy's grace ends.
         let late = ctx_at(&p, p.payout_deadline.to_utc());
-        assert!(matches!(apply(&again, &finance(), add("b3"), &late), Err(Error::PayoutDeadlinePassed { .. })));
+        assert_eq!(apply(&again, &finance(), add("b3"), &late).unwrap().next.state, State::InPaymentBatch);
+        assert_eq!(
+            apply(&app, &finance(), add("b4"), &late).unwrap_err(),
+            Error::PayoutDeadlinePassed { deadline: p.payout_deadline }
+        );
+        let later = ctx_at(&p, p.reissue_until().to_utc());
+        assert_eq!(
+            apply(&again, &finance(), add("b5"), &later).unwrap_err(),
+            Error::PayoutDeadlinePassed { deadline: p.reissue_until() }
+        );
+        let just_before = ctx_at(&p, p.reissue_until().to_utc() - chrono::Duration::seconds(1));
+        assert!(apply(&again, &finance(), add("b6"), &just_before).is_ok());
         let back = apply(&batched, &finance(), Command::RemoveFromBatch, &ctx).unwrap().next;
         assert_eq!((back.state, back.batch_id), (State::Approved, None));
         let paid = apply(&batched, &finance(), Command::MarkPaid, &ctx).unwrap().next;
