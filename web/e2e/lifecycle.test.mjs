@@ -2,8 +2,9 @@
 // the company applies with uploaded documents, the project manager
 // confirms, 初审 approves, 复核 returns for correction (退回补正), the
 // company corrects and resubmits, the three tiers approve (审核 lowering
-// the area), the dashboard shows the totals, finance batches, downloads
-// and reconciles, and the company sees "paid". Each screen is saved for
+// the area), the dashboard shows the totals, finance batches, a second
+// finance user releases (only then is there a treasury file to download),
+// finance reconciles, and the company sees "paid". Each screen is saved for
 // the operations manual (docs/manual/).
 
 import { after, afterEach, before, test } from 'node:test'
@@ -231,6 +232,20 @@ test('the dashboard shows the new totals, drills down and downloads the 汇总�
   await page.context().close()
 })
 
+/**
+ * A ready batch's page offers no download and says the file comes with the
+ * release; the API agrees: 409 wrong_state, for the maker and the checker.
+ */
+async function noFileYet(page) {
+  await page.locator(sel('file-after-release')).waitFor()
+  assert.equal(await text(page, sel('file-after-release')), '复核发送后生成支付文件：须由另一位财政人员点击「复核并发送银行」，之后方可在此下载')
+  assert.equal(await page.locator(`${sel('file-csv')}, ${sel('file-xlsx')}, ${sel('file-not-ready')}`).count(), 0)
+  for (const who of ['finance-futian', 'finance-futian-2']) {
+    const r = await (await api(server.url, who))(`/batches/${batchId}/file?format=csv`)
+    assert.deepEqual([r.status, r.body.error.code], [409, 'wrong_state'], who)
+  }
+}
+
 test('finance batches, a second finance user releases, downloads and reconciles', async () => {
   const maker = await phone(browser, server.url, 'finance-futian')
   await until('the approved application to be payable', async () => {
@@ -250,15 +265,24 @@ test('finance batches, a second finance user releases, downloads and reconciles'
   // Maker-checker: the creator cannot release.
   await maker.locator(sel('maker-checker')).waitFor()
   assert.equal(await maker.locator(sel('release')).count(), 0)
+  // No treasury file exists before a second person releases the batch:
+  // nothing to download, and the page says when there will be.
+  await noFileYet(maker)
   await shot(maker, '22-finance-batch-ready')
   await maker.context().close()
 
   const checker = await phone(browser, server.url, 'finance-futian-2')
   await checker.locator(sel(`batch-${batchId}`)).click()
+  await checker.locator(sel('release')).waitFor()
+  await noFileYet(checker)
   await checker.locator(sel('release')).click()
   await confirmDialog(checker)
   await until('the batch to be released', async () => (await checker.locator(sel('batch-state')).getAttribute('data-state')) === 'released')
+  // Written in the background after the release; the page refreshes until it is there.
   await checker.locator(sel('file-csv')).waitFor()
+  assert.equal(await checker.locator(sel('file-xlsx')).count(), 1)
+  assert.equal(await checker.locator(sel('file-after-release')).count(), 0)
+  assert.equal(await checker.locator(sel('file-not-ready')).count(), 0)
   await shot(checker, '23-finance-batch-released')
 
   const download = checker.waitForEvent('download')

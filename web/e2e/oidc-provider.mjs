@@ -1,14 +1,21 @@
 // A mock OpenID provider for the browser tests, with node's http and crypto
 // only: discovery, a JWKS with one RSA key, an authorization endpoint that
-// signs in whoever the test chose (no login form) and a token endpoint
-// that holds the client to PKCE (S256) and issues RS256 access and ID
-// tokens. Discovery, the JWKS and the token endpoint answer CORS, because
-// oidc-client-ts in the page fetches them from another origin.
+// signs in whoever the test chose (no login form), a token endpoint that
+// holds the client to PKCE (S256) and issues RS256 access and ID tokens,
+// and an end-session endpoint (RP-initiated logout). Discovery, the JWKS
+// and the token endpoint answer CORS, because oidc-client-ts in the page
+// fetches them from another origin.
+//
+// Like a real provider it keeps a session per browser (a cookie): while
+// the browser's session lives, /authorize signs that session's user in
+// again without asking, whoever the test chose since; only the
+// end-session endpoint ends it.
 //
 //   const idp = await startProvider({ clientId: 'subsidy-web' })
 //   idp.signInAs({ sub: 'u-1', name: '张三', phone_number: '13800138021', phone_number_verified: true })
 //   // … the page's sign-in now comes back as u-1
 //   const token = idp.mint({ sub: 'u-1' })   // an access token, for calling the API directly
+//   idp.offerEndSession(false)               // discovery names no end_session_endpoint (as Cognito's)
 
 import { createServer } from 'node:http'
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
@@ -21,7 +28,9 @@ const CORS = {
   'Access-Control-Max-Age': '600',
 }
 /** The claims a user object may carry into the tokens, besides `sub`. */
-const USER_CLAIMS = ['name', 'phone_number', 'phone_number_verified', 'credit_code']
+const USER_CLAIMS = ['name', 'phone_number', 'phone_number_verified', 'credit_code', 'role']
+/** The cookie that holds the browser's session at the provider. */
+const SESSION_COOKIE = 'mock_idp_session'
 
 /** Signs `claims` as an RS256 JWT with `key`, naming `kid` in the header. */
 export function signJwt(claims, key, kid) {
@@ -50,7 +59,18 @@ export async function startProvider({ clientId = 'subsidy-web', ttl = 3600 } = {
   const codes = new Map()
   /** What the provider was asked and how it answered, for the tests to check. */
   const log = []
+  /** Live browser sessions: session id → the user signed in. */
+  const sessions = new Map()
+  /** ID tokens issued: token → its session id, so that an id_token_hint names the session. */
+  const idTokens = new Map()
+  /** Whether discovery names the end-session endpoint. */
+  let endSessionOffered = true
   let url = ''
+
+  const sessionOf = (req) => {
+    const m = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=([^;]+)`).exec(req.headers.cookie ?? '')
+    return m && sessions.has(m[1]) ? m[1] : null
+  }
 
   function userClaims(u) {
     const out = { sub: u.sub }
@@ -74,7 +94,8 @@ export async function startProvider({ clientId = 'subsidy-web', ttl = 3600 } = {
     res.end(body)
   }
 
-  function authorize(res, q) {
+  function authorize(req, res, q) {
+    const live = sessionOf(req)
     const asked = {
       endpoint: 'authorize',
       clientId: q.get('client_id'),
@@ -85,7 +106,9 @@ export async function startProvider({ clientId = 'subsidy-web', ttl = 3600 } = {
       nonce: q.get('nonce'),
       codeChallenge: q.get('code_challenge'),
       codeChallengeMethod: q.get('code_challenge_method'),
-      sub: user?.sub ?? null,
+      // A live session signs its user in again without asking.
+      session: live ? 'reused' : 'new',
+      sub: (live ? sessions.get(live) : user)?.sub ?? null,
     }
     log.push(asked)
     const problem =
@@ -101,16 +124,62 @@ export async function startProvider({ clientId = 'subsidy-web', ttl = 3600 } = {
                 ? 'PKCE with S256 is required'
                 : !asked.state
                   ? 'state is required'
-                  : !user
+                  : !live && !user
                     ? 'no user chosen: call signInAs first'
                     : null
     if (problem) return text(res, 400, problem)
+    const sid = live ?? b64url(randomBytes(16))
+    if (!live) sessions.set(sid, user)
     const code = b64url(randomBytes(24))
-    codes.set(code, { ...asked, user })
+    codes.set(code, { ...asked, user: sessions.get(sid), sid })
     const back = new URL(asked.redirectUri)
     back.searchParams.set('code', code)
     back.searchParams.set('state', asked.state)
-    res.writeHead(302, { Location: back.toString(), 'Cache-Control': 'no-store' })
+    res.writeHead(302, {
+      Location: back.toString(),
+      'Cache-Control': 'no-store',
+      'Set-Cookie': `${SESSION_COOKIE}=${sid}; Path=/; HttpOnly; SameSite=Lax`,
+    })
+    res.end()
+  }
+
+  /**
+   * RP-initiated logout: ends the session the `id_token_hint` names (or
+   * the browser's), then sends the browser back to
+   * `post_logout_redirect_uri` (with `state`, if any), which must be the
+   * client's: its origin with the path `/`.
+   */
+  function endSession(req, res, q) {
+    const hint = q.get('id_token_hint')
+    const back = q.get('post_logout_redirect_uri')
+    const entry = {
+      endpoint: 'end_session',
+      idTokenHint: hint,
+      clientId: q.get('client_id'),
+      postLogoutRedirectUri: back,
+      state: q.get('state'),
+      sub: hint ? claimsOf(hint).sub : null,
+      ended: null,
+    }
+    log.push(entry)
+    const sid = (hint && idTokens.get(hint)) ?? sessionOf(req)
+    if (hint && !idTokens.has(hint)) return text(res, 400, 'unknown id_token_hint')
+    if (sid) sessions.delete(sid)
+    entry.ended = sid ? 'ended' : 'none'
+    const expire = `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`
+    if (!back) {
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Set-Cookie': expire })
+      return res.end('signed out')
+    }
+    let target
+    try {
+      target = new URL(back)
+    } catch {
+      return text(res, 400, 'bad post_logout_redirect_uri')
+    }
+    if (target.pathname !== '/' || target.search || target.hash) return text(res, 400, `unregistered post_logout_redirect_uri ${back}`)
+    if (entry.state) target.searchParams.set('state', entry.state)
+    res.writeHead(302, { Location: target.toString(), 'Cache-Control': 'no-store', 'Set-Cookie': expire })
     res.end()
   }
 
@@ -140,10 +209,13 @@ export async function startProvider({ clientId = 'subsidy-web', ttl = 3600 } = {
     const idClaims = { iss: url, aud: clientId, iat: now, nbf: now, exp: now + ttl, auth_time: now, ...userClaims(granted.user) }
     if (granted.nonce) idClaims.nonce = granted.nonce
     const access = mint(granted.user)
+    const id = signJwt(idClaims, privateKey, kid)
+    idTokens.set(id, granted.sid)
     entry.accessToken = access
+    entry.idToken = id
     json(res, 200, {
       access_token: access,
-      id_token: signJwt(idClaims, privateKey, kid),
+      id_token: id,
       token_type: 'Bearer',
       expires_in: ttl,
       scope: granted.scope,
@@ -162,7 +234,7 @@ export async function startProvider({ clientId = 'subsidy-web', ttl = 3600 } = {
         authorization_endpoint: `${url}/authorize`,
         token_endpoint: `${url}/token`,
         jwks_uri: `${url}/jwks`,
-        end_session_endpoint: `${url}/logout`,
+        ...(endSessionOffered ? { end_session_endpoint: `${url}/logout` } : {}),
         response_types_supported: ['code'],
         response_modes_supported: ['query'],
         grant_types_supported: ['authorization_code'],
@@ -175,13 +247,8 @@ export async function startProvider({ clientId = 'subsidy-web', ttl = 3600 } = {
       })
     }
     if (req.method === 'GET' && u.pathname === '/jwks') return json(res, 200, { keys: [jwk] })
-    if (req.method === 'GET' && u.pathname === '/authorize') return authorize(res, u.searchParams)
-    if (req.method === 'GET' && u.pathname === '/logout') {
-      const back = u.searchParams.get('post_logout_redirect_uri')
-      if (!back) return text(res, 200, 'signed out')
-      res.writeHead(302, { Location: back })
-      return res.end()
-    }
+    if (req.method === 'GET' && u.pathname === '/authorize') return authorize(req, res, u.searchParams)
+    if (req.method === 'GET' && u.pathname === '/logout') return endSession(req, res, u.searchParams)
     if (req.method === 'POST' && u.pathname === '/token') {
       let body = ''
       req.setEncoding('utf8')
@@ -201,10 +268,19 @@ export async function startProvider({ clientId = 'subsidy-web', ttl = 3600 } = {
     url,
     clientId,
     log,
-    /** The user the next authorization signs in: `{ sub, name?, phone_number?, phone_number_verified? }`. */
+    /**
+     * The user the next authorization signs in, unless the browser still
+     * has a session here: `{ sub, name?, phone_number?, phone_number_verified?, role? }`.
+     */
     signInAs(u) {
       user = u
     },
+    /** Whether discovery names the end-session endpoint (true at start); a page loaded afterwards sees the change. */
+    offerEndSession(on) {
+      endSessionOffered = on
+    },
+    /** How many browser sessions are live. */
+    liveSessions: () => sessions.size,
     mint,
     /** A key the provider does not publish, to sign tokens the server must refuse. */
     foreignKey: () => generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey,

@@ -6,8 +6,11 @@
 // chooses. Tokens only identify: staff get their role and unit from the
 // directory kept with `subsidy staff add`, anyone else is a company, and a
 // user whose token carries a verified phone may act as a project manager
-// from 我的. A member disabled with `subsidy staff disable` is turned away
-// on their next request. The demo login does not exist in this mode.
+// from 我的; without one the server answers 403 phone_not_verified and the
+// user acts as a company. A member disabled with `subsidy staff disable` is
+// turned away on their next request. Signing out, or being turned away,
+// ends the session at the provider too. The demo login does not exist in
+// this mode.
 
 import { after, afterEach, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -83,6 +86,29 @@ async function signedIn(user) {
 }
 
 const tabs = async (page) => (await page.locator('.van-tabbar-item').allInnerTexts()).map((s) => s.trim())
+
+/** The keys oidc-client-ts stores its signed-in user under, in the page's sessionStorage. */
+const oidcUsers = (page) => page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('oidc.user:')))
+
+/**
+ * Resolves when the page is back from the provider's end-session endpoint:
+ * the provider sends it to the client's bare URL (its
+ * post_logout_redirect_uri), which nothing else loads. Call it before the
+ * action that signs out.
+ */
+function backFromSignOut(page) {
+  return page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame() && f.url() === `${server.url}/` })
+}
+
+/** The provider's log entries for `endpoint` (authorize, token, end_session). */
+const asked = (endpoint) => idp.log.filter((e) => e.endpoint === endpoint)
+
+/** 我的 → 退出登录, confirmed. */
+async function signOut(page) {
+  await page.locator(sel('tab-me')).click()
+  await page.locator(sel('logout')).click()
+  await page.locator('.van-dialog__confirm').click()
+}
 
 test('the login page offers the identity platform, never demo accounts, and the server has no dev login', async () => {
   const asked = []
@@ -238,16 +264,29 @@ test('with a verified phone a user switches to 项目经理 on 我的 and confir
   await page.context().close()
 
   // The same number, not verified, signing in on a tab where a manager's
-  // session lapsed (it still says to act as manager): a company, signed in.
+  // session lapsed (it still says to act as manager): the server answers
+  // 403 phone_not_verified, so they are signed in as a company and 我的
+  // says why.
   const other = await loginPage()
   await other.evaluate(() => sessionStorage.setItem('subsidy.actingAs', 'project_manager'))
+  const statuses = []
+  other.on('response', (res) => new URL(res.url()).pathname === '/api/v1/me' && statuses.push(res.status()))
   await signInThrough(other, { sub: 'oidc-pm-unverified', name: '赵某', phone_number: PM_PHONE, phone_number_verified: false })
-  assert.match(other.url(), /#\/company\/applications$/)
-  assert.equal(await other.evaluate(() => sessionStorage.getItem('subsidy.actingAs')), 'company')
-  // Asking to act as manager: refused, said, and still a company (still signed in).
-  await other.locator(sel('tab-me')).click()
-  await other.locator(sel('persona-project_manager')).click()
+  assert.match(other.url(), /#\/me$/)
   const notice = sel('persona-refused')
+  await other.locator(notice).waitFor()
+  assert.equal(await text(other, `${notice} strong`), '无法切换为项目经理：您的登录账号没有已验证的手机号')
+  assert.deepEqual(statuses, [403, 200], 'refused as manager, then read as a company')
+  assert.equal(await other.evaluate(() => sessionStorage.getItem('subsidy.actingAs')), 'company')
+  assert.equal(await other.locator(sel('persona-company')).getAttribute('data-current'), 'true')
+  // Said once: the company's screens, then 我的 again, without it.
+  await other.locator(sel('tab-applications')).click()
+  await other.waitForURL(/#\/company\/applications$/)
+  await other.locator(sel('tab-me')).click()
+  await other.locator(sel('me-persona')).waitFor()
+  assert.equal(await other.locator(notice).count(), 0)
+  // Asking to act as manager: refused, said, and still a company (still signed in).
+  await other.locator(sel('persona-project_manager')).click()
   await other.locator(notice).waitFor()
   assert.equal(await text(other, `${notice} strong`), '无法切换为项目经理：您的登录账号没有已验证的手机号')
   assert.match(await text(other, notice), /经短信验证的手机号/)
@@ -255,6 +294,8 @@ test('with a verified phone a user switches to 项目经理 on 我的 and confir
   assert.equal(await other.locator(sel('persona-company')).getAttribute('data-current'), 'true')
   assert.equal(await text(other, `${sel('me-name')} .van-cell__title`), '赵某\n物业服务企业')
   assert.ok(await other.evaluate(() => sessionStorage.getItem('subsidy.token')), 'still signed in')
+  assert.equal(await other.evaluate(() => sessionStorage.getItem('subsidy.actingAs')), 'company')
+  assert.deepEqual(statuses.slice(-2), [403, 200], 'the server refused the manager; /me read again as a company')
   await shot(other, '39-me-persona-refused')
   await other.locator(sel('lang-en')).click()
   assert.equal(await text(other, `${notice} strong`), 'You cannot act as a project manager: your sign-in has no verified mobile number')
@@ -268,26 +309,151 @@ test('with a verified phone a user switches to 项目经理 on 我的 and confir
   await other.context().close()
 })
 
+test('a token that itself claims 项目经理 without a verified phone signs in as a company, told why; a lapsed session still signs out', async () => {
+  const user = { sub: 'oidc-pm-claims-role', name: '钱某', role: 'project_manager', phone_number: PM_PHONE, phone_number_verified: false }
+  // The server refuses the token as it is, and takes it as a company.
+  const token = idp.mint(user)
+  let r = await apiWith(server.url, token)('/me')
+  assert.deepEqual([r.status, r.body.error.code], [403, 'phone_not_verified'])
+  r = await apiWith(server.url, token, { actingAs: 'company' })('/me')
+  assert.deepEqual([r.status, r.body.role], [200, 'company'])
+
+  const page = await loginPage()
+  const acting = []
+  page.on('request', (req) => new URL(req.url()).pathname.startsWith('/api/v1/') && acting.push(req.headers()['x-acting-as'] ?? null))
+  await signInThrough(page, user)
+  assert.match(page.url(), /#\/me$/)
+  await page.locator(sel('persona-refused')).waitFor()
+  assert.equal(await text(page, `${sel('persona-refused')} strong`), '无法切换为项目经理：您的登录账号没有已验证的手机号')
+  assert.equal(await text(page, `${sel('me-name')} .van-cell__title`), '钱某\n物业服务企业')
+  assert.equal(await page.locator(sel('persona-company')).getAttribute('data-current'), 'true')
+  assert.deepEqual(acting, [null, 'company'], 'the token as it is, then as a company')
+  assert.deepEqual(await tabs(page), ['申请', '项目', '企业', '我的'])
+  // The company's screens work, acting as a company.
+  await page.locator(sel('tab-company')).click()
+  await page.locator(sel('company-form')).waitFor()
+  assert.ok(acting.length > 2 && acting.slice(1).every((a) => a === 'company'), `every request after acts as a company: ${acting.join(' ')}`)
+  // A reload keeps it, without asking as a manager again or saying it again.
+  const before = acting.length
+  await page.reload()
+  await page.locator(sel('company-form')).waitFor()
+  assert.ok(acting.slice(before).every((a) => a === 'company'), `after the reload: ${acting.slice(before).join(' ')}`)
+  await page.locator(sel('tab-me')).click()
+  await page.locator(sel('me-persona')).waitFor()
+  assert.equal(await page.locator(sel('persona-refused')).count(), 0)
+
+  // A session that lapses just as they ask to act as manager (the server
+  // answers 401) signs them out, as any 401 does: it is not a missing phone.
+  await page.route('**/api/v1/me', (route) =>
+    route.request().headers()['x-acting-as'] === 'project_manager'
+      ? route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ error: { code: 'unauthenticated', message: 'expired' } }) })
+      : route.continue(),
+  )
+  await page.locator(sel('persona-project_manager')).click()
+  await page.waitForURL(/#\/login\?expired=1$/)
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('subsidy.token')), null)
+  assert.equal(await page.locator(sel('persona-refused')).count(), 0)
+  assert.deepEqual(page.errors, [])
+  await page.context().close()
+})
+
+test('退出登录 ends the session at the provider: signing in again goes through the provider, as whoever signs in now', async () => {
+  const page = await signedIn({ sub: 'oidc-signout-a', name: '甲物业' })
+  const signIn = asked('token').at(-1)
+  assert.equal(signIn.sub, 'oidc-signout-a')
+  assert.equal((await oidcUsers(page)).length, 1, 'oidc-client-ts keeps the signed-in user')
+
+  // While the provider's session lives, it signs its user in again without
+  // asking, whoever was chosen since: what signing out must end.
+  const second = await page.context().newPage()
+  second.errors = []
+  await second.goto(`${server.url}/#/login`)
+  await signInThrough(second, { sub: 'oidc-signout-b', name: '乙物业' })
+  assert.deepEqual([asked('authorize').at(-1).session, asked('authorize').at(-1).sub], ['reused', 'oidc-signout-a'])
+  await second.close()
+
+  const authorizeBefore = asked('authorize').length
+  const ended = asked('end_session').length
+  const back = backFromSignOut(page)
+  await signOut(page)
+  await back
+  await page.locator(sel('oidc-login')).waitFor()
+  const end = asked('end_session')
+  assert.equal(end.length, ended + 1, 'the client went to the provider’s end-session endpoint')
+  assert.deepEqual(
+    [end.at(-1).idTokenHint, end.at(-1).postLogoutRedirectUri, end.at(-1).ended],
+    [signIn.idToken, `${server.url}/`, 'ended'],
+  )
+  assert.match(page.url(), /#\/login$/)
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('subsidy.token')), null)
+  assert.deepEqual(await oidcUsers(page), [], 'the stored oidc-client-ts user is removed')
+
+  // Signing in again asks the provider, which has no session to reuse.
+  await signInThrough(page, { sub: 'oidc-signout-b', name: '乙物业' })
+  const again = asked('authorize')
+  assert.equal(again.length, authorizeBefore + 1, 'the provider’s /authorize was asked again')
+  assert.deepEqual([again.at(-1).session, again.at(-1).sub], ['new', 'oidc-signout-b'])
+  await page.locator(sel('tab-me')).click()
+  assert.equal(await text(page, `${sel('me-name')} .van-cell__title`), '乙物业\n物业服务企业')
+  assert.deepEqual(page.errors, [])
+  await page.context().close()
+})
+
+test('with a provider that offers no end-session endpoint, 退出登录 still forgets the stored user', async () => {
+  idp.offerEndSession(false)
+  try {
+    const page = await signedIn({ sub: 'oidc-signout-c', name: '丙物业' })
+    assert.equal((await oidcUsers(page)).length, 1)
+    const ended = asked('end_session').length
+    await signOut(page)
+    await page.waitForURL(/#\/login$/)
+    await page.locator(sel('oidc-login')).waitFor()
+    assert.equal(asked('end_session').length, ended, 'nowhere to end the provider’s session')
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('subsidy.token')), null)
+    assert.deepEqual(await oidcUsers(page), [], 'the stored oidc-client-ts user is removed')
+    assert.deepEqual(page.errors, [])
+    await page.context().close()
+  } finally {
+    idp.offerEndSession(true)
+  }
+})
+
 test('a member disabled with `staff disable` is turned away on their next request, and at their next sign-in', async () => {
   await staff('add', '--sub', 'oidc-community-chen', '--name', '陈初审', '--role', 'community', '--unit', '440304001020')
   const page = await signedIn({ sub: 'oidc-community-chen' })
   await until('the 初审 inbox', async () => (await text(page, '.van-nav-bar__title')) === '初审待办')
   await staff('disable', '--sub', 'oidc-community-chen')
+  const signIn = asked('token').at(-1)
+  assert.equal(signIn.sub, 'oidc-community-chen')
 
+  // Turned away: the session at the provider ends too, and the login page,
+  // back from there, says why.
+  const ended = asked('end_session').length
+  let back = backFromSignOut(page)
   await page.locator(sel('tab-dashboard')).click()
+  await back
+  await page.locator(sel('login-refused')).waitFor()
+  assert.match(page.url(), /#\/login\?refused=account_disabled$/)
+  assert.equal(await text(page, `${sel('login-refused')} strong`), '您的账号已被停用，请联系系统管理员')
+  assert.equal(asked('end_session').length, ended + 1)
+  assert.deepEqual([asked('end_session').at(-1).idTokenHint, asked('end_session').at(-1).ended], [signIn.idToken, 'ended'])
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('subsidy.token')), null)
+  assert.deepEqual(await oidcUsers(page), [], 'the stored oidc-client-ts user is removed')
+  assert.equal(await page.locator(sel('oidc-login')).count(), 1, 'signing in again is offered')
+
+  // Signing in again goes through the provider (a new session there):
+  // refused, with the same words, and signed out there again.
+  idp.signInAs({ sub: 'oidc-community-chen' })
+  back = backFromSignOut(page)
+  await page.locator(sel('oidc-login')).click()
+  await back
+  assert.deepEqual([asked('authorize').at(-1).session, asked('authorize').at(-1).sub], ['new', 'oidc-community-chen'])
+  assert.equal(asked('end_session').length, ended + 2)
   await page.locator(sel('login-refused')).waitFor()
   assert.match(page.url(), /#\/login\?refused=account_disabled$/)
   assert.equal(await text(page, `${sel('login-refused')} strong`), '您的账号已被停用，请联系系统管理员')
   assert.equal(await page.evaluate(() => sessionStorage.getItem('subsidy.token')), null)
-  assert.equal(await page.locator(sel('oidc-login')).count(), 1, 'signing in again is offered')
-
-  // Signing in again through the provider: refused, with the same words.
-  idp.signInAs({ sub: 'oidc-community-chen' })
-  await page.locator(sel('oidc-login')).click()
-  await page.waitForURL((u) => u.origin === server.url && u.hash.startsWith('#/login?refused=account_disabled'))
-  await page.locator(sel('login-refused')).waitFor()
-  assert.equal(await text(page, `${sel('login-refused')} strong`), '您的账号已被停用，请联系系统管理员')
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('subsidy.token')), null)
+  assert.deepEqual(await oidcUsers(page), [])
   assert.deepEqual(page.errors, [])
   await page.context().close()
 })

@@ -1,18 +1,20 @@
-// The request options the role switch on 我的 relies on: X-Acting-As for
-// one request, and a 401 that does not end the session.
+// What the role switch on 我的 relies on: X-Acting-As for one request; a
+// 401 always ends the session, and a 403 phone_not_verified does not.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { ApiError, onSignedOut, request, setActingAs, setToken } from './client'
+import { onRefused, onSignedOut, request, setActingAs, setToken } from './client'
 
 let sent: Headers[] = []
 let status = 200
+let code = 'unauthenticated'
 
 beforeEach(() => {
   sent = []
   status = 200
+  code = 'unauthenticated'
   vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => {
     sent.push(new Headers(init.headers))
-    const body = status === 200 ? { ok: true } : { error: { code: 'unauthenticated', message: 'no' } }
+    const body = status === 200 ? { ok: true } : { error: { code, message: 'no' } }
     return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
   })
   setToken('t')
@@ -23,6 +25,7 @@ afterEach(() => {
   setToken(null)
   setActingAs(null)
   onSignedOut(() => {})
+  onRefused(() => {})
 })
 
 describe('X-Acting-As', () => {
@@ -43,13 +46,36 @@ describe('X-Acting-As', () => {
 })
 
 describe('a 401', () => {
-  it('signs the user out, unless the caller reads it itself', async () => {
+  it('signs the user out, whatever they asked to act as', async () => {
     const signedOut = vi.fn()
     onSignedOut(signedOut)
     status = 401
-    await expect(request('GET', '/me', { actingAs: 'project_manager', keepSessionOn401: true })).rejects.toBeInstanceOf(ApiError)
-    expect(signedOut).not.toHaveBeenCalled()
-    await expect(request('GET', '/me')).rejects.toMatchObject({ status: 401, code: 'unauthenticated' })
+    await expect(request('GET', '/me', { actingAs: 'project_manager' })).rejects.toMatchObject({ status: 401, code: 'unauthenticated' })
     expect(signedOut).toHaveBeenCalledTimes(1)
+    await expect(request('GET', '/me')).rejects.toMatchObject({ status: 401 })
+    expect(signedOut).toHaveBeenCalledTimes(2)
+  })
+})
+
+describe('a 403', () => {
+  it('phone_not_verified is the caller’s to read: the session is kept and the account not refused', async () => {
+    const signedOut = vi.fn()
+    const refused = vi.fn()
+    onSignedOut(signedOut)
+    onRefused(refused)
+    status = 403
+    code = 'phone_not_verified'
+    await expect(request('GET', '/me', { actingAs: 'project_manager' })).rejects.toMatchObject({ status: 403, code: 'phone_not_verified' })
+    expect(signedOut).not.toHaveBeenCalled()
+    expect(refused).not.toHaveBeenCalled()
+  })
+
+  it('account_disabled refuses the account', async () => {
+    const refused = vi.fn()
+    onRefused(refused)
+    status = 403
+    code = 'account_disabled'
+    await expect(request('GET', '/me')).rejects.toMatchObject({ status: 403, code: 'account_disabled' })
+    expect(refused).toHaveBeenCalledWith('account_disabled')
   })
 })

@@ -85,12 +85,6 @@ export interface RequestOptions {
   text?: string
   /** X-Acting-As for this request only, instead of the tab's (null: none). */
   actingAs?: string | null
-  /**
-   * A 401 is the caller's to read (asking to act as a project manager
-   * without a verified phone is answered so), not a lapsed session: the
-   * session is kept, and the ApiError thrown as any other.
-   */
-  keepSessionOn401?: boolean
 }
 
 export async function request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
@@ -115,7 +109,7 @@ export async function request(method: string, path: string, opts: RequestOptions
   } catch {
     throw new ApiError(0, 'network', 'network error')
   }
-  if (res.status === 401 && token && !opts.keepSessionOn401) onUnauthenticated()
+  if (res.status === 401 && token) onUnauthenticated()
   if (!res.ok) {
     const e = await toError(res)
     if (res.status === 403 && token && ACCOUNT_REFUSALS.includes(e.code)) onRefusedAccount(e.code)

@@ -5,7 +5,9 @@
 // lifetime and dropped on a 401. The token only identifies: what a staff
 // member may do comes from the staff directory, which may refuse them
 // (disabled, or no longer holding the assignment they act with); the login
-// page then says why.
+// page then says why. Signing out, or being turned away, with a provider
+// also ends the provider's session, so that the next sign-in asks the
+// provider again instead of quietly reusing it.
 
 import { reactive } from 'vue'
 import { UserManager, WebStorageStateStore } from 'oidc-client-ts'
@@ -16,8 +18,18 @@ import { switchPersona, type Persona } from '../lib/persona'
 
 const KEY = 'subsidy.token'
 const ACTING = 'subsidy.actingAs'
+/** Why the tab went to the provider's sign-out: the refusal the login page shows when it comes back. */
+const TURNED_AWAY = 'subsidy.turnedAway'
 
-export const session = reactive<{ token: string | null; me: MeView | null }>({ token: null, me: null })
+export const session = reactive<{
+  token: string | null
+  me: MeView | null
+  /**
+   * The server refused the user as a project manager when they signed in
+   * (no verified phone): they act as a company, and 我的 says why, once.
+   */
+  managerRefused: boolean
+}>({ token: null, me: null, managerRefused: false })
 
 let manager: UserManager | null = null
 function oidc(): UserManager {
@@ -58,36 +70,88 @@ function actAs(a: string | null): void {
 }
 const isRefusal = (e: unknown): e is ApiError => e instanceof ApiError && ACCOUNT_REFUSALS.includes(e.code)
 
-/** Signs out a member the directory refused, and shows the login page saying why. */
-function turnAway(code: string): void {
+function forget(): void {
   adopt(null)
   actAs(null)
   session.me = null
-  location.hash = `#/login?refused=${code}`
+  session.managerRefused = false
 }
 
-/** Reads /me as a company or a manager; `own`: a 401 is the caller's to read (see lib/persona). */
-const meAs = async (p: Persona, own: boolean) =>
-  (await request('GET', '/me', { actingAs: p, keepSessionOn401: own })).json() as Promise<MeView>
+/**
+ * Ends the provider's session too (OIDC only): through its
+ * `end_session_endpoint` when its discovery document names one (the page
+ * goes there and the provider sends it back to the client), else only the
+ * stored user is removed (Cognito, for one, names none). Either way
+ * oidc-client-ts's stored user is gone: signoutRedirect removes it before
+ * it leaves. `refusal`: what the login page says when the page is back.
+ */
+async function signOutAtProvider(refusal: string | null): Promise<void> {
+  if (config.auth.mode !== 'oidc') return
+  const m = oidc()
+  let endSession: string | undefined
+  try {
+    endSession = await m.metadataService.getEndSessionEndpoint()
+  } catch {
+    endSession = undefined // discovery unreachable: forget the user here at least
+  }
+  if (endSession) {
+    if (refusal) sessionStorage.setItem(TURNED_AWAY, refusal)
+    try {
+      await m.signoutRedirect()
+      return
+    } catch {
+      sessionStorage.removeItem(TURNED_AWAY)
+    }
+  }
+  await m.removeUser()
+}
+
+/** Signs out a member the directory refused, and shows the login page saying why. */
+async function turnAway(code: string): Promise<void> {
+  forget()
+  location.hash = `#/login?refused=${code}`
+  await signOutAtProvider(code)
+}
+
+/** Reads /me as a company or a manager, or (null) as the token says. */
+const meAs = async (p: Persona | null) => (await request('GET', '/me', { actingAs: p })).json() as Promise<MeView>
 
 /**
- * /me, acting as the first assignment again if the chosen one was taken
- * away, and as a company if the server no longer takes the user as a
- * project manager (a new sign-in in the tab, without a verified phone).
+ * /me as the tab acts: acting as the first assignment again if the chosen
+ * one was taken away, and as a company if the server does not take the
+ * user as a project manager (no verified phone), whether the token claims
+ * the role or the tab acted as one before.
  */
 async function loadMe(): Promise<MeView> {
-  if (sessionStorage.getItem(ACTING) === 'project_manager') {
-    const out = await switchPersona('project_manager', meAs)
+  const acting = sessionStorage.getItem(ACTING)
+  if (acting === null || acting === 'company' || acting === 'project_manager') {
+    const out = await switchPersona(acting, meAs)
     actAs(out.acting)
+    session.managerRefused = out.refused
     return out.me
   }
   try {
     return await get<MeView>('/me')
   } catch (e) {
-    if (!(e instanceof ApiError && e.code === 'not_assigned' && sessionStorage.getItem(ACTING))) throw e
+    if (!(e instanceof ApiError && e.code === 'not_assigned')) throw e
     actAs(null)
-    return get<MeView>('/me')
+    return loadMe()
   }
+}
+
+/**
+ * Where a user lands once signed in: 我的, saying why, if they were
+ * refused as a project manager; otherwise `next` or their role's home.
+ */
+export function landing(next?: string | null): string {
+  return session.managerRefused ? '/me' : (next ?? homeOf(session.me?.role))
+}
+
+/** Whether the server refused the user as a project manager at sign-in; reading it clears it. */
+export function takeManagerRefusal(): boolean {
+  const refused = session.managerRefused
+  session.managerRefused = false
+  return refused
 }
 
 /** Restores the tab's session, finishing an OIDC redirect if there is one. */
@@ -107,7 +171,7 @@ export async function restore(): Promise<void> {
       location.reload()
       return
     }
-    turnAway(code)
+    void turnAway(code)
   })
   const params = new URLSearchParams(location.search)
   if (config.auth.mode === 'oidc' && params.has('code') && params.has('state')) {
@@ -117,14 +181,23 @@ export async function restore(): Promise<void> {
   } else {
     adopt(sessionStorage.getItem(KEY))
   }
+  // Back from the provider's sign-out after being turned away: say why.
+  const turnedAway = sessionStorage.getItem(TURNED_AWAY)
+  sessionStorage.removeItem(TURNED_AWAY)
+  if (!session.token && turnedAway && ACCOUNT_REFUSALS.includes(turnedAway)) location.hash = `#/login?refused=${turnedAway}`
   actAs(session.token ? sessionStorage.getItem(ACTING) : null)
   if (session.token) {
     try {
       session.me = await loadMe()
+      if (session.managerRefused) location.hash = `#${landing()}`
     } catch (e) {
-      adopt(null)
-      actAs(null)
-      if (isRefusal(e)) location.hash = `#/login?refused=${e.code}`
+      if (isRefusal(e)) {
+        // The app shows the refusal meanwhile; the page then goes to the provider's sign-out.
+        void turnAway(e.code)
+      } else {
+        adopt(null)
+        actAs(null)
+      }
     }
   }
 }
@@ -140,9 +213,9 @@ export async function devLogin(username: string): Promise<void> {
   const out = await post<{ token: string }>('/auth/dev-login', { username })
   adopt(out.token)
   try {
-    session.me = await get<MeView>('/me')
+    session.me = await loadMe()
   } catch (e) {
-    adopt(null)
+    forget()
     throw e
   }
 }
@@ -170,7 +243,7 @@ export async function actWith(a: AssignmentView): Promise<void> {
 /**
  * Acts as a company or as a project manager from now on (someone outside
  * the staff directory). Resolves with whether the server refused the
- * manager (no verified phone): the user then stays a company.
+ * manager (403 phone_not_verified): the user then stays a company.
  */
 export async function actAsPersona(to: Persona): Promise<{ refused: boolean }> {
   const out = await switchPersona(to, meAs)
@@ -184,11 +257,10 @@ export function isActing(me: MeView, a: AssignmentView): boolean {
   return me.role === a.role && me.unit?.code === a.unit
 }
 
+/** Signs out, at the provider too (with an end-session endpoint the page leaves for it and comes back to the login page). */
 export async function logout(): Promise<void> {
-  adopt(null)
-  actAs(null)
-  session.me = null
-  if (config.auth.mode === 'oidc') await oidc().removeUser()
+  forget()
+  await signOutAtProvider(null)
 }
 
 /** Staff who see applications and totals (an admin manages people, not applications). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ApiError } from '../api/client'
 import type { MeView, Role } from '../api/types'
-import { personaOf, PERSONAS, switchPersona, type MeLoader, type Persona } from './persona'
+import { isPhoneRefusal, personaOf, PERSONAS, switchPersona, type MeLoader, type Persona } from './persona'
 
 const me = (role: Role, assignments: MeView['assignments'] = []): MeView => ({
   userId: 'u-1',
@@ -13,14 +13,19 @@ const me = (role: Role, assignments: MeView['assignments'] = []): MeView => ({
   assignments,
 })
 
-/** A loader answering as the server would for a subject with or without a verified phone; records each call. */
-function server({ verifiedPhone, sessionLapsed = false }: { verifiedPhone: boolean; sessionLapsed?: boolean }) {
-  const calls: [Persona, boolean][] = []
-  const load: MeLoader = async (p, own) => {
-    calls.push([p, own])
+/**
+ * A loader answering as the server would for a subject with or without a
+ * verified phone, whose token may claim `role: project_manager` itself;
+ * records the X-Acting-As of each call.
+ */
+function server({ verifiedPhone, claimsManager = false, sessionLapsed = false }: { verifiedPhone: boolean; claimsManager?: boolean; sessionLapsed?: boolean }) {
+  const calls: (Persona | null)[] = []
+  const load: MeLoader = async (p) => {
+    calls.push(p)
     if (sessionLapsed) throw new ApiError(401, 'unauthenticated', 'expired')
-    if (p === 'project_manager' && !verifiedPhone) throw new ApiError(401, 'unauthenticated', 'no verified phone')
-    return me(p)
+    const as = p ?? (claimsManager ? 'project_manager' : 'company')
+    if (as === 'project_manager' && !verifiedPhone) throw new ApiError(403, 'phone_not_verified', 'no verified phone')
+    return me(as)
   }
   return { load, calls }
 }
@@ -43,47 +48,70 @@ describe('personaOf', () => {
   })
 })
 
+describe('isPhoneRefusal', () => {
+  it('is the server’s 403 phone_not_verified, and nothing else', () => {
+    expect(isPhoneRefusal(new ApiError(403, 'phone_not_verified', 'x'))).toBe(true)
+    expect(isPhoneRefusal(new ApiError(401, 'unauthenticated', 'x'))).toBe(false)
+    expect(isPhoneRefusal(new ApiError(403, 'account_disabled', 'x'))).toBe(false)
+    expect(isPhoneRefusal(new Error('phone_not_verified'))).toBe(false)
+  })
+})
+
 describe('switchPersona', () => {
-  it('acts as the manager when the server accepts the phone, keeping a 401 its own to read', async () => {
+  it('acts as the manager when the server accepts the phone', async () => {
     const s = server({ verifiedPhone: true })
     const out = await switchPersona('project_manager', s.load)
     expect(out).toEqual({ me: me('project_manager'), acting: 'project_manager', refused: false })
-    expect(s.calls).toEqual([['project_manager', true]])
+    expect(s.calls).toEqual(['project_manager'])
   })
 
-  it('stays a company, refused, when the server will not accept them as a manager', async () => {
+  it('acts as a company, refused, when the server answers 403 phone_not_verified', async () => {
     const s = server({ verifiedPhone: false })
     const out = await switchPersona('project_manager', s.load)
     expect(out).toEqual({ me: me('company'), acting: 'company', refused: true })
-    // Read again as a company, where a 401 would be the session's.
-    expect(s.calls).toEqual([
-      ['project_manager', true],
-      ['company', false],
-    ])
+    expect(s.calls).toEqual(['project_manager', 'company'])
   })
 
-  it('lets a lapsed session sign the user out instead of calling it a missing phone', async () => {
+  it('at sign-in, acts as a company when the token itself claims a manager without a verified phone', async () => {
+    const s = server({ verifiedPhone: false, claimsManager: true })
+    const out = await switchPersona(null, s.load)
+    expect(out).toEqual({ me: me('company'), acting: 'company', refused: true })
+    expect(s.calls).toEqual([null, 'company'])
+  })
+
+  it('at sign-in, sends nothing for a token the server takes as it is', async () => {
+    const verified = server({ verifiedPhone: true, claimsManager: true })
+    expect(await switchPersona(null, verified.load)).toEqual({ me: me('project_manager'), acting: null, refused: false })
+    const company = server({ verifiedPhone: false })
+    expect(await switchPersona(null, company.load)).toEqual({ me: me('company'), acting: null, refused: false })
+    expect([...verified.calls, ...company.calls]).toEqual([null, null])
+  })
+
+  it('lets a 401 be the session’s: thrown, never read as a missing phone', async () => {
     const s = server({ verifiedPhone: true, sessionLapsed: true })
-    await expect(switchPersona('project_manager', s.load)).rejects.toMatchObject({ status: 401 })
-    expect(s.calls).toEqual([
-      ['project_manager', true],
-      ['company', false],
-    ])
+    await expect(switchPersona('project_manager', s.load)).rejects.toMatchObject({ status: 401, code: 'unauthenticated' })
+    expect(s.calls).toEqual(['project_manager'])
   })
 
   it('passes on any other failure without falling back', async () => {
-    const calls: Persona[] = []
-    const load: MeLoader = async (p) => {
-      calls.push(p)
-      throw new ApiError(0, 'network', 'network error')
+    for (const e of [new ApiError(0, 'network', 'network error'), new ApiError(403, 'account_disabled', 'disabled')]) {
+      const calls: (Persona | null)[] = []
+      const load: MeLoader = async (p) => {
+        calls.push(p)
+        throw e
+      }
+      await expect(switchPersona('project_manager', load)).rejects.toBe(e)
+      expect(calls).toEqual(['project_manager'])
     }
-    await expect(switchPersona('project_manager', load)).rejects.toMatchObject({ code: 'network' })
-    expect(calls).toEqual(['project_manager'])
   })
 
-  it('goes back to the company with the session’s usual 401 handling', async () => {
+  it('goes back to the company, and a refusal there is not turned into anything else', async () => {
     const s = server({ verifiedPhone: true })
     expect(await switchPersona('company', s.load)).toEqual({ me: me('company'), acting: 'company', refused: false })
-    expect(s.calls).toEqual([['company', false]])
+    expect(s.calls).toEqual(['company'])
+    const refusing: MeLoader = async () => {
+      throw new ApiError(403, 'phone_not_verified', 'x')
+    }
+    await expect(switchPersona('company', refusing)).rejects.toMatchObject({ code: 'phone_not_verified' })
   })
 })

@@ -3,7 +3,9 @@
 // A real identity platform verifies the phone but says nothing about a
 // role, so the user picks on 我的 and the client asks for it with
 // `X-Acting-As`. The server accepts a manager only with a verified phone
-// (`phone_number_verified: true`); otherwise it answers 401.
+// (`phone_number_verified: true`); otherwise it answers
+// `403 phone_not_verified`, and the same token still acts as a company
+// (`X-Acting-As: company`).
 
 import { ApiError } from '../api/client'
 import type { MeView } from '../api/types'
@@ -22,35 +24,36 @@ export function personaOf(me: Pick<MeView, 'role' | 'assignments'> | null): Pers
   return me.role === 'company' || me.role === 'project_manager' ? me.role : null
 }
 
+/** Whether the server refused a project manager for want of a verified phone. */
+export function isPhoneRefusal(e: unknown): e is ApiError {
+  return e instanceof ApiError && e.status === 403 && e.code === 'phone_not_verified'
+}
+
 export interface PersonaSwitch {
   /** /me as the user now acts. */
   me: MeView
-  /** What to send as X-Acting-As from now on. */
-  acting: Persona
-  /** The server would not accept them as a project manager (no verified phone): they stay a company. */
+  /** What to send as X-Acting-As from now on (null: nothing, the token's own role). */
+  acting: Persona | null
+  /** The server would not accept them as a project manager (no verified phone): they act as a company. */
   refused: boolean
 }
 
-/**
- * Reads /me as `persona`. `ownUnauthorized`: a 401 is thrown to the
- * caller, the session kept; otherwise a 401 signs the user out as usual.
- */
-export type MeLoader = (persona: Persona, ownUnauthorized: boolean) => Promise<MeView>
+/** Reads /me acting as `persona`; null sends no X-Acting-As (the token's own role). */
+export type MeLoader = (persona: Persona | null) => Promise<MeView>
 
 /**
- * Switches to `to`. The server answers a manager without a verified phone
- * with 401, as it answers a session that has lapsed; the two are told
- * apart by reading /me again as a company: if that works, the phone was
- * the reason and the user stays a company; if it is refused too, that
- * refusal is the session's and signs them out. Any other failure is thrown
- * and nothing changes.
+ * Reads /me acting as `to`: a persona picked on 我的, or null at sign-in
+ * (the token's own role, which may claim `project_manager`). If the server
+ * refuses a manager without a verified phone (`403 phone_not_verified`),
+ * /me is read again as a company and the user acts as one from now on.
+ * Any other failure (a 401 included: the session's, as everywhere) is
+ * thrown and nothing changes.
  */
-export async function switchPersona(to: Persona, load: MeLoader): Promise<PersonaSwitch> {
-  if (to === 'company') return { me: await load('company', false), acting: 'company', refused: false }
+export async function switchPersona(to: Persona | null, load: MeLoader): Promise<PersonaSwitch> {
   try {
-    return { me: await load('project_manager', true), acting: 'project_manager', refused: false }
+    return { me: await load(to), acting: to, refused: false }
   } catch (e) {
-    if (!(e instanceof ApiError && e.status === 401)) throw e
-    return { me: await load('company', false), acting: 'company', refused: true }
+    if (to === 'company' || !isPhoneRefusal(e)) throw e
+    return { me: await load('company'), acting: 'company', refused: true }
   }
 }
