@@ -132,9 +132,8 @@ impl IntoResponse for ApiError {
                     _ => None,
                 },
                 application_id: match &e {
-                    Error::ProjectAlreadyClaimed { application_id } | Error::ProjectLocked { application_id } => {
-                        Some(application_id.clone())
-                    }
+                    Error::ProjectAlreadyClaimed { application_id } => application_id.clone(),
+                    Error::ProjectLocked { application_id } => Some(application_id.clone()),
                     _ => None,
                 },
                 problems: match &e {

@@ -48,8 +48,9 @@ pub enum Error {
     #[error("the record was changed by someone else; reload it (current version {current})")]
     VersionConflict { current: u64 },
     /// 409: another live application holds this project under this policy.
-    #[error("this project already has a live application {application_id} under this policy")]
-    ProjectAlreadyClaimed { application_id: String },
+    /// Its id is given only to the company that owns it.
+    #[error("this project already has a live application under this policy")]
+    ProjectAlreadyClaimed { application_id: Option<String> },
     /// 409: the action does not apply in the application's current state.
     #[error("cannot {action} an application that is {state}")]
     WrongState { state: State, action: &'static str },
@@ -218,7 +219,8 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Error {
         match e {
             StoreError::VersionConflict { current } => Error::VersionConflict { current },
-            StoreError::Claimed { application_id } => Error::ProjectAlreadyClaimed { application_id },
+            // Whose application it is, the use case decides (see `transition`).
+            StoreError::Claimed { .. } => Error::ProjectAlreadyClaimed { application_id: None },
             StoreError::Unique("credit_code") => Error::CreditCodeTaken,
             StoreError::BadCursor => Error::invalid("cursor", "this cursor is not valid; start from the first page"),
             StoreError::NotFound => Error::NotFound("record"),

@@ -105,6 +105,20 @@ pub trait ProjectStore: Send + Sync {
     async fn projects_named(&self, community: &str, name: &str) -> StoreResult<Vec<Project>>;
 }
 
+/// What an application's write does to its project's claim (one live
+/// application per project and policy, taken at submission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimChange {
+    Keep,
+    /// Take the claim ([`crate::application::Application::claim`]) in the
+    /// same transaction: `Claimed` with the holder's id if another
+    /// application holds it (holding it already is fine).
+    Take,
+    /// Release it. Asked only of an application that took it (a
+    /// submitted one); if nobody holds it, nothing changes.
+    Release,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplicationFilter {
     pub state: Option<State>,
@@ -114,20 +128,20 @@ pub struct ApplicationFilter {
 #[async_trait]
 pub trait ApplicationStore: Send + Sync {
     async fn get_application(&self, id: &str) -> StoreResult<Option<Application>>;
-    /// Atomically: the application (version 1), the (policy, project) claim,
-    /// the first audit entry and the change record. `Claimed` with the
-    /// holder's id if another live application holds the claim.
+    /// Atomically: the application (version 1), the first audit entry and
+    /// the change record. A draft takes no claim: two companies may draft
+    /// the same estate, and the first to submit it holds it.
     async fn create_application(&self, app: &Application, audit: &AuditEntry) -> StoreResult<()>;
     /// Atomically, if the stored version is `expected_version`: the new
-    /// application, the audit entry, the change record, and the release of
-    /// the claim when `release_claim`. Else `VersionConflict` with the
-    /// stored version, and nothing is written.
+    /// application, the audit entry, the change record, and `claim` (see
+    /// [`ClaimChange`]). Else `VersionConflict` with the stored version, or
+    /// `Claimed` with the holder's id, and nothing is written.
     async fn update_application(
         &self,
         app: &Application,
         expected_version: u64,
         audit: &AuditEntry,
-        release_claim: bool,
+        claim: ClaimChange,
     ) -> StoreResult<()>;
     /// The live application holding (policy, project), if any.
     /// The application holding a claim ([`crate::company::Project::claim_key`]).

@@ -347,7 +347,7 @@ impl Services {
                 let policy = self.policy_by_id(&app.policy_id).await?;
                 let cmd = Command::RequestPayeeChange { account: account.clone() };
                 let (next, audit, _) = step(&app, actor, cmd, &policy, self.now())?;
-                self.applications.update_application(&next, app.version, &audit, false).await?;
+                self.applications.update_application(&next, app.version, &audit, ClaimChange::Keep).await?;
                 Ok::<_, Error>(next)
             }
             .await;
@@ -378,7 +378,7 @@ impl Services {
             let undone = async {
                 let policy = self.policy_by_id(&app.policy_id).await?;
                 let (next, audit, _) = step(&app, actor, Command::UndoPayeeChange { previous }, &policy, self.now())?;
-                self.applications.update_application(&next, app.version, &audit, false).await?;
+                self.applications.update_application(&next, app.version, &audit, ClaimChange::Keep).await?;
                 Ok::<_, Error>(())
             }
             .await;
@@ -478,9 +478,7 @@ impl Services {
         state::check_claim_limit(claimed, &policy)?;
         let note = reason("note", &input.note)?;
         state::check_window(&Ctx { policy: &policy, now })?;
-        if let Some(holder) = self.applications.claim_holder(&policy.id, &project.claim_key()).await? {
-            return Err(Error::ProjectAlreadyClaimed { application_id: holder });
-        }
+        // No claim yet: a draft holds none (see `transition`).
         let mut app =
             Application::draft(ulid::Ulid::new().to_string(), &policy, &company, &project, claimed, note, now);
         let audit =
@@ -633,7 +631,26 @@ impl Services {
         }
         let policy = self.policy_by_id(&app.policy_id).await?;
         let (next, audit, releases) = step(&app, actor, cmd, &policy, self.now())?;
-        self.applications.update_application(&next, app.version, &audit, releases).await?;
+        // The first submission takes the project's claim; a terminal state
+        // frees it. The first to submit an estate holds it; a draft never
+        // held it, so its withdrawal leaves the claim to whoever has it.
+        let claim = match (app.state, releases) {
+            (State::Draft, true) => ClaimChange::Keep,
+            (_, true) => ClaimChange::Release,
+            (State::Draft, false) if next.state != State::Draft => ClaimChange::Take,
+            _ => ClaimChange::Keep,
+        };
+        match self.applications.update_application(&next, app.version, &audit, claim).await {
+            Ok(()) => {}
+            Err(StoreError::Claimed { application_id }) => {
+                // The holder's id is said only to the company that owns it:
+                // another company learns that the estate is taken, not by whom.
+                let own =
+                    self.applications.get_application(&application_id).await?.is_some_and(|h| h.owner == app.owner);
+                return Err(Error::ProjectAlreadyClaimed { application_id: own.then_some(application_id) });
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.detail(actor, next).await
     }
 

@@ -326,6 +326,11 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             // A new manager, or a new claim, must be confirmed again.
             let reconfirm =
                 app.confirmed_area != Some(app.claimed_area) || project.manager_phone != app.project.manager_phone;
+            if app.state == State::Draft {
+                // The claim is taken now, under the estate's name as it
+                // stands (a draft's project may have been renamed).
+                next.claim_key = crate::company::claim_key(&jurisdiction.community, project.name.as_str());
+            }
             next.project = project;
             next.jurisdiction = jurisdiction;
             next.state = if reconfirm { State::AwaitingAreaConfirmation } else { State::PendingCommunity };

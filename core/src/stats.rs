@@ -863,7 +863,7 @@ mod tests {
             _: &Application,
             _: u64,
             _: &crate::audit::AuditEntry,
-            _: bool,
+            _: crate::ports::ClaimChange,
         ) -> StoreResult<()> {
             unreachable!()
         }

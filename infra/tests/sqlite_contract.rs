@@ -38,9 +38,9 @@ async fn every_change_writes_one_outbox_row_in_order_and_a_refused_write_none() 
     let (a, audit) = contract::draft(&c, &p);
     store.create_application(&a, &audit).await.unwrap();
     let (b, audit_b) = contract::moved(&a, State::AwaitingAreaConfirmation, &c);
-    store.update_application(&b, 1, &audit_b, false).await.unwrap();
+    store.update_application(&b, 1, &audit_b, subsidy_core::ports::ClaimChange::Keep).await.unwrap();
     let (stale, audit_s) = contract::moved(&a, State::Withdrawn, &c);
-    assert!(store.update_application(&stale, 1, &audit_s, true).await.is_err());
+    assert!(store.update_application(&stale, 1, &audit_s, subsidy_core::ports::ClaimChange::Release).await.is_err());
 
     let rows = store.pending_changes(10).await.unwrap();
     assert_eq!(rows.len(), 2, "the refused write left no row");
@@ -83,7 +83,7 @@ async fn the_database_file_survives_reopening() {
     let stats = store.outbox_stats().await.unwrap();
     assert_eq!((stats.pending, stats.delivered, stats.dead), (0, 1, 0));
     let (b, audit_b) = contract::moved(&a, State::AwaitingAreaConfirmation, &c);
-    store.update_application(&b, 1, &audit_b, false).await.unwrap();
+    store.update_application(&b, 1, &audit_b, subsidy_core::ports::ClaimChange::Keep).await.unwrap();
     let rows = store.pending_changes(10).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert!(rows[0].seq > seq, "sequence numbers are not reused after a delete");

@@ -34,8 +34,9 @@ async fn of_n_identical_approvals_exactly_one_succeeds() {
     assert_eq!(approvals, 1, "one audit entry for the one approval");
 }
 
+/// Drafts take no claim; submissions race for it.
 #[tokio::test]
-async fn of_n_applications_for_one_project_exactly_one_is_created() {
+async fn of_n_drafts_for_one_project_submitted_at_once_exactly_one_holds_it() {
     let app = TestApp::spawn().await;
     let company = app.login("company-a").await;
     let project = company
@@ -46,29 +47,34 @@ async fn of_n_applications_for_one_project_exactly_one_is_created() {
         )
         .await
         .ok();
-    let replies = futures::future::join_all(
-        (0..N).map(|_| company.post("/api/v1/applications", json!({"projectId": project["id"]}))),
-    )
-    .await;
-    let created: Vec<&Reply> = replies.iter().filter(|r| r.status.is_success()).collect();
-    assert_eq!(created.len(), 1, "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
-    let winner = created[0].body["id"].as_str().unwrap();
+    let mut drafts = Vec::new();
+    for _ in 0..N {
+        let d = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok();
+        let id = d["id"].as_str().unwrap().to_string();
+        company.upload_required(&id).await;
+        drafts.push(id);
+    }
+    let paths: Vec<String> = drafts.iter().map(|id| format!("/api/v1/applications/{id}/submit")).collect();
+    let replies = futures::future::join_all(paths.iter().map(|p| company.post(p, json!({"version": 1})))).await;
+    let won: Vec<&Reply> = replies.iter().filter(|r| r.status.is_success()).collect();
+    assert_eq!(won.len(), 1, "{:?}", replies.iter().map(|r| (r.status, r.code().to_string())).collect::<Vec<_>>());
+    let winner = won[0].body["id"].as_str().unwrap();
     for r in replies.iter().filter(|r| !r.status.is_success()) {
         assert_eq!((r.status.as_u16(), r.code()), (409, "project_already_claimed"), "{}", r.body);
-        assert!(r.body.to_string().contains(winner), "the refusal names the live application: {}", r.body);
+        assert_eq!(r.body["error"]["applicationId"], winner, "its own company is told which: {}", r.body);
     }
-    let mine = company.get("/api/v1/applications").await.ok();
-    let for_project = mine["items"].as_array().unwrap().iter().filter(|a| a["projectId"] == project["id"]).count();
-    assert_eq!(for_project, 1, "nothing half created");
+    for id in drafts.iter().filter(|id| *id != winner) {
+        let d = company.application(id).await;
+        assert_eq!((d["state"].as_str(), d["version"].as_u64()), (Some("draft"), Some(1)), "nothing half submitted");
+    }
 }
 
 #[tokio::test]
-async fn of_n_companies_applying_for_one_estate_at_once_exactly_one_wins() {
+async fn of_n_companies_submitting_one_estate_at_once_exactly_one_wins_and_no_one_learns_whose() {
     let app = TestApp::spawn().await;
-    let now = chrono::Utc::now().timestamp();
     let mut companies = Vec::new();
     for i in 0..N {
-        let token = app.keys.sign(&json!({"sub": format!("race-owner-{i}"), "role": "company"}), now, 600);
+        let token = app.token(json!({"sub": format!("race-owner-{i}")}));
         let code =
             subsidy_core::credit_code::CreditCode::with_check_character(&format!("91440300{:09}", 700_000_000 + i))
                 .unwrap();
@@ -82,7 +88,8 @@ async fn of_n_companies_applying_for_one_estate_at_once_exactly_one_wins() {
         )
         .await
         .ok();
-        // Each registers the estate itself, spelled its own way.
+        // Each registers the estate itself, spelled its own way, and drafts
+        // an application for it: drafts block nobody.
         let spelled = if i % 2 == 0 { "争抢花园".to_string() } else { format!(" 争抢 花园{}", " ".repeat(i)) };
         let project = c
             .post(
@@ -92,18 +99,21 @@ async fn of_n_companies_applying_for_one_estate_at_once_exactly_one_wins() {
             )
             .await
             .ok();
-        companies.push((token, project["id"].as_str().unwrap().to_string()));
+        let draft = c.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok();
+        let id = draft["id"].as_str().unwrap().to_string();
+        c.upload_required(&id).await;
+        companies.push((token, id));
     }
-    let users: Vec<(User<'_>, &String)> = companies.iter().map(|(t, p)| (app.with_token(t), p)).collect();
-    let replies =
-        futures::future::join_all(users.iter().map(|(u, p)| u.post("/api/v1/applications", json!({"projectId": p}))))
-            .await;
+    let users: Vec<(User<'_>, String)> =
+        companies.iter().map(|(t, id)| (app.with_token(t), format!("/api/v1/applications/{id}/submit"))).collect();
+    let replies = futures::future::join_all(users.iter().map(|(u, path)| u.post(path, json!({"version": 1})))).await;
     let won: Vec<&Reply> = replies.iter().filter(|r| r.status.is_success()).collect();
     assert_eq!(won.len(), 1, "{:?}", replies.iter().map(|r| (r.status, r.code().to_string())).collect::<Vec<_>>());
     let winner = won[0].body["id"].as_str().unwrap();
     for r in replies.iter().filter(|r| !r.status.is_success()) {
         assert_eq!((r.status.as_u16(), r.code()), (409, "project_already_claimed"), "{}", r.body);
-        assert_eq!(r.body["error"]["applicationId"], winner);
+        assert!(r.body["error"].get("applicationId").is_none(), "another company's id leaked: {}", r.body);
+        assert!(!r.body.to_string().contains(winner), "{}", r.body);
     }
 }
 

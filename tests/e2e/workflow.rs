@@ -225,26 +225,20 @@ async fn submission_after_the_deadline_is_refused() {
     company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
 }
 
+/// A draft takes no claim: a squatter's draft blocks nobody. The first
+/// submission of an estate holds it; a later one is refused, naming the
+/// holder only to the company that owns it.
 #[tokio::test]
-async fn a_second_claim_on_a_project_is_refused_with_the_first_ones_id() {
+async fn the_first_submission_of_an_estate_holds_it_and_drafts_block_nobody() {
     let app = TestApp::spawn().await;
     let company = app.login("company-a").await;
-    let first = company.create_application("南园花园").await["id"].as_str().unwrap().to_string();
     let project = company.project_id("南园花园").await;
-    let r = company
-        .post("/api/v1/applications", json!({"projectId": project}))
-        .await
-        .expect(409, "project_already_claimed");
-    assert_eq!(r["error"]["applicationId"], first.as_str());
-    assert_eq!(app.count("applications").await, 1);
-
-    // Another company cannot name someone else's project at all...
+    // Another company registers the same estate under its own name,
+    // whatever the spacing, case or full-width forms, and drafts it first.
     let other = app.login("company-b").await;
     let r = other.post("/api/v1/applications", json!({"projectId": project})).await;
-    assert_eq!((r.status.as_u16(), r.field()), (422, "projectId"));
-    // ...and registering the same estate again under its own name does not
-    // make it another project: the claim is the community and the name,
-    // whatever the spacing, case or full-width forms.
+    assert_eq!((r.status.as_u16(), r.field()), (422, "projectId"), "nobody names another company's project");
+    let mut squats = Vec::new();
     for name in ["南园花园", " 南园 花园 ", "南园\u{3000}花园"] {
         let twin = other
             .post(
@@ -254,14 +248,39 @@ async fn a_second_claim_on_a_project_is_refused_with_the_first_ones_id() {
             )
             .await
             .ok();
-        let r = other
-            .post("/api/v1/applications", json!({"projectId": twin["id"]}))
-            .await
-            .expect(409, "project_already_claimed");
-        assert_eq!(r["error"]["applicationId"], first.as_str(), "{name}");
+        let draft = other.post("/api/v1/applications", json!({"projectId": twin["id"]})).await.ok();
+        squats.push(draft["id"].as_str().unwrap().to_string());
     }
-    assert_eq!(app.count("applications").await, 1);
-    // The same name in another community is another project.
+    // The real company still drafts and submits: the drafts blocked nothing.
+    let first = company.create_application("南园花园").await["id"].as_str().unwrap().to_string();
+    company.upload_required(&first).await;
+    company.act(&first, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    // The squatter's submissions are refused, without the holder's id.
+    for id in &squats {
+        other.upload_required(id).await;
+        let r = other.act(id, "/api/v1/applications/{id}/submit", json!({})).await;
+        let body = r.expect(409, "project_already_claimed");
+        assert!(body["error"].get("applicationId").is_none(), "another company's id: {body}");
+        assert!(!body.to_string().contains(&first), "{body}");
+        assert_eq!(other.application(id).await["state"], "draft", "nothing half submitted");
+    }
+    // The company's own second draft of the estate is told which holds it.
+    let second = company.post("/api/v1/applications", json!({"projectId": project})).await.ok();
+    let second = second["id"].as_str().unwrap().to_string();
+    company.upload_required(&second).await;
+    let r = company.act(&second, "/api/v1/applications/{id}/submit", json!({})).await;
+    assert_eq!(r.expect(409, "project_already_claimed")["error"]["applicationId"], first.as_str());
+    // A squatter's draft is withdrawn without touching the holder's claim.
+    let gone = other.act(&squats[0], "/api/v1/applications/{id}/withdraw", json!({})).await.ok();
+    assert_eq!(gone["state"], "withdrawn");
+    let r = other.act(&squats[1], "/api/v1/applications/{id}/submit", json!({})).await;
+    r.expect(409, "project_already_claimed");
+    assert_eq!(company.application(&first).await["state"], "awaiting_area_confirmation");
+    // Staff never see the drafts.
+    let reviewer = app.login("community-nanyuan").await;
+    let seen = reviewer.get("/api/v1/applications").await.ok();
+    assert!(seen["items"].as_array().unwrap().iter().all(|a| a["state"] != "draft"), "{seen}");
+    // The same name in another community is another estate.
     let elsewhere = other
         .post(
             "/api/v1/projects",
@@ -270,7 +289,10 @@ async fn a_second_claim_on_a_project_is_refused_with_the_first_ones_id() {
         )
         .await
         .ok();
-    other.post("/api/v1/applications", json!({"projectId": elsewhere["id"]})).await.ok();
+    let d = other.post("/api/v1/applications", json!({"projectId": elsewhere["id"]})).await.ok();
+    let d = d["id"].as_str().unwrap().to_string();
+    other.upload_required(&d).await;
+    other.act(&d, "/api/v1/applications/{id}/submit", json!({})).await.ok();
 }
 
 #[tokio::test]

@@ -752,11 +752,8 @@ impl ApplicationStore for DynamoStore {
     }
 
     async fn create_application(&self, app: &Application, audit: &AuditEntry) -> StoreResult<()> {
-        let mut claim = claim_key(&app.policy_id, app.claim());
-        claim.insert("applicationId".into(), s(&app.id));
         let absent = Some("attribute_not_exists(pk)");
         let items = vec![
-            condition(self.put(claim, absent)?),
             condition(self.put(application_item(app)?, absent)?),
             condition(self.put(audit_item(audit)?, absent)?),
         ];
@@ -764,9 +761,6 @@ impl ApplicationStore for DynamoStore {
             Ok(()) => Ok(()),
             Err(TxError::Cancelled(reasons)) => {
                 if reasons[0].0.as_deref() == Some("ConditionalCheckFailed") {
-                    let holder = reasons[0].1.as_ref().and_then(|i| str_attr(i, "applicationId")).unwrap_or_default();
-                    Err(StoreError::Claimed { application_id: holder.to_string() })
-                } else if reasons[1].0.as_deref() == Some("ConditionalCheckFailed") {
                     Err(StoreError::AlreadyExists)
                 } else {
                     Err(backend(format!("create cancelled: {:?}", reasons.iter().map(|r| &r.0).collect::<Vec<_>>())))
@@ -781,7 +775,7 @@ impl ApplicationStore for DynamoStore {
         app: &Application,
         expected_version: u64,
         audit: &AuditEntry,
-        release_claim: bool,
+        claim: ClaimChange,
     ) -> StoreResult<()> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -793,7 +787,20 @@ impl ApplicationStore for DynamoStore {
             .map_err(backend)?;
         let mut items =
             vec![condition(put), condition(self.put(audit_item(audit)?, Some("attribute_not_exists(pk)"))?)];
-        if release_claim {
+        if claim == ClaimChange::Take {
+            let mut item = claim_key(&app.policy_id, app.claim());
+            item.insert("applicationId".into(), s(&app.id));
+            let take = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR applicationId = :id")
+                .expression_attribute_values(":id", s(&app.id))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(backend)?;
+            items.push(condition(take));
+        }
+        if claim == ClaimChange::Release {
             items.push(
                 TransactWriteItem::builder()
                     .delete(
@@ -821,6 +828,13 @@ impl ApplicationStore for DynamoStore {
                 if reasons.get(1).and_then(|r| r.0.as_deref()) == Some("ConditionalCheckFailed") {
                     // The audit entry exists: another writer took this sequence number.
                     return Err(StoreError::VersionConflict { current: expected_version + 1 });
+                }
+                if let Some((Some(code), old)) = reasons.get(2)
+                    && code == "ConditionalCheckFailed"
+                    && claim == ClaimChange::Take
+                {
+                    let holder = old.as_ref().and_then(|i| str_attr(i, "applicationId")).unwrap_or_default();
+                    return Err(StoreError::Claimed { application_id: holder.to_string() });
                 }
                 Err(backend(format!("update cancelled: {:?}", reasons.iter().map(|r| &r.0).collect::<Vec<_>>())))
             }

@@ -10,7 +10,7 @@ use subsidy_core::disbursement::{
 };
 use subsidy_core::error::StoreError;
 use subsidy_core::money::Fen;
-use subsidy_core::ports::{Page, PageRequest, StoreResult};
+use subsidy_core::ports::{ClaimChange, Page, PageRequest, StoreResult};
 
 use super::{SqliteStore, backend, decode_cursor, fetch_page, insert_audit, to_json, write_application};
 
@@ -173,7 +173,7 @@ impl DisbursementStore for SqliteStore {
                     return Ok(Err(ClaimError::OverBudget));
                 }
                 // A failure from here on undoes this write's savepoint.
-                write_application(tx, &app, expected_version, &audit, false)?;
+                write_application(tx, &app, expected_version, &audit, ClaimChange::Keep)?;
                 put_line(tx, &line)?;
                 let m = line.amount.fen();
                 move_budget(tx, &policy, &district, BudgetMove { committed: m, paid: 0, remaining: -m })?;
@@ -211,7 +211,7 @@ impl DisbursementStore for SqliteStore {
                     return Ok(Err(ClaimError::Moved));
                 }
                 // A failure from here on undoes this write's savepoint.
-                write_application(tx, &app, expected_version, &audit, false)?;
+                write_application(tx, &app, expected_version, &audit, ClaimChange::Keep)?;
                 put_line(tx, &line)?;
                 move_budget(tx, &policy, &district, budget)?;
                 Ok(Ok(()))

@@ -484,18 +484,39 @@ fn app_columns(a: &Application) -> Result<[rusqlite::types::Value; 13], StoreErr
 }
 
 /// Inside a transaction: the conditional update of an application, its
-/// audit entry, the claim's release, and the outbox row. Every change to an
-/// application goes through here.
+/// audit entry, what it does to its project's claim, and the outbox row.
+/// Every change to an application goes through here.
 pub(crate) fn write_application(
     tx: &Transaction<'_>,
     app: &Application,
     expected_version: u64,
     audit: &AuditEntry,
-    release_claim: bool,
+    claim: ClaimChange,
 ) -> Result<(), StoreError> {
     let old = get_app(tx, &app.id)?.ok_or(StoreError::NotFound)?;
     if old.version != expected_version {
         return Err(StoreError::VersionConflict { current: old.version });
+    }
+    if claim == ClaimChange::Take {
+        let holder: Option<String> = tx
+            .query_row(
+                "SELECT application_id FROM claims WHERE policy_id = ?1 AND project_id = ?2",
+                params![app.policy_id, app.claim()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        match holder {
+            Some(h) if h != app.id => return Err(StoreError::Claimed { application_id: h }),
+            Some(_) => {}
+            None => {
+                tx.execute(
+                    "INSERT INTO claims (policy_id, project_id, application_id) VALUES (?1, ?2, ?3)",
+                    params![app.policy_id, app.claim(), app.id],
+                )
+                .map_err(backend)?;
+            }
+        }
     }
     let [id, policy_id, project_id, owner, phone, city, district, subdistrict, community, state, since, version, body] =
         app_columns(app)?;
@@ -521,7 +542,7 @@ pub(crate) fn write_application(
         ],
     )
     .map_err(backend)?;
-    if release_claim {
+    if claim == ClaimChange::Release {
         tx.execute(
             "DELETE FROM claims WHERE policy_id = ?1 AND project_id = ?2 AND application_id = ?3",
             params![app.policy_id, app.claim(), app.id],
@@ -566,22 +587,6 @@ impl ApplicationStore for SqliteStore {
         let cols = app_columns(&app)?;
         let notify = self.outbox_notify.clone();
         self.write(move |tx| {
-            let holder: Option<String> = tx
-                .query_row(
-                    "SELECT application_id FROM claims WHERE policy_id = ?1 AND project_id = ?2",
-                    params![app.policy_id, app.claim()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            if let Some(application_id) = holder {
-                return Err(StoreError::Claimed { application_id });
-            }
-            tx.execute(
-                "INSERT INTO claims (policy_id, project_id, application_id) VALUES (?1, ?2, ?3)",
-                params![app.policy_id, app.claim(), app.id],
-            )
-            .map_err(backend)?;
             tx.execute(
                 "INSERT INTO applications (id, policy_id, project_id, owner, manager_phone, city, district, subdistrict, \
                  community, state, state_since, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -602,11 +607,11 @@ impl ApplicationStore for SqliteStore {
         app: &Application,
         expected_version: u64,
         audit: &AuditEntry,
-        release_claim: bool,
+        claim: ClaimChange,
     ) -> StoreResult<()> {
         let (app, audit) = (app.clone(), audit.clone());
         let notify = self.outbox_notify.clone();
-        self.write(move |tx| write_application(tx, &app, expected_version, &audit, release_claim)).await?;
+        self.write(move |tx| write_application(tx, &app, expected_version, &audit, claim)).await?;
         notify.notify_one();
         Ok(())
     }

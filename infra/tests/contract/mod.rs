@@ -214,21 +214,46 @@ pub async fn projects_page_by_owner_and_update_conditionally(p: &Ports) {
 
 pub async fn one_live_application_holds_a_project_claim(p: &Ports) {
     let c = company(&uid("owner"), "91440300MA5D9C004");
+    let other = company(&uid("owner"), "91440300MA5D9C012");
     let pr = project(&c, "认领", "440304001020");
+    let same_estate = project(&other, "认领", "440304001020");
+    assert_eq!(pr.claim_key(), same_estate.claim_key(), "one estate, two companies' projects");
+    // Drafts take no claim: both companies may draft the estate.
     let (a, audit) = draft(&c, &pr);
     p.applications.create_application(&a, &audit).await.unwrap();
+    let (b, audit_b) = draft(&other, &same_estate);
+    p.applications.create_application(&b, &audit_b).await.unwrap();
+    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.claim_key()).await.unwrap(), None);
+
+    // The first to submit takes it; the second's submission is refused whole.
+    let (a2, a2_audit) = moved(&a, State::AwaitingAreaConfirmation, &c);
+    p.applications.update_application(&a2, 1, &a2_audit, ClaimChange::Take).await.unwrap();
     assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.claim_key()).await.unwrap(), Some(a.id.clone()));
-    let (b, audit_b) = draft(&c, &pr);
+    let (b2, b2_audit) = moved(&b, State::AwaitingAreaConfirmation, &other);
     assert_eq!(
-        p.applications.create_application(&b, &audit_b).await,
+        p.applications.update_application(&b2, 1, &b2_audit, ClaimChange::Take).await,
         Err(StoreError::Claimed { application_id: a.id.clone() })
     );
-    assert_eq!(p.applications.get_application(&b.id).await.unwrap(), None, "nothing of the refused claim is stored");
+    let stored_b = p.applications.get_application(&b.id).await.unwrap().unwrap();
+    assert_eq!((stored_b.state, stored_b.version), (State::Draft, 1), "nothing of the refused submission is stored");
+    assert_eq!(p.applications.audit_trail(&b.id).await.unwrap(), vec![audit_b.clone()]);
+    // Taking a claim one holds already is fine (a retried write).
+    let (a3, a3_audit) = moved(&a2, State::PendingCommunity, &c);
+    p.applications.update_application(&a3, 2, &a3_audit, ClaimChange::Take).await.unwrap();
 
-    let (withdrawn, w_audit) = moved(&a, State::Withdrawn, &c);
-    p.applications.update_application(&withdrawn, 1, &w_audit, true).await.unwrap();
+    // The other draft is withdrawn: it held nothing, and the claim stays.
+    let (b_gone, b_gone_audit) = moved(&b, State::Withdrawn, &other);
+    p.applications.update_application(&b_gone, 1, &b_gone_audit, ClaimChange::Keep).await.unwrap();
+    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.claim_key()).await.unwrap(), Some(a.id.clone()));
+    // Releasing frees it for the other company.
+    let (withdrawn, w_audit) = moved(&a3, State::Withdrawn, &c);
+    p.applications.update_application(&withdrawn, 3, &w_audit, ClaimChange::Release).await.unwrap();
     assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.claim_key()).await.unwrap(), None);
-    p.applications.create_application(&b, &audit_b).await.unwrap();
+    let (c_app, c_audit) = draft(&other, &same_estate);
+    p.applications.create_application(&c_app, &c_audit).await.unwrap();
+    let (c2, c2_audit) = moved(&c_app, State::AwaitingAreaConfirmation, &other);
+    p.applications.update_application(&c2, 1, &c2_audit, ClaimChange::Take).await.unwrap();
+    assert_eq!(p.applications.claim_holder(&a.policy_id, &pr.claim_key()).await.unwrap(), Some(c_app.id.clone()));
 }
 
 pub async fn a_stale_update_writes_nothing(p: &Ports) {
@@ -237,10 +262,10 @@ pub async fn a_stale_update_writes_nothing(p: &Ports) {
     let (a, audit) = draft(&c, &pr);
     p.applications.create_application(&a, &audit).await.unwrap();
     let (v2, audit2) = moved(&a, State::AwaitingAreaConfirmation, &c);
-    p.applications.update_application(&v2, 1, &audit2, false).await.unwrap();
+    p.applications.update_application(&v2, 1, &audit2, ClaimChange::Take).await.unwrap();
     let (v2b, audit2b) = moved(&a, State::Withdrawn, &c);
     assert_eq!(
-        p.applications.update_application(&v2b, 1, &audit2b, true).await,
+        p.applications.update_application(&v2b, 1, &audit2b, ClaimChange::Release).await,
         Err(StoreError::VersionConflict { current: 2 })
     );
     let stored = p.applications.get_application(&a.id).await.unwrap().unwrap();
@@ -263,7 +288,7 @@ pub async fn scopes_and_inboxes_list_the_right_applications(p: &Ports) {
         p.applications.create_application(&a, &audit).await.unwrap();
         if i < 2 {
             let (n, au) = moved(&a, State::PendingCommunity, &c);
-            p.applications.update_application(&n, 1, &au, false).await.unwrap();
+            p.applications.update_application(&n, 1, &au, ClaimChange::Keep).await.unwrap();
             pending.push(n.id.clone());
         }
     }
@@ -482,7 +507,7 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
     let (a, audit) = draft(&c, &pr);
     p.applications.create_application(&a, &audit).await.unwrap();
     let (approved, audit2) = moved(&a, State::Approved, &c);
-    p.applications.update_application(&approved, 1, &audit2, false).await.unwrap();
+    p.applications.update_application(&approved, 1, &audit2, ClaimChange::Keep).await.unwrap();
     let policy = uid("pol");
     let district = "440304";
     let allocated = Fen::new(150_000).unwrap();
@@ -535,7 +560,7 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
     let (a2, a2_audit) = draft(&c, &pr2);
     p.applications.create_application(&a2, &a2_audit).await.unwrap();
     let (approved2, approved2_audit) = moved(&a2, State::Approved, &c);
-    p.applications.update_application(&approved2, 1, &approved2_audit, false).await.unwrap();
+    p.applications.update_application(&approved2, 1, &approved2_audit, ClaimChange::Keep).await.unwrap();
     let (claimed2, claim2_audit) = moved(&approved2, State::InPaymentBatch, &c);
     let sealed = subsidy_core::disbursement::Batch { sealed: true, version: 2, ..batch.clone() };
     p.disbursement.update_batch(&sealed, 1, None).await.unwrap();
@@ -614,7 +639,7 @@ pub async fn batches_and_lines_page_through_every_item(p: &Ports) {
         let (a, audit) = draft(&c, &pr);
         p.applications.create_application(&a, &audit).await.unwrap();
         let (approved, audit2) = moved(&a, State::Approved, &c);
-        p.applications.update_application(&approved, 1, &audit2, false).await.unwrap();
+        p.applications.update_application(&approved, 1, &audit2, ClaimChange::Keep).await.unwrap();
         let (claimed, claim_audit) = moved(&approved, State::InPaymentBatch, &c);
         let line = PaymentLine {
             id: uid("L"),
