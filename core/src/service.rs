@@ -635,7 +635,12 @@ impl Services {
         // frees it. The first to submit an estate holds it; a draft never
         // held it, so its withdrawal leaves the claim to whoever has it.
         let claim = match (app.state, releases) {
-            (State::Draft, true) => ClaimChange::Keep,
+            // A draft holds no claim, unless it was created before claims
+            // were taken at submission: then its withdrawal frees it.
+            (State::Draft, true) => {
+                let held = self.applications.claim_holder(&app.policy_id, app.claim()).await?;
+                if held.as_deref() == Some(app.id.as_str()) { ClaimChange::Release } else { ClaimChange::Keep }
+            }
             (_, true) => ClaimChange::Release,
             (State::Draft, false) if next.state != State::Draft => ClaimChange::Take,
             _ => ClaimChange::Keep,

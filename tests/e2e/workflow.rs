@@ -444,3 +444,38 @@ async fn phones_are_masked_to_their_owner_and_an_update_without_one_keeps_it() {
     let a = new.create_application("新禾花园").await;
     assert_eq!(a["project"]["managerPhone"], "137****7078");
 }
+
+/// Before claims moved to submission, drafts held them: such a draft, when
+/// withdrawn, frees the estate.
+#[tokio::test]
+async fn a_draft_holding_a_claim_from_before_frees_it_when_withdrawn() {
+    use subsidy_core::ports::{ClaimChange, Clock};
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let id = company.create_application("南园花园").await["id"].as_str().unwrap().to_string();
+    let stored = app.services.applications.get_application(&id).await.unwrap().unwrap();
+    // The draft takes the claim, as every draft did before.
+    let actor = subsidy_standalone::demo::actor(&app.services, "company-a").unwrap();
+    let audit = subsidy_core::audit::AuditEntry::next(
+        &id,
+        stored.audit_seq + 1,
+        &stored.audit_head,
+        app.clock.now(),
+        &actor,
+        "edit",
+        Some("draft"),
+        "draft",
+        None,
+    );
+    let legacy = subsidy_core::application::Application {
+        version: 2,
+        audit_seq: audit.seq,
+        audit_head: audit.hash.clone(),
+        ..stored.clone()
+    };
+    app.services.applications.update_application(&legacy, 1, &audit, ClaimChange::Take).await.unwrap();
+    let holder = || app.services.applications.claim_holder(&stored.policy_id, stored.claim());
+    assert_eq!(holder().await.unwrap(), Some(id.clone()));
+    assert_eq!(company.act(&id, "/api/v1/applications/{id}/withdraw", json!({})).await.ok()["state"], "withdrawn");
+    assert_eq!(holder().await.unwrap(), None, "the estate is free again");
+}
