@@ -468,6 +468,17 @@ impl User<'_> {
         self.post(&action_path.replace("{id}", id), body).await
     }
 
+    /// A district reviewer opens the application's full account, then
+    /// verifies it (`confirm` for a holder who is not the company by name).
+    /// Returns the verification's reply.
+    pub async fn reveal_and_verify(&self, id: &str, confirm: bool) -> Reply {
+        let base = format!("/api/v1/review/district/applications/{id}");
+        let opened = self.act(id, &format!("{base}/reveal-bank-account"), json!({})).await.ok();
+        let version = opened["version"].clone();
+        self.post(&format!("{base}/verify-bank-account"), json!({"version": version, "confirmHolderName": confirm}))
+            .await
+    }
+
     pub async fn app_version(&self, id: &str) -> u64 {
         self.get(&format!("/api/v1/applications/{id}")).await.body["version"].as_u64().unwrap_or(0)
     }

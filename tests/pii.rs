@@ -101,9 +101,11 @@ fn mask(s: &str) -> String {
 /// file is the one place account numbers are in full.
 pub fn check_answer(method: &str, url: &str, text: &str) {
     ANSWERS_CHECKED.fetch_add(1, Ordering::Relaxed);
-    if !url.contains("/exports/batches/")
-        && let Some(hit) = first_secret(text)
-    {
+    // The treasury file, and the district reviewer's purpose-bound view of
+    // the account to verify, carry it in full; nothing else does.
+    let purpose_bound =
+        url.contains("/exports/batches/") || (url.ends_with("/reveal-bank-account") && method == "POST");
+    if !purpose_bound && let Some(hit) = first_secret(text) {
         panic!("{method} {url}: the answer carries the full number {}: {}", mask(&hit), redacted(text, &hit));
     }
     assert_no_leaked_logs();

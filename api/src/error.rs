@@ -52,7 +52,7 @@ pub fn status_of(e: &ApiError) -> StatusCode {
             Error::Forbidden { .. } | Error::AccountDisabled | Error::NotAssigned | Error::PhoneNotVerified => {
                 StatusCode::FORBIDDEN
             }
-            Error::CreditCodeMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::CreditCodeMismatch | Error::HolderNameUnconfirmed => StatusCode::UNPROCESSABLE_ENTITY,
             Error::LastAdmin => StatusCode::CONFLICT,
             Error::Invalid { .. } | Error::MissingDocuments { .. } | Error::DocumentRefused(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -66,6 +66,7 @@ pub fn status_of(e: &ApiError) -> StatusCode {
             | Error::NothingToPay
             | Error::BatchWrongState { .. }
             | Error::SameUserCannotRelease
+            | Error::RevealRequired
             | Error::FileNotReady => StatusCode::CONFLICT,
             Error::VersionConflict { .. }
             | Error::ProjectAlreadyClaimed { .. }

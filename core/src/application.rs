@@ -55,10 +55,16 @@ pub struct Application {
     /// district approved, or a change the district verified since.
     #[serde(default)]
     pub payee: Option<BankAccount>,
-    /// A bank account change asked for after approval; it blocks payment
-    /// until a district reviewer verifies it.
+    /// A bank account change asked for after submission (in review,
+    /// approved, or after a failed payment); it blocks payment until a
+    /// district reviewer verifies it.
     #[serde(default)]
     pub payee_change: Option<PayeeChange>,
+    /// The district reviewer who opened the full account to verify it, and
+    /// when: verification needs this purpose-bound view first, by the
+    /// verifier. Cleared whenever the account to verify changes.
+    #[serde(default)]
+    pub payee_revealed: Option<PayeeReveal>,
     /// The payment line carrying the application now (or last).
     #[serde(default)]
     pub payment_line: Option<String>,
@@ -104,6 +110,39 @@ pub struct PayeeChange {
     pub account: BankAccount,
     pub requested_at: DateTime<Utc>,
     pub by: String,
+}
+
+/// Who opened an application's full bank account, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayeeReveal {
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Application {
+    /// The account a district reviewer verifies now: a pending change, or
+    /// (after a failed payment) the payee itself.
+    pub fn account_to_verify(&self) -> Option<&BankAccount> {
+        self.payee_change.as_ref().map(|c| &c.account).or(self.payee.as_ref())
+    }
+
+    /// Whether the district has an account to verify: a change pending at
+    /// the district's review or after approval, or a failed payment's.
+    pub fn payee_to_verify(&self) -> bool {
+        use crate::state::State;
+        match self.state {
+            State::PaymentFailed => true,
+            State::PendingDistrict | State::Approved => self.payee_change.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Whether an account's holder is the company, by name (compared as
+    /// estates' names are: without spaces, case or full-width forms).
+    pub fn holder_is_company(&self, account: &BankAccount) -> bool {
+        crate::company::same_name(account.account_name.as_str()) == crate::company::same_name(&self.company_name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +238,7 @@ impl Application {
             batch_id: None,
             payee: None,
             payee_change: None,
+            payee_revealed: None,
             payment_line: None,
             failed_line: None,
             created_at: now,

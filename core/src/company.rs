@@ -152,8 +152,14 @@ impl Project {
 
 /// See [`Project::claim_key`].
 pub fn claim_key(community: &str, name: &str) -> String {
-    let name: String = name
-        .chars()
+    format!("{community}#{}", same_name(name))
+}
+
+/// A name as compared for sameness: without spaces, case or full-width
+/// forms. Estates' names are compared so, and an account holder's name
+/// with the company's.
+pub fn same_name(name: &str) -> String {
+    name.chars()
         .filter(|c| !c.is_whitespace())
         .map(|c| match c {
             // Full-width ASCII forms (Ｂ, １, ＃) to their ASCII letters.
@@ -161,8 +167,7 @@ pub fn claim_key(community: &str, name: &str) -> String {
             c => c,
         })
         .flat_map(char::to_lowercase)
-        .collect();
-    format!("{community}#{name}")
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

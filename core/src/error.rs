@@ -23,6 +23,14 @@ pub enum Error {
     /// 403: the staff member's account has been disabled.
     #[error("this staff account has been disabled")]
     AccountDisabled,
+    /// 409: verifying a bank account needs its full view opened first, by
+    /// the verifier (`reveal-bank-account`).
+    #[error("open the full account (reveal-bank-account) before verifying it")]
+    RevealRequired,
+    /// 422: the account's holder is not the company by name; verifying it
+    /// needs an explicit confirmation.
+    #[error("the account's holder name differs from the company's name; confirm it (confirmHolderName) to verify")]
+    HolderNameUnconfirmed,
     /// 403: the caller asked to act with a role they do not hold.
     #[error("you do not hold the role you asked to act as")]
     NotAssigned,
@@ -142,6 +150,8 @@ impl Error {
             Error::AccountDisabled => "account_disabled",
             Error::NotAssigned => "not_assigned",
             Error::PhoneNotVerified => "phone_not_verified",
+            Error::RevealRequired => "reveal_required",
+            Error::HolderNameUnconfirmed => "holder_name_unconfirmed",
             Error::LastAdmin => "last_admin",
             Error::CreditCodeMismatch => "credit_code_mismatch",
             Error::Invalid { .. } => "invalid_field",
@@ -179,6 +189,7 @@ impl Error {
             Error::Invalid { field, .. } => Some(field),
             Error::Forbidden { field, .. } => field.as_deref(),
             Error::CreditCodeMismatch => Some("creditCode"),
+            Error::HolderNameUnconfirmed => Some("confirmHolderName"),
             Error::MissingDocuments { .. } => Some("documents"),
             Error::DocumentTooLarge { .. } => Some("size"),
             Error::UnsupportedDocumentType => Some("contentType"),

@@ -88,6 +88,28 @@ pub fn run(
             },
         });
     }
+    if let Some(change) = &app.payee_change {
+        out.push(Precheck {
+            code: "payee_changed_since_submission".into(),
+            severity: Severity::Warning,
+            message: format!(
+                "提交后收款账户已变更为 {} {}（{}），须由区级核验后方可支付",
+                change.account.bank_name,
+                change.account.account_name,
+                change.account.account_number.masked()
+            ),
+        });
+    }
+    if let Some(account) = app.account_to_verify().filter(|a| !app.holder_is_company(a)) {
+        out.push(Precheck {
+            code: "payee_holder_differs".into(),
+            severity: Severity::Warning,
+            message: format!(
+                "收款账户户名「{}」与企业名称「{}」不一致；区级核验时须确认",
+                account.account_name, app.company_name
+            ),
+        });
+    }
     if project.is_some_and(|p| p.details.manager_phone != app.project.manager_phone) {
         out.push(Precheck {
             code: "manager_changed".into(),
@@ -112,6 +134,23 @@ mod tests {
         assert!(checks.iter().any(|c| c.code == "area_above_registered" && c.severity == Severity::Warning));
         app.claimed_area = area("1500.00");
         assert!(run(&app, None, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_changed_payee_and_a_holder_who_is_not_the_company_are_flagged_without_the_number() {
+        let mut app = at_state(draft("10"), State::PendingDistrict);
+        assert!(run(&app, None, &[]).is_empty(), "the company's own account");
+        let mut account = app.payee.clone().unwrap();
+        account.account_name = crate::fields::Text::parse("张三", 200).unwrap();
+        account.account_number = crate::fields::AccountNumber::parse("6217000011112222").unwrap();
+        app.payee_change =
+            Some(crate::application::PayeeChange { account, requested_at: app.updated_at, by: "c".into() });
+        let checks = run(&app, None, &[]);
+        let codes: Vec<&str> = checks.iter().map(|c| c.code.as_str()).collect();
+        assert_eq!(codes, ["payee_changed_since_submission", "payee_holder_differs"]);
+        assert!(checks.iter().all(|c| c.severity == Severity::Warning));
+        let text = format!("{checks:?}");
+        assert!(text.contains("****2222") && !text.contains("6217000011112222"), "{text}");
     }
 
     #[test]

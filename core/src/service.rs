@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
 use crate::audit::{AuditEntry, ChainError, verify_chain};
@@ -105,6 +105,65 @@ pub struct ActionInput {
     pub version: u64,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// Raw body of `verify-bank-account`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyPayeeInput {
+    pub version: u64,
+    /// Needed when the account's holder is not the company by name.
+    #[serde(default)]
+    pub confirm_holder_name: Option<bool>,
+}
+
+/// The full account a district reviewer verifies, as `reveal-bank-account`
+/// answers it: the account on file, and the change to verify, unmasked.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayeeRevealView {
+    pub application_id: String,
+    /// The application's version after the reveal (send it to verify).
+    pub version: u64,
+    pub company_name: String,
+    pub credit_code: String,
+    pub payee: Option<RevealedAccount>,
+    pub change: Option<RevealedAccount>,
+    /// Whether the account to verify is held by the company, by name; if
+    /// not, verifying needs `confirmHolderName: true`.
+    pub holder_name_matches: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevealedAccount {
+    pub bank_name: String,
+    pub account_name: String,
+    pub account_number: String,
+}
+
+impl RevealedAccount {
+    fn of(a: &crate::fields::BankAccount) -> RevealedAccount {
+        RevealedAccount {
+            bank_name: a.bank_name.to_string(),
+            account_name: a.account_name.to_string(),
+            account_number: a.account_number.as_str().to_string(),
+        }
+    }
+}
+
+impl PayeeRevealView {
+    pub fn of(app: &Application) -> PayeeRevealView {
+        PayeeRevealView {
+            application_id: app.id.clone(),
+            version: app.version,
+            company_name: app.company_name.clone(),
+            credit_code: app.credit_code.clone(),
+            payee: app.payee.as_ref().map(RevealedAccount::of),
+            change: app.payee_change.as_ref().map(|c| RevealedAccount::of(&c.account)),
+            holder_name_matches: app.account_to_verify().is_none_or(|a| app.holder_is_company(a)),
+        }
+    }
 }
 
 /// Raw body of an approval.
@@ -311,8 +370,9 @@ impl Services {
         }
     }
 
-    /// Records a bank account change on every application of the company
-    /// that is approved or whose payment failed. Refused whole if a payment
+    /// Records a bank account change on every submitted, live application
+    /// of the company (in review, approved, or whose payment failed), on
+    /// its trail, for the district to verify. Refused whole if a payment
     /// is with the bank. Each application changes through the state
     /// machine, conditionally on its version, so a batch claiming it at the
     /// same moment either sees the change (and skips it) or wins (and the
@@ -342,7 +402,9 @@ impl Services {
         // already recorded are taken back before the refusal is returned:
         // a refused change leaves no application blocked on it.
         let mut recorded: Vec<(Application, Option<crate::application::PayeeChange>)> = Vec::new();
-        for app in apps.into_iter().filter(|a| matches!(a.state, State::Approved | State::PaymentFailed)) {
+        // Every submitted, live application: a change while in review is on
+        // its trail too, and waits for the district's verification.
+        for app in apps.into_iter().filter(|a| a.state.payee_may_change()) {
             let outcome = async {
                 let policy = self.policy_by_id(&app.policy_id).await?;
                 let cmd = Command::RequestPayeeChange { account: account.clone() };
@@ -523,10 +585,14 @@ impl Services {
                     verified_documents.push(doc.kind);
                 }
             }
+            // The account as it stands: at the first submission it is the
+            // payee every tier reviews.
+            let company = self.companies.get_company(&app.company_id).await?.ok_or(Error::NotFound("company"))?;
             Ok(Command::Submit {
                 project: ProjectSnapshot::of(&project),
                 jurisdiction: project.jurisdiction.clone(),
                 verified_documents,
+                payee: Some(company.profile.bank_account),
             })
         })
         .await
@@ -559,9 +625,12 @@ impl Services {
     ) -> Result<ApplicationDetail, Error> {
         self.transition(actor, id, input.version, |app: Application| async move {
             let area = input.approved_area.as_deref().map(|s| area("approvedArea", s)).transpose()?;
-            // The district approves payment to the account the company has now.
+            // The payee was fixed at submission and reviewed by every tier
+            // (a later change waits beside it for the district's
+            // verification); an application submitted before that takes the
+            // company's account as it stands.
             let payee = match tier {
-                Tier::District => {
+                Tier::District if app.payee.is_none() => {
                     let company =
                         self.companies.get_company(&app.company_id).await?.ok_or(Error::NotFound("company"))?;
                     Some(company.profile.bank_account)
@@ -586,11 +655,30 @@ impl Services {
         .await
     }
 
-    /// A district reviewer verifies the application's bank account: a change
-    /// the company asked for becomes the payee, and a failed payment becomes
-    /// payable again.
-    pub async fn verify_payee(&self, actor: &Actor, id: &str, version: u64) -> Result<ApplicationDetail, Error> {
-        self.transition(actor, id, version, |_| async { Ok(Command::VerifyPayee) }).await
+    /// A district reviewer verifies the application's bank account, having
+    /// opened it ([`Self::reveal_payee`]): a change the company asked for
+    /// becomes the payee, and a failed payment becomes payable again. An
+    /// account whose holder is not the company by name needs
+    /// `confirm_holder_name`.
+    pub async fn verify_payee(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &VerifyPayeeInput,
+    ) -> Result<ApplicationDetail, Error> {
+        let confirm_holder_name = input.confirm_holder_name.unwrap_or(false);
+        self.transition(actor, id, input.version, |_| async move { Ok(Command::VerifyPayee { confirm_holder_name }) })
+            .await
+    }
+
+    /// The district reviewer's purpose-bound view of the account to verify,
+    /// in full: the one place outside the treasury file where the number is
+    /// shown. Opening it is an entry on the application's trail, and what a
+    /// verification needs first.
+    pub async fn reveal_payee(&self, actor: &Actor, id: &str, version: u64) -> Result<PayeeRevealView, Error> {
+        self.transition(actor, id, version, |_| async { Ok(Command::RevealPayee) }).await?;
+        let app = self.applications.get_application(id).await?.ok_or(Error::NotFound("application"))?;
+        Ok(PayeeRevealView::of(&app))
     }
 
     pub async fn reject(
@@ -842,14 +930,16 @@ impl Services {
 
     // ---- consumers ----
 
-    /// Runs the pre-checks when an application arrives at a tier. Stale
-    /// messages (the application moved on) are acknowledged and ignored, so
-    /// redelivery is harmless.
+    /// Runs the pre-checks when an application arrives at a tier, on the
+    /// application as it is now (a bank account change since the arrival is
+    /// seen). Stale messages (the application left the tier) are
+    /// acknowledged and ignored, so redelivery is harmless: the report is
+    /// always of the current application.
     pub async fn on_arrival(&self, msg: &TierArrival) -> Result<Option<PrecheckReport>, Error> {
         let Some(app) = self.applications.get_application(&msg.application_id).await? else {
             return Ok(None);
         };
-        if app.state != State::pending_at(msg.tier) || app.version != msg.version {
+        if app.state != State::pending_at(msg.tier) || app.version < msg.version {
             return Ok(None);
         }
         let project = self.projects.get_project(&app.project_id).await?;

@@ -21,7 +21,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::application::{Application, Decision, DecisionKind, PayeeChange, ProjectSnapshot, TierApproval};
+use crate::application::{
+    Application, Decision, DecisionKind, PayeeChange, PayeeReveal, ProjectSnapshot, TierApproval,
+};
 use crate::document::DocumentKind;
 use crate::error::Error;
 use crate::fields::BankAccount;
@@ -106,6 +108,21 @@ impl State {
     pub fn is_terminal(self) -> bool {
         matches!(self, State::Rejected | State::Withdrawn | State::Paid)
     }
+
+    /// Whether the company's bank account change is recorded on an
+    /// application in this state: submitted, live, and not with the bank.
+    pub fn payee_may_change(self) -> bool {
+        matches!(
+            self,
+            State::AwaitingAreaConfirmation
+                | State::PendingCommunity
+                | State::PendingSubdistrict
+                | State::PendingDistrict
+                | State::Returned
+                | State::Approved
+                | State::PaymentFailed
+        )
+    }
 }
 
 impl fmt::Display for State {
@@ -120,15 +137,23 @@ pub enum Command {
     /// Company edits a draft or returned application.
     Edit { claimed_area: Option<Area>, note: Option<Text> },
     /// Company submits (or resubmits). The use case supplies the project as
-    /// it is now and the kinds of verified documents on file.
-    Submit { project: ProjectSnapshot, jurisdiction: JurisdictionPath, verified_documents: Vec<DocumentKind> },
+    /// it is now, the kinds of verified documents on file, and the
+    /// company's bank account as it stands: at the first submission it
+    /// becomes the payee every tier reviews.
+    Submit {
+        project: ProjectSnapshot,
+        jurisdiction: JurisdictionPath,
+        verified_documents: Vec<DocumentKind>,
+        payee: Option<BankAccount>,
+    },
     /// Project manager confirms the claimed area.
     ConfirmArea,
     /// Project manager disputes the claimed area; back to the company.
     DisputeArea { reason: Text },
     /// Reviewer approves at a tier, optionally lowering the area (with a
     /// reason). At the district, `payee` is the company's bank account as it
-    /// stands: the account the district approves payment to.
+    /// stands, used only by an application submitted before the payee was
+    /// fixed at submission; otherwise the payee reviewed since then stands.
     Approve { tier: Tier, area: Option<Area>, reason: Option<Text>, payee: Option<BankAccount> },
     /// Reviewer returns for correction (退回补正).
     Return { tier: Tier, reason: Text },
@@ -144,16 +169,23 @@ pub enum Command {
     MarkPaid,
     /// The bank reports the payment failed.
     MarkPaymentFailed { reason: Text },
-    /// The company asks, after approval, to be paid to another account. It
-    /// is recorded and blocks payment until the district verifies it.
+    /// The company asks, after submission, to be paid to another account.
+    /// It is recorded on the application's trail and blocks payment until
+    /// the district verifies it.
     RequestPayeeChange { account: BankAccount },
     /// Takes back a change this same request recorded, when the company's
     /// profile could not be changed with it (another application was being
     /// claimed by a batch): `previous` is what was pending before.
     UndoPayeeChange { previous: Option<PayeeChange> },
-    /// A district reviewer verifies the bank account: a requested change
-    /// becomes the payee, and a failed payment becomes payable again.
-    VerifyPayee,
+    /// A district reviewer opens the full account to verify (a pending
+    /// change, or the payee after a failed payment): the one view that
+    /// shows it, audited.
+    RevealPayee,
+    /// A district reviewer verifies the bank account, having opened it: a
+    /// requested change becomes the payee, and a failed payment becomes
+    /// payable again. An account whose holder is not the company (by name)
+    /// needs `confirm_holder_name`.
+    VerifyPayee { confirm_holder_name: bool },
 }
 
 impl Command {
@@ -174,7 +206,8 @@ impl Command {
             Command::MarkPaymentFailed { .. } => "mark_payment_failed",
             Command::RequestPayeeChange { .. } => "request_bank_account_change",
             Command::UndoPayeeChange { .. } => "undo_bank_account_change",
-            Command::VerifyPayee => "verify_bank_account",
+            Command::RevealPayee => "reveal_bank_account",
+            Command::VerifyPayee { .. } => "verify_bank_account",
         }
     }
 
@@ -194,7 +227,7 @@ impl Command {
             | Command::RemoveFromBatch
             | Command::MarkPaid
             | Command::MarkPaymentFailed { .. } => role == Role::Finance,
-            Command::VerifyPayee => role == Role::District,
+            Command::RevealPayee | Command::VerifyPayee { .. } => role == Role::District,
         }
     }
 }
@@ -248,6 +281,7 @@ pub enum DomainEvent {
     },
     /// The district verified the bank account (a change, or after a failure).
     PayeeVerified,
+    PayeeRevealed,
 }
 
 /// The result of a successful [`apply`].
@@ -309,7 +343,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             comment = (!changes.is_empty()).then(|| changes.join("；"));
             events.push(DomainEvent::Edited { claimed_area: next.claimed_area });
         }
-        Command::Submit { project, jurisdiction, verified_documents } => {
+        Command::Submit { project, jurisdiction, verified_documents, payee } => {
             match app.state {
                 State::Draft => check_window(ctx)?,
                 // A return after the window closed can still be fixed, until
@@ -330,6 +364,11 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                 // The claim is taken now, under the estate's name as it
                 // stands (a draft's project may have been renamed).
                 next.claim_key = crate::company::claim_key(&jurisdiction.community, project.name.as_str());
+                // The account to be paid is part of what every tier reviews;
+                // a later change is recorded beside it for the district.
+                if payee.is_some() {
+                    next.payee = payee;
+                }
             }
             next.project = project;
             next.jurisdiction = jurisdiction;
@@ -386,7 +425,9 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                 Tier::District => {
                     let amount = ctx.policy.amount(area);
                     next.approved_amount = Some(amount);
-                    next.payee = payee;
+                    if next.payee.is_none() {
+                        next.payee = payee;
+                    }
                     events.push(DomainEvent::Approved { area, amount });
                     State::Approved
                 }
@@ -476,27 +517,46 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
         Command::RequestPayeeChange { account } => {
             // While a line is out with the bank the account cannot change:
             // the bank would pay one account and the records name another.
-            if !matches!(app.state, State::Approved | State::PaymentFailed) {
+            if app.state == State::InPaymentBatch {
                 return Err(Error::PaymentInProgress);
+            }
+            if !app.state.payee_may_change() {
+                return Err(wrong_state());
             }
             comment =
                 Some(format!("{} {} {}", account.bank_name, account.account_name, account.account_number.masked()));
             next.payee_change = Some(PayeeChange { account, requested_at: ctx.now, by: actor.user_id.clone() });
+            next.payee_revealed = None;
             events.push(DomainEvent::PayeeChangeRequested);
         }
         Command::UndoPayeeChange { previous } => {
-            if app.payee_change.is_none() || !matches!(app.state, State::Approved | State::PaymentFailed) {
+            if app.payee_change.is_none() || !app.state.payee_may_change() {
                 return Err(wrong_state());
             }
             comment = Some("the company's profile was not changed (a payment was in progress)".into());
             next.payee_change = previous;
+            next.payee_revealed = None;
             events.push(DomainEvent::PayeeChangeUndone);
         }
-        Command::VerifyPayee => {
-            let failed = app.state == State::PaymentFailed;
-            let pending = app.state == State::Approved && app.payee_change.is_some();
-            if !failed && !pending {
+        Command::RevealPayee => {
+            if !app.payee_to_verify() {
                 return Err(wrong_state());
+            }
+            comment = Some("查看完整账号以核验 (full account opened to verify it)".into());
+            next.payee_revealed = Some(PayeeReveal { by: actor.user_id.clone(), at: ctx.now });
+            events.push(DomainEvent::PayeeRevealed);
+        }
+        Command::VerifyPayee { confirm_holder_name } => {
+            if !app.payee_to_verify() {
+                return Err(wrong_state());
+            }
+            // Verified only by one who has seen the account in full.
+            if app.payee_revealed.as_ref().is_none_or(|r| r.by != actor.user_id) {
+                return Err(Error::RevealRequired);
+            }
+            let account = app.account_to_verify().ok_or(Error::PayeeNotVerified)?;
+            if !app.holder_is_company(account) && !confirm_holder_name {
+                return Err(Error::HolderNameUnconfirmed);
             }
             if let Some(change) = &app.payee_change {
                 comment = Some(format!(
@@ -508,7 +568,11 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                 next.payee = Some(change.account.clone());
                 next.payee_change = None;
             }
-            next.state = State::Approved;
+            next.payee_revealed = None;
+            // Verified while the district still reviews: the review goes on.
+            if app.state == State::PaymentFailed {
+                next.state = State::Approved;
+            }
             events.push(DomainEvent::PayeeVerified);
         }
     }
@@ -797,6 +861,7 @@ mod tests {
             project: app.project.clone(),
             jurisdiction: app.jurisdiction.clone(),
             verified_documents: vec![DocumentKind::ServiceContract],
+            payee: None,
         };
         assert_eq!(
             apply(&app, &company(), cmd, &ctx).unwrap_err(),
@@ -819,7 +884,11 @@ mod tests {
         assert_eq!(failed.batch_id, None);
         assert_eq!(failed.failed_line.as_deref(), Some("b1-L1"));
         assert!(apply(&failed, &finance(), add("b2"), &ctx).is_err());
-        let again = apply(&failed, &reviewer(Tier::District), Command::VerifyPayee, &ctx).unwrap().next;
+        let opened = apply(&failed, &reviewer(Tier::District), Command::RevealPayee, &ctx).unwrap().next;
+        let again =
+            apply(&opened, &reviewer(Tier::District), Command::VerifyPayee { confirm_holder_name: false }, &ctx)
+                .unwrap()
+                .next;
         assert_eq!(again.state, State::Approved);
         // Past the payout deadline only a re-issue goes into a batch, and
         // only until the policy's grace ends.
@@ -854,13 +923,28 @@ mod tests {
         let changed = changed.next;
         let add = Command::AddToBatch { batch_id: "b".into(), line_id: "l".into() };
         assert_eq!(apply(&changed, &finance(), add.clone(), &ctx).unwrap_err(), Error::PayeeNotVerified);
-        let verified = apply(&changed, &reviewer(Tier::District), Command::VerifyPayee, &ctx).unwrap().next;
+        let verify = Command::VerifyPayee { confirm_holder_name: false };
+        // Not without the full view opened, and not on another's view.
+        assert_eq!(
+            apply(&changed, &reviewer(Tier::District), verify.clone(), &ctx).unwrap_err(),
+            Error::RevealRequired
+        );
+        let opened = apply(&changed, &reviewer(Tier::District), Command::RevealPayee, &ctx).unwrap().next;
+        let mut colleague = reviewer(Tier::District);
+        colleague.user_id = "another-district-reviewer".into();
+        assert_eq!(apply(&opened, &colleague, verify.clone(), &ctx).unwrap_err(), Error::RevealRequired);
+        let verified = apply(&opened, &reviewer(Tier::District), verify, &ctx).unwrap().next;
         assert_eq!(verified.payee.as_ref(), Some(&account));
+        assert_eq!(verified.payee_revealed, None, "a view serves one verification");
         assert_eq!(verified.payee_change, None);
         assert!(apply(&verified, &finance(), add.clone(), &ctx).is_ok());
         // Nothing to verify, and no change while a line is with the bank.
         assert!(matches!(
-            apply(&app, &reviewer(Tier::District), Command::VerifyPayee, &ctx),
+            apply(&app, &reviewer(Tier::District), Command::VerifyPayee { confirm_holder_name: true }, &ctx),
+            Err(Error::WrongState { .. })
+        ));
+        assert!(matches!(
+            apply(&app, &reviewer(Tier::District), Command::RevealPayee, &ctx),
             Err(Error::WrongState { .. })
         ));
         let batched = apply(&app, &finance(), add, &ctx).unwrap().next;
@@ -892,6 +976,67 @@ mod tests {
         assert!(apply(&second, &reviewer(Tier::District), undo(None), &ctx).is_err(), "only the company undoes");
     }
 
+    /// The account is part of what each tier approves: fixed at the first
+    /// submission; a change in review is recorded beside it (on the trail)
+    /// and waits for the district, whose approval pays nobody until it has
+    /// opened and verified the change.
+    #[test]
+    fn a_change_during_review_is_recorded_and_must_be_verified_before_payment() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let mut app = draft("10");
+        app.payee = None;
+        let submitted = apply(&app, &company(), submit_cmd(&app), &ctx).unwrap().next;
+        let reviewed = company_record().profile.bank_account;
+        assert_eq!(submitted.payee.as_ref(), Some(&reviewed), "fixed at submission");
+        let mut other = reviewed.clone();
+        other.account_number = crate::fields::AccountNumber::parse("6217000011112222").unwrap();
+        for s in [State::AwaitingAreaConfirmation, State::PendingCommunity, State::PendingSubdistrict, State::Returned]
+        {
+            let at = at_state(submitted.clone(), s);
+            let t = apply(&at, &company(), Command::RequestPayeeChange { account: other.clone() }, &ctx).unwrap();
+            assert_eq!((t.next.state, t.next.payee.as_ref()), (s, Some(&reviewed)), "{s}: the reviewed payee stands");
+            assert!(t.next.payee_change.is_some() && t.comment.unwrap().contains("****2222"), "{s}");
+            // Not verifiable before the district's review.
+            assert!(apply(&t.next, &reviewer(Tier::District), Command::RevealPayee, &ctx).is_err(), "{s}");
+        }
+        let at_district = at_state(submitted.clone(), State::PendingDistrict);
+        let changed =
+            apply(&at_district, &company(), Command::RequestPayeeChange { account: other.clone() }, &ctx).unwrap().next;
+        // Approved with the reviewed account, and not payable while the change waits.
+        let approved = apply(&changed, &reviewer(Tier::District), approve(Tier::District), &ctx).unwrap().next;
+        assert_eq!((approved.state, approved.payee.as_ref()), (State::Approved, Some(&reviewed)));
+        let add = Command::AddToBatch { batch_id: "b".into(), line_id: "l".into() };
+        assert_eq!(apply(&approved, &finance(), add.clone(), &ctx).unwrap_err(), Error::PayeeNotVerified);
+        // The district may also verify it during its own review.
+        let during = revealed_and_verified(&changed, false).unwrap();
+        assert_eq!(
+            (during.state, during.payee.as_ref(), &during.payee_change),
+            (State::PendingDistrict, Some(&other), &None)
+        );
+        let verified = revealed_and_verified(&approved, false).unwrap();
+        assert_eq!(verified.payee.as_ref(), Some(&other));
+        assert!(apply(&verified, &finance(), add, &ctx).is_ok());
+    }
+
+    #[test]
+    fn an_account_held_by_someone_else_needs_an_explicit_confirmation() {
+        let p = policy();
+        let ctx = ctx_at(&p, in_window(&p));
+        let app = at_state(draft("10"), State::Approved);
+        let mut personal = app.payee.clone().unwrap();
+        personal.account_name = text("张三");
+        let changed =
+            apply(&app, &company(), Command::RequestPayeeChange { account: personal.clone() }, &ctx).unwrap().next;
+        assert_eq!(revealed_and_verified(&changed, false).unwrap_err(), Error::HolderNameUnconfirmed);
+        assert_eq!(revealed_and_verified(&changed, true).unwrap().payee, Some(personal.clone()));
+        // Spacing, case and full-width forms are the same name.
+        let mut spaced = personal;
+        spaced.account_name = text(" 测试 物业 ");
+        let same = apply(&app, &company(), Command::RequestPayeeChange { account: spaced }, &ctx).unwrap().next;
+        assert!(revealed_and_verified(&same, false).is_ok());
+    }
+
     #[test]
     fn a_district_approval_fixes_the_account_it_approved() {
         let p = policy();
@@ -919,9 +1064,17 @@ mod tests {
                         State::PendingCommunity | State::PendingSubdistrict | State::PendingDistrict,
                         "approve" | "return" | "reject" | "withdraw"
                     )
+                    | (
+                        State::AwaitingAreaConfirmation
+                            | State::PendingCommunity
+                            | State::PendingSubdistrict
+                            | State::PendingDistrict
+                            | State::Returned,
+                        "request_bank_account_change"
+                    )
                     | (State::Approved, "add_to_batch" | "request_bank_account_change")
                     | (State::InPaymentBatch, "mark_paid" | "mark_payment_failed" | "remove_from_batch")
-                    | (State::PaymentFailed, "verify_bank_account" | "request_bank_account_change")
+                    | (State::PaymentFailed, "reveal_bank_account" | "request_bank_account_change")
             )
         };
         let mut checked = 0;
@@ -942,18 +1095,22 @@ mod tests {
                 (finance(), Command::MarkPaid),
                 (finance(), Command::MarkPaymentFailed { reason: text("x") }),
                 (company(), Command::RequestPayeeChange { account: company_record().profile.bank_account }),
-                (reviewer(Tier::District), Command::VerifyPayee),
+                (reviewer(Tier::District), Command::RevealPayee),
+                (reviewer(Tier::District), Command::VerifyPayee { confirm_holder_name: true }),
             ];
             for (actor, cmd) in cmds {
                 let action = cmd.action();
                 let result = apply(&app, &actor, cmd, &ctx);
                 assert_eq!(result.is_ok(), allowed(s, action), "{s} {action}: {result:?}");
                 if let Err(e) = result {
-                    assert!(matches!(e, Error::WrongState { .. } | Error::PaymentInProgress), "{s} {action}: {e:?}");
+                    assert!(
+                        matches!(e, Error::WrongState { .. } | Error::PaymentInProgress | Error::RevealRequired),
+                        "{s} {action}: {e:?}"
+                    );
                 }
                 checked += 1;
             }
         }
-        assert_eq!(checked, 12 * 14);
+        assert_eq!(checked, 12 * 15);
     }
 }

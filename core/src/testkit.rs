@@ -152,5 +152,15 @@ pub fn submit_cmd(app: &Application) -> Command {
         project: app.project.clone(),
         jurisdiction: app.jurisdiction.clone(),
         verified_documents: vec![DocumentKind::ServiceContract, DocumentKind::AreaProof],
+        payee: Some(company_record().profile.bank_account),
     }
+}
+
+/// A district reviewer opens the account, then verifies it.
+pub fn revealed_and_verified(app: &Application, confirm_holder_name: bool) -> Result<Application, crate::Error> {
+    let p = policy();
+    let ctx = crate::state::Ctx { policy: &p, now: app.updated_at };
+    let d = reviewer(Tier::District);
+    let opened = crate::state::apply(app, &d, Command::RevealPayee, &ctx)?.next;
+    Ok(crate::state::apply(&opened, &d, Command::VerifyPayee { confirm_holder_name }, &ctx)?.next)
 }

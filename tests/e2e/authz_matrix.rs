@@ -79,7 +79,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("POST", "/applications/{id}/confirm-area") | ("POST", "/applications/{id}/dispute-area") => Manager,
         ("GET", "/manager/inbox") => Role("project_manager"),
         ("GET", "/review/{tier}/inbox") => TierInbox,
-        ("POST", "/review/{tier}/applications/{id}/verify-bank-account") => DistrictReviewer,
+        ("POST", "/review/{tier}/applications/{id}/verify-bank-account")
+        | ("POST", "/review/{tier}/applications/{id}/reveal-bank-account") => DistrictReviewer,
         ("POST", p) if p.starts_with("/review/{tier}/applications/{id}/") => Tier,
         ("GET", p) if p.starts_with("/stats/{code}") => StaffOverUnit,
         ("GET", "/disbursement/budget") | ("GET", "/disbursement/eligible") => Role("finance"),

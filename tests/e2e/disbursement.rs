@@ -453,7 +453,9 @@ async fn a_failed_payment_is_reissued_only_after_a_verified_bank_change() {
         .act(&id, &path.replace("district/", "community/"), json!({}))
         .await
         .expect(404, "not_found");
-    let verified = district.act(&id, &path, json!({})).await.ok();
+    // Not without opening the account in full first; then by the verifier.
+    district.act(&id, &path, json!({})).await.expect(409, "reveal_required");
+    let verified = district.reveal_and_verify(&id, false).await.ok();
     assert_eq!((verified["state"].as_str(), verified["payeeChangePending"].as_bool()), (Some("approved"), Some(false)));
     assert_eq!(verified["payee"]["accountNumberMasked"], "****7888");
     let second = finance.post("/api/v1/batches", json!({"note": "重发"})).await.ok();

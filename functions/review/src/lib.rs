@@ -17,7 +17,7 @@ use subsidy_core::Services;
 use subsidy_core::dispatch::TierArrival;
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::Page;
-use subsidy_core::service::{ActionInput, ApproveInput};
+use subsidy_core::service::{ActionInput, ApproveInput, PayeeRevealView, VerifyPayeeInput};
 use subsidy_core::views::{ApplicationDetail, ApplicationView};
 
 subsidy_api::routes! {
@@ -25,6 +25,7 @@ subsidy_api::routes! {
     POST "/api/v1/review/{tier}/applications/{id}/approve" => approve,
     POST "/api/v1/review/{tier}/applications/{id}/return" => return_for_correction,
     POST "/api/v1/review/{tier}/applications/{id}/reject" => reject,
+    POST "/api/v1/review/{tier}/applications/{id}/reveal-bank-account" => reveal_bank_account,
     POST "/api/v1/review/{tier}/applications/{id}/verify-bank-account" => verify_bank_account,
 }
 
@@ -93,19 +94,38 @@ struct VersionInput {
     version: u64,
 }
 
-/// The district verifies an application's bank account (after a change, or
-/// after a failed payment). Only the district tier decides this.
-async fn verify_bank_account(
+/// Only the district tier opens and verifies bank accounts.
+fn district_only(served: &Served, tier: &str) -> Result<(), ApiError> {
+    if served.check(tier)? != Tier::District {
+        return Err(ApiError::Core(subsidy_core::Error::NotFound("application")));
+    }
+    Ok(())
+}
+
+/// The district opens the full account it is to verify: the one view that
+/// shows it, recorded on the application's trail.
+async fn reveal_bank_account(
     State(s): State<AppState>,
     axum::Extension(served): axum::Extension<Served>,
     Identity(actor): Identity,
     Path((tier, id)): Path<(String, String)>,
     Body(input): Body<VersionInput>,
+) -> ApiResult<Json<PayeeRevealView>> {
+    district_only(&served, &tier)?;
+    Ok(Json(s.reveal_payee(&actor, &id, input.version).await?))
+}
+
+/// The district verifies an application's bank account (after a change, or
+/// after a failed payment), having opened it.
+async fn verify_bank_account(
+    State(s): State<AppState>,
+    axum::Extension(served): axum::Extension<Served>,
+    Identity(actor): Identity,
+    Path((tier, id)): Path<(String, String)>,
+    Body(input): Body<VerifyPayeeInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
-    if served.check(&tier)? != Tier::District {
-        return Err(ApiError::Core(subsidy_core::Error::NotFound("application")));
-    }
-    Ok(Json(s.verify_payee(&actor, &id, input.version).await?))
+    district_only(&served, &tier)?;
+    Ok(Json(s.verify_payee(&actor, &id, &input).await?))
 }
 
 /// Why a message could not be handled, and whether to try it again.
