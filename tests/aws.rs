@@ -149,9 +149,17 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, prefix: &str) -> Reso
     }
 
     let mut buckets = HashMap::new();
-    for (logical, _) in defs.iter().filter(|(_, v)| v["Type"] == "AWS::S3::Bucket") {
+    for (logical, def) in defs.iter().filter(|(_, v)| v["Type"] == "AWS::S3::Bucket") {
         let name = format!("{prefix}-{logical}").to_lowercase();
-        aws::s3_client(sdk).create_bucket().bucket(&name).send().await.expect("bucket created");
+        let s3 = aws::s3_client(sdk);
+        s3.create_bucket().bucket(&name).send().await.expect("bucket created");
+        // Versioned as the template says (documents are served by version).
+        if def["Properties"]["VersioningConfiguration"]["Status"] == "Enabled" {
+            let on = aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build();
+            s3.put_bucket_versioning().bucket(&name).versioning_configuration(on).send().await.expect("versioning");
+        }
         buckets.insert(logical.clone(), name);
     }
     Resources {

@@ -85,6 +85,20 @@ pub enum DocumentStatus {
     Verified,
     /// The bytes arrived but were not what was declared; they were deleted.
     Refused,
+    /// The company removed it (from a draft or a returned application). The
+    /// record, its trail and its checked bytes are kept.
+    Deleted,
+}
+
+impl DocumentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentStatus::Pending => "pending",
+            DocumentStatus::Verified => "verified",
+            DocumentStatus::Refused => "refused",
+            DocumentStatus::Deleted => "deleted",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +115,17 @@ pub struct Document {
     pub refusal: Option<String>,
     pub uploaded_by: String,
     pub created_at: DateTime<Utc>,
+    /// The version of the bytes the check read and verified (S3's version
+    /// id, or the local store's content hash): the only bytes ever served.
+    #[serde(default)]
+    pub checked_version: Option<String>,
+    /// Head of the document's own audit chain (upload, check, delete),
+    /// subject [`Document::audit_subject`]. 0 and empty for a document from
+    /// before documents were audited.
+    #[serde(default)]
+    pub audit_seq: u64,
+    #[serde(default)]
+    pub audit_head: String,
 }
 
 impl Document {
@@ -108,6 +133,21 @@ impl Document {
     pub fn storage_key(&self) -> String {
         storage_key(&self.application_id, &self.id)
     }
+
+    /// The subject of the document's audit chain.
+    pub fn audit_subject(&self) -> String {
+        audit_subject(&self.application_id, &self.id)
+    }
+
+    /// Whether the company still has it on the application.
+    pub fn is_current(&self) -> bool {
+        self.status != DocumentStatus::Deleted
+    }
+}
+
+/// See [`Document::audit_subject`].
+pub fn audit_subject(application_id: &str, document_id: &str) -> String {
+    format!("document:{application_id}:{document_id}")
 }
 
 pub fn storage_key(application_id: &str, document_id: &str) -> String {

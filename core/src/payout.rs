@@ -943,7 +943,7 @@ impl Services {
             self.export_queue.request_export(&batch.id).await?;
             return Err(Error::FileNotReady);
         }
-        Ok(self.exports.presign_get(&batch_file_key(&batch.id, extension), DOWNLOAD_TTL).await?)
+        Ok(self.exports.presign_get(&batch_file_key(&batch.id, extension), None, DOWNLOAD_TTL).await?)
     }
 
     /// Records one line of the bank's results: paid, or failed with the reason.

@@ -17,7 +17,7 @@ use crate::application::Application;
 use crate::audit::AuditEntry;
 use crate::authz::Scope;
 use crate::company::{Company, Project};
-use crate::document::{ContentType, Document, DocumentStatus};
+use crate::document::{ContentType, Document};
 use crate::error::StoreError;
 use crate::policy::Policy;
 use crate::precheck::PrecheckReport;
@@ -166,18 +166,16 @@ pub trait ApplicationStore: Send + Sync {
 /// Document metadata. The bytes live in a [`BlobStore`].
 #[async_trait]
 pub trait DocumentStore: Send + Sync {
-    async fn create_document(&self, doc: &Document) -> StoreResult<()>;
+    /// Atomically: the new document and the first entry of its audit chain.
+    async fn create_document(&self, doc: &Document, audit: &AuditEntry) -> StoreResult<()>;
     async fn get_document(&self, application_id: &str, id: &str) -> StoreResult<Option<Document>>;
+    /// Every document of an application, deleted ones included, in id order.
     async fn documents_of(&self, application_id: &str) -> StoreResult<Vec<Document>>;
-    /// Sets the verification outcome. Idempotent.
-    async fn set_document_status(
-        &self,
-        application_id: &str,
-        id: &str,
-        status: DocumentStatus,
-        refusal: Option<String>,
-    ) -> StoreResult<()>;
-    async fn delete_document(&self, application_id: &str, id: &str) -> StoreResult<()>;
+    /// Atomically, if the stored document's `audit_seq` is `expected_seq`:
+    /// the new document (its check, or its deletion) and the next entry of
+    /// its audit chain. `VersionConflict` with the stored sequence otherwise,
+    /// and nothing is written.
+    async fn update_document(&self, doc: &Document, expected_seq: u64, audit: &AuditEntry) -> StoreResult<()>;
 }
 
 /// A request the client must make to move bytes: an upload or download URL
@@ -203,7 +201,8 @@ pub struct BlobHead {
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     /// A PUT whose signature fixes the key, the content type and the exact
-    /// content length.
+    /// content length, and that succeeds once: a second PUT to the key is
+    /// refused (S3: `If-None-Match: *`; the local store: the same rule).
     async fn presign_put(
         &self,
         key: &str,
@@ -211,7 +210,13 @@ pub trait BlobStore: Send + Sync {
         size: u64,
         ttl: Duration,
     ) -> StoreResult<PresignedRequest>;
-    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<PresignedRequest>;
+    /// A GET of the object, or of exactly `version` of it (as [`Self::pin`]
+    /// returned): a later write under the key is never what it serves.
+    async fn presign_get(&self, key: &str, version: Option<&str>, ttl: Duration) -> StoreResult<PresignedRequest>;
+    /// Fixes the bytes now under `key` as an immutable version and returns
+    /// its id (S3's version id; the local store's content hash, under which
+    /// it keeps a copy). `None` if there is no object.
+    async fn pin(&self, key: &str) -> StoreResult<Option<String>>;
     /// The object's size and first `n` bytes, or `None` if absent.
     async fn head(&self, key: &str, n: usize) -> StoreResult<Option<BlobHead>>;
     /// Deletes the object. Deleting an absent object is not an error.

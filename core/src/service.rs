@@ -93,6 +93,32 @@ pub(crate) fn step(
     Ok((next, audit, releases))
 }
 
+/// The next entry of a document's own chain, and the document with its head.
+fn document_step(
+    mut doc: Document,
+    actor: &Actor,
+    action: &str,
+    from: Option<&str>,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> (Document, AuditEntry) {
+    let prev = if doc.audit_head.is_empty() { crate::audit::GENESIS.to_string() } else { doc.audit_head.clone() };
+    let audit = AuditEntry::next(
+        &doc.audit_subject(),
+        doc.audit_seq + 1,
+        &prev,
+        now,
+        actor,
+        action,
+        from,
+        doc.status.as_str(),
+        comment,
+    );
+    doc.audit_seq = audit.seq;
+    doc.audit_head = audit.hash.clone();
+    (doc, audit)
+}
+
 pub(crate) fn require_role(actor: &Actor, role: Role) -> Result<(), Error> {
     if actor.role == role { Ok(()) } else { Err(Error::NotFound("resource")) }
 }
@@ -197,7 +223,9 @@ pub struct AuditReport {
     pub batches: u64,
     /// Staff directory members.
     pub staff: u64,
-    /// Entries of the companies', batches' and staff members' chains.
+    /// Documents (each with its own chain).
+    pub documents: u64,
+    /// Entries of the documents', companies', batches' and staff members' chains.
     pub other_entries: u64,
     pub failures: Vec<ChainError>,
 }
@@ -569,7 +597,7 @@ impl Services {
         self.transition(actor, id, version, |app: Application| async move {
             let project = self.projects.get_project(&app.project_id).await?.ok_or(Error::NotFound("project"))?;
             let mut verified_documents: Vec<DocumentKind> = Vec::new();
-            for doc in self.documents.documents_of(&app.id).await? {
+            for doc in self.documents.documents_of(&app.id).await?.into_iter().filter(Document::is_current) {
                 let status = if doc.status == DocumentStatus::Pending {
                     // Check on first read: the arrival event may not have
                     // come yet (or ever); bytes not uploaded stay pending.
@@ -756,7 +784,14 @@ impl Services {
     // ---- applications: queries ----
 
     async fn detail(&self, actor: &Actor, app: Application) -> Result<ApplicationDetail, Error> {
-        let documents = self.documents.documents_of(&app.id).await?.iter().map(DocumentView::of).collect();
+        let documents = self
+            .documents
+            .documents_of(&app.id)
+            .await?
+            .iter()
+            .filter(|d| d.is_current())
+            .map(DocumentView::of)
+            .collect();
         let prechecks = if actor.role.tier().is_some() || actor.role == Role::City {
             self.prechecks.prechecks_of(&app.id).await?
         } else {
@@ -809,10 +844,16 @@ impl Services {
         Ok(page.map(|a| ApplicationView::of(&a, &self.tree)))
     }
 
-    /// The audit timeline of one application.
+    /// The audit timeline of one application: its own chain and its
+    /// documents' chains (upload, check, delete), in time order.
     pub async fn timeline(&self, actor: &Actor, id: &str) -> Result<Vec<AuditEntry>, Error> {
         self.visible_application(actor, id).await?;
-        Ok(self.applications.audit_trail(id).await?)
+        let mut entries = self.applications.audit_trail(id).await?;
+        for doc in self.documents.documents_of(id).await? {
+            entries.extend(self.applications.audit_trail(&doc.audit_subject()).await?);
+        }
+        entries.sort_by_key(|e| e.at);
+        Ok(entries)
     }
 
     // ---- documents ----
@@ -841,7 +882,7 @@ impl Services {
             return Err(Error::WrongState { state: app.state, action: "add documents to" });
         }
         let existing = self.documents.documents_of(&app.id).await?;
-        if existing.len() >= MAX_DOCUMENTS {
+        if existing.iter().filter(|d| d.is_current()).count() >= MAX_DOCUMENTS {
             return Err(Error::invalid("documents", format!("at most {MAX_DOCUMENTS} documents per application")));
         }
         let doc = Document {
@@ -855,8 +896,13 @@ impl Services {
             refusal: None,
             uploaded_by: actor.user_id.clone(),
             created_at: self.now(),
+            checked_version: None,
+            audit_seq: 0,
+            audit_head: crate::audit::GENESIS.to_string(),
         };
-        self.documents.create_document(&doc).await?;
+        let comment = format!("{} {} ({} 字节)", doc.kind.as_str(), doc.file_name, doc.size);
+        let (doc, audit) = document_step(doc, actor, "upload_document", None, Some(comment), self.now());
+        self.documents.create_document(&doc, &audit).await?;
         let upload = self.blobs.presign_put(&doc.storage_key(), content_type, doc.size, UPLOAD_TTL).await?;
         Ok(UploadTicket { document: DocumentView::of(&doc), upload })
     }
@@ -890,11 +936,23 @@ impl Services {
         let status = if refusal.is_some() { DocumentStatus::Refused } else { DocumentStatus::Verified };
         if refusal.is_some() {
             self.blobs.delete(key).await?;
+        } else {
+            // The bytes just checked are the only ones ever served: a write
+            // under the key afterwards changes nothing a reviewer opens.
+            doc.checked_version = Some(self.blobs.pin(key).await?.ok_or(Error::NotFound("document content"))?);
         }
-        self.documents.set_document_status(app_id, doc_id, status, refusal.clone()).await?;
+        let from = doc.status.as_str();
+        let expected = doc.audit_seq;
         doc.status = status;
-        doc.refusal = refusal;
-        Ok(Some(doc))
+        doc.refusal = refusal.clone();
+        let comment = refusal.or_else(|| doc.checked_version.as_ref().map(|v| format!("内容已核验 {v}")));
+        let (doc, audit) = document_step(doc, &Actor::system(), "check_document", Some(from), comment, self.now());
+        match self.documents.update_document(&doc, expected, &audit).await {
+            Ok(()) => Ok(Some(doc)),
+            // Checked by another delivery meanwhile: its outcome stands.
+            Err(StoreError::VersionConflict { .. }) => Ok(self.documents.get_document(app_id, doc_id).await?),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A short-lived download URL, for the owning company and for staff who
@@ -913,18 +971,30 @@ impl Services {
         if doc.status != DocumentStatus::Verified {
             return Err(Error::NotFound("document"));
         }
-        Ok(self.blobs.presign_get(&doc.storage_key(), DOWNLOAD_TTL).await?)
+        // Exactly the bytes the check read (a document checked before
+        // versions were kept is served as it is stored).
+        Ok(self.blobs.presign_get(&doc.storage_key(), doc.checked_version.as_deref(), DOWNLOAD_TTL).await?)
     }
 
     pub async fn delete_document(&self, actor: &Actor, application_id: &str, document_id: &str) -> Result<(), Error> {
         require_role(actor, Role::Company)?;
         let app = self.visible_application(actor, application_id).await?;
-        let doc = self.documents.get_document(application_id, document_id).await?.ok_or(Error::NotFound("document"))?;
+        let doc = self
+            .documents
+            .get_document(application_id, document_id)
+            .await?
+            .filter(Document::is_current)
+            .ok_or(Error::NotFound("document"))?;
         if !matches!(app.state, State::Draft | State::Returned) {
             return Err(Error::WrongState { state: app.state, action: "remove documents from" });
         }
-        self.blobs.delete(&doc.storage_key()).await?;
-        self.documents.delete_document(application_id, document_id).await?;
+        // Removed from the application, not from the record: the document,
+        // its trail and its checked bytes stay for the audit.
+        let (from, expected) = (doc.status.as_str(), doc.audit_seq);
+        let comment = format!("{} {}", doc.kind.as_str(), doc.file_name);
+        let gone = Document { status: DocumentStatus::Deleted, ..doc };
+        let (gone, audit) = document_step(gone, actor, "delete_document", Some(from), Some(comment), self.now());
+        self.documents.update_document(&gone, expected, &audit).await?;
         Ok(())
     }
 
@@ -1035,6 +1105,12 @@ impl Services {
                 report.applications += 1;
                 if let Err(e) = verify_chain(&app.id, &trail, app.audit_seq, &app.audit_head) {
                     report.failures.push(e);
+                }
+                // Its documents' chains (none for a document from before
+                // documents were audited).
+                for doc in self.documents.documents_of(&app.id).await?.iter().filter(|d| d.audit_seq > 0) {
+                    report.documents += 1;
+                    self.verify_one(&mut report, &doc.audit_subject(), doc.audit_seq, &doc.audit_head).await?;
                 }
             }
             progress(report.applications);

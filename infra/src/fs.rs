@@ -6,6 +6,12 @@
 //! grant and moves the bytes; this type only signs, verifies and stores.
 //! Keys come only from grants this store signed, and are checked again
 //! before they touch a path.
+//!
+//! Like the versioned S3 bucket, it never serves other bytes than a check
+//! read: [`BlobStore::pin`] copies the bytes under a key to a
+//! content-addressed object (`objects/sha256/{hex}`) and returns its hash,
+//! and a GET of that version serves the copy. An upload grant stores bytes
+//! once ([`FsBlobStore::write_new`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use subsidy_core::document::ContentType;
 use subsidy_core::error::StoreError;
 use subsidy_core::ports::{BlobHead, BlobStore, PresignedRequest, StoreResult};
@@ -55,6 +62,16 @@ fn safe_key(key: &str) -> bool {
                 && seg != ".."
                 && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         })
+}
+
+/// Where a pinned version's bytes are kept: named by their hash.
+fn object_key(version: &str) -> Result<String, StoreError> {
+    match version.strip_prefix("sha256:") {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(format!("objects/sha256/{hex}"))
+        }
+        _ => Err(StoreError::Backend(format!("not a version of this store: {version:?}"))),
+    }
 }
 
 impl FsBlobStore {
@@ -122,6 +139,33 @@ impl FsBlobStore {
         .map_err(|e| StoreError::Backend(e.to_string()))
     }
 
+    /// [`Self::write`], but only if nothing is stored under `key` yet
+    /// (`AlreadyExists` otherwise): what an upload URL allows, once.
+    pub async fn write_new(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.path_of(key)?;
+        let dir = path.parent().expect("keys have a parent").to_path_buf();
+        let tmp = dir.join(format!(".{}.tmp", ulid::Ulid::new()));
+        let bytes = bytes.to_vec();
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            use std::io::Write;
+            let io = |e: std::io::Error| StoreError::Backend(e.to_string());
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&bytes).map_err(io)?;
+            f.sync_all().map_err(io)?;
+            // A hard link fails if the name exists: the first upload wins.
+            let linked = std::fs::hard_link(&tmp, &path);
+            std::fs::remove_file(&tmp).map_err(io)?;
+            match linked {
+                Ok(()) => std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StoreError::AlreadyExists),
+                Err(e) => Err(io(e)),
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
     pub async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match tokio::fs::read(self.path_of(key)?).await {
             Ok(b) => Ok(Some(b)),
@@ -154,10 +198,26 @@ impl BlobStore for FsBlobStore {
         Ok(self.presign(&grant, ttl, "PUT", headers))
     }
 
-    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<PresignedRequest> {
+    async fn presign_get(&self, key: &str, version: Option<&str>, ttl: Duration) -> StoreResult<PresignedRequest> {
         self.path_of(key)?;
-        let grant = BlobGrant { op: BlobOp::Get, key: key.to_string(), content_type: None, size: None };
+        let key = match version {
+            Some(v) => object_key(v)?,
+            None => key.to_string(),
+        };
+        let grant = BlobGrant { op: BlobOp::Get, key, content_type: None, size: None };
         Ok(self.presign(&grant, ttl, "GET", Vec::new()))
+    }
+
+    async fn pin(&self, key: &str) -> StoreResult<Option<String>> {
+        let Some(bytes) = self.read(key).await? else {
+            return Ok(None);
+        };
+        let version = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+        let object = object_key(&version)?;
+        if self.read(&object).await?.is_none() {
+            self.write(&object, &bytes).await?;
+        }
+        Ok(Some(version))
     }
 
     async fn head(&self, key: &str, n: usize) -> StoreResult<Option<BlobHead>> {
@@ -250,7 +310,7 @@ mod tests {
         let s = store(dir.path());
         for bad in ["../x", "documents/../../etc/passwd", "/etc/passwd", "a//b", "a/./b", "", "a/b c", "a\\b"] {
             assert!(s.write(bad, b"x").await.is_err(), "{bad}");
-            assert!(s.presign_get(bad, Duration::from_secs(1)).await.is_err(), "{bad}");
+            assert!(s.presign_get(bad, None, Duration::from_secs(1)).await.is_err(), "{bad}");
         }
     }
 }

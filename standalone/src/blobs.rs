@@ -1,6 +1,7 @@
 //! The local blob endpoint: what S3 does for presigned URLs, on the local
 //! filesystem. `PUT /blobs/{token}` stores bytes if the request matches the
-//! signed grant exactly (content type and length), then hands the key to the
+//! signed grant exactly (content type and length) and nothing was stored
+//! under the key yet (409 `already_uploaded`), then hands the key to the
 //! same document-arrival consumer an S3 event would trigger.
 
 use std::sync::Arc;
@@ -40,8 +41,16 @@ pub async fn put(State(b): State<Blobs>, Path(token): Path<String>, headers: Hea
     if Some(body.len() as u64) != grant.size {
         return forbidden("signature_mismatch", "the body length must be exactly the size declared for this upload");
     }
-    if let Err(e) = b.store.write(&grant.key, &body).await {
-        return ApiError::Core(e.into()).into_response();
+    // One successful PUT per upload, as S3 with If-None-Match: * — bytes
+    // once checked are never replaced under their key.
+    match b.store.write_new(&grant.key, &body).await {
+        Ok(()) => {}
+        Err(subsidy_core::StoreError::AlreadyExists) => {
+            let body = json!({"error": {"code": "already_uploaded",
+                "message": "these bytes were already uploaded; request a new upload URL for another file"}});
+            return (StatusCode::CONFLICT, Json(body)).into_response();
+        }
+        Err(e) => return ApiError::Core(e.into()).into_response(),
     }
     match submission::document_arrived(&b.services, &grant.key).await {
         Ok(Some(doc)) if doc.status == DocumentStatus::Verified => {

@@ -285,3 +285,38 @@ fn every_route_is_behind_the_jwt_authorizer() {
     }
     assert!(routes >= 40, "{routes} routes");
 }
+
+/// Documents are uploaded once (`If-None-Match: *` in the presigned PUT)
+/// and served by version: the browser must be allowed to send the header,
+/// and every function that reads documents may read a version. Neither is
+/// checked by the emulator.
+#[test]
+fn documents_are_uploaded_once_and_read_by_version() {
+    let t = template();
+    let r = resources(&t);
+    let rules = &r["DocumentBucket"]["Properties"]["CorsConfiguration"]["CorsRules"][0];
+    let headers: BTreeSet<&str> =
+        rules["AllowedHeaders"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+    for h in ["content-type", "content-length", "if-none-match"] {
+        assert!(headers.contains(h), "{h} not allowed by the document bucket's CORS: {headers:?}");
+    }
+    assert_eq!(r["DocumentBucket"]["Properties"]["VersioningConfiguration"]["Status"], "Enabled");
+    let mut readers = 0;
+    for (name, res) in r {
+        for statement in res["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for st in statement["Statement"].as_array().into_iter().flatten() {
+                let on_documents = st["Resource"].to_string().contains("DocumentBucket.Arn}/documents/*");
+                let actions: Vec<&str> = match &st["Action"] {
+                    Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+                    Value::String(s) => vec![s.as_str()],
+                    _ => vec![],
+                };
+                if on_documents && actions.contains(&"s3:GetObject") {
+                    readers += 1;
+                    assert!(actions.contains(&"s3:GetObjectVersion"), "{name} reads documents but not their versions");
+                }
+            }
+        }
+    }
+    assert!(readers >= 2, "{readers} functions read documents");
+}

@@ -1,6 +1,6 @@
 //! The workflow end to end, through HTTP, on a fresh standalone stack each.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use subsidy_tests::*;
 
 #[tokio::test]
@@ -57,13 +57,21 @@ async fn the_happy_path_reaches_approved_with_the_amount_to_the_fen() {
     assert!(done["prechecks"].as_array().unwrap().is_empty(), "pre-checks are for staff");
 
     let timeline = company.get(&format!("/api/v1/applications/{id}/timeline")).await.ok();
-    let actions: Vec<&str> = timeline.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let (own, documents): (Vec<&Value>, Vec<&Value>) =
+        timeline.as_array().unwrap().iter().partition(|e| e["subject"] == id.as_str());
+    let actions: Vec<&str> = own.iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["create", "submit", "confirm_area", "approve", "approve", "approve"]);
-    let roles: Vec<&str> = timeline.as_array().unwrap().iter().map(|e| e["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = own.iter().map(|e| e["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["company", "company", "project_manager", "community", "subdistrict", "district"]);
+    // The two documents' own trails: each uploaded by the company, checked by the system.
+    let doc_actions: Vec<(&str, &str)> =
+        documents.iter().map(|e| (e["action"].as_str().unwrap(), e["actorId"].as_str().unwrap())).collect();
+    assert_eq!(doc_actions.len(), 4, "{doc_actions:?}");
+    assert_eq!(doc_actions.iter().filter(|(a, who)| *a == "upload_document" && *who == "demo-company-a").count(), 2);
+    assert_eq!(doc_actions.iter().filter(|(a, who)| *a == "check_document" && *who == "system").count(), 2);
     let report = app.services.verify_audit(|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    assert_eq!(report.entries, 6);
+    assert_eq!((report.entries, report.documents), (6, 2));
 }
 
 #[tokio::test]

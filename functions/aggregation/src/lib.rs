@@ -154,8 +154,8 @@ async fn daily_report(
     Ok(Json(DailyReport {
         date,
         unit: code.clone(),
-        xlsx: s.blobs.presign_get(&xlsx_key, ttl).await?,
-        csv: s.blobs.presign_get(&report_key(date, &code, Format::Csv), ttl).await?,
+        xlsx: s.blobs.presign_get(&xlsx_key, None, ttl).await?,
+        csv: s.blobs.presign_get(&report_key(date, &code, Format::Csv), None, ttl).await?,
     }))
 }
 

@@ -42,7 +42,7 @@ use subsidy_core::application::Application;
 use subsidy_core::audit::AuditEntry;
 use subsidy_core::authz::Scope;
 use subsidy_core::company::{Company, Project};
-use subsidy_core::document::{Document, DocumentStatus};
+use subsidy_core::document::Document;
 use subsidy_core::error::StoreError;
 use subsidy_core::jurisdiction::Level;
 use subsidy_core::policy::Policy;
@@ -736,6 +736,9 @@ pub(crate) fn audit_pk(subject: &str) -> String {
         format!("COMPANY#{id}")
     } else if let Some(sub) = subject.strip_prefix("staff:") {
         format!("STAFF#{sub}")
+    } else if let Some(doc) = subject.strip_prefix("document:") {
+        // Its own partition: the application's holds its documents as `DOC#`.
+        format!("DOCAUDIT#{}", doc.replace(':', "#"))
     } else {
         app_pk(subject)
     }
@@ -909,26 +912,21 @@ impl ApplicationStore for DynamoStore {
 fn document_item(d: &Document) -> Result<Item, StoreError> {
     let mut item = key(app_pk(&d.application_id), format!("DOC#{}", d.id));
     item.insert("body".into(), s(to_json(d)?));
+    // The document's own chain is its version: updates are conditional on it.
+    item.insert("auditSeq".into(), n(d.audit_seq));
     Ok(item)
 }
 
 #[async_trait]
 impl DocumentStore for DynamoStore {
-    async fn create_document(&self, doc: &Document) -> StoreResult<()> {
-        match self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(document_item(doc)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(e) => Err(sdk(e)),
+    async fn create_document(&self, doc: &Document, audit: &AuditEntry) -> StoreResult<()> {
+        let absent = Some("attribute_not_exists(pk)");
+        let items =
+            vec![condition(self.put(document_item(doc)?, absent)?), condition(self.put(audit_item(audit)?, absent)?)];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(_)) => Err(StoreError::AlreadyExists),
+            Err(TxError::Other(e)) => Err(e),
         }
     }
 
@@ -940,36 +938,31 @@ impl DocumentStore for DynamoStore {
         self.partition(app_pk(application_id), "DOC#").await
     }
 
-    async fn set_document_status(
-        &self,
-        application_id: &str,
-        id: &str,
-        status: DocumentStatus,
-        refusal: Option<String>,
-    ) -> StoreResult<()> {
-        let mut doc = self.get_document(application_id, id).await?.ok_or(StoreError::NotFound)?;
-        doc.status = status;
-        doc.refusal = refusal;
-        self.client
-            .put_item()
+    async fn update_document(&self, doc: &Document, expected_seq: u64, audit: &AuditEntry) -> StoreResult<()> {
+        // A document from before documents were audited has no auditSeq.
+        let cond = if expected_seq == 0 {
+            "attribute_exists(pk) AND (attribute_not_exists(auditSeq) OR auditSeq = :s)"
+        } else {
+            "auditSeq = :s"
+        };
+        let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(document_item(&doc)?))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await
-            .map_err(sdk)?;
-        Ok(())
-    }
-
-    async fn delete_document(&self, application_id: &str, id: &str) -> StoreResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(app_pk(application_id), format!("DOC#{id}"))))
-            .send()
-            .await
-            .map_err(sdk)?;
-        Ok(())
+            .set_item(Some(document_item(doc)?))
+            .condition_expression(cond)
+            .expression_attribute_values(":s", n(expected_seq))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(backend)?;
+        let items = vec![condition(put), condition(self.put(audit_item(audit)?, Some("attribute_not_exists(pk)"))?)];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) => match reasons[0].1.as_ref() {
+                Some(old) => Err(StoreError::VersionConflict { current: num_attr(old, "auditSeq").unwrap_or(0) }),
+                None if reasons[0].0.as_deref() == Some("ConditionalCheckFailed") => Err(StoreError::NotFound),
+                None => Err(StoreError::VersionConflict { current: expected_seq + 1 }),
+            },
+            Err(TxError::Other(e)) => Err(e),
+        }
     }
 }
 

@@ -2,8 +2,12 @@
 //! content check.
 //!
 //! aws-sdk-rust has no presigned POST, so uploads are presigned PUTs whose
-//! signature covers `content-type` and `content-length`: S3 refuses the
-//! upload if the client sends another type or length than it declared.
+//! signature covers `content-type`, `content-length` and `if-none-match: *`:
+//! S3 refuses the upload if the client sends another type or length than it
+//! declared, and refuses a second PUT to the key (412), so an upload URL
+//! stores bytes once. The bucket is versioned: the version a document check
+//! read is recorded ([`BlobStore::pin`]) and downloads serve that version
+//! only, whatever is written under the key later.
 
 use std::time::Duration;
 
@@ -57,10 +61,14 @@ impl BlobStore for S3Blobs {
             .key(key)
             .content_type(content_type.as_str())
             .content_length(size as i64)
+            .if_none_match("*")
             .presigned(config)
             .await
             .map_err(backend)?;
         let mut out = presigned(req, ttl);
+        if !out.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("if-none-match")) {
+            out.headers.push(("if-none-match".into(), "*".into()));
+        }
         // The browser sets Content-Length itself; say it anyway so clients know.
         if !out.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
             out.headers.push(("content-length".into(), size.to_string()));
@@ -68,10 +76,27 @@ impl BlobStore for S3Blobs {
         Ok(out)
     }
 
-    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<PresignedRequest> {
+    async fn presign_get(&self, key: &str, version: Option<&str>, ttl: Duration) -> StoreResult<PresignedRequest> {
         let config = PresigningConfig::expires_in(ttl).map_err(backend)?;
-        let req = self.client.get_object().bucket(&self.bucket).key(key).presigned(config).await.map_err(backend)?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_string))
+            .presigned(config)
+            .await
+            .map_err(backend)?;
         Ok(presigned(req, ttl))
+    }
+
+    async fn pin(&self, key: &str) -> StoreResult<Option<String>> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            // An unversioned bucket's objects have the version "null".
+            Ok(h) => Ok(Some(h.version_id().unwrap_or("null").to_string())),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => Ok(None),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     async fn head(&self, key: &str, n: usize) -> StoreResult<Option<BlobHead>> {
@@ -84,11 +109,13 @@ impl BlobStore for S3Blobs {
         if size == 0 || n == 0 {
             return Ok(Some(BlobHead { size, head: Vec::new() }));
         }
+        // The first bytes of the very version whose size was read.
         let got = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(head.version_id().map(str::to_string))
             .range(format!("bytes=0-{}", n - 1))
             .send()
             .await

@@ -28,7 +28,7 @@ use subsidy_core::audit::AuditEntry;
 use subsidy_core::authz::Scope;
 use subsidy_core::company::{Company, Project};
 use subsidy_core::dispatch::ChangeRecord;
-use subsidy_core::document::{Document, DocumentStatus};
+use subsidy_core::document::Document;
 use subsidy_core::error::StoreError;
 use subsidy_core::jurisdiction::Level;
 use subsidy_core::policy::Policy;
@@ -691,12 +691,12 @@ impl ApplicationStore for SqliteStore {
 
 #[async_trait]
 impl DocumentStore for SqliteStore {
-    async fn create_document(&self, doc: &Document) -> StoreResult<()> {
-        let (app, id, body) = (doc.application_id.clone(), doc.id.clone(), to_json(doc)?);
+    async fn create_document(&self, doc: &Document, audit: &AuditEntry) -> StoreResult<()> {
+        let (app, id, body, audit) = (doc.application_id.clone(), doc.id.clone(), to_json(doc)?, audit.clone());
         self.write(move |tx| {
             tx.execute("INSERT INTO documents (application_id, id, body) VALUES (?1, ?2, ?3)", params![app, id, body])
                 .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { backend(e) })?;
-            Ok(())
+            insert_audit(tx, &audit)
         })
         .await
     }
@@ -711,36 +711,24 @@ impl DocumentStore for SqliteStore {
             .await
     }
 
-    async fn set_document_status(
-        &self,
-        application_id: &str,
-        id: &str,
-        status: DocumentStatus,
-        refusal: Option<String>,
-    ) -> StoreResult<()> {
-        let (app, id) = (application_id.to_string(), id.to_string());
+    async fn update_document(&self, doc: &Document, expected_seq: u64, audit: &AuditEntry) -> StoreResult<()> {
+        let (doc, audit) = (doc.clone(), audit.clone());
         self.write(move |tx| {
-            let mut doc: Document =
-                one(tx, "SELECT body FROM documents WHERE application_id = ?1 AND id = ?2", params![app, id])?
-                    .ok_or(StoreError::NotFound)?;
-            doc.status = status;
-            doc.refusal = refusal;
+            let stored: Document = one(
+                tx,
+                "SELECT body FROM documents WHERE application_id = ?1 AND id = ?2",
+                params![doc.application_id, doc.id],
+            )?
+            .ok_or(StoreError::NotFound)?;
+            if stored.audit_seq != expected_seq {
+                return Err(StoreError::VersionConflict { current: stored.audit_seq });
+            }
             tx.execute(
                 "UPDATE documents SET body = ?3 WHERE application_id = ?1 AND id = ?2",
-                params![app, id, to_json(&doc)?],
+                params![doc.application_id, doc.id, to_json(&doc)?],
             )
             .map_err(backend)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn delete_document(&self, application_id: &str, id: &str) -> StoreResult<()> {
-        let (app, id) = (application_id.to_string(), id.to_string());
-        self.write(move |tx| {
-            tx.execute("DELETE FROM documents WHERE application_id = ?1 AND id = ?2", params![app, id])
-                .map_err(backend)?;
-            Ok(())
+            insert_audit(tx, &audit)
         })
         .await
     }

@@ -338,14 +338,55 @@ pub async fn documents_and_prechecks_are_idempotent(p: &Ports) {
         refusal: None,
         uploaded_by: "u".into(),
         created_at: Utc::now(),
+        checked_version: None,
+        audit_seq: 1,
+        audit_head: String::new(),
     };
-    p.documents.create_document(&d).await.unwrap();
-    assert_eq!(p.documents.create_document(&d).await, Err(StoreError::AlreadyExists));
-    p.documents.set_document_status(&app_id, &d.id, DocumentStatus::Verified, None).await.unwrap();
-    p.documents.set_document_status(&app_id, &d.id, DocumentStatus::Verified, None).await.unwrap();
-    assert_eq!(p.documents.documents_of(&app_id).await.unwrap()[0].status, DocumentStatus::Verified);
-    p.documents.delete_document(&app_id, &d.id).await.unwrap();
-    assert_eq!(p.documents.get_document(&app_id, &d.id).await.unwrap(), None);
+    let c = company(&uid("owner"), "91440300MA5D9C020");
+    let entry = |doc: &Document, seq: u64, prev: &str, action: &str| {
+        AuditEntry::next(
+            &doc.audit_subject(),
+            seq,
+            prev,
+            Utc::now(),
+            &actor(&c),
+            action,
+            None,
+            doc.status.as_str(),
+            None,
+        )
+    };
+    let first = entry(&d, 1, GENESIS, "upload_document");
+    let d = Document { audit_head: first.hash.clone(), ..d };
+    p.documents.create_document(&d, &first).await.unwrap();
+    assert_eq!(p.documents.create_document(&d, &first).await, Err(StoreError::AlreadyExists));
+
+    // A check is conditional on the document's chain: a second check of the
+    // same sequence (a redelivered upload event) writes nothing.
+    let checked =
+        Document { status: DocumentStatus::Verified, checked_version: Some("v1".into()), audit_seq: 2, ..d.clone() };
+    let second = entry(&checked, 2, &first.hash, "check_document");
+    let checked = Document { audit_head: second.hash.clone(), ..checked };
+    p.documents.update_document(&checked, 1, &second).await.unwrap();
+    let again = Document { checked_version: Some("v2".into()), ..checked.clone() };
+    assert_eq!(
+        p.documents.update_document(&again, 1, &entry(&again, 2, &first.hash, "check_document")).await,
+        Err(StoreError::VersionConflict { current: 2 })
+    );
+    assert_eq!(p.documents.documents_of(&app_id).await.unwrap(), vec![checked.clone()]);
+
+    // Deleted: kept, with its whole trail.
+    let gone = Document { status: DocumentStatus::Deleted, audit_seq: 3, ..checked.clone() };
+    let third = entry(&gone, 3, &second.hash, "delete_document");
+    let gone = Document { audit_head: third.hash.clone(), ..gone };
+    p.documents.update_document(&gone, 2, &third).await.unwrap();
+    assert_eq!(p.documents.get_document(&app_id, &d.id).await.unwrap(), Some(gone.clone()));
+    assert_eq!(p.applications.audit_trail(&d.audit_subject()).await.unwrap(), vec![first, second, third]);
+    let missing = Document { id: uid("D"), ..gone };
+    assert_eq!(
+        p.documents.update_document(&missing, 0, &entry(&missing, 1, GENESIS, "check_document")).await,
+        Err(StoreError::NotFound)
+    );
 
     let report = PrecheckReport {
         application_id: app_id.clone(),
