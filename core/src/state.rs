@@ -542,7 +542,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             if !app.payee_to_verify() {
                 return Err(wrong_state());
             }
-            comment = Some("查看完整账号以核验 (full account opened to verify it)".into());
+            comment = Some("查看完整账号以核验".into());
             next.payee_revealed = Some(PayeeReveal { by: actor.user_id.clone(), at: ctx.now });
             events.push(DomainEvent::PayeeRevealed);
         }

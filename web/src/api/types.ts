@@ -181,6 +181,23 @@ export interface PrecheckReport {
   checkedAt: string
   checks: Precheck[]
 }
+/** An account in full: only in a district reviewer's reveal-bank-account answer. */
+export interface RevealedAccount {
+  bankName: string
+  accountName: string
+  accountNumber: string
+}
+/** What reveal-bank-account answers: the account on file and the change to verify, in full. */
+export interface PayeeReveal {
+  applicationId: string
+  /** The application's version after the reveal: the one to verify with. */
+  version: number
+  companyName: string
+  creditCode: string
+  payee: RevealedAccount | null
+  change: RevealedAccount | null
+  holderNameMatches: boolean
+}
 export interface ApplicationDetail extends ApplicationView {
   documents: DocumentView[]
   prechecks: PrecheckReport[]
