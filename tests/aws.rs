@@ -63,6 +63,8 @@ fn key_schema(v: &Value) -> Vec<KeySchemaElement> {
 /// Names of the emulator resources one test uses.
 pub struct Resources {
     pub table: String,
+    /// The KMS HMAC key the audit chains' key is derived from.
+    pub audit_key_id: String,
     /// The document bucket.
     pub bucket: String,
     pub exports_bucket: String,
@@ -162,8 +164,23 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, prefix: &str) -> Reso
         }
         buckets.insert(logical.clone(), name);
     }
+    // The audit chains' KMS HMAC key, as the template makes it.
+    let key = &defs.iter().find(|(_, v)| v["Type"] == "AWS::KMS::Key").expect("the template's KMS key").1["Properties"];
+    let audit_key_id = aws::kms_client(sdk)
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::from(key["KeySpec"].as_str().unwrap()))
+        .key_usage(aws_sdk_kms::types::KeyUsageType::from(key["KeyUsage"].as_str().unwrap()))
+        .send()
+        .await
+        .expect("KMS key created")
+        .key_metadata()
+        .expect("key metadata")
+        .arn()
+        .expect("key arn")
+        .to_string();
     Resources {
         table,
+        audit_key_id,
         bucket: buckets["DocumentBucket"].clone(),
         exports_bucket: buckets["ExportsBucket"].clone(),
         queues,
@@ -353,6 +370,7 @@ impl AwsStack {
             // standalone does; the cache's at-most-60-s promise is
             // infra::cache's own test (docs/RELIABILITY.md).
             staff_cache_ttl: std::time::Duration::ZERO,
+            audit_key_id: resources.audit_key_id.clone(),
         };
         let seeding = Arc::new(aws::services(&sdk, &config, clock.clone()).await.expect("services on the emulator"));
         subsidy_standalone::demo::seed(&seeding).await.expect("demo data");

@@ -2,16 +2,70 @@
 //! a payment batch (`batch:{id}`) or a company (`company:{id}`).
 //!
 //! Each entry records who did what, when, from which state to which, with
-//! the comment, and the SHA-256 of the previous entry. The entry's own hash
-//! covers every field and the previous hash, so altering, reordering or
+//! the comment, and the MAC of the previous entry. The entry's own MAC
+//! covers every field and the previous MAC, so altering, reordering or
 //! removing a stored entry breaks the chain. The application carries the
-//! chain's head (sequence and hash), so truncating the tail is caught too.
+//! chain's head (sequence and MAC), so truncating the tail is caught too.
+//!
+//! The MAC is HMAC-SHA-256 under an [`AuditKey`] that is never stored in the
+//! database: whoever can write the database but not read the key cannot
+//! forge an entry, nor rewrite one and recompute the chain after it (an
+//! unkeyed hash could be recomputed by anyone).
+
+use std::fmt;
 
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::identity::{Actor, Role};
+
+/// The secret the chains' MACs are keyed with. Standalone keeps it in a key
+/// file of its own (`--audit-key-file`); on AWS it is derived when a
+/// function starts from a KMS HMAC key (`kms:GenerateMac`), so the key
+/// never leaves KMS's control and is never written anywhere.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditKey([u8; 32]);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an audit key needs at least 32 bytes of secret, got {0}")]
+pub struct AuditKeyError(pub usize);
+
+impl AuditKey {
+    /// The least secret a key is made from.
+    pub const MIN_LEN: usize = 32;
+
+    /// A key from at least 32 secret bytes (longer input is condensed with
+    /// SHA-256).
+    pub fn from_bytes(secret: &[u8]) -> Result<AuditKey, AuditKeyError> {
+        if secret.len() < Self::MIN_LEN {
+            return Err(AuditKeyError(secret.len()));
+        }
+        Ok(AuditKey(if secret.len() == 32 {
+            secret.try_into().expect("32 bytes")
+        } else {
+            Sha256::digest(secret).into()
+        }))
+    }
+
+    /// A fixed, public key for tests and examples: never for real data.
+    pub fn for_tests() -> AuditKey {
+        AuditKey(*b"audit-key-for-tests-only-public!")
+    }
+
+    fn mac(&self, bytes: &[u8]) -> String {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        m.update(bytes);
+        hex::encode(m.finalize().into_bytes())
+    }
+}
+
+impl fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditKey(…)")
+    }
+}
 
 /// The `prev_hash` of the first entry of every chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -51,9 +105,10 @@ struct Hashed<'a> {
 }
 
 impl AuditEntry {
-    /// The entry that follows `prev_hash` at `seq`, with its hash computed.
+    /// The entry that follows `prev_hash` at `seq`, with its MAC under `key`.
     #[allow(clippy::too_many_arguments)]
     pub fn next(
+        key: &AuditKey,
         subject: &str,
         seq: u64,
         prev_hash: &str,
@@ -77,11 +132,12 @@ impl AuditEntry {
             prev_hash: prev_hash.to_string(),
             hash: String::new(),
         };
-        e.hash = e.compute_hash();
+        e.hash = e.compute_hash(key);
         e
     }
 
-    pub fn compute_hash(&self) -> String {
+    /// The entry's MAC under `key`: what `hash` must be.
+    pub fn compute_hash(&self, key: &AuditKey) -> String {
         let body = Hashed {
             subject: &self.subject,
             seq: self.seq,
@@ -95,7 +151,7 @@ impl AuditEntry {
             prev_hash: &self.prev_hash,
         };
         let bytes = serde_json::to_vec(&body).expect("plain data serializes");
-        hex::encode(Sha256::digest(&bytes))
+        key.mac(&bytes)
     }
 }
 
@@ -113,14 +169,20 @@ pub enum ChainError {
 
 /// Verifies one chain (an application's id, `company:{id}` or
 /// `batch:{id}`) against the head its record holds.
-pub fn verify_chain(subject: &str, entries: &[AuditEntry], head_seq: u64, head_hash: &str) -> Result<(), ChainError> {
+pub fn verify_chain(
+    key: &AuditKey,
+    subject: &str,
+    entries: &[AuditEntry],
+    head_seq: u64,
+    head_hash: &str,
+) -> Result<(), ChainError> {
     let mut prev = GENESIS.to_string();
     for (i, e) in entries.iter().enumerate() {
         let expected_seq = i as u64 + 1;
         if e.subject != subject || e.seq != expected_seq || e.prev_hash != prev {
             return Err(ChainError::Broken { subject: subject.into(), seq: expected_seq });
         }
-        if e.compute_hash() != e.hash {
+        if e.compute_hash(key) != e.hash {
             return Err(ChainError::Altered { subject: subject.into(), seq: e.seq });
         }
         prev = e.hash.clone();
@@ -146,6 +208,7 @@ mod tests {
         for seq in 1..=n {
             let actor = if seq % 2 == 0 { reviewer(crate::identity::Tier::Community) } else { company() };
             let e = AuditEntry::next(
+                &AuditKey::for_tests(),
                 "A1",
                 seq,
                 &prev,
@@ -166,8 +229,9 @@ mod tests {
     fn an_untouched_chain_verifies() {
         let c = chain(5);
         let head = c.last().unwrap().hash.clone();
-        assert_eq!(verify_chain("A1", &c, 5, &head), Ok(()));
-        assert_eq!(verify_chain("A1", &[], 0, GENESIS), Ok(()));
+        let k = AuditKey::for_tests();
+        assert_eq!(verify_chain(&k, "A1", &c, 5, &head), Ok(()));
+        assert_eq!(verify_chain(&k, "A1", &[], 0, GENESIS), Ok(()));
     }
 
     #[test]
@@ -188,33 +252,72 @@ mod tests {
             for t in tampers {
                 let mut bad = c.clone();
                 t(&mut bad[i]);
-                assert!(verify_chain("A1", &bad, 4, &head).is_err(), "entry {i}");
+                assert!(verify_chain(&AuditKey::for_tests(), "A1", &bad, 4, &head).is_err(), "entry {i}");
             }
         }
     }
 
     #[test]
     fn rehashing_a_tampered_entry_still_breaks_the_chain() {
+        let k = AuditKey::for_tests();
         let c = chain(3);
         let head = c.last().unwrap().hash.clone();
         let mut bad = c.clone();
         bad[1].comment = Some("forged".into());
-        bad[1].hash = bad[1].compute_hash();
-        assert!(matches!(verify_chain("A1", &bad, 3, &head), Err(ChainError::Broken { seq: 3, .. })));
+        bad[1].hash = bad[1].compute_hash(&k);
+        assert!(matches!(verify_chain(&k, "A1", &bad, 3, &head), Err(ChainError::Broken { seq: 3, .. })));
         let mut last = c.clone();
         last[2].comment = Some("forged".into());
-        last[2].hash = last[2].compute_hash();
-        assert!(matches!(verify_chain("A1", &last, 3, &head), Err(ChainError::HeadMismatch { .. })));
+        last[2].hash = last[2].compute_hash(&k);
+        assert!(matches!(verify_chain(&k, "A1", &last, 3, &head), Err(ChainError::HeadMismatch { .. })));
+    }
+
+    /// What the database's writer can do without the key: rewrite an entry
+    /// and recompute every link after it, and the head in the record, with
+    /// any key but the right one (or plain SHA-256, as the chain once was).
+    #[test]
+    fn a_chain_rewritten_and_recomputed_without_the_key_fails() {
+        let k = AuditKey::for_tests();
+        let c = chain(4);
+        for forger in [AuditKey::from_bytes(&[7u8; 32]).unwrap(), AuditKey::from_bytes(&[0u8; 64]).unwrap()] {
+            let mut forged = c.clone();
+            forged[1].comment = Some("forged".into());
+            let mut prev = forged[0].hash.clone();
+            for e in forged.iter_mut().skip(1) {
+                e.prev_hash = prev.clone();
+                e.hash = e.compute_hash(&forger);
+                prev = e.hash.clone();
+            }
+            assert!(
+                matches!(verify_chain(&k, "A1", &forged, 4, &prev), Err(ChainError::Altered { seq: 2, .. })),
+                "but not under the real one"
+            );
+        }
+        // The unkeyed SHA-256 of an entry is not its MAC either.
+        let mut plain = c.clone();
+        for e in plain.iter_mut() {
+            let body = serde_json::to_vec(&serde_json::json!({"seq": e.seq})).unwrap();
+            e.hash = hex::encode(Sha256::digest(&body));
+        }
+        assert!(verify_chain(&k, "A1", &plain, 4, &plain[3].hash).is_err());
+    }
+
+    #[test]
+    fn a_key_needs_32_secret_bytes_and_never_prints_them() {
+        assert_eq!(AuditKey::from_bytes(&[1u8; 31]), Err(AuditKeyError(31)));
+        assert_ne!(AuditKey::from_bytes(&[1u8; 32]).unwrap(), AuditKey::from_bytes(&[2u8; 32]).unwrap());
+        assert_eq!(format!("{:?}", AuditKey::from_bytes(b"0123456789abcdef0123456789abcdef").unwrap()), "AuditKey(…)");
     }
 
     #[test]
     fn removing_or_reordering_entries_is_detected() {
         let c = chain(3);
         let head = c.last().unwrap().hash.clone();
-        assert!(matches!(verify_chain("A1", &c[..2], 3, &head), Err(ChainError::Truncated { .. })));
+        let k = AuditKey::for_tests();
+        assert!(matches!(verify_chain(&k, "A1", &c[..2], 3, &head), Err(ChainError::Truncated { .. })));
         let mut swapped = c.clone();
         swapped.swap(0, 1);
-        assert!(verify_chain("A1", &swapped, 3, &head).is_err());
-        assert!(verify_chain("A1", &c[1..], 3, &head).is_err());
+        assert!(verify_chain(&k, "A1", &swapped, 3, &head).is_err());
+        assert!(verify_chain(&k, "A1", &c[1..], 3, &head).is_err());
     }
 }

@@ -239,6 +239,7 @@ fn batch_subject(id: &str) -> String {
 
 /// The next batch version with its audit entry appended.
 fn batch_step(
+    key: &crate::audit::AuditKey,
     batch: &Batch,
     actor: &Actor,
     action: &str,
@@ -247,6 +248,7 @@ fn batch_step(
     now: DateTime<Utc>,
 ) -> (Batch, AuditEntry) {
     let audit = AuditEntry::next(
+        key,
         &batch_subject(&batch.id),
         batch.audit_seq + 1,
         &batch.audit_head,
@@ -566,6 +568,7 @@ impl Services {
             builders: vec![actor.user_id.clone()],
         };
         let audit = AuditEntry::next(
+            &self.audit_key,
             &batch_subject(&id),
             1,
             GENESIS,
@@ -652,7 +655,7 @@ impl Services {
                         settled_at: None,
                     };
                     let cmd = Command::AddToBatch { batch_id: batch.id.clone(), line_id: line.id.clone() };
-                    match step(app, actor, cmd, &policy, self.now()) {
+                    match step(&self.audit_key, app, actor, cmd, &policy, self.now()) {
                         Ok((next, audit, _)) => prepared.push((next, audit, line, app.version)),
                         Err(
                             Error::PayeeNotVerified | Error::WrongState { .. } | Error::PayoutDeadlinePassed { .. },
@@ -725,12 +728,20 @@ impl Services {
         // count below is final.
         let (count, total) = self.pending_totals(&batch.id).await?;
         let now = self.now();
-        let (mut next, audit) =
-            batch_step(&batch, actor, "batch_ready", BatchState::Ready, Some(format!("{count} 笔, {total} 元")), now);
+        let (mut next, audit) = batch_step(
+            &self.audit_key,
+            &batch,
+            actor,
+            "batch_ready",
+            BatchState::Ready,
+            Some(format!("{count} 笔, {total} 元")),
+            now,
+        );
         next.line_count = count;
         next.total = total;
         if count == 0 {
             let (cancelled, audit) = batch_step(
+                &self.audit_key,
                 &batch,
                 actor,
                 "cancel_batch",
@@ -821,7 +832,8 @@ impl Services {
             .await?;
         }
         let batch = self.own_batch(actor, id).await?;
-        let (next, audit) = batch_step(&batch, actor, "cancel_batch", BatchState::Cancelled, None, self.now());
+        let (next, audit) =
+            batch_step(&self.audit_key, &batch, actor, "cancel_batch", BatchState::Cancelled, None, self.now());
         self.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
         self.batch_view(&next).await
     }
@@ -859,7 +871,7 @@ impl Services {
             if app.state != State::InPaymentBatch || app.payment_line.as_deref() != Some(&settled.id) {
                 return Ok(());
             }
-            let (next, audit, _) = step(&app, actor, cmd.clone(), policy, self.now())?;
+            let (next, audit, _) = step(&self.audit_key, &app, actor, cmd.clone(), policy, self.now())?;
             let write = AppWrite { app: &next, expected_version: app.version, audit: &audit };
             let key = BudgetKey { policy_id: &batch.policy_id, district: &batch.district };
             match self.disbursement.settle(write, settled, key, budget).await {
@@ -889,7 +901,8 @@ impl Services {
             return Err(Error::VersionConflict { current: batch.version });
         }
         let now = self.now();
-        let (mut next, audit) = batch_step(&batch, actor, "release_batch", BatchState::Released, None, now);
+        let (mut next, audit) =
+            batch_step(&self.audit_key, &batch, actor, "release_batch", BatchState::Released, None, now);
         next.released_by = Some(actor.user_id.clone());
         next.released_at = Some(now);
         self.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
@@ -1122,7 +1135,8 @@ impl Services {
             return self.batch_view(&batch).await;
         }
         let comment = format!("{paid} 笔成功, {failed} 笔失败");
-        let (mut next, audit) = batch_step(&batch, actor, "import_results", to, Some(comment), self.now());
+        let (mut next, audit) =
+            batch_step(&self.audit_key, &batch, actor, "import_results", to, Some(comment), self.now());
         next.paid_count = paid;
         next.paid = t.sum(LineStatus::Paid);
         next.failed_count = failed;

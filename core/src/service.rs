@@ -45,6 +45,8 @@ pub struct Services {
     /// Files the system writes: reports and batch files.
     pub exports: Arc<dyn BlobStore>,
     pub export_queue: Arc<dyn crate::disbursement::ExportQueue>,
+    /// The key of the audit chains' MACs (never stored in the database).
+    pub audit_key: crate::audit::AuditKey,
     /// The staff directory: the only source of staff authority.
     pub staff: Arc<dyn crate::staff::StaffStore>,
     /// Where a caller's authority is read on each request: `staff` itself,
@@ -64,6 +66,7 @@ pub struct Services {
 /// entry: the next application and its entry, not yet stored, and whether
 /// the project's claim is released.
 pub(crate) fn step(
+    key: &crate::audit::AuditKey,
     app: &Application,
     actor: &Actor,
     cmd: Command,
@@ -78,6 +81,7 @@ pub(crate) fn step(
     let releases = t.releases_claim();
     let mut next = t.next;
     let audit = AuditEntry::next(
+        key,
         &app.id,
         app.audit_seq + 1,
         &app.audit_head,
@@ -95,6 +99,7 @@ pub(crate) fn step(
 
 /// The next entry of a document's own chain, and the document with its head.
 fn document_step(
+    key: &crate::audit::AuditKey,
     mut doc: Document,
     actor: &Actor,
     action: &str,
@@ -104,6 +109,7 @@ fn document_step(
 ) -> (Document, AuditEntry) {
     let prev = if doc.audit_head.is_empty() { crate::audit::GENESIS.to_string() } else { doc.audit_head.clone() };
     let audit = AuditEntry::next(
+        key,
         &doc.audit_subject(),
         doc.audit_seq + 1,
         &prev,
@@ -246,6 +252,7 @@ impl Services {
     /// The staff directory's use cases (who is calling, administration).
     pub fn directory(&self) -> crate::staff::StaffDirectory {
         crate::staff::StaffDirectory {
+            key: self.audit_key.clone(),
             store: self.staff.clone(),
             authority: self.staff_authority.clone(),
             tree: self.tree.clone(),
@@ -339,6 +346,7 @@ impl Services {
                     audit_head: crate::audit::GENESIS.to_string(),
                 };
                 let audit = AuditEntry::next(
+                    &self.audit_key,
                     &c.audit_subject(),
                     1,
                     &c.audit_head,
@@ -374,6 +382,7 @@ impl Services {
                     ("update_profile", None)
                 };
                 let audit = AuditEntry::next(
+                    &self.audit_key,
                     &existing.audit_subject(),
                     existing.audit_seq + 1,
                     &existing.audit_head,
@@ -436,7 +445,7 @@ impl Services {
             let outcome = async {
                 let policy = self.policy_by_id(&app.policy_id).await?;
                 let cmd = Command::RequestPayeeChange { account: account.clone() };
-                let (next, audit, _) = step(&app, actor, cmd, &policy, self.now())?;
+                let (next, audit, _) = step(&self.audit_key, &app, actor, cmd, &policy, self.now())?;
                 self.applications.update_application(&next, app.version, &audit, ClaimChange::Keep).await?;
                 Ok::<_, Error>(next)
             }
@@ -467,7 +476,8 @@ impl Services {
         for (app, previous) in recorded {
             let undone = async {
                 let policy = self.policy_by_id(&app.policy_id).await?;
-                let (next, audit, _) = step(&app, actor, Command::UndoPayeeChange { previous }, &policy, self.now())?;
+                let (next, audit, _) =
+                    step(&self.audit_key, &app, actor, Command::UndoPayeeChange { previous }, &policy, self.now())?;
                 self.applications.update_application(&next, app.version, &audit, ClaimChange::Keep).await?;
                 Ok::<_, Error>(())
             }
@@ -571,8 +581,18 @@ impl Services {
         // No claim yet: a draft holds none (see `transition`).
         let mut app =
             Application::draft(ulid::Ulid::new().to_string(), &policy, &company, &project, claimed, note, now);
-        let audit =
-            AuditEntry::next(&app.id, 1, &app.audit_head, now, actor, "create", None, State::Draft.as_str(), None);
+        let audit = AuditEntry::next(
+            &self.audit_key,
+            &app.id,
+            1,
+            &app.audit_head,
+            now,
+            actor,
+            "create",
+            None,
+            State::Draft.as_str(),
+            None,
+        );
         app.version = 1;
         app.audit_seq = 1;
         app.audit_head = audit.hash.clone();
@@ -746,7 +766,7 @@ impl Services {
             return Err(Error::VersionConflict { current: app.version });
         }
         let policy = self.policy_by_id(&app.policy_id).await?;
-        let (next, audit, releases) = step(&app, actor, cmd, &policy, self.now())?;
+        let (next, audit, releases) = step(&self.audit_key, &app, actor, cmd, &policy, self.now())?;
         // The first submission takes the project's claim; a terminal state
         // frees it. The first to submit an estate holds it; a draft never
         // held it, so its withdrawal leaves the claim to whoever has it.
@@ -901,7 +921,8 @@ impl Services {
             audit_head: crate::audit::GENESIS.to_string(),
         };
         let comment = format!("{} {} ({} 字节)", doc.kind.as_str(), doc.file_name, doc.size);
-        let (doc, audit) = document_step(doc, actor, "upload_document", None, Some(comment), self.now());
+        let (doc, audit) =
+            document_step(&self.audit_key, doc, actor, "upload_document", None, Some(comment), self.now());
         self.documents.create_document(&doc, &audit).await?;
         let upload = self.blobs.presign_put(&doc.storage_key(), content_type, doc.size, UPLOAD_TTL).await?;
         Ok(UploadTicket { document: DocumentView::of(&doc), upload })
@@ -946,7 +967,8 @@ impl Services {
         doc.status = status;
         doc.refusal = refusal.clone();
         let comment = refusal.or_else(|| doc.checked_version.as_ref().map(|v| format!("内容已核验 {v}")));
-        let (doc, audit) = document_step(doc, &Actor::system(), "check_document", Some(from), comment, self.now());
+        let (doc, audit) =
+            document_step(&self.audit_key, doc, &Actor::system(), "check_document", Some(from), comment, self.now());
         match self.documents.update_document(&doc, expected, &audit).await {
             Ok(()) => Ok(Some(doc)),
             // Checked by another delivery meanwhile: its outcome stands.
@@ -993,7 +1015,8 @@ impl Services {
         let (from, expected) = (doc.status.as_str(), doc.audit_seq);
         let comment = format!("{} {}", doc.kind.as_str(), doc.file_name);
         let gone = Document { status: DocumentStatus::Deleted, ..doc };
-        let (gone, audit) = document_step(gone, actor, "delete_document", Some(from), Some(comment), self.now());
+        let (gone, audit) =
+            document_step(&self.audit_key, gone, actor, "delete_document", Some(from), Some(comment), self.now());
         self.documents.update_document(&gone, expected, &audit).await?;
         Ok(())
     }
@@ -1103,7 +1126,7 @@ impl Services {
                 let trail = self.applications.audit_trail(&app.id).await?;
                 report.entries += trail.len() as u64;
                 report.applications += 1;
-                if let Err(e) = verify_chain(&app.id, &trail, app.audit_seq, &app.audit_head) {
+                if let Err(e) = verify_chain(&self.audit_key, &app.id, &trail, app.audit_seq, &app.audit_head) {
                     report.failures.push(e);
                 }
                 // Its documents' chains (none for a document from before
@@ -1167,7 +1190,7 @@ impl Services {
     async fn verify_one(&self, report: &mut AuditReport, subject: &str, seq: u64, head: &str) -> Result<(), Error> {
         let trail = self.applications.audit_trail(subject).await?;
         report.other_entries += trail.len() as u64;
-        if let Err(e) = verify_chain(subject, &trail, seq, head) {
+        if let Err(e) = verify_chain(&self.audit_key, subject, &trail, seq, head) {
             report.failures.push(e);
         }
         Ok(())

@@ -238,6 +238,8 @@ pub fn parse_assignments(input: &[AssignmentInput], tree: &JurisdictionTree) -> 
 /// The staff directory's use cases, over only what they need.
 #[derive(Clone)]
 pub struct StaffDirectory {
+    /// The key of the members' audit chains.
+    pub key: crate::audit::AuditKey,
     /// The directory itself: administration reads and writes here.
     pub store: Arc<dyn StaffStore>,
     /// What [`StaffDirectory::resolve`] reads a caller's authority from:
@@ -534,6 +536,7 @@ impl StaffDirectory {
         let summary =
             member.assignments.iter().map(|a| format!("{}@{}", a.role.as_str(), a.unit)).collect::<Vec<_>>().join(", ");
         let audit = AuditEntry::next(
+            &self.key,
             &member.audit_subject(),
             member.audit_seq + 1,
             &member.audit_head,
@@ -700,7 +703,13 @@ mod tests {
 
     fn dir() -> StaffDirectory {
         let store = Arc::new(MemStaff::default());
-        StaffDirectory { store: store.clone(), authority: store, tree: Arc::new(sample()), clock: Arc::new(Fixed) }
+        StaffDirectory {
+            key: crate::audit::AuditKey::for_tests(),
+            store: store.clone(),
+            authority: store,
+            tree: Arc::new(sample()),
+            clock: Arc::new(Fixed),
+        }
     }
 
     fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {

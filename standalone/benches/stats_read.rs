@@ -40,6 +40,7 @@ fn seeded(n: usize, rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Service
         tree.clone(),
         Arc::new(SystemClock),
         &policy.id,
+        subsidy_core::audit::AuditKey::for_tests(),
     );
     let communities: Vec<String> =
         tree.units().filter(|u| u.level == Level::Community).map(|u| u.code.clone()).collect();

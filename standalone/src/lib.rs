@@ -63,6 +63,13 @@ pub struct Config {
     pub durability: Durability,
     /// The built web client (`web/dist`), served at `/`; None: API only.
     pub web_dir: Option<PathBuf>,
+    /// The audit chains' MAC key: a file of its own, kept apart from the
+    /// database (default `{data_dir}/audit.key`; better on another volume,
+    /// readable only by the service). Created on a server's first start.
+    pub audit_key_file: Option<PathBuf>,
+    /// Create the audit key file when absent (a server's first start); the
+    /// other commands need it to exist.
+    pub create_audit_key: bool,
 }
 
 /// The identity platform whose tokens a server accepts.
@@ -108,7 +115,14 @@ impl Config {
             nightly_every: None,
             durability: Durability::Normal,
             web_dir: None,
+            audit_key_file: None,
+            create_audit_key: true,
         }
+    }
+
+    /// Where the audit key file is.
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit_key_file.clone().unwrap_or_else(|| self.data_dir.join("audit.key"))
     }
 }
 
@@ -146,6 +160,44 @@ fn secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(key.to_vec())
+}
+
+/// The audit chains' MAC key from its file (hex), created with fresh
+/// randomness if absent and `create`; otherwise an absent file is an error
+/// that names it (verifying with a new key would call every chain broken).
+pub fn audit_key(path: &Path, create: bool) -> anyhow::Result<subsidy_core::audit::AuditKey> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
+            Ok(subsidy_core::audit::AuditKey::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            // create_new: never replace a key another process just made.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            std::io::Write::write_all(&mut f, hex::encode(key).as_bytes())?;
+            f.sync_all()?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(subsidy_core::audit::AuditKey::from_bytes(&key)?)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "no audit key at {} (the key the audit chains were written with; see --audit-key-file)",
+            path.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// Loads the policy into the store and returns the active one. In demo
@@ -192,6 +244,7 @@ pub async fn seeded_with_demo_policy(data_dir: &Path) -> anyhow::Result<bool> {
 pub fn staff_directory(
     data_dir: &Path,
     jurisdictions_file: Option<&Path>,
+    audit_key_file: &Path,
 ) -> anyhow::Result<subsidy_core::staff::StaffDirectory> {
     let db = data_dir.join("subsidy.db");
     anyhow::ensure!(db.exists(), "no database at {} (start `subsidy serve` on it once first)", db.display());
@@ -199,6 +252,7 @@ pub fn staff_directory(
     let store = SqliteStore::open(&db, Durability::Full)?;
     let store = Arc::new(store);
     Ok(subsidy_core::staff::StaffDirectory {
+        key: audit_key(audit_key_file, false)?,
         store: store.clone(),
         authority: store,
         tree: Arc::new(tree),
@@ -223,12 +277,13 @@ impl Opened {
         let tree = Arc::new(JurisdictionTree::from_json(&read_or(&config.jurisdictions_file, SHENZHEN_JSON)?)?);
         let store = SqliteStore::open(&config.data_dir.join("subsidy.db"), config.durability)?;
         let secret = secret(&config.data_dir)?;
+        let key = audit_key(&config.audit_key_path(), config.create_audit_key)?;
         let policy =
             activate_policy(&store, &read_or(&config.policy_file, SHENZHEN_POLICY_JSON)?, config.demo, clock.now())
                 .await?;
         let blobs = Arc::new(FsBlobStore::new(&config.data_dir.join("blobs"), base_url, &secret));
         let exports = Arc::new(exports::LocalExportQueue::default());
-        let services = Arc::new(store.services(blobs.clone(), exports.clone(), tree, clock, &policy.id));
+        let services = Arc::new(store.services(blobs.clone(), exports.clone(), tree, clock, &policy.id, key));
         if config.demo {
             demo::seed(&services).await.context("seeding demo data")?;
         }

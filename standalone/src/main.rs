@@ -14,6 +14,11 @@ struct Cli {
     /// Where the database, the documents and the token key live.
     #[arg(long, env = "SUBSIDY_DATA_DIR", default_value = ".data", global = true)]
     data_dir: PathBuf,
+    /// The audit chains' MAC key, a file apart from the database (default:
+    /// {data-dir}/audit.key). `serve` creates it on first start; every
+    /// command that writes or checks a chain needs the same file.
+    #[arg(long, env = "SUBSIDY_AUDIT_KEY_FILE", global = true)]
+    audit_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -174,13 +179,21 @@ async fn main() -> anyhow::Result<()> {
                     .then(|| std::time::Duration::from_secs(nightly_every_hours * 3600)),
                 durability: if fast_commit { Durability::Normal } else { Durability::Full },
                 web_dir,
+                audit_key_file: cli.audit_key_file.clone(),
+                create_audit_key: true,
             };
             let stack = Stack::start(config.clone(), system_clock()).await?;
             print_banner(&stack, &config).await?;
             stack.wait().await
         }
         Command::AuditVerify => {
-            let config = Config { dispatch: false, demo: false, ..Config::for_tests(&cli.data_dir) };
+            let config = Config {
+                dispatch: false,
+                demo: false,
+                audit_key_file: cli.audit_key_file.clone(),
+                create_audit_key: false,
+                ..Config::for_tests(&cli.data_dir)
+            };
             let db = cli.data_dir.join("subsidy.db");
             anyhow::ensure!(db.exists(), "no database at {}", db.display());
             let opened = Opened::open(&config, system_clock(), "http://localhost")
@@ -195,9 +208,10 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .await?;
             println!(
-                "audit chains: {} applications ({} entries), {} companies, {} batches and {} staff members ({} entries) checked",
+                "audit chains: {} applications ({} entries), {} documents, {} companies, {} batches and {} staff members ({} entries) checked",
                 report.applications,
                 report.entries,
+                report.documents,
                 report.companies,
                 report.batches,
                 report.staff,
@@ -214,7 +228,8 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Staff { jurisdictions, command } => {
-            let directory = subsidy_standalone::staff_directory(&cli.data_dir, jurisdictions.as_deref())?;
+            let key_file = cli.audit_key_file.clone().unwrap_or_else(|| cli.data_dir.join("audit.key"));
+            let directory = subsidy_standalone::staff_directory(&cli.data_dir, jurisdictions.as_deref(), &key_file)?;
             let show = |v: &subsidy_core::staff::StaffView| {
                 let roles: Vec<String> =
                     v.assignments.iter().map(|a| format!("{}@{} {}", a.role.as_str(), a.unit, a.unit_name)).collect();
@@ -251,7 +266,13 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(db.exists(), "no database at {}", db.display());
             // The demo flag only picks the policy the data directory was seeded with.
             let demo = subsidy_standalone::seeded_with_demo_policy(&cli.data_dir).await?;
-            let config = Config { dispatch: false, demo, ..Config::for_tests(&cli.data_dir) };
+            let config = Config {
+                dispatch: false,
+                demo,
+                audit_key_file: cli.audit_key_file.clone(),
+                create_audit_key: false,
+                ..Config::for_tests(&cli.data_dir)
+            };
             let opened = Opened::open(&config, system_clock(), "http://localhost").await?;
             match command {
                 StatsCommand::Reconcile => {

@@ -103,3 +103,58 @@ async fn every_attack_on_every_chain_is_detected() {
     }
     assert_eq!(detected, 15);
 }
+
+/// The attacker with the database but not the key: rewrites an entry,
+/// recomputes every link after it (with the unkeyed SHA-256 the chains once
+/// used, or with a key of their own) and the head in the application's
+/// record, so that every hash agrees with the next. audit-verify still
+/// fails, on the rewritten entry.
+#[tokio::test]
+async fn a_rewritten_chain_with_every_hash_recomputed_is_still_detected() {
+    use subsidy_core::audit::{AuditEntry, AuditKey};
+    let (app, subjects) = store_with_chains().await;
+    let id = &subjects[0];
+    let original = app.services.applications.audit_trail(id).await.unwrap();
+    assert!(original.len() >= 4, "{}", original.len());
+    type Forge = Box<dyn Fn(&AuditEntry) -> String>;
+    let forgers: [(&str, Forge); 2] = [
+        (
+            "a key of the attacker's",
+            Box::new(|e: &AuditEntry| e.compute_hash(&AuditKey::from_bytes(&[9u8; 32]).unwrap())),
+        ),
+        (
+            "plain SHA-256",
+            Box::new(|e: &AuditEntry| {
+                use sha2::Digest;
+                let mut unhashed = e.clone();
+                unhashed.hash = String::new();
+                hex::encode(sha2::Sha256::digest(serde_json::to_vec(&unhashed).unwrap()))
+            }),
+        ),
+    ];
+    for (how, forge) in &forgers {
+        let mut chain = original.clone();
+        // The district's approval becomes a smaller amount's, say.
+        chain[1].comment = Some("改写的审核意见".into());
+        let mut prev = chain[0].hash.clone();
+        for e in chain.iter_mut().skip(1) {
+            e.prev_hash = prev.clone();
+            e.hash = forge(e);
+            prev = e.hash.clone();
+        }
+        for e in &chain {
+            let body = serde_json::to_string(e).unwrap().replace('\'', "''");
+            sql(&app, format!("UPDATE audit SET body = '{body}' WHERE application_id = '{id}' AND seq = {}", e.seq))
+                .await;
+        }
+        sql(&app, format!("UPDATE applications SET body = json_set(body, '$.auditHead', '{prev}') WHERE id = '{id}'"))
+            .await;
+        let report = app.services.verify_audit(|_| {}).await.unwrap();
+        assert_eq!(report.failures.len(), 1, "{how}: {:?}", report.failures);
+        assert_eq!(
+            report.failures[0],
+            subsidy_core::audit::ChainError::Altered { subject: id.clone(), seq: 2 },
+            "{how}: the first rewritten entry is named"
+        );
+    }
+}

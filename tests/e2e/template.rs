@@ -320,3 +320,41 @@ fn documents_are_uploaded_once_and_read_by_version() {
     }
     assert!(readers >= 2, "{readers} functions read documents");
 }
+
+/// The audit chains' key comes from a KMS HMAC key that outlives the stack;
+/// every function that builds the use cases derives it at start, so each
+/// may generate MACs with it (and nothing else may; moto checks neither).
+#[test]
+fn every_function_that_writes_audit_entries_may_derive_the_audit_key() {
+    let t = template();
+    let r = resources(&t);
+    let key = &r["AuditKey"];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(
+        (key["Properties"]["KeySpec"].as_str(), key["Properties"]["KeyUsage"].as_str()),
+        (Some("HMAC_256"), Some("GENERATE_VERIFY_MAC"))
+    );
+    assert_eq!((key["DeletionPolicy"].as_str(), key["UpdateReplacePolicy"].as_str()), (Some("Retain"), Some("Retain")));
+    assert_eq!(
+        t["Globals"]["Function"]["Environment"]["Variables"]["AUDIT_KEY_ID"],
+        serde_json::json!({"!GetAtt": "AuditKey.Arn"})
+    );
+    let may_mac = |name: &str| {
+        r[name]["Properties"]["Policies"].as_array().into_iter().flatten().any(|p| {
+            p["Statement"].as_array().into_iter().flatten().any(|st| {
+                st["Action"] == "kms:GenerateMac" && st["Resource"] == serde_json::json!({"!GetAtt": "AuditKey.Arn"})
+            })
+        })
+    };
+    for name in [
+        "SubmissionFunction",
+        "ReviewCommunityFunction",
+        "ReviewSubdistrictFunction",
+        "ReviewDistrictFunction",
+        "AggregationFunction",
+        "DisbursementFunction",
+    ] {
+        assert!(may_mac(name), "{name} cannot derive the audit key");
+    }
+    assert!(!may_mac("DispatchFunction"), "dispatch writes no audit entry and needs no key");
+}

@@ -253,6 +253,7 @@ mod tests {
             tree,
             Arc::new(subsidy_core::ports::SystemClock),
             "p",
+            subsidy_core::audit::AuditKey::for_tests(),
         );
         (dir, s)
     }

@@ -419,6 +419,7 @@ mod tests {
             tree,
             Arc::new(SystemClock),
             "p",
+            subsidy_core::audit::AuditKey::for_tests(),
         ));
         let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
         let response = super::router(services).oneshot(request).await.unwrap();
@@ -448,6 +449,7 @@ mod tests {
             tree,
             Arc::new(SystemClock),
             "p",
+            subsidy_core::audit::AuditKey::for_tests(),
         );
         let event: aws_lambda_events::s3::S3Event =
             serde_json::from_str(include_str!("../../../events/submission/s3-object-created-ok.json")).unwrap();
@@ -466,6 +468,7 @@ mod tests {
             tree,
             Arc::new(SystemClock),
             "p",
+            subsidy_core::audit::AuditKey::for_tests(),
         );
         super::bootstrap(&services, None).await.unwrap();
         assert!(

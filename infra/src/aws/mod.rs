@@ -19,6 +19,7 @@ use subsidy_core::policy::Policy;
 use subsidy_core::ports::{Clock, PolicyStore};
 
 use crate::config::{self, ConfigError};
+use subsidy_core::audit::AuditKey;
 
 pub use dynamo::DynamoStore;
 pub use s3::S3Blobs;
@@ -43,6 +44,32 @@ pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(sdk)
 }
 
+pub fn kms_client(sdk: &aws_config::SdkConfig) -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::new(sdk)
+}
+
+/// What the audit chains' key is derived from: a fixed message, MACed by
+/// the stack's KMS HMAC key.
+const AUDIT_KEY_MESSAGE: &[u8] = b"subsidy audit chains, key v1";
+
+/// The audit chains' MAC key, derived from the KMS HMAC key `key_id` with
+/// one `GenerateMac` of a fixed message: the same key in every container,
+/// never written anywhere, and obtainable only by a role that KMS lets
+/// generate MACs with that key. Whoever can write the table but not use
+/// the KMS key cannot forge or recompute an audit chain.
+pub async fn audit_key(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<AuditKey, subsidy_core::StoreError> {
+    let out = kms
+        .generate_mac()
+        .key_id(key_id)
+        .mac_algorithm(aws_sdk_kms::types::MacAlgorithmSpec::HmacSha256)
+        .message(aws_sdk_kms::primitives::Blob::new(AUDIT_KEY_MESSAGE))
+        .send()
+        .await
+        .map_err(|e| subsidy_core::StoreError::Backend(format!("kms: deriving the audit key: {e:?}")))?;
+    let mac = out.mac().ok_or_else(|| subsidy_core::StoreError::Backend("kms: GenerateMac gave no MAC".into()))?;
+    AuditKey::from_bytes(mac.as_ref()).map_err(|e| subsidy_core::StoreError::Backend(e.to_string()))
+}
+
 /// What every function that serves the use cases needs from its environment.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -60,6 +87,8 @@ pub struct ServiceConfig {
     /// How old a container's view of a staff member may be
     /// ([`STAFF_CACHE_TTL`] in the functions).
     pub staff_cache_ttl: std::time::Duration,
+    /// `AUDIT_KEY_ID`: the KMS HMAC key the audit chains' key is derived from.
+    pub audit_key_id: String,
 }
 
 impl ServiceConfig {
@@ -71,6 +100,7 @@ impl ServiceConfig {
             exports_bucket: config::var("EXPORT_BUCKET_NAME")?,
             export_queue_url: config::var("EXPORT_QUEUE_URL").ok(),
             staff_cache_ttl: STAFF_CACHE_TTL,
+            audit_key_id: config::var("AUDIT_KEY_ID")?,
         })
     }
 }
@@ -84,8 +114,8 @@ pub const STAFF_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 /// The configured policy is answered from memory (every request reads it,
 /// and reading it from the table would cost a read unit each time), and is
 /// stored in the table in the background, so that a batch made under it can
-/// still be read after the configuration moves on. Nothing here touches the
-/// network before the first event: a cold start waits for no round trip.
+/// still be read after the configuration moves on. The one round trip of a
+/// cold start is KMS's, for the audit chains' key ([`audit_key`]).
 pub async fn services(
     sdk: &aws_config::SdkConfig,
     config: &ServiceConfig,
@@ -100,11 +130,12 @@ pub struct Clients {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl Clients {
     pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Clients {
-        Clients { dynamo: dynamo_client(sdk), s3: s3_client(sdk), sqs: sqs_client(sdk) }
+        Clients { dynamo: dynamo_client(sdk), s3: s3_client(sdk), sqs: sqs_client(sdk), kms: kms_client(sdk) }
     }
 
     /// Clients that run `interceptor` on every request and response (the
@@ -124,6 +155,7 @@ impl Clients {
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            kms: kms_client(sdk),
         }
     }
 }
@@ -144,7 +176,9 @@ pub async fn services_on(
     });
     let tree = JurisdictionTree::from_json(crate::data::SHENZHEN_JURISDICTIONS)
         .map_err(|e| subsidy_core::StoreError::Backend(e.to_string()))?;
+    let audit_key = audit_key(&clients.kms, &config.audit_key_id).await?;
     Ok(Services {
+        audit_key,
         policies,
         companies: store.clone(),
         projects: store.clone(),

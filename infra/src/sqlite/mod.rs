@@ -157,9 +157,11 @@ impl SqliteStore {
         tree: Arc<subsidy_core::jurisdiction::JurisdictionTree>,
         clock: Arc<dyn Clock>,
         policy_id: &str,
+        audit_key: subsidy_core::audit::AuditKey,
     ) -> subsidy_core::Services {
         let s = Arc::new(self.clone());
         subsidy_core::Services {
+            audit_key,
             policies: s.clone(),
             companies: s.clone(),
             projects: s.clone(),

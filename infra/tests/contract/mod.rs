@@ -21,6 +21,11 @@ use subsidy_core::ports::*;
 use subsidy_core::precheck::PrecheckReport;
 use subsidy_core::state::State;
 
+/// The key the contract's audit entries are made with (a store keeps what
+/// it is given; it never computes a MAC itself).
+static AUDIT_KEY: std::sync::LazyLock<subsidy_core::audit::AuditKey> =
+    std::sync::LazyLock::new(subsidy_core::audit::AuditKey::for_tests);
+
 /// The ports under test, usually all one adapter object.
 pub struct Ports {
     pub policies: Arc<dyn PolicyStore>,
@@ -73,7 +78,18 @@ pub fn company(owner: &str, code17: &str) -> Company {
 
 /// The company's audit entry number `seq` (chained from `prev`).
 fn company_audit(c: &Company, seq: u64, prev: &str) -> AuditEntry {
-    AuditEntry::next(&c.audit_subject(), seq, prev, Utc::now(), &actor(c), "update_profile", None, "registered", None)
+    AuditEntry::next(
+        &AUDIT_KEY,
+        &c.audit_subject(),
+        seq,
+        prev,
+        Utc::now(),
+        &actor(c),
+        "update_profile",
+        None,
+        "registered",
+        None,
+    )
 }
 
 pub fn path(community: &str) -> JurisdictionPath {
@@ -114,7 +130,7 @@ pub fn draft(c: &Company, p: &Project) -> (Application, AuditEntry) {
     let pol = policy();
     let now = Utc::now();
     let mut app = Application::draft(uid("A"), &pol, c, p, Area::parse("1000").unwrap(), None, now);
-    let audit = AuditEntry::next(&app.id, 1, GENESIS, now, &actor(c), "create", None, "draft", None);
+    let audit = AuditEntry::next(&AUDIT_KEY, &app.id, 1, GENESIS, now, &actor(c), "create", None, "draft", None);
     app.version = 1;
     app.audit_seq = 1;
     app.audit_head = audit.hash.clone();
@@ -129,6 +145,7 @@ pub fn moved(app: &Application, state: State, c: &Company) -> (Application, Audi
     next.state_since = now;
     next.version += 1;
     let audit = AuditEntry::next(
+        &AUDIT_KEY,
         &app.id,
         app.audit_seq + 1,
         &app.audit_head,
@@ -345,6 +362,7 @@ pub async fn documents_and_prechecks_are_idempotent(p: &Ports) {
     let c = company(&uid("owner"), "91440300MA5D9C020");
     let entry = |doc: &Document, seq: u64, prev: &str, action: &str| {
         AuditEntry::next(
+            &AUDIT_KEY,
             &doc.audit_subject(),
             seq,
             prev,
@@ -537,7 +555,18 @@ pub fn building_batch(id: &str, policy: &str, district: &str, by: &str) -> subsi
 }
 
 fn batch_audit(id: &str, c: &Company) -> AuditEntry {
-    AuditEntry::next(&format!("batch:{id}"), 1, GENESIS, Utc::now(), &actor(c), "create_batch", None, "building", None)
+    AuditEntry::next(
+        &AUDIT_KEY,
+        &format!("batch:{id}"),
+        1,
+        GENESIS,
+        Utc::now(),
+        &actor(c),
+        "create_batch",
+        None,
+        "building",
+        None,
+    )
 }
 
 pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Ports) {
@@ -660,6 +689,7 @@ pub async fn batches_and_lines_page_through_every_item(p: &Ports) {
     for _ in 0..5 {
         let id = uid("B");
         let audit = AuditEntry::next(
+            &AUDIT_KEY,
             &format!("batch:{id}"),
             1,
             GENESIS,
@@ -776,7 +806,18 @@ fn staff_audit(m: &subsidy_core::staff::StaffMember, prev: &str) -> AuditEntry {
         name: None,
         credit_code: None,
     };
-    AuditEntry::next(&m.audit_subject(), m.audit_seq, prev, Utc::now(), &admin, "staff_update", None, "active", None)
+    AuditEntry::next(
+        &AUDIT_KEY,
+        &m.audit_subject(),
+        m.audit_seq,
+        prev,
+        Utc::now(),
+        &admin,
+        "staff_update",
+        None,
+        "active",
+        None,
+    )
 }
 
 /// Creates are exclusive, replaces conditional on the version, each write
