@@ -79,8 +79,6 @@ fn company_token(app: &TestApp, i: usize) -> String {
 }
 
 fn manager_token(app: &TestApp, phone: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let _ = now;
     app.manager_token(&format!("cost-pm-{phone}"), phone)
 }
 
