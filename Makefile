@@ -37,9 +37,10 @@ test-web: web
 # The AWS side against the moto emulator (installed into .venv, started on a
 # free loopback port, stopped at the end): the storage contract on DynamoDB,
 # redelivery, S3 documents, then every workflow scenario, the authorization
-# matrix, the identity, maker-checker and grace suites on DynamoDB/S3/SQS.
+# matrix, the identity, maker-checker, grace, payee, document and anchor
+# suites on DynamoDB/S3/SQS.
 test-emulator:
-	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement --test races --test duplicates --test authz_matrix --test identity --test staff --test maker_checker --test grace --test payee --test documents'
+	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement --test races --test duplicates --test authz_matrix --test identity --test staff --test maker_checker --test grace --test payee --test documents --test anchors'
 
 # The API fuzzed from docs/openapi.yaml by schemathesis (docs/RELIABILITY.md).
 fuzz:

@@ -68,6 +68,8 @@ pub struct Resources {
     /// The document bucket.
     pub bucket: String,
     pub exports_bucket: String,
+    /// The audit anchors' Object Lock bucket.
+    pub anchor_bucket: String,
     /// Logical id in the template → queue URL.
     pub queues: HashMap<String, String>,
     pub stream_arn: String,
@@ -154,7 +156,34 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, prefix: &str) -> Reso
     for (logical, def) in defs.iter().filter(|(_, v)| v["Type"] == "AWS::S3::Bucket") {
         let name = format!("{prefix}-{logical}").to_lowercase();
         let s3 = aws::s3_client(sdk);
-        s3.create_bucket().bucket(&name).send().await.expect("bucket created");
+        let lock = &def["Properties"]["ObjectLockConfiguration"];
+        s3.create_bucket()
+            .bucket(&name)
+            .object_lock_enabled_for_bucket(def["Properties"]["ObjectLockEnabled"] == true)
+            .send()
+            .await
+            .expect("bucket created");
+        // Object Lock's default retention as the template sets it (the
+        // retention in days is a parameter; one day here).
+        if lock["ObjectLockEnabled"] == "Enabled" {
+            use aws_sdk_s3::types::{
+                DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
+            };
+            let retention = DefaultRetention::builder()
+                .mode(ObjectLockRetentionMode::from(lock["Rule"]["DefaultRetention"]["Mode"].as_str().unwrap()))
+                .days(1)
+                .build();
+            let config = ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(ObjectLockRule::builder().default_retention(retention).build())
+                .build();
+            s3.put_object_lock_configuration()
+                .bucket(&name)
+                .object_lock_configuration(config)
+                .send()
+                .await
+                .expect("object lock configured");
+        }
         // Versioned as the template says (documents are served by version).
         if def["Properties"]["VersioningConfiguration"]["Status"] == "Enabled" {
             let on = aws_sdk_s3::types::VersioningConfiguration::builder()
@@ -183,6 +212,7 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, prefix: &str) -> Reso
         audit_key_id,
         bucket: buckets["DocumentBucket"].clone(),
         exports_bucket: buckets["ExportsBucket"].clone(),
+        anchor_bucket: buckets["AnchorBucket"].clone(),
         queues,
         stream_arn,
     }
@@ -371,6 +401,7 @@ impl AwsStack {
             // infra::cache's own test (docs/RELIABILITY.md).
             staff_cache_ttl: std::time::Duration::ZERO,
             audit_key_id: resources.audit_key_id.clone(),
+            anchor_bucket: Some(resources.anchor_bucket.clone()),
         };
         let seeding = Arc::new(aws::services(&sdk, &config, clock.clone()).await.expect("services on the emulator"));
         subsidy_standalone::demo::seed(&seeding).await.expect("demo data");

@@ -19,6 +19,10 @@ impl TestClock {
     pub fn set(&self, t: DateTime<Utc>) {
         *self.0.lock().unwrap() = t;
     }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap() += by;
+    }
 }
 
 impl Clock for TestClock {

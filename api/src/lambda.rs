@@ -39,6 +39,12 @@ pub fn kind_of(payload: &Value) -> EventKind {
     if payload["source"] == "aws.events" && payload["detail-type"] == "Scheduled Event" {
         return EventKind::Records("schedule");
     }
+    // An operator's direct invocation (`aws lambda invoke`, which needs
+    // lambda:InvokeFunction): never an HTTP request, whose payload is
+    // API Gateway's envelope with the body inside it.
+    if payload.get("requestContext").is_none() && payload["job"].is_string() {
+        return EventKind::Records("job");
+    }
     let first = &payload["Records"][0];
     let source = first["eventSource"].as_str().or_else(|| first["EventSource"].as_str());
     match source {
@@ -151,6 +157,11 @@ mod tests {
             EventKind::Records("schedule")
         );
         assert_eq!(kind_of(&serde_json::json!({"version": "2.0", "requestContext": {}})), EventKind::Http);
+        assert_eq!(kind_of(&serde_json::json!({"job": "audit-verify"})), EventKind::Records("job"));
+        // A request whose body says "job" is still a request.
+        let http = serde_json::json!({"version": "2.0", "requestContext": {}, "body": "{\"job\":\"audit-verify\"}"});
+        assert_eq!(kind_of(&http), EventKind::Http);
+        assert_eq!(kind_of(&serde_json::json!({"job": 1})), EventKind::Http);
     }
 
     #[test]

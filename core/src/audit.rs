@@ -54,7 +54,8 @@ impl AuditKey {
         AuditKey(*b"audit-key-for-tests-only-public!")
     }
 
-    fn mac(&self, bytes: &[u8]) -> String {
+    /// HMAC-SHA-256 of `bytes`, in hex.
+    pub(crate) fn mac_hex(&self, bytes: &[u8]) -> String {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
         m.update(bytes);
         hex::encode(m.finalize().into_bytes())
@@ -151,7 +152,7 @@ impl AuditEntry {
             prev_hash: &self.prev_hash,
         };
         let bytes = serde_json::to_vec(&body).expect("plain data serializes");
-        key.mac(&bytes)
+        key.mac_hex(&bytes)
     }
 }
 
@@ -165,6 +166,14 @@ pub enum ChainError {
     Truncated { subject: String, found: u64, expected: u64 },
     #[error("{subject}: chain head hash differs from the record's")]
     HeadMismatch { subject: String },
+    #[error("{subject}: entry {seq} differs from what anchor {anchor} holds (rewritten after it was anchored)")]
+    AnchorMismatch { subject: String, seq: u64, anchor: u64 },
+    #[error("{subject}: entry {seq} is stamped before the last anchor's cutoff, but no anchor holds it")]
+    Unanchored { subject: String, seq: u64 },
+    #[error("{subject}: an anchor holds this chain, but it is gone from the store")]
+    Vanished { subject: String },
+    #[error("anchor {anchor}: {reason}")]
+    AnchorBroken { anchor: u64, reason: String },
 }
 
 /// Verifies one chain (an application's id, `company:{id}` or

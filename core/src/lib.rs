@@ -5,6 +5,7 @@
 //! with `cargo tree`. Adapters live in `subsidy-infra`, HTTP in the function
 //! crates.
 
+pub mod anchor;
 pub mod application;
 pub mod audit;
 pub mod authz;

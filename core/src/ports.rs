@@ -161,6 +161,13 @@ pub trait ApplicationStore: Send + Sync {
     async fn audit_trail(&self, subject: &str) -> StoreResult<Vec<AuditEntry>>;
     /// Every application, in id order, for whole-store jobs (audit verify).
     async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>>;
+    /// The head (newest entry) of every audit chain, of any subject, that
+    /// has an entry stamped after `since` (every chain if None): what the
+    /// daily anchor holds. A whole-store job, run once a day.
+    async fn audit_heads_since(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> StoreResult<Vec<crate::anchor::ChainHead>>;
 }
 
 /// Document metadata. The bytes live in a [`BlobStore`].

@@ -47,6 +47,9 @@ pub struct Services {
     pub export_queue: Arc<dyn crate::disbursement::ExportQueue>,
     /// The key of the audit chains' MACs (never stored in the database).
     pub audit_key: crate::audit::AuditKey,
+    /// Where the chains' heads are anchored daily, out of the database
+    /// writer's reach (see [`crate::anchor`]).
+    pub anchors: Arc<dyn crate::anchor::AnchorStore>,
     /// The staff directory: the only source of staff authority.
     pub staff: Arc<dyn crate::staff::StaffStore>,
     /// Where a caller's authority is read on each request: `staff` itself,
@@ -233,7 +236,25 @@ pub struct AuditReport {
     pub documents: u64,
     /// Entries of the documents', companies', batches' and staff members' chains.
     pub other_entries: u64,
+    /// Anchors read (see [`crate::anchor`]).
+    pub anchors: u64,
+    /// The last anchor's cutoff: every entry stamped at or before it is
+    /// held by an anchor. None before the first anchor.
+    pub anchored_until: Option<DateTime<Utc>>,
     pub failures: Vec<ChainError>,
+}
+
+/// What one run of the anchor job did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Anchored {
+    /// The anchor's number; None if none was due (the last one is newer
+    /// than the margin).
+    pub anchor: Option<u64>,
+    /// How many chain heads it holds.
+    pub heads: usize,
+    pub cutoff: Option<DateTime<Utc>>,
+    pub digest: Option<String>,
 }
 
 fn reason(field: &str, r: &Option<String>) -> Result<Option<crate::fields::Text>, Error> {
@@ -1119,6 +1140,11 @@ impl Services {
     /// is called after each page with the number of records checked so far.
     pub async fn verify_audit(&self, mut progress: impl FnMut(u64)) -> Result<AuditReport, Error> {
         let mut report = AuditReport::default();
+        let (mut anchored, failures) =
+            crate::anchor::AnchoredHeads::gather(&self.audit_key, &self.anchors.all().await?);
+        report.anchors = anchored.anchors;
+        report.anchored_until = anchored.cutoff;
+        report.failures = failures;
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
             let batch = self.applications.scan_applications(&page).await?;
@@ -1126,14 +1152,17 @@ impl Services {
                 let trail = self.applications.audit_trail(&app.id).await?;
                 report.entries += trail.len() as u64;
                 report.applications += 1;
-                if let Err(e) = verify_chain(&self.audit_key, &app.id, &trail, app.audit_seq, &app.audit_head) {
+                if let Err(e) = verify_chain(&self.audit_key, &app.id, &trail, app.audit_seq, &app.audit_head)
+                    .and_then(|()| anchored.check(&app.id, &trail))
+                {
                     report.failures.push(e);
                 }
                 // Its documents' chains (none for a document from before
                 // documents were audited).
                 for doc in self.documents.documents_of(&app.id).await?.iter().filter(|d| d.audit_seq > 0) {
                     report.documents += 1;
-                    self.verify_one(&mut report, &doc.audit_subject(), doc.audit_seq, &doc.audit_head).await?;
+                    self.verify_one(&mut report, &mut anchored, &doc.audit_subject(), doc.audit_seq, &doc.audit_head)
+                        .await?;
                 }
             }
             progress(report.applications);
@@ -1147,7 +1176,7 @@ impl Services {
             let found = self.companies.scan_companies(&page).await?;
             for c in &found.items {
                 report.companies += 1;
-                self.verify_one(&mut report, &c.audit_subject(), c.audit_seq, &c.audit_head).await?;
+                self.verify_one(&mut report, &mut anchored, &c.audit_subject(), c.audit_seq, &c.audit_head).await?;
             }
             progress(report.applications + report.companies);
             match found.next_cursor {
@@ -1162,7 +1191,8 @@ impl Services {
                 let found = self.disbursement.batches_of(&self.policy_id, &district, &page).await?;
                 for b in &found.items {
                     report.batches += 1;
-                    self.verify_one(&mut report, &format!("batch:{}", b.id), b.audit_seq, &b.audit_head).await?;
+                    self.verify_one(&mut report, &mut anchored, &format!("batch:{}", b.id), b.audit_seq, &b.audit_head)
+                        .await?;
                 }
                 match found.next_cursor {
                     Some(c) => page.cursor = Some(c),
@@ -1176,7 +1206,7 @@ impl Services {
             let found = directory.scan(&page).await?;
             for m in &found.items {
                 report.staff += 1;
-                self.verify_one(&mut report, &m.audit_subject(), m.audit_seq, &m.audit_head).await?;
+                self.verify_one(&mut report, &mut anchored, &m.audit_subject(), m.audit_seq, &m.audit_head).await?;
             }
             match found.next_cursor {
                 Some(c) => page.cursor = Some(c),
@@ -1184,15 +1214,51 @@ impl Services {
             }
         }
         progress(report.applications + report.companies + report.batches + report.staff);
+        report.failures.extend(anchored.vanished());
         Ok(report)
     }
 
-    async fn verify_one(&self, report: &mut AuditReport, subject: &str, seq: u64, head: &str) -> Result<(), Error> {
+    async fn verify_one(
+        &self,
+        report: &mut AuditReport,
+        anchored: &mut crate::anchor::AnchoredHeads,
+        subject: &str,
+        seq: u64,
+        head: &str,
+    ) -> Result<(), Error> {
         let trail = self.applications.audit_trail(subject).await?;
         report.other_entries += trail.len() as u64;
-        if let Err(e) = verify_chain(&self.audit_key, subject, &trail, seq, head) {
+        if let Err(e) =
+            verify_chain(&self.audit_key, subject, &trail, seq, head).and_then(|()| anchored.check(subject, &trail))
+        {
             report.failures.push(e);
         }
         Ok(())
+    }
+
+    /// The daily anchor: the head of every chain that grew since the last
+    /// anchor, appended where the database's writer cannot change it (see
+    /// [`crate::anchor`]). Nothing is written if the last anchor is less
+    /// than [`crate::anchor::MARGIN`] old (a second run straight after).
+    pub async fn anchor_audit(&self) -> Result<Anchored, Error> {
+        let last = self.anchors.last().await?;
+        let now = self.now();
+        if last.as_ref().is_some_and(|l| now < l.written_at + crate::anchor::MARGIN) {
+            return Ok(Anchored { anchor: None, heads: 0, cutoff: last.map(|l| l.cutoff), digest: None });
+        }
+        // A little before the last cutoff: two functions' clocks may differ
+        // by a little, so a chain's stamps may step back by that much.
+        let since = last.as_ref().map(|l| l.cutoff - crate::anchor::CLOCK_SLACK);
+        let heads = self.applications.audit_heads_since(since).await?;
+        let anchor = crate::anchor::Anchor::next(&self.audit_key, last.as_ref(), now, heads);
+        // Another run that came first makes this one fail (`AlreadyExists`):
+        // nothing is replaced, and the next run goes on from its anchor.
+        self.anchors.append(&anchor).await?;
+        Ok(Anchored {
+            anchor: Some(anchor.n),
+            heads: anchor.heads.len(),
+            cutoff: Some(anchor.cutoff),
+            digest: Some(anchor.digest),
+        })
     }
 }

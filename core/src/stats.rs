@@ -887,6 +887,12 @@ mod tests {
         async fn scan_applications(&self, _: &PageRequest) -> StoreResult<Page<Application>> {
             Ok(Page { items: self.0.clone(), next_cursor: None })
         }
+        async fn audit_heads_since(
+            &self,
+            _: Option<chrono::DateTime<Utc>>,
+        ) -> StoreResult<Vec<crate::anchor::ChainHead>> {
+            unreachable!()
+        }
     }
 
     #[tokio::test]

@@ -10,6 +10,8 @@
 //! - [`cache`]: the per-container staff-directory cache of the functions.
 //! - [`telemetry`]: tracing setup.
 
+#[cfg(feature = "embedded")]
+pub mod anchors_file;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cache;

@@ -41,6 +41,7 @@ fn seeded(n: usize, rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Service
         Arc::new(SystemClock),
         &policy.id,
         subsidy_core::audit::AuditKey::for_tests(),
+        Arc::new(subsidy_core::anchor::NoAnchors),
     );
     let communities: Vec<String> =
         tree.units().filter(|u| u.level == Level::Community).map(|u| u.code.clone()).collect();

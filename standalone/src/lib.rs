@@ -70,6 +70,10 @@ pub struct Config {
     /// Create the audit key file when absent (a server's first start); the
     /// other commands need it to exist.
     pub create_audit_key: bool,
+    /// The append-only file of the daily audit anchors (default
+    /// `{data_dir}/audit-anchors.jsonl`; better on another volume, marked
+    /// append-only: see docs/RELIABILITY.md).
+    pub anchors_file: Option<PathBuf>,
 }
 
 /// The identity platform whose tokens a server accepts.
@@ -117,12 +121,18 @@ impl Config {
             web_dir: None,
             audit_key_file: None,
             create_audit_key: true,
+            anchors_file: None,
         }
     }
 
     /// Where the audit key file is.
     pub fn audit_key_path(&self) -> PathBuf {
         self.audit_key_file.clone().unwrap_or_else(|| self.data_dir.join("audit.key"))
+    }
+
+    /// Where the anchors file is.
+    pub fn anchors_path(&self) -> PathBuf {
+        anchors_path(&self.data_dir, self.anchors_file.as_deref())
     }
 }
 
@@ -198,6 +208,11 @@ pub fn audit_key(path: &Path, create: bool) -> anyhow::Result<subsidy_core::audi
         ),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// The anchors file of a data directory: `file` if given.
+pub fn anchors_path(data_dir: &Path, file: Option<&Path>) -> PathBuf {
+    file.map_or_else(|| data_dir.join("audit-anchors.jsonl"), Path::to_path_buf)
 }
 
 /// Loads the policy into the store and returns the active one. In demo
@@ -283,7 +298,8 @@ impl Opened {
                 .await?;
         let blobs = Arc::new(FsBlobStore::new(&config.data_dir.join("blobs"), base_url, &secret));
         let exports = Arc::new(exports::LocalExportQueue::default());
-        let services = Arc::new(store.services(blobs.clone(), exports.clone(), tree, clock, &policy.id, key));
+        let anchors = Arc::new(subsidy_infra::anchors_file::FileAnchors::new(config.anchors_path()));
+        let services = Arc::new(store.services(blobs.clone(), exports.clone(), tree, clock, &policy.id, key, anchors));
         if config.demo {
             demo::seed(&services).await.context("seeding demo data")?;
         }
@@ -370,7 +386,7 @@ impl Stack {
     }
 }
 
-/// Runs the nightly job (recount, repair, daily reports) now and then every
+/// Runs the nightly job (recount, repair, daily reports, audit anchor) now and then every
 /// `every`, with the dispatcher paused so that the recount never races it.
 fn spawn_nightly(
     services: Arc<Services>,
@@ -386,8 +402,10 @@ fn spawn_nightly(
                     drift = n.reconcile.drift.len(),
                     repaired = n.reconcile.repaired_units + n.reconcile.repaired_refs,
                     reports = n.reports_written,
+                    anchor = n.anchor.anchor,
+                    anchored_heads = n.anchor.heads,
                     ms = started.elapsed().as_millis() as u64,
-                    "nightly recount and reports done"
+                    "nightly recount, reports and audit anchor done"
                 ),
                 Err(e) => tracing::error!(error = %e, "nightly job failed"),
             }

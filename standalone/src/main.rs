@@ -19,6 +19,11 @@ struct Cli {
     /// command that writes or checks a chain needs the same file.
     #[arg(long, env = "SUBSIDY_AUDIT_KEY_FILE", global = true)]
     audit_key_file: Option<PathBuf>,
+    /// The append-only file the daily audit anchors go to (default:
+    /// {data-dir}/audit-anchors.jsonl). Keep it where the database's
+    /// writer cannot rewrite it: another volume, `chattr +a`.
+    #[arg(long, env = "SUBSIDY_ANCHORS_FILE", global = true)]
+    anchors_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,9 +73,14 @@ enum Command {
         #[command(subcommand)]
         command: StatsCommand,
     },
-    /// Verify every audit hash chain: applications, companies, batches and
-    /// the staff directory. Exits 1 on any break.
+    /// Verify every audit hash chain: applications, documents, companies,
+    /// batches and the staff directory, each against its record's head and
+    /// against the anchors. Exits 1 on any break.
     AuditVerify,
+    /// Anchor the head of every audit chain that grew since the last anchor
+    /// (serve does this with its nightly job; use this on a server that was
+    /// down, or before copying the anchors file elsewhere).
+    AuditAnchor,
     /// The staff directory: who may act as staff, and where. Works on the
     /// data directory while the server runs; every change is audited.
     Staff {
@@ -181,10 +191,36 @@ async fn main() -> anyhow::Result<()> {
                 web_dir,
                 audit_key_file: cli.audit_key_file.clone(),
                 create_audit_key: true,
+                anchors_file: cli.anchors_file.clone(),
             };
             let stack = Stack::start(config.clone(), system_clock()).await?;
             print_banner(&stack, &config).await?;
             stack.wait().await
+        }
+        Command::AuditAnchor => {
+            let config = Config {
+                dispatch: false,
+                demo: false,
+                audit_key_file: cli.audit_key_file.clone(),
+                create_audit_key: false,
+                anchors_file: cli.anchors_file.clone(),
+                ..Config::for_tests(&cli.data_dir)
+            };
+            let db = cli.data_dir.join("subsidy.db");
+            anyhow::ensure!(db.exists(), "no database at {}", db.display());
+            let opened = Opened::open(&config, system_clock(), "http://localhost")
+                .await
+                .context("opening the data directory")?;
+            let a = opened.services.anchor_audit().await?;
+            match (a.anchor, a.digest) {
+                (Some(n), Some(digest)) => println!(
+                    "anchor {n}: {} chain heads to {}; digest {digest}",
+                    a.heads,
+                    config.anchors_path().display()
+                ),
+                _ => println!("no anchor due: the last one is less than 15 minutes old"),
+            }
+            Ok(())
         }
         Command::AuditVerify => {
             let config = Config {
@@ -192,6 +228,7 @@ async fn main() -> anyhow::Result<()> {
                 demo: false,
                 audit_key_file: cli.audit_key_file.clone(),
                 create_audit_key: false,
+                anchors_file: cli.anchors_file.clone(),
                 ..Config::for_tests(&cli.data_dir)
             };
             let db = cli.data_dir.join("subsidy.db");
@@ -217,6 +254,15 @@ async fn main() -> anyhow::Result<()> {
                 report.staff,
                 report.other_entries
             );
+            match report.anchored_until {
+                Some(t) => println!(
+                    "anchors: {} in {}; every entry stamped up to {} is anchored",
+                    report.anchors,
+                    config.anchors_path().display(),
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                None => println!("anchors: none yet in {} (serve writes one daily)", config.anchors_path().display()),
+            }
             if report.failures.is_empty() {
                 println!("OK: every chain verifies");
                 Ok(())
@@ -271,6 +317,7 @@ async fn main() -> anyhow::Result<()> {
                 demo,
                 audit_key_file: cli.audit_key_file.clone(),
                 create_audit_key: false,
+                anchors_file: cli.anchors_file.clone(),
                 ..Config::for_tests(&cli.data_dir)
             };
             let opened = Opened::open(&config, system_clock(), "http://localhost").await?;
@@ -291,6 +338,10 @@ async fn main() -> anyhow::Result<()> {
                         r.skipped
                     );
                     println!("wrote {} report files for {}", n.reports_written, n.date);
+                    match n.anchor.anchor {
+                        Some(a) => println!("audit anchor {a}: {} chain heads", n.anchor.heads),
+                        None => println!("no audit anchor due (the last is under 15 minutes old)"),
+                    }
                 }
                 StatsCommand::Show { code } => {
                     let root = opened.services.tree.root().code.clone();

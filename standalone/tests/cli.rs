@@ -138,3 +138,41 @@ fn bench_refuses_a_size_it_cannot_run() {
     }
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing written");
 }
+
+/// `audit-anchor` writes the day's anchor to the anchors file, `audit-verify`
+/// reads it back, and an anchors file edited by hand (a head changed, its
+/// digest recomputed, as someone without the key would) fails the check.
+#[tokio::test]
+async fn audit_anchor_writes_the_file_that_audit_verify_checks() {
+    let (dir, _) = data_dir_with_history().await;
+    // Before any anchor, verify says so and passes.
+    let before = subsidy(dir.path(), &["audit-verify"]);
+    let out = String::from_utf8_lossy(&before.stdout);
+    assert!(before.status.success() && out.contains("anchors: none yet"), "{out}");
+
+    let anchors = dir.path().join("elsewhere/anchors.jsonl");
+    let anchors_arg = anchors.to_str().unwrap();
+    let written = subsidy(dir.path(), &["--anchors-file", anchors_arg, "audit-anchor"]);
+    let out = String::from_utf8_lossy(&written.stdout);
+    assert!(written.status.success(), "{out}{}", String::from_utf8_lossy(&written.stderr));
+    assert!(out.starts_with("anchor 1: "), "{out}");
+    // A second run within the margin writes nothing.
+    let again = subsidy(dir.path(), &["--anchors-file", anchors_arg, "audit-anchor"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("no anchor due"));
+    assert_eq!(std::fs::read_to_string(&anchors).unwrap().lines().count(), 1);
+
+    let ok = subsidy(dir.path(), &["--anchors-file", anchors_arg, "audit-verify"]);
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{out}");
+    assert!(out.contains("anchors: 1 in") && out.contains("OK: every chain verifies"), "{out}");
+
+    // A head changed in the file: its digest and MAC no longer agree.
+    let text = std::fs::read_to_string(&anchors).unwrap();
+    let mut anchor: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    anchor["heads"][0]["seq"] = 1.into();
+    std::fs::write(&anchors, format!("{anchor}\n")).unwrap();
+    let bad = subsidy(dir.path(), &["--anchors-file", anchors_arg, "audit-verify"]);
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{out}");
+    assert!(out.contains("BROKEN: anchor 1: its content differs from its digest"), "{out}");
+}

@@ -358,3 +358,67 @@ fn every_function_that_writes_audit_entries_may_derive_the_audit_key() {
     }
     assert!(!may_mac("DispatchFunction"), "dispatch writes no audit entry and needs no key");
 }
+
+/// The audit anchors' bucket locks every object version in compliance mode
+/// (moto applies the lock the test stack sets, but does not read the
+/// template): only the aggregation function writes there, only under
+/// `anchors/`, and no function may delete, relax a lock or change the
+/// bucket's configuration.
+#[test]
+fn audit_anchors_go_to_a_compliance_locked_bucket_only_aggregation_writes() {
+    let t = template();
+    let r = resources(&t);
+    let bucket = &r["AnchorBucket"];
+    let p = &bucket["Properties"];
+    assert_eq!(p["ObjectLockEnabled"], true);
+    assert_eq!(p["ObjectLockConfiguration"]["ObjectLockEnabled"], "Enabled");
+    let retention = &p["ObjectLockConfiguration"]["Rule"]["DefaultRetention"];
+    assert_eq!(retention["Mode"], "COMPLIANCE", "governance mode can be bypassed with a permission");
+    assert_eq!(retention["Days"], serde_json::json!({"!Ref": "AnchorRetentionDays"}));
+    let days = &t["Parameters"]["AnchorRetentionDays"];
+    assert!(days["Default"].as_f64().unwrap() >= 365.0 && days["MinValue"].as_f64().unwrap() >= 1.0, "{days}");
+    assert_eq!(p["VersioningConfiguration"]["Status"], "Enabled");
+    assert_eq!(p["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"], true);
+    assert_eq!(
+        (bucket["DeletionPolicy"].as_str(), bucket["UpdateReplacePolicy"].as_str()),
+        (Some("Retain"), Some("Retain"))
+    );
+    assert!(p["LifecycleConfiguration"].is_null(), "no lifecycle rule expires anchors");
+
+    // What infra/src/aws/anchors.rs calls: ListObjectVersions, GetObject
+    // by version, conditional PutObject (moto checks no permission).
+    let mut granted: BTreeSet<&str> = BTreeSet::new();
+    let aggregation = &r["AggregationFunction"]["Properties"];
+    assert_eq!(
+        aggregation["Environment"]["Variables"]["ANCHOR_BUCKET_NAME"],
+        serde_json::json!({"!Ref": "AnchorBucket"})
+    );
+    for (name, res) in r {
+        for statement in res["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for st in statement["Statement"].as_array().into_iter().flatten() {
+                if !st["Resource"].to_string().contains("AnchorBucket") {
+                    continue;
+                }
+                assert_eq!(name, "AggregationFunction", "only the nightly job touches the anchors");
+                let actions: Vec<&str> = match &st["Action"] {
+                    Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+                    Value::String(s) => vec![s.as_str()],
+                    _ => vec![],
+                };
+                for a in &actions {
+                    assert!(
+                        ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"].contains(a),
+                        "{name} may {a} on the anchors"
+                    );
+                }
+                granted.extend(actions.iter().copied());
+                if actions.contains(&"s3:PutObject") {
+                    assert_eq!(st["Resource"], serde_json::json!({"!Sub": "${AnchorBucket.Arn}/anchors/*"}));
+                }
+            }
+        }
+    }
+    let needed: BTreeSet<&str> =
+        ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"].into_iter().collect();
+    assert_eq!(granted, needed);
+}

@@ -199,6 +199,8 @@ pub struct Nightly {
     pub reconcile: ReconcileReport,
     pub reports_written: usize,
     pub date: NaiveDate,
+    /// The day's audit anchor (see subsidy_core::anchor).
+    pub anchor: subsidy_core::service::Anchored,
 }
 
 /// Recounts, repairs, and writes the day's reports for the city, every
@@ -228,7 +230,42 @@ pub async fn nightly(services: &Services) -> Result<Nightly, Error> {
             written += 1;
         }
     }
-    Ok(Nightly { reconcile, reports_written: written, date })
+    // Last, so that a failure here leaves the counts and reports done; the
+    // next run anchors everything since the last anchor.
+    let anchor = services.anchor_audit().await?;
+    Ok(Nightly { reconcile, reports_written: written, date, anchor })
+}
+
+/// An operator's job, run by invoking the function directly with
+/// `{"job": "audit-verify"}` or `{"job": "audit-anchor"}` (the standalone
+/// `subsidy audit-verify` and `audit-anchor`). `audit-verify` answers the
+/// counts and every failure, and fails the invocation if there is one.
+pub async fn job(services: &Services, name: &str) -> Result<serde_json::Value, Error> {
+    match name {
+        "audit-anchor" => Ok(serde_json::to_value(services.anchor_audit().await?).map_err(json_error)?),
+        "audit-verify" => {
+            let r = services.verify_audit(|_| {}).await?;
+            let failures: Vec<String> = r.failures.iter().map(ToString::to_string).collect();
+            for f in &failures {
+                tracing::error!(event = "audit_broken", failure = %f, "audit chain broken");
+            }
+            let report = serde_json::json!({
+                "applications": r.applications, "entries": r.entries, "documents": r.documents,
+                "companies": r.companies, "batches": r.batches, "staff": r.staff, "otherEntries": r.other_entries,
+                "anchors": r.anchors, "anchoredUntil": r.anchored_until, "failures": failures,
+            });
+            if failures.is_empty() {
+                Ok(report)
+            } else {
+                Err(Error::invalid("audit", format!("{} broken: {report}", failures.len())))
+            }
+        }
+        other => Err(Error::invalid("job", format!("unknown job {other:?}; audit-verify or audit-anchor"))),
+    }
+}
+
+fn json_error(e: serde_json::Error) -> Error {
+    Error::invalid("job", e.to_string())
 }
 
 /// An Embedded Metric Format line: CloudWatch turns it into the metric
@@ -251,6 +288,9 @@ pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
     subsidy_api::lambda::records(move |payload| {
         let services = services.clone();
         async move {
+            if subsidy_api::lambda::kind_of(&payload) == subsidy_api::lambda::EventKind::Records("job") {
+                return Ok(job(&services, payload["job"].as_str().unwrap_or_default()).await?);
+            }
             if subsidy_api::lambda::kind_of(&payload) == subsidy_api::lambda::EventKind::Records("schedule") {
                 let n = nightly(&services).await?;
                 println!("{}", drift_metric(n.reconcile.drift.len(), services.now()));

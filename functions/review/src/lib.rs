@@ -254,6 +254,7 @@ mod tests {
             Arc::new(subsidy_core::ports::SystemClock),
             "p",
             subsidy_core::audit::AuditKey::for_tests(),
+            Arc::new(subsidy_core::anchor::NoAnchors),
         );
         (dir, s)
     }

@@ -420,6 +420,7 @@ mod tests {
             Arc::new(SystemClock),
             "p",
             subsidy_core::audit::AuditKey::for_tests(),
+            Arc::new(subsidy_core::anchor::NoAnchors),
         ));
         let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
         let response = super::router(services).oneshot(request).await.unwrap();
@@ -450,6 +451,7 @@ mod tests {
             Arc::new(SystemClock),
             "p",
             subsidy_core::audit::AuditKey::for_tests(),
+            Arc::new(subsidy_core::anchor::NoAnchors),
         );
         let event: aws_lambda_events::s3::S3Event =
             serde_json::from_str(include_str!("../../../events/submission/s3-object-created-ok.json")).unwrap();
@@ -469,6 +471,7 @@ mod tests {
             Arc::new(SystemClock),
             "p",
             subsidy_core::audit::AuditKey::for_tests(),
+            Arc::new(subsidy_core::anchor::NoAnchors),
         );
         super::bootstrap(&services, None).await.unwrap();
         assert!(

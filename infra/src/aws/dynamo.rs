@@ -144,7 +144,7 @@ fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
-fn app_pk(id: &str) -> String {
+pub fn app_pk(id: &str) -> String {
     format!("APP#{id}")
 }
 
@@ -722,14 +722,14 @@ impl ProjectStore for DynamoStore {
     }
 }
 
-pub(crate) fn audit_item(e: &AuditEntry) -> Result<Item, StoreError> {
+pub fn audit_item(e: &AuditEntry) -> Result<Item, StoreError> {
     let mut item = key(audit_pk(&e.subject), format!("AUDIT#{:010}", e.seq));
     item.insert("body".into(), s(to_json(e)?));
     Ok(item)
 }
 
 /// The partition an audit chain lives in: its subject's own.
-pub(crate) fn audit_pk(subject: &str) -> String {
+pub fn audit_pk(subject: &str) -> String {
     if let Some(id) = subject.strip_prefix("batch:") {
         format!("BATCH#{id}")
     } else if let Some(id) = subject.strip_prefix("company:") {
@@ -906,6 +906,51 @@ impl ApplicationStore for DynamoStore {
 
     async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
         self.scan_records("APP#", "APP", page).await
+    }
+
+    /// One `Scan` of the table for the audit items (a whole-table read once
+    /// a day; see docs/dynamodb.md for what it costs). Only the chains with
+    /// an entry after `since` are kept, with their newest entry: stamps in a
+    /// chain do not go backwards by more than the caller's slack, so a
+    /// chain's newest entry is after `since` whenever an older one is.
+    async fn audit_heads_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<subsidy_core::anchor::ChainHead>> {
+        let mut newest: HashMap<String, subsidy_core::anchor::ChainHead> = HashMap::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(sk, :a)")
+                .expression_attribute_values(":a", s("AUDIT#"))
+                .projection_expression("body")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                let e: AuditEntry = body_of(item)?;
+                if since.is_some_and(|t| e.at <= t) {
+                    continue;
+                }
+                match newest.get_mut(&e.subject) {
+                    Some(h) if h.seq >= e.seq => {}
+                    Some(h) => *h = subsidy_core::anchor::ChainHead::of(&e),
+                    None => {
+                        newest.insert(e.subject.clone(), subsidy_core::anchor::ChainHead::of(&e));
+                    }
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(newest.into_values().collect())
     }
 }
 

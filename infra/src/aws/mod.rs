@@ -4,6 +4,7 @@
 //! Local endpoints (the moto emulator in tests) come only from the standard
 //! `AWS_ENDPOINT_URL`; S3 then uses path-style addressing.
 
+pub mod anchors;
 pub mod disbursement;
 pub mod dynamo;
 pub mod s3;
@@ -89,6 +90,9 @@ pub struct ServiceConfig {
     pub staff_cache_ttl: std::time::Duration,
     /// `AUDIT_KEY_ID`: the KMS HMAC key the audit chains' key is derived from.
     pub audit_key_id: String,
+    /// `ANCHOR_BUCKET_NAME`: the Object Lock bucket of the audit anchors
+    /// (only the function that writes them has it).
+    pub anchor_bucket: Option<String>,
 }
 
 impl ServiceConfig {
@@ -101,6 +105,7 @@ impl ServiceConfig {
             export_queue_url: config::var("EXPORT_QUEUE_URL").ok(),
             staff_cache_ttl: STAFF_CACHE_TTL,
             audit_key_id: config::var("AUDIT_KEY_ID")?,
+            anchor_bucket: config::var("ANCHOR_BUCKET_NAME").ok(),
         })
     }
 }
@@ -177,8 +182,13 @@ pub async fn services_on(
     let tree = JurisdictionTree::from_json(crate::data::SHENZHEN_JURISDICTIONS)
         .map_err(|e| subsidy_core::StoreError::Backend(e.to_string()))?;
     let audit_key = audit_key(&clients.kms, &config.audit_key_id).await?;
+    let anchors: Arc<dyn subsidy_core::anchor::AnchorStore> = match &config.anchor_bucket {
+        Some(bucket) => Arc::new(anchors::S3Anchors::new(clients.s3.clone(), bucket)),
+        None => Arc::new(subsidy_core::anchor::NoAnchors),
+    };
     Ok(Services {
         audit_key,
+        anchors,
         policies,
         companies: store.clone(),
         projects: store.clone(),

@@ -149,7 +149,10 @@ impl SqliteStore {
         self.db.write(f).await
     }
 
-    /// The use cases on this store, with documents in `blobs`.
+    /// The use cases on this store, with documents in `blobs`. (Every port
+    /// of the one `Services` value; capabilities built from only the ports
+    /// they need will replace it.)
+    #[allow(clippy::too_many_arguments)]
     pub fn services(
         &self,
         blobs: Arc<dyn BlobStore>,
@@ -158,10 +161,12 @@ impl SqliteStore {
         clock: Arc<dyn Clock>,
         policy_id: &str,
         audit_key: subsidy_core::audit::AuditKey,
+        anchors: Arc<dyn subsidy_core::anchor::AnchorStore>,
     ) -> subsidy_core::Services {
         let s = Arc::new(self.clone());
         subsidy_core::Services {
             audit_key,
+            anchors,
             policies: s.clone(),
             companies: s.clone(),
             projects: s.clone(),
@@ -688,6 +693,24 @@ impl ApplicationStore for SqliteStore {
 
     async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
         self.scan_table("applications", page).await
+    }
+
+    async fn audit_heads_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<subsidy_core::anchor::ChainHead>> {
+        // Timestamps are stored in RFC 3339 with as many fraction digits as
+        // they need, so text order is time order except within one second:
+        // compare whole seconds, one second early. A chain with an entry in
+        // that second too is anchored once more, which is harmless.
+        let bound = since.map_or_else(String::new, |t| {
+            (t - chrono::Duration::seconds(1)).to_rfc3339_opts(SecondsFormat::Secs, true)
+        });
+        let sql = "SELECT a.body FROM audit a JOIN (SELECT application_id, MAX(seq) AS seq FROM audit \
+                   WHERE application_id IN (SELECT application_id FROM audit WHERE json_extract(body, '$.at') >= ?1) \
+                   GROUP BY application_id) h ON a.application_id = h.application_id AND a.seq = h.seq";
+        let heads: Vec<AuditEntry> = self.get_all(sql, vec![bound]).await?;
+        Ok(heads.iter().map(subsidy_core::anchor::ChainHead::of).collect())
     }
 }
 
