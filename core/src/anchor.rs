@@ -30,6 +30,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::audit::ChainHead;
 use crate::audit::{AuditEntry, AuditKey, ChainError, GENESIS};
 use crate::ports::StoreResult;
 
@@ -42,21 +43,6 @@ pub const MARGIN: Duration = Duration::minutes(15);
 /// back by this much, so the anchor job reads from this far before the last
 /// cutoff (a chain anchored twice costs nothing).
 pub const CLOCK_SLACK: Duration = Duration::minutes(1);
-
-/// One chain's head as an anchor holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChainHead {
-    pub subject: String,
-    pub seq: u64,
-    pub hash: String,
-}
-
-impl ChainHead {
-    pub fn of(e: &AuditEntry) -> ChainHead {
-        ChainHead { subject: e.subject.clone(), seq: e.seq, hash: e.hash.clone() }
-    }
-}
 
 /// One day's anchor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

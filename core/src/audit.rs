@@ -68,6 +68,22 @@ impl fmt::Debug for AuditKey {
     }
 }
 
+/// One chain's head: its newest entry's sequence and MAC (what an anchor
+/// holds, see [`crate::anchor`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainHead {
+    pub subject: String,
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl ChainHead {
+    pub fn of(e: &AuditEntry) -> ChainHead {
+        ChainHead { subject: e.subject.clone(), seq: e.seq, hash: e.hash.clone() }
+    }
+}
+
 /// The `prev_hash` of the first entry of every chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

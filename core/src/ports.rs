@@ -167,7 +167,7 @@ pub trait ApplicationStore: Send + Sync {
     async fn audit_heads_since(
         &self,
         since: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> StoreResult<Vec<crate::anchor::ChainHead>>;
+    ) -> StoreResult<Vec<crate::audit::ChainHead>>;
 }
 
 /// Document metadata. The bytes live in a [`BlobStore`].
