@@ -9,6 +9,7 @@ pub mod anchor;
 pub mod application;
 pub mod audit;
 pub mod authz;
+pub mod batch_state;
 pub mod company;
 pub mod credit_code;
 pub mod disbursement;

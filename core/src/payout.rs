@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::application::Application;
 use crate::audit::{AuditEntry, GENESIS};
 use crate::authz::Scope;
+use crate::batch_state::{BatchAction, decide};
 use crate::disbursement::*;
 use crate::error::{Error, StoreError};
 use crate::identity::{Actor, Role};
@@ -470,7 +471,7 @@ impl Services {
         let Some(batch) = self.disbursement.get_batch(id).await? else {
             return Ok(None);
         };
-        if batch.state != BatchState::Building {
+        if decide(&batch, &batch.created_by, BatchAction::Fill).is_err() {
             return Ok(None);
         }
         let builder = acting_for(&batch.created_by, &batch);
@@ -604,9 +605,7 @@ impl Services {
 
     async fn fill(&self, actor: &Actor, id: &str, max: Option<usize>) -> Result<Fill, Error> {
         let batch = self.own_batch(actor, id).await?;
-        if batch.state != BatchState::Building {
-            return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "add lines to" });
-        }
+        decide(&batch, &actor.user_id, BatchAction::Fill)?;
         if batch.sealed {
             // Its totals are being counted: only finishing is left.
             return Ok(Fill { claimed: 0, done: true });
@@ -714,9 +713,7 @@ impl Services {
     /// only once a second person has released it.
     pub async fn finish_batch(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
         let mut batch = self.own_batch(actor, id).await?;
-        if batch.state != BatchState::Building {
-            return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "finish" });
-        }
+        decide(&batch, &actor.user_id, BatchAction::Seal)?;
         if !batch.sealed {
             let expected = batch.version;
             batch.sealed = true;
@@ -727,6 +724,7 @@ impl Services {
         // Every claim that will ever land in this batch has landed: the
         // count below is final.
         let (count, total) = self.pending_totals(&batch.id).await?;
+        let to = decide(&batch, &actor.user_id, BatchAction::Finish { lines: count })?;
         let now = self.now();
         let (mut next, audit) = batch_step(
             &self.audit_key,
@@ -739,7 +737,7 @@ impl Services {
         );
         next.line_count = count;
         next.total = total;
-        if count == 0 {
+        if to == BatchState::Cancelled {
             let (cancelled, audit) = batch_step(
                 &self.audit_key,
                 &batch,
@@ -794,9 +792,7 @@ impl Services {
     /// at creation.
     pub async fn resume_batch(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
         let mut batch = self.own_batch(actor, id).await?;
-        if batch.state != BatchState::Building {
-            return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "resume" });
-        }
+        decide(&batch, &actor.user_id, BatchAction::Resume)?;
         if !batch.built_by(&actor.user_id) {
             // Whoever fills the batch is one of its makers: not its checker.
             let expected = batch.version;
@@ -811,9 +807,7 @@ impl Services {
     /// to `approved` and its amount back to the budget.
     pub async fn cancel_batch(&self, actor: &Actor, id: &str, version: u64) -> Result<BatchView, Error> {
         let batch = self.own_batch(actor, id).await?;
-        if !matches!(batch.state, BatchState::Building | BatchState::Ready) {
-            return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "cancel" });
-        }
+        decide(&batch, &actor.user_id, BatchAction::Cancel)?;
         if batch.version != version {
             return Err(Error::VersionConflict { current: batch.version });
         }
@@ -891,12 +885,7 @@ impl Services {
     /// files written.
     pub async fn release_batch(&self, actor: &Actor, id: &str, version: u64) -> Result<BatchView, Error> {
         let batch = self.own_batch(actor, id).await?;
-        if batch.state != BatchState::Ready {
-            return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "release" });
-        }
-        if batch.built_by(&actor.user_id) {
-            return Err(Error::SameUserCannotRelease);
-        }
+        decide(&batch, &actor.user_id, BatchAction::Release)?;
         if batch.version != version {
             return Err(Error::VersionConflict { current: batch.version });
         }
@@ -948,9 +937,7 @@ impl Services {
     pub async fn batch_file(&self, actor: &Actor, id: &str, extension: &str) -> Result<PresignedRequest, Error> {
         let batch = self.own_batch(actor, id).await?;
         // No treasury file exists before a second person releases the batch.
-        if !batch.file_allowed() {
-            return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "download the file of" });
-        }
+        decide(&batch, &actor.user_id, BatchAction::DownloadFile)?;
         if !self.files_ready(&batch.id).await? {
             // The request may have been lost (say, in a crash): ask again.
             self.export_queue.request_export(&batch.id).await?;
@@ -997,9 +984,7 @@ impl Services {
     /// finishes an import a crash cut short.
     pub async fn import_results(&self, actor: &Actor, id: &str, text: &str) -> Result<Imported, Error> {
         let batch = self.own_batch(actor, id).await?;
-        if !matches!(batch.state, BatchState::Released | BatchState::Reconciled) {
-            return Err(Error::BatchWrongState { state: batch.state.as_str(), action: "import results into" });
-        }
+        decide(&batch, &actor.user_id, BatchAction::ImportResults)?;
         let file = parse_results(text).map_err(|problems| Error::ResultsRefused { problems })?;
         let mut problems = Vec::new();
         if file.batch_id != batch.id {
@@ -1060,7 +1045,7 @@ impl Services {
         let Some(batch) = self.disbursement.get_batch(batch_id).await? else {
             return Ok(None);
         };
-        if batch.state != BatchState::Released {
+        if decide(&batch, &job.imported_by, BatchAction::SettleLines).is_err() {
             return Ok(None);
         }
         let actor = acting_for(&job.imported_by, &batch);
@@ -1128,8 +1113,7 @@ impl Services {
     async fn close_import(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
         let t = self.tally(id).await?;
         let batch = self.own_batch(actor, id).await?;
-        let done = t.count(LineStatus::Pending) == 0;
-        let to = if done { BatchState::Reconciled } else { BatchState::Released };
+        let to = decide(&batch, &actor.user_id, BatchAction::CloseImport { pending: t.count(LineStatus::Pending) })?;
         let (paid, failed) = (t.count(LineStatus::Paid), t.count(LineStatus::Failed));
         if (paid, failed, to) == (batch.paid_count, batch.failed_count, batch.state) {
             return self.batch_view(&batch).await;
