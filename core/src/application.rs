@@ -1,6 +1,8 @@
 //! The application aggregate: one claim by one company for one project under
 //! one policy. Its state changes only through [`crate::state::apply`].
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +12,6 @@ use crate::identity::{Role, Tier};
 use crate::jurisdiction::JurisdictionPath;
 use crate::money::{Area, Fen};
 use crate::policy::Policy;
-use crate::state::State;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -130,7 +131,6 @@ impl Application {
     /// Whether the district has an account to verify: a change pending at
     /// the district's review or after approval, or a failed payment's.
     pub fn payee_to_verify(&self) -> bool {
-        use crate::state::State;
         match self.state {
             State::PaymentFailed => true,
             State::PendingDistrict | State::Approved => self.payee_change.is_some(),
@@ -260,5 +260,105 @@ impl Application {
     /// the terminal refusals.
     pub fn is_live(&self) -> bool {
         !matches!(self.state, State::Rejected | State::Withdrawn)
+    }
+}
+
+/// Where an application stands. It changes only through the state
+/// machine ([`crate::state::apply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Draft,
+    AwaitingAreaConfirmation,
+    PendingCommunity,
+    PendingSubdistrict,
+    PendingDistrict,
+    Approved,
+    InPaymentBatch,
+    Paid,
+    Returned,
+    Rejected,
+    Withdrawn,
+    PaymentFailed,
+}
+
+impl State {
+    pub const ALL: [State; 12] = [
+        State::Draft,
+        State::AwaitingAreaConfirmation,
+        State::PendingCommunity,
+        State::PendingSubdistrict,
+        State::PendingDistrict,
+        State::Approved,
+        State::InPaymentBatch,
+        State::Paid,
+        State::Returned,
+        State::Rejected,
+        State::Withdrawn,
+        State::PaymentFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Draft => "draft",
+            State::AwaitingAreaConfirmation => "awaiting_area_confirmation",
+            State::PendingCommunity => "pending_community",
+            State::PendingSubdistrict => "pending_subdistrict",
+            State::PendingDistrict => "pending_district",
+            State::Approved => "approved",
+            State::InPaymentBatch => "in_payment_batch",
+            State::Paid => "paid",
+            State::Returned => "returned",
+            State::Rejected => "rejected",
+            State::Withdrawn => "withdrawn",
+            State::PaymentFailed => "payment_failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn pending_at(tier: Tier) -> State {
+        match tier {
+            Tier::Community => State::PendingCommunity,
+            Tier::Subdistrict => State::PendingSubdistrict,
+            Tier::District => State::PendingDistrict,
+        }
+    }
+
+    /// The tier an application waits at, if it waits at one.
+    pub fn tier(self) -> Option<Tier> {
+        match self {
+            State::PendingCommunity => Some(Tier::Community),
+            State::PendingSubdistrict => Some(Tier::Subdistrict),
+            State::PendingDistrict => Some(Tier::District),
+            _ => None,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, State::Rejected | State::Withdrawn | State::Paid)
+    }
+
+    /// Whether the company's bank account change is recorded on an
+    /// application in this state: submitted, live, and not with the bank.
+    pub fn payee_may_change(self) -> bool {
+        matches!(
+            self,
+            State::AwaitingAreaConfirmation
+                | State::PendingCommunity
+                | State::PendingSubdistrict
+                | State::PendingDistrict
+                | State::Returned
+                | State::Approved
+                | State::PaymentFailed
+        )
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

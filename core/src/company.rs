@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credit_code::CreditCode;
 use crate::error::Error;
-use crate::fields::{AccountNumber, BankAccount, Phone, Text};
+use crate::fields::{AccountNumber, BankAccount, Phone, Text, area, phone, text};
 use crate::jurisdiction::{JurisdictionPath, JurisdictionTree};
 use crate::money::Area;
 
@@ -76,18 +76,6 @@ pub struct BankAccountInput {
     pub bank_name: String,
     pub account_name: String,
     pub account_number: String,
-}
-
-pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<Text, Error> {
-    Text::parse(value, max).map_err(|e| Error::invalid(field, e.to_string()))
-}
-
-pub(crate) fn phone(field: &str, value: &str) -> Result<Phone, Error> {
-    Phone::parse(value).map_err(|e| Error::invalid(field, e.to_string()))
-}
-
-pub(crate) fn area(field: &str, value: &str) -> Result<Area, Error> {
-    Area::parse(value).map_err(|e| Error::invalid(field, e.to_string()))
 }
 
 /// A phone from an input that may leave it out to keep `current` (views

@@ -158,7 +158,7 @@ pub fn storage_key(application_id: &str, document_id: &str) -> String {
 /// characters, no folders (`/`, `\\`), no leading dot, and none of the
 /// control, bidi or zero-width characters [`Text`] refuses.
 pub fn file_name(input: &str) -> Result<Text, crate::error::Error> {
-    let name = crate::company::text("fileName", input, 200)?;
+    let name = crate::fields::text("fileName", input, 200)?;
     if name.as_str().contains(['/', '\\']) || name.as_str().starts_with('.') {
         return Err(crate::error::Error::invalid("fileName", "must be a plain file name without folders"));
     }

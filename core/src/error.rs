@@ -7,9 +7,7 @@
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::document::DocumentKind;
 use crate::money::Fen;
-use crate::state::State;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -61,7 +59,7 @@ pub enum Error {
     ProjectAlreadyClaimed { application_id: Option<String> },
     /// 409: the action does not apply in the application's current state.
     #[error("cannot {action} an application that is {state}")]
-    WrongState { state: State, action: &'static str },
+    WrongState { state: &'static str, action: &'static str },
     /// 409: the application window has closed.
     #[error("the application window closed at {closes_at}")]
     WindowClosed { closes_at: DateTime<FixedOffset> },
@@ -80,8 +78,8 @@ pub enum Error {
     )]
     ProjectLocked { application_id: String },
     /// 422: required documents are missing or unverified.
-    #[error("required documents are missing or not yet verified: {}", kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))]
-    MissingDocuments { kinds: Vec<DocumentKind> },
+    #[error("required documents are missing or not yet verified: {}", kinds.join(", "))]
+    MissingDocuments { kinds: Vec<&'static str> },
     /// 413: the declared or uploaded document is too large.
     #[error("documents may be at most {max} bytes")]
     DocumentTooLarge { max: u64 },

@@ -155,6 +155,22 @@ impl From<AccountNumber> for String {
     }
 }
 
+/// A request field parsed as [`Text`] of at most `max` characters, or a 422
+/// naming the field.
+pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<Text, crate::error::Error> {
+    Text::parse(value, max).map_err(|e| crate::error::Error::invalid(field, e.to_string()))
+}
+
+/// A request field parsed as a [`Phone`], or a 422 naming the field.
+pub(crate) fn phone(field: &str, value: &str) -> Result<Phone, crate::error::Error> {
+    Phone::parse(value).map_err(|e| crate::error::Error::invalid(field, e.to_string()))
+}
+
+/// A request field parsed as an area in m², or a 422 naming the field.
+pub(crate) fn area(field: &str, value: &str) -> Result<crate::money::Area, crate::error::Error> {
+    crate::money::Area::parse(value).map_err(|e| crate::error::Error::invalid(field, e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
 use crate::audit::{AuditEntry, ChainError, verify_chain};
 use crate::authz::{self, Scope};
-use crate::company::{Company, CompanyInput, CompanyProfile, Project, ProjectInput, area, text};
+use crate::company::{Company, CompanyInput, CompanyProfile, Project, ProjectInput};
 use crate::dispatch::TierArrival;
 use crate::document::{self, ContentType, Document, DocumentKind, DocumentStatus, SNIFF_LEN};
 use crate::error::{Error, StoreError};
+use crate::fields::{area, text};
 use crate::identity::{Actor, Role, Tier};
 use crate::jurisdiction::JurisdictionTree;
 use crate::policy::Policy;
@@ -920,7 +921,7 @@ impl Services {
             return Err(Error::DocumentTooLarge { max: policy.max_document_bytes });
         }
         if !matches!(app.state, State::Draft | State::Returned) {
-            return Err(Error::WrongState { state: app.state, action: "add documents to" });
+            return Err(Error::WrongState { state: app.state.as_str(), action: "add documents to" });
         }
         let existing = self.documents.documents_of(&app.id).await?;
         if existing.iter().filter(|d| d.is_current()).count() >= MAX_DOCUMENTS {
@@ -1029,7 +1030,7 @@ impl Services {
             .filter(Document::is_current)
             .ok_or(Error::NotFound("document"))?;
         if !matches!(app.state, State::Draft | State::Returned) {
-            return Err(Error::WrongState { state: app.state, action: "remove documents from" });
+            return Err(Error::WrongState { state: app.state.as_str(), action: "remove documents from" });
         }
         // Removed from the application, not from the record: the document,
         // its trail and its checked bytes stay for the audit.

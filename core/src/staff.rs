@@ -408,7 +408,7 @@ impl StaffDirectory {
     pub async fn put(&self, actor: &Actor, sub: &str, input: &StaffInput) -> Result<(StaffView, bool), Error> {
         let admin = self.admin_unit(actor)?.to_string();
         let sub = parse_sub(sub)?;
-        let name = crate::company::text("name", &input.name, 100)?.as_str().to_string();
+        let name = crate::fields::text("name", &input.name, 100)?.as_str().to_string();
         // A member who holds a unit outside the admin's subtree is not
         // theirs: 404, before anything about the new assignments is said.
         let current = self.store.get_staff(&sub).await?;

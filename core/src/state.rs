@@ -16,11 +16,10 @@
 //! actor's *role*; ownership and jurisdiction are [`crate::authz`]'s job and
 //! are checked before. It does no I/O.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::application::State;
 use crate::application::{
     Application, Decision, DecisionKind, PayeeChange, PayeeReveal, ProjectSnapshot, TierApproval,
 };
@@ -32,104 +31,6 @@ use crate::identity::{Actor, Role, Tier};
 use crate::jurisdiction::JurisdictionPath;
 use crate::money::Area;
 use crate::policy::{Policy, Window};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Draft,
-    AwaitingAreaConfirmation,
-    PendingCommunity,
-    PendingSubdistrict,
-    PendingDistrict,
-    Approved,
-    InPaymentBatch,
-    Paid,
-    Returned,
-    Rejected,
-    Withdrawn,
-    PaymentFailed,
-}
-
-impl State {
-    pub const ALL: [State; 12] = [
-        State::Draft,
-        State::AwaitingAreaConfirmation,
-        State::PendingCommunity,
-        State::PendingSubdistrict,
-        State::PendingDistrict,
-        State::Approved,
-        State::InPaymentBatch,
-        State::Paid,
-        State::Returned,
-        State::Rejected,
-        State::Withdrawn,
-        State::PaymentFailed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Draft => "draft",
-            State::AwaitingAreaConfirmation => "awaiting_area_confirmation",
-            State::PendingCommunity => "pending_community",
-            State::PendingSubdistrict => "pending_subdistrict",
-            State::PendingDistrict => "pending_district",
-            State::Approved => "approved",
-            State::InPaymentBatch => "in_payment_batch",
-            State::Paid => "paid",
-            State::Returned => "returned",
-            State::Rejected => "rejected",
-            State::Withdrawn => "withdrawn",
-            State::PaymentFailed => "payment_failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<State> {
-        State::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    pub fn pending_at(tier: Tier) -> State {
-        match tier {
-            Tier::Community => State::PendingCommunity,
-            Tier::Subdistrict => State::PendingSubdistrict,
-            Tier::District => State::PendingDistrict,
-        }
-    }
-
-    /// The tier an application waits at, if it waits at one.
-    pub fn tier(self) -> Option<Tier> {
-        match self {
-            State::PendingCommunity => Some(Tier::Community),
-            State::PendingSubdistrict => Some(Tier::Subdistrict),
-            State::PendingDistrict => Some(Tier::District),
-            _ => None,
-        }
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(self, State::Rejected | State::Withdrawn | State::Paid)
-    }
-
-    /// Whether the company's bank account change is recorded on an
-    /// application in this state: submitted, live, and not with the bank.
-    pub fn payee_may_change(self) -> bool {
-        matches!(
-            self,
-            State::AwaitingAreaConfirmation
-                | State::PendingCommunity
-                | State::PendingSubdistrict
-                | State::PendingDistrict
-                | State::Returned
-                | State::Approved
-                | State::PaymentFailed
-        )
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What an actor asks to do to an application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,7 +214,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
         return Err(Error::NotFound("application"));
     }
     let action = cmd.action();
-    let wrong_state = || Error::WrongState { state: app.state, action };
+    let wrong_state = || Error::WrongState { state: app.state.as_str(), action };
     let mut next = app.clone();
     next.updated_at = ctx.now;
     let mut events = Vec::new();
@@ -352,8 +253,13 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                 _ => return Err(wrong_state()),
             }
             check_claim_limit(app.claimed_area, ctx.policy)?;
-            let missing: Vec<DocumentKind> =
-                ctx.policy.required_documents.iter().filter(|k| !verified_documents.contains(k)).copied().collect();
+            let missing: Vec<&'static str> = ctx
+                .policy
+                .required_documents
+                .iter()
+                .filter(|k| !verified_documents.contains(k))
+                .map(|k| k.as_str())
+                .collect();
             if !missing.is_empty() {
                 return Err(Error::MissingDocuments { kinds: missing });
             }
@@ -803,7 +709,7 @@ mod tests {
         let app = at_state(draft("10"), State::PendingCommunity);
         // Right role for the route, wrong state: 409.
         let err = apply(&app, &reviewer(Tier::Subdistrict), approve(Tier::Subdistrict), &ctx).unwrap_err();
-        assert!(matches!(err, Error::WrongState { state: State::PendingCommunity, .. }));
+        assert!(matches!(err, Error::WrongState { state: "pending_community", .. }));
         // A role deciding at a tier that is not its own: not found.
         let err = apply(&app, &reviewer(Tier::Subdistrict), approve(Tier::Community), &ctx).unwrap_err();
         assert_eq!(err, Error::NotFound("application"));
@@ -865,7 +771,7 @@ mod tests {
         };
         assert_eq!(
             apply(&app, &company(), cmd, &ctx).unwrap_err(),
-            Error::MissingDocuments { kinds: vec![DocumentKind::AreaProof] }
+            Error::MissingDocuments { kinds: vec![DocumentKind::AreaProof.as_str()] }
         );
     }
 
