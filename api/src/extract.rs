@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use subsidy_core::Error;
 use subsidy_core::Services;
 use subsidy_core::identity::Actor;
+use subsidy_core::identity::staff::ACTING_AS_HEADER;
 use subsidy_core::ports::PageRequest;
-use subsidy_core::staff::ACTING_AS_HEADER;
 
 use crate::error::ApiError;
 

@@ -15,7 +15,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
 use subsidy_core::application::Application;
-use subsidy_core::dispatch::ChangeRecord;
+use subsidy_core::application::dispatch::ChangeRecord;
 
 pub type BoxError = lambda_runtime::Error;
 

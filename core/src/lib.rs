@@ -1,20 +1,23 @@
 //! The subsidy system's core: domain types, policy math, the application
 //! state machine, authorization, use cases and the ports they need.
 //!
+//! One folder per capability, each with its model, its use cases and what
+//! it needs of storage: [`company`] (companies and their projects),
+//! [`application`] (the application, its state machine, review),
+//! [`documents`], [`payout`] (batches, the treasury file, the bank's
+//! results), [`stats`] (live totals), [`identity`] (who acts, what they may
+//! see, the staff directory) and [`audit`] (the chains and their anchors).
+//! Beside them, what all share: [`error`], [`fields`], [`money`],
+//! [`jurisdiction`], [`policy`], [`ports`] and [`sheet`].
+//!
 //! This crate knows nothing of AWS, HTTP or SQL; `make test` checks that
 //! with `cargo tree`. Adapters live in `subsidy-infra`, HTTP in the function
 //! crates.
 
-pub mod anchor;
 pub mod application;
 pub mod audit;
-pub mod authz;
-pub mod batch_state;
 pub mod company;
-pub mod credit_code;
-pub mod disbursement;
-pub mod dispatch;
-pub mod document;
+pub mod documents;
 pub mod error;
 pub mod fields;
 pub mod identity;
@@ -23,11 +26,8 @@ pub mod money;
 pub mod payout;
 pub mod policy;
 pub mod ports;
-pub mod precheck;
 pub mod service;
 pub mod sheet;
-pub mod staff;
-pub mod state;
 pub mod stats;
 pub mod views;
 

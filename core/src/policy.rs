@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::document::DocumentKind;
+use crate::documents::DocumentKind;
 use crate::money::{Area, Fen};
 
 /// Asia/Shanghai has kept UTC+8 without daylight saving since 1991, so a

@@ -3,7 +3,7 @@
 //! One trait per capability. The SQLite/filesystem adapters (standalone)
 //! and the DynamoDB/S3 adapters (AWS) implement the same traits and pass the
 //! same contract tests. Every write that changes an application produces
-//! exactly one [`crate::dispatch::ChangeRecord`], delivered at least once and
+//! exactly one [`crate::application::dispatch::ChangeRecord`], delivered at least once and
 //! in order per application: the SQLite adapter writes it to an outbox in the
 //! same transaction; on AWS the table's stream carries it.
 
@@ -14,14 +14,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::application::Application;
+use crate::application::precheck::PrecheckReport;
+use crate::application::state::State;
 use crate::audit::AuditEntry;
-use crate::authz::Scope;
 use crate::company::{Company, Project};
-use crate::document::{ContentType, Document};
+use crate::documents::{ContentType, Document};
 use crate::error::StoreError;
+use crate::identity::authz::Scope;
 use crate::policy::Policy;
-use crate::precheck::PrecheckReport;
-use crate::state::State;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -284,5 +284,5 @@ pub trait IdempotencyStore: Send + Sync {
 pub trait ArrivalQueue: Send + Sync {
     /// Sends each message to the queue of its tier. At least once; a failed
     /// send is an error, and the caller retries the whole change.
-    async fn publish(&self, messages: &[crate::dispatch::TierArrival]) -> StoreResult<()>;
+    async fn publish(&self, messages: &[crate::application::dispatch::TierArrival]) -> StoreResult<()>;
 }

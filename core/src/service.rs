@@ -8,20 +8,20 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::application::dispatch::TierArrival;
+use crate::application::precheck::{self, PrecheckReport};
+use crate::application::state::{self, Command, Ctx, State};
 use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
 use crate::audit::{AuditEntry, ChainError, verify_chain};
-use crate::authz::{self, Scope};
 use crate::company::{Company, CompanyInput, CompanyProfile, Project, ProjectInput};
-use crate::dispatch::TierArrival;
-use crate::document::{self, ContentType, Document, DocumentKind, DocumentStatus, SNIFF_LEN};
+use crate::documents::{self, ContentType, Document, DocumentKind, DocumentStatus, SNIFF_LEN};
 use crate::error::{Error, StoreError};
 use crate::fields::{area, text};
+use crate::identity::authz::{self, Scope};
 use crate::identity::{Actor, Role, Tier};
 use crate::jurisdiction::JurisdictionTree;
 use crate::policy::Policy;
 use crate::ports::*;
-use crate::precheck::{self, PrecheckReport};
-use crate::state::{self, Command, Ctx, State};
 use crate::views::*;
 
 /// How long an upload or download URL stays valid.
@@ -42,26 +42,26 @@ pub struct Services {
     pub prechecks: Arc<dyn PrecheckStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub stats: Arc<dyn crate::stats::StatsStore>,
-    pub disbursement: Arc<dyn crate::disbursement::DisbursementStore>,
+    pub disbursement: Arc<dyn crate::payout::DisbursementStore>,
     /// Files the system writes: reports and batch files.
     pub exports: Arc<dyn BlobStore>,
-    pub export_queue: Arc<dyn crate::disbursement::ExportQueue>,
+    pub export_queue: Arc<dyn crate::payout::ExportQueue>,
     /// The key of the audit chains' MACs (never stored in the database).
     pub audit_key: crate::audit::AuditKey,
     /// Where the chains' heads are anchored daily, out of the database
-    /// writer's reach (see [`crate::anchor`]).
-    pub anchors: Arc<dyn crate::anchor::AnchorStore>,
+    /// writer's reach (see [`crate::audit::anchor`]).
+    pub anchors: Arc<dyn crate::audit::anchor::AnchorStore>,
     /// The staff directory: the only source of staff authority.
-    pub staff: Arc<dyn crate::staff::StaffStore>,
+    pub staff: Arc<dyn crate::identity::staff::StaffStore>,
     /// Where a caller's authority is read on each request: `staff` itself,
     /// or a short-lived cache in front of it (AWS: at most 60 s old).
-    pub staff_authority: Arc<dyn crate::staff::StaffStore>,
+    pub staff_authority: Arc<dyn crate::identity::staff::StaffStore>,
     pub clock: Arc<dyn Clock>,
     pub tree: Arc<JurisdictionTree>,
     pub policy_id: String,
     /// How many lines a batch claims per step (see
-    /// [`Services::create_batch`]): [`crate::payout::BATCH_STEP`] on
-    /// DynamoDB, [`crate::payout::BATCH_STEP_SQLITE`] on SQLite, unless a
+    /// [`Services::create_batch`]): [`crate::payout::batches::BATCH_STEP`] on
+    /// DynamoDB, [`crate::payout::batches::BATCH_STEP_SQLITE`] on SQLite, unless a
     /// test makes steps small.
     pub batch_step: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -237,7 +237,7 @@ pub struct AuditReport {
     pub documents: u64,
     /// Entries of the documents', companies', batches' and staff members' chains.
     pub other_entries: u64,
-    /// Anchors read (see [`crate::anchor`]).
+    /// Anchors read (see [`crate::audit::anchor`]).
     pub anchors: u64,
     /// The last anchor's cutoff: every entry stamped at or before it is
     /// held by an anchor. None before the first anchor.
@@ -272,8 +272,8 @@ impl Services {
     }
 
     /// The staff directory's use cases (who is calling, administration).
-    pub fn directory(&self) -> crate::staff::StaffDirectory {
-        crate::staff::StaffDirectory {
+    pub fn directory(&self) -> crate::identity::staff::StaffDirectory {
+        crate::identity::staff::StaffDirectory {
             key: self.audit_key.clone(),
             store: self.staff.clone(),
             authority: self.staff_authority.clone(),
@@ -912,7 +912,7 @@ impl Services {
         let policy = self.policy_by_id(&app.policy_id).await?;
         let kind: DocumentKind = serde_json::from_value(serde_json::Value::String(input.kind.clone()))
             .map_err(|_| Error::invalid("kind", "must be service_contract, area_proof or other"))?;
-        let file_name = crate::document::file_name(&input.file_name)?;
+        let file_name = crate::documents::file_name(&input.file_name)?;
         let content_type = ContentType::parse(&input.content_type).ok_or(Error::UnsupportedDocumentType)?;
         if input.size == 0 {
             return Err(Error::invalid("size", "an empty file cannot be a document"));
@@ -955,7 +955,7 @@ impl Services {
     /// deleted and the document marked refused, with the reason. Idempotent;
     /// an S3 event (AWS) or the local upload endpoint (standalone) calls it.
     pub async fn document_arrived(&self, key: &str) -> Result<Option<Document>, Error> {
-        let Some((app_id, doc_id)) = document::parse_storage_key(key) else {
+        let Some((app_id, doc_id)) = documents::parse_storage_key(key) else {
             return Ok(None);
         };
         let Some(mut doc) = self.documents.get_document(app_id, doc_id).await? else {
@@ -1122,7 +1122,7 @@ impl Services {
     /// The aggregation consumer: counts a batch of committed changes.
     pub async fn aggregate(
         &self,
-        changes: &[crate::dispatch::ChangeRecord],
+        changes: &[crate::application::dispatch::ChangeRecord],
     ) -> Result<crate::stats::AppliedBatch, Error> {
         let images: Vec<Application> = changes.iter().map(|c| c.new.clone()).collect();
         Ok(crate::stats::apply_images(self.stats.as_ref(), &images, self.now()).await?)
@@ -1142,7 +1142,7 @@ impl Services {
     pub async fn verify_audit(&self, mut progress: impl FnMut(u64)) -> Result<AuditReport, Error> {
         let mut report = AuditReport::default();
         let (mut anchored, failures) =
-            crate::anchor::AnchoredHeads::gather(&self.audit_key, &self.anchors.all().await?);
+            crate::audit::anchor::AnchoredHeads::gather(&self.audit_key, &self.anchors.all().await?);
         report.anchors = anchored.anchors;
         report.anchored_until = anchored.cutoff;
         report.failures = failures;
@@ -1222,7 +1222,7 @@ impl Services {
     async fn verify_one(
         &self,
         report: &mut AuditReport,
-        anchored: &mut crate::anchor::AnchoredHeads,
+        anchored: &mut crate::audit::anchor::AnchoredHeads,
         subject: &str,
         seq: u64,
         head: &str,
@@ -1239,19 +1239,19 @@ impl Services {
 
     /// The daily anchor: the head of every chain that grew since the last
     /// anchor, appended where the database's writer cannot change it (see
-    /// [`crate::anchor`]). Nothing is written if the last anchor is less
-    /// than [`crate::anchor::MARGIN`] old (a second run straight after).
+    /// [`crate::audit::anchor`]). Nothing is written if the last anchor is less
+    /// than [`crate::audit::anchor::MARGIN`] old (a second run straight after).
     pub async fn anchor_audit(&self) -> Result<Anchored, Error> {
         let last = self.anchors.last().await?;
         let now = self.now();
-        if last.as_ref().is_some_and(|l| now < l.written_at + crate::anchor::MARGIN) {
+        if last.as_ref().is_some_and(|l| now < l.written_at + crate::audit::anchor::MARGIN) {
             return Ok(Anchored { anchor: None, heads: 0, cutoff: last.map(|l| l.cutoff), digest: None });
         }
         // A little before the last cutoff: two functions' clocks may differ
         // by a little, so a chain's stamps may step back by that much.
-        let since = last.as_ref().map(|l| l.cutoff - crate::anchor::CLOCK_SLACK);
+        let since = last.as_ref().map(|l| l.cutoff - crate::audit::anchor::CLOCK_SLACK);
         let heads = self.applications.audit_heads_since(since).await?;
-        let anchor = crate::anchor::Anchor::next(&self.audit_key, last.as_ref(), now, heads);
+        let anchor = crate::audit::anchor::Anchor::next(&self.audit_key, last.as_ref(), now, heads);
         // Another run that came first makes this one fail (`AlreadyExists`):
         // nothing is replaced, and the next run goes on from its anchor.
         self.anchors.append(&anchor).await?;

@@ -22,10 +22,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::application::Application;
+use crate::application::state::State;
 use crate::error::StoreError;
 use crate::jurisdiction::JurisdictionPath;
 use crate::ports::{Page, PageRequest, StoreResult};
-use crate::state::State;
 
 /// One figure of a unit's totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -872,13 +872,18 @@ mod tests {
         }
         async fn list_applications(
             &self,
-            _: &crate::authz::Scope,
+            _: &crate::identity::authz::Scope,
             _: &crate::ports::ApplicationFilter,
             _: &PageRequest,
         ) -> StoreResult<Page<Application>> {
             unreachable!()
         }
-        async fn inbox(&self, _: &crate::authz::Scope, _: State, _: &PageRequest) -> StoreResult<Page<Application>> {
+        async fn inbox(
+            &self,
+            _: &crate::identity::authz::Scope,
+            _: State,
+            _: &PageRequest,
+        ) -> StoreResult<Page<Application>> {
             unreachable!()
         }
         async fn audit_trail(&self, _: &str) -> StoreResult<Vec<crate::audit::AuditEntry>> {
@@ -890,7 +895,7 @@ mod tests {
         async fn audit_heads_since(
             &self,
             _: Option<chrono::DateTime<Utc>>,
-        ) -> StoreResult<Vec<crate::anchor::ChainHead>> {
+        ) -> StoreResult<Vec<crate::audit::anchor::ChainHead>> {
             unreachable!()
         }
     }

@@ -3,15 +3,15 @@
 use chrono::{DateTime, Utc};
 
 use crate::application::Application;
+use crate::application::state::{Command, Ctx, State};
+use crate::company::credit_code::CreditCode;
 use crate::company::{Company, CompanyProfile, Project, ProjectDetails};
-use crate::credit_code::CreditCode;
-use crate::document::DocumentKind;
+use crate::documents::DocumentKind;
 use crate::fields::{AccountNumber, BankAccount, Phone, Text};
 use crate::identity::{Actor, Role, Tier};
 use crate::jurisdiction::JurisdictionPath;
 use crate::money::Area;
 use crate::policy::Policy;
-use crate::state::{Command, Ctx, State};
 
 pub fn policy() -> Policy {
     Policy::from_json(include_str!("../../config/policy-shenzhen-2020.json")).unwrap()
@@ -159,8 +159,8 @@ pub fn submit_cmd(app: &Application) -> Command {
 /// A district reviewer opens the account, then verifies it.
 pub fn revealed_and_verified(app: &Application, confirm_holder_name: bool) -> Result<Application, crate::Error> {
     let p = policy();
-    let ctx = crate::state::Ctx { policy: &p, now: app.updated_at };
+    let ctx = crate::application::state::Ctx { policy: &p, now: app.updated_at };
     let d = reviewer(Tier::District);
-    let opened = crate::state::apply(app, &d, Command::RevealPayee, &ctx)?.next;
-    Ok(crate::state::apply(&opened, &d, Command::VerifyPayee { confirm_holder_name }, &ctx)?.next)
+    let opened = crate::application::state::apply(app, &d, Command::RevealPayee, &ctx)?.next;
+    Ok(crate::application::state::apply(&opened, &d, Command::VerifyPayee { confirm_holder_name }, &ctx)?.next)
 }

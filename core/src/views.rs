@@ -9,15 +9,15 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::application::precheck::PrecheckReport;
+use crate::application::state::State;
 use crate::application::{Application, Decision, TierApproval};
 use crate::company::{Company, Project};
-use crate::document::{ContentType, Document, DocumentKind, DocumentStatus};
+use crate::documents::{ContentType, Document, DocumentKind, DocumentStatus};
 use crate::identity::Role;
 use crate::jurisdiction::{JurisdictionPath, JurisdictionTree, Level, Unit};
 use crate::money::{Area, Fen};
 use crate::ports::PresignedRequest;
-use crate::precheck::PrecheckReport;
-use crate::state::State;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -326,7 +326,7 @@ pub struct MeView {
     pub company: Option<CompanyView>,
     /// A staff member's directory assignments (pick one with the
     /// `X-Acting-As: role:unit` header); empty for everyone else.
-    pub assignments: Vec<crate::staff::AssignmentView>,
+    pub assignments: Vec<crate::identity::staff::AssignmentView>,
 }
 
 /// A unit's totals as shown: areas in m² and amounts in yuan as decimal

@@ -3,7 +3,7 @@
 //! areas, subsidy amounts, phone and account numbers.
 
 use serde_json::Value;
-use subsidy_core::credit_code::{CreditCode, CreditCodeError};
+use subsidy_core::company::credit_code::{CreditCode, CreditCodeError};
 use subsidy_core::fields::{AccountNumber, Phone};
 use subsidy_core::money::{Area, AreaError, DecimalError};
 use subsidy_core::policy::Policy;

@@ -16,7 +16,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use subsidy_core::anchor::{Anchor, AnchorStore};
+use subsidy_core::audit::anchor::{Anchor, AnchorStore};
 use subsidy_core::error::StoreError;
 use subsidy_core::ports::StoreResult;
 
@@ -108,8 +108,8 @@ impl AnchorStore for FileAnchors {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use subsidy_core::anchor::ChainHead;
     use subsidy_core::audit::AuditKey;
+    use subsidy_core::audit::anchor::ChainHead;
 
     fn anchor(prev: Option<&Anchor>, day: u32) -> Anchor {
         let at = Utc.with_ymd_and_hms(2026, 1, day, 2, 0, 0).unwrap();

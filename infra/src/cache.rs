@@ -17,8 +17,8 @@ use tokio::time::Instant;
 
 use async_trait::async_trait;
 use subsidy_core::audit::AuditEntry;
+use subsidy_core::identity::staff::{StaffFilter, StaffMember, StaffStore};
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
-use subsidy_core::staff::{StaffFilter, StaffMember, StaffStore};
 
 /// At most this many subjects are remembered; past it the cache starts over.
 const MAX_ENTRIES: usize = 10_000;

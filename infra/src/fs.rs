@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use subsidy_core::document::ContentType;
+use subsidy_core::documents::ContentType;
 use subsidy_core::error::StoreError;
 use subsidy_core::ports::{BlobHead, BlobStore, PresignedRequest, StoreResult};
 use tokio::io::AsyncReadExt;

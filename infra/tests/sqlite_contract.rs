@@ -5,8 +5,8 @@ mod contract;
 
 use std::sync::Arc;
 
+use subsidy_core::application::state::State;
 use subsidy_core::ports::ApplicationStore;
-use subsidy_core::state::State;
 use subsidy_infra::sqlite::{Durability, SqliteStore};
 
 fn ports(store: SqliteStore) -> contract::Ports {

@@ -9,15 +9,15 @@ use std::sync::Arc;
 use chrono::Utc;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use subsidy_core::application::Application;
+use subsidy_core::application::state::State;
+use subsidy_core::company::credit_code::CreditCode;
 use subsidy_core::company::{Company, CompanyProfile, Project, ProjectDetails};
-use subsidy_core::credit_code::CreditCode;
 use subsidy_core::fields::{AccountNumber, BankAccount, Phone, Text};
 use subsidy_core::identity::{Actor, Role};
 use subsidy_core::jurisdiction::{JurisdictionTree, Level};
 use subsidy_core::money::Area;
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::SystemClock;
-use subsidy_core::state::State;
 use subsidy_core::{Services, stats};
 use subsidy_infra::fs::FsBlobStore;
 use subsidy_infra::sqlite::{Durability, SqliteStore};
@@ -36,12 +36,12 @@ fn seeded(n: usize, rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Service
     let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", &[1; 32]));
     let services = store.services(
         blobs,
-        Arc::new(subsidy_core::disbursement::NoExportQueue),
+        Arc::new(subsidy_core::payout::NoExportQueue),
         tree.clone(),
         Arc::new(SystemClock),
         &policy.id,
         subsidy_core::audit::AuditKey::for_tests(),
-        Arc::new(subsidy_core::anchor::NoAnchors),
+        Arc::new(subsidy_core::audit::anchor::NoAnchors),
     );
     let communities: Vec<String> =
         tree.units().filter(|u| u.level == Level::Community).map(|u| u.code.clone()).collect();

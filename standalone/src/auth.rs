@@ -3,7 +3,7 @@
 //! mode only) a dev login that issues HS256 tokens for the demo accounts.
 //!
 //! Tokens only identify. What a caller may do comes from the staff
-//! directory (`subsidy_core::staff`), on this path as on AWS.
+//! directory (`subsidy_core::identity::staff`), on this path as on AWS.
 //!
 //! Which tokens are accepted:
 //! - with `--oidc-issuer`: only the issuer's (RS256 or ES256, keys from its

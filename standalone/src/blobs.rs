@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use subsidy_api::ApiError;
-use subsidy_core::document::{ContentType, DocumentStatus};
+use subsidy_core::documents::{ContentType, DocumentStatus};
 use subsidy_core::{Error, Services};
 use subsidy_infra::fs::{BlobOp, FsBlobStore};
 

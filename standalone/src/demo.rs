@@ -194,7 +194,8 @@ pub async fn seed_staff(services: &Services) -> anyhow::Result<()> {
 }
 
 fn company_input(name: &str, code17: &str, rep: &str, phone: &str, account: &str) -> CompanyInput {
-    let code = subsidy_core::credit_code::CreditCode::with_check_character(code17).expect("demo code is well formed");
+    let code =
+        subsidy_core::company::credit_code::CreditCode::with_check_character(code17).expect("demo code is well formed");
     CompanyInput {
         credit_code: code.to_string(),
         name: name.into(),
@@ -306,7 +307,7 @@ mod tests {
         let tree = subsidy_core::jurisdiction::JurisdictionTree::from_json(crate::SHENZHEN_JSON).unwrap();
         for a in ACCOUNTS {
             match a.jurisdiction.and_then(|j| tree.get(j)) {
-                Some(u) => assert!(subsidy_core::staff::role_fits_level(a.role, u.level), "{}", a.username),
+                Some(u) => assert!(subsidy_core::identity::staff::role_fits_level(a.role, u.level), "{}", a.username),
                 None => assert!(!a.role.is_staff(), "{} has no unit", a.username),
             }
             assert_eq!(a.phone_number.is_some(), a.role == Role::ProjectManager, "{}", a.username);

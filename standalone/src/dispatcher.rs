@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use subsidy_core::Services;
-use subsidy_core::dispatch::{ChangeRecord, route};
+use subsidy_core::application::dispatch::{ChangeRecord, route};
 use subsidy_infra::sqlite::SqliteStore;
 use tokio::sync::Mutex;
 

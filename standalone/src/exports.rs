@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use subsidy_core::disbursement::{BatchJob, ExportQueue};
+use subsidy_core::payout::{BatchJob, ExportQueue};
 use subsidy_core::ports::StoreResult;
 
 #[derive(Default)]

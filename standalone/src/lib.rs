@@ -260,13 +260,13 @@ pub fn staff_directory(
     data_dir: &Path,
     jurisdictions_file: Option<&Path>,
     audit_key_file: &Path,
-) -> anyhow::Result<subsidy_core::staff::StaffDirectory> {
+) -> anyhow::Result<subsidy_core::identity::staff::StaffDirectory> {
     let db = data_dir.join("subsidy.db");
     anyhow::ensure!(db.exists(), "no database at {} (start `subsidy serve` on it once first)", db.display());
     let tree = JurisdictionTree::from_json(&read_or(&jurisdictions_file.map(Path::to_path_buf), SHENZHEN_JSON)?)?;
     let store = SqliteStore::open(&db, Durability::Full)?;
     let store = Arc::new(store);
-    Ok(subsidy_core::staff::StaffDirectory {
+    Ok(subsidy_core::identity::staff::StaffDirectory {
         key: audit_key(audit_key_file, false)?,
         store: store.clone(),
         authority: store,
@@ -335,7 +335,7 @@ impl Stack {
         // is queued again.
         for id in services.building_batches().await.context("finding batches left building")? {
             tracing::info!(batch_id = %id, "going on building a batch");
-            subsidy_core::disbursement::ExportQueue::request_export(exports.as_ref(), &id).await?;
+            subsidy_core::payout::ExportQueue::request_export(exports.as_ref(), &id).await?;
         }
         let dispatcher = Dispatcher::new(store.clone(), services.clone(), exports);
         let (shutdown, rx) = tokio::sync::watch::channel(false);

@@ -276,7 +276,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Staff { jurisdictions, command } => {
             let key_file = cli.audit_key_file.clone().unwrap_or_else(|| cli.data_dir.join("audit.key"));
             let directory = subsidy_standalone::staff_directory(&cli.data_dir, jurisdictions.as_deref(), &key_file)?;
-            let show = |v: &subsidy_core::staff::StaffView| {
+            let show = |v: &subsidy_core::identity::staff::StaffView| {
                 let roles: Vec<String> =
                     v.assignments.iter().map(|a| format!("{}@{} {}", a.role.as_str(), a.unit, a.unit_name)).collect();
                 println!(

@@ -94,9 +94,11 @@ async fn worker(api: Arc<Api>, acks: Arc<Mutex<Vec<Ack>>>, round: usize, w: usiz
     for i in 0.. {
         let n = round * 100_000 + w * 10_000 + i;
         let owner = format!("crash-{n}");
-        let code =
-            subsidy_core::credit_code::CreditCode::with_check_character(&format!("91440300{:09}", 500_000_000 + n))
-                .unwrap();
+        let code = subsidy_core::company::credit_code::CreditCode::with_check_character(&format!(
+            "91440300{:09}",
+            500_000_000 + n
+        ))
+        .unwrap();
         let name = format!("崩溃测试物业{n}");
         let profile = json!({"creditCode": code.as_str(), "name": name, "legalRepresentative": "法人",
             "contactName": "经办人", "contactPhone": "13800138000",

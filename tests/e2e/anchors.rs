@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use serde_json::json;
-use subsidy_core::anchor::Anchor;
+use subsidy_core::audit::anchor::Anchor;
 use subsidy_core::audit::{AuditEntry, ChainError};
 use subsidy_tests::*;
 
@@ -255,7 +255,7 @@ async fn an_anchor_cannot_be_rewritten_where_it_is_kept() {
     for h in &original.heads {
         if h.subject == ids[0] {
             let trail = app.services.applications.audit_trail(&ids[0]).await.unwrap();
-            heads.push(subsidy_core::anchor::ChainHead::of(&trail[h.seq as usize - 1]));
+            heads.push(subsidy_core::audit::anchor::ChainHead::of(&trail[h.seq as usize - 1]));
         } else {
             heads.push(h.clone());
         }

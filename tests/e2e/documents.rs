@@ -60,7 +60,7 @@ async fn bytes_written_under_the_key_after_the_check_are_never_served() {
     app.drain().await;
     // Someone with write access to the store puts other bytes under the key
     // (S3 keeps them as a new version; on disk the file is replaced).
-    let key = subsidy_core::document::storage_key(&id, &doc);
+    let key = subsidy_core::documents::storage_key(&id, &doc);
     match &app.backend {
         Backend::Standalone { .. } => std::fs::write(app.data_dir().join("blobs").join(&key), other_pdf()).unwrap(),
         Backend::Aws(a) => {
@@ -129,7 +129,7 @@ async fn upload_check_and_delete_are_on_the_trail_even_after_a_return() {
     assert_eq!(uploads, 3, "two at first, one after the return");
     // The record and its chain are kept, and verify.
     let kept = app.services.documents.get_document(&id, &contract).await.unwrap().expect("kept");
-    assert_eq!(kept.status, subsidy_core::document::DocumentStatus::Deleted);
+    assert_eq!(kept.status, subsidy_core::documents::DocumentStatus::Deleted);
     let report = app.services.verify_audit(|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert!(report.documents >= 3);

@@ -80,7 +80,7 @@ async fn with_an_issuer_the_servers_own_tokens_and_the_dev_login_are_refused() {
 async fn forged_expired_and_foreign_tokens_are_refused_and_store_nothing() {
     let (issuer, app) = stack().await;
     let companies = app.count("companies").await;
-    let code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00061").unwrap();
+    let code = subsidy_core::company::credit_code::CreditCode::with_check_character("91440300MA5D00061").unwrap();
     let good = with(&issuer, json!({"sub": "oidc-forger"}));
     let kid = issuer.rsa_kid();
     let mut forged: Vec<(String, String)> = vec![
@@ -201,8 +201,8 @@ async fn a_project_manager_needs_the_issuer_to_have_verified_the_phone() {
 #[tokio::test]
 async fn a_legal_person_login_registers_only_its_own_credit_code() {
     let (issuer, app) = stack().await;
-    let own = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00053").unwrap();
-    let other = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00045").unwrap();
+    let own = subsidy_core::company::credit_code::CreditCode::with_check_character("91440300MA5D00053").unwrap();
+    let other = subsidy_core::company::credit_code::CreditCode::with_check_character("91440300MA5D00045").unwrap();
     let claims = with(&issuer, json!({"sub": "oidc-legal-person", "credit_code": own.as_str().to_lowercase()}));
     let user = app.with_token(&issuer.sign(Algorithm::RS256, &issuer.rsa_kid(), &claims));
     let companies = app.count("companies").await;

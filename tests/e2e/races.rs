@@ -75,9 +75,11 @@ async fn of_n_companies_submitting_one_estate_at_once_exactly_one_wins_and_no_on
     let mut companies = Vec::new();
     for i in 0..N {
         let token = app.token(json!({"sub": format!("race-owner-{i}")}));
-        let code =
-            subsidy_core::credit_code::CreditCode::with_check_character(&format!("91440300{:09}", 700_000_000 + i))
-                .unwrap();
+        let code = subsidy_core::company::credit_code::CreditCode::with_check_character(&format!(
+            "91440300{:09}",
+            700_000_000 + i
+        ))
+        .unwrap();
         let name = format!("竞争物业{i}有限公司");
         let c = app.with_token(&token);
         c.put(

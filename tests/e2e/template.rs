@@ -241,7 +241,8 @@ fn the_api_allows_every_request_header_it_reads() {
     let cors = &resources(&t)["HttpApi"]["Properties"]["CorsConfiguration"];
     let allowed: BTreeSet<String> =
         cors["AllowHeaders"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_lowercase()).collect();
-    for header in ["authorization", "content-type", "idempotency-key", subsidy_core::staff::ACTING_AS_HEADER] {
+    for header in ["authorization", "content-type", "idempotency-key", subsidy_core::identity::staff::ACTING_AS_HEADER]
+    {
         assert!(allowed.contains(header), "{header} is not in AllowHeaders {allowed:?}");
     }
     let methods: BTreeSet<&str> =

@@ -364,7 +364,7 @@ async fn a_new_company_registers_its_profile_and_a_project() {
     )
     .await
     .expect(409, "company_profile_required");
-    let code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00077").unwrap();
+    let code = subsidy_core::company::credit_code::CreditCode::with_check_character("91440300MA5D00077").unwrap();
     let profile = json!({
         "creditCode": code.as_str(), "name": "深圳市新安物业有限公司", "legalRepresentative": "周新",
         "contactName": "周新", "contactPhone": "139 0013 9077",
@@ -384,7 +384,8 @@ async fn a_new_company_registers_its_profile_and_a_project() {
     new.put("/api/v1/company", update).await.expect(409, "version_conflict");
     // The same credit code cannot be registered by another account.
     let mut taken = profile.clone();
-    let company_a_code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00001").unwrap();
+    let company_a_code =
+        subsidy_core::company::credit_code::CreditCode::with_check_character("91440300MA5D00001").unwrap();
     taken["creditCode"] = company_a_code.as_str().into();
     taken["version"] = 2.into();
     new.put("/api/v1/company", taken).await.expect(409, "credit_code_taken");
@@ -398,7 +399,7 @@ async fn a_new_company_registers_its_profile_and_a_project() {
 async fn phones_are_masked_to_their_owner_and_an_update_without_one_keeps_it() {
     let app = TestApp::spawn().await;
     let new = app.login("company-new").await;
-    let code = subsidy_core::credit_code::CreditCode::with_check_character("91440300MA5D00078").unwrap();
+    let code = subsidy_core::company::credit_code::CreditCode::with_check_character("91440300MA5D00078").unwrap();
     let mut profile = json!({
         "creditCode": code.as_str(), "name": "深圳市新禾物业有限公司", "legalRepresentative": "吴禾",
         "contactName": "吴禾",

@@ -199,7 +199,7 @@ pub struct Nightly {
     pub reconcile: ReconcileReport,
     pub reports_written: usize,
     pub date: NaiveDate,
-    /// The day's audit anchor (see subsidy_core::anchor).
+    /// The day's audit anchor (see subsidy_core::audit::anchor).
     pub anchor: subsidy_core::service::Anchored,
 }
 

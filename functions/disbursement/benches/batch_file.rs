@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use chrono::Utc;
 use disbursement::files::{CsvFile, XlsxFile};
-use subsidy_core::disbursement::{Batch, BatchState, LineStatus, PaymentLine};
 use subsidy_core::fields::{AccountNumber, BankAccount, Text};
 use subsidy_core::money::Fen;
+use subsidy_core::payout::{Batch, BatchState, LineStatus, PaymentLine};
 
 /// The process's peak resident memory so far, in KiB (Linux).
 fn peak_kib() -> u64 {

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use rust_xlsxwriter::{Format, Workbook};
-use subsidy_core::disbursement::{Batch, PURPOSE, PaymentLine};
+use subsidy_core::payout::{Batch, PURPOSE, PaymentLine};
 use subsidy_core::sheet::text_cell;
 
 /// Column headers of the lines, in order.

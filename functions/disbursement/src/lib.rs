@@ -19,10 +19,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use subsidy_api::lambda::BatchResponse;
 use subsidy_api::{ApiError, ApiResult, AppState, Body, Identity, PageParams, Query};
-use subsidy_core::disbursement::{BatchJob, BatchState};
-use subsidy_core::payout::{
+use subsidy_core::payout::batches::{
     BatchActionInput, BatchView, BudgetView, EligibleView, LineView, NewBatchInput, batch_file_key,
 };
+use subsidy_core::payout::{BatchJob, BatchState};
 use subsidy_core::ports::{Page, PageRequest, PresignedRequest};
 use subsidy_core::{Error, Services};
 
@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// The largest result file accepted (the batch queue reads it back whole).
-pub use subsidy_core::payout::MAX_RESULT_FILE;
+pub use subsidy_core::payout::batches::MAX_RESULT_FILE;
 
 async fn budget(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<Json<BudgetView>> {
     Ok(Json(s.budget(&actor).await?))
@@ -208,7 +208,7 @@ pub async fn export(services: &Services, batch_id: &str) -> Result<bool, Error> 
 /// the batch. Lines are read a page at a time and written straight to
 /// temporary files, so memory stays flat whatever the batch size. Writing
 /// again is harmless (same keys, same content).
-async fn write_files(services: &Services, batch: subsidy_core::disbursement::Batch) -> Result<bool, Error> {
+async fn write_files(services: &Services, batch: subsidy_core::payout::Batch) -> Result<bool, Error> {
     let dir = tempfile::tempdir().map_err(Error::internal)?;
     let (csv_path, xlsx_path) = (dir.path().join("batch.csv"), dir.path().join("batch.xlsx"));
     let mut csv = files::CsvFile::create(&csv_path, &batch).map_err(Error::internal)?;

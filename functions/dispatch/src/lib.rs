@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use aws_lambda_events::dynamodb::Event;
 use subsidy_api::lambda::BatchResponse;
 use subsidy_api::lambda::change_of;
-use subsidy_core::dispatch::route;
+use subsidy_core::application::dispatch::route;
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::ArrivalQueue;
 use subsidy_infra::config::{self, ConfigError};
@@ -69,7 +69,7 @@ mod tests {
     use std::sync::Mutex;
 
     use async_trait::async_trait;
-    use subsidy_core::dispatch::TierArrival;
+    use subsidy_core::application::dispatch::TierArrival;
     use subsidy_core::error::StoreError;
 
     use super::*;

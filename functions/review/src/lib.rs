@@ -14,7 +14,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use subsidy_api::lambda::BatchResponse;
 use subsidy_api::{ApiError, ApiResult, AppState, Body, Identity, PageParams, Query};
 use subsidy_core::Services;
-use subsidy_core::dispatch::TierArrival;
+use subsidy_core::application::dispatch::TierArrival;
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::Page;
 use subsidy_core::service::{ActionInput, ApproveInput, PayeeRevealView, VerifyPayeeInput};
@@ -249,12 +249,12 @@ mod tests {
         let store = subsidy_infra::sqlite::SqliteStore::open_in_memory().unwrap();
         let s = store.services(
             blobs,
-            Arc::new(subsidy_core::disbursement::NoExportQueue),
+            Arc::new(subsidy_core::payout::NoExportQueue),
             tree,
             Arc::new(subsidy_core::ports::SystemClock),
             "p",
             subsidy_core::audit::AuditKey::for_tests(),
-            Arc::new(subsidy_core::anchor::NoAnchors),
+            Arc::new(subsidy_core::audit::anchor::NoAnchors),
         );
         (dir, s)
     }

@@ -14,15 +14,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use subsidy_api::{ApiResult, AppState, Body, Identity, PageParams, Query};
+use subsidy_core::application::state::State as AppStateKind;
 use subsidy_core::application::{EditApplicationInput, NewApplicationInput};
 use subsidy_core::audit::AuditEntry;
 use subsidy_core::company::{CompanyInput, ProjectInput};
-use subsidy_core::document::Document;
+use subsidy_core::documents::Document;
+use subsidy_core::identity::staff::{StaffInput, StaffView};
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::{ApplicationFilter, Page, PresignedRequest};
 use subsidy_core::service::{ActionInput, UploadInput};
-use subsidy_core::staff::{StaffInput, StaffView};
-use subsidy_core::state::State as AppStateKind;
 use subsidy_core::views::*;
 use subsidy_core::{Error, Services};
 
@@ -415,12 +415,12 @@ mod tests {
         let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", b"0123456789abcdef0123456789abcdef"));
         let services = Arc::new(store.services(
             blobs,
-            Arc::new(subsidy_core::disbursement::NoExportQueue),
+            Arc::new(subsidy_core::payout::NoExportQueue),
             tree,
             Arc::new(SystemClock),
             "p",
             subsidy_core::audit::AuditKey::for_tests(),
-            Arc::new(subsidy_core::anchor::NoAnchors),
+            Arc::new(subsidy_core::audit::anchor::NoAnchors),
         ));
         let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
         let response = super::router(services).oneshot(request).await.unwrap();
@@ -446,12 +446,12 @@ mod tests {
         blobs.write(key, b"%PDF-1.4 stray").await.unwrap();
         let services = SqliteStore::open_in_memory().unwrap().services(
             blobs.clone(),
-            Arc::new(subsidy_core::disbursement::NoExportQueue),
+            Arc::new(subsidy_core::payout::NoExportQueue),
             tree,
             Arc::new(SystemClock),
             "p",
             subsidy_core::audit::AuditKey::for_tests(),
-            Arc::new(subsidy_core::anchor::NoAnchors),
+            Arc::new(subsidy_core::audit::anchor::NoAnchors),
         );
         let event: aws_lambda_events::s3::S3Event =
             serde_json::from_str(include_str!("../../../events/submission/s3-object-created-ok.json")).unwrap();
@@ -466,12 +466,12 @@ mod tests {
         let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", b"0123456789abcdef0123456789abcdef"));
         let services = SqliteStore::open_in_memory().unwrap().services(
             blobs,
-            Arc::new(subsidy_core::disbursement::NoExportQueue),
+            Arc::new(subsidy_core::payout::NoExportQueue),
             tree,
             Arc::new(SystemClock),
             "p",
             subsidy_core::audit::AuditKey::for_tests(),
-            Arc::new(subsidy_core::anchor::NoAnchors),
+            Arc::new(subsidy_core::audit::anchor::NoAnchors),
         );
         super::bootstrap(&services, None).await.unwrap();
         assert!(

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
-use subsidy_core::anchor::{Anchor, AnchorStore};
+use subsidy_core::audit::anchor::{Anchor, AnchorStore};
 use subsidy_core::error::StoreError;
 use subsidy_core::ports::StoreResult;
 

@@ -20,11 +20,11 @@ use aws_sdk_dynamodb::types::{
 };
 use subsidy_core::application::Application;
 use subsidy_core::audit::AuditEntry;
-use subsidy_core::disbursement::{
-    AppWrite, Batch, Budget, BudgetKey, BudgetMove, ClaimError, DisbursementStore, LineStatus, PaymentLine,
-};
 use subsidy_core::error::StoreError;
 use subsidy_core::money::Fen;
+use subsidy_core::payout::{
+    AppWrite, Batch, Budget, BudgetKey, BudgetMove, ClaimError, DisbursementStore, LineStatus, PaymentLine,
+};
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
 
 use super::dynamo::{DynamoStore, Item, application_item, audit_item, body_of, index};

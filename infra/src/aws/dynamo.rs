@@ -39,16 +39,16 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use subsidy_core::application::Application;
+use subsidy_core::application::precheck::PrecheckReport;
+use subsidy_core::application::state::State;
 use subsidy_core::audit::AuditEntry;
-use subsidy_core::authz::Scope;
 use subsidy_core::company::{Company, Project};
-use subsidy_core::document::Document;
+use subsidy_core::documents::Document;
 use subsidy_core::error::StoreError;
+use subsidy_core::identity::authz::Scope;
 use subsidy_core::jurisdiction::Level;
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::*;
-use subsidy_core::precheck::PrecheckReport;
-use subsidy_core::state::State;
 
 mod staff;
 
@@ -916,8 +916,8 @@ impl ApplicationStore for DynamoStore {
     async fn audit_heads_since(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> StoreResult<Vec<subsidy_core::anchor::ChainHead>> {
-        let mut newest: HashMap<String, subsidy_core::anchor::ChainHead> = HashMap::new();
+    ) -> StoreResult<Vec<subsidy_core::audit::anchor::ChainHead>> {
+        let mut newest: HashMap<String, subsidy_core::audit::anchor::ChainHead> = HashMap::new();
         let mut start = None;
         loop {
             let out = self
@@ -941,9 +941,9 @@ impl ApplicationStore for DynamoStore {
                 }
                 match newest.get_mut(&e.subject) {
                     Some(h) if h.seq >= e.seq => {}
-                    Some(h) => *h = subsidy_core::anchor::ChainHead::of(&e),
+                    Some(h) => *h = subsidy_core::audit::anchor::ChainHead::of(&e),
                     None => {
-                        newest.insert(e.subject.clone(), subsidy_core::anchor::ChainHead::of(&e));
+                        newest.insert(e.subject.clone(), subsidy_core::audit::anchor::ChainHead::of(&e));
                     }
                 }
             }

@@ -182,9 +182,9 @@ pub async fn services_on(
     let tree = JurisdictionTree::from_json(crate::data::SHENZHEN_JURISDICTIONS)
         .map_err(|e| subsidy_core::StoreError::Backend(e.to_string()))?;
     let audit_key = audit_key(&clients.kms, &config.audit_key_id).await?;
-    let anchors: Arc<dyn subsidy_core::anchor::AnchorStore> = match &config.anchor_bucket {
+    let anchors: Arc<dyn subsidy_core::audit::anchor::AnchorStore> = match &config.anchor_bucket {
         Some(bucket) => Arc::new(anchors::S3Anchors::new(clients.s3.clone(), bucket)),
-        None => Arc::new(subsidy_core::anchor::NoAnchors),
+        None => Arc::new(subsidy_core::audit::anchor::NoAnchors),
     };
     Ok(Services {
         audit_key,
@@ -206,7 +206,7 @@ pub async fn services_on(
         clock,
         tree: Arc::new(tree),
         policy_id: config.policy.id.clone(),
-        batch_step: Arc::new(subsidy_core::payout::BATCH_STEP.into()),
+        batch_step: Arc::new(subsidy_core::payout::batches::BATCH_STEP.into()),
     })
 }
 

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
 use chrono::Utc;
-use subsidy_core::document::ContentType;
+use subsidy_core::documents::ContentType;
 use subsidy_core::error::StoreError;
 use subsidy_core::ports::{BlobHead, BlobStore, PresignedRequest, StoreResult};
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use subsidy_core::dispatch::TierArrival;
+use subsidy_core::application::dispatch::TierArrival;
 use subsidy_core::error::StoreError;
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::{ArrivalQueue, StoreResult};
@@ -78,8 +78,8 @@ impl SqsExportQueue {
 }
 
 #[async_trait]
-impl subsidy_core::disbursement::ExportQueue for SqsExportQueue {
-    async fn request(&self, job: &subsidy_core::disbursement::BatchJob) -> StoreResult<()> {
+impl subsidy_core::payout::ExportQueue for SqsExportQueue {
+    async fn request(&self, job: &subsidy_core::payout::BatchJob) -> StoreResult<()> {
         let url = self.url.as_ref().ok_or_else(|| StoreError::Backend("EXPORT_QUEUE_URL is not configured".into()))?;
         let body = serde_json::to_string(job).map_err(|e| StoreError::Backend(e.to_string()))?;
         self.client

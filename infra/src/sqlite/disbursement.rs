@@ -5,11 +5,11 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 use subsidy_core::audit::AuditEntry;
-use subsidy_core::disbursement::{
-    AppWrite, Batch, Budget, BudgetKey, BudgetMove, ClaimError, DisbursementStore, LineStatus, PaymentLine,
-};
 use subsidy_core::error::StoreError;
 use subsidy_core::money::Fen;
+use subsidy_core::payout::{
+    AppWrite, Batch, Budget, BudgetKey, BudgetMove, ClaimError, DisbursementStore, LineStatus, PaymentLine,
+};
 use subsidy_core::ports::{ClaimChange, Page, PageRequest, StoreResult};
 
 use super::{SqliteStore, backend, decode_cursor, fetch_page, insert_audit, to_json, write_application};
@@ -44,7 +44,7 @@ fn move_budget(
     tx: &Transaction<'_>,
     policy: &str,
     district: &str,
-    m: subsidy_core::disbursement::BudgetMove,
+    m: subsidy_core::payout::BudgetMove,
 ) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE budgets SET committed = committed + ?3, paid = paid + ?4, remaining = remaining + ?5 \

@@ -24,17 +24,17 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use subsidy_core::application::Application;
+use subsidy_core::application::dispatch::ChangeRecord;
+use subsidy_core::application::precheck::PrecheckReport;
+use subsidy_core::application::state::State;
 use subsidy_core::audit::AuditEntry;
-use subsidy_core::authz::Scope;
 use subsidy_core::company::{Company, Project};
-use subsidy_core::dispatch::ChangeRecord;
-use subsidy_core::document::Document;
+use subsidy_core::documents::Document;
 use subsidy_core::error::StoreError;
+use subsidy_core::identity::authz::Scope;
 use subsidy_core::jurisdiction::Level;
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::*;
-use subsidy_core::precheck::PrecheckReport;
-use subsidy_core::state::State;
 use tokio::sync::Notify;
 
 pub use outbox::{OutboxEntry, OutboxStats};
@@ -156,12 +156,12 @@ impl SqliteStore {
     pub fn services(
         &self,
         blobs: Arc<dyn BlobStore>,
-        export_queue: Arc<dyn subsidy_core::disbursement::ExportQueue>,
+        export_queue: Arc<dyn subsidy_core::payout::ExportQueue>,
         tree: Arc<subsidy_core::jurisdiction::JurisdictionTree>,
         clock: Arc<dyn Clock>,
         policy_id: &str,
         audit_key: subsidy_core::audit::AuditKey,
-        anchors: Arc<dyn subsidy_core::anchor::AnchorStore>,
+        anchors: Arc<dyn subsidy_core::audit::anchor::AnchorStore>,
     ) -> subsidy_core::Services {
         let s = Arc::new(self.clone());
         subsidy_core::Services {
@@ -184,7 +184,7 @@ impl SqliteStore {
             clock,
             tree,
             policy_id: policy_id.to_string(),
-            batch_step: Arc::new(subsidy_core::payout::BATCH_STEP_SQLITE.into()),
+            batch_step: Arc::new(subsidy_core::payout::batches::BATCH_STEP_SQLITE.into()),
         }
     }
 
@@ -698,7 +698,7 @@ impl ApplicationStore for SqliteStore {
     async fn audit_heads_since(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> StoreResult<Vec<subsidy_core::anchor::ChainHead>> {
+    ) -> StoreResult<Vec<subsidy_core::audit::anchor::ChainHead>> {
         // Timestamps are stored in RFC 3339 with as many fraction digits as
         // they need, so text order is time order except within one second:
         // compare whole seconds, one second early. A chain with an entry in
@@ -710,7 +710,7 @@ impl ApplicationStore for SqliteStore {
                    WHERE application_id IN (SELECT application_id FROM audit WHERE json_extract(body, '$.at') >= ?1) \
                    GROUP BY application_id) h ON a.application_id = h.application_id AND a.seq = h.seq";
         let heads: Vec<AuditEntry> = self.get_all(sql, vec![bound]).await?;
-        Ok(heads.iter().map(subsidy_core::anchor::ChainHead::of).collect())
+        Ok(heads.iter().map(subsidy_core::audit::anchor::ChainHead::of).collect())
     }
 }
 

@@ -6,7 +6,7 @@
 //! (each row carries the application before and after, ~3.7 KB).
 
 use rusqlite::{OptionalExtension, params};
-use subsidy_core::dispatch::ChangeRecord;
+use subsidy_core::application::dispatch::ChangeRecord;
 use subsidy_core::error::StoreError;
 
 use super::{SqliteStore, backend, from_json};

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use rusqlite::params;
 use subsidy_core::audit::AuditEntry;
 use subsidy_core::error::StoreError;
+use subsidy_core::identity::staff::{StaffFilter, StaffMember, StaffStore};
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
-use subsidy_core::staff::{StaffFilter, StaffMember, StaffStore};
 
 use super::{SqliteStore, backend, decode_cursor, encode_cursor, from_json, insert_audit, limit_of, one, to_json};
 

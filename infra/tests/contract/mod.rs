@@ -6,20 +6,20 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use subsidy_core::application::Application;
+use subsidy_core::application::precheck::PrecheckReport;
+use subsidy_core::application::state::State;
 use subsidy_core::audit::{AuditEntry, GENESIS};
-use subsidy_core::authz::Scope;
+use subsidy_core::company::credit_code::CreditCode;
 use subsidy_core::company::{Company, CompanyProfile, Project, ProjectDetails};
-use subsidy_core::credit_code::CreditCode;
-use subsidy_core::document::{ContentType, Document, DocumentKind, DocumentStatus};
+use subsidy_core::documents::{ContentType, Document, DocumentKind, DocumentStatus};
 use subsidy_core::error::StoreError;
 use subsidy_core::fields::{AccountNumber, BankAccount, Phone, Text};
+use subsidy_core::identity::authz::Scope;
 use subsidy_core::identity::{Actor, Role, Tier};
 use subsidy_core::jurisdiction::{JurisdictionPath, Level};
 use subsidy_core::money::Area;
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::*;
-use subsidy_core::precheck::PrecheckReport;
-use subsidy_core::state::State;
 
 /// The key the contract's audit entries are made with (a store keeps what
 /// it is given; it never computes a MAC itself).
@@ -36,8 +36,8 @@ pub struct Ports {
     pub prechecks: Arc<dyn PrecheckStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub stats: Arc<dyn subsidy_core::stats::StatsStore>,
-    pub disbursement: Arc<dyn subsidy_core::disbursement::DisbursementStore>,
-    pub staff: Arc<dyn subsidy_core::staff::StaffStore>,
+    pub disbursement: Arc<dyn subsidy_core::payout::DisbursementStore>,
+    pub staff: Arc<dyn subsidy_core::identity::staff::StaffStore>,
 }
 
 fn text(s: &str) -> Text {
@@ -525,9 +525,9 @@ pub async fn stats_commits_are_all_or_nothing_and_conditional(p: &Ports) {
 }
 
 /// A batch in `building`, as `start_batch` makes it.
-pub fn building_batch(id: &str, policy: &str, district: &str, by: &str) -> subsidy_core::disbursement::Batch {
-    use subsidy_core::disbursement::{Batch, BatchState};
+pub fn building_batch(id: &str, policy: &str, district: &str, by: &str) -> subsidy_core::payout::Batch {
     use subsidy_core::money::Fen;
+    use subsidy_core::payout::{Batch, BatchState};
     Batch {
         id: id.into(),
         policy_id: policy.into(),
@@ -570,8 +570,8 @@ fn batch_audit(id: &str, c: &Company) -> AuditEntry {
 }
 
 pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Ports) {
-    use subsidy_core::disbursement::*;
     use subsidy_core::money::Fen;
+    use subsidy_core::payout::*;
     let c = company(&uid("owner"), "91440300MA5D9C007");
     let pr = project(&c, "付款", "440304001020");
     let (a, audit) = draft(&c, &pr);
@@ -632,9 +632,9 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
     let (approved2, approved2_audit) = moved(&a2, State::Approved, &c);
     p.applications.update_application(&approved2, 1, &approved2_audit, ClaimChange::Keep).await.unwrap();
     let (claimed2, claim2_audit) = moved(&approved2, State::InPaymentBatch, &c);
-    let sealed = subsidy_core::disbursement::Batch { sealed: true, version: 2, ..batch.clone() };
+    let sealed = subsidy_core::payout::Batch { sealed: true, version: 2, ..batch.clone() };
     p.disbursement.update_batch(&sealed, 1, None).await.unwrap();
-    let ready = subsidy_core::disbursement::Batch { state: BatchState::Ready, version: 3, ..sealed.clone() };
+    let ready = subsidy_core::payout::Batch { state: BatchState::Ready, version: 3, ..sealed.clone() };
     let other = |id: &str| PaymentLine { application_id: a2.id.clone(), ..line(id, 10) };
     for (when, b) in [("sealed", None), ("ready", Some(&ready))] {
         if let Some(b) = b {
@@ -678,8 +678,8 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
 /// walk its lines page by page.
 pub async fn batches_and_lines_page_through_every_item(p: &Ports) {
     use std::collections::BTreeSet;
-    use subsidy_core::disbursement::{AppWrite, BudgetKey, LineStatus, PaymentLine};
     use subsidy_core::money::Fen;
+    use subsidy_core::payout::{AppWrite, BudgetKey, LineStatus, PaymentLine};
     let c = company(&uid("owner"), "91440300MA5D9C00P");
     let policy = uid("pol");
     let district = "440304";
@@ -782,11 +782,11 @@ pub async fn run_all(p: &Ports) {
     the_staff_directory_is_versioned_audited_and_pages_in_sub_order(p).await;
 }
 
-fn staff_member(sub: &str, role: Role, unit: &str, version: u64) -> subsidy_core::staff::StaffMember {
-    subsidy_core::staff::StaffMember {
+fn staff_member(sub: &str, role: Role, unit: &str, version: u64) -> subsidy_core::identity::staff::StaffMember {
+    subsidy_core::identity::staff::StaffMember {
         sub: sub.into(),
         name: format!("员工{sub}"),
-        assignments: vec![subsidy_core::staff::Assignment { role, unit: unit.into() }],
+        assignments: vec![subsidy_core::identity::staff::Assignment { role, unit: unit.into() }],
         active: true,
         version,
         created_at: Utc::now(),
@@ -797,7 +797,7 @@ fn staff_member(sub: &str, role: Role, unit: &str, version: u64) -> subsidy_core
     }
 }
 
-fn staff_audit(m: &subsidy_core::staff::StaffMember, prev: &str) -> AuditEntry {
+fn staff_audit(m: &subsidy_core::identity::staff::StaffMember, prev: &str) -> AuditEntry {
     let admin = Actor {
         user_id: "admin".into(),
         role: Role::Admin,
@@ -824,7 +824,7 @@ fn staff_audit(m: &subsidy_core::staff::StaffMember, prev: &str) -> AuditEntry {
 /// appends its audit entry in the same transaction (a refused write none),
 /// and lists page through every match in `sub` order.
 pub async fn the_staff_directory_is_versioned_audited_and_pages_in_sub_order(p: &Ports) {
-    use subsidy_core::staff::StaffFilter;
+    use subsidy_core::identity::staff::StaffFilter;
     let prefix = uid("S");
     let sub = |i: usize| format!("{prefix}-{i:02}");
     let first = staff_member(&sub(0), Role::Community, "440304001020", 1);
@@ -832,10 +832,12 @@ pub async fn the_staff_directory_is_versioned_audited_and_pages_in_sub_order(p: 
     p.staff.put_staff(&first, 0, &a1).await.unwrap();
     assert_eq!(p.staff.get_staff(&sub(0)).await.unwrap(), Some(first.clone()));
     assert_eq!(p.staff.put_staff(&first, 0, &staff_audit(&first, GENESIS)).await, Err(StoreError::AlreadyExists));
-    let second = subsidy_core::staff::StaffMember { active: false, version: 2, audit_seq: 2, ..first.clone() };
+    let second =
+        subsidy_core::identity::staff::StaffMember { active: false, version: 2, audit_seq: 2, ..first.clone() };
     let a2 = staff_audit(&second, &a1.hash);
     p.staff.put_staff(&second, 1, &a2).await.unwrap();
-    let stale = subsidy_core::staff::StaffMember { version: 2, audit_seq: 2, name: "陈旧".into(), ..first.clone() };
+    let stale =
+        subsidy_core::identity::staff::StaffMember { version: 2, audit_seq: 2, name: "陈旧".into(), ..first.clone() };
     assert_eq!(
         p.staff.put_staff(&stale, 1, &staff_audit(&stale, &a1.hash)).await,
         Err(StoreError::VersionConflict { current: 2 })

@@ -4,7 +4,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use subsidy_core::credit_code::CreditCode;
+use subsidy_core::company::credit_code::CreditCode;
 use subsidy_core::jurisdiction::{JurisdictionPath, JurisdictionTree, Level};
 
 /// The preset sizes. `Seed` is Shenzhen 2020: 1,271 companies, 2,454

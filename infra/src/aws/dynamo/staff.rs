@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure};
 use subsidy_core::audit::AuditEntry;
 use subsidy_core::error::StoreError;
+use subsidy_core::identity::staff::{StaffFilter, StaffMember, StaffStore};
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
-use subsidy_core::staff::{StaffFilter, StaffMember, StaffStore};
 
 use super::*;
 

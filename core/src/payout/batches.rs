@@ -1,5 +1,5 @@
 //! The disbursement use cases: what district finance does. The rules of
-//! batches and lines are in [`crate::disbursement`]; this module authorizes
+//! batches and lines are in [`crate::payout`]; this module authorizes
 //! and orchestrates them.
 
 use std::collections::HashMap;
@@ -9,22 +9,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::application::Application;
 use crate::audit::{AuditEntry, GENESIS};
-use crate::authz::Scope;
-use crate::batch_state::{BatchAction, decide};
-use crate::disbursement::*;
 use crate::error::{Error, StoreError};
+use crate::identity::authz::Scope;
 use crate::identity::{Actor, Role};
 use crate::jurisdiction::Level;
 use crate::money::Fen;
+use crate::payout::lifecycle::{BatchAction, decide};
+use crate::payout::*;
 use crate::policy::Policy;
 use futures::{StreamExt, TryStreamExt};
 
 /// A boxed future the store or a use case returns, run several at once.
 type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
+use crate::application::state::{Command, State};
 use crate::ports::{ApplicationFilter, Page, PageRequest, PresignedRequest};
 use crate::service::{DOWNLOAD_TTL, require_role, step};
-use crate::state::{Command, State};
 use crate::views::{ApplicationView, BankAccountView};
 use crate::{Services, fields::Text};
 
@@ -309,7 +309,7 @@ impl Approved {
     }
 
     /// Payable, and inside the payout deadline, or a re-issue inside its
-    /// grace ([`crate::state::check_payable_now`] on the whole application).
+    /// grace ([`crate::application::state::check_payable_now`] on the whole application).
     fn payable_at(&self, policy: &Policy, now: DateTime<Utc>) -> bool {
         self.payable && (now < policy.payout_deadline || (self.reissue && now < policy.reissue_until()))
     }

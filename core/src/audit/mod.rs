@@ -12,6 +12,8 @@
 //! forge an entry, nor rewrite one and recompute the chain after it (an
 //! unkeyed hash could be recomputed by anyone).
 
+pub mod anchor;
+
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -69,7 +71,7 @@ impl fmt::Debug for AuditKey {
 }
 
 /// One chain's head: its newest entry's sequence and MAC (what an anchor
-/// holds, see [`crate::anchor`]).
+/// holds, see [`crate::audit::anchor`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainHead {

@@ -123,7 +123,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::State;
+    use crate::application::state::State;
     use crate::testkit::*;
 
     #[test]

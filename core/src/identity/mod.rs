@@ -3,7 +3,7 @@
 //! Tokens identify; the staff directory authorises. Claims arrive as a flat
 //! string map, the way API Gateway's JWT authorizer hands them to a function
 //! (`requestContext.authorizer.jwt.claims`); the standalone server puts its
-//! own verified claims in the same place. [`crate::staff::StaffDirectory::resolve`]
+//! own verified claims in the same place. [`crate::identity::staff::StaffDirectory::resolve`]
 //! turns them into an [`Actor`]:
 //!
 //! | claim                   | meaning                                                       |
@@ -14,6 +14,9 @@
 //! | `phone_number_verified` | must be `true` for a manager                                  |
 //! | `credit_code`           | a legal-person login's credit code: a company must register it |
 //! | `name`                  | display name (optional)                                       |
+
+pub mod authz;
+pub mod staff;
 
 use std::fmt;
 
@@ -71,7 +74,7 @@ impl Role {
     }
 
     /// The level of the unit a staff role is bound to (an admin may be
-    /// bound to a unit of any level: see [`crate::staff::role_fits_level`]).
+    /// bound to a unit of any level: see [`crate::identity::staff::role_fits_level`]).
     pub fn unit_level(self) -> Option<Level> {
         match self {
             Role::Company | Role::ProjectManager | Role::Admin => None,
@@ -147,7 +150,7 @@ impl fmt::Display for Tier {
 }
 
 /// An authenticated caller, acting with one role. Built by
-/// [`crate::staff::StaffDirectory::resolve`] from verified claims and the
+/// [`crate::identity::staff::StaffDirectory::resolve`] from verified claims and the
 /// directory (or [`Actor::system`]), so its role, unit and phone are
 /// consistent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

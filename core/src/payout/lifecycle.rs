@@ -19,8 +19,8 @@
 //! - Results are imported into a released batch, and again into a
 //!   reconciled one (a repeated import changes nothing).
 
-use crate::disbursement::{Batch, BatchState};
 use crate::error::Error;
+use crate::payout::{Batch, BatchState};
 
 /// What may be done to a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,6 +18,9 @@
 //! Batch states: building → ready → released → reconciled; building and
 //! ready can be cancelled, which returns every claimed application.
 
+pub mod batches;
+pub mod lifecycle;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

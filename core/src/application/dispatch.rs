@@ -46,7 +46,7 @@ pub fn route(change: &ChangeRecord) -> Vec<TierArrival> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::State;
+    use crate::application::state::State;
     use crate::testkit::*;
 
     #[test]
@@ -72,7 +72,7 @@ mod tests {
     #[test]
     fn the_sample_event_in_events_parses() {
         let m: TierArrival =
-            serde_json::from_str(include_str!("../../events/review/tier-arrival-community-ok.json")).unwrap();
+            serde_json::from_str(include_str!("../../../events/review/tier-arrival-community-ok.json")).unwrap();
         assert_eq!(m.tier, Tier::Community);
         assert!(serde_json::from_str::<TierArrival>(r#"{"applicationId":"a","tier":"city","version":1}"#).is_err());
     }

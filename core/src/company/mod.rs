@@ -3,10 +3,12 @@
 //! Raw inputs hold plain strings so that JSON decoding only checks shape;
 //! `parse` then turns them into domain types and names the first bad field.
 
+pub mod credit_code;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::credit_code::CreditCode;
+use crate::company::credit_code::CreditCode;
 use crate::error::Error;
 use crate::fields::{AccountNumber, BankAccount, Phone, Text, area, phone, text};
 use crate::jurisdiction::{JurisdictionPath, JurisdictionTree};

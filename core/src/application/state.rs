@@ -13,7 +13,7 @@
 //!
 //! [`apply`] takes the application, the actor and a command, and returns the
 //! next application plus the domain events, or a typed error. It checks the
-//! actor's *role*; ownership and jurisdiction are [`crate::authz`]'s job and
+//! actor's *role*; ownership and jurisdiction are [`crate::identity::authz`]'s job and
 //! are checked before. It does no I/O.
 
 use chrono::{DateTime, Utc};
@@ -23,7 +23,7 @@ pub use crate::application::State;
 use crate::application::{
     Application, Decision, DecisionKind, PayeeChange, PayeeReveal, ProjectSnapshot, TierApproval,
 };
-use crate::document::DocumentKind;
+use crate::documents::DocumentKind;
 use crate::error::Error;
 use crate::fields::BankAccount;
 use crate::fields::Text;

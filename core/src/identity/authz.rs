@@ -3,13 +3,13 @@
 //!
 //! Out of scope is reported as not found, so a caller learns nothing about
 //! objects outside their scope. What an actor may *do* once they can see an
-//! object is the state machine's question ([`crate::state::apply`]).
+//! object is the state machine's question ([`crate::application::state::apply`]).
 
 use crate::application::Application;
+use crate::application::state::State;
 use crate::error::Error;
 use crate::identity::{Actor, Role};
 use crate::jurisdiction::{JurisdictionTree, Level};
-use crate::state::State;
 
 /// Which applications a list query may return for an actor. Adapters turn
 /// this into an index lookup; [`can_see`] is the same rule for one object.

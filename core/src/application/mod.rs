@@ -1,5 +1,9 @@
 //! The application aggregate: one claim by one company for one project under
-//! one policy. Its state changes only through [`crate::state::apply`].
+//! one policy. Its state changes only through [`crate::application::state::apply`].
+
+pub mod dispatch;
+pub mod precheck;
+pub mod state;
 
 use std::fmt;
 
@@ -264,7 +268,7 @@ impl Application {
 }
 
 /// Where an application stands. It changes only through the state
-/// machine ([`crate::state::apply`]).
+/// machine ([`crate::application::state::apply`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
