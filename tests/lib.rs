@@ -395,11 +395,13 @@ async fn learn_demo_numbers(services: &subsidy_core::Services) {
             continue;
         }
         let actor = subsidy_standalone::demo::actor(services, account.username).expect("demo actor");
-        if let Some(c) = services.companies.company_of_owner(&actor.user_id).await.expect("company read") {
+        if let Some(c) = services.ports.companies.company_of_owner(&actor.user_id).await.expect("company read") {
             pii::learn(c.profile.contact_phone.as_str());
             pii::learn(c.profile.bank_account.account_number.as_str());
             let page = subsidy_core::ports::PageRequest::first(100);
-            for p in services.projects.projects_of_owner(&actor.user_id, &page).await.expect("projects read").items {
+            for p in
+                services.ports.projects.projects_of_owner(&actor.user_id, &page).await.expect("projects read").items
+            {
                 pii::learn(p.details.manager_phone.as_str());
             }
         }

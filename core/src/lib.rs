@@ -17,6 +17,7 @@
 pub mod application;
 pub mod audit;
 pub mod company;
+pub mod context;
 pub mod documents;
 pub mod error;
 pub mod fields;

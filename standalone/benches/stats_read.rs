@@ -100,11 +100,11 @@ fn seeded(n: usize, rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Service
             }
             batch.push(app);
             if batch.len() == 500 {
-                stats::apply_images(services.stats.as_ref(), &batch, now).await.unwrap();
+                stats::apply_images(services.ports.stats.as_ref(), &batch, now).await.unwrap();
                 batch.clear();
             }
         }
-        stats::apply_images(services.stats.as_ref(), &batch, now).await.unwrap();
+        stats::apply_images(services.ports.stats.as_ref(), &batch, now).await.unwrap();
     });
     (dir, services)
 }
@@ -126,11 +126,11 @@ fn bench(c: &mut Criterion) {
         let started = std::time::Instant::now();
         let (_dir, services) = seeded(n, &rt);
         eprintln!("seeded {n} applications in {:.1} s", started.elapsed().as_secs_f64());
-        let check = rt.block_on(services.stats(&city, "440300")).unwrap();
+        let check = rt.block_on(services.stats.stats(&city, "440300")).unwrap();
         assert_eq!(check.unit.raw.get(stats::Counter::Projects), n as i64, "every seeded application is counted");
         for code in ["440300", "440304001"] {
             group.bench_with_input(BenchmarkId::new(code, n), &n, |b, _| {
-                b.to_async(&rt).iter(|| async { services.stats(&city, code).await.unwrap() })
+                b.to_async(&rt).iter(|| async { services.stats.stats(&city, code).await.unwrap() })
             });
         }
     }

@@ -228,10 +228,11 @@ fn project_input(name: &str, address: &str, community: &str, area: &str, manager
 pub async fn seed(services: &Services) -> anyhow::Result<bool> {
     seed_staff(services).await?;
     let a = actor(services, "company-a")?;
-    if services.companies.company_of_owner(&a.user_id).await?.is_some() {
+    if services.ports.companies.company_of_owner(&a.user_id).await?.is_some() {
         return Ok(false);
     }
     services
+        .company
         .put_company(
             &a,
             &company_input(
@@ -244,6 +245,7 @@ pub async fn seed(services: &Services) -> anyhow::Result<bool> {
         )
         .await?;
     services
+        .company
         .create_project(
             &a,
             &project_input(
@@ -257,6 +259,7 @@ pub async fn seed(services: &Services) -> anyhow::Result<bool> {
         )
         .await?;
     services
+        .company
         .create_project(
             &a,
             &project_input(
@@ -271,6 +274,7 @@ pub async fn seed(services: &Services) -> anyhow::Result<bool> {
         .await?;
     let b = actor(services, "company-b")?;
     services
+        .company
         .put_company(
             &b,
             &company_input(
@@ -283,6 +287,7 @@ pub async fn seed(services: &Services) -> anyhow::Result<bool> {
         )
         .await?;
     services
+        .company
         .create_project(
             &b,
             &project_input(

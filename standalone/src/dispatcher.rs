@@ -96,7 +96,7 @@ impl Dispatcher {
             let changes: Vec<_> = batch.iter().map(|e| e.change.clone()).collect();
             let mut aggregated = Ok(Default::default());
             for _ in 0..self.times() {
-                aggregated = self.services.aggregate(&changes).await;
+                aggregated = self.services.stats.aggregate(&changes).await;
                 if aggregated.is_err() {
                     break;
                 }

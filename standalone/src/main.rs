@@ -211,7 +211,7 @@ async fn main() -> anyhow::Result<()> {
             let opened = Opened::open(&config, system_clock(), "http://localhost")
                 .await
                 .context("opening the data directory")?;
-            let a = opened.services.anchor_audit().await?;
+            let a = opened.services.audit.anchor_audit().await?;
             match (a.anchor, a.digest) {
                 (Some(n), Some(digest)) => println!(
                     "anchor {n}: {} chain heads to {}; digest {digest}",
@@ -238,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("opening the data directory")?;
             let report = opened
                 .services
+                .audit
                 .verify_audit(|n| {
                     if n % 1000 == 0 {
                         eprintln!("checked {n} records");
@@ -344,7 +345,7 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
                 StatsCommand::Show { code } => {
-                    let root = opened.services.tree.root().code.clone();
+                    let root = opened.services.ports.tree.root().code.clone();
                     let actor = subsidy_core::identity::Actor {
                         user_id: "cli".into(),
                         role: subsidy_core::identity::Role::City,
@@ -353,7 +354,7 @@ async fn main() -> anyhow::Result<()> {
                         name: None,
                         credit_code: None,
                     };
-                    let view = opened.services.stats(&actor, code.as_deref().unwrap_or(&root)).await?;
+                    let view = opened.services.stats.stats(&actor, code.as_deref().unwrap_or(&root)).await?;
                     println!("{}", serde_json::to_string_pretty(&view)?);
                 }
             }

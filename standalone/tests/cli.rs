@@ -19,8 +19,10 @@ async fn data_dir_with_history() -> (tempfile::TempDir, String) {
     let stack = Stack::start(Config::for_tests(dir.path()), system_clock()).await.unwrap();
     let s = &stack.services;
     let company = demo::actor(s, "company-a").unwrap();
-    let project = s.projects(&company, &subsidy_core::ports::PageRequest::first(10)).await.unwrap().items[0].id.clone();
+    let project =
+        s.company.projects(&company, &subsidy_core::ports::PageRequest::first(10)).await.unwrap().items[0].id.clone();
     let app = s
+        .applications
         .create_application(
             &company,
             &subsidy_core::application::NewApplicationInput { project_id: project, claimed_area: None, note: None },
@@ -28,7 +30,8 @@ async fn data_dir_with_history() -> (tempfile::TempDir, String) {
         .await
         .unwrap();
     let id = app.application.id.clone();
-    s.withdraw(&company, &id, &subsidy_core::service::ActionInput { version: 1, reason: Some("测试".into()) })
+    s.applications
+        .withdraw(&company, &id, &subsidy_core::service::ActionInput { version: 1, reason: Some("测试".into()) })
         .await
         .unwrap();
     stack.stop().await.unwrap();

@@ -98,7 +98,7 @@ async fn delete_application(app: &TestApp, id: &str) {
         use aws_sdk_dynamodb::types::AttributeValue;
         let stack = app.aws();
         let client = &stack.clients.dynamo;
-        let trail = app.services.applications.audit_trail(id).await.unwrap();
+        let trail = app.services.ports.applications.audit_trail(id).await.unwrap();
         let sks = std::iter::once("APP".to_string()).chain(trail.iter().map(|e| format!("AUDIT#{:010}", e.seq)));
         for sk in sks {
             client
@@ -123,13 +123,13 @@ async fn delete_application(app: &TestApp, id: &str) {
 /// Rewrites a chain from entry 2 on with the real key, as an attacker who
 /// holds it would, and sets the record's head: every MAC agrees.
 async fn rewrite_with_the_key(app: &TestApp, id: &str) {
-    let mut chain = app.services.applications.audit_trail(id).await.unwrap();
+    let mut chain = app.services.ports.applications.audit_trail(id).await.unwrap();
     assert!(chain.len() >= 3, "{}", chain.len());
     chain[1].comment = Some("改写的审核意见".into());
     let mut prev = chain[0].hash.clone();
     for e in chain.iter_mut().skip(1) {
         e.prev_hash = prev.clone();
-        e.hash = e.compute_hash(&app.services.audit_key);
+        e.hash = e.compute_hash(&app.services.ports.audit_key);
         prev = e.hash.clone();
     }
     for e in &chain {
@@ -137,23 +137,26 @@ async fn rewrite_with_the_key(app: &TestApp, id: &str) {
     }
     set_head(app, id, chain.len() as u64, &prev).await;
     // Without anchors, this rewrite would pass: the chain itself verifies.
-    let stored = app.services.applications.audit_trail(id).await.unwrap();
+    let stored = app.services.ports.applications.audit_trail(id).await.unwrap();
     let head = stored.last().unwrap();
-    assert_eq!(subsidy_core::audit::verify_chain(&app.services.audit_key, id, &stored, head.seq, &head.hash), Ok(()));
+    assert_eq!(
+        subsidy_core::audit::verify_chain(&app.services.ports.audit_key, id, &stored, head.seq, &head.hash),
+        Ok(())
+    );
 }
 
 #[tokio::test]
 async fn the_anchor_holds_every_chain_and_then_only_those_that_grew() {
     let (app, ids) = store_with_chains().await;
-    let first = app.services.anchor_audit().await.unwrap();
+    let first = app.services.audit.anchor_audit().await.unwrap();
     assert_eq!(first.anchor, Some(1));
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!((report.anchors, report.anchored_until), (1, first.cutoff));
     // One head per chain audit-verify walks: every kind of chain is anchored.
     let chains = report.applications + report.documents + report.companies + report.batches + report.staff;
     assert_eq!(first.heads as u64, chains, "{report:?}");
-    let anchor = app.services.anchors.last().await.unwrap().unwrap();
+    let anchor = app.services.ports.anchors.last().await.unwrap().unwrap();
     let prefixes: HashSet<&str> =
         anchor.heads.iter().map(|h| h.subject.split(':').next().unwrap()).filter(|p| p.len() < 12).collect();
     for kind in ["document", "company", "batch", "staff"] {
@@ -161,9 +164,9 @@ async fn the_anchor_holds_every_chain_and_then_only_those_that_grew() {
     }
 
     // Run again at once: nothing is due, nothing is written.
-    let again = app.services.anchor_audit().await.unwrap();
+    let again = app.services.audit.anchor_audit().await.unwrap();
     assert_eq!(again.anchor, None);
-    assert_eq!(app.services.anchors.all().await.unwrap().len(), 1);
+    assert_eq!(app.services.ports.anchors.all().await.unwrap().len(), 1);
 
     // A day later, after one new application went through review: the
     // next anchor holds the chains that grew, and not the others.
@@ -171,9 +174,9 @@ async fn the_anchor_holds_every_chain_and_then_only_those_that_grew() {
     let company = app.login("company-a").await;
     let fresh = approved_projects(&app, &company, &["锚定次日项目".to_string()]).await.remove(0);
     app.clock.advance(chrono::Duration::hours(1));
-    let second = app.services.anchor_audit().await.unwrap();
+    let second = app.services.audit.anchor_audit().await.unwrap();
     assert_eq!(second.anchor, Some(2));
-    let anchor = app.services.anchors.last().await.unwrap().unwrap();
+    let anchor = app.services.ports.anchors.last().await.unwrap().unwrap();
     let subjects: HashSet<String> = anchor.heads.iter().map(|h| h.subject.clone()).collect();
     assert!(subjects.contains(&fresh), "{subjects:?}");
     assert!(subjects.iter().any(|s| s.starts_with(&format!("document:{fresh}:"))), "its documents: {subjects:?}");
@@ -182,7 +185,7 @@ async fn the_anchor_holds_every_chain_and_then_only_those_that_grew() {
     }
     assert!(anchor.heads.len() < first.heads, "{} of {}", anchor.heads.len(), first.heads);
     assert_eq!(anchor.since, first.cutoff);
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!(report.anchors, 2);
 }
@@ -190,25 +193,25 @@ async fn the_anchor_holds_every_chain_and_then_only_those_that_grew() {
 #[tokio::test]
 async fn a_chain_rewritten_with_the_key_is_found_by_its_anchor() {
     let (app, ids) = store_with_chains().await;
-    app.services.anchor_audit().await.unwrap();
-    let anchored = app.services.applications.audit_trail(&ids[0]).await.unwrap().len() as u64;
+    app.services.audit.anchor_audit().await.unwrap();
+    let anchored = app.services.ports.applications.audit_trail(&ids[0]).await.unwrap().len() as u64;
     rewrite_with_the_key(&app, &ids[0]).await;
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert_eq!(report.failures, vec![ChainError::AnchorMismatch { subject: ids[0].clone(), seq: anchored, anchor: 1 }]);
 }
 
 #[tokio::test]
 async fn an_entry_slipped_in_with_an_old_stamp_is_found() {
     let (app, ids) = store_with_chains().await;
-    app.services.anchor_audit().await.unwrap();
+    app.services.audit.anchor_audit().await.unwrap();
     // A day on, the attacker appends an entry stamped before the anchor,
     // as if it had always been there.
     app.clock.advance(chrono::Duration::days(1));
-    let trail = app.services.applications.audit_trail(&ids[1]).await.unwrap();
+    let trail = app.services.ports.applications.audit_trail(&ids[1]).await.unwrap();
     let last = trail.last().unwrap();
     let reviewer = subsidy_core::identity::Actor::system();
     let forged = AuditEntry::next(
-        &app.services.audit_key,
+        &app.services.ports.audit_key,
         &ids[1],
         last.seq + 1,
         &last.hash,
@@ -221,16 +224,16 @@ async fn an_entry_slipped_in_with_an_old_stamp_is_found() {
     );
     put_entry(&app, &forged).await;
     set_head(&app, &ids[1], forged.seq, &forged.hash).await;
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert_eq!(report.failures, vec![ChainError::Unanchored { subject: ids[1].clone(), seq: forged.seq }]);
 }
 
 #[tokio::test]
 async fn an_application_deleted_whole_is_found() {
     let (app, ids) = store_with_chains().await;
-    app.services.anchor_audit().await.unwrap();
+    app.services.audit.anchor_audit().await.unwrap();
     delete_application(&app, &ids[0]).await;
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert!(report.failures.contains(&ChainError::Vanished { subject: ids[0].clone() }), "{:?}", report.failures);
     // Its documents' chains are gone from the walk too; nothing else fails.
     for f in &report.failures {
@@ -246,21 +249,21 @@ async fn an_application_deleted_whole_is_found() {
 #[tokio::test]
 async fn an_anchor_cannot_be_rewritten_where_it_is_kept() {
     let (app, ids) = store_with_chains().await;
-    app.services.anchor_audit().await.unwrap();
-    let original = app.services.anchors.last().await.unwrap().unwrap();
+    app.services.audit.anchor_audit().await.unwrap();
+    let original = app.services.ports.anchors.last().await.unwrap().unwrap();
     // The attacker rewrites a chain, then an anchor to match it: a new
     // anchor 1 with the new head, digest and MAC right (they hold the key).
     rewrite_with_the_key(&app, &ids[0]).await;
     let mut heads = Vec::new();
     for h in &original.heads {
         if h.subject == ids[0] {
-            let trail = app.services.applications.audit_trail(&ids[0]).await.unwrap();
+            let trail = app.services.ports.applications.audit_trail(&ids[0]).await.unwrap();
             heads.push(subsidy_core::audit::anchor::ChainHead::of(&trail[h.seq as usize - 1]));
         } else {
             heads.push(h.clone());
         }
     }
-    let forged = Anchor::next(&app.services.audit_key, None, original.written_at, heads);
+    let forged = Anchor::next(&app.services.ports.audit_key, None, original.written_at, heads);
     assert_ne!(forged.digest, original.digest);
     if aws_backend() {
         let stack = app.aws();
@@ -268,7 +271,7 @@ async fn an_anchor_cannot_be_rewritten_where_it_is_kept() {
         let bucket = &stack.resources.anchor_bucket;
         let key = subsidy_infra::aws::anchors::anchor_key(1);
         // The function's own conditional put refuses the number.
-        assert_eq!(app.services.anchors.append(&forged).await, Err(subsidy_core::StoreError::AlreadyExists));
+        assert_eq!(app.services.ports.anchors.append(&forged).await, Err(subsidy_core::StoreError::AlreadyExists));
         // An unconditional PUT only adds a version; the first stays.
         s3.put_object()
             .bucket(bucket)
@@ -289,12 +292,12 @@ async fn an_anchor_cannot_be_rewritten_where_it_is_kept() {
     } else {
         // Standalone, the file is only appended to: the forged anchor 1 goes
         // after the real one, which stays first.
-        assert_eq!(app.services.anchors.append(&forged).await, Err(subsidy_core::StoreError::AlreadyExists));
+        assert_eq!(app.services.ports.anchors.append(&forged).await, Err(subsidy_core::StoreError::AlreadyExists));
         let path = app.data_dir().join("audit-anchors.jsonl");
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         std::io::Write::write_all(&mut f, format!("{}\n", serde_json::to_string(&forged).unwrap()).as_bytes()).unwrap();
     }
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert!(
         report.failures.contains(&ChainError::AnchorMismatch {
             subject: ids[0].clone(),

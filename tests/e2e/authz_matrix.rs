@@ -344,12 +344,12 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
                 let is_staff = !matches!(c.role, "company" | "project_manager" | "anonymous");
                 let own = c.unit.clone().filter(|_| is_staff).unwrap_or("440304001020".into());
                 let mut v = vec![(own.clone(), Relation::Own)];
-                let children = app.services.tree.children(&own).map(|u| u.code.clone()).next();
+                let children = app.services.ports.tree.children(&own).map(|u| u.code.clone()).next();
                 if let Some(child) = children {
                     v.push((child, Relation::Child));
                 }
-                if let Some(parent) = app.services.tree.get(&own).and_then(|u| u.parent.clone()) {
-                    let sibling = app.services.tree.children(&parent).map(|u| u.code.clone()).find(|s| *s != own);
+                if let Some(parent) = app.services.ports.tree.get(&own).and_then(|u| u.parent.clone()) {
+                    let sibling = app.services.ports.tree.children(&parent).map(|u| u.code.clone()).find(|s| *s != own);
                     v.push((parent, Relation::Parent));
                     if let Some(s) = sibling {
                         v.push((s, Relation::Sibling));

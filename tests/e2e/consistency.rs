@@ -181,16 +181,17 @@ async fn redelivered_and_stale_arrivals_change_nothing() {
         tier: subsidy_core::identity::Tier::Community,
         version,
     };
-    let first = services.prechecks.prechecks_of(&id).await.unwrap();
+    let first = services.ports.prechecks.prechecks_of(&id).await.unwrap();
     review::handle_arrival(services, &msg).await.unwrap();
     review::handle_arrival(services, &msg).await.unwrap();
-    let again = services.prechecks.prechecks_of(&id).await.unwrap();
+    let again = services.ports.prechecks.prechecks_of(&id).await.unwrap();
     assert_eq!(again.len(), first.len(), "one report per tier, however often delivered");
     let stale =
         subsidy_core::application::dispatch::TierArrival { tier: subsidy_core::identity::Tier::District, ..msg };
     review::handle_arrival(services, &stale).await.unwrap();
     assert!(
         services
+            .ports
             .prechecks
             .prechecks_of(&id)
             .await
@@ -204,14 +205,14 @@ async fn redelivered_and_stale_arrivals_change_nothing() {
 async fn the_audit_chain_verifies_until_a_stored_entry_is_altered() {
     let app = TestApp::spawn_standalone().await;
     let id = submitted_and_confirmed(&app).await;
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert_eq!((report.applications, report.entries, report.failures.len()), (1, 3, 0));
 
     app.sqlite()
         .execute_raw(&format!("UPDATE audit SET body = replace(body, '\"role\":\"project_manager\"', '\"role\":\"city\"') WHERE application_id = '{id}' AND seq = 3"))
         .await
         .unwrap();
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
     assert!(report.failures[0].to_string().contains("entry 3"), "{}", report.failures[0]);
 
@@ -219,7 +220,7 @@ async fn the_audit_chain_verifies_until_a_stored_entry_is_altered() {
     let app2 = TestApp::spawn_standalone().await;
     let id2 = submitted_and_confirmed(&app2).await;
     app2.sqlite().execute_raw(&format!("DELETE FROM audit WHERE application_id = '{id2}' AND seq = 3")).await.unwrap();
-    let report = app2.services.verify_audit(|_| {}).await.unwrap();
+    let report = app2.services.audit.verify_audit(|_| {}).await.unwrap();
     assert_eq!(report.failures.len(), 1);
 }
 

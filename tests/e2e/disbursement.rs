@@ -141,7 +141,7 @@ async fn built(app: &TestApp, user: &User<'_>, id: &str) -> Value {
 }
 
 fn step_of(app: &TestApp, n: usize) {
-    app.services.batch_step.store(n, std::sync::atomic::Ordering::Relaxed);
+    app.services.ports.batch_step.store(n, std::sync::atomic::Ordering::Relaxed);
 }
 
 #[tokio::test]
@@ -176,7 +176,7 @@ async fn a_batch_larger_than_a_step_answers_building_and_the_queue_finishes_it()
     let budget = finance.get("/api/v1/disbursement/budget").await.ok();
     assert_eq!(fen(&budget["committed"]), district_total, "the budget holds each amount once");
     // The queue acted for the creator: the trail names them, not a robot.
-    let trail = app.services.applications.audit_trail(&format!("batch:{id}")).await.unwrap();
+    let trail = app.services.ports.applications.audit_trail(&format!("batch:{id}")).await.unwrap();
     let ready = trail.iter().find(|e| e.action == "batch_ready").expect("batch_ready audited");
     assert_eq!(ready.actor_id, trail[0].actor_id);
     // Ready is not released: still no file, however long the queue runs.
@@ -283,7 +283,7 @@ async fn a_long_results_file_is_settled_by_the_queue_and_the_batch_reconciled() 
     let again = import(&app, &finance, &id, &file).await;
     assert_eq!(again.status.as_u16(), 200, "{}", again.body);
     assert_eq!(again.body["version"], done["version"]);
-    let trail = app.services.applications.audit_trail(&format!("batch:{id}")).await.unwrap();
+    let trail = app.services.ports.applications.audit_trail(&format!("batch:{id}")).await.unwrap();
     assert_eq!(trail.iter().filter(|e| e.action == "import_results").count(), 1, "one import recorded");
 }
 

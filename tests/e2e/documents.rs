@@ -128,9 +128,9 @@ async fn upload_check_and_delete_are_on_the_trail_even_after_a_return() {
     let uploads = trail.as_array().unwrap().iter().filter(|e| e["action"] == "upload_document").count();
     assert_eq!(uploads, 3, "two at first, one after the return");
     // The record and its chain are kept, and verify.
-    let kept = app.services.documents.get_document(&id, &contract).await.unwrap().expect("kept");
+    let kept = app.services.ports.documents.get_document(&id, &contract).await.unwrap().expect("kept");
     assert_eq!(kept.status, subsidy_core::documents::DocumentStatus::Deleted);
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert!(report.documents >= 3);
     // Deleting it again is not found, and nothing is added to the trail.

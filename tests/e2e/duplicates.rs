@@ -91,7 +91,7 @@ async fn everything_delivered_twice_happens_once() {
         // Every upload event delivered twice: each document checked once.
         let checks = all.iter().filter(|e| e["action"] == "check_document").count();
         assert_eq!(checks, 2, "{id}: one check per document");
-        let reports = app.services.prechecks.prechecks_of(id).await.unwrap();
+        let reports = app.services.ports.prechecks.prechecks_of(id).await.unwrap();
         let mut tiers: Vec<Tier> = reports.iter().map(|r| r.tier).collect();
         tiers.sort_by_key(|t| *t as u8);
         tiers.dedup();
@@ -99,7 +99,7 @@ async fn everything_delivered_twice_happens_once() {
         assert_eq!(reports.len(), 3, "{id}: every tier checked");
     }
     // Counted once: the live totals equal a recount from the applications.
-    let recount = app.services.reconcile().await.unwrap();
+    let recount = app.services.stats.reconcile().await.unwrap();
     assert!(recount.drift.is_empty(), "counted twice somewhere: {:?}", recount.drift);
     // The budget holds each payment once.
     let budget = finance.get("/api/v1/disbursement/budget").await.ok();

@@ -43,8 +43,8 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
     let id = submitted_and_confirmed(&app).await;
     let a = app.aws();
     let services = &app.services;
-    let before = services.applications.get_application(&id).await.unwrap().unwrap();
-    let trail_before = services.applications.audit_trail(&id).await.unwrap().len();
+    let before = services.ports.applications.get_application(&id).await.unwrap().unwrap();
+    let trail_before = services.ports.applications.audit_trail(&id).await.unwrap().len();
 
     // Every stream batch goes to dispatch twice: each arrival is queued twice.
     let batches = a.stream_batches().await;
@@ -67,10 +67,10 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
     }
     assert_eq!(messages, 2, "the one arrival, sent twice");
 
-    let after = services.applications.get_application(&id).await.unwrap().unwrap();
+    let after = services.ports.applications.get_application(&id).await.unwrap().unwrap();
     assert_eq!(after, before, "consumers never change the application");
-    assert_eq!(services.applications.audit_trail(&id).await.unwrap().len(), trail_before);
-    let reports = services.prechecks.prechecks_of(&id).await.unwrap();
+    assert_eq!(services.ports.applications.audit_trail(&id).await.unwrap().len(), trail_before);
+    let reports = services.ports.prechecks.prechecks_of(&id).await.unwrap();
     assert_eq!(reports.len(), 1, "one pre-check report, however often delivered");
     assert_eq!(reports[0].tier, Tier::Community);
 
@@ -83,7 +83,7 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
     }]});
     let r = review::handle_sqs(services, Tier::Community, serde_json::from_value(stale).unwrap()).await;
     assert!(r.batch_item_failures.is_empty());
-    assert_eq!(services.prechecks.prechecks_of(&id).await.unwrap().len(), 1);
+    assert_eq!(services.ports.prechecks.prechecks_of(&id).await.unwrap().len(), 1);
     a.stop();
 }
 
@@ -233,16 +233,16 @@ async fn counters_from_the_dynamodb_stream_equal_the_recount_however_records_are
         rest = &rest[n..];
     }
 
-    let policy = app.services.policy_id.clone();
-    let stored = app.services.stats.all_units(&policy).await.unwrap();
+    let policy = app.services.ports.policy_id.clone();
+    let stored = app.services.ports.stats.all_units(&policy).await.unwrap();
     let mut apps = Vec::new();
     for id in &ids {
-        apps.push(app.services.applications.get_application(id).await.unwrap().unwrap());
+        apps.push(app.services.ports.applications.get_application(id).await.unwrap().unwrap());
     }
     let d = subsidy_core::stats::drift(&policy, &stored, &subsidy_core::stats::Recount::of_applications(&apps));
     assert!(d.is_empty(), "{d:?}");
     let city = subsidy_core::stats::UnitKey::new(&policy, "440300");
-    let totals = app.services.stats.unit_totals(std::slice::from_ref(&city)).await.unwrap()[&city].totals;
+    let totals = app.services.ports.stats.unit_totals(std::slice::from_ref(&city)).await.unwrap()[&city].totals;
     assert!(totals.get(subsidy_core::stats::Counter::Projects) > 0);
     app.aws().stop();
 }

@@ -38,7 +38,10 @@ async fn no_treasury_file_exists_or_is_served_before_a_second_person_releases_th
         }
     }
     for ext in ["csv", "xlsx"] {
-        assert!(app.services.exports.head(&batch_file_key(id, ext), 0).await.unwrap().is_none(), "no {ext} written");
+        assert!(
+            app.services.ports.exports.head(&batch_file_key(id, ext), 0).await.unwrap().is_none(),
+            "no {ext} written"
+        );
     }
     assert_eq!(maker.get(&format!("/api/v1/batches/{id}")).await.ok()["filesReady"], false);
 
@@ -81,7 +84,7 @@ async fn a_released_batch_cannot_be_cancelled() {
 async fn a_resume_racing_the_queue_never_adds_a_line_outside_the_totals() {
     let app = TestApp::spawn().await;
     approved_applications(&app, 9).await;
-    app.services.batch_step.store(4, std::sync::atomic::Ordering::Relaxed);
+    app.services.ports.batch_step.store(4, std::sync::atomic::Ordering::Relaxed);
     let maker = app.login("finance-futian").await;
     let created = maker.post("/api/v1/batches", json!({"note": "竞态"})).await;
     assert_eq!(created.status.as_u16(), 202, "{}", created.body);
@@ -122,7 +125,7 @@ async fn a_resume_racing_the_queue_never_adds_a_line_outside_the_totals() {
 async fn a_resume_makes_its_user_a_maker_who_cannot_release() {
     let app = TestApp::spawn().await;
     approved_applications(&app, 5).await;
-    app.services.batch_step.store(4, std::sync::atomic::Ordering::Relaxed);
+    app.services.ports.batch_step.store(4, std::sync::atomic::Ordering::Relaxed);
     let maker = app.login("finance-futian").await;
     let created = maker.post("/api/v1/batches", json!({})).await;
     let id = created.body["id"].as_str().unwrap().to_string();

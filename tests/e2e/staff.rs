@@ -106,11 +106,11 @@ async fn an_administrator_lists_creates_replaces_disables_and_enables_staff_of_i
     reviewer.get("/api/v1/review/subdistrict/inbox").await.ok();
 
     // Every change is one entry of the member's audit chain, and it verifies.
-    let trail = app.services.applications.audit_trail("staff:new-reviewer").await.unwrap();
+    let trail = app.services.ports.applications.audit_trail("staff:new-reviewer").await.unwrap();
     let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["staff_create", "staff_update", "staff_disable", "staff_update"]);
     assert!(trail.iter().all(|e| e.actor_id == "demo-admin-futian"));
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     let demo_staff = subsidy_standalone::demo::ACCOUNTS.iter().filter(|a| a.role.is_staff()).count() as u64;
     assert_eq!(report.staff, demo_staff + 8, "the demo staff, the seven in two districts and this one");
@@ -123,7 +123,7 @@ async fn bad_staff_changes_get_a_clear_error_and_write_nothing() {
     admin.put(&format!("{STAFF}/kept"), member("原样", &[("district", "440304")], None)).await.ok();
     let kept = admin.get(&format!("{STAFF}/kept")).await.ok();
     let before = listed(&admin, "").await;
-    let trail = app.services.applications.audit_trail("staff:kept").await.unwrap().len();
+    let trail = app.services.ports.applications.audit_trail("staff:kept").await.unwrap().len();
 
     let too_many: Vec<(&str, &str)> = (0..21).map(|_| ("district", "440304")).collect();
     let cases: Vec<(&str, String, Value, u16, &str, &str)> = vec![
@@ -289,7 +289,11 @@ async fn bad_staff_changes_get_a_clear_error_and_write_nothing() {
     admin.delete(&format!("{STAFF}/demo-district-dapeng")).await.expect(404, "not_found");
     assert_eq!(listed(&admin, "").await, before, "nothing was created");
     assert_eq!(admin.get(&format!("{STAFF}/kept")).await.ok(), kept, "nothing was changed");
-    assert_eq!(app.services.applications.audit_trail("staff:kept").await.unwrap().len(), trail, "nothing was audited");
+    assert_eq!(
+        app.services.ports.applications.audit_trail("staff:kept").await.unwrap().len(),
+        trail,
+        "nothing was audited"
+    );
     // 大鹏新区's reviewer is untouched and still acts.
     app.login("district-dapeng").await.get("/api/v1/review/district/inbox").await.ok();
 }

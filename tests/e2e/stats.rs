@@ -27,7 +27,7 @@ async fn all_applications(app: &TestApp) -> Vec<subsidy_core::application::Appli
     let mut out = Vec::new();
     let mut page = subsidy_core::ports::PageRequest::first(100);
     loop {
-        let batch = app.services.applications.scan_applications(&page).await.unwrap();
+        let batch = app.services.ports.applications.scan_applications(&page).await.unwrap();
         out.extend(batch.items);
         match batch.next_cursor {
             Some(c) => page.cursor = Some(c),
@@ -38,8 +38,8 @@ async fn all_applications(app: &TestApp) -> Vec<subsidy_core::application::Appli
 
 /// The stored counters equal a full recount, at every unit.
 async fn assert_counters_equal_recount(app: &TestApp) {
-    let policy = app.services.policy_id.clone();
-    let stored = app.services.stats.all_units(&policy).await.unwrap();
+    let policy = app.services.ports.policy_id.clone();
+    let stored = app.services.ports.stats.all_units(&policy).await.unwrap();
     let recount = Recount::of_applications(&all_applications(app).await);
     let d = drift(&policy, &stored, &recount);
     assert!(d.is_empty(), "{d:?}");
@@ -233,12 +233,12 @@ async fn the_nightly_job_repairs_injected_drift_and_stores_the_daily_reports() {
     app.drain().await;
     // Drift on purpose: a counter changed behind the aggregator's back, and
     // a lost record (an application's marker deleted).
-    let policy = app.services.policy_id.clone();
+    let policy = app.services.ports.policy_id.clone();
     let key = UnitKey::new(&policy, "440304");
-    let stored = app.services.stats.unit_totals(std::slice::from_ref(&key)).await.unwrap()[&key].clone();
+    let stored = app.services.ports.stats.unit_totals(std::slice::from_ref(&key)).await.unwrap()[&key].clone();
     let mut bad = stored.totals;
     bad.add(subsidy_core::stats::Counter::ClaimedAmount, 1_000_000);
-    assert!(app.services.stats.repair_unit(&key, &bad, stored.version, chrono::Utc::now()).await.unwrap());
+    assert!(app.services.ports.stats.repair_unit(&key, &bad, stored.version, chrono::Utc::now()).await.unwrap());
     let city = app.login("city").await;
     let wrong = city.get("/api/v1/stats/440304").await.ok();
     assert_eq!(n(&wrong, "/totals/claimedAmountFen"), 5_234_567 + 1_000_000, "the drift shows");

@@ -54,7 +54,7 @@ async fn sql(app: &TestApp, statement: String) {
 #[tokio::test]
 async fn an_untouched_store_verifies_every_kind_of_chain() {
     let (app, _) = store_with_chains().await;
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert!(report.applications >= 2 && report.companies >= 1 && report.batches == 1, "{report:?}");
     assert!(report.other_entries >= 3, "company and batch entries were walked: {report:?}");
@@ -95,7 +95,7 @@ async fn every_attack_on_every_chain_is_detected() {
             for statement in attack(subject) {
                 sql(&app, statement).await;
             }
-            let report = app.services.verify_audit(|_| {}).await.unwrap();
+            let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
             assert_eq!(report.failures.len(), 1, "{name} on {subject}: {:?}", report.failures);
             assert!(report.failures[0].to_string().starts_with(subject.as_str()), "{name}: {}", report.failures[0]);
             detected += 1;
@@ -114,7 +114,7 @@ async fn a_rewritten_chain_with_every_hash_recomputed_is_still_detected() {
     use subsidy_core::audit::{AuditEntry, AuditKey};
     let (app, subjects) = store_with_chains().await;
     let id = &subjects[0];
-    let original = app.services.applications.audit_trail(id).await.unwrap();
+    let original = app.services.ports.applications.audit_trail(id).await.unwrap();
     assert!(original.len() >= 4, "{}", original.len());
     type Forge = Box<dyn Fn(&AuditEntry) -> String>;
     let forgers: [(&str, Forge); 2] = [
@@ -149,7 +149,7 @@ async fn a_rewritten_chain_with_every_hash_recomputed_is_still_detected() {
         }
         sql(&app, format!("UPDATE applications SET body = json_set(body, '$.auditHead', '{prev}') WHERE id = '{id}'"))
             .await;
-        let report = app.services.verify_audit(|_| {}).await.unwrap();
+        let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
         assert_eq!(report.failures.len(), 1, "{how}: {:?}", report.failures);
         assert_eq!(
             report.failures[0],

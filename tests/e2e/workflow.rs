@@ -69,7 +69,7 @@ async fn the_happy_path_reaches_approved_with_the_amount_to_the_fen() {
     assert_eq!(doc_actions.len(), 4, "{doc_actions:?}");
     assert_eq!(doc_actions.iter().filter(|(a, who)| *a == "upload_document" && *who == "demo-company-a").count(), 2);
     assert_eq!(doc_actions.iter().filter(|(a, who)| *a == "check_document" && *who == "system").count(), 2);
-    let report = app.services.verify_audit(|_| {}).await.unwrap();
+    let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!((report.entries, report.documents), (6, 2));
 }
@@ -420,7 +420,7 @@ async fn phones_are_masked_to_their_owner_and_an_update_without_one_keeps_it() {
     let kept = new.put("/api/v1/company", update.clone()).await.ok();
     assert_eq!((kept["contactPhone"].as_str(), kept["contactName"].as_str()), (Some("139****9078"), Some("吴禾二")));
     let owner = subsidy_standalone::demo::actor(&app.services, "company-new").unwrap().user_id;
-    let stored = app.services.companies.company_of_owner(&owner).await.unwrap().unwrap();
+    let stored = app.services.ports.companies.company_of_owner(&owner).await.unwrap().unwrap();
     assert_eq!(stored.profile.contact_phone.as_str(), "13900139078", "the number on file is the whole one");
     update["version"] = kept["version"].clone();
     update["contactPhone"] = "139-0013-9079".into();
@@ -445,7 +445,7 @@ async fn phones_are_masked_to_their_owner_and_an_update_without_one_keeps_it() {
     project.as_object_mut().unwrap().remove("managerPhone");
     let kept = new.put(&format!("/api/v1/projects/{id}"), project).await.ok();
     assert_eq!((kept["managerPhone"].as_str(), kept["managerName"].as_str()), (Some("137****7078"), Some("郑经理二")));
-    let stored = app.services.projects.get_project(id).await.unwrap().unwrap();
+    let stored = app.services.ports.projects.get_project(id).await.unwrap().unwrap();
     assert_eq!(stored.details.manager_phone.as_str(), "13700137078");
 
     // The company and the manager see the manager's phone masked on the
@@ -462,11 +462,11 @@ async fn a_draft_holding_a_claim_from_before_frees_it_when_withdrawn() {
     let app = TestApp::spawn().await;
     let company = app.login("company-a").await;
     let id = company.create_application("南园花园").await["id"].as_str().unwrap().to_string();
-    let stored = app.services.applications.get_application(&id).await.unwrap().unwrap();
+    let stored = app.services.ports.applications.get_application(&id).await.unwrap().unwrap();
     // The draft takes the claim, as every draft did before.
     let actor = subsidy_standalone::demo::actor(&app.services, "company-a").unwrap();
     let audit = subsidy_core::audit::AuditEntry::next(
-        &app.services.audit_key,
+        &app.services.ports.audit_key,
         &id,
         stored.audit_seq + 1,
         &stored.audit_head,
@@ -483,8 +483,8 @@ async fn a_draft_holding_a_claim_from_before_frees_it_when_withdrawn() {
         audit_head: audit.hash.clone(),
         ..stored.clone()
     };
-    app.services.applications.update_application(&legacy, 1, &audit, ClaimChange::Take).await.unwrap();
-    let holder = || app.services.applications.claim_holder(&stored.policy_id, stored.claim());
+    app.services.ports.applications.update_application(&legacy, 1, &audit, ClaimChange::Take).await.unwrap();
+    let holder = || app.services.ports.applications.claim_holder(&stored.policy_id, stored.claim());
     assert_eq!(holder().await.unwrap(), Some(id.clone()));
     assert_eq!(company.act(&id, "/api/v1/applications/{id}/withdraw", json!({})).await.ok()["state"], "withdrawn");
     assert_eq!(holder().await.unwrap(), None, "the estate is free again");

@@ -13,6 +13,7 @@
 //! unkeyed hash could be recomputed by anyone).
 
 pub mod anchor;
+pub mod jobs;
 
 use std::fmt;
 

@@ -4,6 +4,7 @@
 //! `parse` then turns them into domain types and names the first bad field.
 
 pub mod credit_code;
+pub mod service;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,8 @@
 //! content type a client declares. Storage keys are derived from ids only,
 //! so a file name can never choose where bytes land.
 
+pub mod service;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

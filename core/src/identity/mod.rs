@@ -16,6 +16,7 @@
 //! | `name`                  | display name (optional)                                       |
 
 pub mod authz;
+pub mod service;
 pub mod staff;
 
 use std::fmt;

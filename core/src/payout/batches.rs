@@ -328,7 +328,7 @@ impl Services {
 
     async fn budget_view(&self, policy: &Policy, district: &str) -> Result<BudgetView, Error> {
         let allocated = Self::allocated(policy, district).unwrap_or(Fen::ZERO);
-        let b = self.disbursement.budget(&policy.id, district, allocated).await?;
+        let b = self.ports.disbursement.budget(&policy.id, district, allocated).await?;
         Ok(BudgetView {
             district: district.to_string(),
             allocated: Money::of(b.allocated),
@@ -352,12 +352,12 @@ impl Services {
         let mut out = Vec::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let found = self.applications.list_applications(&scope, &filter, &page).await?;
+            let found = self.ports.applications.list_applications(&scope, &filter, &page).await?;
             out.extend(
                 found
                     .items
                     .iter()
-                    .filter(|a| a.state == State::Approved && a.policy_id == self.policy_id)
+                    .filter(|a| a.state == State::Approved && a.policy_id == self.ports.policy_id)
                     .map(Approved::of),
             );
             match found.next_cursor {
@@ -372,9 +372,9 @@ impl Services {
     /// The applications behind `keys`, read together, in their order;
     /// one deleted since is left out.
     async fn fetch(&self, keys: &[&Approved]) -> Result<Vec<Application>, Error> {
-        let parallel = self.disbursement.parallel_writes().max(1);
+        let parallel = self.ports.disbursement.parallel_writes().max(1);
         let reads: Vec<Pending<'_, Result<Option<Application>, StoreError>>> =
-            keys.iter().map(|k| self.applications.get_application(&k.id)).collect();
+            keys.iter().map(|k| self.ports.applications.get_application(&k.id)).collect();
         let found: Vec<Option<Application>> = futures::stream::iter(reads).buffered(parallel).try_collect().await?;
         Ok(found.into_iter().flatten().collect())
     }
@@ -418,7 +418,7 @@ impl Services {
                 total = total.checked_add(amount).unwrap_or(total);
             }
         }
-        let items = self.fetch(&on_page).await?.iter().map(|a| ApplicationView::of(a, &self.tree)).collect();
+        let items = self.fetch(&on_page).await?.iter().map(|a| ApplicationView::of(a, &self.ports.tree)).collect();
         let end = end.min(count);
         Ok(EligibleView {
             items,
@@ -449,7 +449,7 @@ impl Services {
     /// of lines; finishes the batch when nothing is left to claim,
     /// otherwise asks the batch queue to go on.
     async fn advance_batch(&self, actor: &Actor, id: &str, who: Step) -> Result<BatchView, Error> {
-        let step = self.batch_step.load(std::sync::atomic::Ordering::Relaxed).max(1);
+        let step = self.ports.batch_step.load(std::sync::atomic::Ordering::Relaxed).max(1);
         let max = match who {
             Step::Queue => step,
             Step::Request => (step / REQUEST_SHARE).max(1),
@@ -458,7 +458,7 @@ impl Services {
         if fill.done {
             return self.finish_batch(actor, id).await;
         }
-        self.export_queue.request_export(id).await?;
+        self.ports.export_queue.request_export(id).await?;
         self.batch(actor, id).await
     }
 
@@ -468,7 +468,7 @@ impl Services {
     /// found nothing to claim is cancelled (see [`Self::finish_batch`]),
     /// which is an outcome, not a failure to retry. Returns the batch.
     pub async fn build_batch(&self, id: &str) -> Result<Option<BatchView>, Error> {
-        let Some(batch) = self.disbursement.get_batch(id).await? else {
+        let Some(batch) = self.ports.disbursement.get_batch(id).await? else {
             return Ok(None);
         };
         if decide(&batch, &batch.created_by, BatchAction::Fill).is_err() {
@@ -490,11 +490,11 @@ impl Services {
     /// memory). A district's batches are few, newest first.
     pub async fn building_batches(&self) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
-        let root = self.tree.root().code.clone();
-        for district in self.tree.children(&root).map(|u| u.code.clone()).collect::<Vec<_>>() {
+        let root = self.ports.tree.root().code.clone();
+        for district in self.ports.tree.children(&root).map(|u| u.code.clone()).collect::<Vec<_>>() {
             let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
             loop {
-                let batches = self.disbursement.batches_of(&self.policy_id, &district, &page).await?;
+                let batches = self.ports.disbursement.batches_of(&self.ports.policy_id, &district, &page).await?;
                 out.extend(batches.items.iter().filter(|b| b.state == BatchState::Building).map(|b| b.id.clone()));
                 match batches.next_cursor {
                     Some(c) => page.cursor = Some(c),
@@ -521,7 +521,7 @@ impl Services {
             return Err(Error::PayoutDeadlinePassed { deadline: policy.reissue_until() });
         }
         let allocated = Self::allocated(&policy, &district)?;
-        let budget = self.disbursement.budget(&policy.id, &district, allocated).await?;
+        let budget = self.ports.disbursement.budget(&policy.id, &district, allocated).await?;
         let approved = self.approved_in(&district).await?;
         // After the payout deadline only re-issues of failed payments may
         // be paid, until the policy's grace ends.
@@ -569,7 +569,7 @@ impl Services {
             builders: vec![actor.user_id.clone()],
         };
         let audit = AuditEntry::next(
-            &self.audit_key,
+            &self.ports.audit_key,
             &batch_subject(&id),
             1,
             GENESIS,
@@ -582,13 +582,13 @@ impl Services {
         );
         batch.audit_seq = 1;
         batch.audit_head = audit.hash.clone();
-        self.disbursement.create_batch(&batch, &audit).await?;
+        self.ports.disbursement.create_batch(&batch, &audit).await?;
         Ok(batch)
     }
 
     async fn own_batch(&self, actor: &Actor, id: &str) -> Result<Batch, Error> {
         let district = self.finance_district(actor)?;
-        match self.disbursement.get_batch(id).await? {
+        match self.ports.disbursement.get_batch(id).await? {
             Some(b) if b.district == district => Ok(b),
             _ => Err(Error::NotFound("batch")),
         }
@@ -610,7 +610,7 @@ impl Services {
             // Its totals are being counted: only finishing is left.
             return Ok(Fill { claimed: 0, done: true });
         }
-        let policy = self.policy_by_id(&batch.policy_id).await?;
+        let policy = self.cx.policy_by_id(&batch.policy_id).await?;
         let allocated = Self::allocated(&policy, &batch.district)?;
         let cap = max.unwrap_or(usize::MAX);
         let mut claimed = 0;
@@ -618,7 +618,7 @@ impl Services {
         // Claims of a page go to the store together, as many at once as it
         // takes (see `DisbursementStore::parallel_writes`); each is still
         // its own conditional write, so nothing is claimed twice.
-        let parallel = self.disbursement.parallel_writes().max(1);
+        let parallel = self.ports.disbursement.parallel_writes().max(1);
         let budget = BudgetKey { policy_id: &policy.id, district: &batch.district };
         let approved = self.approved_in(&batch.district).await?;
         let now = self.now();
@@ -654,7 +654,7 @@ impl Services {
                         settled_at: None,
                     };
                     let cmd = Command::AddToBatch { batch_id: batch.id.clone(), line_id: line.id.clone() };
-                    match step(&self.audit_key, app, actor, cmd, &policy, self.now()) {
+                    match step(&self.ports.audit_key, app, actor, cmd, &policy, self.now()) {
                         Ok((next, audit, _)) => prepared.push((next, audit, line, app.version)),
                         Err(
                             Error::PayeeNotVerified | Error::WrongState { .. } | Error::PayoutDeadlinePassed { .. },
@@ -669,13 +669,13 @@ impl Services {
                 // What makes that safe is not this read but each claim,
                 // which the store makes conditional on the batch still
                 // taking lines (`ClaimError::Closed`).
-                if self.disbursement.get_batch(&batch.id).await?.is_none_or(|b| !b.claimable()) {
+                if self.ports.disbursement.get_batch(&batch.id).await?.is_none_or(|b| !b.claimable()) {
                     break 'pages;
                 }
                 let mut claims: Vec<Pending<'_, Result<(), ClaimError>>> = Vec::with_capacity(prepared.len());
                 for (next, audit, line, v) in &prepared {
                     let write = AppWrite { app: next, expected_version: *v, audit };
-                    claims.push(self.disbursement.claim(write, line, budget, allocated));
+                    claims.push(self.ports.disbursement.claim(write, line, budget, allocated));
                 }
                 let outcomes: Vec<Result<(), ClaimError>> =
                     futures::stream::iter(claims).buffer_unordered(parallel).collect().await;
@@ -703,7 +703,7 @@ impl Services {
             let expected = b.version;
             b.left_out_for_budget = left_out;
             b.version += 1;
-            self.disbursement.update_batch(&b, expected, None).await?;
+            self.ports.disbursement.update_batch(&b, expected, None).await?;
         }
         Ok(Fill { claimed, done })
     }
@@ -719,7 +719,7 @@ impl Services {
             batch.sealed = true;
             batch.version += 1;
             batch.updated_at = self.now();
-            self.disbursement.update_batch(&batch, expected, None).await?;
+            self.ports.disbursement.update_batch(&batch, expected, None).await?;
         }
         // Every claim that will ever land in this batch has landed: the
         // count below is final.
@@ -727,7 +727,7 @@ impl Services {
         let to = decide(&batch, &actor.user_id, BatchAction::Finish { lines: count })?;
         let now = self.now();
         let (mut next, audit) = batch_step(
-            &self.audit_key,
+            &self.ports.audit_key,
             &batch,
             actor,
             "batch_ready",
@@ -739,7 +739,7 @@ impl Services {
         next.total = total;
         if to == BatchState::Cancelled {
             let (cancelled, audit) = batch_step(
-                &self.audit_key,
+                &self.ports.audit_key,
                 &batch,
                 actor,
                 "cancel_batch",
@@ -747,10 +747,11 @@ impl Services {
                 Some("nothing was claimed".into()),
                 now,
             );
-            self.disbursement.update_batch(&cancelled, batch.version, Some(&audit)).await?;
+            self.ports.disbursement.update_batch(&cancelled, batch.version, Some(&audit)).await?;
             return Err(if batch.left_out_for_budget > 0 {
-                let policy = self.policy_by_id(&batch.policy_id).await?;
+                let policy = self.cx.policy_by_id(&batch.policy_id).await?;
                 let b = self
+                    .ports
                     .disbursement
                     .budget(&policy.id, &batch.district, Self::allocated(&policy, &batch.district)?)
                     .await?;
@@ -759,7 +760,7 @@ impl Services {
                 Error::NothingToPay
             });
         }
-        self.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
+        self.ports.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
         self.batch_view(&next).await
     }
 
@@ -774,7 +775,7 @@ impl Services {
         let mut t = Tally::default();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let lines = self.disbursement.lines_of(batch_id, &page).await?;
+            let lines = self.ports.disbursement.lines_of(batch_id, &page).await?;
             for l in &lines.items {
                 let (count, sum) = t.0.entry(l.status.as_str()).or_insert((0, Fen::ZERO));
                 *count += 1;
@@ -798,7 +799,7 @@ impl Services {
             let expected = batch.version;
             batch.builders.push(actor.user_id.clone());
             batch.version += 1;
-            self.disbursement.update_batch(&batch, expected, None).await?;
+            self.ports.disbursement.update_batch(&batch, expected, None).await?;
         }
         self.advance_batch(actor, id, Step::Request).await
     }
@@ -811,7 +812,7 @@ impl Services {
         if batch.version != version {
             return Err(Error::VersionConflict { current: batch.version });
         }
-        let policy = self.policy_by_id(&batch.policy_id).await?;
+        let policy = self.cx.policy_by_id(&batch.policy_id).await?;
         for line in self.all_lines(&batch.id).await?.into_iter().filter(|l| l.status == LineStatus::Pending) {
             let m = line.amount.fen();
             let settled = PaymentLine { status: LineStatus::Cancelled, settled_at: Some(self.now()), ..line.clone() };
@@ -827,8 +828,8 @@ impl Services {
         }
         let batch = self.own_batch(actor, id).await?;
         let (next, audit) =
-            batch_step(&self.audit_key, &batch, actor, "cancel_batch", BatchState::Cancelled, None, self.now());
-        self.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
+            batch_step(&self.ports.audit_key, &batch, actor, "cancel_batch", BatchState::Cancelled, None, self.now());
+        self.ports.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
         self.batch_view(&next).await
     }
 
@@ -836,7 +837,7 @@ impl Services {
         let mut out = Vec::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let lines = self.disbursement.lines_of(batch_id, &page).await?;
+            let lines = self.ports.disbursement.lines_of(batch_id, &page).await?;
             out.extend(lines.items);
             match lines.next_cursor {
                 Some(c) => page.cursor = Some(c),
@@ -858,6 +859,7 @@ impl Services {
     ) -> Result<(), Error> {
         for _ in 0..5 {
             let app = self
+                .ports
                 .applications
                 .get_application(&settled.application_id)
                 .await?
@@ -865,10 +867,10 @@ impl Services {
             if app.state != State::InPaymentBatch || app.payment_line.as_deref() != Some(&settled.id) {
                 return Ok(());
             }
-            let (next, audit, _) = step(&self.audit_key, &app, actor, cmd.clone(), policy, self.now())?;
+            let (next, audit, _) = step(&self.ports.audit_key, &app, actor, cmd.clone(), policy, self.now())?;
             let write = AppWrite { app: &next, expected_version: app.version, audit: &audit };
             let key = BudgetKey { policy_id: &batch.policy_id, district: &batch.district };
-            match self.disbursement.settle(write, settled, key, budget).await {
+            match self.ports.disbursement.settle(write, settled, key, budget).await {
                 Ok(()) => return Ok(()),
                 Err(ClaimError::Moved) => continue,
                 Err(ClaimError::OverBudget | ClaimError::Closed) => {
@@ -891,11 +893,11 @@ impl Services {
         }
         let now = self.now();
         let (mut next, audit) =
-            batch_step(&self.audit_key, &batch, actor, "release_batch", BatchState::Released, None, now);
+            batch_step(&self.ports.audit_key, &batch, actor, "release_batch", BatchState::Released, None, now);
         next.released_by = Some(actor.user_id.clone());
         next.released_at = Some(now);
-        self.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
-        self.export_queue.request_export(&next.id).await?;
+        self.ports.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
+        self.ports.export_queue.request_export(&next.id).await?;
         self.batch_view(&next).await
     }
 
@@ -903,7 +905,7 @@ impl Services {
     /// before the consumer finishes, the CSV last... so the XLSX is checked.
     async fn files_ready(&self, id: &str) -> Result<bool, Error> {
         let (csv, xlsx) = (batch_file_key(id, "csv"), batch_file_key(id, "xlsx"));
-        Ok(self.exports.head(&csv, 0).await?.is_some() && self.exports.head(&xlsx, 0).await?.is_some())
+        Ok(self.ports.exports.head(&csv, 0).await?.is_some() && self.ports.exports.head(&xlsx, 0).await?.is_some())
     }
 
     async fn batch_view(&self, b: &Batch) -> Result<BatchView, Error> {
@@ -918,7 +920,7 @@ impl Services {
 
     pub async fn batches(&self, actor: &Actor, page: &PageRequest) -> Result<Page<BatchView>, Error> {
         let district = self.finance_district(actor)?;
-        let page = self.disbursement.batches_of(&self.policy_id, &district, page).await?;
+        let page = self.ports.disbursement.batches_of(&self.ports.policy_id, &district, page).await?;
         let mut items = Vec::with_capacity(page.items.len());
         for b in &page.items {
             items.push(self.batch_view(b).await?);
@@ -929,7 +931,7 @@ impl Services {
     /// A batch's lines, accounts masked.
     pub async fn batch_lines(&self, actor: &Actor, id: &str, page: &PageRequest) -> Result<Page<LineView>, Error> {
         let batch = self.own_batch(actor, id).await?;
-        Ok(self.disbursement.lines_of(&batch.id, page).await?.map(|l| LineView::of(&l)))
+        Ok(self.ports.disbursement.lines_of(&batch.id, page).await?.map(|l| LineView::of(&l)))
     }
 
     /// A short-lived download of the batch file (`xlsx` or `csv`), the only
@@ -940,10 +942,10 @@ impl Services {
         decide(&batch, &actor.user_id, BatchAction::DownloadFile)?;
         if !self.files_ready(&batch.id).await? {
             // The request may have been lost (say, in a crash): ask again.
-            self.export_queue.request_export(&batch.id).await?;
+            self.ports.export_queue.request_export(&batch.id).await?;
             return Err(Error::FileNotReady);
         }
-        Ok(self.exports.presign_get(&batch_file_key(&batch.id, extension), None, DOWNLOAD_TTL).await?)
+        Ok(self.ports.exports.presign_get(&batch_file_key(&batch.id, extension), None, DOWNLOAD_TTL).await?)
     }
 
     /// Records one line of the bank's results: paid, or failed with the reason.
@@ -1022,16 +1024,19 @@ impl Services {
         if !problems.is_empty() {
             return Err(Error::ResultsRefused { problems });
         }
-        let policy = self.policy_by_id(&batch.policy_id).await?;
-        let share = (self.batch_step.load(std::sync::atomic::Ordering::Relaxed) / REQUEST_SHARE).max(1);
+        let policy = self.cx.policy_by_id(&batch.policy_id).await?;
+        let share = (self.ports.batch_step.load(std::sync::atomic::Ordering::Relaxed) / REQUEST_SHARE).max(1);
         match self.settle_lines(actor, &policy, &batch, &file.lines, 0, share).await? {
             None => Ok(Imported { batch: self.close_import(actor, id).await?, settling: false }),
             Some(next) => {
                 // The rest through the batch queue, from the file as kept.
                 let file_key = results_file_key(&batch.id);
-                self.exports.put(&file_key, text.as_bytes().to_vec(), "text/csv; charset=utf-8").await?;
+                self.ports.exports.put(&file_key, text.as_bytes().to_vec(), "text/csv; charset=utf-8").await?;
                 let results = ResultsJob { file_key, imported_by: actor.user_id.clone(), from_line: next };
-                self.export_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
+                self.ports
+                    .export_queue
+                    .request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) })
+                    .await?;
                 let batch = self.batch_view(&self.own_batch(actor, id).await?).await?;
                 Ok(Imported { batch, settling: true })
             }
@@ -1042,7 +1047,7 @@ impl Services {
     /// file, on behalf of the finance officer who imported it; then the
     /// batch's totals and state. Nothing for a batch no longer `released`.
     pub async fn settle_results(&self, batch_id: &str, job: &ResultsJob) -> Result<Option<BatchView>, Error> {
-        let Some(batch) = self.disbursement.get_batch(batch_id).await? else {
+        let Some(batch) = self.ports.disbursement.get_batch(batch_id).await? else {
             return Ok(None);
         };
         if decide(&batch, &job.imported_by, BatchAction::SettleLines).is_err() {
@@ -1050,19 +1055,23 @@ impl Services {
         }
         let actor = acting_for(&job.imported_by, &batch);
         let kept = self
+            .ports
             .exports
             .head(&job.file_key, MAX_RESULT_FILE)
             .await?
             .ok_or_else(|| Error::internal(format!("the results file {} is gone", job.file_key)))?;
         let text = String::from_utf8(kept.head).map_err(Error::internal)?;
         let file = parse_results(&text).map_err(|p| Error::internal(format!("a kept results file: {p:?}")))?;
-        let policy = self.policy_by_id(&batch.policy_id).await?;
-        let step = self.batch_step.load(std::sync::atomic::Ordering::Relaxed).max(1);
+        let policy = self.cx.policy_by_id(&batch.policy_id).await?;
+        let step = self.ports.batch_step.load(std::sync::atomic::Ordering::Relaxed).max(1);
         match self.settle_lines(&actor, &policy, &batch, &file.lines, job.from_line, step).await? {
             None => self.close_import(&actor, batch_id).await.map(Some),
             Some(next) => {
                 let results = ResultsJob { from_line: next, ..job.clone() };
-                self.export_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
+                self.ports
+                    .export_queue
+                    .request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) })
+                    .await?;
                 Ok(None)
             }
         }
@@ -1080,7 +1089,7 @@ impl Services {
         from: usize,
         max: usize,
     ) -> Result<Option<usize>, Error> {
-        let parallel = self.disbursement.parallel_writes().max(1);
+        let parallel = self.ports.disbursement.parallel_writes().max(1);
         let (mut i, mut settled) = (from.min(results.len()), 0);
         while i < results.len() {
             if settled >= max {
@@ -1120,12 +1129,12 @@ impl Services {
         }
         let comment = format!("{paid} 笔成功, {failed} 笔失败");
         let (mut next, audit) =
-            batch_step(&self.audit_key, &batch, actor, "import_results", to, Some(comment), self.now());
+            batch_step(&self.ports.audit_key, &batch, actor, "import_results", to, Some(comment), self.now());
         next.paid_count = paid;
         next.paid = t.sum(LineStatus::Paid);
         next.failed_count = failed;
         next.failed = t.sum(LineStatus::Failed);
-        self.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
+        self.ports.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
         self.batch_view(&next).await
     }
 
@@ -1134,7 +1143,7 @@ impl Services {
         let mut out = HashMap::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let lines = self.disbursement.lines_of(batch_id, &page).await?;
+            let lines = self.ports.disbursement.lines_of(batch_id, &page).await?;
             out.extend(lines.items.into_iter().map(|l| (l.id, (l.status, l.amount))));
             match lines.next_cursor {
                 Some(c) => page.cursor = Some(c),
@@ -1145,19 +1154,19 @@ impl Services {
 
     /// The lines a results file names, read together, in its order.
     async fn lines_named(&self, batch_id: &str, results: &[ResultLine]) -> Result<Vec<Option<PaymentLine>>, Error> {
-        let parallel = self.disbursement.parallel_writes().max(1);
+        let parallel = self.ports.disbursement.parallel_writes().max(1);
         let reads: Vec<Pending<'_, Result<Option<PaymentLine>, StoreError>>> =
-            results.iter().map(|r| self.disbursement.get_line(batch_id, &r.line_id)).collect();
+            results.iter().map(|r| self.ports.disbursement.get_line(batch_id, &r.line_id)).collect();
         Ok(futures::stream::iter(reads).buffered(parallel).try_collect().await?)
     }
 
     /// The batch as the export consumer needs it (no actor: a system job).
     pub async fn batch_for_export(&self, id: &str) -> Result<Option<Batch>, Error> {
-        Ok(self.disbursement.get_batch(id).await?)
+        Ok(self.ports.disbursement.get_batch(id).await?)
     }
 
     /// Every line of a batch, page by page, for the export consumer.
     pub async fn export_lines(&self, id: &str, page: &PageRequest) -> Result<Page<PaymentLine>, Error> {
-        Ok(self.disbursement.lines_of(id, page).await?)
+        Ok(self.ports.disbursement.lines_of(id, page).await?)
     }
 }

@@ -44,7 +44,7 @@ async fn stats(
     Identity(actor): Identity,
     Path(code): Path<String>,
 ) -> ApiResult<Json<StatsView>> {
-    Ok(Json(s.stats(&actor, &code).await?))
+    Ok(Json(s.stats.stats(&actor, &code).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,7 +115,7 @@ async fn report_now(
     Query(q): Query<FormatParam>,
 ) -> ApiResult<Response> {
     let format = Format::parse(q.format.as_deref())?;
-    let view = s.stats(&actor, &code).await?;
+    let view = s.stats.stats(&actor, &code).await?;
     let bytes = format.render(&view)?;
     let name = format!("summary-{code}-{}.{}", report_date(s.now()), format.extension());
     let mut r = bytes.into_response();
@@ -145,17 +145,17 @@ async fn daily_report(
     let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
         .map_err(|_| Error::invalid("date", "must be a date like 2020-03-02"))?;
     // Authorizes the unit exactly as the live figures do.
-    s.stats(&actor, &code).await?;
+    s.stats.stats(&actor, &code).await?;
     let xlsx_key = report_key(date, &code, Format::Xlsx);
-    if s.blobs.head(&xlsx_key, 0).await?.is_none() {
+    if s.ports.blobs.head(&xlsx_key, 0).await?.is_none() {
         return Err(Error::NotFound("report").into());
     }
     let ttl = subsidy_core::service::DOWNLOAD_TTL;
     Ok(Json(DailyReport {
         date,
         unit: code.clone(),
-        xlsx: s.blobs.presign_get(&xlsx_key, None, ttl).await?,
-        csv: s.blobs.presign_get(&report_key(date, &code, Format::Csv), None, ttl).await?,
+        xlsx: s.ports.blobs.presign_get(&xlsx_key, None, ttl).await?,
+        csv: s.ports.blobs.presign_get(&report_key(date, &code, Format::Csv), None, ttl).await?,
     }))
 }
 
@@ -176,7 +176,7 @@ pub async fn handle_stream(services: &Services, event: Event) -> BatchResponse {
             }
         }
     }
-    match services.aggregate(&changes).await {
+    match services.stats.aggregate(&changes).await {
         Ok(done) => tracing::info!(applied = done.applied, skipped = done.skipped, writes = done.writes, "counted"),
         Err(e) => {
             tracing::error!(error = %e, "aggregation failed; the batch will be retried");
@@ -206,11 +206,11 @@ pub struct Nightly {
 /// Recounts, repairs, and writes the day's reports for the city, every
 /// district-level unit and every subdistrict.
 pub async fn nightly(services: &Services) -> Result<Nightly, Error> {
-    let reconcile = services.reconcile().await?;
+    let reconcile = services.stats.reconcile().await?;
     for d in &reconcile.drift {
         tracing::warn!(event = "stats_drift", unit = %d.unit, counter = d.counter, stored = d.stored, recounted = d.recounted, "counter drift repaired");
     }
-    let root = services.tree.root().clone();
+    let root = services.ports.tree.root().clone();
     let system = Actor {
         user_id: "system".into(),
         role: Role::City,
@@ -222,17 +222,21 @@ pub async fn nightly(services: &Services) -> Result<Nightly, Error> {
     let date = report_date(services.now());
     let mut written = 0;
     let units: Vec<String> =
-        services.tree.units().filter(|u| u.level != Level::Community).map(|u| u.code.clone()).collect();
+        services.ports.tree.units().filter(|u| u.level != Level::Community).map(|u| u.code.clone()).collect();
     for code in units {
-        let view = services.stats(&system, &code).await?;
+        let view = services.stats.stats(&system, &code).await?;
         for format in [Format::Xlsx, Format::Csv] {
-            services.blobs.put(&report_key(date, &code, format), format.render(&view)?, format.content_type()).await?;
+            services
+                .ports
+                .blobs
+                .put(&report_key(date, &code, format), format.render(&view)?, format.content_type())
+                .await?;
             written += 1;
         }
     }
     // Last, so that a failure here leaves the counts and reports done; the
     // next run anchors everything since the last anchor.
-    let anchor = services.anchor_audit().await?;
+    let anchor = services.audit.anchor_audit().await?;
     Ok(Nightly { reconcile, reports_written: written, date, anchor })
 }
 
@@ -242,9 +246,9 @@ pub async fn nightly(services: &Services) -> Result<Nightly, Error> {
 /// counts and every failure, and fails the invocation if there is one.
 pub async fn job(services: &Services, name: &str) -> Result<serde_json::Value, Error> {
     match name {
-        "audit-anchor" => Ok(serde_json::to_value(services.anchor_audit().await?).map_err(json_error)?),
+        "audit-anchor" => Ok(serde_json::to_value(services.audit.anchor_audit().await?).map_err(json_error)?),
         "audit-verify" => {
-            let r = services.verify_audit(|_| {}).await?;
+            let r = services.audit.verify_audit(|_| {}).await?;
             let failures: Vec<String> = r.failures.iter().map(ToString::to_string).collect();
             for f in &failures {
                 tracing::error!(event = "audit_broken", failure = %f, "audit chain broken");

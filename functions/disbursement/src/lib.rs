@@ -235,6 +235,7 @@ async fn write_files(services: &Services, batch: subsidy_core::payout::Batch) ->
         .map_err(Error::internal)?;
     // The CSV is stored last: the batch counts as ready once both are there.
     services
+        .ports
         .exports
         .put_file(
             &batch_file_key(&batch.id, "xlsx"),
@@ -242,7 +243,7 @@ async fn write_files(services: &Services, batch: subsidy_core::payout::Batch) ->
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
         .await?;
-    services.exports.put_file(&batch_file_key(&batch.id, "csv"), &csv_path, "text/csv; charset=utf-8").await?;
+    services.ports.exports.put_file(&batch_file_key(&batch.id, "csv"), &csv_path, "text/csv; charset=utf-8").await?;
     tracing::info!(batch_id = %batch.id, lines = written, "batch files written");
     Ok(true)
 }

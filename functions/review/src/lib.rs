@@ -52,7 +52,7 @@ async fn inbox(
     Query(q): Query<PageParams>,
 ) -> ApiResult<Json<Page<ApplicationView>>> {
     let tier = served.check(&tier)?;
-    Ok(Json(s.review_inbox(&actor, tier, &q.page()?).await?))
+    Ok(Json(s.review.review_inbox(&actor, tier, &q.page()?).await?))
 }
 
 async fn approve(
@@ -63,7 +63,7 @@ async fn approve(
     Body(input): Body<ApproveInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
     let tier = served.check(&tier)?;
-    Ok(Json(s.approve(&actor, tier, &id, &input).await?))
+    Ok(Json(s.review.approve(&actor, tier, &id, &input).await?))
 }
 
 async fn return_for_correction(
@@ -74,7 +74,7 @@ async fn return_for_correction(
     Body(input): Body<ActionInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
     let tier = served.check(&tier)?;
-    Ok(Json(s.return_for_correction(&actor, tier, &id, &input).await?))
+    Ok(Json(s.review.return_for_correction(&actor, tier, &id, &input).await?))
 }
 
 async fn reject(
@@ -85,7 +85,7 @@ async fn reject(
     Body(input): Body<ActionInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
     let tier = served.check(&tier)?;
-    Ok(Json(s.reject(&actor, tier, &id, &input).await?))
+    Ok(Json(s.review.reject(&actor, tier, &id, &input).await?))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -112,7 +112,7 @@ async fn reveal_bank_account(
     Body(input): Body<VersionInput>,
 ) -> ApiResult<Json<PayeeRevealView>> {
     district_only(&served, &tier)?;
-    Ok(Json(s.reveal_payee(&actor, &id, input.version).await?))
+    Ok(Json(s.review.reveal_payee(&actor, &id, input.version).await?))
 }
 
 /// The district verifies an application's bank account (after a change, or
@@ -125,7 +125,7 @@ async fn verify_bank_account(
     Body(input): Body<VerifyPayeeInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
     district_only(&served, &tier)?;
-    Ok(Json(s.verify_payee(&actor, &id, &input).await?))
+    Ok(Json(s.review.verify_payee(&actor, &id, &input).await?))
 }
 
 /// Why a message could not be handled, and whether to try it again.
@@ -140,7 +140,7 @@ pub struct ConsumerError {
 /// Consumes one tier-arrival message: records pre-checks for the reviewer.
 /// Stale and repeated messages are acknowledged without effect.
 pub async fn handle_arrival(services: &Services, msg: &TierArrival) -> Result<(), ConsumerError> {
-    match services.on_arrival(msg).await {
+    match services.review.on_arrival(msg).await {
         Ok(Some(report)) => {
             tracing::info!(
                 application_id = %msg.application_id,

@@ -114,7 +114,7 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 async fn me(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<Json<MeView>> {
-    Ok(Json(s.me(&actor).await?))
+    Ok(Json(s.identity.me(&actor).await?))
 }
 
 async fn policy(State(s): State<AppState>, Identity(_): Identity) -> ApiResult<Json<Policy>> {
@@ -126,11 +126,11 @@ async fn jurisdiction(
     Identity(_): Identity,
     Path(code): Path<String>,
 ) -> ApiResult<Json<UnitView>> {
-    Ok(Json(s.unit(&code)?))
+    Ok(Json(s.identity.unit(&code)?))
 }
 
 async fn get_company(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<Json<CompanyView>> {
-    Ok(Json(s.company(&actor).await?))
+    Ok(Json(s.company.company(&actor).await?))
 }
 
 async fn put_company(
@@ -138,7 +138,7 @@ async fn put_company(
     Identity(actor): Identity,
     Body(input): Body<CompanyInput>,
 ) -> ApiResult<(StatusCode, Json<CompanyView>)> {
-    let (view, created) = s.put_company(&actor, &input).await?;
+    let (view, created) = s.company.put_company(&actor, &input).await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
 }
 
@@ -147,7 +147,7 @@ async fn list_projects(
     Identity(actor): Identity,
     Query(q): Query<PageParams>,
 ) -> ApiResult<Json<Page<ProjectView>>> {
-    Ok(Json(s.projects(&actor, &q.page()?).await?))
+    Ok(Json(s.company.projects(&actor, &q.page()?).await?))
 }
 
 async fn create_project(
@@ -155,7 +155,7 @@ async fn create_project(
     Identity(actor): Identity,
     Body(input): Body<ProjectInput>,
 ) -> ApiResult<(StatusCode, Json<ProjectView>)> {
-    Ok((StatusCode::CREATED, Json(s.create_project(&actor, &input).await?)))
+    Ok((StatusCode::CREATED, Json(s.company.create_project(&actor, &input).await?)))
 }
 
 async fn get_project(
@@ -163,7 +163,7 @@ async fn get_project(
     Identity(actor): Identity,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProjectView>> {
-    Ok(Json(s.project(&actor, &id).await?))
+    Ok(Json(s.company.project(&actor, &id).await?))
 }
 
 async fn update_project(
@@ -172,7 +172,7 @@ async fn update_project(
     Path(id): Path<String>,
     Body(input): Body<ProjectInput>,
 ) -> ApiResult<Json<ProjectView>> {
-    Ok(Json(s.update_project(&actor, &id, &input).await?))
+    Ok(Json(s.company.update_project(&actor, &id, &input).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,7 +201,7 @@ async fn list_applications(
     };
     let filter = ApplicationFilter { state, project_id: q.project_id.filter(|p| !p.is_empty()) };
     let page = PageParams { limit: q.limit, cursor: q.cursor }.page()?;
-    Ok(Json(s.applications(&actor, &filter, &page).await?))
+    Ok(Json(s.applications.applications(&actor, &filter, &page).await?))
 }
 
 async fn create_application(
@@ -209,7 +209,7 @@ async fn create_application(
     Identity(actor): Identity,
     Body(input): Body<NewApplicationInput>,
 ) -> ApiResult<(StatusCode, Json<ApplicationDetail>)> {
-    Ok((StatusCode::CREATED, Json(s.create_application(&actor, &input).await?)))
+    Ok((StatusCode::CREATED, Json(s.applications.create_application(&actor, &input).await?)))
 }
 
 async fn get_application(
@@ -217,7 +217,7 @@ async fn get_application(
     Identity(actor): Identity,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApplicationDetail>> {
-    Ok(Json(s.application(&actor, &id).await?))
+    Ok(Json(s.applications.application(&actor, &id).await?))
 }
 
 async fn edit_application(
@@ -226,7 +226,7 @@ async fn edit_application(
     Path(id): Path<String>,
     Body(input): Body<EditApplicationInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
-    Ok(Json(s.edit_application(&actor, &id, &input).await?))
+    Ok(Json(s.applications.edit_application(&actor, &id, &input).await?))
 }
 
 async fn timeline(
@@ -234,7 +234,7 @@ async fn timeline(
     Identity(actor): Identity,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
-    Ok(Json(s.timeline(&actor, &id).await?))
+    Ok(Json(s.applications.timeline(&actor, &id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,7 +249,7 @@ async fn submit(
     Path(id): Path<String>,
     Body(input): Body<VersionInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
-    Ok(Json(s.submit(&actor, &id, input.version).await?))
+    Ok(Json(s.applications.submit(&actor, &id, input.version).await?))
 }
 
 async fn withdraw(
@@ -258,7 +258,7 @@ async fn withdraw(
     Path(id): Path<String>,
     Body(input): Body<ActionInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
-    Ok(Json(s.withdraw(&actor, &id, &input).await?))
+    Ok(Json(s.applications.withdraw(&actor, &id, &input).await?))
 }
 
 async fn request_upload(
@@ -267,7 +267,7 @@ async fn request_upload(
     Path(id): Path<String>,
     Body(input): Body<UploadInput>,
 ) -> ApiResult<(StatusCode, Json<UploadTicket>)> {
-    Ok((StatusCode::CREATED, Json(s.request_upload(&actor, &id, &input).await?)))
+    Ok((StatusCode::CREATED, Json(s.documents.request_upload(&actor, &id, &input).await?)))
 }
 
 #[derive(serde::Serialize)]
@@ -280,7 +280,7 @@ async fn document_download(
     Identity(actor): Identity,
     Path((id, document_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Download>> {
-    Ok(Json(Download { download: s.document_download(&actor, &id, &document_id).await? }))
+    Ok(Json(Download { download: s.documents.document_download(&actor, &id, &document_id).await? }))
 }
 
 async fn delete_document(
@@ -288,7 +288,7 @@ async fn delete_document(
     Identity(actor): Identity,
     Path((id, document_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.delete_document(&actor, &id, &document_id).await?;
+    s.documents.delete_document(&actor, &id, &document_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -298,7 +298,7 @@ async fn confirm_area(
     Path(id): Path<String>,
     Body(input): Body<VersionInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
-    Ok(Json(s.confirm_area(&actor, &id, input.version).await?))
+    Ok(Json(s.review.confirm_area(&actor, &id, input.version).await?))
 }
 
 async fn dispute_area(
@@ -307,7 +307,7 @@ async fn dispute_area(
     Path(id): Path<String>,
     Body(input): Body<ActionInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
-    Ok(Json(s.dispute_area(&actor, &id, &input).await?))
+    Ok(Json(s.review.dispute_area(&actor, &id, &input).await?))
 }
 
 async fn manager_inbox(
@@ -315,7 +315,7 @@ async fn manager_inbox(
     Identity(actor): Identity,
     Query(q): Query<PageParams>,
 ) -> ApiResult<Json<Page<ApplicationView>>> {
-    Ok(Json(s.manager_inbox(&actor, &q.page()?).await?))
+    Ok(Json(s.review.manager_inbox(&actor, &q.page()?).await?))
 }
 
 /// The submission function's environment.
@@ -388,7 +388,7 @@ pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
 /// Consumer for stored document bytes: verifies them against what was
 /// declared. Safe to call any number of times for the same key.
 pub async fn document_arrived(services: &Services, key: &str) -> Result<Option<Document>, Error> {
-    let doc = services.document_arrived(key).await?;
+    let doc = services.documents.document_arrived(key).await?;
     if let Some(d) = &doc {
         tracing::info!(application_id = %d.application_id, document_id = %d.id, status = ?d.status, "document checked");
     }
@@ -479,7 +479,7 @@ mod tests {
         );
         super::bootstrap(&services, Some("first-admin")).await.unwrap();
         super::bootstrap(&services, Some("first-admin")).await.unwrap();
-        let m = services.staff.get_staff("first-admin").await.unwrap().expect("added");
+        let m = services.ports.staff.get_staff("first-admin").await.unwrap().expect("added");
         assert_eq!((m.version, m.assignments[0].role.as_str(), m.assignments[0].unit.as_str()), (1, "admin", "440300"));
     }
 

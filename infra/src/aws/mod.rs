@@ -186,7 +186,7 @@ pub async fn services_on(
         Some(bucket) => Arc::new(anchors::S3Anchors::new(clients.s3.clone(), bucket)),
         None => Arc::new(subsidy_core::audit::anchor::NoAnchors),
     };
-    Ok(Services {
+    Ok(Services::new(subsidy_core::service::Ports {
         audit_key,
         anchors,
         policies,
@@ -207,7 +207,7 @@ pub async fn services_on(
         tree: Arc::new(tree),
         policy_id: config.policy.id.clone(),
         batch_step: Arc::new(subsidy_core::payout::batches::BATCH_STEP.into()),
-    })
+    }))
 }
 
 /// The configured policy from memory; any other policy from the table.

@@ -164,7 +164,7 @@ impl SqliteStore {
         anchors: Arc<dyn subsidy_core::audit::anchor::AnchorStore>,
     ) -> subsidy_core::Services {
         let s = Arc::new(self.clone());
-        subsidy_core::Services {
+        subsidy_core::Services::new(subsidy_core::service::Ports {
             audit_key,
             anchors,
             policies: s.clone(),
@@ -185,7 +185,7 @@ impl SqliteStore {
             tree,
             policy_id: policy_id.to_string(),
             batch_step: Arc::new(subsidy_core::payout::batches::BATCH_STEP_SQLITE.into()),
-        }
+        })
     }
 
     /// Woken after each commit that added outbox rows.

@@ -15,6 +15,8 @@
 //! same transaction as the counters. Distinct companies are counted with a
 //! reference count per (unit, company).
 
+pub mod service;
+
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;

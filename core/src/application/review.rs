@@ -1,0 +1,192 @@
+//! Review: the project manager's area confirmation, the three tiers'
+//! 初审, 复核 and 审核 (approve, return for correction, reject), the
+//! district's payee verification, the inboxes, and the pre-checks run when
+//! an application arrives at a tier.
+
+use std::sync::Arc;
+
+use crate::application::Application;
+use crate::application::dispatch::TierArrival;
+use crate::application::precheck::{self, PrecheckReport};
+use crate::application::state::{Command, State};
+use crate::context::Context;
+use crate::error::Error;
+use crate::fields::area;
+use crate::identity::authz::Scope;
+use crate::identity::{Actor, Role, Tier};
+use crate::ports::*;
+use crate::service::*;
+use crate::views::*;
+
+/// The review use cases.
+#[derive(Clone)]
+pub struct Review {
+    pub(crate) cx: Context,
+    pub(crate) applications: Arc<dyn ApplicationStore>,
+    pub(crate) projects: Arc<dyn ProjectStore>,
+    pub(crate) companies: Arc<dyn CompanyStore>,
+    pub(crate) prechecks: Arc<dyn PrecheckStore>,
+    /// Every change goes through the applications' one transition path.
+    pub(crate) apps: super::service::Applications,
+}
+
+impl Review {
+    pub async fn confirm_area(&self, actor: &Actor, id: &str, version: u64) -> Result<ApplicationDetail, Error> {
+        self.apps.transition(actor, id, version, |_| async { Ok(Command::ConfirmArea) }).await
+    }
+
+    pub async fn dispute_area(&self, actor: &Actor, id: &str, input: &ActionInput) -> Result<ApplicationDetail, Error> {
+        self.apps
+            .transition(actor, id, input.version, |_| async move {
+                Ok(Command::DisputeArea { reason: required_reason(&input.reason)? })
+            })
+            .await
+    }
+
+    pub async fn approve(
+        &self,
+        actor: &Actor,
+        tier: Tier,
+        id: &str,
+        input: &ApproveInput,
+    ) -> Result<ApplicationDetail, Error> {
+        self.apps
+            .transition(actor, id, input.version, |app: Application| async move {
+                let area = input.approved_area.as_deref().map(|s| area("approvedArea", s)).transpose()?;
+                // The payee was fixed at submission and reviewed by every tier
+                // (a later change waits beside it for the district's
+                // verification); an application submitted before that takes the
+                // company's account as it stands.
+                let payee = match tier {
+                    Tier::District if app.payee.is_none() => {
+                        let company =
+                            self.companies.get_company(&app.company_id).await?.ok_or(Error::NotFound("company"))?;
+                        Some(company.profile.bank_account)
+                    }
+                    _ => None,
+                };
+                Ok(Command::Approve { tier, area, reason: reason("reason", &input.reason)?, payee })
+            })
+            .await
+    }
+
+    pub async fn return_for_correction(
+        &self,
+        actor: &Actor,
+        tier: Tier,
+        id: &str,
+        input: &ActionInput,
+    ) -> Result<ApplicationDetail, Error> {
+        self.apps
+            .transition(actor, id, input.version, |_| async move {
+                Ok(Command::Return { tier, reason: required_reason(&input.reason)? })
+            })
+            .await
+    }
+
+    /// A district reviewer verifies the application's bank account, having
+    /// opened it ([`Self::reveal_payee`]): a change the company asked for
+    /// becomes the payee, and a failed payment becomes payable again. An
+    /// account whose holder is not the company by name needs
+    /// `confirm_holder_name`.
+    pub async fn verify_payee(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &VerifyPayeeInput,
+    ) -> Result<ApplicationDetail, Error> {
+        let confirm_holder_name = input.confirm_holder_name.unwrap_or(false);
+        self.apps
+            .transition(actor, id, input.version, |_| async move { Ok(Command::VerifyPayee { confirm_holder_name }) })
+            .await
+    }
+
+    /// The district reviewer's purpose-bound view of the account to verify,
+    /// in full: the one place outside the treasury file where the number is
+    /// shown. Opening it is an entry on the application's trail, and what a
+    /// verification needs first.
+    pub async fn reveal_payee(&self, actor: &Actor, id: &str, version: u64) -> Result<PayeeRevealView, Error> {
+        self.apps.transition(actor, id, version, |_| async { Ok(Command::RevealPayee) }).await?;
+        let app = self.applications.get_application(id).await?.ok_or(Error::NotFound("application"))?;
+        Ok(PayeeRevealView::of(&app))
+    }
+
+    pub async fn reject(
+        &self,
+        actor: &Actor,
+        tier: Tier,
+        id: &str,
+        input: &ActionInput,
+    ) -> Result<ApplicationDetail, Error> {
+        self.apps
+            .transition(actor, id, input.version, |_| async move {
+                Ok(Command::Reject { tier, reason: required_reason(&input.reason)? })
+            })
+            .await
+    }
+
+    /// A reviewer's inbox at their own tier, oldest first.
+    pub async fn review_inbox(
+        &self,
+        actor: &Actor,
+        tier: Tier,
+        page: &PageRequest,
+    ) -> Result<Page<ApplicationView>, Error> {
+        if actor.tier() != Some(tier) {
+            return Err(Error::NotFound("inbox"));
+        }
+        self.inbox(actor, State::pending_at(tier), page).await
+    }
+
+    /// A project manager's pending area confirmations, oldest first.
+    pub async fn manager_inbox(&self, actor: &Actor, page: &PageRequest) -> Result<Page<ApplicationView>, Error> {
+        require_role(actor, Role::ProjectManager)?;
+        self.inbox(actor, State::AwaitingAreaConfirmation, page).await
+    }
+
+    async fn inbox(&self, actor: &Actor, state: State, page: &PageRequest) -> Result<Page<ApplicationView>, Error> {
+        let scope = Scope::of(actor, &self.cx.tree)?;
+        let page = self.applications.inbox(&scope, state, page).await?;
+        Ok(page.map(|a| ApplicationView::of(&a, &self.cx.tree)))
+    }
+
+    /// Runs the pre-checks when an application arrives at a tier, on the
+    /// application as it is now (a bank account change since the arrival is
+    /// seen). Stale messages (the application left the tier) are
+    /// acknowledged and ignored, so redelivery is harmless: the report is
+    /// always of the current application.
+    pub async fn on_arrival(&self, msg: &TierArrival) -> Result<Option<PrecheckReport>, Error> {
+        let Some(app) = self.applications.get_application(&msg.application_id).await? else {
+            return Ok(None);
+        };
+        if app.state != State::pending_at(msg.tier) || app.version < msg.version {
+            return Ok(None);
+        }
+        let project = self.projects.get_project(&app.project_id).await?;
+        let mut same_name = Vec::new();
+        for p in self.projects.projects_named(&app.jurisdiction.community, app.project.name.as_str()).await? {
+            // By name; or by the project's id, for claims from before
+            // claims were by name.
+            let mut holder = None;
+            for claim in [p.claim_key(), p.id.clone()] {
+                if let Some(h) = self.applications.claim_holder(&app.policy_id, &claim).await? {
+                    holder = self.applications.get_application(&h).await?.filter(|a| a.project_id == p.id);
+                    if holder.is_some() {
+                        break;
+                    }
+                }
+            }
+            same_name.push((p, holder));
+        }
+        let report = PrecheckReport {
+            application_id: app.id.clone(),
+            tier: msg.tier,
+            version: app.version,
+            round: app.round,
+            checked_at: self.cx.now(),
+            checks: precheck::run(&app, project.as_ref(), &same_name),
+        };
+        self.prechecks.put_prechecks(&report).await?;
+        Ok(Some(report))
+    }
+}

@@ -1,0 +1,236 @@
+//! A company's applications: create, edit, submit, withdraw, and every
+//! read of an application (detail, lists, the timeline). The one path by
+//! which an existing application changes, [`Applications::transition`],
+//! is here; review ([`super::review::Review`]) goes through it too.
+
+use std::sync::Arc;
+
+use crate::application::state::{self, Command, Ctx, State};
+use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
+use crate::audit::AuditEntry;
+use crate::context::Context;
+use crate::documents::{Document, DocumentKind, DocumentStatus};
+use crate::error::{Error, StoreError};
+use crate::fields::area;
+use crate::identity::authz::Scope;
+use crate::identity::{Actor, Role};
+use crate::ports::*;
+use crate::service::*;
+use crate::views::*;
+
+/// The application use cases of companies, and the reads every role shares.
+#[derive(Clone)]
+pub struct Applications {
+    pub(crate) cx: Context,
+    pub(crate) applications: Arc<dyn ApplicationStore>,
+    pub(crate) projects: Arc<dyn ProjectStore>,
+    pub(crate) companies: Arc<dyn CompanyStore>,
+    pub(crate) documents: Arc<dyn DocumentStore>,
+    pub(crate) prechecks: Arc<dyn PrecheckStore>,
+    /// For the company's projects and profile.
+    pub(crate) company: crate::company::service::Companies,
+    /// A pending document is checked when the application is submitted.
+    pub(crate) checks: crate::documents::service::Documents,
+}
+
+impl Applications {
+    /// Creates a draft application for one of the caller's projects.
+    pub async fn create_application(
+        &self,
+        actor: &Actor,
+        input: &NewApplicationInput,
+    ) -> Result<ApplicationDetail, Error> {
+        let company = self.company.own_company(actor).await?;
+        let project = self.company.own_project(actor, &input.project_id).await.map_err(|e| match e {
+            Error::NotFound(_) => Error::invalid("projectId", "no such project of yours"),
+            e => e,
+        })?;
+        let policy = self.cx.policy().await?;
+        let now = self.cx.now();
+        let claimed = match &input.claimed_area {
+            Some(s) => area("claimedArea", s)?,
+            None => project.details.managed_area,
+        };
+        state::check_claim_limit(claimed, &policy)?;
+        let note = reason("note", &input.note)?;
+        state::check_window(&Ctx { policy: &policy, now })?;
+        // No claim yet: a draft holds none (see `transition`).
+        let mut app =
+            Application::draft(ulid::Ulid::new().to_string(), &policy, &company, &project, claimed, note, now);
+        let audit = AuditEntry::next(
+            &self.cx.audit_key,
+            &app.id,
+            1,
+            &app.audit_head,
+            now,
+            actor,
+            "create",
+            None,
+            State::Draft.as_str(),
+            None,
+        );
+        app.version = 1;
+        app.audit_seq = 1;
+        app.audit_head = audit.hash.clone();
+        self.applications.create_application(&app, &audit).await?;
+        self.detail(actor, app).await
+    }
+
+    pub async fn edit_application(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &EditApplicationInput,
+    ) -> Result<ApplicationDetail, Error> {
+        self.transition(actor, id, input.version, |_| async move {
+            let claimed_area = input.claimed_area.as_deref().map(|s| area("claimedArea", s)).transpose()?;
+            Ok(Command::Edit { claimed_area, note: reason("note", &input.note)? })
+        })
+        .await
+    }
+
+    pub async fn submit(&self, actor: &Actor, id: &str, version: u64) -> Result<ApplicationDetail, Error> {
+        self.transition(actor, id, version, |app: Application| async move {
+            let project = self.projects.get_project(&app.project_id).await?.ok_or(Error::NotFound("project"))?;
+            let mut verified_documents: Vec<DocumentKind> = Vec::new();
+            for doc in self.documents.documents_of(&app.id).await?.into_iter().filter(Document::is_current) {
+                let status = if doc.status == DocumentStatus::Pending {
+                    // Check on first read: the arrival event may not have
+                    // come yet (or ever); bytes not uploaded stay pending.
+                    match self.checks.document_arrived(&doc.storage_key()).await {
+                        Ok(Some(checked)) => checked.status,
+                        Ok(None) | Err(Error::NotFound(_)) => DocumentStatus::Pending,
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    doc.status
+                };
+                if status == DocumentStatus::Verified {
+                    verified_documents.push(doc.kind);
+                }
+            }
+            // The account as it stands: at the first submission it is the
+            // payee every tier reviews.
+            let company = self.companies.get_company(&app.company_id).await?.ok_or(Error::NotFound("company"))?;
+            Ok(Command::Submit {
+                project: ProjectSnapshot::of(&project),
+                jurisdiction: project.jurisdiction.clone(),
+                verified_documents,
+                payee: Some(company.profile.bank_account),
+            })
+        })
+        .await
+    }
+
+    pub async fn withdraw(&self, actor: &Actor, id: &str, input: &ActionInput) -> Result<ApplicationDetail, Error> {
+        self.transition(actor, id, input.version, |_| async move {
+            Ok(Command::Withdraw { reason: reason("reason", &input.reason)? })
+        })
+        .await
+    }
+
+    /// The one path by which an existing application changes, checking in
+    /// this order: scope (404), the request's own fields (422), the role
+    /// (404), the caller's version (409), then the state machine; then the
+    /// audit entry is appended and the write is conditional on the version.
+    pub(crate) async fn transition<F, Fut>(
+        &self,
+        actor: &Actor,
+        id: &str,
+        expected_version: u64,
+        command: F,
+    ) -> Result<ApplicationDetail, Error>
+    where
+        F: FnOnce(Application) -> Fut,
+        Fut: std::future::Future<Output = Result<Command, Error>>,
+    {
+        let app = self.visible_application(actor, id).await?;
+        let cmd = command(app.clone()).await?;
+        if !cmd.role_may(actor.role) {
+            return Err(Error::NotFound("application"));
+        }
+        if app.version != expected_version {
+            return Err(Error::VersionConflict { current: app.version });
+        }
+        let policy = self.cx.policy_by_id(&app.policy_id).await?;
+        let (next, audit, releases) = step(&self.cx.audit_key, &app, actor, cmd, &policy, self.cx.now())?;
+        // The first submission takes the project's claim; a terminal state
+        // frees it. The first to submit an estate holds it; a draft never
+        // held it, so its withdrawal leaves the claim to whoever has it.
+        let claim = match (app.state, releases) {
+            // A draft holds no claim, unless it was created before claims
+            // were taken at submission: then its withdrawal frees it.
+            (State::Draft, true) => {
+                let held = self.applications.claim_holder(&app.policy_id, app.claim()).await?;
+                if held.as_deref() == Some(app.id.as_str()) { ClaimChange::Release } else { ClaimChange::Keep }
+            }
+            (_, true) => ClaimChange::Release,
+            (State::Draft, false) if next.state != State::Draft => ClaimChange::Take,
+            _ => ClaimChange::Keep,
+        };
+        match self.applications.update_application(&next, app.version, &audit, claim).await {
+            Ok(()) => {}
+            Err(StoreError::Claimed { application_id }) => {
+                // The holder's id is said only to the company that owns it:
+                // another company learns that the estate is taken, not by whom.
+                let own =
+                    self.applications.get_application(&application_id).await?.is_some_and(|h| h.owner == app.owner);
+                return Err(Error::ProjectAlreadyClaimed { application_id: own.then_some(application_id) });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.detail(actor, next).await
+    }
+
+    pub(crate) async fn visible_application(&self, actor: &Actor, id: &str) -> Result<Application, Error> {
+        super::visible(self.applications.as_ref(), &self.cx.tree, actor, id).await
+    }
+
+    pub(crate) async fn detail(&self, actor: &Actor, app: Application) -> Result<ApplicationDetail, Error> {
+        let documents = self
+            .documents
+            .documents_of(&app.id)
+            .await?
+            .iter()
+            .filter(|d| d.is_current())
+            .map(DocumentView::of)
+            .collect();
+        let prechecks = if actor.role.tier().is_some() || actor.role == Role::City {
+            self.prechecks.prechecks_of(&app.id).await?
+        } else {
+            Vec::new()
+        };
+        Ok(ApplicationDetail { application: ApplicationView::of(&app, &self.cx.tree), documents, prechecks })
+    }
+
+    pub async fn application(&self, actor: &Actor, id: &str) -> Result<ApplicationDetail, Error> {
+        let app = self.visible_application(actor, id).await?;
+        self.detail(actor, app).await
+    }
+
+    pub async fn applications(
+        &self,
+        actor: &Actor,
+        filter: &ApplicationFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ApplicationView>, Error> {
+        if actor.role == Role::Admin {
+            return Ok(Page { items: vec![], next_cursor: None });
+        }
+        let scope = Scope::of(actor, &self.cx.tree)?;
+        let page = self.applications.list_applications(&scope, filter, page).await?;
+        Ok(page.map(|a| ApplicationView::of(&a, &self.cx.tree)))
+    }
+
+    /// The audit timeline of one application: its own chain and its
+    /// documents' chains (upload, check, delete), in time order.
+    pub async fn timeline(&self, actor: &Actor, id: &str) -> Result<Vec<AuditEntry>, Error> {
+        self.visible_application(actor, id).await?;
+        let mut entries = self.applications.audit_trail(id).await?;
+        for doc in self.documents.documents_of(id).await? {
+            entries.extend(self.applications.audit_trail(&doc.audit_subject()).await?);
+        }
+        entries.sort_by_key(|e| e.at);
+        Ok(entries)
+    }
+}

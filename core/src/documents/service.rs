@@ -1,0 +1,179 @@
+//! Documents: upload tickets, the content check when bytes arrive, the
+//! version-pinned download, and removal (kept for the audit).
+
+use std::sync::Arc;
+
+use crate::application::Application;
+use crate::application::state::State;
+use crate::context::Context;
+use crate::documents::{self, ContentType, Document, DocumentKind, DocumentStatus, SNIFF_LEN};
+use crate::error::{Error, StoreError};
+use crate::identity::{Actor, Role};
+use crate::ports::*;
+use crate::service::*;
+use crate::views::*;
+
+/// The document use cases.
+#[derive(Clone)]
+pub struct Documents {
+    pub(crate) cx: Context,
+    pub(crate) applications: Arc<dyn ApplicationStore>,
+    pub(crate) documents: Arc<dyn DocumentStore>,
+    pub(crate) blobs: Arc<dyn BlobStore>,
+}
+
+impl Documents {
+    async fn visible_application(&self, actor: &Actor, id: &str) -> Result<Application, Error> {
+        crate::application::visible(self.applications.as_ref(), &self.cx.tree, actor, id).await
+    }
+
+    /// Registers a document and returns where to upload its bytes.
+    pub async fn request_upload(
+        &self,
+        actor: &Actor,
+        application_id: &str,
+        input: &UploadInput,
+    ) -> Result<UploadTicket, Error> {
+        require_role(actor, Role::Company)?;
+        let app = self.visible_application(actor, application_id).await?;
+        let policy = self.cx.policy_by_id(&app.policy_id).await?;
+        let kind: DocumentKind = serde_json::from_value(serde_json::Value::String(input.kind.clone()))
+            .map_err(|_| Error::invalid("kind", "must be service_contract, area_proof or other"))?;
+        let file_name = crate::documents::file_name(&input.file_name)?;
+        let content_type = ContentType::parse(&input.content_type).ok_or(Error::UnsupportedDocumentType)?;
+        if input.size == 0 {
+            return Err(Error::invalid("size", "an empty file cannot be a document"));
+        }
+        if input.size > policy.max_document_bytes {
+            return Err(Error::DocumentTooLarge { max: policy.max_document_bytes });
+        }
+        if !matches!(app.state, State::Draft | State::Returned) {
+            return Err(Error::WrongState { state: app.state.as_str(), action: "add documents to" });
+        }
+        let existing = self.documents.documents_of(&app.id).await?;
+        if existing.iter().filter(|d| d.is_current()).count() >= MAX_DOCUMENTS {
+            return Err(Error::invalid("documents", format!("at most {MAX_DOCUMENTS} documents per application")));
+        }
+        let doc = Document {
+            id: ulid::Ulid::new().to_string(),
+            application_id: app.id.clone(),
+            kind,
+            file_name,
+            content_type,
+            size: input.size,
+            status: DocumentStatus::Pending,
+            refusal: None,
+            uploaded_by: actor.user_id.clone(),
+            created_at: self.cx.now(),
+            checked_version: None,
+            audit_seq: 0,
+            audit_head: crate::audit::GENESIS.to_string(),
+        };
+        let comment = format!("{} {} ({} 字节)", doc.kind.as_str(), doc.file_name, doc.size);
+        let (doc, audit) =
+            document_step(&self.cx.audit_key, doc, actor, "upload_document", None, Some(comment), self.cx.now());
+        self.documents.create_document(&doc, &audit).await?;
+        let upload = self.blobs.presign_put(&doc.storage_key(), content_type, doc.size, UPLOAD_TTL).await?;
+        Ok(UploadTicket { document: DocumentView::of(&doc), upload })
+    }
+
+    /// Verifies bytes that arrived at `key`: the size must be the declared
+    /// size and the magic bytes the declared type. Otherwise the bytes are
+    /// deleted and the document marked refused, with the reason. Idempotent;
+    /// an S3 event (AWS) or the local upload endpoint (standalone) calls it.
+    pub async fn document_arrived(&self, key: &str) -> Result<Option<Document>, Error> {
+        let Some((app_id, doc_id)) = documents::parse_storage_key(key) else {
+            return Ok(None);
+        };
+        let Some(mut doc) = self.documents.get_document(app_id, doc_id).await? else {
+            // Bytes without metadata: nobody asked for this upload.
+            self.blobs.delete(key).await?;
+            return Ok(None);
+        };
+        if doc.status != DocumentStatus::Pending {
+            return Ok(Some(doc));
+        }
+        let head = self.blobs.head(key, SNIFF_LEN).await?.ok_or(Error::NotFound("document content"))?;
+        let refusal = if head.size != doc.size {
+            Some(format!("文件大小 {} 字节与申报的 {} 字节不符", head.size, doc.size))
+        } else {
+            match ContentType::sniff(&head.head) {
+                Some(t) if t == doc.content_type => None,
+                Some(t) => Some(format!("文件内容是 {}，与申报的 {} 不符", t.as_str(), doc.content_type.as_str())),
+                None => Some("文件内容不是 PDF、JPEG 或 PNG".to_string()),
+            }
+        };
+        let status = if refusal.is_some() { DocumentStatus::Refused } else { DocumentStatus::Verified };
+        if refusal.is_some() {
+            self.blobs.delete(key).await?;
+        } else {
+            // The bytes just checked are the only ones ever served: a write
+            // under the key afterwards changes nothing a reviewer opens.
+            doc.checked_version = Some(self.blobs.pin(key).await?.ok_or(Error::NotFound("document content"))?);
+        }
+        let from = doc.status.as_str();
+        let expected = doc.audit_seq;
+        doc.status = status;
+        doc.refusal = refusal.clone();
+        let comment = refusal.or_else(|| doc.checked_version.as_ref().map(|v| format!("内容已核验 {v}")));
+        let (doc, audit) = document_step(
+            &self.cx.audit_key,
+            doc,
+            &Actor::system(),
+            "check_document",
+            Some(from),
+            comment,
+            self.cx.now(),
+        );
+        match self.documents.update_document(&doc, expected, &audit).await {
+            Ok(()) => Ok(Some(doc)),
+            // Checked by another delivery meanwhile: its outcome stands.
+            Err(StoreError::VersionConflict { .. }) => Ok(self.documents.get_document(app_id, doc_id).await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A short-lived download URL, for the owning company and for staff who
+    /// review in this jurisdiction.
+    pub async fn document_download(
+        &self,
+        actor: &Actor,
+        application_id: &str,
+        document_id: &str,
+    ) -> Result<PresignedRequest, Error> {
+        if matches!(actor.role, Role::ProjectManager | Role::Finance) {
+            return Err(Error::NotFound("document"));
+        }
+        self.visible_application(actor, application_id).await?;
+        let doc = self.documents.get_document(application_id, document_id).await?.ok_or(Error::NotFound("document"))?;
+        if doc.status != DocumentStatus::Verified {
+            return Err(Error::NotFound("document"));
+        }
+        // Exactly the bytes the check read (a document checked before
+        // versions were kept is served as it is stored).
+        Ok(self.blobs.presign_get(&doc.storage_key(), doc.checked_version.as_deref(), DOWNLOAD_TTL).await?)
+    }
+
+    pub async fn delete_document(&self, actor: &Actor, application_id: &str, document_id: &str) -> Result<(), Error> {
+        require_role(actor, Role::Company)?;
+        let app = self.visible_application(actor, application_id).await?;
+        let doc = self
+            .documents
+            .get_document(application_id, document_id)
+            .await?
+            .filter(Document::is_current)
+            .ok_or(Error::NotFound("document"))?;
+        if !matches!(app.state, State::Draft | State::Returned) {
+            return Err(Error::WrongState { state: app.state.as_str(), action: "remove documents from" });
+        }
+        // Removed from the application, not from the record: the document,
+        // its trail and its checked bytes stay for the audit.
+        let (from, expected) = (doc.status.as_str(), doc.audit_seq);
+        let comment = format!("{} {}", doc.kind.as_str(), doc.file_name);
+        let gone = Document { status: DocumentStatus::Deleted, ..doc };
+        let (gone, audit) =
+            document_step(&self.cx.audit_key, gone, actor, "delete_document", Some(from), Some(comment), self.cx.now());
+        self.documents.update_document(&gone, expected, &audit).await?;
+        Ok(())
+    }
+}
