@@ -57,8 +57,8 @@ pub struct Ports {
     pub tree: Arc<JurisdictionTree>,
     pub policy_id: String,
     /// How many lines a batch claims per step (see
-    /// `create_batch`): [`crate::payout::batches::BATCH_STEP`] on
-    /// DynamoDB, [`crate::payout::batches::BATCH_STEP_SQLITE`] on SQLite, unless a
+    /// `create_batch`): [`crate::payout::BATCH_STEP`] on
+    /// DynamoDB, [`crate::payout::BATCH_STEP_SQLITE`] on SQLite, unless a
     /// test makes steps small.
     pub batch_step: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -264,8 +264,7 @@ pub(crate) fn required_reason(r: &Option<String>) -> Result<crate::fields::Text,
 }
 
 /// The use cases, one capability each, every one built over only the ports
-/// it needs. (The payout use cases are still methods of this struct: the
-/// next step moves them out too.)
+/// it needs.
 #[derive(Clone)]
 pub struct Services {
     pub ports: Ports,
@@ -277,6 +276,8 @@ pub struct Services {
     pub documents: crate::documents::service::Documents,
     pub stats: crate::stats::service::Stats,
     pub audit: crate::audit::jobs::AuditJobs,
+    pub batches: crate::payout::batches::Batches,
+    pub settlement: crate::payout::settlement::Settlement,
 }
 
 impl Services {
@@ -318,7 +319,17 @@ impl Services {
             company: company.clone(),
             checks: documents.clone(),
         };
+        let ledger = crate::payout::ledger::Ledger {
+            cx: cx.clone(),
+            disbursement: p.disbursement.clone(),
+            applications: p.applications.clone(),
+            exports: p.exports.clone(),
+            export_queue: p.export_queue.clone(),
+            batch_step: p.batch_step.clone(),
+        };
         Services {
+            batches: crate::payout::batches::Batches { l: ledger.clone() },
+            settlement: crate::payout::settlement::Settlement { l: ledger },
             identity: crate::identity::service::Identities {
                 cx: cx.clone(),
                 companies: p.companies.clone(),

@@ -333,7 +333,7 @@ impl Stack {
         let auth = auth::Auth { verifier: Arc::new(verifier), keys: keys.clone() };
         // The batch queue lives in memory: a batch a stop left half built
         // is queued again.
-        for id in services.building_batches().await.context("finding batches left building")? {
+        for id in services.batches.building_batches().await.context("finding batches left building")? {
             tracing::info!(batch_id = %id, "going on building a batch");
             subsidy_core::payout::ExportQueue::request_export(exports.as_ref(), &id).await?;
         }

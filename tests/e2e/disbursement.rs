@@ -109,8 +109,8 @@ async fn a_creation_interrupted_after_k_claims_resumes_without_loss_or_duplicate
         let finance = app.login("finance-futian").await;
         let actor = subsidy_standalone::demo::actor(&app.services, "finance-futian").unwrap();
         // The process dies after k claims: the batch stays in `building`.
-        let batch = app.services.start_batch(&actor, &Default::default()).await.unwrap();
-        assert_eq!(app.services.fill_batch(&actor, &batch.id, Some(k)).await.unwrap(), k);
+        let batch = app.services.batches.start_batch(&actor, &Default::default()).await.unwrap();
+        assert_eq!(app.services.batches.fill_batch(&actor, &batch.id, Some(k)).await.unwrap(), k);
         let half = finance.get(&format!("/api/v1/batches/{}", batch.id)).await.ok();
         assert_eq!(half["state"], "building", "k = {k}");
         assert_eq!(lines(&finance, &batch.id).await.len(), k);
@@ -293,8 +293,8 @@ async fn a_batch_left_building_by_a_stop_is_built_on_when_the_server_starts() {
     let app = TestApp::spawn_standalone().await;
     let ids = approved_applications(&app, 5).await;
     let actor = subsidy_standalone::demo::actor(&app.services, "finance-futian").unwrap();
-    let batch = app.services.start_batch(&actor, &Default::default()).await.unwrap();
-    assert_eq!(app.services.fill_batch(&actor, &batch.id, Some(2)).await.unwrap(), 2);
+    let batch = app.services.batches.start_batch(&actor, &Default::default()).await.unwrap();
+    assert_eq!(app.services.batches.fill_batch(&actor, &batch.id, Some(2)).await.unwrap(), 2);
     let app = app.restart().await;
     let finance = app.login("finance-futian").await;
     let b = built(&app, &finance, &batch.id).await;

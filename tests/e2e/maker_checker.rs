@@ -4,7 +4,7 @@
 //! who built the batch, and no results file that un-pays a paid line.
 
 use serde_json::{Value, json};
-use subsidy_core::payout::batches::batch_file_key;
+use subsidy_core::payout::batch_file_key;
 use subsidy_tests::*;
 
 async fn lines(user: &User<'_>, batch: &str) -> Vec<Value> {

@@ -19,7 +19,13 @@
 //! ready can be cancelled, which returns every claimed application.
 
 pub mod batches;
+pub mod ledger;
 pub mod lifecycle;
+pub mod settlement;
+pub mod views;
+
+pub use ledger::{BATCH_STEP, BATCH_STEP_SQLITE, MAX_RESULT_FILE, REQUEST_SHARE, batch_file_key};
+pub use views::*;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use subsidy_api::lambda::BatchResponse;
 use subsidy_api::{ApiError, ApiResult, AppState, Body, Identity, PageParams, Query};
-use subsidy_core::payout::batches::{
+use subsidy_core::payout::{
     BatchActionInput, BatchView, BudgetView, EligibleView, LineView, NewBatchInput, batch_file_key,
 };
 use subsidy_core::payout::{BatchJob, BatchState};
@@ -48,10 +48,10 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// The largest result file accepted (the batch queue reads it back whole).
-pub use subsidy_core::payout::batches::MAX_RESULT_FILE;
+pub use subsidy_core::payout::MAX_RESULT_FILE;
 
 async fn budget(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<Json<BudgetView>> {
-    Ok(Json(s.budget(&actor).await?))
+    Ok(Json(s.batches.budget(&actor).await?))
 }
 
 async fn eligible(
@@ -59,7 +59,7 @@ async fn eligible(
     Identity(actor): Identity,
     Query(q): Query<PageParams>,
 ) -> ApiResult<Json<EligibleView>> {
-    Ok(Json(s.eligible(&actor, &q.page()?).await?))
+    Ok(Json(s.batches.eligible(&actor, &q.page()?).await?))
 }
 
 async fn list_batches(
@@ -67,7 +67,7 @@ async fn list_batches(
     Identity(actor): Identity,
     Query(q): Query<PageParams>,
 ) -> ApiResult<Json<Page<BatchView>>> {
-    Ok(Json(s.batches(&actor, &q.page()?).await?))
+    Ok(Json(s.settlement.batches(&actor, &q.page()?).await?))
 }
 
 async fn create_batch(
@@ -75,7 +75,7 @@ async fn create_batch(
     Identity(actor): Identity,
     Body(input): Body<NewBatchInput>,
 ) -> ApiResult<(StatusCode, Json<BatchView>)> {
-    let batch = s.create_batch(&actor, &input).await?;
+    let batch = s.batches.create_batch(&actor, &input).await?;
     Ok((still_building(&batch).unwrap_or(StatusCode::CREATED), Json(batch)))
 }
 
@@ -90,7 +90,7 @@ async fn get_batch(
     Identity(actor): Identity,
     Path(id): Path<String>,
 ) -> ApiResult<Json<BatchView>> {
-    Ok(Json(s.batch(&actor, &id).await?))
+    Ok(Json(s.settlement.batch(&actor, &id).await?))
 }
 
 async fn lines(
@@ -99,7 +99,7 @@ async fn lines(
     Path(id): Path<String>,
     Query(q): Query<PageParams>,
 ) -> ApiResult<Json<Page<LineView>>> {
-    Ok(Json(s.batch_lines(&actor, &id, &q.page()?).await?))
+    Ok(Json(s.settlement.batch_lines(&actor, &id, &q.page()?).await?))
 }
 
 async fn resume(
@@ -107,7 +107,7 @@ async fn resume(
     Identity(actor): Identity,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<BatchView>)> {
-    let batch = s.resume_batch(&actor, &id).await?;
+    let batch = s.batches.resume_batch(&actor, &id).await?;
     Ok((still_building(&batch).unwrap_or(StatusCode::OK), Json(batch)))
 }
 
@@ -117,7 +117,7 @@ async fn cancel(
     Path(id): Path<String>,
     Body(input): Body<BatchActionInput>,
 ) -> ApiResult<Json<BatchView>> {
-    Ok(Json(s.cancel_batch(&actor, &id, input.version).await?))
+    Ok(Json(s.batches.cancel_batch(&actor, &id, input.version).await?))
 }
 
 async fn release(
@@ -126,7 +126,7 @@ async fn release(
     Path(id): Path<String>,
     Body(input): Body<BatchActionInput>,
 ) -> ApiResult<Json<BatchView>> {
-    Ok(Json(s.release_batch(&actor, &id, input.version).await?))
+    Ok(Json(s.batches.release_batch(&actor, &id, input.version).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,7 +158,7 @@ async fn file(
             ));
         }
     };
-    Ok(Json(Download { download: s.batch_file(&actor, &id, ext).await? }))
+    Ok(Json(Download { download: s.settlement.batch_file(&actor, &id, ext).await? }))
 }
 
 /// `POST /batches/{id}/results`: the bank's result file, as its CSV text.
@@ -173,7 +173,7 @@ async fn results(
     }
     let text =
         std::str::from_utf8(&body).map_err(|_| Error::invalid("file", "the result file must be UTF-8 text (CSV)"))?;
-    let imported = s.import_results(&actor, &id, text).await?;
+    let imported = s.settlement.import_results(&actor, &id, text).await?;
     // 202: the batch queue settles the file's later lines, then the batch.
     let status = if imported.settling { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, Json(imported.batch)))
@@ -182,7 +182,7 @@ async fn results(
 /// The batch queue's consumer: one job (see [`BatchJob`]).
 pub async fn work(services: &Services, job: &BatchJob) -> Result<bool, Error> {
     match &job.results {
-        Some(results) => Ok(services.settle_results(&job.batch_id, results).await?.is_some()),
+        Some(results) => Ok(services.settlement.settle_results(&job.batch_id, results).await?.is_some()),
         None => export(services, &job.batch_id).await,
     }
 }
@@ -193,11 +193,11 @@ pub async fn work(services: &Services, job: &BatchJob) -> Result<bool, Error> {
 /// gets its files, a ready or cancelled one nothing. Delivering a message
 /// twice is harmless either way.
 pub async fn export(services: &Services, batch_id: &str) -> Result<bool, Error> {
-    let Some(batch) = services.batch_for_export(batch_id).await? else {
+    let Some(batch) = services.settlement.batch_for_export(batch_id).await? else {
         return Ok(false);
     };
     match batch.state {
-        BatchState::Building => Ok(services.build_batch(batch_id).await?.is_some()),
+        BatchState::Building => Ok(services.batches.build_batch(batch_id).await?.is_some()),
         // No treasury file exists before a second person releases the batch.
         _ if !batch.file_allowed() => Ok(false),
         _ => write_files(services, batch).await,
@@ -216,7 +216,7 @@ async fn write_files(services: &Services, batch: subsidy_core::payout::Batch) ->
     let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
     let mut written = 0u64;
     loop {
-        let lines = services.export_lines(&batch.id, &page).await?;
+        let lines = services.settlement.export_lines(&batch.id, &page).await?;
         for l in &lines.items {
             csv.line(l).map_err(Error::internal)?;
             xlsx.line(l).map_err(Error::internal)?;

@@ -206,7 +206,7 @@ pub async fn services_on(
         clock,
         tree: Arc::new(tree),
         policy_id: config.policy.id.clone(),
-        batch_step: Arc::new(subsidy_core::payout::batches::BATCH_STEP.into()),
+        batch_step: Arc::new(subsidy_core::payout::BATCH_STEP.into()),
     }))
 }
 

@@ -184,7 +184,7 @@ impl SqliteStore {
             clock,
             tree,
             policy_id: policy_id.to_string(),
-            batch_step: Arc::new(subsidy_core::payout::batches::BATCH_STEP_SQLITE.into()),
+            batch_step: Arc::new(subsidy_core::payout::BATCH_STEP_SQLITE.into()),
         })
     }
 

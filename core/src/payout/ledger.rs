@@ -1,0 +1,295 @@
+//! What the payout use cases share: the ports of district finance, and
+//! the reads and steps both [`super::batches::Batches`] and
+//! [`super::settlement::Settlement`] take (whose batch it is, its view,
+//! its lines, settling one line with its application).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::application::Application;
+use crate::application::state::{Command, State};
+use crate::audit::AuditEntry;
+use crate::context::Context;
+use crate::error::Error;
+use crate::identity::{Actor, Role};
+use crate::money::Fen;
+use crate::payout::views::*;
+use crate::payout::*;
+use crate::policy::Policy;
+use crate::ports::{ApplicationStore, BlobStore, PageRequest};
+use crate::service::{require_role, step};
+
+/// How many lines a batch-queue message claims (or settles) on DynamoDB:
+/// well inside the consumer's time limit, since DynamoDB takes a
+/// district's claims one transaction at a time; a city's district is a
+/// handful of steps.
+pub const BATCH_STEP: usize = 2_000;
+
+/// The same on SQLite, which shares commits among a page's claims: no time
+/// limit to keep inside, so fewer, larger steps (each step lists the
+/// district's approvals again).
+pub const BATCH_STEP_SQLITE: usize = 20_000;
+
+/// The creating (or resuming) request claims a quarter of a step: it must
+/// answer well inside API Gateway's 30 seconds.
+pub const REQUEST_SHARE: usize = 4;
+
+/// Who takes a step of a batch's building.
+#[derive(Clone, Copy)]
+pub(crate) enum Step {
+    Request,
+    Queue,
+}
+
+/// What one fill did.
+pub(crate) struct Fill {
+    pub(crate) claimed: usize,
+    /// Every candidate was tried: nothing is left to claim.
+    pub(crate) done: bool,
+}
+
+/// Where a batch's files live in the exports store.
+pub fn batch_file_key(batch_id: &str, extension: &str) -> String {
+    format!("exports/batches/{batch_id}/batch-{batch_id}.{extension}")
+}
+
+/// Where a results file too large for one request is kept while the batch
+/// queue settles it (and after, as the bank's answer on record).
+pub(crate) fn results_file_key(batch_id: &str) -> String {
+    format!("exports/batches/{batch_id}/results-{}.csv", ulid::Ulid::new())
+}
+
+/// The largest results file accepted: a line is well under 200 bytes.
+pub const MAX_RESULT_FILE: usize = 16 * 1024 * 1024;
+
+/// The batch queue acts for the finance officer who asked (their id in
+/// the audit entries), within the batch's district.
+pub(crate) fn acting_for(user_id: &str, batch: &Batch) -> Actor {
+    Actor {
+        user_id: user_id.to_string(),
+        role: Role::Finance,
+        unit: Some(batch.district.clone()),
+        phone: None,
+        name: None,
+        credit_code: None,
+    }
+}
+
+pub(crate) fn batch_subject(id: &str) -> String {
+    format!("batch:{id}")
+}
+
+/// The next batch version with its audit entry appended.
+pub(crate) fn batch_step(
+    key: &crate::audit::AuditKey,
+    batch: &Batch,
+    actor: &Actor,
+    action: &str,
+    to: BatchState,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> (Batch, AuditEntry) {
+    let audit = AuditEntry::next(
+        key,
+        &batch_subject(&batch.id),
+        batch.audit_seq + 1,
+        &batch.audit_head,
+        now,
+        actor,
+        action,
+        Some(batch.state.as_str()),
+        to.as_str(),
+        comment,
+    );
+    let mut next = batch.clone();
+    next.state = to;
+    next.version += 1;
+    next.updated_at = now;
+    next.audit_seq = audit.seq;
+    next.audit_head = audit.hash.clone();
+    (next, audit)
+}
+
+/// An application that finance may pay now.
+pub(crate) fn payable(app: &Application) -> bool {
+    app.state == State::Approved && app.payee.is_some() && app.payee_change.is_none() && app.approved_amount.is_some()
+}
+
+/// Lines per status of a batch: (count, sum).
+#[derive(Default)]
+pub(crate) struct Tally(pub(crate) std::collections::HashMap<&'static str, (u64, Fen)>);
+
+impl Tally {
+    pub(crate) fn count(&self, s: LineStatus) -> u64 {
+        self.0.get(s.as_str()).map_or(0, |t| t.0)
+    }
+    pub(crate) fn sum(&self, s: LineStatus) -> Fen {
+        self.0.get(s.as_str()).map_or(Fen::ZERO, |t| t.1)
+    }
+}
+
+/// An approved application as a batch sees it while choosing.
+pub(crate) struct Approved {
+    pub(crate) since: DateTime<Utc>,
+    pub(crate) id: String,
+    pub(crate) payable: bool,
+    /// The re-issue of a failed payment (payable until `reissueUntil`).
+    pub(crate) reissue: bool,
+    pub(crate) amount: Option<Fen>,
+}
+
+impl Approved {
+    pub(crate) fn of(app: &Application) -> Approved {
+        Approved {
+            since: app.state_since,
+            id: app.id.clone(),
+            payable: payable(app),
+            reissue: app.failed_line.is_some(),
+            amount: app.approved_amount,
+        }
+    }
+
+    /// Payable, and inside the payout deadline, or a re-issue inside its
+    /// grace ([`crate::application::state::check_payable_now`] on the whole application).
+    pub(crate) fn payable_at(&self, policy: &Policy, now: DateTime<Utc>) -> bool {
+        self.payable && (now < policy.payout_deadline || (self.reissue && now < policy.reissue_until()))
+    }
+}
+
+/// A boxed future the store or a use case returns, run several at once.
+pub(crate) type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The ports district finance works through.
+#[derive(Clone)]
+pub struct Ledger {
+    pub(crate) cx: Context,
+    pub(crate) disbursement: Arc<dyn DisbursementStore>,
+    pub(crate) applications: Arc<dyn ApplicationStore>,
+    /// Batch files, results files kept for the queue.
+    pub(crate) exports: Arc<dyn BlobStore>,
+    pub(crate) export_queue: Arc<dyn ExportQueue>,
+    /// How many lines a batch claims per step (see [`BATCH_STEP`]).
+    pub(crate) batch_step: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Ledger {
+    /// The district a finance user pays for.
+    pub(crate) fn finance_district(&self, actor: &Actor) -> Result<String, Error> {
+        require_role(actor, Role::Finance)?;
+        actor.unit.clone().ok_or(Error::Unauthenticated)
+    }
+
+    pub(crate) fn allocated(policy: &Policy, district: &str) -> Result<Fen, Error> {
+        policy.district_budgets.get(district).copied().ok_or(Error::NoBudget)
+    }
+
+    pub(crate) async fn budget_view(&self, policy: &Policy, district: &str) -> Result<BudgetView, Error> {
+        let allocated = Self::allocated(policy, district).unwrap_or(Fen::ZERO);
+        let b = self.disbursement.budget(&policy.id, district, allocated).await?;
+        Ok(BudgetView {
+            district: district.to_string(),
+            allocated: Money::of(b.allocated),
+            committed: Money::of(b.committed),
+            paid: Money::of(b.paid),
+            remaining: Money::of(b.remaining),
+        })
+    }
+
+    pub(crate) async fn own_batch(&self, actor: &Actor, id: &str) -> Result<Batch, Error> {
+        let district = self.finance_district(actor)?;
+        match self.disbursement.get_batch(id).await? {
+            Some(b) if b.district == district => Ok(b),
+            _ => Err(Error::NotFound("batch")),
+        }
+    }
+
+    pub(crate) async fn pending_totals(&self, batch_id: &str) -> Result<(u64, Fen), Error> {
+        let t = self.tally(batch_id).await?;
+        Ok((t.count(LineStatus::Pending), t.sum(LineStatus::Pending)))
+    }
+
+    /// How many lines of a batch stand in each status, and their sums,
+    /// read a page at a time.
+    pub(crate) async fn tally(&self, batch_id: &str) -> Result<Tally, Error> {
+        let mut t = Tally::default();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let lines = self.disbursement.lines_of(batch_id, &page).await?;
+            for l in &lines.items {
+                let (count, sum) = t.0.entry(l.status.as_str()).or_insert((0, Fen::ZERO));
+                *count += 1;
+                *sum = sum.checked_add(l.amount).ok_or_else(|| Error::internal("batch total overflow"))?;
+            }
+            match lines.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(t),
+            }
+        }
+    }
+
+    pub(crate) async fn all_lines(&self, batch_id: &str) -> Result<Vec<PaymentLine>, Error> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let lines = self.disbursement.lines_of(batch_id, &page).await?;
+            out.extend(lines.items);
+            match lines.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Moves one line and its application together. Already-settled lines
+    /// are left alone (imports and cancellations can be repeated).
+    pub(crate) async fn settle_line(
+        &self,
+        actor: &Actor,
+        policy: &Policy,
+        batch: &Batch,
+        settled: &PaymentLine,
+        cmd: Command,
+        budget: BudgetMove,
+    ) -> Result<(), Error> {
+        for _ in 0..5 {
+            let app = self
+                .applications
+                .get_application(&settled.application_id)
+                .await?
+                .ok_or(Error::NotFound("application"))?;
+            if app.state != State::InPaymentBatch || app.payment_line.as_deref() != Some(&settled.id) {
+                return Ok(());
+            }
+            let (next, audit, _) = step(&self.cx.audit_key, &app, actor, cmd.clone(), policy, self.cx.now())?;
+            let write = AppWrite { app: &next, expected_version: app.version, audit: &audit };
+            let key = BudgetKey { policy_id: &batch.policy_id, district: &batch.district };
+            match self.disbursement.settle(write, settled, key, budget).await {
+                Ok(()) => return Ok(()),
+                Err(ClaimError::Moved) => continue,
+                Err(ClaimError::OverBudget | ClaimError::Closed) => {
+                    return Err(Error::internal("settling neither takes budget nor adds a line"));
+                }
+                Err(ClaimError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(Error::internal("a payment line kept changing while it was settled"))
+    }
+
+    /// Whether a batch's files are in the exports store: both are written
+    /// before the consumer finishes, the CSV last... so the XLSX is checked.
+    pub(crate) async fn files_ready(&self, id: &str) -> Result<bool, Error> {
+        let (csv, xlsx) = (batch_file_key(id, "csv"), batch_file_key(id, "xlsx"));
+        Ok(self.exports.head(&csv, 0).await?.is_some() && self.exports.head(&xlsx, 0).await?.is_some())
+    }
+
+    pub(crate) async fn batch_view(&self, b: &Batch) -> Result<BatchView, Error> {
+        let files = b.file_allowed() && self.files_ready(&b.id).await?;
+        Ok(BatchView::of(b, files))
+    }
+
+    pub async fn batch(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
+        let b = self.own_batch(actor, id).await?;
+        self.batch_view(&b).await
+    }
+}

@@ -1,0 +1,280 @@
+//! After release: the batch and its lines as finance reads them, the
+//! treasury file, and the bank's results (imported whole, settled a step
+//! at a time).
+
+use std::collections::HashMap;
+
+use crate::application::state::Command;
+use crate::error::{Error, StoreError};
+use crate::fields::Text;
+use crate::identity::Actor;
+use crate::money::Fen;
+use crate::payout::lifecycle::{BatchAction, decide};
+use crate::payout::views::*;
+use crate::payout::*;
+use crate::policy::Policy;
+use crate::ports::{Page, PageRequest, PresignedRequest};
+use crate::service::DOWNLOAD_TTL;
+use futures::{StreamExt, TryStreamExt};
+
+use super::ledger::*;
+
+/// The settlement use cases.
+#[derive(Clone)]
+pub struct Settlement {
+    pub(crate) l: Ledger,
+}
+
+impl Settlement {
+    pub async fn batch(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
+        self.l.batch(actor, id).await
+    }
+
+    pub async fn batches(&self, actor: &Actor, page: &PageRequest) -> Result<Page<BatchView>, Error> {
+        let district = self.l.finance_district(actor)?;
+        let page = self.l.disbursement.batches_of(&self.l.cx.policy_id, &district, page).await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for b in &page.items {
+            items.push(self.l.batch_view(b).await?);
+        }
+        Ok(Page { items, next_cursor: page.next_cursor })
+    }
+
+    /// A batch's lines, accounts masked.
+    pub async fn batch_lines(&self, actor: &Actor, id: &str, page: &PageRequest) -> Result<Page<LineView>, Error> {
+        let batch = self.l.own_batch(actor, id).await?;
+        Ok(self.l.disbursement.lines_of(&batch.id, page).await?.map(|l| LineView::of(&l)))
+    }
+
+    /// A short-lived download of the batch file (`xlsx` or `csv`), the only
+    /// place account numbers appear in full: finance of the district only.
+    pub async fn batch_file(&self, actor: &Actor, id: &str, extension: &str) -> Result<PresignedRequest, Error> {
+        let batch = self.l.own_batch(actor, id).await?;
+        // No treasury file exists before a second person releases the batch.
+        decide(&batch, &actor.user_id, BatchAction::DownloadFile)?;
+        if !self.l.files_ready(&batch.id).await? {
+            // The request may have been lost (say, in a crash): ask again.
+            self.l.export_queue.request_export(&batch.id).await?;
+            return Err(Error::FileNotReady);
+        }
+        Ok(self.l.exports.presign_get(&batch_file_key(&batch.id, extension), None, DOWNLOAD_TTL).await?)
+    }
+
+    /// Records one line of the bank's results: paid, or failed with the reason.
+    async fn settle_result(
+        &self,
+        actor: &Actor,
+        policy: &Policy,
+        batch: &Batch,
+        line: PaymentLine,
+        result: ResultLine,
+    ) -> Result<(), Error> {
+        let m = line.amount.fen();
+        let now = self.l.cx.now();
+        if result.paid {
+            let settled = PaymentLine { status: LineStatus::Paid, settled_at: Some(now), ..line };
+            let budget = BudgetMove { committed: -m, paid: m, remaining: 0 };
+            self.l.settle_line(actor, policy, batch, &settled, Command::MarkPaid, budget).await
+        } else {
+            let reason = result.reason.clone().unwrap_or_default();
+            let text = Text::parse(&reason, 200).map_err(|e| Error::invalid("reason", e.to_string()))?;
+            let settled =
+                PaymentLine { status: LineStatus::Failed, reason: Some(reason), settled_at: Some(now), ..line };
+            let budget = BudgetMove { committed: -m, paid: 0, remaining: m };
+            self.l
+                .settle_line(actor, policy, batch, &settled, Command::MarkPaymentFailed { reason: text }, budget)
+                .await
+        }
+    }
+
+    /// Imports the bank's result file. The whole file is checked first: a
+    /// line that is not the batch's, a control total that does not match,
+    /// a duplicate, or a line whose answer contradicts an earlier import,
+    /// and nothing is changed. Then paid lines become paid, failed lines
+    /// payment-failed with the bank's reason; a line already settled the
+    /// same way is left alone, so importing the same file twice changes
+    /// nothing. The request settles a quarter of a [`BATCH_STEP`] itself;
+    /// a longer file is kept in the exports store and the batch queue
+    /// settles the rest a step at a time ([`Self::settle_results`]), then
+    /// fixes the batch's totals and state. Importing the same file again
+    /// finishes an import a crash cut short.
+    pub async fn import_results(&self, actor: &Actor, id: &str, text: &str) -> Result<Imported, Error> {
+        let batch = self.l.own_batch(actor, id).await?;
+        decide(&batch, &actor.user_id, BatchAction::ImportResults)?;
+        let file = parse_results(text).map_err(|problems| Error::ResultsRefused { problems })?;
+        let mut problems = Vec::new();
+        if file.batch_id != batch.id {
+            problems.push(format!("批次号 {} is not this batch ({})", file.batch_id, batch.id));
+        }
+        // Checked whole before anything is settled, against the batch's
+        // lines read in pages (a status and an amount each): one query per
+        // page, not one read per line, so a district's file is checked in
+        // seconds on either backend.
+        let on_file = self.line_states(&batch.id).await?;
+        let mut sum = Fen::ZERO;
+        for r in &file.lines {
+            if let Some(Err(e)) = r.reason.as_deref().map(|reason| Text::parse(reason, 200)) {
+                problems.push(format!("line {}: the reason {e}", r.line_id));
+            }
+            match on_file.get(r.line_id.as_str()) {
+                None => problems.push(format!("line {} does not belong to batch {}", r.line_id, batch.id)),
+                Some(&(status, amount)) => {
+                    let contradicts = match status {
+                        LineStatus::Paid => !r.paid,
+                        LineStatus::Failed => r.paid,
+                        LineStatus::Cancelled => true,
+                        LineStatus::Pending => false,
+                    };
+                    if contradicts {
+                        problems.push(format!("line {} is already recorded as {}", r.line_id, status.as_str()));
+                    }
+                    sum = sum.checked_add(amount).unwrap_or(sum);
+                }
+            }
+        }
+        if problems.is_empty() && sum != file.total {
+            problems.push(format!("总金额 {} does not match the lines listed, which sum to {}", file.total, sum));
+        }
+        if !problems.is_empty() {
+            return Err(Error::ResultsRefused { problems });
+        }
+        let policy = self.l.cx.policy_by_id(&batch.policy_id).await?;
+        let share = (self.l.batch_step.load(std::sync::atomic::Ordering::Relaxed) / REQUEST_SHARE).max(1);
+        match self.settle_lines(actor, &policy, &batch, &file.lines, 0, share).await? {
+            None => Ok(Imported { batch: self.close_import(actor, id).await?, settling: false }),
+            Some(next) => {
+                // The rest through the batch queue, from the file as kept.
+                let file_key = results_file_key(&batch.id);
+                self.l.exports.put(&file_key, text.as_bytes().to_vec(), "text/csv; charset=utf-8").await?;
+                let results = ResultsJob { file_key, imported_by: actor.user_id.clone(), from_line: next };
+                self.l.export_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
+                let batch = self.l.batch_view(&self.l.own_batch(actor, id).await?).await?;
+                Ok(Imported { batch, settling: true })
+            }
+        }
+    }
+
+    /// The batch queue's part of a results import: the next lines of the
+    /// file, on behalf of the finance officer who imported it; then the
+    /// batch's totals and state. Nothing for a batch no longer `released`.
+    pub async fn settle_results(&self, batch_id: &str, job: &ResultsJob) -> Result<Option<BatchView>, Error> {
+        let Some(batch) = self.l.disbursement.get_batch(batch_id).await? else {
+            return Ok(None);
+        };
+        if decide(&batch, &job.imported_by, BatchAction::SettleLines).is_err() {
+            return Ok(None);
+        }
+        let actor = acting_for(&job.imported_by, &batch);
+        let kept = self
+            .l
+            .exports
+            .head(&job.file_key, MAX_RESULT_FILE)
+            .await?
+            .ok_or_else(|| Error::internal(format!("the results file {} is gone", job.file_key)))?;
+        let text = String::from_utf8(kept.head).map_err(Error::internal)?;
+        let file = parse_results(&text).map_err(|p| Error::internal(format!("a kept results file: {p:?}")))?;
+        let policy = self.l.cx.policy_by_id(&batch.policy_id).await?;
+        let step = self.l.batch_step.load(std::sync::atomic::Ordering::Relaxed).max(1);
+        match self.settle_lines(&actor, &policy, &batch, &file.lines, job.from_line, step).await? {
+            None => self.close_import(&actor, batch_id).await.map(Some),
+            Some(next) => {
+                let results = ResultsJob { from_line: next, ..job.clone() };
+                self.l.export_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Settles the still-pending lines of `results[from..]`, a page at a
+    /// time, `max` lines of the file at most: `None` when the file is done,
+    /// or where the next step starts.
+    async fn settle_lines(
+        &self,
+        actor: &Actor,
+        policy: &Policy,
+        batch: &Batch,
+        results: &[ResultLine],
+        from: usize,
+        max: usize,
+    ) -> Result<Option<usize>, Error> {
+        let parallel = self.l.disbursement.parallel_writes().max(1);
+        let (mut i, mut settled) = (from.min(results.len()), 0);
+        while i < results.len() {
+            if settled >= max {
+                return Ok(Some(i));
+            }
+            // A page, or what is left of the step if less.
+            let end = (i + (PageRequest::MAX_LIMIT as usize).min(max - settled)).min(results.len());
+            let chunk = &results[i..end];
+            let found = self.lines_named(&batch.id, chunk).await?;
+            let pending: Vec<(PaymentLine, ResultLine)> = chunk
+                .iter()
+                .zip(found)
+                .filter_map(|(r, l)| l.filter(|l| l.status == LineStatus::Pending).map(|l| (l, r.clone())))
+                .collect();
+            settled += pending.len();
+            let settles: Vec<Pending<'_, Result<(), Error>>> = pending
+                .into_iter()
+                .map(|(line, result)| -> Pending<'_, Result<(), Error>> {
+                    Box::pin(self.settle_result(actor, policy, batch, line, result))
+                })
+                .collect();
+            futures::stream::iter(settles).buffer_unordered(parallel).try_collect::<Vec<()>>().await?;
+            i = end;
+        }
+        Ok(None)
+    }
+
+    /// After an import: the batch's totals and state from the lines as
+    /// they now stand (`reconciled` once none is pending).
+    async fn close_import(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
+        let t = self.l.tally(id).await?;
+        let batch = self.l.own_batch(actor, id).await?;
+        let to = decide(&batch, &actor.user_id, BatchAction::CloseImport { pending: t.count(LineStatus::Pending) })?;
+        let (paid, failed) = (t.count(LineStatus::Paid), t.count(LineStatus::Failed));
+        if (paid, failed, to) == (batch.paid_count, batch.failed_count, batch.state) {
+            return self.l.batch_view(&batch).await;
+        }
+        let comment = format!("{paid} 笔成功, {failed} 笔失败");
+        let (mut next, audit) =
+            batch_step(&self.l.cx.audit_key, &batch, actor, "import_results", to, Some(comment), self.l.cx.now());
+        next.paid_count = paid;
+        next.paid = t.sum(LineStatus::Paid);
+        next.failed_count = failed;
+        next.failed = t.sum(LineStatus::Failed);
+        self.l.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
+        self.l.batch_view(&next).await
+    }
+
+    /// Every line of a batch by id: its status and amount.
+    async fn line_states(&self, batch_id: &str) -> Result<HashMap<String, (LineStatus, Fen)>, Error> {
+        let mut out = HashMap::new();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let lines = self.l.disbursement.lines_of(batch_id, &page).await?;
+            out.extend(lines.items.into_iter().map(|l| (l.id, (l.status, l.amount))));
+            match lines.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The lines a results file names, read together, in its order.
+    async fn lines_named(&self, batch_id: &str, results: &[ResultLine]) -> Result<Vec<Option<PaymentLine>>, Error> {
+        let parallel = self.l.disbursement.parallel_writes().max(1);
+        let reads: Vec<Pending<'_, Result<Option<PaymentLine>, StoreError>>> =
+            results.iter().map(|r| self.l.disbursement.get_line(batch_id, &r.line_id)).collect();
+        Ok(futures::stream::iter(reads).buffered(parallel).try_collect().await?)
+    }
+
+    /// The batch as the export consumer needs it (no actor: a system job).
+    pub async fn batch_for_export(&self, id: &str) -> Result<Option<Batch>, Error> {
+        Ok(self.l.disbursement.get_batch(id).await?)
+    }
+
+    /// Every line of a batch, page by page, for the export consumer.
+    pub async fn export_lines(&self, id: &str, page: &PageRequest) -> Result<Page<PaymentLine>, Error> {
+        Ok(self.l.disbursement.lines_of(id, page).await?)
+    }
+}
