@@ -290,7 +290,7 @@ impl Services {
             clock: p.clock.clone(),
             tree: p.tree.clone(),
         };
-        let directory = crate::identity::staff::StaffDirectory {
+        let directory = crate::identity::directory::StaffDirectory {
             key: p.audit_key.clone(),
             store: p.staff.clone(),
             authority: p.staff_authority.clone(),
@@ -370,7 +370,7 @@ impl Services {
     }
 
     /// The staff directory's use cases (who is calling, administration).
-    pub fn directory(&self) -> crate::identity::staff::StaffDirectory {
+    pub fn directory(&self) -> crate::identity::directory::StaffDirectory {
         self.identity.directory.clone()
     }
 

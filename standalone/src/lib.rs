@@ -260,13 +260,13 @@ pub fn staff_directory(
     data_dir: &Path,
     jurisdictions_file: Option<&Path>,
     audit_key_file: &Path,
-) -> anyhow::Result<subsidy_core::identity::staff::StaffDirectory> {
+) -> anyhow::Result<subsidy_core::identity::directory::StaffDirectory> {
     let db = data_dir.join("subsidy.db");
     anyhow::ensure!(db.exists(), "no database at {} (start `subsidy serve` on it once first)", db.display());
     let tree = JurisdictionTree::from_json(&read_or(&jurisdictions_file.map(Path::to_path_buf), SHENZHEN_JSON)?)?;
     let store = SqliteStore::open(&db, Durability::Full)?;
     let store = Arc::new(store);
-    Ok(subsidy_core::identity::staff::StaffDirectory {
+    Ok(subsidy_core::identity::directory::StaffDirectory {
         key: audit_key(audit_key_file, false)?,
         store: store.clone(),
         authority: store,

@@ -17,7 +17,7 @@ pub struct AuditJobs {
     pub(crate) documents: Arc<dyn DocumentStore>,
     pub(crate) companies: Arc<dyn CompanyStore>,
     pub(crate) disbursement: Arc<dyn crate::payout::DisbursementStore>,
-    pub(crate) directory: crate::identity::staff::StaffDirectory,
+    pub(crate) directory: crate::identity::directory::StaffDirectory,
     pub(crate) anchors: Arc<dyn crate::audit::anchor::AnchorStore>,
 }
 

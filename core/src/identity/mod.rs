@@ -3,7 +3,7 @@
 //! Tokens identify; the staff directory authorises. Claims arrive as a flat
 //! string map, the way API Gateway's JWT authorizer hands them to a function
 //! (`requestContext.authorizer.jwt.claims`); the standalone server puts its
-//! own verified claims in the same place. [`crate::identity::staff::StaffDirectory::resolve`]
+//! own verified claims in the same place. [`crate::identity::directory::StaffDirectory::resolve`]
 //! turns them into an [`Actor`]:
 //!
 //! | claim                   | meaning                                                       |
@@ -16,6 +16,7 @@
 //! | `name`                  | display name (optional)                                       |
 
 pub mod authz;
+pub mod directory;
 pub mod service;
 pub mod staff;
 
@@ -151,7 +152,7 @@ impl fmt::Display for Tier {
 }
 
 /// An authenticated caller, acting with one role. Built by
-/// [`crate::identity::staff::StaffDirectory::resolve`] from verified claims and the
+/// [`crate::identity::directory::StaffDirectory::resolve`] from verified claims and the
 /// directory (or [`Actor::system`]), so its role, unit and phone are
 /// consistent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -14,7 +14,7 @@ use crate::views::*;
 pub struct Identities {
     pub(crate) cx: Context,
     pub(crate) companies: Arc<dyn CompanyStore>,
-    pub(crate) directory: crate::identity::staff::StaffDirectory,
+    pub(crate) directory: crate::identity::directory::StaffDirectory,
 }
 
 impl Identities {
