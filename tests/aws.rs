@@ -23,12 +23,17 @@ use subsidy_infra::aws::{self, Clients, DynamoStore, ServiceConfig, SqsQueues};
 use subsidy_infra::jwt::Hs256;
 use tokio::sync::Mutex;
 
-/// The template's resources, as JSON (CloudFormation tags become `{"!Tag": v}`).
-pub fn template_resources() -> Value {
+/// The whole template, as JSON (CloudFormation tags become `{"!Tag": v}`).
+pub fn template() -> Value {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).expect("template.yaml");
     let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("valid YAML");
-    untag(yaml)["Resources"].clone()
+    untag(yaml)
+}
+
+/// The template's resources, as JSON.
+pub fn template_resources() -> Value {
+    template()["Resources"].clone()
 }
 
 fn untag(v: serde_norway::Value) -> Value {

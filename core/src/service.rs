@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::application::Application;
 use crate::application::state::{self, Command, Ctx};
+use crate::audit::Happened;
 use crate::audit::{AuditEntry, ChainError};
 use crate::context::Context;
 use crate::documents::Document;
@@ -81,20 +82,9 @@ pub(crate) fn step(
     let t = state::apply(app, actor, cmd, &Ctx { policy, now })?;
     let releases = t.releases_claim();
     let mut next = t.next;
-    let audit = AuditEntry::next(
-        key,
-        &app.id,
-        app.audit_seq + 1,
-        &app.audit_head,
-        now,
-        actor,
-        action,
-        Some(t.from.as_str()),
-        next.state.as_str(),
-        t.comment,
-    );
-    next.audit_seq = audit.seq;
-    next.audit_head = audit.hash.clone();
+    let to = next.state.as_str();
+    let happened = Happened { at: now, actor, action, from: Some(t.from.as_str()), to, comment: t.comment };
+    let audit = crate::audit::append(key, &mut next, happened);
     Ok((next, audit, releases))
 }
 
@@ -108,21 +98,8 @@ pub(crate) fn document_step(
     comment: Option<String>,
     now: DateTime<Utc>,
 ) -> (Document, AuditEntry) {
-    let prev = if doc.audit_head.is_empty() { crate::audit::GENESIS.to_string() } else { doc.audit_head.clone() };
-    let audit = AuditEntry::next(
-        key,
-        &doc.audit_subject(),
-        doc.audit_seq + 1,
-        &prev,
-        now,
-        actor,
-        action,
-        from,
-        doc.status.as_str(),
-        comment,
-    );
-    doc.audit_seq = audit.seq;
-    doc.audit_head = audit.hash.clone();
+    let to = doc.status.as_str();
+    let audit = crate::audit::append(key, &mut doc, Happened { at: now, actor, action, from, to, comment });
     (doc, audit)
 }
 

@@ -8,25 +8,7 @@ use serde_json::Value;
 
 /// The template as JSON, with CloudFormation tags kept as `{"!Tag": value}`.
 fn template() -> Value {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).expect("template.yaml");
-    let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("valid YAML");
-    untag(yaml)
-}
-
-fn untag(v: serde_norway::Value) -> Value {
-    use serde_norway::Value as Y;
-    match v {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(n.as_f64()).unwrap(),
-        Y::String(s) => Value::String(s),
-        Y::Sequence(seq) => Value::Array(seq.into_iter().map(untag).collect()),
-        Y::Mapping(m) => {
-            Value::Object(m.into_iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), untag(v))).collect())
-        }
-        Y::Tagged(t) => serde_json::json!({ t.tag.to_string(): untag(t.value) }),
-    }
+    subsidy_tests::aws::template()
 }
 
 fn resources(t: &Value) -> &serde_json::Map<String, Value> {

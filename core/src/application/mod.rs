@@ -381,3 +381,5 @@ pub(crate) async fn visible(
     crate::identity::authz::require_visible(actor, &app, tree)?;
     Ok(app)
 }
+
+crate::audit::chained!(Application, |a| a.id.clone());

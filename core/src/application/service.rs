@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::application::state::{self, Command, Ctx, State};
 use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
 use crate::audit::AuditEntry;
+use crate::audit::Happened;
 use crate::context::Context;
 use crate::documents::{Document, DocumentKind, DocumentStatus};
 use crate::error::{Error, StoreError};
@@ -57,21 +58,10 @@ impl Applications {
         // No claim yet: a draft holds none (see `transition`).
         let mut app =
             Application::draft(ulid::Ulid::new().to_string(), &policy, &company, &project, claimed, note, now);
-        let audit = AuditEntry::next(
-            &self.cx.audit_key,
-            &app.id,
-            1,
-            &app.audit_head,
-            now,
-            actor,
-            "create",
-            None,
-            State::Draft.as_str(),
-            None,
-        );
+        let happened =
+            Happened { at: now, actor, action: "create", from: None, to: State::Draft.as_str(), comment: None };
+        let audit = crate::audit::append(&self.cx.audit_key, &mut app, happened);
         app.version = 1;
-        app.audit_seq = 1;
-        app.audit_head = audit.hash.clone();
         self.applications.create_application(&app, &audit).await?;
         self.detail(actor, app).await
     }

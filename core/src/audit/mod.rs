@@ -175,6 +175,70 @@ impl AuditEntry {
     }
 }
 
+/// A record that holds the head of its own audit chain: an application, a
+/// document, a company, a payment batch, a staff member.
+pub trait Chained {
+    /// The chain's subject (see [`AuditEntry::subject`]).
+    fn audit_subject(&self) -> String;
+    /// The head: the last entry's sequence and MAC (0 and [`GENESIS`], or
+    /// empty, before the first).
+    fn audit_head(&self) -> (u64, &str);
+    fn set_audit_head(&mut self, seq: u64, hash: &str);
+}
+
+/// Implements [`Chained`] for a record with `audit_seq` and `audit_head`
+/// fields, its subject given by `$subject` (a closure over the record).
+macro_rules! chained {
+    ($t:ty, $subject:expr) => {
+        impl $crate::audit::Chained for $t {
+            fn audit_subject(&self) -> String {
+                let subject: fn(&$t) -> String = $subject;
+                subject(self)
+            }
+            fn audit_head(&self) -> (u64, &str) {
+                (self.audit_seq, &self.audit_head)
+            }
+            fn set_audit_head(&mut self, seq: u64, hash: &str) {
+                self.audit_seq = seq;
+                self.audit_head = hash.to_string();
+            }
+        }
+    };
+}
+pub(crate) use chained;
+
+/// What happened, for [`append`].
+pub struct Happened<'a> {
+    pub at: DateTime<Utc>,
+    pub actor: &'a Actor,
+    pub action: &'a str,
+    /// The record's state before, by name (None when it is created).
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub comment: Option<String>,
+}
+
+/// Chains the next entry onto `record` under `key` and moves the record's
+/// head to it. The entry is stored with the record, in one write.
+pub fn append<R: Chained>(key: &AuditKey, record: &mut R, h: Happened<'_>) -> AuditEntry {
+    let (seq, head) = record.audit_head();
+    let prev = if head.is_empty() { GENESIS.to_string() } else { head.to_string() };
+    let entry = AuditEntry::next(
+        key,
+        &record.audit_subject(),
+        seq + 1,
+        &prev,
+        h.at,
+        h.actor,
+        h.action,
+        h.from,
+        h.to,
+        h.comment,
+    );
+    record.set_audit_head(entry.seq, &entry.hash);
+    entry
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
     #[error("{subject}: entry {seq} was altered (hash mismatch)")]

@@ -240,3 +240,5 @@ mod claim_tests {
         assert_ne!(claim_key("440304001020", "南园花园"), k);
     }
 }
+
+crate::audit::chained!(Company, |c| Company::audit_subject(c));

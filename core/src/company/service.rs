@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::application::Application;
 use crate::application::state::{Command, State};
-use crate::audit::AuditEntry;
+use crate::audit::Happened;
 use crate::company::{Company, CompanyInput, CompanyProfile, Project, ProjectInput};
 use crate::context::Context;
 use crate::error::{Error, StoreError};
@@ -66,20 +66,10 @@ impl Companies {
                     audit_seq: 0,
                     audit_head: crate::audit::GENESIS.to_string(),
                 };
-                let audit = AuditEntry::next(
-                    &self.cx.audit_key,
-                    &c.audit_subject(),
-                    1,
-                    &c.audit_head,
-                    now,
-                    actor,
-                    "register_company",
-                    None,
-                    "registered",
-                    Some(account(&c.profile)),
-                );
-                c.audit_seq = 1;
-                c.audit_head = audit.hash.clone();
+                let comment = Some(account(&c.profile));
+                let happened =
+                    Happened { at: now, actor, action: "register_company", from: None, to: "registered", comment };
+                let audit = crate::audit::append(&self.cx.audit_key, &mut c, happened);
                 match self.companies.create_company(&c, &audit).await {
                     Ok(()) => Ok((CompanyView::of(&c), true)),
                     // Two first registrations raced: the other one won.
@@ -102,26 +92,9 @@ impl Companies {
                 } else {
                     ("update_profile", None)
                 };
-                let audit = AuditEntry::next(
-                    &self.cx.audit_key,
-                    &existing.audit_subject(),
-                    existing.audit_seq + 1,
-                    &existing.audit_head,
-                    now,
-                    actor,
-                    action,
-                    Some("registered"),
-                    "registered",
-                    comment,
-                );
-                let c = Company {
-                    profile,
-                    version: expected + 1,
-                    updated_at: now,
-                    audit_seq: audit.seq,
-                    audit_head: audit.hash.clone(),
-                    ..existing
-                };
+                let mut c = Company { profile, version: expected + 1, updated_at: now, ..existing };
+                let happened = Happened { at: now, actor, action, from: Some("registered"), to: "registered", comment };
+                let audit = crate::audit::append(&self.cx.audit_key, &mut c, happened);
                 self.companies.update_company(&c, expected, &audit).await?;
                 Ok((CompanyView::of(&c), false))
             }

@@ -175,6 +175,8 @@ pub fn parse_storage_key(key: &str) -> Option<(&str, &str)> {
     (safe(app) && safe(doc)).then_some((app, doc))
 }
 
+crate::audit::chained!(Document, |d| Document::audit_subject(d));
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::audit::{AuditEntry, GENESIS};
+use crate::audit::GENESIS;
+use crate::audit::Happened;
 use crate::error::{Error, StoreError};
 use crate::fields::Phone;
 use crate::identity::staff::*;
@@ -314,20 +315,9 @@ impl StaffDirectory {
     ) -> Result<StaffMember, Error> {
         let summary =
             member.assignments.iter().map(|a| format!("{}@{}", a.role.as_str(), a.unit)).collect::<Vec<_>>().join(", ");
-        let audit = AuditEntry::next(
-            &self.key,
-            &member.audit_subject(),
-            member.audit_seq + 1,
-            &member.audit_head,
-            member.updated_at,
-            actor,
-            action,
-            from,
-            state_name(member.active),
-            Some(format!("{}: {summary}", member.name)),
-        );
-        member.audit_seq = audit.seq;
-        member.audit_head = audit.hash.clone();
+        let comment = Some(format!("{}: {summary}", member.name));
+        let (at, to) = (member.updated_at, state_name(member.active));
+        let audit = crate::audit::append(&self.key, &mut member, Happened { at, actor, action, from, to, comment });
         match self.store.put_staff(&member, expected, &audit).await {
             Ok(()) => Ok(member),
             Err(StoreError::AlreadyExists) => {
@@ -439,6 +429,7 @@ fn state_name(active: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::AuditEntry;
     use crate::jurisdiction::tests::sample;
     use crate::ports::StoreResult;
     use async_trait::async_trait;

@@ -232,3 +232,5 @@ pub fn parse_assignments(input: &[AssignmentInput], tree: &JurisdictionTree) -> 
     }
     Ok(out.into_iter().collect())
 }
+
+crate::audit::chained!(StaffMember, |m| StaffMember::audit_subject(m));

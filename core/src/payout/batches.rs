@@ -5,7 +5,8 @@
 
 use crate::application::Application;
 use crate::application::state::{Command, State};
-use crate::audit::{AuditEntry, GENESIS};
+use crate::audit::GENESIS;
+use crate::audit::Happened;
 use crate::error::{Error, StoreError};
 use crate::fields::Text;
 use crate::identity::Actor;
@@ -259,20 +260,9 @@ impl Batches {
             sealed: false,
             builders: vec![actor.user_id.clone()],
         };
-        let audit = AuditEntry::next(
-            &self.l.cx.audit_key,
-            &batch_subject(&id),
-            1,
-            GENESIS,
-            now,
-            actor,
-            "create_batch",
-            None,
-            BatchState::Building.as_str(),
-            batch.note.clone(),
-        );
-        batch.audit_seq = 1;
-        batch.audit_head = audit.hash.clone();
+        let to = BatchState::Building.as_str();
+        let happened = Happened { at: now, actor, action: "create_batch", from: None, to, comment: batch.note.clone() };
+        let audit = crate::audit::append(&self.l.cx.audit_key, &mut batch, happened);
         self.l.disbursement.create_batch(&batch, &audit).await?;
         Ok(batch)
     }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::application::Application;
 use crate::application::state::{Command, State};
 use crate::audit::AuditEntry;
+use crate::audit::Happened;
 use crate::context::Context;
 use crate::error::Error;
 use crate::identity::{Actor, Role};
@@ -76,10 +77,6 @@ pub(crate) fn acting_for(user_id: &str, batch: &Batch) -> Actor {
     }
 }
 
-pub(crate) fn batch_subject(id: &str) -> String {
-    format!("batch:{id}")
-}
-
 /// The next batch version with its audit entry appended.
 pub(crate) fn batch_step(
     key: &crate::audit::AuditKey,
@@ -90,24 +87,13 @@ pub(crate) fn batch_step(
     comment: Option<String>,
     now: DateTime<Utc>,
 ) -> (Batch, AuditEntry) {
-    let audit = AuditEntry::next(
-        key,
-        &batch_subject(&batch.id),
-        batch.audit_seq + 1,
-        &batch.audit_head,
-        now,
-        actor,
-        action,
-        Some(batch.state.as_str()),
-        to.as_str(),
-        comment,
-    );
     let mut next = batch.clone();
+    let from = Some(batch.state.as_str());
+    let happened = Happened { at: now, actor, action, from, to: to.as_str(), comment };
+    let audit = crate::audit::append(key, &mut next, happened);
     next.state = to;
     next.version += 1;
     next.updated_at = now;
-    next.audit_seq = audit.seq;
-    next.audit_head = audit.hash.clone();
     (next, audit)
 }
 

@@ -433,6 +433,8 @@ pub fn parse_results(text: &str) -> Result<ResultFile, Vec<String>> {
     if problems.is_empty() { Ok(file) } else { Err(problems) }
 }
 
+crate::audit::chained!(Batch, |b| format!("batch:{}", b.id));
+
 #[cfg(test)]
 mod tests {
     use super::*;

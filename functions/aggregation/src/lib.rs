@@ -306,20 +306,6 @@ pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
     })
 }
 
-/// The aggregation function's environment.
-#[cfg(feature = "lambda")]
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub service: subsidy_infra::aws::ServiceConfig,
-}
-
-#[cfg(feature = "lambda")]
-impl Config {
-    pub fn from_env() -> Result<Config, subsidy_infra::config::ConfigError> {
-        Ok(Config { service: subsidy_infra::aws::ServiceConfig::from_env()? })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

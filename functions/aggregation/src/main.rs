@@ -10,9 +10,9 @@ use subsidy_infra::aws;
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     subsidy_infra::telemetry::init(true, "info");
-    let config = aggregation::Config::from_env()?;
+    let config = aws::ServiceConfig::from_env()?;
     let sdk = aws::sdk_config().await;
-    let services = Arc::new(aws::services(&sdk, &config.service, Arc::new(SystemClock)).await?);
+    let services = Arc::new(aws::services(&sdk, &config, Arc::new(SystemClock)).await?);
     let router = aggregation::router(services.clone());
     lambda::serve(Some(router), Some(aggregation::records(services))).await
 }

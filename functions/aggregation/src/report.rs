@@ -34,26 +34,9 @@ pub const HEADERS: [&str; 20] = [
     "统计时间",
 ];
 
-/// The counters behind columns 2..19, in order; areas and amounts are hundredths.
-const COLUMNS: [Counter; 17] = [
-    Counter::Companies,
-    Counter::Projects,
-    Counter::ClaimedArea,
-    Counter::ApprovedArea,
-    Counter::ClaimedAmount,
-    Counter::ApprovedAmount,
-    Counter::AwaitingAreaConfirmation,
-    Counter::PendingCommunity,
-    Counter::PendingSubdistrict,
-    Counter::PendingDistrict,
-    Counter::Returned,
-    Counter::Rejected,
-    Counter::Withdrawn,
-    Counter::Approved,
-    Counter::InPaymentBatch,
-    Counter::Paid,
-    Counter::PaymentFailed,
-];
+/// The counters behind columns 2..19: every counter, in the counters' own
+/// order; areas and amounts are hundredths.
+const COLUMNS: [Counter; subsidy_core::stats::COUNTERS] = Counter::ALL;
 
 fn decimal(c: Counter) -> bool {
     matches!(c, Counter::ClaimedArea | Counter::ApprovedArea | Counter::ClaimedAmount | Counter::ApprovedAmount)

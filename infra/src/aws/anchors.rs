@@ -21,9 +21,7 @@ pub struct S3Anchors {
     bucket: String,
 }
 
-fn backend(e: impl std::fmt::Debug) -> StoreError {
-    StoreError::Backend(format!("s3 anchors: {e:?}"))
-}
+use super::s3::backend;
 
 /// The object key of anchor `n`: zero-padded, so keys sort by number.
 pub fn anchor_key(n: u64) -> String {

@@ -27,23 +27,7 @@ use subsidy_core::payout::{
 };
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
 
-use super::dynamo::{DynamoStore, Item, application_item, audit_item, body_of, index};
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
-}
+use super::dynamo::{DynamoStore, Item, application_item, audit_item, backend, body_of, index, key, n, s};
 
 fn batch_item(b: &Batch) -> Result<Item, StoreError> {
     let mut item = key(format!("BATCH#{}", b.id), "BATCH");
@@ -75,7 +59,7 @@ fn batch_takes_lines(table: &str, batch_id: &str) -> Result<TransactWriteItem, S
 }
 
 fn line_item(l: &PaymentLine) -> Result<Item, StoreError> {
-    let mut item = key(format!("BATCH#{}", l.batch_id), &format!("LINE#{}", l.id));
+    let mut item = key(format!("BATCH#{}", l.batch_id), format!("LINE#{}", l.id));
     item.insert("lineStatus".into(), s(l.status.as_str()));
     item.insert("body".into(), s(serde_json::to_string(l).map_err(backend)?));
     Ok(item)

@@ -89,25 +89,25 @@ pub struct DynamoStore {
     table: String,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn ts(t: &DateTime<Utc>) -> String {
+pub(crate) fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
 /// The service error's code and message, for logs; SdkError's Display says
 /// only "service error".
-fn sdk<E, R>(e: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
@@ -122,15 +122,15 @@ where
     }
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(backend)
 }
 
-fn str_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(crate) fn str_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
-fn num_attr(item: &Item, name: &str) -> Option<u64> {
+pub(crate) fn num_attr(item: &Item, name: &str) -> Option<u64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
@@ -140,7 +140,7 @@ pub fn body_of<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
 }
 
-fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 

@@ -25,7 +25,7 @@ pub struct S3Blobs {
     bucket: String,
 }
 
-fn backend(e: impl std::fmt::Debug) -> StoreError {
+pub(crate) fn backend(e: impl std::fmt::Debug) -> StoreError {
     StoreError::Backend(format!("s3: {e:?}"))
 }
 

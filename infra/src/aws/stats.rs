@@ -20,26 +20,10 @@ use subsidy_core::error::StoreError;
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
 use subsidy_core::stats::{Applied, Counter, RefWrite, StatsCommit, StatsStore, Totals, UnitKey, UnitTotals};
 
-use super::dynamo::{DynamoStore, Item};
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
+use super::dynamo::{DynamoStore, Item, backend, key, n, s};
 
 fn unit_pk(k: &UnitKey) -> String {
     format!("STATS#{}#{}", k.policy_id, k.unit)
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
 fn unit_of(item: &Item) -> UnitTotals {
@@ -72,7 +56,7 @@ fn marker_put(table: &str, id: &str, expected: Option<u64>, applied: &Applied) -
 }
 
 fn ref_write(table: &str, r: &RefWrite) -> Result<TransactWriteItem, StoreError> {
-    let k = key(unit_pk(&r.key), &format!("CO#{}", r.company_id));
+    let k = key(unit_pk(&r.key), format!("CO#{}", r.company_id));
     let cond = |old: i64| if old == 0 { "attribute_not_exists(pk)" } else { "n = :old" };
     Ok(if r.new == 0 {
         TransactWriteItem::builder()
