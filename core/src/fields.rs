@@ -171,6 +171,14 @@ pub(crate) fn area(field: &str, value: &str) -> Result<crate::money::Area, crate
     crate::money::Area::parse(value).map_err(|e| crate::error::Error::invalid(field, e.to_string()))
 }
 
+pub(crate) fn reason(field: &str, r: &Option<String>) -> Result<Option<Text>, crate::error::Error> {
+    r.as_deref().map(|s| text(field, s, 500)).transpose()
+}
+
+pub(crate) fn required_reason(r: &Option<String>) -> Result<Text, crate::error::Error> {
+    reason("reason", r)?.ok_or_else(|| crate::error::Error::invalid("reason", "a reason is required"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::application::Application;
+use crate::application::State;
 use crate::application::precheck::PrecheckReport;
-use crate::application::state::State;
 use crate::audit::AuditEntry;
 use crate::company::{Company, Project};
 use crate::documents::{ContentType, Document};

@@ -31,7 +31,11 @@ async fn data_dir_with_history() -> (tempfile::TempDir, String) {
         .unwrap();
     let id = app.application.id.clone();
     s.applications
-        .withdraw(&company, &id, &subsidy_core::service::ActionInput { version: 1, reason: Some("测试".into()) })
+        .withdraw(
+            &company,
+            &id,
+            &subsidy_core::application::inputs::ActionInput { version: 1, reason: Some("测试".into()) },
+        )
         .await
         .unwrap();
     stack.stop().await.unwrap();

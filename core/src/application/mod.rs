@@ -2,6 +2,7 @@
 //! one policy. Its state changes only through [`crate::application::state::apply`].
 
 pub mod dispatch;
+pub mod inputs;
 pub mod precheck;
 pub mod review;
 pub mod service;
@@ -367,19 +368,6 @@ impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// The application `id` if `actor` may see it; 404 otherwise, whether it
-/// is absent or outside the actor's scope.
-pub(crate) async fn visible(
-    applications: &dyn crate::ports::ApplicationStore,
-    tree: &crate::jurisdiction::JurisdictionTree,
-    actor: &crate::identity::Actor,
-    id: &str,
-) -> Result<Application, crate::error::Error> {
-    let app = applications.get_application(id).await?.ok_or(crate::error::Error::NotFound("application"))?;
-    crate::identity::authz::require_visible(actor, &app, tree)?;
-    Ok(app)
 }
 
 crate::audit::chained!(Application, |a| a.id.clone());

@@ -3,19 +3,21 @@
 //! district's payee verification, the inboxes, and the pre-checks run when
 //! an application arrives at a tier.
 
+use crate::identity::authz::require_role;
 use std::sync::Arc;
 
 use crate::application::Application;
 use crate::application::dispatch::TierArrival;
+use crate::application::inputs::*;
 use crate::application::precheck::{self, PrecheckReport};
 use crate::application::state::{Command, State};
 use crate::context::Context;
 use crate::error::Error;
 use crate::fields::area;
-use crate::identity::authz::Scope;
+use crate::fields::{reason, required_reason};
+use crate::identity::authz::{self, Scope};
 use crate::identity::{Actor, Role, Tier};
 use crate::ports::*;
-use crate::service::*;
 use crate::views::*;
 
 /// The review use cases.
@@ -132,7 +134,7 @@ impl Review {
         tier: Tier,
         page: &PageRequest,
     ) -> Result<Page<ApplicationView>, Error> {
-        if actor.tier() != Some(tier) {
+        if !authz::may_issue(actor.role, authz::Issuer::Reviewer(tier)) {
             return Err(Error::NotFound("inbox"));
         }
         self.inbox(actor, State::pending_at(tier), page).await

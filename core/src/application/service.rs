@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use crate::application::inputs::*;
+use crate::application::state::step;
 use crate::application::state::{self, Command, Ctx, State};
 use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
 use crate::audit::AuditEntry;
@@ -13,10 +15,10 @@ use crate::context::Context;
 use crate::documents::{Document, DocumentKind, DocumentStatus};
 use crate::error::{Error, StoreError};
 use crate::fields::area;
-use crate::identity::authz::Scope;
+use crate::fields::reason;
+use crate::identity::authz::{self, Scope};
 use crate::identity::{Actor, Role};
 use crate::ports::*;
-use crate::service::*;
 use crate::views::*;
 
 /// The application use cases of companies, and the reads every role shares.
@@ -136,7 +138,7 @@ impl Applications {
     {
         let app = self.visible_application(actor, id).await?;
         let cmd = command(app.clone()).await?;
-        if !cmd.role_may(actor.role) {
+        if !authz::may_issue(actor.role, cmd.issuer()) {
             return Err(Error::NotFound("application"));
         }
         if app.version != expected_version {
@@ -173,7 +175,7 @@ impl Applications {
     }
 
     pub(crate) async fn visible_application(&self, actor: &Actor, id: &str) -> Result<Application, Error> {
-        super::visible(self.applications.as_ref(), &self.cx.tree, actor, id).await
+        crate::identity::authz::visible(actor, self.applications.get_application(id).await?, &self.cx.tree)
     }
 
     pub(crate) async fn detail(&self, actor: &Actor, app: Application) -> Result<ApplicationDetail, Error> {

@@ -12,12 +12,12 @@
 //! ```
 //!
 //! [`apply`] takes the application, the actor and a command, and returns the
-//! next application plus the domain events, or a typed error. It checks the
+//! next application, or a typed error. It checks the
 //! actor's *role*; ownership and jurisdiction are [`crate::identity::authz`]'s job and
 //! are checked before. It does no I/O.
 
+use crate::audit::{AuditEntry, Happened};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 pub use crate::application::State;
 use crate::application::{
@@ -27,7 +27,8 @@ use crate::documents::DocumentKind;
 use crate::error::Error;
 use crate::fields::BankAccount;
 use crate::fields::Text;
-use crate::identity::{Actor, Role, Tier};
+use crate::identity::authz::{self, Issuer};
+use crate::identity::{Actor, Tier};
 use crate::jurisdiction::JurisdictionPath;
 use crate::money::Area;
 use crate::policy::{Policy, Window};
@@ -90,6 +91,27 @@ pub enum Command {
 }
 
 impl Command {
+    /// Who may issue this command, whatever the application's scope (the
+    /// rule itself is [`authz::may_issue`]).
+    pub fn issuer(&self) -> Issuer {
+        match self {
+            Command::Edit { .. }
+            | Command::Submit { .. }
+            | Command::Withdraw { .. }
+            | Command::RequestPayeeChange { .. }
+            | Command::UndoPayeeChange { .. } => Issuer::Company,
+            Command::ConfirmArea | Command::DisputeArea { .. } => Issuer::ProjectManager,
+            Command::Approve { tier, .. } | Command::Return { tier, .. } | Command::Reject { tier, .. } => {
+                Issuer::Reviewer(*tier)
+            }
+            Command::AddToBatch { .. }
+            | Command::RemoveFromBatch
+            | Command::MarkPaid
+            | Command::MarkPaymentFailed { .. } => Issuer::Finance,
+            Command::RevealPayee | Command::VerifyPayee { .. } => Issuer::DistrictReviewer,
+        }
+    }
+
     /// The verb used in errors and audit entries.
     pub fn action(&self) -> &'static str {
         match self {
@@ -111,78 +133,6 @@ impl Command {
             Command::VerifyPayee { .. } => "verify_bank_account",
         }
     }
-
-    /// Whether a role may ever take this action (ownership and scope aside).
-    pub fn role_may(&self, role: Role) -> bool {
-        match self {
-            Command::Edit { .. }
-            | Command::Submit { .. }
-            | Command::Withdraw { .. }
-            | Command::RequestPayeeChange { .. }
-            | Command::UndoPayeeChange { .. } => role == Role::Company,
-            Command::ConfirmArea | Command::DisputeArea { .. } => role == Role::ProjectManager,
-            Command::Approve { tier, .. } | Command::Return { tier, .. } | Command::Reject { tier, .. } => {
-                role.tier() == Some(*tier)
-            }
-            Command::AddToBatch { .. }
-            | Command::RemoveFromBatch
-            | Command::MarkPaid
-            | Command::MarkPaymentFailed { .. } => role == Role::Finance,
-            Command::RevealPayee | Command::VerifyPayee { .. } => role == Role::District,
-        }
-    }
-}
-
-/// What happened, for consumers and the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum DomainEvent {
-    Edited {
-        claimed_area: Area,
-    },
-    Submitted {
-        round: u32,
-        claimed_area: Area,
-    },
-    AreaConfirmed {
-        area: Area,
-    },
-    AreaDisputed {
-        reason: Text,
-    },
-    TierApproved {
-        tier: Tier,
-        area: Area,
-    },
-    Approved {
-        area: Area,
-        amount: crate::money::Fen,
-    },
-    Returned {
-        tier: Tier,
-        reason: Text,
-    },
-    Rejected {
-        tier: Tier,
-        reason: Text,
-    },
-    Withdrawn,
-    /// The (policy, project) claim is free again.
-    ClaimReleased,
-    AddedToBatch {
-        batch_id: String,
-        line_id: String,
-    },
-    RemovedFromBatch,
-    PayeeChangeRequested,
-    PayeeChangeUndone,
-    Paid,
-    PaymentFailed {
-        reason: Text,
-    },
-    /// The district verified the bank account (a change, or after a failure).
-    PayeeVerified,
-    PayeeRevealed,
 }
 
 /// The result of a successful [`apply`].
@@ -190,15 +140,10 @@ pub enum DomainEvent {
 pub struct Transition {
     pub from: State,
     pub next: Application,
-    pub events: Vec<DomainEvent>,
     /// The human comment for the audit entry.
     pub comment: Option<String>,
-}
-
-impl Transition {
-    pub fn releases_claim(&self) -> bool {
-        self.events.iter().any(|e| matches!(e, DomainEvent::ClaimReleased))
-    }
+    /// The (policy, project) claim is free again (a terminal state).
+    pub releases_claim: bool,
 }
 
 /// The policy and the clock a transition may consult.
@@ -209,7 +154,7 @@ pub struct Ctx<'a> {
 
 /// The one place application state changes.
 pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> Result<Transition, Error> {
-    if !cmd.role_may(actor.role) {
+    if !authz::may_issue(actor.role, cmd.issuer()) {
         // The role may never do this: to the caller the object does not exist.
         return Err(Error::NotFound("application"));
     }
@@ -217,7 +162,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
     let wrong_state = || Error::WrongState { state: app.state.as_str(), action };
     let mut next = app.clone();
     next.updated_at = ctx.now;
-    let mut events = Vec::new();
+    let mut releases_claim = false;
     let mut comment: Option<String> = None;
 
     match cmd {
@@ -242,7 +187,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             }
             // The reviewers see what changed since the return in the timeline.
             comment = (!changes.is_empty()).then(|| changes.join("；"));
-            events.push(DomainEvent::Edited { claimed_area: next.claimed_area });
         }
         Command::Submit { project, jurisdiction, verified_documents, payee } => {
             match app.state {
@@ -287,7 +231,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             next.approvals.clear();
             next.approved_area = None;
             next.approved_amount = None;
-            events.push(DomainEvent::Submitted { round: next.round, claimed_area: app.claimed_area });
         }
         Command::ConfirmArea => {
             if app.state != State::AwaitingAreaConfirmation {
@@ -295,7 +238,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             }
             next.confirmed_area = Some(app.claimed_area);
             next.state = State::PendingCommunity;
-            events.push(DomainEvent::AreaConfirmed { area: app.claimed_area });
         }
         Command::DisputeArea { reason } => {
             if app.state != State::AwaitingAreaConfirmation {
@@ -304,7 +246,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             next.state = State::Returned;
             next.last_decision = Some(decision(DecisionKind::AreaDisputed, actor, Some(reason.clone()), ctx.now));
             comment = Some(reason.to_string());
-            events.push(DomainEvent::AreaDisputed { reason });
         }
         Command::Approve { tier, area, reason, payee } => {
             if app.state != State::pending_at(tier) {
@@ -324,7 +265,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             comment = reason.as_ref().map(|r| r.to_string());
             next.approved_area = Some(area);
             next.approvals.push(TierApproval { tier, area, reason, by: actor.user_id.clone(), at: ctx.now });
-            events.push(DomainEvent::TierApproved { tier, area });
             next.state = match tier {
                 Tier::Community => State::PendingSubdistrict,
                 Tier::Subdistrict => State::PendingDistrict,
@@ -334,7 +274,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                     if next.payee.is_none() {
                         next.payee = payee;
                     }
-                    events.push(DomainEvent::Approved { area, amount });
                     State::Approved
                 }
             };
@@ -348,7 +287,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             next.approvals.clear();
             next.last_decision = Some(decision(DecisionKind::Returned, actor, Some(reason.clone()), ctx.now));
             comment = Some(reason.to_string());
-            events.push(DomainEvent::Returned { tier, reason });
         }
         Command::Reject { tier, reason } => {
             if app.state != State::pending_at(tier) {
@@ -357,8 +295,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             next.state = State::Rejected;
             next.last_decision = Some(decision(DecisionKind::Rejected, actor, Some(reason.clone()), ctx.now));
             comment = Some(reason.to_string());
-            events.push(DomainEvent::Rejected { tier, reason });
-            events.push(DomainEvent::ClaimReleased);
+            releases_claim = true;
         }
         Command::Withdraw { reason } => {
             let before_district_decision = matches!(
@@ -376,8 +313,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             next.state = State::Withdrawn;
             next.last_decision = Some(decision(DecisionKind::Withdrawn, actor, reason.clone(), ctx.now));
             comment = reason.map(|r| r.to_string());
-            events.push(DomainEvent::Withdrawn);
-            events.push(DomainEvent::ClaimReleased);
+            releases_claim = true;
         }
         Command::AddToBatch { batch_id, line_id } => {
             if app.state != State::Approved {
@@ -391,7 +327,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             next.state = State::InPaymentBatch;
             next.batch_id = Some(batch_id.clone());
             next.payment_line = Some(line_id.clone());
-            events.push(DomainEvent::AddedToBatch { batch_id, line_id });
         }
         Command::RemoveFromBatch => {
             if app.state != State::InPaymentBatch {
@@ -400,14 +335,12 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             next.state = State::Approved;
             next.batch_id = None;
             next.payment_line = None;
-            events.push(DomainEvent::RemovedFromBatch);
         }
         Command::MarkPaid => {
             if app.state != State::InPaymentBatch {
                 return Err(wrong_state());
             }
             next.state = State::Paid;
-            events.push(DomainEvent::Paid);
         }
         Command::MarkPaymentFailed { reason } => {
             if app.state != State::InPaymentBatch {
@@ -418,7 +351,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             next.failed_line = app.payment_line.clone();
             next.last_decision = Some(decision(DecisionKind::PaymentFailed, actor, Some(reason.clone()), ctx.now));
             comment = Some(reason.to_string());
-            events.push(DomainEvent::PaymentFailed { reason });
         }
         Command::RequestPayeeChange { account } => {
             // While a line is out with the bank the account cannot change:
@@ -433,7 +365,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                 Some(format!("{} {} {}", account.bank_name, account.account_name, account.account_number.masked()));
             next.payee_change = Some(PayeeChange { account, requested_at: ctx.now, by: actor.user_id.clone() });
             next.payee_revealed = None;
-            events.push(DomainEvent::PayeeChangeRequested);
         }
         Command::UndoPayeeChange { previous } => {
             if app.payee_change.is_none() || !app.state.payee_may_change() {
@@ -442,7 +373,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             comment = Some("the company's profile was not changed (a payment was in progress)".into());
             next.payee_change = previous;
             next.payee_revealed = None;
-            events.push(DomainEvent::PayeeChangeUndone);
         }
         Command::RevealPayee => {
             if !app.payee_to_verify() {
@@ -450,7 +380,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             }
             comment = Some("查看完整账号以核验".into());
             next.payee_revealed = Some(PayeeReveal { by: actor.user_id.clone(), at: ctx.now });
-            events.push(DomainEvent::PayeeRevealed);
         }
         Command::VerifyPayee { confirm_holder_name } => {
             if !app.payee_to_verify() {
@@ -479,7 +408,6 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             if app.state == State::PaymentFailed {
                 next.state = State::Approved;
             }
-            events.push(DomainEvent::PayeeVerified);
         }
     }
 
@@ -487,7 +415,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
         next.state_since = ctx.now;
     }
     next.version = app.version + 1;
-    Ok(Transition { from: app.state, next, events, comment })
+    Ok(Transition { from: app.state, next, comment, releases_claim })
 }
 
 fn decision(kind: DecisionKind, actor: &Actor, reason: Option<Text>, at: DateTime<Utc>) -> Decision {
@@ -540,6 +468,30 @@ pub fn check_claim_limit(area: Area, policy: &Policy) -> Result<(), Error> {
     Ok(())
 }
 
+/// Applies a command through the state machine and chains the audit
+/// entry: the next application and its entry, not yet stored, and whether
+/// the project's claim is released.
+pub(crate) fn step(
+    key: &crate::audit::AuditKey,
+    app: &Application,
+    actor: &Actor,
+    cmd: Command,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<(Application, AuditEntry, bool), Error> {
+    let action = match &cmd {
+        Command::Submit { .. } if app.round > 0 => "resubmit",
+        other => other.action(),
+    };
+    let t = apply(app, actor, cmd, &Ctx { policy, now })?;
+    let releases = t.releases_claim;
+    let mut next = t.next;
+    let to = next.state.as_str();
+    let happened = Happened { at: now, actor, action, from: Some(t.from.as_str()), to, comment: t.comment };
+    let audit = crate::audit::append(key, &mut next, happened);
+    Ok((next, audit, releases))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,7 +538,7 @@ mod tests {
         };
         let t = apply(&app, &reviewer(Tier::District), smaller, &ctx).unwrap();
         assert_eq!(t.next.approved_amount.unwrap().to_string(), "800.50");
-        assert!(t.events.contains(&DomainEvent::Approved { area: area("800.50"), amount: p.amount(area("800.50")) }));
+        assert_eq!(t.next.approved_amount, Some(p.amount(area("800.50"))));
     }
 
     #[test]
@@ -680,10 +632,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.next.state, State::Rejected);
-        assert!(r.releases_claim());
+        assert!(r.releases_claim);
         let w = apply(&app, &company(), Command::Withdraw { reason: None }, &ctx).unwrap();
         assert_eq!(w.next.state, State::Withdrawn);
-        assert!(w.releases_claim());
+        assert!(w.releases_claim);
         for terminal in [r.next, w.next] {
             for cmd in [submit_cmd(&terminal), Command::Withdraw { reason: None }] {
                 assert!(matches!(apply(&terminal, &company(), cmd, &ctx), Err(Error::WrongState { .. })));

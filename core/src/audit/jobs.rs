@@ -1,13 +1,15 @@
 //! The whole-store audit jobs: `audit-verify` walks every chain against
 //! its record and the anchors; the nightly anchor writes the heads.
 
+use crate::audit::ChainError;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use std::sync::Arc;
 
 use crate::audit::verify_chain;
 use crate::context::Context;
 use crate::error::Error;
 use crate::ports::*;
-use crate::service::*;
 
 /// The audit jobs.
 #[derive(Clone)]
@@ -148,4 +150,39 @@ impl AuditJobs {
             digest: Some(anchor.digest),
         })
     }
+}
+
+/// The outcome of verifying every audit chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditReport {
+    pub applications: u64,
+    /// Entries of the applications' chains.
+    pub entries: u64,
+    pub companies: u64,
+    pub batches: u64,
+    /// Staff directory members.
+    pub staff: u64,
+    /// Documents (each with its own chain).
+    pub documents: u64,
+    /// Entries of the documents', companies', batches' and staff members' chains.
+    pub other_entries: u64,
+    /// Anchors read (see [`crate::audit::anchor`]).
+    pub anchors: u64,
+    /// The last anchor's cutoff: every entry stamped at or before it is
+    /// held by an anchor. None before the first anchor.
+    pub anchored_until: Option<DateTime<Utc>>,
+    pub failures: Vec<ChainError>,
+}
+
+/// What one run of the anchor job did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Anchored {
+    /// The anchor's number; None if none was due (the last one is newer
+    /// than the margin).
+    pub anchor: Option<u64>,
+    /// How many chain heads it holds.
+    pub heads: usize,
+    pub cutoff: Option<DateTime<Utc>>,
+    pub digest: Option<String>,
 }

@@ -6,15 +6,16 @@
 use std::sync::Arc;
 
 use crate::application::Application;
+use crate::application::state::step;
 use crate::application::state::{Command, State};
 use crate::audit::Happened;
 use crate::company::{Company, CompanyInput, CompanyProfile, Project, ProjectInput};
 use crate::context::Context;
 use crate::error::{Error, StoreError};
 use crate::identity::authz::Scope;
+use crate::identity::authz::require_role;
 use crate::identity::{Actor, Role};
 use crate::ports::*;
-use crate::service::*;
 use crate::views::*;
 
 /// The company profile and projects use cases.

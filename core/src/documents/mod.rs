@@ -177,6 +177,22 @@ pub fn parse_storage_key(key: &str) -> Option<(&str, &str)> {
 
 crate::audit::chained!(Document, |d| Document::audit_subject(d));
 
+/// How long an upload or download URL stays valid.
+pub const UPLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub const DOWNLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// At most this many documents per application.
+pub const MAX_DOCUMENTS: usize = 20;
+
+/// Raw body of an upload request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadInput {
+    pub kind: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,16 +1,19 @@
 //! Documents: upload tickets, the content check when bytes arrive, the
 //! version-pinned download, and removal (kept for the audit).
 
+use crate::audit::{AuditEntry, Happened};
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use crate::application::Application;
 use crate::application::state::State;
 use crate::context::Context;
 use crate::documents::{self, ContentType, Document, DocumentKind, DocumentStatus, SNIFF_LEN};
+use crate::documents::{DOWNLOAD_TTL, MAX_DOCUMENTS, UPLOAD_TTL, UploadInput};
 use crate::error::{Error, StoreError};
+use crate::identity::authz::require_role;
 use crate::identity::{Actor, Role};
 use crate::ports::*;
-use crate::service::*;
 use crate::views::*;
 
 /// The document use cases.
@@ -24,7 +27,7 @@ pub struct Documents {
 
 impl Documents {
     async fn visible_application(&self, actor: &Actor, id: &str) -> Result<Application, Error> {
-        crate::application::visible(self.applications.as_ref(), &self.cx.tree, actor, id).await
+        crate::identity::authz::visible(actor, self.applications.get_application(id).await?, &self.cx.tree)
     }
 
     /// Registers a document and returns where to upload its bytes.
@@ -176,4 +179,19 @@ impl Documents {
         self.documents.update_document(&gone, expected, &audit).await?;
         Ok(())
     }
+}
+
+/// The next entry of a document's own chain, and the document with its head.
+pub(crate) fn document_step(
+    key: &crate::audit::AuditKey,
+    mut doc: Document,
+    actor: &Actor,
+    action: &str,
+    from: Option<&str>,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> (Document, AuditEntry) {
+    let to = doc.status.as_str();
+    let audit = crate::audit::append(key, &mut doc, Happened { at: now, actor, action, from, to, comment });
+    (doc, audit)
 }

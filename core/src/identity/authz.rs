@@ -1,15 +1,51 @@
-//! Authorization: who may see which object. Role plus jurisdiction or
-//! ownership, always by walking the tree.
+//! Authorization, in one place: who may see which object (role plus
+//! jurisdiction or ownership, always by walking the tree), and which role
+//! may issue which command ([`may_issue`], [`require_role`]).
 //!
 //! Out of scope is reported as not found, so a caller learns nothing about
-//! objects outside their scope. What an actor may *do* once they can see an
-//! object is the state machine's question ([`crate::application::state::apply`]).
+//! objects outside their scope. Whether an action fits the object's state
+//! is the state machine's question ([`crate::application::state::apply`]).
 
 use crate::application::Application;
-use crate::application::state::State;
+use crate::application::State;
 use crate::error::Error;
-use crate::identity::{Actor, Role};
+use crate::identity::{Actor, Role, Tier};
 use crate::jurisdiction::{JurisdictionTree, Level};
+
+/// Who may issue a command to an application, whatever its scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuer {
+    /// The company that owns it.
+    Company,
+    /// The project manager named on it.
+    ProjectManager,
+    /// A reviewer of this tier (初审, 复核 or 审核).
+    Reviewer(Tier),
+    /// District finance.
+    Finance,
+    /// A district reviewer (payee verification).
+    DistrictReviewer,
+}
+
+/// Whether `role` may ever issue a command of `issuer`'s kind: the one role
+/// rule of every application command, checked by the state machine and,
+/// before the version, by the use cases (so a role that may never act gets
+/// 404, not 409).
+pub fn may_issue(role: Role, issuer: Issuer) -> bool {
+    match issuer {
+        Issuer::Company => role == Role::Company,
+        Issuer::ProjectManager => role == Role::ProjectManager,
+        Issuer::Reviewer(tier) => role.tier() == Some(tier),
+        Issuer::Finance => role == Role::Finance,
+        Issuer::DistrictReviewer => role == Role::District,
+    }
+}
+
+/// The use cases of one role only: any other role gets 404 (it learns
+/// nothing of what exists).
+pub fn require_role(actor: &Actor, role: Role) -> Result<(), Error> {
+    if actor.role == role { Ok(()) } else { Err(Error::NotFound("resource")) }
+}
 
 /// Which applications a list query may return for an actor. Adapters turn
 /// this into an index lookup; [`can_see`] is the same rule for one object.
@@ -69,6 +105,14 @@ pub fn require_visible(actor: &Actor, app: &Application, tree: &JurisdictionTree
 /// and unit lookups): its own unit and everything under it.
 pub fn can_see_unit(actor: &Actor, code: &str, tree: &JurisdictionTree) -> bool {
     actor.unit.as_deref().is_some_and(|unit| tree.contains(unit, code))
+}
+
+/// The application read by id if `actor` may see it; 404 otherwise,
+/// whether it is absent or outside the actor's scope.
+pub fn visible(actor: &Actor, found: Option<Application>, tree: &JurisdictionTree) -> Result<Application, Error> {
+    let app = found.ok_or(Error::NotFound("application"))?;
+    require_visible(actor, &app, tree)?;
+    Ok(app)
 }
 
 #[cfg(test)]

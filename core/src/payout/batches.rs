@@ -4,6 +4,7 @@
 //! ([`super::lifecycle`]) first.
 
 use crate::application::Application;
+use crate::application::state::step;
 use crate::application::state::{Command, State};
 use crate::audit::GENESIS;
 use crate::audit::Happened;
@@ -17,7 +18,6 @@ use crate::payout::lifecycle::{BatchAction, decide};
 use crate::payout::views::*;
 use crate::payout::*;
 use crate::ports::{ApplicationFilter, PageRequest};
-use crate::service::step;
 use futures::{StreamExt, TryStreamExt};
 
 use super::ledger::*;

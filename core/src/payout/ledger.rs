@@ -8,18 +8,19 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::application::Application;
+use crate::application::state::step;
 use crate::application::state::{Command, State};
 use crate::audit::AuditEntry;
 use crate::audit::Happened;
 use crate::context::Context;
 use crate::error::Error;
+use crate::identity::authz::require_role;
 use crate::identity::{Actor, Role};
 use crate::money::Fen;
 use crate::payout::views::*;
 use crate::payout::*;
 use crate::policy::Policy;
 use crate::ports::{ApplicationStore, BlobStore, PageRequest};
-use crate::service::{require_role, step};
 
 /// How many lines a batch-queue message claims (or settles) on DynamoDB:
 /// well inside the consumer's time limit, since DynamoDB takes a

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::application::state::Command;
+use crate::documents::DOWNLOAD_TTL;
 use crate::error::{Error, StoreError};
 use crate::fields::Text;
 use crate::identity::Actor;
@@ -14,7 +15,6 @@ use crate::payout::views::*;
 use crate::payout::*;
 use crate::policy::Policy;
 use crate::ports::{Page, PageRequest, PresignedRequest};
-use crate::service::DOWNLOAD_TTL;
 use futures::{StreamExt, TryStreamExt};
 
 use super::ledger::*;

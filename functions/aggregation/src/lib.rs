@@ -150,7 +150,7 @@ async fn daily_report(
     if s.ports.blobs.head(&xlsx_key, 0).await?.is_none() {
         return Err(Error::NotFound("report").into());
     }
-    let ttl = subsidy_core::service::DOWNLOAD_TTL;
+    let ttl = subsidy_core::documents::DOWNLOAD_TTL;
     Ok(Json(DailyReport {
         date,
         unit: code.clone(),
@@ -200,7 +200,7 @@ pub struct Nightly {
     pub reports_written: usize,
     pub date: NaiveDate,
     /// The day's audit anchor (see subsidy_core::audit::anchor).
-    pub anchor: subsidy_core::service::Anchored,
+    pub anchor: subsidy_core::audit::jobs::Anchored,
 }
 
 /// Recounts, repairs, and writes the day's reports for the city, every

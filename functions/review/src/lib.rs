@@ -15,9 +15,9 @@ use subsidy_api::lambda::BatchResponse;
 use subsidy_api::{ApiError, ApiResult, AppState, Body, Identity, PageParams, Query};
 use subsidy_core::Services;
 use subsidy_core::application::dispatch::TierArrival;
+use subsidy_core::application::inputs::{ActionInput, ApproveInput, PayeeRevealView, VerifyPayeeInput};
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::Page;
-use subsidy_core::service::{ActionInput, ApproveInput, PayeeRevealView, VerifyPayeeInput};
 use subsidy_core::views::{ApplicationDetail, ApplicationView};
 
 subsidy_api::routes! {

@@ -14,15 +14,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use subsidy_api::{ApiResult, AppState, Body, Identity, PageParams, Query};
+use subsidy_core::application::inputs::ActionInput;
 use subsidy_core::application::state::State as AppStateKind;
 use subsidy_core::application::{EditApplicationInput, NewApplicationInput};
 use subsidy_core::audit::AuditEntry;
 use subsidy_core::company::{CompanyInput, ProjectInput};
 use subsidy_core::documents::Document;
+use subsidy_core::documents::UploadInput;
 use subsidy_core::identity::staff::{StaffInput, StaffView};
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::{ApplicationFilter, Page, PresignedRequest};
-use subsidy_core::service::{ActionInput, UploadInput};
 use subsidy_core::views::*;
 use subsidy_core::{Error, Services};
 
