@@ -43,9 +43,8 @@ pub struct Ports {
     pub tree: Arc<JurisdictionTree>,
     pub policy_id: String,
     /// How many lines a batch claims per step (see
-    /// `create_batch`): [`crate::payout::BATCH_STEP`] on
-    /// DynamoDB, [`crate::payout::BATCH_STEP_SQLITE`] on SQLite, unless a
-    /// test makes steps small.
+    /// `create_batch`): the adapter's own `BATCH_STEP`, unless a test
+    /// makes steps small.
     pub batch_step: Arc<std::sync::atomic::AtomicUsize>,
 }
 

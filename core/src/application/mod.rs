@@ -1,3 +1,11 @@
+//! **Capability: the application and its review.** Owns the application
+//! record, its state machine ([`state`]), pre-checks, tier arrivals and the
+//! inputs callers send ([`inputs`]); the use cases are
+//! [`service::Applications`] (the company's side and every read) and
+//! [`review::Review`] (area confirmation, 初审/复核/审核, payee
+//! verification). It checks a pending document through the documents
+//! capability; it never writes batches, counters or staff.
+//!
 //! The application aggregate: one claim by one company for one project under
 //! one policy. Its state changes only through [`crate::application::state::apply`].
 

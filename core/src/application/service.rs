@@ -1,6 +1,6 @@
 //! A company's applications: create, edit, submit, withdraw, and every
 //! read of an application (detail, lists, the timeline). The one path by
-//! which an existing application changes, [`Applications::transition`],
+//! which an existing application changes, `Applications::transition`,
 //! is here; review ([`super::review::Review`]) goes through it too.
 
 use std::sync::Arc;

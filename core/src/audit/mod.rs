@@ -1,3 +1,8 @@
+//! **Capability: audit.** Owns the keyed chains, their key, the daily
+//! anchors ([`anchor`]) and the whole-store jobs ([`jobs::AuditJobs`]:
+//! verify, anchor). Every other capability appends to a chain through
+//! [`append`]; this one only reads their records.
+//!
 //! The audit trail: one hash chain per subject — an application (its id),
 //! a payment batch (`batch:{id}`) or a company (`company:{id}`).
 //!

@@ -1,3 +1,9 @@
+//! **Capability: companies and projects.** Owns the company profile (its
+//! bank account and audit chain), projects and credit codes; the use cases
+//! are [`service::Companies`]. It touches applications only to record a
+//! bank-account change on the live ones and to lock a project under
+//! review; never documents, payout, the live totals or the staff directory.
+//!
 //! Companies and their projects, with the raw inputs clients send for them.
 //!
 //! Raw inputs hold plain strings so that JSON decoding only checks shape;

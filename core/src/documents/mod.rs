@@ -1,3 +1,8 @@
+//! **Capability: documents.** Owns document records, their own audit
+//! chains and the bytes' store keys; the use cases are
+//! [`service::Documents`]. It reads applications (visibility, state) and
+//! never changes them.
+//!
 //! Proof documents: kinds, accepted content types, and content sniffing.
 //!
 //! A document's type is decided by its bytes, never by its name or by the

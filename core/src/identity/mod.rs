@@ -1,3 +1,9 @@
+//! **Capability: identity.** Owns the actor, authorization ([`authz`]:
+//! every visibility and role rule) and the staff directory ([`staff`],
+//! [`directory`]); the use cases are [`service::Identities`] and
+//! [`directory::StaffDirectory`]. It reads companies only to show a
+//! company user their own.
+//!
 //! Who is calling: roles, review tiers, and the actor a request acts as.
 //!
 //! Tokens identify; the staff directory authorises. Claims arrive as a flat

@@ -1,5 +1,5 @@
 //! Who is calling (`me`), and the jurisdiction tree any signed-in user may
-//! browse. The staff directory's own use cases are [`super::staff::StaffDirectory`].
+//! browse. The staff directory's own use cases are [`super::directory::StaffDirectory`].
 
 use std::sync::Arc;
 

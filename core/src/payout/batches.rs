@@ -127,7 +127,7 @@ impl Batches {
     /// totals. Refused past the payout deadline, without a budget, or when
     /// nothing can be paid.
     ///
-    /// The request claims the first [`BATCH_STEP`] / [`REQUEST_SHARE`]
+    /// The request claims the first step (`Ledger::batch_step`) / [`REQUEST_SHARE`]
     /// lines itself: a batch that small comes back `ready`. A larger one comes back `building`,
     /// and the batch queue takes it on a step at a time
     /// ([`Self::build_batch`]) until it is `ready`; the caller watches

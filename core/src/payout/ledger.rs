@@ -22,19 +22,9 @@ use crate::payout::*;
 use crate::policy::Policy;
 use crate::ports::{ApplicationStore, BlobStore, PageRequest};
 
-/// How many lines a batch-queue message claims (or settles) on DynamoDB:
-/// well inside the consumer's time limit, since DynamoDB takes a
-/// district's claims one transaction at a time; a city's district is a
-/// handful of steps.
-pub const BATCH_STEP: usize = 2_000;
-
-/// The same on SQLite, which shares commits among a page's claims: no time
-/// limit to keep inside, so fewer, larger steps (each step lists the
-/// district's approvals again).
-pub const BATCH_STEP_SQLITE: usize = 20_000;
-
-/// The creating (or resuming) request claims a quarter of a step: it must
-/// answer well inside API Gateway's 30 seconds.
+/// The creating (or resuming) request claims a quarter of a step (the
+/// adapter sets the step, `Ledger::batch_step`): the request answers
+/// quickly, and the batch queue takes the rest.
 pub const REQUEST_SHARE: usize = 4;
 
 /// Who takes a step of a batch's building.
@@ -156,7 +146,8 @@ pub struct Ledger {
     /// Batch files, results files kept for the queue.
     pub(crate) exports: Arc<dyn BlobStore>,
     pub(crate) export_queue: Arc<dyn ExportQueue>,
-    /// How many lines a batch claims per step (see [`BATCH_STEP`]).
+    /// How many lines a batch-queue step claims or settles: the adapter's
+    /// choice (`infra::aws::BATCH_STEP`, `infra::sqlite::BATCH_STEP`).
     pub(crate) batch_step: Arc<std::sync::atomic::AtomicUsize>,
 }
 

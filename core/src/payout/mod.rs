@@ -1,3 +1,11 @@
+//! **Capability: payout.** Owns batches, payment lines, district budgets,
+//! the batch lifecycle ([`lifecycle`]) and the bank's results; the use
+//! cases are [`batches::Batches`] (building) and
+//! [`settlement::Settlement`] (files and results), over the shared
+//! [`ledger::Ledger`]. It moves applications only through the state
+//! machine (into a batch, paid, failed), in the same write as the line and
+//! the budget; it never touches companies, documents or staff.
+//!
 //! Disbursement (国库集中支付, 据实拨付): payment batches, their lines, the
 //! district budget, the bank's results, and re-issue. Never paying twice
 //! and never paying an unverified account hold by construction:
@@ -24,7 +32,7 @@ pub mod lifecycle;
 pub mod settlement;
 pub mod views;
 
-pub use ledger::{BATCH_STEP, BATCH_STEP_SQLITE, MAX_RESULT_FILE, REQUEST_SHARE, batch_file_key};
+pub use ledger::{MAX_RESULT_FILE, REQUEST_SHARE, batch_file_key};
 pub use views::*;
 
 use async_trait::async_trait;

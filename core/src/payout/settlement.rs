@@ -93,7 +93,7 @@ impl Settlement {
     /// and nothing is changed. Then paid lines become paid, failed lines
     /// payment-failed with the bank's reason; a line already settled the
     /// same way is left alone, so importing the same file twice changes
-    /// nothing. The request settles a quarter of a [`BATCH_STEP`] itself;
+    /// nothing. The request settles a quarter of a step (`Ledger::batch_step`) itself;
     /// a longer file is kept in the exports store and the batch queue
     /// settles the rest a step at a time ([`Self::settle_results`]), then
     /// fixes the batch's totals and state. Importing the same file again

@@ -1,3 +1,7 @@
+//! **Capability: live totals (汇总).** Owns the per-unit counters and the
+//! per-application markers; the use cases are [`service::Stats`]. It only
+//! reads applications (their committed images and the nightly recount).
+//!
 //! Live totals per jurisdiction unit (汇总), exact under at-least-once
 //! delivery.
 //!

@@ -110,6 +110,13 @@ impl ServiceConfig {
     }
 }
 
+/// How many lines a batch-queue message claims (or settles) on DynamoDB:
+/// well inside the consumer's time limit, since DynamoDB takes a
+/// district's claims one transaction at a time (a city's district is a
+/// handful of steps), and a quarter of it well inside API Gateway's 30 s
+/// for the request that creates the batch.
+pub const BATCH_STEP: usize = 2_000;
+
 /// How old a function's view of a staff member may be: a revocation
 /// reaches every container within this time.
 pub const STAFF_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -206,7 +213,7 @@ pub async fn services_on(
         clock,
         tree: Arc::new(tree),
         policy_id: config.policy.id.clone(),
-        batch_step: Arc::new(subsidy_core::payout::BATCH_STEP.into()),
+        batch_step: Arc::new(BATCH_STEP.into()),
     }))
 }
 

@@ -58,6 +58,12 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// How many lines a batch step claims (or settles) on SQLite, which shares
+/// commits among a page's claims: no time limit to keep inside, so fewer,
+/// larger steps than on DynamoDB (each step lists the district's approvals
+/// again).
+pub const BATCH_STEP: usize = 20_000;
+
 fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
@@ -184,7 +190,7 @@ impl SqliteStore {
             clock,
             tree,
             policy_id: policy_id.to_string(),
-            batch_step: Arc::new(subsidy_core::payout::BATCH_STEP_SQLITE.into()),
+            batch_step: Arc::new(BATCH_STEP.into()),
         })
     }
 
