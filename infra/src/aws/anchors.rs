@@ -55,7 +55,16 @@ impl S3Anchors {
             for v in page.versions() {
                 if let (Some(k), Some(id)) = (v.key(), v.version_id()) {
                     let at = v.last_modified().map(|t| (t.secs(), t.subsec_nanos())).unwrap_or_default();
-                    found.push((k.to_string(), at, id.to_string()));
+                    // S3 lists a key's versions newest first: within one
+                    // modification time, a later place in the listing is older.
+                    let listed = found.len();
+                    found.push((
+                        k.to_string(),
+                        at,
+                        v.is_latest() == Some(true),
+                        std::cmp::Reverse(listed),
+                        id.to_string(),
+                    ));
                 }
             }
             if page.is_truncated() != Some(true) {
@@ -64,8 +73,10 @@ impl S3Anchors {
             key_marker = page.next_key_marker().map(str::to_string);
             version_marker = page.next_version_id_marker().map(str::to_string);
         }
+        // Oldest first within a key: by time, then the latest version last
+        // (times are whole seconds on some stores), then listing order.
         found.sort();
-        Ok(found.into_iter().map(|(k, _, id)| (k, id)).collect())
+        Ok(found.into_iter().map(|(k, _, _, _, id)| (k, id)).collect())
     }
 
     async fn read(&self, key: &str, version: &str) -> StoreResult<Anchor> {
