@@ -198,19 +198,7 @@ async fn main() -> anyhow::Result<()> {
             stack.wait().await
         }
         Command::AuditAnchor => {
-            let config = Config {
-                dispatch: false,
-                demo: false,
-                audit_key_file: cli.audit_key_file.clone(),
-                create_audit_key: false,
-                anchors_file: cli.anchors_file.clone(),
-                ..Config::for_tests(&cli.data_dir)
-            };
-            let db = cli.data_dir.join("subsidy.db");
-            anyhow::ensure!(db.exists(), "no database at {}", db.display());
-            let opened = Opened::open(&config, system_clock(), "http://localhost")
-                .await
-                .context("opening the data directory")?;
+            let (config, opened) = open_for_audit(&cli).await?;
             let a = opened.services.audit.anchor_audit().await?;
             match (a.anchor, a.digest) {
                 (Some(n), Some(digest)) => println!(
@@ -223,19 +211,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::AuditVerify => {
-            let config = Config {
-                dispatch: false,
-                demo: false,
-                audit_key_file: cli.audit_key_file.clone(),
-                create_audit_key: false,
-                anchors_file: cli.anchors_file.clone(),
-                ..Config::for_tests(&cli.data_dir)
-            };
-            let db = cli.data_dir.join("subsidy.db");
-            anyhow::ensure!(db.exists(), "no database at {}", db.display());
-            let opened = Opened::open(&config, system_clock(), "http://localhost")
-                .await
-                .context("opening the data directory")?;
+            let (config, opened) = open_for_audit(&cli).await?;
             let report = opened
                 .services
                 .audit
@@ -426,4 +402,22 @@ async fn print_banner(stack: &Stack, config: &Config) -> anyhow::Result<()> {
     }
     println!();
     Ok(())
+}
+
+/// The data directory opened for the audit commands: its database (which
+/// must exist), the same key and anchors file as the server, nothing seeded.
+async fn open_for_audit(cli: &Cli) -> anyhow::Result<(Config, Opened)> {
+    let config = Config {
+        dispatch: false,
+        demo: false,
+        audit_key_file: cli.audit_key_file.clone(),
+        create_audit_key: false,
+        anchors_file: cli.anchors_file.clone(),
+        ..Config::for_tests(&cli.data_dir)
+    };
+    let db = cli.data_dir.join("subsidy.db");
+    anyhow::ensure!(db.exists(), "no database at {}", db.display());
+    let opened =
+        Opened::open(&config, system_clock(), "http://localhost").await.context("opening the data directory")?;
+    Ok((config, opened))
 }
