@@ -8,14 +8,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use aws_lambda_events::dynamodb::EventRecord;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Service};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
-use subsidy_core::application::Application;
-use subsidy_core::application::dispatch::ChangeRecord;
 
 pub type BoxError = lambda_runtime::Error;
 
@@ -77,31 +74,6 @@ impl BatchResponse {
     pub fn failed_ids(&self) -> Vec<&str> {
         self.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
     }
-}
-
-fn application(image: &serde_dynamo::Item) -> Result<Option<Application>, String> {
-    if image.is_empty() {
-        return Ok(None);
-    }
-    let body = match image.get("body") {
-        Some(serde_dynamo::AttributeValue::S(b)) => b,
-        _ => return Err("application image without a body".into()),
-    };
-    serde_json::from_str(body).map(Some).map_err(|e| format!("application image does not parse: {e}"))
-}
-
-/// The change an application item's stream record carries, or `None` for
-/// other items (audit entries, documents, claims, counters...) and deletions.
-pub fn change_of(record: &EventRecord) -> Result<Option<ChangeRecord>, String> {
-    let is_application =
-        matches!(record.change.keys.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == "APP");
-    if !is_application || record.event_name == "REMOVE" {
-        return Ok(None);
-    }
-    let Some(new) = application(&record.change.new_image)? else {
-        return Err("application record without a new image".into());
-    };
-    Ok(Some(ChangeRecord { old: application(&record.change.old_image)?, new }))
 }
 
 /// Serves HTTP events with `router` (if any) and record batches with

@@ -25,4 +25,6 @@ pub mod jwt;
 pub mod oidc;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
+#[cfg(feature = "stream")]
+pub mod stream;
 pub mod telemetry;

@@ -18,7 +18,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use subsidy_api::lambda::{BatchResponse, change_of};
+use subsidy_api::lambda::BatchResponse;
 use subsidy_api::{ApiError, ApiResult, AppState, Identity, Query};
 use subsidy_core::identity::{Actor, Role};
 use subsidy_core::jurisdiction::Level;
@@ -27,6 +27,7 @@ use subsidy_core::ports::PresignedRequest;
 use subsidy_core::stats::ReconcileReport;
 use subsidy_core::views::StatsView;
 use subsidy_core::{Error, Services};
+use subsidy_infra::stream::change_of;
 
 subsidy_api::routes! {
     GET "/api/v1/stats/{code}" => stats,

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 
 use aws_lambda_events::dynamodb::Event;
 use subsidy_api::lambda::BatchResponse;
-use subsidy_api::lambda::change_of;
 use subsidy_core::application::dispatch::route;
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::ArrivalQueue;
 use subsidy_infra::config::{self, ConfigError};
+use subsidy_infra::stream::change_of;
 
 /// The dispatch function's environment.
 #[derive(Debug, Clone)]

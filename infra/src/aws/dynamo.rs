@@ -1150,3 +1150,22 @@ mod cursor_properties {
         }
     }
 }
+
+#[cfg(test)]
+mod stream_shape {
+    //! The stream's reader ([`crate::stream`]) and this writer agree on what
+    //! an application item looks like.
+    use super::*;
+
+    #[test]
+    fn an_application_item_is_what_the_stream_reader_takes_for_one() {
+        let event: aws_lambda_events::dynamodb::Event =
+            serde_json::from_str(include_str!("../../../events/dispatch/stream-batch-ok.json")).expect("fixture");
+        let app =
+            event.records.iter().find_map(|r| crate::stream::change_of(r).ok().flatten()).expect("an application").new;
+        let item = application_item(&app).unwrap();
+        assert_eq!(str_attr(&item, "sk"), Some(crate::stream::APPLICATION_SK));
+        let body: Application = serde_json::from_str(str_attr(&item, crate::stream::BODY).unwrap()).unwrap();
+        assert_eq!(body, app);
+    }
+}
