@@ -50,8 +50,7 @@ impl AuditJobs {
                 // documents were audited).
                 for doc in self.documents.documents_of(&app.id).await?.iter().filter(|d| d.audit_seq > 0) {
                     report.documents += 1;
-                    self.verify_one(&mut report, &mut anchored, &doc.audit_subject(), doc.audit_seq, &doc.audit_head)
-                        .await?;
+                    self.verify_one(&mut report, &mut anchored, doc).await?;
                 }
             }
             progress(report.applications);
@@ -65,7 +64,7 @@ impl AuditJobs {
             let found = self.companies.scan_companies(&page).await?;
             for c in &found.items {
                 report.companies += 1;
-                self.verify_one(&mut report, &mut anchored, &c.audit_subject(), c.audit_seq, &c.audit_head).await?;
+                self.verify_one(&mut report, &mut anchored, c).await?;
             }
             progress(report.applications + report.companies);
             match found.next_cursor {
@@ -80,8 +79,7 @@ impl AuditJobs {
                 let found = self.disbursement.batches_of(&self.cx.policy_id, &district, &page).await?;
                 for b in &found.items {
                     report.batches += 1;
-                    self.verify_one(&mut report, &mut anchored, &format!("batch:{}", b.id), b.audit_seq, &b.audit_head)
-                        .await?;
+                    self.verify_one(&mut report, &mut anchored, b).await?;
                 }
                 match found.next_cursor {
                     Some(c) => page.cursor = Some(c),
@@ -95,7 +93,7 @@ impl AuditJobs {
             let found = directory.scan(&page).await?;
             for m in &found.items {
                 report.staff += 1;
-                self.verify_one(&mut report, &mut anchored, &m.audit_subject(), m.audit_seq, &m.audit_head).await?;
+                self.verify_one(&mut report, &mut anchored, m).await?;
             }
             match found.next_cursor {
                 Some(c) => page.cursor = Some(c),
@@ -107,14 +105,16 @@ impl AuditJobs {
         Ok(report)
     }
 
+    /// Checks one record's chain against the head the record holds and
+    /// against the anchors.
     async fn verify_one(
         &self,
         report: &mut AuditReport,
         anchored: &mut crate::audit::anchor::AnchoredHeads,
-        subject: &str,
-        seq: u64,
-        head: &str,
+        record: &(impl crate::audit::Chained + Sync),
     ) -> Result<(), Error> {
+        let subject = &record.audit_subject();
+        let (seq, head) = record.audit_head();
         let trail = self.applications.audit_trail(subject).await?;
         report.other_entries += trail.len() as u64;
         if let Err(e) =

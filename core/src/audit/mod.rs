@@ -4,7 +4,8 @@
 //! [`append`]; this one only reads their records.
 //!
 //! The audit trail: one hash chain per subject — an application (its id),
-//! a payment batch (`batch:{id}`) or a company (`company:{id}`).
+//! a document (`document:{application}:{id}`), a company (`company:{id}`),
+//! a payment batch (`batch:{id}`) or a staff member (`staff:{sub}`).
 //!
 //! Each entry records who did what, when, from which state to which, with
 //! the comment, and the MAC of the previous entry. The entry's own MAC
