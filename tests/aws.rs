@@ -241,6 +241,9 @@ pub struct AwsStack {
     pub resources: Resources,
     pub store: DynamoStore,
     pub services: Arc<Services>,
+    /// The consumers, each built as its function builds it.
+    submission: Arc<submission::App>,
+    payout: disbursement::App,
     pub queues: SqsQueues,
     /// What the functions and the event-source mappings talk through
     /// (metered in the cost test); the test's own looks use `sdk`.
@@ -444,6 +447,8 @@ impl AwsStack {
             store: DynamoStore::new(aws::dynamo_client(&sdk), &resources.table),
             sdk,
             resources,
+            submission: Arc::new(submission::App::new(&services.ports)),
+            payout: disbursement::App::new(&services.ports),
             services,
             queues,
             clients,
@@ -573,9 +578,9 @@ impl AwsStack {
             let mut pass = Pumped::default();
             for event in self.new_object_events().await {
                 for _ in 1..self.times() {
-                    (submission::records(self.services.clone()))(event.clone()).await.expect("document consumer");
+                    (submission::records(self.submission.clone()))(event.clone()).await.expect("document consumer");
                 }
-                (submission::records(self.services.clone()))(event).await.expect("document consumer");
+                (submission::records(self.submission.clone()))(event).await.expect("document consumer");
                 pass.objects += 1;
                 pass.invocations += 1;
             }
@@ -588,7 +593,7 @@ impl AwsStack {
                     let response = dispatch::handle_stream(&self.queues, event).await;
                     pass.failures += response.batch_item_failures.len() as u64;
                     let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
-                    let response = aggregation::handle_stream(&self.services, event).await;
+                    let response = aggregation::handle_stream(&self.services.stats, event).await;
                     pass.failures += response.batch_item_failures.len() as u64;
                 }
             }
@@ -598,11 +603,11 @@ impl AwsStack {
                     pass.invocations += 1;
                     for _ in 1..self.times() {
                         let again = serde_json::from_value(event.clone()).expect("a Lambda SQS event");
-                        let r = review::handle_sqs(&self.services, tier, again).await;
+                        let r = review::handle_sqs(&self.services.review, tier, again).await;
                         pass.failures += r.failed_ids().len() as u64;
                     }
                     let event = serde_json::from_value(event).expect("a Lambda SQS event");
-                    let response = review::handle_sqs(&self.services, tier, event).await;
+                    let response = review::handle_sqs(&self.services.review, tier, event).await;
                     let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
                     pass.failures += failed.len() as u64;
                     let done: Vec<String> = handles
@@ -621,11 +626,11 @@ impl AwsStack {
                 pass.invocations += 1;
                 for _ in 1..self.times() {
                     let again = serde_json::from_value(event.clone()).expect("a Lambda SQS event");
-                    let r = disbursement::handle_sqs(&self.services, again).await;
+                    let r = disbursement::handle_sqs(&self.payout, again).await;
                     pass.failures += r.failed_ids().len() as u64;
                 }
                 let event = serde_json::from_value(event).expect("a Lambda SQS event");
-                let response = disbursement::handle_sqs(&self.services, event).await;
+                let response = disbursement::handle_sqs(&self.payout, event).await;
                 let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
                 pass.failures += failed.len() as u64;
                 let done: Vec<String> =

@@ -11,15 +11,37 @@ use lambda_http::request::RequestContext;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use subsidy_core::Error;
-use subsidy_core::Services;
 use subsidy_core::identity::Actor;
+use subsidy_core::identity::directory::StaffDirectory;
 use subsidy_core::identity::staff::ACTING_AS_HEADER;
-use subsidy_core::ports::PageRequest;
+use subsidy_core::ports::{IdempotencyStore, PageRequest};
 
 use crate::error::ApiError;
 
-/// The state every router shares.
-pub type AppState = Arc<Services>;
+/// What the layers every router shares need: the staff directory, which
+/// says who a caller is, and the idempotency store. Each function's state
+/// holds one beside the capabilities it serves.
+#[derive(Clone)]
+pub struct Gate {
+    pub directory: StaffDirectory,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl Gate {
+    pub fn new(ports: &subsidy_core::service::Ports) -> Gate {
+        Gate { directory: ports.directory(), idempotency: ports.idempotency.clone() }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.directory.clock.now()
+    }
+}
+
+/// A function's state: it has a [`Gate`], so its handlers can take
+/// [`Identity`]. Routers hold it as `Arc<S>`.
+pub trait Gated: Send + Sync + 'static {
+    fn gate(&self) -> &Gate;
+}
 
 /// Largest JSON body any endpoint accepts.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -60,10 +82,10 @@ fn ulid_like() -> String {
 /// or an `X-Acting-As` the caller does not hold.
 pub struct Identity(pub Actor);
 
-impl FromRequestParts<AppState> for Identity {
+impl<S: Gated> FromRequestParts<Arc<S>> for Identity {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<S>) -> Result<Self, Self::Rejection> {
         let claims = claims_of(&parts.extensions).ok_or(Error::Unauthenticated)?;
         let acting_as = match parts.headers.get(ACTING_AS_HEADER) {
             None => None,
@@ -71,7 +93,7 @@ impl FromRequestParts<AppState> for Identity {
                 ApiError::bad_request("invalid_header", "X-Acting-As must be plain text", Some(ACTING_AS_HEADER.into()))
             })?),
         };
-        state.directory().resolve(claims, acting_as).await.map(Identity).map_err(|e| {
+        state.gate().directory.resolve(claims, acting_as).await.map(Identity).map_err(|e| {
             tracing::info!(reason = e.code(), "caller refused");
             ApiError::Core(e)
         })

@@ -19,7 +19,7 @@ use subsidy_core::Error;
 use subsidy_core::ports::{Begin, StoredResponse};
 
 use crate::error::ApiError;
-use crate::extract::{AppState, claims_of};
+use crate::extract::{Gate, claims_of};
 
 /// The largest request body a keyed request may carry (result files are
 /// the largest mutations).
@@ -31,7 +31,7 @@ pub const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 /// Responses larger than this are not kept (none of ours are).
 const MAX_STORED_RESPONSE: usize = 1024 * 1024;
 
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn layer(State(state): State<Gate>, req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -71,7 +71,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let scoped = format!("{sub}\u{1f}{key}");
 
     let now = state.now();
-    match state.ports.idempotency.begin(&scoped, &fingerprint, now, now + LEASE).await {
+    match state.idempotency.begin(&scoped, &fingerprint, now, now + LEASE).await {
         Err(e) => return ApiError::Core(e.into()).into_response(),
         Ok(Begin::Replay(stored)) => return replay(stored),
         Ok(Begin::InProgress) => return ApiError::Core(Error::IdempotencyInProgress).into_response(),
@@ -84,16 +84,16 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let rbytes = match axum::body::to_bytes(rbody, MAX_STORED_RESPONSE).await {
         Ok(b) => b,
         Err(e) => {
-            let _ = state.ports.idempotency.abort(&scoped).await;
+            let _ = state.idempotency.abort(&scoped).await;
             return ApiError::Core(Error::internal(format!("response body: {e}"))).into_response();
         }
     };
     let outcome = if rparts.status.is_server_error() {
-        state.ports.idempotency.abort(&scoped).await
+        state.idempotency.abort(&scoped).await
     } else {
         let stored =
             StoredResponse { status: rparts.status.as_u16(), body: String::from_utf8_lossy(&rbytes).into_owned() };
-        state.ports.idempotency.complete(&scoped, &stored).await
+        state.idempotency.complete(&scoped, &stored).await
     };
     if let Err(e) = outcome {
         tracing::error!(error.cause = %e, "could not record idempotency outcome");

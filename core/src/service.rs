@@ -48,8 +48,10 @@ pub struct Ports {
     pub batch_step: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// The use cases, one capability each, every one built over only the ports
-/// it needs.
+/// Every capability, built from the ports: what the standalone server and
+/// the tests hold. A Lambda function builds only the capabilities it serves,
+/// each through its own constructor on [`Ports`] (the review function never
+/// constructs payout).
 #[derive(Clone)]
 pub struct Services {
     pub ports: Ports,
@@ -67,85 +69,17 @@ pub struct Services {
 
 impl Services {
     pub fn new(ports: Ports) -> Services {
-        let p = &ports;
-        let cx = Context {
-            policies: p.policies.clone(),
-            policy_id: p.policy_id.clone(),
-            audit_key: p.audit_key.clone(),
-            clock: p.clock.clone(),
-            tree: p.tree.clone(),
-        };
-        let directory = crate::identity::directory::StaffDirectory {
-            key: p.audit_key.clone(),
-            store: p.staff.clone(),
-            authority: p.staff_authority.clone(),
-            tree: p.tree.clone(),
-            clock: p.clock.clone(),
-        };
-        let company = crate::company::service::Companies {
-            cx: cx.clone(),
-            companies: p.companies.clone(),
-            projects: p.projects.clone(),
-            applications: p.applications.clone(),
-        };
-        let documents = crate::documents::service::Documents {
-            cx: cx.clone(),
-            applications: p.applications.clone(),
-            documents: p.documents.clone(),
-            blobs: p.blobs.clone(),
-        };
-        let applications = crate::application::service::Applications {
-            cx: cx.clone(),
-            applications: p.applications.clone(),
-            projects: p.projects.clone(),
-            companies: p.companies.clone(),
-            documents: p.documents.clone(),
-            prechecks: p.prechecks.clone(),
-            company: company.clone(),
-            checks: documents.clone(),
-        };
-        let ledger = crate::payout::ledger::Ledger {
-            cx: cx.clone(),
-            disbursement: p.disbursement.clone(),
-            applications: p.applications.clone(),
-            exports: p.exports.clone(),
-            export_queue: p.export_queue.clone(),
-            batch_step: p.batch_step.clone(),
-        };
         Services {
-            batches: crate::payout::batches::Batches { l: ledger.clone() },
-            settlement: crate::payout::settlement::Settlement { l: ledger },
-            identity: crate::identity::service::Identities {
-                cx: cx.clone(),
-                companies: p.companies.clone(),
-                directory: directory.clone(),
-            },
-            review: crate::application::review::Review {
-                cx: cx.clone(),
-                applications: p.applications.clone(),
-                projects: p.projects.clone(),
-                companies: p.companies.clone(),
-                prechecks: p.prechecks.clone(),
-                apps: applications.clone(),
-            },
-            stats: crate::stats::service::Stats {
-                cx: cx.clone(),
-                stats: p.stats.clone(),
-                applications: p.applications.clone(),
-            },
-            audit: crate::audit::jobs::AuditJobs {
-                cx: cx.clone(),
-                applications: p.applications.clone(),
-                documents: p.documents.clone(),
-                companies: p.companies.clone(),
-                disbursement: p.disbursement.clone(),
-                directory,
-                anchors: p.anchors.clone(),
-            },
-            company,
-            documents,
-            applications,
-            cx,
+            cx: ports.context(),
+            identity: ports.identities(),
+            company: ports.companies(),
+            applications: ports.applications(),
+            review: ports.review(),
+            documents: ports.documents(),
+            stats: ports.stats(),
+            audit: ports.audit(),
+            batches: ports.batches(),
+            settlement: ports.settlement(),
             ports,
         }
     }
@@ -162,5 +96,121 @@ impl Services {
     /// The active policy.
     pub async fn policy(&self) -> Result<Policy, Error> {
         self.cx.policy().await
+    }
+}
+
+/// One constructor per capability, each taking only the ports that
+/// capability holds.
+impl Ports {
+    /// What every capability shares: the policy, the audit key, the clock
+    /// and the jurisdiction tree.
+    pub fn context(&self) -> Context {
+        Context {
+            policies: self.policies.clone(),
+            policy_id: self.policy_id.clone(),
+            audit_key: self.audit_key.clone(),
+            clock: self.clock.clone(),
+            tree: self.tree.clone(),
+        }
+    }
+
+    /// Who is calling, and the directory's administration.
+    pub fn directory(&self) -> crate::identity::directory::StaffDirectory {
+        crate::identity::directory::StaffDirectory {
+            key: self.audit_key.clone(),
+            store: self.staff.clone(),
+            authority: self.staff_authority.clone(),
+            tree: self.tree.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    pub fn identities(&self) -> crate::identity::service::Identities {
+        crate::identity::service::Identities {
+            cx: self.context(),
+            companies: self.companies.clone(),
+            directory: self.directory(),
+        }
+    }
+
+    pub fn companies(&self) -> crate::company::service::Companies {
+        crate::company::service::Companies {
+            cx: self.context(),
+            companies: self.companies.clone(),
+            projects: self.projects.clone(),
+            applications: self.applications.clone(),
+        }
+    }
+
+    pub fn documents(&self) -> crate::documents::service::Documents {
+        crate::documents::service::Documents {
+            cx: self.context(),
+            applications: self.applications.clone(),
+            documents: self.documents.clone(),
+            blobs: self.blobs.clone(),
+        }
+    }
+
+    pub fn applications(&self) -> crate::application::service::Applications {
+        crate::application::service::Applications {
+            cx: self.context(),
+            applications: self.applications.clone(),
+            projects: self.projects.clone(),
+            companies: self.companies.clone(),
+            documents: self.documents.clone(),
+            prechecks: self.prechecks.clone(),
+            company: self.companies(),
+            checks: self.documents(),
+        }
+    }
+
+    pub fn review(&self) -> crate::application::review::Review {
+        crate::application::review::Review {
+            cx: self.context(),
+            applications: self.applications.clone(),
+            projects: self.projects.clone(),
+            companies: self.companies.clone(),
+            prechecks: self.prechecks.clone(),
+            apps: self.applications(),
+        }
+    }
+
+    pub fn stats(&self) -> crate::stats::service::Stats {
+        crate::stats::service::Stats {
+            cx: self.context(),
+            stats: self.stats.clone(),
+            applications: self.applications.clone(),
+        }
+    }
+
+    pub fn audit(&self) -> crate::audit::jobs::AuditJobs {
+        crate::audit::jobs::AuditJobs {
+            cx: self.context(),
+            applications: self.applications.clone(),
+            documents: self.documents.clone(),
+            companies: self.companies.clone(),
+            disbursement: self.disbursement.clone(),
+            directory: self.directory(),
+            anchors: self.anchors.clone(),
+        }
+    }
+
+    fn ledger(&self) -> crate::payout::ledger::Ledger {
+        crate::payout::ledger::Ledger {
+            cx: self.context(),
+            disbursement: self.disbursement.clone(),
+            applications: self.applications.clone(),
+            exports: self.exports.clone(),
+            export_queue: self.export_queue.clone(),
+            batch_step: self.batch_step.clone(),
+        }
+    }
+
+    pub fn batches(&self) -> crate::payout::batches::Batches {
+        crate::payout::batches::Batches { l: self.ledger() }
+    }
+
+    pub fn settlement(&self) -> crate::payout::settlement::Settlement {
+        crate::payout::settlement::Settlement { l: self.ledger() }
     }
 }

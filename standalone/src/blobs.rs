@@ -52,7 +52,7 @@ pub async fn put(State(b): State<Blobs>, Path(token): Path<String>, headers: Hea
         }
         Err(e) => return ApiError::Core(e.into()).into_response(),
     }
-    match submission::document_arrived(&b.services, &grant.key).await {
+    match submission::document_arrived(&b.services.documents, &grant.key).await {
         Ok(Some(doc)) if doc.status == DocumentStatus::Verified => {
             (StatusCode::OK, Json(json!({"documentId": doc.id, "status": "verified"}))).into_response()
         }

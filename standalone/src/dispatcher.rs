@@ -29,6 +29,8 @@ pub struct Drained {
 pub struct Dispatcher {
     store: SqliteStore,
     services: Arc<Services>,
+    /// The batch queue's consumer, as the disbursement function builds it.
+    payout: disbursement::App,
     exports: Arc<crate::exports::LocalExportQueue>,
     /// One pass at a time, so rows are delivered in order.
     pass: Mutex<()>,
@@ -43,7 +45,8 @@ impl Dispatcher {
         services: Arc<Services>,
         exports: Arc<crate::exports::LocalExportQueue>,
     ) -> Arc<Dispatcher> {
-        Arc::new(Dispatcher { store, services, exports, pass: Mutex::new(()), twice: Default::default() })
+        let payout = disbursement::App::new(&services.ports);
+        Arc::new(Dispatcher { store, services, payout, exports, pass: Mutex::new(()), twice: Default::default() })
     }
 
     /// From now on, deliver everything twice (see the field).
@@ -61,7 +64,7 @@ impl Dispatcher {
         let jobs = self.exports.take();
         let times = self.times();
         for job in jobs.iter().flat_map(|j| std::iter::repeat_n(j.clone(), times)) {
-            match disbursement::work(&self.services, &job).await {
+            match disbursement::work(&self.payout, &job).await {
                 Ok(_) => done += 1,
                 Err(e) => {
                     tracing::warn!(batch_id = %job.batch_id, error = %e, "batch job failed; will retry");
@@ -75,7 +78,7 @@ impl Dispatcher {
     async fn deliver(&self, change: &ChangeRecord) -> Result<(), review::ConsumerError> {
         for msg in route(change) {
             for _ in 0..self.times() {
-                review::handle_arrival(&self.services, &msg).await?;
+                review::handle_arrival(&self.services.review, &msg).await?;
             }
         }
         Ok(())

@@ -397,7 +397,7 @@ fn spawn_nightly(
     tokio::spawn(async move {
         loop {
             let started = std::time::Instant::now();
-            match dispatcher.exclusive(aggregation::nightly(&services)).await {
+            match dispatcher.exclusive(aggregation::nightly(&aggregation::App::new(&services.ports))).await {
                 Ok(n) => tracing::info!(
                     drift = n.reconcile.drift.len(),
                     repaired = n.reconcile.repaired_units + n.reconcile.repaired_refs,
@@ -488,10 +488,10 @@ fn api_router_with(
         axum::Router::new()
     };
     let router = axum::Router::new()
-        .merge(submission::router(services.clone()))
-        .merge(review::router(services.clone(), &Tier::ALL))
-        .merge(aggregation::router(services.clone()))
-        .merge(disbursement::router(services))
+        .merge(submission::router(Arc::new(submission::App::new(&services.ports))))
+        .merge(review::router(Arc::new(review::App::new(&services.ports)), &Tier::ALL))
+        .merge(aggregation::router(Arc::new(aggregation::App::new(&services.ports))))
+        .merge(disbursement::router(Arc::new(disbursement::App::new(&services.ports))))
         .merge(dev)
         .merge(extra);
     let router = match web_dir {

@@ -300,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
             let opened = Opened::open(&config, system_clock(), "http://localhost").await?;
             match command {
                 StatsCommand::Reconcile => {
-                    let n = aggregation::nightly(&opened.services).await?;
+                    let n = aggregation::nightly(&aggregation::App::new(&opened.services.ports)).await?;
                     let r = &n.reconcile;
                     println!("recounted {} applications of {}", r.applications, r.policy_id);
                     for d in &r.drift {

@@ -182,13 +182,13 @@ async fn redelivered_and_stale_arrivals_change_nothing() {
         version,
     };
     let first = services.ports.prechecks.prechecks_of(&id).await.unwrap();
-    review::handle_arrival(services, &msg).await.unwrap();
-    review::handle_arrival(services, &msg).await.unwrap();
+    review::handle_arrival(&services.review, &msg).await.unwrap();
+    review::handle_arrival(&services.review, &msg).await.unwrap();
     let again = services.ports.prechecks.prechecks_of(&id).await.unwrap();
     assert_eq!(again.len(), first.len(), "one report per tier, however often delivered");
     let stale =
         subsidy_core::application::dispatch::TierArrival { tier: subsidy_core::identity::Tier::District, ..msg };
-    review::handle_arrival(services, &stale).await.unwrap();
+    review::handle_arrival(&services.review, &stale).await.unwrap();
     assert!(
         services
             .ports

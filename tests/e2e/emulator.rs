@@ -60,7 +60,9 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
     while let Some((event, handles)) = a.receive(Tier::Community).await {
         messages += handles.len();
         for _ in 0..2 {
-            let r = review::handle_sqs(services, Tier::Community, serde_json::from_value(event.clone()).unwrap()).await;
+            let r =
+                review::handle_sqs(&services.review, Tier::Community, serde_json::from_value(event.clone()).unwrap())
+                    .await;
             assert!(r.batch_item_failures.is_empty(), "{r:?}");
         }
         a.delete(Tier::Community, &handles.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>()).await;
@@ -81,7 +83,7 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
         "messageId": "late-1", "receiptHandle": "rh", "body": json!({"applicationId": id, "tier": "community", "version": before.version}).to_string(),
         "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1"
     }]});
-    let r = review::handle_sqs(services, Tier::Community, serde_json::from_value(stale).unwrap()).await;
+    let r = review::handle_sqs(&services.review, Tier::Community, serde_json::from_value(stale).unwrap()).await;
     assert!(r.batch_item_failures.is_empty());
     assert_eq!(services.ports.prechecks.prechecks_of(&id).await.unwrap().len(), 1);
     a.stop();
@@ -227,7 +229,7 @@ async fn counters_from_the_dynamodb_stream_equal_the_recount_however_records_are
         let n = 1 + next(rest.len().min(25) as u64) as usize;
         for _ in 0..(1 + usize::from(next(4) == 0)) {
             let event = serde_json::from_value(json!({"Records": rest[..n]})).unwrap();
-            let response = aggregation::handle_stream(&app.services, event).await;
+            let response = aggregation::handle_stream(&app.services.stats, event).await;
             assert!(response.batch_item_failures.is_empty(), "{response:?}");
         }
         rest = &rest[n..];

@@ -3,6 +3,7 @@
 //! must get the status its file name promises (`-ok` is any 2xx).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use lambda_http::tower::ServiceExt;
 use subsidy_core::identity::Tier;
@@ -31,11 +32,11 @@ async fn run(app: &TestApp, function: &str) -> usize {
         let text = std::fs::read_to_string(path).unwrap();
         let request = lambda_http::request::from_str(&text).expect("a valid API Gateway v2 event");
         let router = match function {
-            "submission" => submission::router(app.services.clone()),
-            "aggregation" => aggregation::router(app.services.clone()),
+            "submission" => submission::router(Arc::new(submission::App::new(&app.services.ports))),
+            "aggregation" => aggregation::router(Arc::new(aggregation::App::new(&app.services.ports))),
             _ => {
                 let tier = request.uri().path().split('/').nth(4).and_then(Tier::parse).expect("a tier in the path");
-                review::router(app.services.clone(), &[tier])
+                review::router(Arc::new(review::App::new(&app.services.ports)), &[tier])
             }
         };
         let response = router.oneshot(request).await.unwrap();
@@ -67,7 +68,7 @@ async fn every_aggregation_sample_event_gets_the_status_its_name_promises() {
     )
     .unwrap();
     assert_eq!(subsidy_api::lambda::kind_of(&schedule), subsidy_api::lambda::EventKind::Records("schedule"));
-    let out = (aggregation::records(app.services.clone()))(schedule).await.unwrap();
+    let out = (aggregation::records(Arc::new(aggregation::App::new(&app.services.ports))))(schedule).await.unwrap();
     assert_eq!(out["reportsWritten"], 190, "the nightly job ran: {out}");
 }
 

@@ -19,25 +19,64 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use subsidy_api::lambda::BatchResponse;
-use subsidy_api::{ApiError, ApiResult, AppState, Identity, Query};
+use subsidy_api::{ApiError, ApiResult, Gate, Gated, Identity, Query};
+use subsidy_core::Error;
+use subsidy_core::audit::jobs::AuditJobs;
 use subsidy_core::identity::{Actor, Role};
+use subsidy_core::jurisdiction::JurisdictionTree;
 use subsidy_core::jurisdiction::Level;
 use subsidy_core::policy::shanghai;
-use subsidy_core::ports::PresignedRequest;
+use subsidy_core::ports::{BlobStore, PresignedRequest};
+use subsidy_core::service::Ports;
 use subsidy_core::stats::ReconcileReport;
+use subsidy_core::stats::service::Stats;
 use subsidy_core::views::StatsView;
-use subsidy_core::{Error, Services};
 use subsidy_infra::stream::change_of;
 
-subsidy_api::routes! {
+subsidy_api::routes! { App;
     GET "/api/v1/stats/{code}" => stats,
     GET "/api/v1/stats/{code}/report" => report_now,
     GET "/api/v1/stats/{code}/reports/{date}" => daily_report,
 }
 
+/// What the aggregation function serves: stats, the audit jobs of the
+/// nightly run, the store the daily reports go to, and the gate.
+pub struct App {
+    pub gate: Gate,
+    pub stats: Stats,
+    pub audit: AuditJobs,
+    /// Where the daily reports are kept.
+    pub reports: Arc<dyn BlobStore>,
+    pub tree: Arc<JurisdictionTree>,
+}
+
+impl App {
+    pub fn new(ports: &Ports) -> App {
+        App {
+            gate: Gate::new(ports),
+            stats: ports.stats(),
+            audit: ports.audit(),
+            reports: ports.blobs.clone(),
+            tree: ports.tree.clone(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.gate.now()
+    }
+}
+
+impl Gated for App {
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
+}
+
+type AppState = Arc<App>;
+
 /// The aggregation router, with the shared layers applied.
 pub fn router(state: AppState) -> axum::Router {
-    subsidy_api::finish(routes(), state.clone()).with_state(state)
+    subsidy_api::finish(routes(), &state.gate).with_state(state)
 }
 
 async fn stats(
@@ -148,21 +187,21 @@ async fn daily_report(
     // Authorizes the unit exactly as the live figures do.
     s.stats.stats(&actor, &code).await?;
     let xlsx_key = report_key(date, &code, Format::Xlsx);
-    if s.ports.blobs.head(&xlsx_key, 0).await?.is_none() {
+    if s.reports.head(&xlsx_key, 0).await?.is_none() {
         return Err(Error::NotFound("report").into());
     }
     let ttl = subsidy_core::documents::DOWNLOAD_TTL;
     Ok(Json(DailyReport {
         date,
         unit: code.clone(),
-        xlsx: s.ports.blobs.presign_get(&xlsx_key, None, ttl).await?,
-        csv: s.ports.blobs.presign_get(&report_key(date, &code, Format::Csv), None, ttl).await?,
+        xlsx: s.reports.presign_get(&xlsx_key, None, ttl).await?,
+        csv: s.reports.presign_get(&report_key(date, &code, Format::Csv), None, ttl).await?,
     }))
 }
 
 /// Counts one stream batch. Aggregation is idempotent per application
 /// version, so on failure the whole batch is retried from its first record.
-pub async fn handle_stream(services: &Services, event: Event) -> BatchResponse {
+pub async fn handle_stream(stats: &Stats, event: Event) -> BatchResponse {
     let mut response = BatchResponse::default();
     let mut changes = Vec::new();
     let mut first_bad = None;
@@ -177,7 +216,7 @@ pub async fn handle_stream(services: &Services, event: Event) -> BatchResponse {
             }
         }
     }
-    match services.stats.aggregate(&changes).await {
+    match stats.aggregate(&changes).await {
         Ok(done) => tracing::info!(applied = done.applied, skipped = done.skipped, writes = done.writes, "counted"),
         Err(e) => {
             tracing::error!(error = %e, "aggregation failed; the batch will be retried");
@@ -206,12 +245,12 @@ pub struct Nightly {
 
 /// Recounts, repairs, and writes the day's reports for the city, every
 /// district-level unit and every subdistrict.
-pub async fn nightly(services: &Services) -> Result<Nightly, Error> {
-    let reconcile = services.stats.reconcile().await?;
+pub async fn nightly(app: &App) -> Result<Nightly, Error> {
+    let reconcile = app.stats.reconcile().await?;
     for d in &reconcile.drift {
         tracing::warn!(event = "stats_drift", unit = %d.unit, counter = d.counter, stored = d.stored, recounted = d.recounted, "counter drift repaired");
     }
-    let root = services.ports.tree.root().clone();
+    let root = app.tree.root().clone();
     let system = Actor {
         user_id: "system".into(),
         role: Role::City,
@@ -220,24 +259,19 @@ pub async fn nightly(services: &Services) -> Result<Nightly, Error> {
         name: None,
         credit_code: None,
     };
-    let date = report_date(services.now());
+    let date = report_date(app.now());
     let mut written = 0;
-    let units: Vec<String> =
-        services.ports.tree.units().filter(|u| u.level != Level::Community).map(|u| u.code.clone()).collect();
+    let units: Vec<String> = app.tree.units().filter(|u| u.level != Level::Community).map(|u| u.code.clone()).collect();
     for code in units {
-        let view = services.stats.stats(&system, &code).await?;
+        let view = app.stats.stats(&system, &code).await?;
         for format in [Format::Xlsx, Format::Csv] {
-            services
-                .ports
-                .blobs
-                .put(&report_key(date, &code, format), format.render(&view)?, format.content_type())
-                .await?;
+            app.reports.put(&report_key(date, &code, format), format.render(&view)?, format.content_type()).await?;
             written += 1;
         }
     }
     // Last, so that a failure here leaves the counts and reports done; the
     // next run anchors everything since the last anchor.
-    let anchor = services.audit.anchor_audit().await?;
+    let anchor = app.audit.anchor_audit().await?;
     Ok(Nightly { reconcile, reports_written: written, date, anchor })
 }
 
@@ -245,11 +279,11 @@ pub async fn nightly(services: &Services) -> Result<Nightly, Error> {
 /// `{"job": "audit-verify"}` or `{"job": "audit-anchor"}` (the standalone
 /// `subsidy audit-verify` and `audit-anchor`). `audit-verify` answers the
 /// counts and every failure, and fails the invocation if there is one.
-pub async fn job(services: &Services, name: &str) -> Result<serde_json::Value, Error> {
+pub async fn job(audit: &AuditJobs, name: &str) -> Result<serde_json::Value, Error> {
     match name {
-        "audit-anchor" => Ok(serde_json::to_value(services.audit.anchor_audit().await?).map_err(json_error)?),
+        "audit-anchor" => Ok(serde_json::to_value(audit.anchor_audit().await?).map_err(json_error)?),
         "audit-verify" => {
-            let r = services.audit.verify_audit(|_| {}).await?;
+            let r = audit.verify_audit(|_| {}).await?;
             let failures: Vec<String> = r.failures.iter().map(ToString::to_string).collect();
             for f in &failures {
                 tracing::error!(event = "audit_broken", failure = %f, "audit chain broken");
@@ -289,20 +323,20 @@ pub fn drift_metric(drift: usize, now: DateTime<Utc>) -> String {
 
 /// The aggregation function's record consumer: stream batches and the
 /// nightly schedule.
-pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
+pub fn records(app: AppState) -> subsidy_api::lambda::Records {
     subsidy_api::lambda::records(move |payload| {
-        let services = services.clone();
+        let app = app.clone();
         async move {
             if subsidy_api::lambda::kind_of(&payload) == subsidy_api::lambda::EventKind::Records("job") {
-                return Ok(job(&services, payload["job"].as_str().unwrap_or_default()).await?);
+                return Ok(job(&app.audit, payload["job"].as_str().unwrap_or_default()).await?);
             }
             if subsidy_api::lambda::kind_of(&payload) == subsidy_api::lambda::EventKind::Records("schedule") {
-                let n = nightly(&services).await?;
-                println!("{}", drift_metric(n.reconcile.drift.len(), services.now()));
+                let n = nightly(&app).await?;
+                println!("{}", drift_metric(n.reconcile.drift.len(), app.now()));
                 return Ok(serde_json::to_value(n)?);
             }
             let event: Event = serde_json::from_value(payload)?;
-            Ok(serde_json::to_value(handle_stream(&services, event).await)?)
+            Ok(serde_json::to_value(handle_stream(&app.stats, event).await)?)
         }
     })
 }

@@ -12,7 +12,8 @@ async fn main() -> Result<(), BoxError> {
     subsidy_infra::telemetry::init(true, "info");
     let config = aws::ServiceConfig::from_env()?;
     let sdk = aws::sdk_config().await;
-    let services = Arc::new(aws::services(&sdk, &config, Arc::new(SystemClock)).await?);
-    let router = aggregation::router(services.clone());
-    lambda::serve(Some(router), Some(aggregation::records(services))).await
+    let ports = aws::ports(&sdk, &config, Arc::new(SystemClock)).await?;
+    let app = Arc::new(aggregation::App::new(&ports));
+    let router = aggregation::router(app.clone());
+    lambda::serve(Some(router), Some(aggregation::records(app))).await
 }

@@ -18,15 +18,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use subsidy_api::lambda::BatchResponse;
-use subsidy_api::{ApiError, ApiResult, AppState, Body, Identity, PageParams, Query};
+use subsidy_api::{ApiError, ApiResult, Body, Gate, Gated, Identity, PageParams, Query};
+use subsidy_core::Error;
+use subsidy_core::payout::batches::Batches;
+use subsidy_core::payout::settlement::Settlement;
 use subsidy_core::payout::{
     BatchActionInput, BatchView, BudgetView, EligibleView, LineView, NewBatchInput, batch_file_key,
 };
 use subsidy_core::payout::{BatchJob, BatchState};
-use subsidy_core::ports::{Page, PageRequest, PresignedRequest};
-use subsidy_core::{Error, Services};
+use subsidy_core::ports::{BlobStore, Page, PageRequest, PresignedRequest};
+use subsidy_core::service::Ports;
 
-subsidy_api::routes! {
+subsidy_api::routes! { App;
     GET "/api/v1/disbursement/budget" => budget,
     GET "/api/v1/disbursement/eligible" => eligible,
     GET "/api/v1/batches" => list_batches,
@@ -40,9 +43,38 @@ subsidy_api::routes! {
     POST "/api/v1/batches/{id}/results" => results,
 }
 
+/// What the disbursement function serves: payout (batches and their
+/// settlement), the exports store its files go to, and the gate.
+pub struct App {
+    pub gate: Gate,
+    pub batches: Batches,
+    pub settlement: Settlement,
+    /// Where treasury files are written.
+    pub exports: Arc<dyn BlobStore>,
+}
+
+impl App {
+    pub fn new(ports: &Ports) -> App {
+        App {
+            gate: Gate::new(ports),
+            batches: ports.batches(),
+            settlement: ports.settlement(),
+            exports: ports.exports.clone(),
+        }
+    }
+}
+
+impl Gated for App {
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
+}
+
+type AppState = Arc<App>;
+
 /// The disbursement router, with the shared layers applied.
 pub fn router(state: AppState) -> axum::Router {
-    subsidy_api::finish(routes(), state.clone())
+    subsidy_api::finish(routes(), &state.gate)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_RESULT_FILE))
         .with_state(state)
 }
@@ -180,27 +212,27 @@ async fn results(
 }
 
 /// The batch queue's consumer: one job (see [`BatchJob`]).
-pub async fn work(services: &Services, job: &BatchJob) -> Result<bool, Error> {
+pub async fn work(app: &App, job: &BatchJob) -> Result<bool, Error> {
     match &job.results {
-        Some(results) => Ok(services.settlement.settle_results(&job.batch_id, results).await?.is_some()),
-        None => export(services, &job.batch_id).await,
+        Some(results) => Ok(app.settlement.settle_results(&job.batch_id, results).await?.is_some()),
+        None => export(app, &job.batch_id).await,
     }
 }
 
 /// The batch queue's consumer: does what a batch needs next. A batch in
-/// `building` gets its next step of claims ([`Services::build_batch`],
+/// `building` gets its next step of claims ([`Batches::build_batch`],
 /// which queues the batch again until it is `ready`); a released batch
 /// gets its files, a ready or cancelled one nothing. Delivering a message
 /// twice is harmless either way.
-pub async fn export(services: &Services, batch_id: &str) -> Result<bool, Error> {
-    let Some(batch) = services.settlement.batch_for_export(batch_id).await? else {
+pub async fn export(app: &App, batch_id: &str) -> Result<bool, Error> {
+    let Some(batch) = app.settlement.batch_for_export(batch_id).await? else {
         return Ok(false);
     };
     match batch.state {
-        BatchState::Building => Ok(services.batches.build_batch(batch_id).await?.is_some()),
+        BatchState::Building => Ok(app.batches.build_batch(batch_id).await?.is_some()),
         // No treasury file exists before a second person releases the batch.
         _ if !batch.file_allowed() => Ok(false),
-        _ => write_files(services, batch).await,
+        _ => write_files(app, batch).await,
     }
 }
 
@@ -208,7 +240,7 @@ pub async fn export(services: &Services, batch_id: &str) -> Result<bool, Error> 
 /// the batch. Lines are read a page at a time and written straight to
 /// temporary files, so memory stays flat whatever the batch size. Writing
 /// again is harmless (same keys, same content).
-async fn write_files(services: &Services, batch: subsidy_core::payout::Batch) -> Result<bool, Error> {
+async fn write_files(app: &App, batch: subsidy_core::payout::Batch) -> Result<bool, Error> {
     let dir = tempfile::tempdir().map_err(Error::internal)?;
     let (csv_path, xlsx_path) = (dir.path().join("batch.csv"), dir.path().join("batch.xlsx"));
     let mut csv = files::CsvFile::create(&csv_path, &batch).map_err(Error::internal)?;
@@ -216,7 +248,7 @@ async fn write_files(services: &Services, batch: subsidy_core::payout::Batch) ->
     let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
     let mut written = 0u64;
     loop {
-        let lines = services.settlement.export_lines(&batch.id, &page).await?;
+        let lines = app.settlement.export_lines(&batch.id, &page).await?;
         for l in &lines.items {
             csv.line(l).map_err(Error::internal)?;
             xlsx.line(l).map_err(Error::internal)?;
@@ -234,29 +266,27 @@ async fn write_files(services: &Services, batch: subsidy_core::payout::Batch) ->
         .map_err(Error::internal)?
         .map_err(Error::internal)?;
     // The CSV is stored last: the batch counts as ready once both are there.
-    services
-        .ports
-        .exports
+    app.exports
         .put_file(
             &batch_file_key(&batch.id, "xlsx"),
             &xlsx_path,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
         .await?;
-    services.ports.exports.put_file(&batch_file_key(&batch.id, "csv"), &csv_path, "text/csv; charset=utf-8").await?;
+    app.exports.put_file(&batch_file_key(&batch.id, "csv"), &csv_path, "text/csv; charset=utf-8").await?;
     tracing::info!(batch_id = %batch.id, lines = written, "batch files written");
     Ok(true)
 }
 
 /// Consumes the export (batch) queue: one job per message (a step of a
 /// batch's building, its files, or a part of a results file).
-pub async fn handle_sqs(services: &Services, event: SqsEvent) -> BatchResponse {
+pub async fn handle_sqs(app: &App, event: SqsEvent) -> BatchResponse {
     let mut response = BatchResponse::default();
     for m in event.records {
         let id = m.message_id.clone().unwrap_or_default();
         let request: Result<BatchJob, _> = serde_json::from_str(m.body.as_deref().unwrap_or(""));
         let outcome = match request {
-            Ok(job) => work(services, &job).await.map(drop).map_err(|e| e.to_string()),
+            Ok(job) => work(app, &job).await.map(drop).map_err(|e| e.to_string()),
             Err(e) => Err(format!("bad batch-queue message: {e}")),
         };
         if let Err(e) = outcome {
@@ -268,12 +298,12 @@ pub async fn handle_sqs(services: &Services, event: SqsEvent) -> BatchResponse {
 }
 
 /// [`handle_sqs`] as a Lambda record consumer.
-pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
+pub fn records(app: AppState) -> subsidy_api::lambda::Records {
     subsidy_api::lambda::records(move |payload| {
-        let services = services.clone();
+        let app = app.clone();
         async move {
             let event: SqsEvent = serde_json::from_value(payload)?;
-            Ok(serde_json::to_value(handle_sqs(&services, event).await)?)
+            Ok(serde_json::to_value(handle_sqs(&app, event).await)?)
         }
     })
 }

@@ -12,15 +12,16 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use subsidy_api::lambda::BatchResponse;
-use subsidy_api::{ApiError, ApiResult, AppState, Body, Identity, PageParams, Query};
-use subsidy_core::Services;
+use subsidy_api::{ApiError, ApiResult, Body, Gate, Gated, Identity, PageParams, Query};
 use subsidy_core::application::dispatch::TierArrival;
 use subsidy_core::application::inputs::{ActionInput, ApproveInput, PayeeRevealView, VerifyPayeeInput};
+use subsidy_core::application::review::Review;
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::Page;
+use subsidy_core::service::Ports;
 use subsidy_core::views::{ApplicationDetail, ApplicationView};
 
-subsidy_api::routes! {
+subsidy_api::routes! { App;
     GET "/api/v1/review/{tier}/inbox" => inbox,
     POST "/api/v1/review/{tier}/applications/{id}/approve" => approve,
     POST "/api/v1/review/{tier}/applications/{id}/return" => return_for_correction,
@@ -28,6 +29,27 @@ subsidy_api::routes! {
     POST "/api/v1/review/{tier}/applications/{id}/reveal-bank-account" => reveal_bank_account,
     POST "/api/v1/review/{tier}/applications/{id}/verify-bank-account" => verify_bank_account,
 }
+
+/// What the review function serves: the review capability, and the gate
+/// that says who is calling. Nothing of payout, documents or stats.
+pub struct App {
+    pub gate: Gate,
+    pub review: Review,
+}
+
+impl App {
+    pub fn new(ports: &Ports) -> App {
+        App { gate: Gate::new(ports), review: ports.review() }
+    }
+}
+
+impl Gated for App {
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
+}
+
+type AppState = Arc<App>;
 
 /// The tiers a deployment serves.
 #[derive(Clone, Debug)]
@@ -41,7 +63,7 @@ impl Served {
 
 /// The review router for `tiers` (one tier in AWS, all three standalone).
 pub fn router(state: AppState, tiers: &[Tier]) -> axum::Router {
-    subsidy_api::finish(routes(), state.clone()).layer(axum::Extension(Served(tiers.to_vec()))).with_state(state)
+    subsidy_api::finish(routes(), &state.gate).layer(axum::Extension(Served(tiers.to_vec()))).with_state(state)
 }
 
 async fn inbox(
@@ -139,8 +161,8 @@ pub struct ConsumerError {
 
 /// Consumes one tier-arrival message: records pre-checks for the reviewer.
 /// Stale and repeated messages are acknowledged without effect.
-pub async fn handle_arrival(services: &Services, msg: &TierArrival) -> Result<(), ConsumerError> {
-    match services.review.on_arrival(msg).await {
+pub async fn handle_arrival(review: &Review, msg: &TierArrival) -> Result<(), ConsumerError> {
+    match review.on_arrival(msg).await {
         Ok(Some(report)) => {
             tracing::info!(
                 application_id = %msg.application_id,
@@ -183,7 +205,7 @@ impl Config {
 /// Consumes one SQS batch from this tier's queue. Messages that fail are
 /// reported for redelivery (after `maxReceiveCount` they go to the DLQ);
 /// the rest are done.
-pub async fn handle_sqs(services: &Services, tier: Tier, event: SqsEvent) -> BatchResponse {
+pub async fn handle_sqs(review: &Review, tier: Tier, event: SqsEvent) -> BatchResponse {
     let mut response = BatchResponse::default();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
@@ -191,7 +213,7 @@ pub async fn handle_sqs(services: &Services, tier: Tier, event: SqsEvent) -> Bat
             Ok(msg) if msg.tier != tier => {
                 Err(ConsumerError { retryable: false, message: format!("a {} message on the {tier} queue", msg.tier) })
             }
-            Ok(msg) => handle_arrival(services, &msg).await,
+            Ok(msg) => handle_arrival(review, &msg).await,
             Err(e) => Err(e),
         };
         if let Err(e) = outcome {
@@ -203,12 +225,12 @@ pub async fn handle_sqs(services: &Services, tier: Tier, event: SqsEvent) -> Bat
 }
 
 /// [`handle_sqs`] as a Lambda record consumer.
-pub fn records(services: Arc<Services>, tier: Tier) -> subsidy_api::lambda::Records {
+pub fn records(app: AppState, tier: Tier) -> subsidy_api::lambda::Records {
     subsidy_api::lambda::records(move |payload| {
-        let services = services.clone();
+        let app = app.clone();
         async move {
             let event: SqsEvent = serde_json::from_value(payload)?;
-            Ok(serde_json::to_value(handle_sqs(&services, tier, event).await)?)
+            Ok(serde_json::to_value(handle_sqs(&app.review, tier, event).await)?)
         }
     })
 }
@@ -241,7 +263,7 @@ mod tests {
         assert!(parse_arrival(event.records[1].body.as_deref().unwrap()).is_err(), "the second is a poison message");
     }
 
-    fn services() -> (tempfile::TempDir, Services) {
+    fn services() -> (tempfile::TempDir, subsidy_core::Services) {
         use subsidy_core::jurisdiction::JurisdictionTree;
         let dir = tempfile::tempdir().unwrap();
         let tree = Arc::new(JurisdictionTree::from_json(subsidy_infra::data::SHENZHEN_JURISDICTIONS).unwrap());
@@ -264,7 +286,7 @@ mod tests {
         let (_dir, s) = services();
         let event: SqsEvent =
             serde_json::from_str(include_str!("../../../events/review/sqs-batch-poison-partial.json")).unwrap();
-        let r = handle_sqs(&s, Tier::Community, event).await;
+        let r = handle_sqs(&s.review, Tier::Community, event).await;
         assert_eq!(r.failed_ids(), vec!["m-2"]);
     }
 
@@ -273,7 +295,7 @@ mod tests {
         let (_dir, s) = services();
         let event: SqsEvent =
             serde_json::from_str(include_str!("../../../events/review/sqs-batch-poison-partial.json")).unwrap();
-        let r = handle_sqs(&s, Tier::District, event).await;
+        let r = handle_sqs(&s.review, Tier::District, event).await;
         assert_eq!(r.failed_ids(), vec!["m-1", "m-2"]);
     }
 

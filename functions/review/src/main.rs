@@ -11,7 +11,8 @@ async fn main() -> Result<(), BoxError> {
     subsidy_infra::telemetry::init(true, "info");
     let config = review::Config::from_env()?;
     let sdk = aws::sdk_config().await;
-    let services = Arc::new(aws::services(&sdk, &config.service, Arc::new(SystemClock)).await?);
-    let router = review::router(services.clone(), &[config.tier]);
-    lambda::serve(Some(router), Some(review::records(services, config.tier))).await
+    let ports = aws::ports(&sdk, &config.service, Arc::new(SystemClock)).await?;
+    let app = Arc::new(review::App::new(&ports));
+    let router = review::router(app.clone(), &[config.tier]);
+    lambda::serve(Some(router), Some(review::records(app, config.tier))).await
 }

@@ -13,21 +13,29 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use subsidy_api::{ApiResult, AppState, Body, Identity, PageParams, Query};
+use subsidy_api::{ApiResult, Body, Gate, Gated, Identity, PageParams, Query};
+use subsidy_core::Error;
 use subsidy_core::application::inputs::ActionInput;
+use subsidy_core::application::review::Review;
+use subsidy_core::application::service::Applications;
 use subsidy_core::application::state::State as AppStateKind;
 use subsidy_core::application::{EditApplicationInput, NewApplicationInput};
 use subsidy_core::audit::AuditEntry;
+use subsidy_core::company::service::Companies;
 use subsidy_core::company::{CompanyInput, ProjectInput};
+use subsidy_core::context::Context;
 use subsidy_core::documents::Document;
 use subsidy_core::documents::UploadInput;
+use subsidy_core::documents::service::Documents;
+use subsidy_core::identity::directory::StaffDirectory;
+use subsidy_core::identity::service::Identities;
 use subsidy_core::identity::staff::{StaffInput, StaffView};
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::{ApplicationFilter, Page, PresignedRequest};
+use subsidy_core::service::Ports;
 use subsidy_core::views::*;
-use subsidy_core::{Error, Services};
 
-subsidy_api::routes! {
+subsidy_api::routes! { App;
     GET "/api/v1/me" => me,
     GET "/api/v1/policy" => policy,
     GET "/api/v1/jurisdictions/{code}" => jurisdiction,
@@ -109,9 +117,50 @@ async fn disable_staff(
     Ok(Json(s.directory().disable(&actor, &sub).await?))
 }
 
+/// What the submission function serves: companies and their projects,
+/// applications (with the manager's area confirmation, which is review's),
+/// documents, the caller's identity and the staff directory. Nothing of
+/// payout, stats or the audit jobs.
+pub struct App {
+    pub gate: Gate,
+    /// The active policy, among what every capability shares.
+    pub cx: Context,
+    pub identity: Identities,
+    pub company: Companies,
+    pub applications: Applications,
+    pub documents: Documents,
+    pub review: Review,
+}
+
+impl App {
+    pub fn new(ports: &Ports) -> App {
+        App {
+            gate: Gate::new(ports),
+            cx: ports.context(),
+            identity: ports.identities(),
+            company: ports.companies(),
+            applications: ports.applications(),
+            documents: ports.documents(),
+            review: ports.review(),
+        }
+    }
+
+    fn directory(&self) -> &StaffDirectory {
+        &self.gate.directory
+    }
+}
+
+impl Gated for App {
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
+}
+
+type AppState = Arc<App>;
+
 /// The submission router, with the shared layers applied.
 pub fn router(state: AppState) -> axum::Router {
-    subsidy_api::finish(routes(), state.clone()).with_state(state)
+    subsidy_api::finish(routes(), &state.gate).with_state(state)
 }
 
 async fn me(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<Json<MeView>> {
@@ -119,7 +168,7 @@ async fn me(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<J
 }
 
 async fn policy(State(s): State<AppState>, Identity(_): Identity) -> ApiResult<Json<Policy>> {
-    Ok(Json(s.policy().await?))
+    Ok(Json(s.cx.policy().await?))
 }
 
 async fn jurisdiction(
@@ -341,9 +390,9 @@ impl Config {
 
 /// At start: the first administrator into the staff directory, if the
 /// stack names one and the directory lacks them (one read per cold start).
-pub async fn bootstrap(services: &Services, initial_admin: Option<&str>) -> Result<(), Error> {
+pub async fn bootstrap(directory: &StaffDirectory, initial_admin: Option<&str>) -> Result<(), Error> {
     if let Some(sub) = initial_admin
-        && services.directory().bootstrap_admin(sub).await?
+        && directory.bootstrap_admin(sub).await?
     {
         tracing::info!("the first administrator was added to the staff directory");
     }
@@ -353,12 +402,12 @@ pub async fn bootstrap(services: &Services, initial_admin: Option<&str>) -> Resu
 /// Consumes S3 "object created" events for the document bucket: checks each
 /// uploaded document. An error makes Lambda retry the event; the check is
 /// idempotent, so a retry is harmless.
-pub async fn handle_s3(services: &Services, event: S3Event) -> Result<(), Error> {
+pub async fn handle_s3(documents: &Documents, event: S3Event) -> Result<(), Error> {
     for record in event.records {
         // Document keys are plain ASCII (ids and slashes), so S3's URL
         // encoding of keys leaves them unchanged.
         let Some(key) = record.s3.object.key.as_deref() else { continue };
-        document_arrived(services, key).await?;
+        document_arrived(documents, key).await?;
     }
     Ok(())
 }
@@ -371,15 +420,15 @@ pub fn eventbridge_key(payload: &serde_json::Value) -> Option<&str> {
 
 /// The document consumer for Lambda: EventBridge "Object Created" events
 /// (as deployed) and S3 notification batches both work.
-pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
+pub fn records(app: AppState) -> subsidy_api::lambda::Records {
     subsidy_api::lambda::records(move |payload| {
-        let services = services.clone();
+        let app = app.clone();
         async move {
             if let Some(key) = eventbridge_key(&payload) {
-                document_arrived(&services, key).await?;
+                document_arrived(&app.documents, key).await?;
             } else {
                 let event: S3Event = serde_json::from_value(payload)?;
-                handle_s3(&services, event).await?;
+                handle_s3(&app.documents, event).await?;
             }
             Ok(serde_json::Value::Null)
         }
@@ -388,8 +437,8 @@ pub fn records(services: Arc<Services>) -> subsidy_api::lambda::Records {
 
 /// Consumer for stored document bytes: verifies them against what was
 /// declared. Safe to call any number of times for the same key.
-pub async fn document_arrived(services: &Services, key: &str) -> Result<Option<Document>, Error> {
-    let doc = services.documents.document_arrived(key).await?;
+pub async fn document_arrived(documents: &Documents, key: &str) -> Result<Option<Document>, Error> {
+    let doc = documents.document_arrived(key).await?;
     if let Some(d) = &doc {
         tracing::info!(application_id = %d.application_id, document_id = %d.id, status = ?d.status, "document checked");
     }
@@ -424,7 +473,7 @@ mod tests {
             Arc::new(subsidy_core::audit::anchor::NoAnchors),
         ));
         let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
-        let response = super::router(services).oneshot(request).await.unwrap();
+        let response = super::router(Arc::new(super::App::new(&services.ports))).oneshot(request).await.unwrap();
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&bytes).unwrap())
@@ -456,7 +505,7 @@ mod tests {
         );
         let event: aws_lambda_events::s3::S3Event =
             serde_json::from_str(include_str!("../../../events/submission/s3-object-created-ok.json")).unwrap();
-        super::handle_s3(&services, event).await.unwrap();
+        super::handle_s3(&services.documents, event).await.unwrap();
         assert_eq!(blobs.read(key).await.unwrap(), None, "bytes nobody asked for are deleted");
     }
 
@@ -474,12 +523,12 @@ mod tests {
             subsidy_core::audit::AuditKey::for_tests(),
             Arc::new(subsidy_core::audit::anchor::NoAnchors),
         );
-        super::bootstrap(&services, None).await.unwrap();
+        super::bootstrap(&services.directory(), None).await.unwrap();
         assert!(
             services.directory().scan(&subsidy_core::ports::PageRequest::first(10)).await.unwrap().items.is_empty()
         );
-        super::bootstrap(&services, Some("first-admin")).await.unwrap();
-        super::bootstrap(&services, Some("first-admin")).await.unwrap();
+        super::bootstrap(&services.directory(), Some("first-admin")).await.unwrap();
+        super::bootstrap(&services.directory(), Some("first-admin")).await.unwrap();
         let m = services.ports.staff.get_staff("first-admin").await.unwrap().expect("added");
         assert_eq!((m.version, m.assignments[0].role.as_str(), m.assignments[0].unit.as_str()), (1, "admin", "440300"));
     }

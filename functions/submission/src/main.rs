@@ -12,8 +12,9 @@ async fn main() -> Result<(), BoxError> {
     subsidy_infra::telemetry::init(true, "info");
     let config = submission::Config::from_env()?;
     let sdk = aws::sdk_config().await;
-    let services = Arc::new(aws::services(&sdk, &config.service, Arc::new(SystemClock)).await?);
-    submission::bootstrap(&services, config.initial_admin.as_deref()).await?;
-    let router = submission::router(services.clone());
-    lambda::serve(Some(router), Some(submission::records(services))).await
+    let ports = aws::ports(&sdk, &config.service, Arc::new(SystemClock)).await?;
+    let app = Arc::new(submission::App::new(&ports));
+    submission::bootstrap(&app.gate.directory, config.initial_admin.as_deref()).await?;
+    let router = submission::router(app.clone());
+    lambda::serve(Some(router), Some(submission::records(app))).await
 }

@@ -136,6 +136,16 @@ pub async fn services(
     services_on(Clients::from_sdk(sdk), config, clock).await
 }
 
+/// The ports on DynamoDB, S3, SQS and KMS, from which a function builds
+/// the capabilities it serves (see [`services`]).
+pub async fn ports(
+    sdk: &aws_config::SdkConfig,
+    config: &ServiceConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<subsidy_core::service::Ports, subsidy_core::StoreError> {
+    ports_on(Clients::from_sdk(sdk), config, clock).await
+}
+
 /// The SDK clients the use cases talk through.
 #[derive(Clone, Debug)]
 pub struct Clients {
@@ -178,6 +188,15 @@ pub async fn services_on(
     config: &ServiceConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<Services, subsidy_core::StoreError> {
+    Ok(Services::new(ports_on(clients, config, clock).await?))
+}
+
+/// [`ports`] on the given clients.
+pub async fn ports_on(
+    clients: Clients,
+    config: &ServiceConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<subsidy_core::service::Ports, subsidy_core::StoreError> {
     let store = Arc::new(DynamoStore::new(clients.dynamo, &config.table));
     let policies = Arc::new(ConfiguredPolicy { policy: config.policy.clone(), store: store.clone() });
     let (background, policy) = (store.clone(), config.policy.clone());
@@ -193,7 +212,7 @@ pub async fn services_on(
         Some(bucket) => Arc::new(anchors::S3Anchors::new(clients.s3.clone(), bucket)),
         None => Arc::new(subsidy_core::audit::anchor::NoAnchors),
     };
-    Ok(Services::new(subsidy_core::service::Ports {
+    Ok(subsidy_core::service::Ports {
         audit_key,
         anchors,
         policies,
@@ -214,7 +233,7 @@ pub async fn services_on(
         tree: Arc::new(tree),
         policy_id: config.policy.id.clone(),
         batch_step: Arc::new(BATCH_STEP.into()),
-    }))
+    })
 }
 
 /// The configured policy from memory; any other policy from the table.
