@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use subsidy_api::lambda::Failures;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -242,8 +243,10 @@ pub struct AwsStack {
     pub store: DynamoStore,
     pub services: Arc<Services>,
     /// The consumers, each built as its function builds it.
-    submission: Arc<submission::App>,
+    submission: subsidy_api::lambda::Consumers,
     payout: disbursement::App,
+    /// Each SQS consumer's dead-letter queue, by its source queue's logical id.
+    pub dead_letters: HashMap<&'static str, aws::SqsDeadLetters>,
     pub queues: SqsQueues,
     /// What the functions and the event-source mappings talk through
     /// (metered in the cost test); the test's own looks use `sdk`.
@@ -443,12 +446,22 @@ impl AwsStack {
                 })
                 .await
         });
+        let dead_letters = [
+            ("CommunityQueue", "CommunityDeadLetterQueue"),
+            ("SubdistrictQueue", "SubdistrictDeadLetterQueue"),
+            ("DistrictQueue", "DistrictDeadLetterQueue"),
+            ("ExportQueue", "ExportDeadLetterQueue"),
+        ]
+        .into_iter()
+        .map(|(queue, dlq)| (queue, aws::SqsDeadLetters::new(clients.sqs.clone(), &resources.queues[dlq])))
+        .collect();
         AwsStack {
             store: DynamoStore::new(aws::dynamo_client(&sdk), &resources.table),
             sdk,
             resources,
-            submission: Arc::new(submission::App::new(&services.ports)),
+            submission: submission::consumers(Arc::new(submission::App::new(&services.ports))),
             payout: disbursement::App::new(&services.ports),
+            dead_letters,
             services,
             queues,
             clients,
@@ -578,9 +591,9 @@ impl AwsStack {
             let mut pass = Pumped::default();
             for event in self.new_object_events().await {
                 for _ in 1..self.times() {
-                    (submission::records(self.submission.clone()))(event.clone()).await.expect("document consumer");
+                    self.submission.consume(event.clone()).await.expect("document consumer");
                 }
-                (submission::records(self.submission.clone()))(event).await.expect("document consumer");
+                self.submission.consume(event).await.expect("document consumer");
                 pass.objects += 1;
                 pass.invocations += 1;
             }
@@ -603,11 +616,19 @@ impl AwsStack {
                     pass.invocations += 1;
                     for _ in 1..self.times() {
                         let again = serde_json::from_value(event.clone()).expect("a Lambda SQS event");
-                        let r = review::handle_sqs(&self.services.review, tier, again).await;
+                        let r = review::handle_sqs(
+                            &self.services.review,
+                            tier,
+                            &self.dead_letters[tier_queue(tier)],
+                            again,
+                        )
+                        .await;
                         pass.failures += r.failed_ids().len() as u64;
                     }
                     let event = serde_json::from_value(event).expect("a Lambda SQS event");
-                    let response = review::handle_sqs(&self.services.review, tier, event).await;
+                    let response =
+                        review::handle_sqs(&self.services.review, tier, &self.dead_letters[tier_queue(tier)], event)
+                            .await;
                     let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
                     pass.failures += failed.len() as u64;
                     let done: Vec<String> = handles
@@ -626,11 +647,11 @@ impl AwsStack {
                 pass.invocations += 1;
                 for _ in 1..self.times() {
                     let again = serde_json::from_value(event.clone()).expect("a Lambda SQS event");
-                    let r = disbursement::handle_sqs(&self.payout, again).await;
+                    let r = disbursement::handle_sqs(&self.payout, &self.dead_letters["ExportQueue"], again).await;
                     pass.failures += r.failed_ids().len() as u64;
                 }
                 let event = serde_json::from_value(event).expect("a Lambda SQS event");
-                let response = disbursement::handle_sqs(&self.payout, event).await;
+                let response = disbursement::handle_sqs(&self.payout, &self.dead_letters["ExportQueue"], event).await;
                 let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
                 pass.failures += failed.len() as u64;
                 let done: Vec<String> =

@@ -278,6 +278,16 @@ pub trait IdempotencyStore: Send + Sync {
     async fn abort(&self, key: &str) -> StoreResult<()>;
 }
 
+/// Where a queue message that can never be handled goes at once, without
+/// burning its retries (SQS in AWS: the queue's own dead-letter queue).
+/// Standalone needs none: its dispatcher dead-letters outbox rows itself.
+#[async_trait]
+pub trait DeadLetterQueue: Send + Sync {
+    /// Sends `body` with `reason` to the dead-letter queue. An error means
+    /// it is not there, and the caller lets the message be redelivered.
+    async fn dead_letter(&self, body: &str, reason: &str) -> StoreResult<()>;
+}
+
 /// The tier queues (SQS in AWS). Standalone needs none: its dispatcher
 /// calls the consumer directly.
 #[async_trait]

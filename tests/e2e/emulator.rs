@@ -60,9 +60,13 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
     while let Some((event, handles)) = a.receive(Tier::Community).await {
         messages += handles.len();
         for _ in 0..2 {
-            let r =
-                review::handle_sqs(&services.review, Tier::Community, serde_json::from_value(event.clone()).unwrap())
-                    .await;
+            let r = review::handle_sqs(
+                &services.review,
+                Tier::Community,
+                &a.dead_letters["CommunityQueue"],
+                serde_json::from_value(event.clone()).unwrap(),
+            )
+            .await;
             assert!(r.batch_item_failures.is_empty(), "{r:?}");
         }
         a.delete(Tier::Community, &handles.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>()).await;
@@ -83,9 +87,71 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
         "messageId": "late-1", "receiptHandle": "rh", "body": json!({"applicationId": id, "tier": "community", "version": before.version}).to_string(),
         "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1"
     }]});
-    let r = review::handle_sqs(&services.review, Tier::Community, serde_json::from_value(stale).unwrap()).await;
+    let r = review::handle_sqs(
+        &services.review,
+        Tier::Community,
+        &a.dead_letters["CommunityQueue"],
+        serde_json::from_value(stale).unwrap(),
+    )
+    .await;
     assert!(r.batch_item_failures.is_empty());
     assert_eq!(services.ports.prechecks.prechecks_of(&id).await.unwrap().len(), 1);
+    assert!(dead_lettered(a, "CommunityDeadLetterQueue").await.is_empty(), "a stale arrival is not poison");
+    a.stop();
+}
+
+/// What a dead-letter queue holds: each message's body and its `reason`.
+async fn dead_lettered(a: &subsidy_tests::aws::AwsStack, logical: &str) -> Vec<(String, String)> {
+    let out = aws::sqs_client(&a.sdk)
+        .receive_message()
+        .queue_url(&a.resources.queues[logical])
+        .message_attribute_names("All")
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    out.messages
+        .unwrap_or_default()
+        .iter()
+        .map(|m| {
+            let reason = m.message_attributes().and_then(|a| a.get("reason")).and_then(|r| r.string_value());
+            (m.body().unwrap_or_default().to_string(), reason.unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator; make test runs it through scripts/with-moto.sh"]
+async fn a_message_that_can_never_succeed_goes_to_the_dead_letter_queue_without_burning_retries() {
+    let app = TestApp::spawn_aws().await;
+    let a = app.aws();
+    let sqs = aws::sqs_client(&a.sdk);
+    for (queue, body) in [("CommunityQueue", r#"{"applicationId": 42}"#), ("ExportQueue", "not a batch job")] {
+        sqs.send_message().queue_url(&a.resources.queues[queue]).message_body(body).send().await.unwrap();
+    }
+    let (event, handles) = a.receive(Tier::Community).await.expect("the poison arrival");
+    assert_eq!(handles.len(), 1);
+    let r = review::handle_sqs(
+        &app.services.review,
+        Tier::Community,
+        &a.dead_letters["CommunityQueue"],
+        serde_json::from_value(event).unwrap(),
+    )
+    .await;
+    assert!(r.batch_item_failures.is_empty(), "acknowledged on its first receipt, not redelivered: {r:?}");
+    let dead = dead_lettered(a, "CommunityDeadLetterQueue").await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].0, r#"{"applicationId": 42}"#, "the body unchanged, so it can be redriven");
+    assert!(dead[0].1.starts_with("bad message"), "the reason travels with it: {dead:?}");
+
+    let (event, _) = a.receive_from("ExportQueue").await.expect("the poison job");
+    let payout = disbursement::App::new(&app.services.ports);
+    let r =
+        disbursement::handle_sqs(&payout, &a.dead_letters["ExportQueue"], serde_json::from_value(event).unwrap()).await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    let dead = dead_lettered(a, "ExportDeadLetterQueue").await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].1.starts_with("bad batch-queue message"), "{dead:?}");
     a.stop();
 }
 

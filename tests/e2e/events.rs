@@ -67,8 +67,9 @@ async fn every_aggregation_sample_event_gets_the_status_its_name_promises() {
         .unwrap(),
     )
     .unwrap();
-    assert_eq!(subsidy_api::lambda::kind_of(&schedule), subsidy_api::lambda::EventKind::Records("schedule"));
-    let out = (aggregation::records(Arc::new(aggregation::App::new(&app.services.ports))))(schedule).await.unwrap();
+    assert_eq!(subsidy_api::lambda::kind_of(&schedule), subsidy_api::lambda::EventKind::EventBridge);
+    let out =
+        aggregation::consumers(Arc::new(aggregation::App::new(&app.services.ports))).consume(schedule).await.unwrap();
     assert_eq!(out["reportsWritten"], 190, "the nightly job ran: {out}");
 }
 

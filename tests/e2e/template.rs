@@ -158,6 +158,53 @@ fn every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm() {
     assert_eq!(dead_letter.len(), 4, "one per tier queue and the export queue");
 }
 
+/// A consumer sends a message that can never succeed straight to the
+/// dead-letter queue its source queue redrives to (not burning the
+/// retries): so every SQS consumer is told that queue, and may send to it,
+/// and to no other dead-letter queue. moto checks no permissions, so this
+/// is where a missing grant would show before AWS.
+#[test]
+fn every_sqs_consumer_may_dead_letter_to_its_own_queues_dead_letter_queue() {
+    let t = template();
+    let r = resources(&t);
+    let mut consumers = 0;
+    for (name, f) in r.iter().filter(|(_, v)| v["Type"] == "AWS::Serverless::Function") {
+        let sources: Vec<&str> = f["Properties"]["Events"]
+            .as_object()
+            .map(|e| e.values().filter(|e| e["Type"] == "SQS").collect::<Vec<_>>())
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e["Properties"]["Queue"]["!GetAtt"].as_str().unwrap().trim_end_matches(".Arn"))
+            .collect();
+        let env = &f["Properties"]["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"]["!Ref"];
+        let sends: BTreeSet<&str> = f["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["SQSSendMessagePolicy"]["QueueName"]["!GetAtt"].as_str())
+            .map(|q| q.trim_end_matches(".QueueName"))
+            .filter(|q| q.contains("DeadLetter"))
+            .collect();
+        match sources.as_slice() {
+            [] => {
+                assert!(env.is_null(), "{name} consumes no queue but is told a dead-letter queue");
+                assert!(sends.is_empty(), "{name} consumes no queue but may send to {sends:?}");
+            }
+            [queue] => {
+                consumers += 1;
+                let dlq = r[*queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["!GetAtt"]
+                    .as_str()
+                    .unwrap()
+                    .trim_end_matches(".Arn");
+                assert_eq!(env.as_str(), Some(dlq), "{name}'s DEAD_LETTER_QUEUE_URL");
+                assert_eq!(sends, BTreeSet::from([dlq]), "{name} may send to exactly its dead-letter queue");
+            }
+            more => panic!("{name} consumes several queues {more:?}; one dead-letter queue each is not wired"),
+        }
+    }
+    assert_eq!(consumers, 4, "the three review tiers and disbursement");
+}
+
 #[test]
 fn the_stream_mappings_keep_order_bisect_and_have_an_on_failure_destination() {
     let t = template();

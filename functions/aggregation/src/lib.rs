@@ -12,13 +12,14 @@ pub mod report;
 use std::sync::Arc;
 
 use aws_lambda_events::dynamodb::Event;
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use subsidy_api::lambda::BatchResponse;
+use subsidy_api::lambda::{BoxError, Consumers, stream_failure};
 use subsidy_api::{ApiError, ApiResult, Gate, Gated, Identity, Query};
 use subsidy_core::Error;
 use subsidy_core::audit::jobs::AuditJobs;
@@ -201,8 +202,7 @@ async fn daily_report(
 
 /// Counts one stream batch. Aggregation is idempotent per application
 /// version, so on failure the whole batch is retried from its first record.
-pub async fn handle_stream(stats: &Stats, event: Event) -> BatchResponse {
-    let mut response = BatchResponse::default();
+pub async fn handle_stream(stats: &Stats, event: Event) -> DynamoDbEventResponse {
     let mut changes = Vec::new();
     let mut first_bad = None;
     for record in &event.records {
@@ -220,16 +220,16 @@ pub async fn handle_stream(stats: &Stats, event: Event) -> BatchResponse {
         Ok(done) => tracing::info!(applied = done.applied, skipped = done.skipped, writes = done.writes, "counted"),
         Err(e) => {
             tracing::error!(error = %e, "aggregation failed; the batch will be retried");
-            if let Some(first) = event.records.first().and_then(|r| r.change.sequence_number.clone()) {
-                response.fail(first);
-            }
-            return response;
+            return match event.records.first().and_then(|r| r.change.sequence_number.clone()) {
+                Some(first) => stream_failure(first),
+                None => DynamoDbEventResponse::default(),
+            };
         }
     }
-    if let Some(seq) = first_bad {
-        response.fail(seq);
+    match first_bad {
+        Some(seq) => stream_failure(seq),
+        None => DynamoDbEventResponse::default(),
     }
-    response
 }
 
 /// What the nightly job did.
@@ -321,24 +321,33 @@ pub fn drift_metric(drift: usize, now: DateTime<Utc>) -> String {
     .to_string()
 }
 
-/// The aggregation function's record consumer: stream batches and the
-/// nightly schedule.
-pub fn records(app: AppState) -> subsidy_api::lambda::Records {
-    subsidy_api::lambda::records(move |payload| {
-        let app = app.clone();
-        async move {
-            if subsidy_api::lambda::kind_of(&payload) == subsidy_api::lambda::EventKind::Records("job") {
-                return Ok(job(&app.audit, payload["job"].as_str().unwrap_or_default()).await?);
-            }
-            if subsidy_api::lambda::kind_of(&payload) == subsidy_api::lambda::EventKind::Records("schedule") {
+/// The aggregation function's consumers: the table's stream, the nightly
+/// schedule, and operators' jobs.
+pub fn consumers(app: AppState) -> Consumers {
+    let (stream, nightly_app, jobs) = (app.clone(), app.clone(), app);
+    Consumers::default()
+        .stream(move |event| {
+            let app = stream.clone();
+            async move { handle_stream(&app.stats, event).await }
+        })
+        .eventbridge(move |event| {
+            let app = nightly_app.clone();
+            async move {
+                if event.detail_type != "Scheduled Event" {
+                    return Err(BoxError::from(format!(
+                        "unexpected event {:?} from {}",
+                        event.detail_type, event.source
+                    )));
+                }
                 let n = nightly(&app).await?;
                 println!("{}", drift_metric(n.reconcile.drift.len(), app.now()));
-                return Ok(serde_json::to_value(n)?);
+                Ok(serde_json::to_value(n)?)
             }
-            let event: Event = serde_json::from_value(payload)?;
-            Ok(serde_json::to_value(handle_stream(&app.stats, event).await)?)
-        }
-    })
+        })
+        .job(move |name| {
+            let app = jobs.clone();
+            async move { Ok(job(&app.audit, &name).await?) }
+        })
 }
 
 #[cfg(test)]

@@ -15,5 +15,5 @@ async fn main() -> Result<(), BoxError> {
     let ports = aws::ports(&sdk, &config, Arc::new(SystemClock)).await?;
     let app = Arc::new(aggregation::App::new(&ports));
     let router = aggregation::router(app.clone());
-    lambda::serve(Some(router), Some(aggregation::records(app))).await
+    lambda::serve(Some(router), aggregation::consumers(app)).await
 }

@@ -11,13 +11,13 @@ pub mod files;
 
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::SqsEvent;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use subsidy_api::lambda::BatchResponse;
+use subsidy_api::lambda::{ConsumerError, Consumers, sqs_batch};
 use subsidy_api::{ApiError, ApiResult, Body, Gate, Gated, Identity, PageParams, Query};
 use subsidy_core::Error;
 use subsidy_core::payout::batches::Batches;
@@ -26,7 +26,7 @@ use subsidy_core::payout::{
     BatchActionInput, BatchView, BudgetView, EligibleView, LineView, NewBatchInput, batch_file_key,
 };
 use subsidy_core::payout::{BatchJob, BatchState};
-use subsidy_core::ports::{BlobStore, Page, PageRequest, PresignedRequest};
+use subsidy_core::ports::{BlobStore, DeadLetterQueue, Page, PageRequest, PresignedRequest};
 use subsidy_core::service::Ports;
 
 subsidy_api::routes! { App;
@@ -279,31 +279,22 @@ async fn write_files(app: &App, batch: subsidy_core::payout::Batch) -> Result<bo
 }
 
 /// Consumes the export (batch) queue: one job per message (a step of a
-/// batch's building, its files, or a part of a results file).
-pub async fn handle_sqs(app: &App, event: SqsEvent) -> BatchResponse {
-    let mut response = BatchResponse::default();
-    for m in event.records {
-        let id = m.message_id.clone().unwrap_or_default();
-        let request: Result<BatchJob, _> = serde_json::from_str(m.body.as_deref().unwrap_or(""));
-        let outcome = match request {
-            Ok(job) => work(app, &job).await.map(drop).map_err(|e| e.to_string()),
-            Err(e) => Err(format!("bad batch-queue message: {e}")),
-        };
-        if let Err(e) = outcome {
-            tracing::error!(message_id = %id, error = %e, "export failed");
-            response.fail(id);
-        }
-    }
-    response
+/// batch's building, its files, or a part of a results file). A message
+/// that is not a job goes to `dead` at once; a job that fails is
+/// redelivered (every job is safe to run again).
+pub async fn handle_sqs(app: &App, dead: &dyn DeadLetterQueue, event: SqsEvent) -> SqsBatchResponse {
+    sqs_batch(event, dead, |body| async move {
+        let job: BatchJob =
+            serde_json::from_str(&body).map_err(|e| ConsumerError::poison(format!("bad batch-queue message: {e}")))?;
+        work(app, &job).await.map(drop).map_err(|e| ConsumerError::retry(format!("batch {}: {e}", job.batch_id)))
+    })
+    .await
 }
 
-/// [`handle_sqs`] as a Lambda record consumer.
-pub fn records(app: AppState) -> subsidy_api::lambda::Records {
-    subsidy_api::lambda::records(move |payload| {
-        let app = app.clone();
-        async move {
-            let event: SqsEvent = serde_json::from_value(payload)?;
-            Ok(serde_json::to_value(handle_sqs(&app, event).await)?)
-        }
+/// The disbursement function's consumer: the batch queue.
+pub fn consumers(app: AppState, dead: Arc<dyn DeadLetterQueue>) -> Consumers {
+    Consumers::default().sqs(move |event| {
+        let (app, dead) = (app.clone(), dead.clone());
+        async move { handle_sqs(&app, dead.as_ref(), event).await }
     })
 }

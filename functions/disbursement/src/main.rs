@@ -14,6 +14,7 @@ async fn main() -> Result<(), BoxError> {
     let sdk = aws::sdk_config().await;
     let ports = aws::ports(&sdk, &config, Arc::new(SystemClock)).await?;
     let app = Arc::new(disbursement::App::new(&ports));
+    let dead = Arc::new(aws::SqsDeadLetters::from_env(aws::sqs_client(&sdk))?);
     let router = disbursement::router(app.clone());
-    lambda::serve(Some(router), Some(disbursement::records(app))).await
+    lambda::serve(Some(router), disbursement::consumers(app, dead)).await
 }

@@ -10,8 +10,11 @@
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use aws_lambda_events::dynamodb::Event;
-use subsidy_api::lambda::BatchResponse;
+use aws_lambda_events::streams::DynamoDbEventResponse;
+use subsidy_api::lambda::{Consumers, stream_failure};
 use subsidy_core::application::dispatch::route;
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::ArrivalQueue;
@@ -38,8 +41,7 @@ impl Config {
 }
 
 /// Handles one stream batch in order; see the module docs for failures.
-pub async fn handle_stream(queue: &dyn ArrivalQueue, event: Event) -> BatchResponse {
-    let mut response = BatchResponse::default();
+pub async fn handle_stream(queue: &dyn ArrivalQueue, event: Event) -> DynamoDbEventResponse {
     for record in &event.records {
         let seq = record.change.sequence_number.clone().unwrap_or_default();
         let outcome = match change_of(record) {
@@ -57,11 +59,18 @@ pub async fn handle_stream(queue: &dyn ArrivalQueue, event: Event) -> BatchRespo
         };
         if let Err(e) = outcome {
             tracing::error!(sequence_number = %seq, error = %e, "stream record failed; the batch resumes here");
-            response.fail(seq);
-            break;
+            return stream_failure(seq);
         }
     }
-    response
+    DynamoDbEventResponse::default()
+}
+
+/// The dispatch function's consumer: the table's stream.
+pub fn consumers(queue: Arc<dyn ArrivalQueue>) -> Consumers {
+    Consumers::default().stream(move |event| {
+        let queue = queue.clone();
+        async move { handle_stream(queue.as_ref(), event).await }
+    })
 }
 
 #[cfg(test)]
@@ -71,6 +80,8 @@ mod tests {
     use async_trait::async_trait;
     use subsidy_core::application::dispatch::TierArrival;
     use subsidy_core::error::StoreError;
+
+    use subsidy_api::lambda::Failures;
 
     use super::*;
 

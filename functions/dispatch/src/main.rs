@@ -11,12 +11,5 @@ async fn main() -> Result<(), BoxError> {
     let config = dispatch::Config::from_env()?;
     let sdk = aws::sdk_config().await;
     let queues = Arc::new(aws::SqsQueues::new(aws::sqs_client(&sdk), config.queues));
-    let records = lambda::records(move |payload| {
-        let queues = queues.clone();
-        async move {
-            let event = serde_json::from_value(payload)?;
-            Ok(serde_json::to_value(dispatch::handle_stream(queues.as_ref(), event).await)?)
-        }
-    });
-    lambda::serve(None, Some(records)).await
+    lambda::serve(None, dispatch::consumers(queues)).await
 }

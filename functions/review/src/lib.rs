@@ -10,13 +10,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::SqsEvent;
-use subsidy_api::lambda::BatchResponse;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use subsidy_api::lambda::{Consumers, sqs_batch};
 use subsidy_api::{ApiError, ApiResult, Body, Gate, Gated, Identity, PageParams, Query};
 use subsidy_core::application::dispatch::TierArrival;
 use subsidy_core::application::inputs::{ActionInput, ApproveInput, PayeeRevealView, VerifyPayeeInput};
 use subsidy_core::application::review::Review;
 use subsidy_core::identity::Tier;
+use subsidy_core::ports::DeadLetterQueue;
 use subsidy_core::ports::Page;
 use subsidy_core::service::Ports;
 use subsidy_core::views::{ApplicationDetail, ApplicationView};
@@ -150,14 +151,7 @@ async fn verify_bank_account(
     Ok(Json(s.review.verify_payee(&actor, &id, &input).await?))
 }
 
-/// Why a message could not be handled, and whether to try it again.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct ConsumerError {
-    /// Retry (transient storage trouble) or dead-letter (a bad message).
-    pub retryable: bool,
-    pub message: String,
-}
+pub use subsidy_api::lambda::ConsumerError;
 
 /// Consumes one tier-arrival message: records pre-checks for the reviewer.
 /// Stale and repeated messages are acknowledged without effect.
@@ -176,8 +170,8 @@ pub async fn handle_arrival(review: &Review, msg: &TierArrival) -> Result<(), Co
             tracing::debug!(application_id = %msg.application_id, tier = %msg.tier, "stale arrival ignored");
             Ok(())
         }
-        Err(e @ subsidy_core::Error::Internal(_)) => Err(ConsumerError { retryable: true, message: e.to_string() }),
-        Err(e) => Err(ConsumerError { retryable: false, message: e.to_string() }),
+        Err(e @ subsidy_core::Error::Internal(_)) => Err(ConsumerError::retry(e.to_string())),
+        Err(e) => Err(ConsumerError::poison(e.to_string())),
     }
 }
 
@@ -202,43 +196,34 @@ impl Config {
     }
 }
 
-/// Consumes one SQS batch from this tier's queue. Messages that fail are
-/// reported for redelivery (after `maxReceiveCount` they go to the DLQ);
-/// the rest are done.
-pub async fn handle_sqs(review: &Review, tier: Tier, event: SqsEvent) -> BatchResponse {
-    let mut response = BatchResponse::default();
-    for message in event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let outcome = match parse_arrival(message.body.as_deref().unwrap_or("")) {
-            Ok(msg) if msg.tier != tier => {
-                Err(ConsumerError { retryable: false, message: format!("a {} message on the {tier} queue", msg.tier) })
-            }
-            Ok(msg) => handle_arrival(review, &msg).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = outcome {
-            tracing::error!(message_id = %id, retryable = e.retryable, error = %e, "message failed");
-            response.fail(id);
+/// Consumes one SQS batch from this tier's queue (see
+/// [`subsidy_api::lambda::sqs_batch`]): a message that fails for a
+/// transient reason is redelivered; one that can never succeed (garbage,
+/// another tier's message, an application that does not exist) goes to
+/// `dead` at once.
+pub async fn handle_sqs(review: &Review, tier: Tier, dead: &dyn DeadLetterQueue, event: SqsEvent) -> SqsBatchResponse {
+    sqs_batch(event, dead, |body| async move {
+        let msg = parse_arrival(&body)?;
+        if msg.tier != tier {
+            return Err(ConsumerError::poison(format!("a {} message on the {tier} queue", msg.tier)));
         }
-    }
-    response
+        handle_arrival(review, &msg).await
+    })
+    .await
 }
 
-/// [`handle_sqs`] as a Lambda record consumer.
-pub fn records(app: AppState, tier: Tier) -> subsidy_api::lambda::Records {
-    subsidy_api::lambda::records(move |payload| {
-        let app = app.clone();
-        async move {
-            let event: SqsEvent = serde_json::from_value(payload)?;
-            Ok(serde_json::to_value(handle_sqs(&app.review, tier, event).await)?)
-        }
+/// The review function's consumer: this tier's queue.
+pub fn consumers(app: AppState, tier: Tier, dead: Arc<dyn DeadLetterQueue>) -> Consumers {
+    Consumers::default().sqs(move |event| {
+        let (app, dead) = (app.clone(), dead.clone());
+        async move { handle_sqs(&app.review, tier, dead.as_ref(), event).await }
     })
 }
 
 /// Decodes a queue message body. A body that does not parse can never
 /// succeed, so it is not retryable.
 pub fn parse_arrival(body: &str) -> Result<TierArrival, ConsumerError> {
-    serde_json::from_str(body).map_err(|e| ConsumerError { retryable: false, message: format!("bad message: {e}") })
+    serde_json::from_str(body).map_err(|e| ConsumerError::poison(format!("bad message: {e}")))
 }
 
 #[cfg(test)]
@@ -281,13 +266,30 @@ mod tests {
         (dir, s)
     }
 
+    /// A dead-letter queue that records what it is sent.
+    #[derive(Default)]
+    struct Dlq(std::sync::Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl DeadLetterQueue for Dlq {
+        async fn dead_letter(&self, _body: &str, reason: &str) -> Result<(), subsidy_core::StoreError> {
+            self.0.lock().unwrap().push(reason.to_string());
+            Ok(())
+        }
+    }
+
     #[tokio::test]
-    async fn a_batch_reports_only_the_poison_message_for_redelivery() {
+    async fn a_poison_message_goes_to_the_dead_letter_queue_without_retries() {
+        use subsidy_api::lambda::Failures;
         let (_dir, s) = services();
         let event: SqsEvent =
             serde_json::from_str(include_str!("../../../events/review/sqs-batch-poison-partial.json")).unwrap();
-        let r = handle_sqs(&s.review, Tier::Community, event).await;
-        assert_eq!(r.failed_ids(), vec!["m-2"]);
+        let dlq = Dlq::default();
+        let r = handle_sqs(&s.review, Tier::Community, &dlq, event).await;
+        assert!(r.failed_ids().is_empty(), "nothing is redelivered: {r:?}");
+        let sent = dlq.0.lock().unwrap();
+        assert_eq!(sent.len(), 1, "the stale arrival is acknowledged, the poison one dead-lettered: {sent:?}");
+        assert!(sent[0].starts_with("bad message"), "{sent:?}");
     }
 
     #[tokio::test]
@@ -295,8 +297,11 @@ mod tests {
         let (_dir, s) = services();
         let event: SqsEvent =
             serde_json::from_str(include_str!("../../../events/review/sqs-batch-poison-partial.json")).unwrap();
-        let r = handle_sqs(&s.review, Tier::District, event).await;
-        assert_eq!(r.failed_ids(), vec!["m-1", "m-2"]);
+        let dlq = Dlq::default();
+        handle_sqs(&s.review, Tier::District, &dlq, event).await;
+        let sent = dlq.0.lock().unwrap();
+        assert_eq!(sent[0], "a community message on the district queue");
+        assert_eq!(sent.len(), 2);
     }
 
     #[test]

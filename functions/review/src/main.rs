@@ -13,6 +13,7 @@ async fn main() -> Result<(), BoxError> {
     let sdk = aws::sdk_config().await;
     let ports = aws::ports(&sdk, &config.service, Arc::new(SystemClock)).await?;
     let app = Arc::new(review::App::new(&ports));
+    let dead = Arc::new(aws::SqsDeadLetters::from_env(aws::sqs_client(&sdk))?);
     let router = review::router(app.clone(), &[config.tier]);
-    lambda::serve(Some(router), Some(review::records(app, config.tier))).await
+    lambda::serve(Some(router), review::consumers(app, config.tier, dead)).await
 }

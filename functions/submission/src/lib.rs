@@ -8,11 +8,13 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::s3::S3Event;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use subsidy_api::lambda::Consumers;
 use subsidy_api::{ApiResult, Body, Gate, Gated, Identity, PageParams, Query};
 use subsidy_core::Error;
 use subsidy_core::application::inputs::ActionInput;
@@ -414,25 +416,28 @@ pub async fn handle_s3(documents: &Documents, event: S3Event) -> Result<(), Erro
 
 /// The object key of an EventBridge "Object Created" event from S3, the
 /// way the template routes uploads to this function.
-pub fn eventbridge_key(payload: &serde_json::Value) -> Option<&str> {
-    (payload["source"] == "aws.s3").then(|| payload["detail"]["object"]["key"].as_str()).flatten()
+pub fn eventbridge_key(event: &EventBridgeEvent) -> Option<&str> {
+    (event.source == "aws.s3").then(|| event.detail["object"]["key"].as_str()).flatten()
 }
 
 /// The document consumer for Lambda: EventBridge "Object Created" events
 /// (as deployed) and S3 notification batches both work.
-pub fn records(app: AppState) -> subsidy_api::lambda::Records {
-    subsidy_api::lambda::records(move |payload| {
-        let app = app.clone();
-        async move {
-            if let Some(key) = eventbridge_key(&payload) {
+pub fn consumers(app: AppState) -> Consumers {
+    let notified = app.clone();
+    Consumers::default()
+        .eventbridge(move |event| {
+            let app = app.clone();
+            async move {
+                let key = eventbridge_key(&event)
+                    .ok_or_else(|| format!("not an S3 object event: {:?} from {}", event.detail_type, event.source))?;
                 document_arrived(&app.documents, key).await?;
-            } else {
-                let event: S3Event = serde_json::from_value(payload)?;
-                handle_s3(&app.documents, event).await?;
+                Ok(serde_json::Value::Null)
             }
-            Ok(serde_json::Value::Null)
-        }
-    })
+        })
+        .s3(move |event| {
+            let app = notified.clone();
+            async move { Ok(handle_s3(&app.documents, event).await?) }
+        })
 }
 
 /// Consumer for stored document bytes: verifies them against what was
@@ -535,11 +540,13 @@ mod tests {
 
     #[test]
     fn the_eventbridge_upload_event_names_the_document_key() {
-        let v: serde_json::Value =
+        let v: aws_lambda_events::eventbridge::EventBridgeEvent =
             serde_json::from_str(include_str!("../../../events/submission/eventbridge-object-created-ok.json"))
                 .unwrap();
         assert_eq!(super::eventbridge_key(&v), Some("documents/01JAPPLICATION00000000000A/01JDOCUMENT000000000000000"));
-        assert_eq!(super::eventbridge_key(&serde_json::json!({"source": "aws.ec2"})), None);
+        let other: aws_lambda_events::eventbridge::EventBridgeEvent =
+            serde_json::from_value(serde_json::json!({"source": "aws.ec2", "detail-type": "x", "detail": {}})).unwrap();
+        assert_eq!(super::eventbridge_key(&other), None);
     }
 
     #[tokio::test]

@@ -16,5 +16,5 @@ async fn main() -> Result<(), BoxError> {
     let app = Arc::new(submission::App::new(&ports));
     submission::bootstrap(&app.gate.directory, config.initial_admin.as_deref()).await?;
     let router = submission::router(app.clone());
-    lambda::serve(Some(router), Some(submission::records(app))).await
+    lambda::serve(Some(router), submission::consumers(app)).await
 }

@@ -24,7 +24,7 @@ use subsidy_core::audit::AuditKey;
 
 pub use dynamo::DynamoStore;
 pub use s3::S3Blobs;
-pub use sqs::{SqsExportQueue, SqsQueues};
+pub use sqs::{SqsDeadLetters, SqsExportQueue, SqsQueues};
 
 /// The SDK configuration: region, credentials, endpoint, from the environment.
 pub async fn sdk_config() -> aws_config::SdkConfig {

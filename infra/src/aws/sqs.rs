@@ -92,3 +92,52 @@ impl subsidy_core::payout::ExportQueue for SqsExportQueue {
         Ok(())
     }
 }
+
+/// A consumer's dead-letter queue (the one its source queue's redrive
+/// policy names): where a message that can never succeed goes at once.
+/// The reason travels as a message attribute, the body unchanged, so the
+/// message can be redriven as it was once the cause is fixed.
+#[derive(Clone)]
+pub struct SqsDeadLetters {
+    client: Client,
+    url: String,
+}
+
+impl SqsDeadLetters {
+    pub fn new(client: Client, url: impl Into<String>) -> SqsDeadLetters {
+        SqsDeadLetters { client, url: url.into() }
+    }
+
+    /// The queue named by `DEAD_LETTER_QUEUE_URL`.
+    pub fn from_env(client: Client) -> Result<SqsDeadLetters, crate::config::ConfigError> {
+        Ok(SqsDeadLetters::new(client, crate::config::var("DEAD_LETTER_QUEUE_URL")?))
+    }
+}
+
+/// SQS refuses message attributes longer than this (256 KiB in all); a
+/// reason is a line of text, cut well short of it.
+const MAX_REASON: usize = 1024;
+
+#[async_trait]
+impl subsidy_core::ports::DeadLetterQueue for SqsDeadLetters {
+    async fn dead_letter(&self, body: &str, reason: &str) -> StoreResult<()> {
+        let mut cut = reason.len().min(MAX_REASON);
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let reason = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(if reason.is_empty() { "unknown" } else { &reason[..cut] })
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(if body.is_empty() { "(empty)" } else { body })
+            .message_attributes("reason", reason)
+            .send()
+            .await
+            .map_err(|e| StoreError::Backend(format!("sqs: {e:?}")))?;
+        Ok(())
+    }
+}
