@@ -291,6 +291,25 @@ pub async fn handle_sqs(app: &App, dead: &dyn DeadLetterQueue, event: SqsEvent) 
     .await
 }
 
+/// The disbursement function's environment.
+#[cfg(feature = "lambda")]
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: subsidy_infra::aws::ServiceConfig,
+    /// `DEAD_LETTER_QUEUE_URL`: the batch queue's dead-letter queue.
+    pub dead_letter_queue: String,
+}
+
+#[cfg(feature = "lambda")]
+impl Config {
+    pub fn from_env() -> Result<Config, subsidy_infra::config::ConfigError> {
+        Ok(Config {
+            service: subsidy_infra::aws::ServiceConfig::from_env()?,
+            dead_letter_queue: subsidy_infra::config::var("DEAD_LETTER_QUEUE_URL")?,
+        })
+    }
+}
+
 /// The disbursement function's consumer: the batch queue.
 pub fn consumers(app: AppState, dead: Arc<dyn DeadLetterQueue>) -> Consumers {
     Consumers::default().sqs(move |event| {

@@ -10,11 +10,11 @@ use subsidy_infra::aws;
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     subsidy_infra::telemetry::init(true, "info");
-    let config = aws::ServiceConfig::from_env()?;
+    let config = disbursement::Config::from_env()?;
     let sdk = aws::sdk_config().await;
-    let ports = aws::ports(&sdk, &config, Arc::new(SystemClock)).await?;
+    let ports = aws::ports(&sdk, &config.service, Arc::new(SystemClock)).await?;
     let app = Arc::new(disbursement::App::new(&ports));
-    let dead = Arc::new(aws::SqsDeadLetters::from_env(aws::sqs_client(&sdk))?);
+    let dead = Arc::new(aws::SqsDeadLetters::new(aws::sqs_client(&sdk), config.dead_letter_queue));
     let router = disbursement::router(app.clone());
     lambda::serve(Some(router), disbursement::consumers(app, dead)).await
 }

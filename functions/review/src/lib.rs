@@ -182,6 +182,8 @@ pub struct Config {
     pub service: subsidy_infra::aws::ServiceConfig,
     /// `TIER`: community, subdistrict or district.
     pub tier: Tier,
+    /// `DEAD_LETTER_QUEUE_URL`: this tier queue's dead-letter queue.
+    pub dead_letter_queue: String,
 }
 
 #[cfg(feature = "lambda")]
@@ -192,6 +194,7 @@ impl Config {
             tier: subsidy_infra::config::parsed("TIER", |t| {
                 Tier::parse(t).ok_or("must be community, subdistrict or district")
             })?,
+            dead_letter_queue: subsidy_infra::config::var("DEAD_LETTER_QUEUE_URL")?,
         })
     }
 }

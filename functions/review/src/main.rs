@@ -13,7 +13,7 @@ async fn main() -> Result<(), BoxError> {
     let sdk = aws::sdk_config().await;
     let ports = aws::ports(&sdk, &config.service, Arc::new(SystemClock)).await?;
     let app = Arc::new(review::App::new(&ports));
-    let dead = Arc::new(aws::SqsDeadLetters::from_env(aws::sqs_client(&sdk))?);
+    let dead = Arc::new(aws::SqsDeadLetters::new(aws::sqs_client(&sdk), config.dead_letter_queue));
     let router = review::router(app.clone(), &[config.tier]);
     lambda::serve(Some(router), review::consumers(app, config.tier, dead)).await
 }

@@ -107,11 +107,6 @@ impl SqsDeadLetters {
     pub fn new(client: Client, url: impl Into<String>) -> SqsDeadLetters {
         SqsDeadLetters { client, url: url.into() }
     }
-
-    /// The queue named by `DEAD_LETTER_QUEUE_URL`.
-    pub fn from_env(client: Client) -> Result<SqsDeadLetters, crate::config::ConfigError> {
-        Ok(SqsDeadLetters::new(client, crate::config::var("DEAD_LETTER_QUEUE_URL")?))
-    }
 }
 
 /// SQS refuses message attributes longer than this (256 KiB in all); a
