@@ -12,6 +12,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// Issuer and audience of standalone tokens.
+pub const STANDALONE_ISSUER: &str = "subsidy-standalone";
+pub const STANDALONE_AUDIENCE: &str = "subsidy-api";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("token is invalid: {0}")]

@@ -4,7 +4,6 @@
 //! `subsidy-core` and the function crates.
 
 pub mod auth;
-pub mod bench;
 pub mod blobs;
 pub mod demo;
 pub mod dispatcher;
@@ -35,8 +34,7 @@ pub use dispatcher::Dispatcher;
 pub use subsidy_infra::data::{SHENZHEN_JURISDICTIONS as SHENZHEN_JSON, SHENZHEN_POLICY as SHENZHEN_POLICY_JSON};
 
 /// Issuer and audience of standalone tokens.
-pub const ISSUER: &str = "subsidy-standalone";
-pub const AUDIENCE: &str = "subsidy-api";
+pub use subsidy_infra::jwt::{STANDALONE_AUDIENCE as AUDIENCE, STANDALONE_ISSUER as ISSUER};
 
 /// Everything `serve` needs, read once at start.
 #[derive(Debug, Clone)]

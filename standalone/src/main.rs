@@ -94,9 +94,9 @@ enum Command {
     Accounts,
     /// Load a fresh server through the whole lifecycle and report throughput,
     /// latency per endpoint, memory and whether the live totals agree.
-    Bench(subsidy_standalone::bench::BenchArgs),
+    Bench(subsidy_bench::BenchArgs),
     /// Time each Lambda function binary's init against a local runtime-API stub.
-    BenchInit(subsidy_standalone::bench::init::InitArgs),
+    BenchInit(subsidy_bench::init::InitArgs),
     /// The bench's yardstick: one SQLite insert per request (started by `bench`).
     #[command(hide = true)]
     BenchBaseline {
@@ -338,13 +338,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => {
             let exe = std::env::current_exe().context("locating the subsidy binary")?;
-            if let Some(report) = subsidy_standalone::bench::run(args, &exe).await? {
+            if let Some(report) = subsidy_bench::run(args, &exe).await? {
                 println!("{}", report.markdown());
             }
             Ok(())
         }
         Command::BenchInit(args) => {
-            for r in subsidy_standalone::bench::init::run(args).await? {
+            for r in subsidy_bench::init::run(args).await? {
                 println!(
                     "{:<14} {:>6.1} MB  init median {:>6.2} ms  p90 {:>6.2} ms{}",
                     r.name,
@@ -358,7 +358,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::BenchBaseline { db, addr, fast_commit } => {
             let durability = if fast_commit { Durability::Normal } else { Durability::Full };
-            subsidy_standalone::bench::baseline::serve(&db, addr, durability).await
+            subsidy_bench::baseline::serve(&db, addr, durability).await
         }
         Command::Accounts => {
             for a in demo::ACCOUNTS {

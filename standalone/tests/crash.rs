@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use subsidy_bench::server::Server;
 use subsidy_infra::jwt::Hs256;
-use subsidy_standalone::bench::server::Server;
 use subsidy_standalone::{AUDIENCE, ISSUER};
 
 const ROUNDS: usize = 12;

@@ -139,7 +139,7 @@ mod tests {
     use super::*;
 
     fn tree() -> JurisdictionTree {
-        JurisdictionTree::from_json(crate::SHENZHEN_JSON).unwrap()
+        JurisdictionTree::from_json(subsidy_infra::data::SHENZHEN_JURISDICTIONS).unwrap()
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub async fn run(args: InitArgs) -> anyhow::Result<Vec<InitResult>> {
 async fn cold_start(path: &Path, name: &str, api: &str, waiter: &Waiter) -> anyhow::Result<f64> {
     let (tx, rx) = oneshot::channel();
     *waiter.lock().expect("waiter lock") = Some(tx);
-    let policy = crate::SHENZHEN_POLICY_JSON;
+    let policy = subsidy_infra::data::SHENZHEN_POLICY;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(path)
         .env_clear()

@@ -1,4 +1,5 @@
-//! `subsidy bench`: a load generator that drives the real HTTP API of a
+//! `subsidy bench` (this crate, kept out of the standalone crate, whose
+//! library is wiring only): a load generator that drives the real HTTP API of a
 //! standalone server, started fresh as a child process, through the whole
 //! lifecycle for N companies and M projects spread over the real Shenzhen
 //! jurisdictions: register, apply (with two uploaded documents), submit,
@@ -28,12 +29,13 @@ use serde_json::{Value, json};
 use subsidy_core::jurisdiction::JurisdictionTree;
 use subsidy_infra::jwt::Hs256;
 
-use crate::{AUDIENCE, ISSUER, SHENZHEN_JSON, SHENZHEN_POLICY_JSON};
 use client::{Body, Client, id, version};
 pub use plan::Scale;
 use plan::{Plan, decimal};
 use report::{Machine, PhaseReport, Report, TotalsCheck};
 use server::Server;
+use subsidy_infra::data::{SHENZHEN_JURISDICTIONS as SHENZHEN_JSON, SHENZHEN_POLICY as SHENZHEN_POLICY_JSON};
+use subsidy_infra::jwt::{STANDALONE_AUDIENCE as AUDIENCE, STANDALONE_ISSUER as ISSUER};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
