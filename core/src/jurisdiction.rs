@@ -176,6 +176,73 @@ impl JurisdictionTree {
     }
 }
 
+// What callers see of a unit and a path through the tree.
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JurisdictionView {
+    #[serde(flatten)]
+    pub codes: JurisdictionPath,
+    pub names: JurisdictionNames,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JurisdictionNames {
+    pub city: String,
+    pub district: String,
+    pub subdistrict: String,
+    pub community: String,
+}
+
+impl JurisdictionView {
+    pub fn of(path: &JurisdictionPath, tree: &JurisdictionTree) -> JurisdictionView {
+        let name = |level| tree.get(path.at(level)).map(|u| u.name.clone()).unwrap_or_default();
+        JurisdictionView {
+            codes: path.clone(),
+            names: JurisdictionNames {
+                city: name(Level::City),
+                district: name(Level::District),
+                subdistrict: name(Level::Subdistrict),
+                community: name(Level::Community),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitView {
+    pub code: String,
+    pub name: String,
+    pub level: Level,
+    pub parent: Option<String>,
+    pub children: Vec<UnitSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitSummary {
+    pub code: String,
+    pub name: String,
+    pub level: Level,
+}
+
+impl UnitView {
+    pub fn of(u: &Unit, tree: &JurisdictionTree) -> UnitView {
+        UnitView {
+            code: u.code.clone(),
+            name: u.name.clone(),
+            level: u.level,
+            parent: u.parent.clone(),
+            children: tree
+                .children(&u.code)
+                .map(|c| UnitSummary { code: c.code.clone(), name: c.name.clone(), level: c.level })
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

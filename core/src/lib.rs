@@ -30,7 +30,6 @@ pub mod ports;
 pub mod service;
 pub mod sheet;
 pub mod stats;
-pub mod views;
 
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -15,6 +15,7 @@ pub mod precheck;
 pub mod review;
 pub mod service;
 pub mod state;
+pub mod views;
 
 use std::fmt;
 

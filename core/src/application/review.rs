@@ -11,6 +11,7 @@ use crate::application::dispatch::TierArrival;
 use crate::application::inputs::*;
 use crate::application::precheck::{self, PrecheckReport};
 use crate::application::state::{Command, State};
+use crate::application::views::{ApplicationDetail, ApplicationView};
 use crate::context::Context;
 use crate::error::Error;
 use crate::fields::area;
@@ -18,7 +19,6 @@ use crate::fields::{reason, required_reason};
 use crate::identity::authz::{self, Scope};
 use crate::identity::{Actor, Role, Tier};
 use crate::ports::*;
-use crate::views::*;
 
 /// The review use cases.
 #[derive(Clone)]

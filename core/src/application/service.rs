@@ -8,10 +8,12 @@ use std::sync::Arc;
 use crate::application::inputs::*;
 use crate::application::state::step;
 use crate::application::state::{self, Command, Ctx, State};
+use crate::application::views::{ApplicationDetail, ApplicationView};
 use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
 use crate::audit::AuditEntry;
 use crate::audit::Happened;
 use crate::context::Context;
+use crate::documents::views::DocumentView;
 use crate::documents::{Document, DocumentKind, DocumentStatus};
 use crate::error::{Error, StoreError};
 use crate::fields::area;
@@ -19,7 +21,6 @@ use crate::fields::reason;
 use crate::identity::authz::{self, Scope};
 use crate::identity::{Actor, Role};
 use crate::ports::*;
-use crate::views::*;
 
 /// The application use cases of companies, and the reads every role shares.
 #[derive(Clone)]

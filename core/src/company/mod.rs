@@ -11,6 +11,7 @@
 
 pub mod credit_code;
 pub mod service;
+pub mod views;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

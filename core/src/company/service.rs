@@ -9,6 +9,7 @@ use crate::application::Application;
 use crate::application::state::step;
 use crate::application::state::{Command, State};
 use crate::audit::Happened;
+use crate::company::views::{CompanyView, ProjectView};
 use crate::company::{Company, CompanyInput, CompanyProfile, Project, ProjectInput};
 use crate::context::Context;
 use crate::error::{Error, StoreError};
@@ -16,7 +17,6 @@ use crate::identity::authz::Scope;
 use crate::identity::authz::require_role;
 use crate::identity::{Actor, Role};
 use crate::ports::*;
-use crate::views::*;
 
 /// The company profile and projects use cases.
 #[derive(Clone)]

@@ -10,6 +10,7 @@
 //! so a file name can never choose where bytes land.
 
 pub mod service;
+pub mod views;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

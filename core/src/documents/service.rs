@@ -8,13 +8,13 @@ use std::sync::Arc;
 use crate::application::Application;
 use crate::application::state::State;
 use crate::context::Context;
+use crate::documents::views::{DocumentView, UploadTicket};
 use crate::documents::{self, ContentType, Document, DocumentKind, DocumentStatus, SNIFF_LEN};
 use crate::documents::{DOWNLOAD_TTL, MAX_DOCUMENTS, UPLOAD_TTL, UploadInput};
 use crate::error::{Error, StoreError};
 use crate::identity::authz::require_role;
 use crate::identity::{Actor, Role};
 use crate::ports::*;
-use crate::views::*;
 
 /// The document use cases.
 #[derive(Clone)]

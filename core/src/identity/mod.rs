@@ -25,6 +25,7 @@ pub mod authz;
 pub mod directory;
 pub mod service;
 pub mod staff;
+pub mod views;
 
 use std::fmt;
 

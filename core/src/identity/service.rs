@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use crate::company::views::CompanyView;
 use crate::context::Context;
 use crate::error::Error;
+use crate::identity::views::MeView;
 use crate::identity::{Actor, Role};
+use crate::jurisdiction::{UnitSummary, UnitView};
 use crate::ports::*;
-use crate::views::*;
 
 /// Who the caller is, and the units they may pick from.
 #[derive(Clone)]

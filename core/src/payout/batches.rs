@@ -21,7 +21,7 @@ use crate::ports::{ApplicationFilter, PageRequest};
 use futures::{StreamExt, TryStreamExt};
 
 use super::ledger::*;
-use crate::views::ApplicationView;
+use crate::application::views::ApplicationView;
 
 /// The batch-building use cases.
 #[derive(Clone)]

@@ -5,9 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::application::views::ApplicationView;
+use crate::company::views::BankAccountView;
 use crate::money::Fen;
 use crate::payout::{Batch, BatchState, LineStatus, PaymentLine};
-use crate::views::{ApplicationView, BankAccountView};
 
 /// A results import accepted: the batch, and whether the batch queue
 /// goes on settling the file's later lines.

@@ -22,6 +22,7 @@
 pub mod apply;
 pub mod reconcile;
 pub mod service;
+pub mod views;
 
 pub use apply::{AppliedBatch, apply_images};
 pub use reconcile::{Drift, ReconcileReport, Recount, drift, reconcile};

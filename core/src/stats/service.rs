@@ -8,8 +8,9 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::identity::authz::{self};
 use crate::identity::{Actor, Role};
+use crate::jurisdiction::UnitSummary;
 use crate::ports::*;
-use crate::views::*;
+use crate::stats::views::{StatsView, TotalsView, UnitStats};
 
 /// The live-totals use cases.
 #[derive(Clone)]

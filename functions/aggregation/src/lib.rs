@@ -31,7 +31,7 @@ use subsidy_core::ports::{BlobStore, PresignedRequest};
 use subsidy_core::service::Ports;
 use subsidy_core::stats::ReconcileReport;
 use subsidy_core::stats::service::Stats;
-use subsidy_core::views::StatsView;
+use subsidy_core::stats::views::StatsView;
 use subsidy_infra::stream::change_of;
 
 subsidy_api::routes! { App;

@@ -7,8 +7,9 @@ use rust_xlsxwriter::{Format, Workbook};
 use subsidy_core::money::format_hundredths;
 use subsidy_core::policy::shanghai;
 use subsidy_core::sheet::text_cell;
+use subsidy_core::stats::views::StatsView;
+use subsidy_core::stats::views::UnitStats;
 use subsidy_core::stats::{Counter, Totals};
-use subsidy_core::views::{StatsView, UnitStats};
 
 /// Column headers, in order.
 pub const HEADERS: [&str; 20] = [
@@ -127,7 +128,8 @@ mod tests {
     use super::*;
     use calamine::{DataType, Reader};
     use subsidy_core::jurisdiction::Level;
-    use subsidy_core::views::{TotalsView, UnitSummary};
+    use subsidy_core::jurisdiction::UnitSummary;
+    use subsidy_core::stats::views::TotalsView;
 
     fn unit(code: &str, name: &str, level: Level, totals: Totals) -> UnitStats {
         UnitStats {

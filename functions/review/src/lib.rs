@@ -16,11 +16,12 @@ use subsidy_api::{ApiError, ApiResult, Body, Gate, Gated, Identity, PageParams, 
 use subsidy_core::application::dispatch::TierArrival;
 use subsidy_core::application::inputs::{ActionInput, ApproveInput, PayeeRevealView, VerifyPayeeInput};
 use subsidy_core::application::review::Review;
+use subsidy_core::application::views::ApplicationDetail;
+use subsidy_core::application::views::ApplicationView;
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::DeadLetterQueue;
 use subsidy_core::ports::Page;
 use subsidy_core::service::Ports;
-use subsidy_core::views::{ApplicationDetail, ApplicationView};
 
 subsidy_api::routes! { App;
     GET "/api/v1/review/{tier}/inbox" => inbox,

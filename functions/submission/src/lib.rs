@@ -21,21 +21,25 @@ use subsidy_core::application::inputs::ActionInput;
 use subsidy_core::application::review::Review;
 use subsidy_core::application::service::Applications;
 use subsidy_core::application::state::State as AppStateKind;
+use subsidy_core::application::views::{ApplicationDetail, ApplicationView};
 use subsidy_core::application::{EditApplicationInput, NewApplicationInput};
 use subsidy_core::audit::AuditEntry;
 use subsidy_core::company::service::Companies;
+use subsidy_core::company::views::{CompanyView, ProjectView};
 use subsidy_core::company::{CompanyInput, ProjectInput};
 use subsidy_core::context::Context;
 use subsidy_core::documents::Document;
 use subsidy_core::documents::UploadInput;
 use subsidy_core::documents::service::Documents;
+use subsidy_core::documents::views::UploadTicket;
 use subsidy_core::identity::directory::StaffDirectory;
 use subsidy_core::identity::service::Identities;
 use subsidy_core::identity::staff::{StaffInput, StaffView};
+use subsidy_core::identity::views::MeView;
+use subsidy_core::jurisdiction::UnitView;
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::{ApplicationFilter, Page, PresignedRequest};
 use subsidy_core::service::Ports;
-use subsidy_core::views::*;
 
 subsidy_api::routes! { App;
     GET "/api/v1/me" => me,

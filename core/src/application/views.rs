@@ -1,0 +1,117 @@
+//! What callers see of an application: the list row, the detail with its
+//! documents and pre-checks, and the project as it stood when submitted.
+//! Personal data is masked as in [`crate::company::views`].
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::application::precheck::PrecheckReport;
+use crate::application::state::State;
+use crate::application::{Application, Decision, TierApproval};
+use crate::company::views::*;
+use crate::documents::views::*;
+use crate::jurisdiction::JurisdictionTree;
+use crate::jurisdiction::JurisdictionView;
+use crate::money::{Area, Fen};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationView {
+    pub id: String,
+    pub policy_id: String,
+    pub state: State,
+    /// The tier the application waits at, if any.
+    pub pending_tier: Option<crate::identity::Tier>,
+    pub version: u64,
+    pub company_id: String,
+    pub company_name: String,
+    pub credit_code: String,
+    pub project_id: String,
+    pub project: ProjectSnapshotView,
+    pub jurisdiction: JurisdictionView,
+    pub claimed_area: Area,
+    pub claimed_amount: Fen,
+    pub claimed_amount_fen: i64,
+    pub confirmed_area: Option<Area>,
+    pub approved_area: Option<Area>,
+    pub approved_amount: Option<Fen>,
+    pub approved_amount_fen: Option<i64>,
+    pub note: Option<String>,
+    pub approvals: Vec<TierApproval>,
+    pub last_decision: Option<Decision>,
+    pub round: u32,
+    pub batch_id: Option<String>,
+    /// The verified account payment goes to (masked).
+    pub payee: Option<BankAccountView>,
+    /// A bank account change waits for the district's verification.
+    pub payee_change_pending: bool,
+    pub payment_line: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub state_since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectSnapshotView {
+    pub name: String,
+    pub address: String,
+    pub managed_area: Area,
+    pub manager_name: String,
+    /// Masked: "138****8000".
+    pub manager_phone: String,
+}
+
+impl ApplicationView {
+    pub fn of(a: &Application, tree: &JurisdictionTree) -> ApplicationView {
+        ApplicationView {
+            id: a.id.clone(),
+            policy_id: a.policy_id.clone(),
+            state: a.state,
+            pending_tier: a.state.tier(),
+            version: a.version,
+            company_id: a.company_id.clone(),
+            company_name: a.company_name.clone(),
+            credit_code: a.credit_code.clone(),
+            project_id: a.project_id.clone(),
+            project: ProjectSnapshotView {
+                name: a.project.name.to_string(),
+                address: a.project.address.to_string(),
+                managed_area: a.project.managed_area,
+                manager_name: a.project.manager_name.to_string(),
+                manager_phone: a.project.manager_phone.masked(),
+            },
+            jurisdiction: JurisdictionView::of(&a.jurisdiction, tree),
+            claimed_area: a.claimed_area,
+            claimed_amount: a.claimed_amount,
+            claimed_amount_fen: a.claimed_amount.fen(),
+            confirmed_area: a.confirmed_area,
+            approved_area: a.approved_area,
+            approved_amount: a.approved_amount,
+            approved_amount_fen: a.approved_amount.map(Fen::fen),
+            note: a.note.as_ref().map(|n| n.to_string()),
+            approvals: a.approvals.clone(),
+            last_decision: a.last_decision.clone(),
+            round: a.round,
+            batch_id: a.batch_id.clone(),
+            payee: a.payee.as_ref().map(BankAccountView::masked),
+            payee_change_pending: a.payee_change.is_some(),
+            payment_line: a.payment_line.clone(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            submitted_at: a.submitted_at,
+            state_since: a.state_since,
+        }
+    }
+}
+
+/// One application with its documents and, for staff, its pre-checks.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationDetail {
+    #[serde(flatten)]
+    pub application: ApplicationView,
+    pub documents: Vec<DocumentView>,
+    pub prechecks: Vec<PrecheckReport>,
+}
