@@ -406,7 +406,7 @@ impl AwsStack {
             bucket: resources.bucket.clone(),
             policy,
             exports_bucket: resources.exports_bucket.clone(),
-            export_queue_url: Some(resources.queues["ExportQueue"].clone()),
+            batch_queue_url: Some(resources.queues["ExportQueue"].clone()),
             // The suites revoke and expect the next request refused, as
             // standalone does; the cache's at-most-60-s promise is
             // infra::cache's own test (docs/RELIABILITY.md).

@@ -25,10 +25,10 @@ pub struct Ports {
     pub prechecks: Arc<dyn PrecheckStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub stats: Arc<dyn crate::stats::StatsStore>,
-    pub disbursement: Arc<dyn crate::payout::DisbursementStore>,
+    pub payout: Arc<dyn crate::payout::PayoutStore>,
     /// Files the system writes: reports and batch files.
     pub exports: Arc<dyn BlobStore>,
-    pub export_queue: Arc<dyn crate::payout::ExportQueue>,
+    pub batch_queue: Arc<dyn crate::payout::BatchQueue>,
     /// The key of the audit chains' MACs (never stored in the database).
     pub audit_key: crate::audit::AuditKey,
     /// Where the chains' heads are anchored daily, out of the database
@@ -189,7 +189,7 @@ impl Ports {
             applications: self.applications.clone(),
             documents: self.documents.clone(),
             companies: self.companies.clone(),
-            disbursement: self.disbursement.clone(),
+            payout: self.payout.clone(),
             directory: self.directory(),
             anchors: self.anchors.clone(),
         }
@@ -198,10 +198,10 @@ impl Ports {
     fn ledger(&self) -> crate::payout::ledger::Ledger {
         crate::payout::ledger::Ledger {
             cx: self.context(),
-            disbursement: self.disbursement.clone(),
+            payout: self.payout.clone(),
             applications: self.applications.clone(),
             exports: self.exports.clone(),
-            export_queue: self.export_queue.clone(),
+            batch_queue: self.batch_queue.clone(),
             batch_step: self.batch_step.clone(),
         }
     }

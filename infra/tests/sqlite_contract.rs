@@ -20,7 +20,7 @@ fn ports(store: SqliteStore) -> contract::Ports {
         prechecks: s.clone(),
         idempotency: s.clone(),
         stats: s.clone(),
-        disbursement: s.clone(),
+        payout: s.clone(),
         staff: s,
     }
 }

@@ -36,7 +36,7 @@ fn seeded(n: usize, rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Service
     let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", &[1; 32]));
     let services = store.services(
         blobs,
-        Arc::new(subsidy_core::payout::NoExportQueue),
+        Arc::new(subsidy_core::payout::NoBatchQueue),
         tree.clone(),
         Arc::new(SystemClock),
         &policy.id,

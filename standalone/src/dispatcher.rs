@@ -31,7 +31,7 @@ pub struct Dispatcher {
     services: Arc<Services>,
     /// The batch queue's consumer, as the disbursement function builds it.
     payout: disbursement::App,
-    exports: Arc<crate::exports::LocalExportQueue>,
+    batch_queue: Arc<crate::batch_queue::LocalBatchQueue>,
     /// One pass at a time, so rows are delivered in order.
     pass: Mutex<()>,
     /// At-least-once, exercised: every export, batch and message is handed
@@ -43,10 +43,10 @@ impl Dispatcher {
     pub fn new(
         store: SqliteStore,
         services: Arc<Services>,
-        exports: Arc<crate::exports::LocalExportQueue>,
+        batch_queue: Arc<crate::batch_queue::LocalBatchQueue>,
     ) -> Arc<Dispatcher> {
         let payout = disbursement::App::new(&services.ports);
-        Arc::new(Dispatcher { store, services, payout, exports, pass: Mutex::new(()), twice: Default::default() })
+        Arc::new(Dispatcher { store, services, payout, batch_queue, pass: Mutex::new(()), twice: Default::default() })
     }
 
     /// From now on, deliver everything twice (see the field).
@@ -61,14 +61,14 @@ impl Dispatcher {
     /// Does the batch jobs asked for; a failure is retried next pass.
     async fn export_files(&self) -> u64 {
         let mut done = 0;
-        let jobs = self.exports.take();
+        let jobs = self.batch_queue.take();
         let times = self.times();
         for job in jobs.iter().flat_map(|j| std::iter::repeat_n(j.clone(), times)) {
             match disbursement::work(&self.payout, &job).await {
                 Ok(_) => done += 1,
                 Err(e) => {
                     tracing::warn!(batch_id = %job.batch_id, error = %e, "batch job failed; will retry");
-                    self.exports.retry(job);
+                    self.batch_queue.retry(job);
                 }
             }
         }
@@ -157,7 +157,7 @@ impl Dispatcher {
                 }
                 tokio::select! {
                     _ = notify.notified() => {}
-                    _ = me.exports.notify.notified() => {}
+                    _ = me.batch_queue.notify.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = shutdown.changed() => return,
                 }

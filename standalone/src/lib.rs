@@ -4,10 +4,10 @@
 //! `subsidy-core` and the function crates.
 
 pub mod auth;
+pub mod batch_queue;
 pub mod blobs;
 pub mod demo;
 pub mod dispatcher;
-pub mod exports;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -278,7 +278,7 @@ pub struct Opened {
     pub services: Arc<Services>,
     pub store: SqliteStore,
     pub blobs: Arc<FsBlobStore>,
-    pub exports: Arc<exports::LocalExportQueue>,
+    pub batch_queue: Arc<batch_queue::LocalBatchQueue>,
     pub secret: Vec<u8>,
 }
 
@@ -295,13 +295,14 @@ impl Opened {
             activate_policy(&store, &read_or(&config.policy_file, SHENZHEN_POLICY_JSON)?, config.demo, clock.now())
                 .await?;
         let blobs = Arc::new(FsBlobStore::new(&config.data_dir.join("blobs"), base_url, &secret));
-        let exports = Arc::new(exports::LocalExportQueue::default());
+        let batch_queue = Arc::new(batch_queue::LocalBatchQueue::default());
         let anchors = Arc::new(subsidy_infra::anchors_file::FileAnchors::new(config.anchors_path()));
-        let services = Arc::new(store.services(blobs.clone(), exports.clone(), tree, clock, &policy.id, key, anchors));
+        let services =
+            Arc::new(store.services(blobs.clone(), batch_queue.clone(), tree, clock, &policy.id, key, anchors));
         if config.demo {
             demo::seed(&services).await.context("seeding demo data")?;
         }
-        Ok(Opened { services, store, blobs, exports, secret })
+        Ok(Opened { services, store, blobs, batch_queue, secret })
     }
 }
 
@@ -321,7 +322,7 @@ impl Stack {
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr()?;
-        let Opened { services, store, blobs, exports, secret } =
+        let Opened { services, store, blobs, batch_queue, secret } =
             Opened::open(&config, clock, &format!("http://{addr}")).await?;
         let keys = Arc::new(Hs256::new(&secret, ISSUER, AUDIENCE));
         let verifier = match oidc {
@@ -333,9 +334,9 @@ impl Stack {
         // is queued again.
         for id in services.batches.building_batches().await.context("finding batches left building")? {
             tracing::info!(batch_id = %id, "going on building a batch");
-            subsidy_core::payout::ExportQueue::request_export(exports.as_ref(), &id).await?;
+            subsidy_core::payout::BatchQueue::request_export(batch_queue.as_ref(), &id).await?;
         }
-        let dispatcher = Dispatcher::new(store.clone(), services.clone(), exports);
+        let dispatcher = Dispatcher::new(store.clone(), services.clone(), batch_queue);
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let background = config.dispatch.then(|| dispatcher.spawn(rx.clone()));
         if let Some(every) = config.nightly_every {

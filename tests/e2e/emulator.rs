@@ -30,7 +30,7 @@ async fn the_dynamodb_adapter_keeps_the_storage_contract() {
         prechecks: store.clone(),
         idempotency: store.clone(),
         stats: store.clone(),
-        disbursement: store.clone(),
+        payout: store.clone(),
         staff: store,
     })
     .await;

@@ -18,7 +18,7 @@ pub struct AuditJobs {
     pub(crate) applications: Arc<dyn ApplicationStore>,
     pub(crate) documents: Arc<dyn DocumentStore>,
     pub(crate) companies: Arc<dyn CompanyStore>,
-    pub(crate) disbursement: Arc<dyn crate::payout::DisbursementStore>,
+    pub(crate) payout: Arc<dyn crate::payout::PayoutStore>,
     pub(crate) directory: crate::identity::directory::StaffDirectory,
     pub(crate) anchors: Arc<dyn crate::audit::anchor::AnchorStore>,
 }
@@ -76,7 +76,7 @@ impl AuditJobs {
         for district in districts {
             let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
             loop {
-                let found = self.disbursement.batches_of(&self.cx.policy_id, &district, &page).await?;
+                let found = self.payout.batches_of(&self.cx.policy_id, &district, &page).await?;
                 for b in &found.items {
                     report.batches += 1;
                     self.verify_one(&mut report, &mut anchored, b).await?;

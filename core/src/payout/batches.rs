@@ -115,7 +115,7 @@ impl Batches {
     /// The applications behind `keys`, read together, in their order;
     /// one deleted since is left out.
     async fn fetch(&self, keys: &[&Approved]) -> Result<Vec<Application>, Error> {
-        let parallel = self.l.disbursement.parallel_writes().max(1);
+        let parallel = self.l.payout.parallel_writes().max(1);
         let reads: Vec<Pending<'_, Result<Option<Application>, StoreError>>> =
             keys.iter().map(|k| self.l.applications.get_application(&k.id)).collect();
         let found: Vec<Option<Application>> = futures::stream::iter(reads).buffered(parallel).try_collect().await?;
@@ -150,7 +150,7 @@ impl Batches {
         if fill.done {
             return self.finish_batch(actor, id).await;
         }
-        self.l.export_queue.request_export(id).await?;
+        self.l.batch_queue.request_export(id).await?;
         self.l.batch(actor, id).await
     }
 
@@ -160,7 +160,7 @@ impl Batches {
     /// found nothing to claim is cancelled (see [`Self::finish_batch`]),
     /// which is an outcome, not a failure to retry. Returns the batch.
     pub async fn build_batch(&self, id: &str) -> Result<Option<BatchView>, Error> {
-        let Some(batch) = self.l.disbursement.get_batch(id).await? else {
+        let Some(batch) = self.l.payout.get_batch(id).await? else {
             return Ok(None);
         };
         if decide(&batch, &batch.created_by, BatchAction::Fill).is_err() {
@@ -171,7 +171,7 @@ impl Batches {
             Ok(view) => Ok(Some(view)),
             Err(Error::NothingToPay | Error::BudgetExceeded { .. }) => {
                 tracing::info!(batch_id = %id, "batch cancelled: nothing left to claim");
-                Ok(self.l.disbursement.get_batch(id).await?.map(|b| BatchView::of(&b, false)))
+                Ok(self.l.payout.get_batch(id).await?.map(|b| BatchView::of(&b, false)))
             }
             Err(e) => Err(e),
         }
@@ -186,7 +186,7 @@ impl Batches {
         for district in self.l.cx.tree.children(&root).map(|u| u.code.clone()).collect::<Vec<_>>() {
             let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
             loop {
-                let batches = self.l.disbursement.batches_of(&self.l.cx.policy_id, &district, &page).await?;
+                let batches = self.l.payout.batches_of(&self.l.cx.policy_id, &district, &page).await?;
                 out.extend(batches.items.iter().filter(|b| b.state == BatchState::Building).map(|b| b.id.clone()));
                 match batches.next_cursor {
                     Some(c) => page.cursor = Some(c),
@@ -213,7 +213,7 @@ impl Batches {
             return Err(Error::PayoutDeadlinePassed { deadline: policy.reissue_until() });
         }
         let allocated = Ledger::allocated(&policy, &district)?;
-        let budget = self.l.disbursement.budget(&policy.id, &district, allocated).await?;
+        let budget = self.l.payout.budget(&policy.id, &district, allocated).await?;
         let approved = self.approved_in(&district).await?;
         // After the payout deadline only re-issues of failed payments may
         // be paid, until the policy's grace ends.
@@ -263,7 +263,7 @@ impl Batches {
         let to = BatchState::Building.as_str();
         let happened = Happened { at: now, actor, action: "create_batch", from: None, to, comment: batch.note.clone() };
         let audit = crate::audit::append(&self.l.cx.audit_key, &mut batch, happened);
-        self.l.disbursement.create_batch(&batch, &audit).await?;
+        self.l.payout.create_batch(&batch, &audit).await?;
         Ok(batch)
     }
 
@@ -289,9 +289,9 @@ impl Batches {
         let mut claimed = 0;
         let mut left_out = 0;
         // Claims of a page go to the store together, as many at once as it
-        // takes (see `DisbursementStore::parallel_writes`); each is still
+        // takes (see `PayoutStore::parallel_writes`); each is still
         // its own conditional write, so nothing is claimed twice.
-        let parallel = self.l.disbursement.parallel_writes().max(1);
+        let parallel = self.l.payout.parallel_writes().max(1);
         let budget = BudgetKey { policy_id: &policy.id, district: &batch.district };
         let approved = self.approved_in(&batch.district).await?;
         let now = self.l.cx.now();
@@ -342,13 +342,13 @@ impl Batches {
                 // What makes that safe is not this read but each claim,
                 // which the store makes conditional on the batch still
                 // taking lines (`ClaimError::Closed`).
-                if self.l.disbursement.get_batch(&batch.id).await?.is_none_or(|b| !b.claimable()) {
+                if self.l.payout.get_batch(&batch.id).await?.is_none_or(|b| !b.claimable()) {
                     break 'pages;
                 }
                 let mut claims: Vec<Pending<'_, Result<(), ClaimError>>> = Vec::with_capacity(prepared.len());
                 for (next, audit, line, v) in &prepared {
                     let write = AppWrite { app: next, expected_version: *v, audit };
-                    claims.push(self.l.disbursement.claim(write, line, budget, allocated));
+                    claims.push(self.l.payout.claim(write, line, budget, allocated));
                 }
                 let outcomes: Vec<Result<(), ClaimError>> =
                     futures::stream::iter(claims).buffer_unordered(parallel).collect().await;
@@ -376,7 +376,7 @@ impl Batches {
             let expected = b.version;
             b.left_out_for_budget = left_out;
             b.version += 1;
-            self.l.disbursement.update_batch(&b, expected, None).await?;
+            self.l.payout.update_batch(&b, expected, None).await?;
         }
         Ok(Fill { claimed, done })
     }
@@ -392,7 +392,7 @@ impl Batches {
             batch.sealed = true;
             batch.version += 1;
             batch.updated_at = self.l.cx.now();
-            self.l.disbursement.update_batch(&batch, expected, None).await?;
+            self.l.payout.update_batch(&batch, expected, None).await?;
         }
         // Every claim that will ever land in this batch has landed: the
         // count below is final.
@@ -420,12 +420,12 @@ impl Batches {
                 Some("nothing was claimed".into()),
                 now,
             );
-            self.l.disbursement.update_batch(&cancelled, batch.version, Some(&audit)).await?;
+            self.l.payout.update_batch(&cancelled, batch.version, Some(&audit)).await?;
             return Err(if batch.left_out_for_budget > 0 {
                 let policy = self.l.cx.policy_by_id(&batch.policy_id).await?;
                 let b = self
                     .l
-                    .disbursement
+                    .payout
                     .budget(&policy.id, &batch.district, Ledger::allocated(&policy, &batch.district)?)
                     .await?;
                 Error::BudgetExceeded { remaining: b.remaining }
@@ -433,7 +433,7 @@ impl Batches {
                 Error::NothingToPay
             });
         }
-        self.l.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
+        self.l.payout.update_batch(&next, batch.version, Some(&audit)).await?;
         self.l.batch_view(&next).await
     }
 
@@ -448,7 +448,7 @@ impl Batches {
             let expected = batch.version;
             batch.builders.push(actor.user_id.clone());
             batch.version += 1;
-            self.l.disbursement.update_batch(&batch, expected, None).await?;
+            self.l.payout.update_batch(&batch, expected, None).await?;
         }
         self.advance_batch(actor, id, Step::Request).await
     }
@@ -487,7 +487,7 @@ impl Batches {
             None,
             self.l.cx.now(),
         );
-        self.l.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
+        self.l.payout.update_batch(&next, batch.version, Some(&audit)).await?;
         self.l.batch_view(&next).await
     }
 
@@ -505,8 +505,8 @@ impl Batches {
             batch_step(&self.l.cx.audit_key, &batch, actor, "release_batch", BatchState::Released, None, now);
         next.released_by = Some(actor.user_id.clone());
         next.released_at = Some(now);
-        self.l.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
-        self.l.export_queue.request_export(&next.id).await?;
+        self.l.payout.update_batch(&next, batch.version, Some(&audit)).await?;
+        self.l.batch_queue.request_export(&next.id).await?;
         self.l.batch_view(&next).await
     }
 }

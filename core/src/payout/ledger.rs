@@ -141,11 +141,11 @@ pub(crate) type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Outpu
 #[derive(Clone)]
 pub struct Ledger {
     pub(crate) cx: Context,
-    pub(crate) disbursement: Arc<dyn DisbursementStore>,
+    pub(crate) payout: Arc<dyn PayoutStore>,
     pub(crate) applications: Arc<dyn ApplicationStore>,
     /// Batch files, results files kept for the queue.
     pub(crate) exports: Arc<dyn BlobStore>,
-    pub(crate) export_queue: Arc<dyn ExportQueue>,
+    pub(crate) batch_queue: Arc<dyn BatchQueue>,
     /// How many lines a batch-queue step claims or settles: the adapter's
     /// choice (`infra::aws::BATCH_STEP`, `infra::sqlite::BATCH_STEP`).
     pub(crate) batch_step: Arc<std::sync::atomic::AtomicUsize>,
@@ -164,7 +164,7 @@ impl Ledger {
 
     pub(crate) async fn budget_view(&self, policy: &Policy, district: &str) -> Result<BudgetView, Error> {
         let allocated = Self::allocated(policy, district).unwrap_or(Fen::ZERO);
-        let b = self.disbursement.budget(&policy.id, district, allocated).await?;
+        let b = self.payout.budget(&policy.id, district, allocated).await?;
         Ok(BudgetView {
             district: district.to_string(),
             allocated: Money::of(b.allocated),
@@ -176,7 +176,7 @@ impl Ledger {
 
     pub(crate) async fn own_batch(&self, actor: &Actor, id: &str) -> Result<Batch, Error> {
         let district = self.finance_district(actor)?;
-        match self.disbursement.get_batch(id).await? {
+        match self.payout.get_batch(id).await? {
             Some(b) if b.district == district => Ok(b),
             _ => Err(Error::NotFound("batch")),
         }
@@ -193,7 +193,7 @@ impl Ledger {
         let mut t = Tally::default();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let lines = self.disbursement.lines_of(batch_id, &page).await?;
+            let lines = self.payout.lines_of(batch_id, &page).await?;
             for l in &lines.items {
                 let (count, sum) = t.0.entry(l.status.as_str()).or_insert((0, Fen::ZERO));
                 *count += 1;
@@ -210,7 +210,7 @@ impl Ledger {
         let mut out = Vec::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let lines = self.disbursement.lines_of(batch_id, &page).await?;
+            let lines = self.payout.lines_of(batch_id, &page).await?;
             out.extend(lines.items);
             match lines.next_cursor {
                 Some(c) => page.cursor = Some(c),
@@ -242,7 +242,7 @@ impl Ledger {
             let (next, audit, _) = step(&self.cx.audit_key, &app, actor, cmd.clone(), policy, self.cx.now())?;
             let write = AppWrite { app: &next, expected_version: app.version, audit: &audit };
             let key = BudgetKey { policy_id: &batch.policy_id, district: &batch.district };
-            match self.disbursement.settle(write, settled, key, budget).await {
+            match self.payout.settle(write, settled, key, budget).await {
                 Ok(()) => return Ok(()),
                 Err(ClaimError::Moved) => continue,
                 Err(ClaimError::OverBudget | ClaimError::Closed) => {

@@ -231,7 +231,7 @@ pub struct BudgetKey<'a> {
 
 /// Storage of batches, lines and budgets.
 #[async_trait]
-pub trait DisbursementStore: Send + Sync {
+pub trait PayoutStore: Send + Sync {
     async fn create_batch(&self, batch: &Batch, audit: &AuditEntry) -> StoreResult<()>;
     async fn get_batch(&self, id: &str) -> StoreResult<Option<Batch>>;
     /// Conditional on `expected_version`, with the batch's next audit entry.
@@ -305,7 +305,7 @@ pub struct ResultsJob {
 
 /// The batch queue. At least once; a job done twice is harmless.
 #[async_trait]
-pub trait ExportQueue: Send + Sync {
+pub trait BatchQueue: Send + Sync {
     async fn request(&self, job: &BatchJob) -> StoreResult<()>;
 
     /// Asks for what the batch needs next: a building step or its files.
@@ -315,10 +315,10 @@ pub trait ExportQueue: Send + Sync {
 }
 
 /// For deployments and tests that never create batches.
-pub struct NoExportQueue;
+pub struct NoBatchQueue;
 
 #[async_trait]
-impl ExportQueue for NoExportQueue {
+impl BatchQueue for NoBatchQueue {
     async fn request(&self, _job: &BatchJob) -> StoreResult<()> {
         Err(StoreError::Backend("this deployment does not write batch files".into()))
     }

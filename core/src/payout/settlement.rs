@@ -32,7 +32,7 @@ impl Settlement {
 
     pub async fn batches(&self, actor: &Actor, page: &PageRequest) -> Result<Page<BatchView>, Error> {
         let district = self.l.finance_district(actor)?;
-        let page = self.l.disbursement.batches_of(&self.l.cx.policy_id, &district, page).await?;
+        let page = self.l.payout.batches_of(&self.l.cx.policy_id, &district, page).await?;
         let mut items = Vec::with_capacity(page.items.len());
         for b in &page.items {
             items.push(self.l.batch_view(b).await?);
@@ -43,7 +43,7 @@ impl Settlement {
     /// A batch's lines, accounts masked.
     pub async fn batch_lines(&self, actor: &Actor, id: &str, page: &PageRequest) -> Result<Page<LineView>, Error> {
         let batch = self.l.own_batch(actor, id).await?;
-        Ok(self.l.disbursement.lines_of(&batch.id, page).await?.map(|l| LineView::of(&l)))
+        Ok(self.l.payout.lines_of(&batch.id, page).await?.map(|l| LineView::of(&l)))
     }
 
     /// A short-lived download of the batch file (`xlsx` or `csv`), the only
@@ -54,7 +54,7 @@ impl Settlement {
         decide(&batch, &actor.user_id, BatchAction::DownloadFile)?;
         if !self.l.files_ready(&batch.id).await? {
             // The request may have been lost (say, in a crash): ask again.
-            self.l.export_queue.request_export(&batch.id).await?;
+            self.l.batch_queue.request_export(&batch.id).await?;
             return Err(Error::FileNotReady);
         }
         Ok(self.l.exports.presign_get(&batch_file_key(&batch.id, extension), None, DOWNLOAD_TTL).await?)
@@ -147,7 +147,7 @@ impl Settlement {
                 let file_key = results_file_key(&batch.id);
                 self.l.exports.put(&file_key, text.as_bytes().to_vec(), "text/csv; charset=utf-8").await?;
                 let results = ResultsJob { file_key, imported_by: actor.user_id.clone(), from_line: next };
-                self.l.export_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
+                self.l.batch_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
                 let batch = self.l.batch_view(&self.l.own_batch(actor, id).await?).await?;
                 Ok(Imported { batch, settling: true })
             }
@@ -158,7 +158,7 @@ impl Settlement {
     /// file, on behalf of the finance officer who imported it; then the
     /// batch's totals and state. Nothing for a batch no longer `released`.
     pub async fn settle_results(&self, batch_id: &str, job: &ResultsJob) -> Result<Option<BatchView>, Error> {
-        let Some(batch) = self.l.disbursement.get_batch(batch_id).await? else {
+        let Some(batch) = self.l.payout.get_batch(batch_id).await? else {
             return Ok(None);
         };
         if decide(&batch, &job.imported_by, BatchAction::SettleLines).is_err() {
@@ -179,7 +179,7 @@ impl Settlement {
             None => self.close_import(&actor, batch_id).await.map(Some),
             Some(next) => {
                 let results = ResultsJob { from_line: next, ..job.clone() };
-                self.l.export_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
+                self.l.batch_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
                 Ok(None)
             }
         }
@@ -197,7 +197,7 @@ impl Settlement {
         from: usize,
         max: usize,
     ) -> Result<Option<usize>, Error> {
-        let parallel = self.l.disbursement.parallel_writes().max(1);
+        let parallel = self.l.payout.parallel_writes().max(1);
         let (mut i, mut settled) = (from.min(results.len()), 0);
         while i < results.len() {
             if settled >= max {
@@ -242,7 +242,7 @@ impl Settlement {
         next.paid = t.sum(LineStatus::Paid);
         next.failed_count = failed;
         next.failed = t.sum(LineStatus::Failed);
-        self.l.disbursement.update_batch(&next, batch.version, Some(&audit)).await?;
+        self.l.payout.update_batch(&next, batch.version, Some(&audit)).await?;
         self.l.batch_view(&next).await
     }
 
@@ -251,7 +251,7 @@ impl Settlement {
         let mut out = HashMap::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let lines = self.l.disbursement.lines_of(batch_id, &page).await?;
+            let lines = self.l.payout.lines_of(batch_id, &page).await?;
             out.extend(lines.items.into_iter().map(|l| (l.id, (l.status, l.amount))));
             match lines.next_cursor {
                 Some(c) => page.cursor = Some(c),
@@ -262,19 +262,19 @@ impl Settlement {
 
     /// The lines a results file names, read together, in its order.
     async fn lines_named(&self, batch_id: &str, results: &[ResultLine]) -> Result<Vec<Option<PaymentLine>>, Error> {
-        let parallel = self.l.disbursement.parallel_writes().max(1);
+        let parallel = self.l.payout.parallel_writes().max(1);
         let reads: Vec<Pending<'_, Result<Option<PaymentLine>, StoreError>>> =
-            results.iter().map(|r| self.l.disbursement.get_line(batch_id, &r.line_id)).collect();
+            results.iter().map(|r| self.l.payout.get_line(batch_id, &r.line_id)).collect();
         Ok(futures::stream::iter(reads).buffered(parallel).try_collect().await?)
     }
 
     /// The batch as the export consumer needs it (no actor: a system job).
     pub async fn batch_for_export(&self, id: &str) -> Result<Option<Batch>, Error> {
-        Ok(self.l.disbursement.get_batch(id).await?)
+        Ok(self.l.payout.get_batch(id).await?)
     }
 
     /// Every line of a batch, page by page, for the export consumer.
     pub async fn export_lines(&self, id: &str, page: &PageRequest) -> Result<Page<PaymentLine>, Error> {
-        Ok(self.l.disbursement.lines_of(id, page).await?)
+        Ok(self.l.payout.lines_of(id, page).await?)
     }
 }

@@ -260,7 +260,7 @@ mod tests {
         let store = subsidy_infra::sqlite::SqliteStore::open_in_memory().unwrap();
         let s = store.services(
             blobs,
-            Arc::new(subsidy_core::payout::NoExportQueue),
+            Arc::new(subsidy_core::payout::NoBatchQueue),
             tree,
             Arc::new(subsidy_core::ports::SystemClock),
             "p",

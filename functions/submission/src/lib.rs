@@ -474,7 +474,7 @@ mod tests {
         let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", b"0123456789abcdef0123456789abcdef"));
         let services = Arc::new(store.services(
             blobs,
-            Arc::new(subsidy_core::payout::NoExportQueue),
+            Arc::new(subsidy_core::payout::NoBatchQueue),
             tree,
             Arc::new(SystemClock),
             "p",
@@ -505,7 +505,7 @@ mod tests {
         blobs.write(key, b"%PDF-1.4 stray").await.unwrap();
         let services = SqliteStore::open_in_memory().unwrap().services(
             blobs.clone(),
-            Arc::new(subsidy_core::payout::NoExportQueue),
+            Arc::new(subsidy_core::payout::NoBatchQueue),
             tree,
             Arc::new(SystemClock),
             "p",
@@ -525,7 +525,7 @@ mod tests {
         let blobs = Arc::new(FsBlobStore::new(dir.path(), "http://localhost", b"0123456789abcdef0123456789abcdef"));
         let services = SqliteStore::open_in_memory().unwrap().services(
             blobs,
-            Arc::new(subsidy_core::payout::NoExportQueue),
+            Arc::new(subsidy_core::payout::NoBatchQueue),
             tree,
             Arc::new(SystemClock),
             "p",

@@ -5,8 +5,8 @@
 //! `AWS_ENDPOINT_URL`; S3 then uses path-style addressing.
 
 pub mod anchors;
-pub mod disbursement;
 pub mod dynamo;
+pub mod payout;
 pub mod s3;
 pub mod sqs;
 pub mod stats;
@@ -24,7 +24,7 @@ use subsidy_core::audit::AuditKey;
 
 pub use dynamo::DynamoStore;
 pub use s3::S3Blobs;
-pub use sqs::{SqsDeadLetters, SqsExportQueue, SqsQueues};
+pub use sqs::{SqsBatchQueue, SqsDeadLetters, SqsQueues};
 
 /// The SDK configuration: region, credentials, endpoint, from the environment.
 pub async fn sdk_config() -> aws_config::SdkConfig {
@@ -84,7 +84,7 @@ pub struct ServiceConfig {
     pub exports_bucket: String,
     /// `EXPORT_QUEUE_URL`: where batch files are asked for (only the
     /// functions that create batches have it).
-    pub export_queue_url: Option<String>,
+    pub batch_queue_url: Option<String>,
     /// How old a container's view of a staff member may be
     /// ([`STAFF_CACHE_TTL`] in the functions).
     pub staff_cache_ttl: std::time::Duration,
@@ -102,7 +102,7 @@ impl ServiceConfig {
             bucket: config::var("BUCKET_NAME")?,
             policy: config::parsed("POLICY_JSON", Policy::from_json)?,
             exports_bucket: config::var("EXPORT_BUCKET_NAME")?,
-            export_queue_url: config::var("EXPORT_QUEUE_URL").ok(),
+            batch_queue_url: config::var("EXPORT_QUEUE_URL").ok(),
             staff_cache_ttl: STAFF_CACHE_TTL,
             audit_key_id: config::var("AUDIT_KEY_ID")?,
             anchor_bucket: config::var("ANCHOR_BUCKET_NAME").ok(),
@@ -222,11 +222,11 @@ pub async fn ports_on(
         documents: store.clone(),
         blobs: Arc::new(S3Blobs::new(clients.s3.clone(), &config.bucket)),
         exports: Arc::new(S3Blobs::new(clients.s3, &config.exports_bucket)),
-        export_queue: Arc::new(SqsExportQueue::new(clients.sqs, config.export_queue_url.clone())),
+        batch_queue: Arc::new(SqsBatchQueue::new(clients.sqs, config.batch_queue_url.clone())),
         prechecks: store.clone(),
         idempotency: store.clone(),
         stats: store.clone(),
-        disbursement: store.clone(),
+        payout: store.clone(),
         staff: store.clone(),
         staff_authority: Arc::new(crate::cache::CachedStaff::new(store, config.staff_cache_ttl)),
         clock,

@@ -66,19 +66,19 @@ impl ArrivalQueue for SqsQueues {
 /// batch on, write its files, or settle a results file. Functions without
 /// the queue configured refuse to ask.
 #[derive(Clone)]
-pub struct SqsExportQueue {
+pub struct SqsBatchQueue {
     client: Client,
     url: Option<String>,
 }
 
-impl SqsExportQueue {
-    pub fn new(client: Client, url: Option<String>) -> SqsExportQueue {
-        SqsExportQueue { client, url }
+impl SqsBatchQueue {
+    pub fn new(client: Client, url: Option<String>) -> SqsBatchQueue {
+        SqsBatchQueue { client, url }
     }
 }
 
 #[async_trait]
-impl subsidy_core::payout::ExportQueue for SqsExportQueue {
+impl subsidy_core::payout::BatchQueue for SqsBatchQueue {
     async fn request(&self, job: &subsidy_core::payout::BatchJob) -> StoreResult<()> {
         let url = self.url.as_ref().ok_or_else(|| StoreError::Backend("EXPORT_QUEUE_URL is not configured".into()))?;
         let body = serde_json::to_string(job).map_err(|e| StoreError::Backend(e.to_string()))?;

@@ -7,9 +7,9 @@
 //! commit's fsync is shared by every writer waiting for it. A change to an application and its outbox row commit in the
 //! same transaction, so a crash can lose neither one without the other.
 
-mod disbursement;
 mod group;
 mod outbox;
+mod payout;
 mod staff;
 mod stats;
 
@@ -162,7 +162,7 @@ impl SqliteStore {
     pub fn services(
         &self,
         blobs: Arc<dyn BlobStore>,
-        export_queue: Arc<dyn subsidy_core::payout::ExportQueue>,
+        batch_queue: Arc<dyn subsidy_core::payout::BatchQueue>,
         tree: Arc<subsidy_core::jurisdiction::JurisdictionTree>,
         clock: Arc<dyn Clock>,
         policy_id: &str,
@@ -183,8 +183,8 @@ impl SqliteStore {
             prechecks: s.clone(),
             idempotency: s.clone(),
             stats: s.clone(),
-            disbursement: s.clone(),
-            export_queue,
+            payout: s.clone(),
+            batch_queue,
             staff: s.clone(),
             staff_authority: s,
             clock,

@@ -36,7 +36,7 @@ pub struct Ports {
     pub prechecks: Arc<dyn PrecheckStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub stats: Arc<dyn subsidy_core::stats::StatsStore>,
-    pub disbursement: Arc<dyn subsidy_core::payout::DisbursementStore>,
+    pub payout: Arc<dyn subsidy_core::payout::PayoutStore>,
     pub staff: Arc<dyn subsidy_core::identity::staff::StaffStore>,
 }
 
@@ -583,12 +583,12 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
     let allocated = Fen::new(150_000).unwrap();
     let write = |app, expected_version, audit| AppWrite { app, expected_version, audit };
     let key = |policy_id| BudgetKey { policy_id, district };
-    let b = p.disbursement.budget(&policy, district, allocated).await.unwrap();
+    let b = p.payout.budget(&policy, district, allocated).await.unwrap();
     assert_eq!((b.allocated, b.remaining, b.committed), (allocated, allocated, Fen::ZERO));
 
     let batch_id = uid("B");
     let batch = building_batch(&batch_id, &policy, district, &c.owner);
-    p.disbursement.create_batch(&batch, &batch_audit(&batch_id, &c)).await.unwrap();
+    p.payout.create_batch(&batch, &batch_audit(&batch_id, &c)).await.unwrap();
     let line = |id: &str, amount: i64| PaymentLine {
         id: id.into(),
         batch_id: batch_id.clone(),
@@ -607,21 +607,18 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
     let (claimed, claim_audit) = moved(&approved, State::InPaymentBatch, &c);
     // More than the budget: refused, nothing written.
     assert_eq!(
-        p.disbursement.claim(write(&claimed, 2, &claim_audit), &line("L0", 200_000), key(&policy), allocated).await,
+        p.payout.claim(write(&claimed, 2, &claim_audit), &line("L0", 200_000), key(&policy), allocated).await,
         Err(ClaimError::OverBudget)
     );
     assert_eq!(p.applications.get_application(&a.id).await.unwrap().unwrap().state, State::Approved);
-    assert_eq!(p.disbursement.get_line(&batch_id, "L0").await.unwrap(), None);
-    p.disbursement
-        .claim(write(&claimed, 2, &claim_audit), &line("L1", 100_000), key(&policy), allocated)
-        .await
-        .unwrap();
+    assert_eq!(p.payout.get_line(&batch_id, "L0").await.unwrap(), None);
+    p.payout.claim(write(&claimed, 2, &claim_audit), &line("L1", 100_000), key(&policy), allocated).await.unwrap();
     // A second claim on the same version: another batch got there first.
     assert_eq!(
-        p.disbursement.claim(write(&claimed, 2, &claim_audit), &line("L2", 100), key(&policy), allocated).await,
+        p.payout.claim(write(&claimed, 2, &claim_audit), &line("L2", 100), key(&policy), allocated).await,
         Err(ClaimError::Moved)
     );
-    let b = p.disbursement.budget(&policy, district, allocated).await.unwrap();
+    let b = p.payout.budget(&policy, district, allocated).await.unwrap();
     assert_eq!((b.committed.fen(), b.remaining.fen()), (100_000, 50_000));
 
     // A sealed batch, a ready one and a missing one take no line: the
@@ -633,43 +630,43 @@ pub async fn claims_and_settlements_are_conditional_and_keep_the_budget(p: &Port
     p.applications.update_application(&approved2, 1, &approved2_audit, ClaimChange::Keep).await.unwrap();
     let (claimed2, claim2_audit) = moved(&approved2, State::InPaymentBatch, &c);
     let sealed = subsidy_core::payout::Batch { sealed: true, version: 2, ..batch.clone() };
-    p.disbursement.update_batch(&sealed, 1, None).await.unwrap();
+    p.payout.update_batch(&sealed, 1, None).await.unwrap();
     let ready = subsidy_core::payout::Batch { state: BatchState::Ready, version: 3, ..sealed.clone() };
     let other = |id: &str| PaymentLine { application_id: a2.id.clone(), ..line(id, 10) };
     for (when, b) in [("sealed", None), ("ready", Some(&ready))] {
         if let Some(b) = b {
-            p.disbursement.update_batch(b, b.version - 1, None).await.unwrap();
+            p.payout.update_batch(b, b.version - 1, None).await.unwrap();
         }
         assert_eq!(
-            p.disbursement.claim(write(&claimed2, 2, &claim2_audit), &other("L3"), key(&policy), allocated).await,
+            p.payout.claim(write(&claimed2, 2, &claim2_audit), &other("L3"), key(&policy), allocated).await,
             Err(ClaimError::Closed),
             "{when}"
         );
     }
     let nowhere = PaymentLine { batch_id: uid("B"), ..other("L4") };
     assert_eq!(
-        p.disbursement.claim(write(&claimed2, 2, &claim2_audit), &nowhere, key(&policy), allocated).await,
+        p.payout.claim(write(&claimed2, 2, &claim2_audit), &nowhere, key(&policy), allocated).await,
         Err(ClaimError::Closed),
         "a batch that does not exist"
     );
     assert_eq!(p.applications.get_application(&a2.id).await.unwrap().unwrap().state, State::Approved);
-    assert_eq!(p.disbursement.get_line(&batch_id, "L3").await.unwrap(), None);
-    let b = p.disbursement.budget(&policy, district, allocated).await.unwrap();
+    assert_eq!(p.payout.get_line(&batch_id, "L3").await.unwrap(), None);
+    let b = p.payout.budget(&policy, district, allocated).await.unwrap();
     assert_eq!((b.committed.fen(), b.remaining.fen()), (100_000, 50_000), "the budget did not move");
 
     let (paid, paid_audit) = moved(&claimed, State::Paid, &c);
     let settled = PaymentLine { status: LineStatus::Paid, ..line("L1", 100_000) };
     let to_paid = BudgetMove { committed: -100_000, paid: 100_000, remaining: 0 };
-    p.disbursement.settle(write(&paid, 3, &paid_audit), &settled, key(&policy), to_paid).await.unwrap();
+    p.payout.settle(write(&paid, 3, &paid_audit), &settled, key(&policy), to_paid).await.unwrap();
     assert_eq!(
-        p.disbursement.settle(write(&paid, 3, &paid_audit), &settled, key(&policy), to_paid).await,
+        p.payout.settle(write(&paid, 3, &paid_audit), &settled, key(&policy), to_paid).await,
         Err(ClaimError::Moved),
         "a settled line cannot be settled again"
     );
-    let b = p.disbursement.budget(&policy, district, allocated).await.unwrap();
+    let b = p.payout.budget(&policy, district, allocated).await.unwrap();
     assert_eq!((b.committed.fen(), b.paid.fen(), b.remaining.fen()), (0, 100_000, 50_000));
-    assert_eq!(p.disbursement.get_line(&batch_id, "L1").await.unwrap().unwrap().status, LineStatus::Paid);
-    let lines = p.disbursement.lines_of(&batch_id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(p.payout.get_line(&batch_id, "L1").await.unwrap().unwrap().status, LineStatus::Paid);
+    let lines = p.payout.lines_of(&batch_id, &PageRequest::first(10)).await.unwrap();
     assert_eq!(lines.items.len(), 1);
 }
 
@@ -700,7 +697,7 @@ pub async fn batches_and_lines_page_through_every_item(p: &Ports) {
             "building",
             None,
         );
-        p.disbursement.create_batch(&batch(&id), &audit).await.unwrap();
+        p.payout.create_batch(&batch(&id), &audit).await.unwrap();
         batch_ids.insert(id);
     }
     let batch_id = batch_ids.iter().next().unwrap().clone();
@@ -728,7 +725,7 @@ pub async fn batches_and_lines_page_through_every_item(p: &Ports) {
             settled_at: None,
         };
         let write = AppWrite { app: &claimed, expected_version: 2, audit: &claim_audit };
-        p.disbursement.claim(write, &line, BudgetKey { policy_id: &policy, district }, allocated).await.unwrap();
+        p.payout.claim(write, &line, BudgetKey { policy_id: &policy, district }, allocated).await.unwrap();
         line_ids.insert(line.id);
     }
 
@@ -736,7 +733,7 @@ pub async fn batches_and_lines_page_through_every_item(p: &Ports) {
         let mut seen = Vec::new();
         let mut page = PageRequest::first(size);
         loop {
-            let got = p.disbursement.lines_of(&batch_id, &page).await.unwrap();
+            let got = p.payout.lines_of(&batch_id, &page).await.unwrap();
             assert!(got.items.len() <= size as usize);
             seen.extend(got.items.into_iter().map(|l| l.id));
             match got.next_cursor {
@@ -751,7 +748,7 @@ pub async fn batches_and_lines_page_through_every_item(p: &Ports) {
         let mut seen = Vec::new();
         let mut page = PageRequest::first(size);
         loop {
-            let got = p.disbursement.batches_of(&policy, district, &page).await.unwrap();
+            let got = p.payout.batches_of(&policy, district, &page).await.unwrap();
             seen.extend(got.items.into_iter().map(|b| b.id));
             match got.next_cursor {
                 Some(cursor) => page.cursor = Some(cursor),

@@ -1,4 +1,4 @@
-//! The disbursement port on SQLite: a claim or a settlement is one
+//! The payout port on SQLite: a claim or a settlement is one
 //! transaction over the application (with its audit entry and outbox row),
 //! the line and the budget.
 
@@ -8,7 +8,7 @@ use subsidy_core::audit::AuditEntry;
 use subsidy_core::error::StoreError;
 use subsidy_core::money::Fen;
 use subsidy_core::payout::{
-    AppWrite, Batch, Budget, BudgetKey, BudgetMove, ClaimError, DisbursementStore, LineStatus, PaymentLine,
+    AppWrite, Batch, Budget, BudgetKey, BudgetMove, ClaimError, LineStatus, PaymentLine, PayoutStore,
 };
 use subsidy_core::ports::{ClaimChange, Page, PageRequest, StoreResult};
 
@@ -73,7 +73,7 @@ fn moved(e: StoreError) -> ClaimError {
 }
 
 #[async_trait]
-impl DisbursementStore for SqliteStore {
+impl PayoutStore for SqliteStore {
     fn parallel_writes(&self) -> usize {
         64
     }

@@ -1,8 +1,8 @@
-//! The standalone batch queue: the stand-in for the SQS export queue. The
+//! The standalone batch queue: the stand-in for the SQS batch queue (`ExportQueue` in the template). The
 //! dispatcher drains it and calls the same consumer the Lambda function
 //! runs. It lives in memory: a file request lost in a crash is asked for
 //! again the first time someone wants the file (see
-//! `Services::batch_file`), a batch left building is queued again when the
+//! `Settlement::batch_file`), a batch left building is queued again when the
 //! server starts, and a results import left half settled is finished by
 //! importing the same file again (it settles only what is still pending).
 
@@ -10,16 +10,16 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use subsidy_core::payout::{BatchJob, ExportQueue};
+use subsidy_core::payout::{BatchJob, BatchQueue};
 use subsidy_core::ports::StoreResult;
 
 #[derive(Default)]
-pub struct LocalExportQueue {
+pub struct LocalBatchQueue {
     pending: Mutex<VecDeque<BatchJob>>,
     pub notify: tokio::sync::Notify,
 }
 
-impl LocalExportQueue {
+impl LocalBatchQueue {
     /// Takes every waiting job, oldest first.
     pub fn take(&self) -> Vec<BatchJob> {
         self.pending.lock().expect("export queue lock").drain(..).collect()
@@ -32,7 +32,7 @@ impl LocalExportQueue {
 }
 
 #[async_trait]
-impl ExportQueue for LocalExportQueue {
+impl BatchQueue for LocalBatchQueue {
     async fn request(&self, job: &BatchJob) -> StoreResult<()> {
         let mut q = self.pending.lock().expect("export queue lock");
         if !q.contains(job) {

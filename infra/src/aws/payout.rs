@@ -1,4 +1,4 @@
-//! The disbursement port on DynamoDB.
+//! The payout port on DynamoDB.
 //!
 //! | item    | pk                            | sk             | indexed as                              |
 //! |---------|-------------------------------|----------------|-----------------------------------------|
@@ -23,7 +23,7 @@ use subsidy_core::audit::AuditEntry;
 use subsidy_core::error::StoreError;
 use subsidy_core::money::Fen;
 use subsidy_core::payout::{
-    AppWrite, Batch, Budget, BudgetKey, BudgetMove, ClaimError, DisbursementStore, LineStatus, PaymentLine,
+    AppWrite, Batch, Budget, BudgetKey, BudgetMove, ClaimError, LineStatus, PaymentLine, PayoutStore,
 };
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
 
@@ -164,7 +164,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl DisbursementStore for DynamoStore {
+impl PayoutStore for DynamoStore {
     async fn create_batch(&self, batch: &Batch, audit: &AuditEntry) -> StoreResult<()> {
         let t = self.table();
         self.transact_items(vec![
