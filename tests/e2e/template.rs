@@ -452,3 +452,70 @@ fn audit_anchors_go_to_a_compliance_locked_bucket_only_aggregation_writes() {
         ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"].into_iter().collect();
     assert_eq!(granted, needed);
 }
+
+/// Finance's browser fetches the presigned batch file and report URLs
+/// cross-origin: without a CORS rule on the exports bucket it blocks them
+/// (moto checks no CORS). GET only, from the client's origin only.
+#[test]
+fn the_exports_bucket_lets_the_clients_origin_download_and_nothing_else() {
+    let t = template();
+    let rules = &resources(&t)["ExportsBucket"]["Properties"]["CorsConfiguration"]["CorsRules"];
+    let rules = rules.as_array().expect("the exports bucket has CORS rules");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["AllowedMethods"], serde_json::json!(["GET"]), "downloads only");
+    assert_eq!(rules[0]["AllowedOrigins"], serde_json::json!([{"!Ref": "AllowedOrigin"}]));
+}
+
+/// CloudWatch alarms (and EventBridge) publish to an encrypted topic only
+/// if the key's policy lets their service principals use it; the
+/// AWS-managed `alias/aws/sns` key does not, so alarms would reach nobody.
+#[test]
+fn the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use() {
+    let t = template();
+    let r = resources(&t);
+    let key_ref = &r["AlarmTopic"]["Properties"]["KmsMasterKeyId"]["!Ref"];
+    let key = key_ref.as_str().expect("the alarm topic's key is a key of this stack, not an AWS-managed alias");
+    assert_eq!(r[key]["Type"], "AWS::KMS::Key");
+    let statements = r[key]["Properties"]["KeyPolicy"]["Statement"].as_array().unwrap();
+    let lets = |service: &str| {
+        statements.iter().any(|s| {
+            let principals = &s["Principal"]["Service"];
+            let named = principals.as_array().map_or(principals == service, |a| a.iter().any(|p| p == service));
+            let actions: Vec<&str> = match &s["Action"] {
+                Value::Array(a) => a.iter().filter_map(|a| a.as_str()).collect(),
+                one => one.as_str().into_iter().collect(),
+            };
+            s["Effect"] == "Allow"
+                && named
+                && actions.contains(&"kms:Decrypt")
+                && actions.contains(&"kms:GenerateDataKey*")
+        })
+    };
+    assert!(lets("cloudwatch.amazonaws.com"), "CloudWatch may encrypt to the topic");
+    assert!(lets("events.amazonaws.com"), "EventBridge may encrypt to the topic");
+}
+
+/// S3 answers a HEAD (or GET) of a missing key with 403, not 404, unless
+/// the caller may list the bucket: every function that asks whether an
+/// object exists yet (a batch's files, a day's report) may list its bucket.
+#[test]
+fn functions_that_look_for_objects_not_yet_written_may_list_the_bucket() {
+    let t = template();
+    let r = resources(&t);
+    for function in ["AggregationFunction", "DisbursementFunction"] {
+        let statements: Vec<&Value> = r[function]["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["Statement"].as_array())
+            .flatten()
+            .collect();
+        let lists = statements.iter().any(|s| {
+            s["Effect"] == "Allow"
+                && s["Action"] == "s3:ListBucket"
+                && s["Resource"]["!GetAtt"] == "ExportsBucket.Arn"
+                && s["Condition"].is_null()
+        });
+        assert!(lists, "{function} may list the exports bucket, so a missing object is a 404");
+    }
+}

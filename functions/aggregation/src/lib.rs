@@ -46,7 +46,9 @@ pub struct App {
     pub gate: Gate,
     pub stats: Stats,
     pub audit: AuditJobs,
-    /// Where the daily reports are kept.
+    /// Where the daily reports are kept: the exports store (on AWS the
+    /// exports bucket, whose `exports/reports/*` this function may write),
+    /// never the document store.
     pub reports: Arc<dyn BlobStore>,
     pub tree: Arc<JurisdictionTree>,
 }
@@ -57,7 +59,7 @@ impl App {
             gate: Gate::new(ports),
             stats: ports.stats(),
             audit: ports.audit(),
-            reports: ports.blobs.clone(),
+            reports: ports.exports.clone(),
             tree: ports.tree.clone(),
         }
     }
@@ -366,6 +368,38 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&drift_metric(3, Utc::now())).unwrap();
         assert_eq!(v["StatsDrift"], 3);
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "StatsDrift");
+    }
+
+    /// On AWS the exports bucket and the document bucket are two buckets,
+    /// and this function may write only the first: the nightly reports must
+    /// go through the exports port.
+    #[tokio::test]
+    async fn the_nightly_reports_go_to_the_exports_store_not_the_document_store() {
+        use subsidy_core::ports::PolicyStore;
+        use subsidy_infra::fs::FsBlobStore;
+        let (docs_dir, exports_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let documents = Arc::new(FsBlobStore::new(docs_dir.path(), "http://localhost", &[7; 32]));
+        let exports = Arc::new(FsBlobStore::new(exports_dir.path(), "http://localhost", &[8; 32]));
+        let store = subsidy_infra::sqlite::SqliteStore::open_in_memory().unwrap();
+        let policy = subsidy_core::policy::Policy::from_json(subsidy_infra::data::SHENZHEN_POLICY).unwrap();
+        store.put_policy(&policy).await.unwrap();
+        let services = store.services(
+            documents.clone(),
+            Arc::new(subsidy_core::payout::NoBatchQueue),
+            Arc::new(JurisdictionTree::from_json(subsidy_infra::data::SHENZHEN_JURISDICTIONS).unwrap()),
+            Arc::new(subsidy_core::ports::SystemClock),
+            &policy.id,
+            subsidy_core::audit::AuditKey::for_tests(),
+            Arc::new(subsidy_infra::anchors_file::FileAnchors::new(docs_dir.path().join("anchors.jsonl"))),
+        );
+        let mut ports = services.ports.clone();
+        ports.exports = exports.clone();
+        let app = App::new(&ports);
+        let n = nightly(&app).await.unwrap();
+        assert!(n.reports_written > 0);
+        let key = report_key(n.date, "440300", Format::Csv);
+        assert!(exports.read(&key).await.unwrap().is_some(), "the city's report is in the exports store");
+        assert_eq!(documents.read(&key).await.unwrap(), None, "and nothing in the document store");
     }
 
     #[test]
