@@ -519,3 +519,145 @@ fn functions_that_look_for_objects_not_yet_written_may_list_the_bucket() {
         assert!(lists, "{function} may list the exports bucket, so a missing object is a 404");
     }
 }
+
+fn functions(r: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    r.iter().filter(|(_, v)| v["Type"] == "AWS::Serverless::Function").collect()
+}
+
+fn events_of<'a>(f: &'a Value, kind: &str) -> Vec<&'a Value> {
+    f["Properties"]["Events"]
+        .as_object()
+        .map(|e| e.values().filter(|e| e["Type"] == kind).collect())
+        .unwrap_or_default()
+}
+
+/// The alarms on `metric` (in `namespace`), by the resource their first
+/// dimension names.
+fn alarmed(r: &serde_json::Map<String, Value>, namespace: &str, metric: &str) -> BTreeSet<String> {
+    r.values()
+        .filter(|a| a["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|a| &a["Properties"])
+        .filter(|p| p["Namespace"] == namespace && p["MetricName"] == metric)
+        .filter_map(|p| p["Dimensions"][0]["Value"]["!Ref"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Every asynchronous path ends somewhere a person is told: a document
+/// check and the nightly run that fail for good go to a dead-letter queue
+/// with an alarm, and so does a schedule delivery that never reaches the
+/// function.
+#[test]
+fn every_asynchronous_invocation_has_a_failure_path_with_an_alarm() {
+    let t = template();
+    let r = resources(&t);
+    let alarmed_queues: BTreeSet<String> = r
+        .values()
+        .filter(|a| a["Type"] == "AWS::CloudWatch::Alarm" && a["Properties"]["Namespace"] == "AWS/SQS")
+        .filter_map(|a| a["Properties"]["Dimensions"][0]["Value"]["!GetAtt"].as_str())
+        .map(|q| q.trim_end_matches(".QueueName").to_string())
+        .collect();
+    let mut asynchronous = 0;
+    for (name, f) in functions(r) {
+        let rules = events_of(f, "EventBridgeRule").into_iter().chain(events_of(f, "Schedule")).collect::<Vec<_>>();
+        if rules.is_empty() {
+            continue;
+        }
+        asynchronous += 1;
+        let on_failure = &f["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+        assert_eq!(on_failure["Type"], "SQS", "{name} has an on-failure destination");
+        let queue = on_failure["Destination"]["!GetAtt"].as_str().unwrap().trim_end_matches(".Arn");
+        assert!(alarmed_queues.contains(queue), "{name}'s failures land in {queue}, which has an alarm");
+        for rule in rules {
+            let dlq = rule["Properties"]["DeadLetterConfig"]["Arn"]["!GetAtt"].as_str();
+            let dlq =
+                dlq.unwrap_or_else(|| panic!("{name}: every rule has a dead-letter queue")).trim_end_matches(".Arn");
+            assert!(alarmed_queues.contains(dlq), "{name}: {dlq} has an alarm");
+            assert!(rule["Properties"]["RetryPolicy"]["MaximumRetryAttempts"].is_number(), "{name}: a retry policy");
+            let lets_events_send = r.values().any(|p| {
+                p["Type"] == "AWS::SQS::QueuePolicy"
+                    && p["Properties"]["Queues"][0]["!Ref"] == dlq
+                    && p["Properties"]["PolicyDocument"]["Statement"].as_array().unwrap().iter().any(|s| {
+                        s["Principal"]["Service"] == "events.amazonaws.com" && s["Action"] == "sqs:SendMessage"
+                    })
+            });
+            assert!(lets_events_send, "{name}: EventBridge may send to {dlq}");
+        }
+    }
+    assert_eq!(asynchronous, 2, "submission (document uploads) and aggregation (the nightly run)");
+}
+
+/// The nightly run's alarms treat a day without figures as breaching: a
+/// run that did not happen is as loud as drift. And each metric they watch
+/// is one the nightly run emits.
+#[test]
+fn a_nightly_run_that_did_not_happen_raises_an_alarm() {
+    let t = template();
+    let r = resources(&t);
+    let line: Value = serde_json::from_str(&aggregation::nightly_metrics(0, chrono::Utc::now())).unwrap();
+    let emitted: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect();
+    let nightly: Vec<&Value> = r
+        .values()
+        .filter(|a| a["Type"] == "AWS::CloudWatch::Alarm" && a["Properties"]["Namespace"] == "Subsidy")
+        .collect();
+    let watched: BTreeSet<&str> = nightly.iter().map(|a| a["Properties"]["MetricName"].as_str().unwrap()).collect();
+    assert_eq!(watched, BTreeSet::from(["NightlyCompleted", "StatsDrift"]));
+    for a in nightly {
+        let p = &a["Properties"];
+        assert_eq!(p["TreatMissingData"], "breaching", "{}", p["MetricName"]);
+        assert!(emitted.contains(&p["MetricName"].as_str().unwrap()), "the nightly run emits {}", p["MetricName"]);
+        assert_eq!(p["Period"].as_f64(), Some(86400.0));
+    }
+}
+
+/// A function that fails or is throttled, a stream consumer that falls
+/// behind, and an API answering 5xx each raise an alarm.
+#[test]
+fn every_function_has_error_and_throttle_alarms_and_every_stream_consumer_an_iterator_age_alarm() {
+    let t = template();
+    let r = resources(&t);
+    let (errors, throttles) = (alarmed(r, "AWS/Lambda", "Errors"), alarmed(r, "AWS/Lambda", "Throttles"));
+    let ages = alarmed(r, "AWS/Lambda", "IteratorAge");
+    for (name, f) in functions(r) {
+        assert!(errors.contains(name.as_str()), "{name} has an Errors alarm");
+        assert!(throttles.contains(name.as_str()), "{name} has a Throttles alarm");
+        assert_eq!(!events_of(f, "DynamoDB").is_empty(), ages.contains(name.as_str()), "{name}: IteratorAge alarm");
+    }
+    let age = r.values().find(|a| a["Properties"]["MetricName"] == "IteratorAge").unwrap();
+    assert_eq!(age["Properties"]["Threshold"].as_f64(), Some(60000.0), "over 60 s behind");
+    assert!(alarmed(r, "AWS/ApiGateway", "5xx").contains("HttpApi"), "the API's 5xx");
+}
+
+/// Load on the API cannot starve the consumers: the API is throttled, every
+/// stream and queue consumer has reserved concurrency, and every queue
+/// mapping a ceiling of its own.
+#[test]
+fn the_api_is_throttled_and_every_consumer_has_concurrency_of_its_own() {
+    let t = template();
+    let r = resources(&t);
+    let route = &r["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    assert_eq!(route["ThrottlingBurstLimit"]["!Ref"], "ApiBurstLimit");
+    assert_eq!(route["ThrottlingRateLimit"]["!Ref"], "ApiRateLimit");
+    let mut consumers = 0;
+    for (name, f) in functions(r) {
+        let (sqs, streams) = (events_of(f, "SQS"), events_of(f, "DynamoDB"));
+        if sqs.is_empty() && streams.is_empty() {
+            continue;
+        }
+        consumers += 1;
+        let reserved = &f["Properties"]["ReservedConcurrentExecutions"]["!If"];
+        let param = if sqs.is_empty() { "StreamConsumerConcurrency" } else { "QueueConsumerConcurrency" };
+        assert_eq!(reserved[1]["!Ref"], param, "{name} reserves {param}");
+        for m in sqs {
+            assert_eq!(
+                m["Properties"]["ScalingConfig"]["MaximumConcurrency"]["!Ref"], "QueueMaximumConcurrency",
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(consumers, 6, "dispatch, aggregation, three review tiers, disbursement");
+}

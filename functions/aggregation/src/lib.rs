@@ -309,16 +309,23 @@ fn json_error(e: serde_json::Error) -> Error {
     Error::invalid("job", e.to_string())
 }
 
-/// An Embedded Metric Format line: CloudWatch turns it into the metric
-/// `Subsidy/StatsDrift` without an API call.
-pub fn drift_metric(drift: usize, now: DateTime<Utc>) -> String {
+/// An Embedded Metric Format line, written when a nightly run completes:
+/// CloudWatch turns it into the metrics `Subsidy/StatsDrift` (how many
+/// counters the recount repaired) and `Subsidy/NightlyCompleted` (1)
+/// without an API call. Their alarms treat a day without them as
+/// breaching: the run did not happen, or did not finish.
+pub fn nightly_metrics(drift: usize, now: DateTime<Utc>) -> String {
     serde_json::json!({
         "_aws": {
             "Timestamp": now.timestamp_millis(),
-            "CloudWatchMetrics": [{"Namespace": "Subsidy", "Dimensions": [["Function"]], "Metrics": [{"Name": "StatsDrift", "Unit": "Count"}]}]
+            "CloudWatchMetrics": [{"Namespace": "Subsidy", "Dimensions": [["Function"]], "Metrics": [
+                {"Name": "StatsDrift", "Unit": "Count"},
+                {"Name": "NightlyCompleted", "Unit": "Count"}
+            ]}]
         },
         "Function": "aggregation",
         "StatsDrift": drift,
+        "NightlyCompleted": 1,
     })
     .to_string()
 }
@@ -342,7 +349,7 @@ pub fn consumers(app: AppState) -> Consumers {
                     )));
                 }
                 let n = nightly(&app).await?;
-                println!("{}", drift_metric(n.reconcile.drift.len(), app.now()));
+                println!("{}", nightly_metrics(n.reconcile.drift.len(), app.now()));
                 Ok(serde_json::to_value(n)?)
             }
         })
@@ -364,10 +371,17 @@ mod tests {
     }
 
     #[test]
-    fn the_drift_metric_is_embedded_metric_format() {
-        let v: serde_json::Value = serde_json::from_str(&drift_metric(3, Utc::now())).unwrap();
+    fn the_nightly_metrics_are_embedded_metric_format() {
+        let v: serde_json::Value = serde_json::from_str(&nightly_metrics(3, Utc::now())).unwrap();
         assert_eq!(v["StatsDrift"], 3);
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "StatsDrift");
+        assert_eq!(v["NightlyCompleted"], 1);
+        let names: Vec<&str> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["StatsDrift", "NightlyCompleted"], "every figure the line carries is declared");
     }
 
     /// On AWS the exports bucket and the document bucket are two buckets,
