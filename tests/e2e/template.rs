@@ -238,18 +238,30 @@ fn the_web_client_is_served_from_a_private_bucket_only_cloudfront_reads() {
 
     let dist = &r["WebDistribution"]["Properties"]["DistributionConfig"];
     let origin = &dist["Origins"][0];
-    assert_eq!(origin["OriginAccessControlId"], serde_json::json!({"!GetAtt": "WebOriginAccessControl.Id"}));
+    assert_eq!(
+        origin["OriginAccessControlId"]["!If"],
+        serde_json::json!(["IsChina", {"!Ref": "AWS::NoValue"}, {"!GetAtt": "WebOriginAccessControl.Id"}])
+    );
     assert_eq!(dist["DefaultRootObject"], "index.html");
     assert_eq!(dist["DefaultCacheBehavior"]["ViewerProtocolPolicy"], "redirect-to-https");
 
-    // The only reader the bucket allows is this distribution.
+    // The only reader the bucket allows is this distribution: by its ARN
+    // (origin access control), or in China by its origin access identity.
     let statements = r["WebBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"].as_array().unwrap();
-    let allows: Vec<&Value> = statements.iter().filter(|s| s["Effect"] == "Allow").collect();
-    assert_eq!(allows.len(), 1);
-    assert_eq!(allows[0]["Principal"]["Service"], "cloudfront.amazonaws.com");
-    assert_eq!(allows[0]["Action"], "s3:GetObject");
-    let source = allows[0]["Condition"]["StringEquals"]["AWS:SourceArn"]["!Sub"].as_str().unwrap();
+    let reader = statements.iter().find_map(|s| s["!If"].as_array()).expect("the reader depends on the partition");
+    assert_eq!(reader[0], "IsChina");
+    let (china, global) = (&reader[1], &reader[2]);
+    for allow in [china, global] {
+        assert_eq!(
+            (&allow["Effect"], &allow["Action"]),
+            (&serde_json::json!("Allow"), &serde_json::json!("s3:GetObject"))
+        );
+    }
+    assert_eq!(china["Principal"]["CanonicalUser"]["!GetAtt"], "WebOriginAccessIdentity.S3CanonicalUserId");
+    assert_eq!(global["Principal"]["Service"], "cloudfront.amazonaws.com");
+    let source = global["Condition"]["StringEquals"]["AWS:SourceArn"]["!Sub"].as_str().unwrap();
     assert!(source.ends_with(":distribution/${WebDistribution}"), "{source}");
+    assert!(statements.iter().filter(|s| s["Effect"] == "Allow").count() == 0, "no other reader");
 
     // index.html and config.json are never cached at the edge; hashed assets are.
     const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
@@ -660,4 +672,77 @@ fn the_api_is_throttled_and_every_consumer_has_concurrency_of_its_own() {
         }
     }
     assert_eq!(consumers, 6, "dispatch, aggregation, three review tiers, disbursement");
+}
+
+/// Every string of the template, walked (keys excluded).
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// The stack deploys to the AWS China regions too: no ARN names the
+/// global partition, and the web hosting uses origin access control where
+/// CloudFront has it and an origin access identity in China, where it does
+/// not (`make check-template` lints all three regions).
+#[test]
+fn the_stack_deploys_to_the_china_partition() {
+    let t = template();
+    let mut all = Vec::new();
+    strings(&t, &mut all);
+    let literal: Vec<&String> = all.iter().filter(|s| s.contains("arn:aws:") || s.contains("arn:aws-cn:")).collect();
+    assert!(literal.is_empty(), "ARNs use ${{AWS::Partition}}: {literal:?}");
+    let r = resources(&t);
+    let is_china = &t["Conditions"]["IsChina"];
+    let regions: BTreeSet<&str> = is_china["!Or"]
+        .as_array()
+        .expect("IsChina is decided by region, which cfn-lint evaluates")
+        .iter()
+        .map(|e| e["!Equals"][1].as_str().unwrap())
+        .collect();
+    assert_eq!(regions, BTreeSet::from(["cn-north-1", "cn-northwest-1"]));
+    assert_eq!(r["WebOriginAccessControl"]["Condition"], "NotChina");
+    assert_eq!(r["WebOriginAccessIdentity"]["Condition"], "IsChina");
+    let origin = &r["WebDistribution"]["Properties"]["DistributionConfig"]["Origins"][0];
+    assert_eq!(origin["OriginAccessControlId"]["!If"][0], "IsChina");
+    assert_eq!(origin["S3OriginConfig"]["OriginAccessIdentity"]["!If"][0], "IsChina");
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/check-template.sh")).unwrap();
+    assert!(script.contains("--regions us-east-1 cn-north-1 cn-northwest-1"), "the lint covers the China regions");
+}
+
+/// The record outlives the stack and the outage: log groups are kept when
+/// the stack goes, queues keep messages as long as their dead-letter
+/// queues, access logs say who called what from where, and no browser
+/// origin but the client's is allowed.
+#[test]
+fn logs_are_kept_queues_outlast_an_outage_and_only_the_clients_origin_is_allowed() {
+    let t = template();
+    let r = resources(&t);
+    for (name, g) in r.iter().filter(|(_, v)| v["Type"] == "AWS::Logs::LogGroup") {
+        assert_eq!(
+            (&g["DeletionPolicy"], &g["UpdateReplacePolicy"]),
+            (&Value::from("Retain"), &Value::from("Retain")),
+            "{name}"
+        );
+    }
+    for (name, q) in r.iter().filter(|(_, v)| v["Type"] == "AWS::SQS::Queue") {
+        assert_eq!(q["Properties"]["MessageRetentionPeriod"].as_f64(), Some(1_209_600.0), "{name} keeps 14 days");
+    }
+    let format = r["HttpApi"]["Properties"]["AccessLogSettings"]["Format"].as_str().unwrap();
+    let format: Value = serde_json::from_str(format).expect("the access log line is JSON");
+    for (field, variable) in [
+        ("sourceIp", "$context.identity.sourceIp"),
+        ("sub", "$context.authorizer.claims.sub"),
+        ("method", "$context.httpMethod"),
+        ("path", "$context.path"),
+        ("status", "$context.status"),
+    ] {
+        assert_eq!(format[field], variable, "the access log carries {field}");
+    }
+    let origin = &t["Parameters"]["AllowedOrigin"];
+    assert!(origin.get("Default").is_none(), "the deployer names the client's origin; there is no default");
+    assert_eq!(origin["AllowedPattern"], r"^https://[^*/\s]+$", "one https origin, never a wildcard");
 }
