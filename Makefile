@@ -38,9 +38,12 @@ test-web: web
 # free loopback port, stopped at the end): the storage contract on DynamoDB,
 # redelivery, S3 documents, then every workflow scenario, the authorization
 # matrix, the identity, maker-checker, grace, payee, document and anchor
-# suites on DynamoDB/S3/SQS.
+# suites on DynamoDB/S3/SQS; then the least-privilege check of what every
+# function did there against its role (scripts/least-privilege.sh).
 test-emulator:
+	rm -rf target/least-privilege/uses
 	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement --test races --test duplicates --test authz_matrix --test identity --test staff --test maker_checker --test grace --test payee --test documents --test anchors'
+	./scripts/least-privilege.sh
 
 # The API fuzzed from docs/openapi.yaml by schemathesis (docs/RELIABILITY.md).
 fuzz:

@@ -22,6 +22,8 @@ use subsidy_core::policy::Policy;
 use subsidy_core::ports::Clock;
 use subsidy_infra::aws::{self, Clients, DynamoStore, ServiceConfig, SqsQueues};
 use subsidy_infra::jwt::Hs256;
+
+use crate::metering::{Meter, as_function};
 use tokio::sync::Mutex;
 
 /// The whole template, as JSON (CloudFormation tags become `{"!Tag": v}`).
@@ -200,7 +202,7 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, prefix: &str) -> Reso
         buckets.insert(logical.clone(), name);
     }
     // The audit chains' KMS HMAC key, as the template makes it.
-    let key = &defs.iter().find(|(_, v)| v["Type"] == "AWS::KMS::Key").expect("the template's KMS key").1["Properties"];
+    let key = &defs["AuditKey"]["Properties"];
     let audit_key_id = aws::kms_client(sdk)
         .create_key()
         .key_spec(aws_sdk_kms::types::KeySpec::from(key["KeySpec"].as_str().unwrap()))
@@ -247,6 +249,9 @@ pub struct AwsStack {
     payout: disbursement::App,
     /// Each SQS consumer's dead-letter queue, by its source queue's logical id.
     pub dead_letters: HashMap<&'static str, aws::SqsDeadLetters>,
+    /// Every request the functions made, by function: written out for the
+    /// least-privilege check when the stack goes.
+    recorder: Meter,
     pub queues: SqsQueues,
     /// What the functions and the event-source mappings talk through
     /// (metered in the cost test); the test's own looks use `sdk`.
@@ -340,6 +345,15 @@ pub mod lambda_json {
     }
 }
 
+/// The review function deployed for `tier`.
+pub fn review_function(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Community => "ReviewCommunityFunction",
+        Tier::Subdistrict => "ReviewSubdistrictFunction",
+        Tier::District => "ReviewDistrictFunction",
+    }
+}
+
 fn tier_queue(tier: Tier) -> &'static str {
     match tier {
         Tier::Community => "CommunityQueue",
@@ -416,10 +430,25 @@ impl AwsStack {
         };
         let seeding = Arc::new(aws::services(&sdk, &config, clock.clone()).await.expect("services on the emulator"));
         subsidy_standalone::demo::seed(&seeding).await.expect("demo data");
-        let clients = match interceptor {
-            Some(i) => Clients::intercepted(&sdk, i),
-            None => Clients::from_sdk(&sdk),
-        };
+        // Every stack records what each function does, for the
+        // least-privilege check (crate::least_privilege).
+        let recorder = Meter::default();
+        let mut interceptors = vec![aws_sdk_dynamodb::config::SharedInterceptor::new(recorder.clone())];
+        interceptors.extend(interceptor);
+        let clients = Clients::intercepted(&sdk, &interceptors);
+        // Each function's cold start, as its main.rs does it (the audit
+        // key's MAC from KMS), recorded against its own role; the stack then
+        // serves every function from one set of ports.
+        for function in [
+            "SubmissionFunction",
+            "ReviewCommunityFunction",
+            "ReviewSubdistrictFunction",
+            "ReviewDistrictFunction",
+            "AggregationFunction",
+            "DisbursementFunction",
+        ] {
+            as_function(function, aws::ports_on(clients.clone(), &config, clock.clone())).await.expect("a cold start");
+        }
         let services =
             Arc::new(aws::services_on(clients.clone(), &config, clock).await.expect("services on the emulator"));
         let queues = SqsQueues::new(
@@ -435,7 +464,8 @@ impl AwsStack {
         let app = match oidc {
             Some(oidc) => subsidy_standalone::api_router_oidc(services.clone(), oidc, keys, health),
             None => subsidy_standalone::api_router(services.clone(), keys, health),
-        };
+        }
+        .layer(axum::middleware::from_fn(as_the_function_serving_it));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, mut rx) = tokio::sync::watch::channel(false);
@@ -462,6 +492,7 @@ impl AwsStack {
             submission: submission::consumers(Arc::new(submission::App::new(&services.ports))),
             payout: disbursement::App::new(&services.ports),
             dead_letters,
+            recorder,
             services,
             queues,
             clients,
@@ -591,9 +622,11 @@ impl AwsStack {
             let mut pass = Pumped::default();
             for event in self.new_object_events().await {
                 for _ in 1..self.times() {
-                    self.submission.consume(event.clone()).await.expect("document consumer");
+                    as_function("SubmissionFunction", self.submission.consume(event.clone()))
+                        .await
+                        .expect("document consumer");
                 }
-                self.submission.consume(event).await.expect("document consumer");
+                as_function("SubmissionFunction", self.submission.consume(event)).await.expect("document consumer");
                 pass.objects += 1;
                 pass.invocations += 1;
             }
@@ -603,10 +636,12 @@ impl AwsStack {
                 // Two event-source mappings read the stream: dispatch and aggregation.
                 for _ in 0..self.times() {
                     let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
-                    let response = dispatch::handle_stream(&self.queues, event).await;
+                    let response = as_function("DispatchFunction", dispatch::handle_stream(&self.queues, event)).await;
                     pass.failures += response.batch_item_failures.len() as u64;
                     let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
-                    let response = aggregation::handle_stream(&self.services.stats, event).await;
+                    let response =
+                        as_function("AggregationFunction", aggregation::handle_stream(&self.services.stats, event))
+                            .await;
                     pass.failures += response.batch_item_failures.len() as u64;
                 }
             }
@@ -647,11 +682,19 @@ impl AwsStack {
                 pass.invocations += 1;
                 for _ in 1..self.times() {
                     let again = serde_json::from_value(event.clone()).expect("a Lambda SQS event");
-                    let r = disbursement::handle_sqs(&self.payout, &self.dead_letters["ExportQueue"], again).await;
+                    let r = as_function(
+                        "DisbursementFunction",
+                        disbursement::handle_sqs(&self.payout, &self.dead_letters["ExportQueue"], again),
+                    )
+                    .await;
                     pass.failures += r.failed_ids().len() as u64;
                 }
                 let event = serde_json::from_value(event).expect("a Lambda SQS event");
-                let response = disbursement::handle_sqs(&self.payout, &self.dead_letters["ExportQueue"], event).await;
+                let response = as_function(
+                    "DisbursementFunction",
+                    disbursement::handle_sqs(&self.payout, &self.dead_letters["ExportQueue"], event),
+                )
+                .await;
                 let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
                 pass.failures += failed.len() as u64;
                 let done: Vec<String> =
@@ -671,5 +714,67 @@ impl AwsStack {
             }
         }
         total
+    }
+}
+
+impl Drop for AwsStack {
+    fn drop(&mut self) {
+        let r = &self.resources;
+        let names = crate::least_privilege::Names {
+            table: r.table.clone(),
+            audit_key_arn: r.audit_key_id.clone(),
+            buckets: [
+                (r.bucket.clone(), "DocumentBucket"),
+                (r.exports_bucket.clone(), "ExportsBucket"),
+                (r.anchor_bucket.clone(), "AnchorBucket"),
+            ]
+            .into_iter()
+            .map(|(b, l)| (b, l.to_string()))
+            .collect(),
+            queues: r.queues.iter().map(|(logical, url)| (url.clone(), logical.clone())).collect(),
+        };
+        let uses: Vec<_> =
+            self.recorder.calls().iter().flat_map(|c| crate::least_privilege::uses_of(c, &names)).collect();
+        crate::least_privilege::write(&format!("{}-{}", std::process::id(), r.table), &uses);
+    }
+}
+
+/// The function (logical id in template.yaml) that serves `method path`, as
+/// API Gateway routes it.
+pub fn function_of(method: &str, path: &str) -> Option<&'static str> {
+    let matches = |routes: &[(&str, &str)]| {
+        routes.iter().any(|(m, pattern)| {
+            let (p, q): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+            *m == method && p.len() == q.len() && p.iter().zip(&q).all(|(a, b)| a.starts_with('{') || a == b)
+        })
+    };
+    if matches(submission::ROUTES) {
+        return Some("SubmissionFunction");
+    }
+    if matches(aggregation::ROUTES) {
+        return Some("AggregationFunction");
+    }
+    if matches(disbursement::ROUTES) {
+        return Some("DisbursementFunction");
+    }
+    if matches(review::ROUTES) {
+        return match path.split('/').nth(4).and_then(Tier::parse)? {
+            Tier::Community => Some("ReviewCommunityFunction"),
+            Tier::Subdistrict => Some("ReviewSubdistrictFunction"),
+            Tier::District => Some("ReviewDistrictFunction"),
+        };
+    }
+    None
+}
+
+/// Runs each API request as the code of the function API Gateway would
+/// route it to (see [`crate::metering::as_function`]).
+async fn as_the_function_serving_it(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match function_of(req.method().as_str(), req.uri().path()) {
+        Some(f) => crate::metering::as_function(f, next.run(req)).await,
+        None => next.run(req).await,
     }
 }

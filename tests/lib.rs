@@ -32,6 +32,7 @@ impl Clock for TestClock {
 }
 
 pub mod aws;
+pub mod least_privilege;
 pub mod metering;
 pub mod oidc_issuer;
 pub mod pii;

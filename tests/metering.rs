@@ -39,6 +39,24 @@ pub enum Service {
     DynamoDb,
     Sqs,
     S3,
+    Kms,
+}
+
+tokio::task_local! {
+    /// The function (its logical id in template.yaml) whose code is
+    /// running: what a request made now is attributed to.
+    static FUNCTION: &'static str;
+}
+
+/// Runs `f` as the code of `function` (its logical id in template.yaml):
+/// every SDK request it makes is recorded against that function's role.
+pub async fn as_function<F: std::future::Future>(function: &'static str, f: F) -> F::Output {
+    FUNCTION.scope(function, f).await
+}
+
+/// The function whose code is running, if any.
+pub fn current_function() -> Option<&'static str> {
+    FUNCTION.try_with(|f| *f).ok()
 }
 
 /// One request as the SDK sent it and what came back.
@@ -51,6 +69,15 @@ pub struct Call {
     pub request: Value,
     pub response: Value,
     pub ok: bool,
+    /// The function whose code made it (see [`as_function`]); `None` for
+    /// what the test or an event-source mapping does.
+    pub function: Option<&'static str>,
+    /// S3: the request's URI (bucket, key and query).
+    pub uri: String,
+    /// The HTTP status (0 for a presigned request, which is signed and
+    /// handed out, not sent).
+    pub status: u16,
+    pub presigned: bool,
 }
 
 /// The interceptor: attach it with `Clients::intercepted`.
@@ -68,6 +95,8 @@ struct InFlight {
     service: Service,
     op: String,
     request: Value,
+    uri: String,
+    function: Option<&'static str>,
 }
 
 impl Storable for InFlight {
@@ -95,13 +124,16 @@ impl Intercept for Meter {
             (Service::DynamoDb, op.to_string())
         } else if let Some(op) = target.strip_prefix("AmazonSQS.") {
             (Service::Sqs, op.to_string())
+        } else if let Some(op) = target.strip_prefix("TrentService.") {
+            (Service::Kms, op.to_string())
         } else if req.uri().contains("list-type=") {
             (Service::S3, "LIST".to_string())
         } else {
             (Service::S3, req.method().to_string())
         };
         let request = if service == Service::S3 { Value::Null } else { json_body(req.body().bytes()) };
-        cfg.interceptor_state().store_put(InFlight { service, op, request });
+        let uri = req.uri().to_string();
+        cfg.interceptor_state().store_put(InFlight { service, op, request, uri, function: current_function() });
         Ok(())
     }
 
@@ -112,13 +144,30 @@ impl Intercept for Meter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let Some(f) = cfg.load::<InFlight>().cloned() else { return Ok(()) };
+        let call = |response, ok, status, presigned| Call {
+            service: f.service,
+            op: f.op.clone(),
+            request: f.request.clone(),
+            response,
+            ok,
+            function: f.function,
+            uri: f.uri.clone(),
+            status,
+            presigned,
+        };
         // No response: a presigned request, which is signed, not sent (the
-        // client sends it; documents are counted apart), or a request that
-        // never reached the service.
-        let Some(r) = context.response() else { return Ok(()) };
+        // client sends it, with the function's authority: recorded for the
+        // permissions, not charged; documents are counted apart), or a
+        // request that never reached the service.
+        let Some(r) = context.response() else {
+            if f.service == Service::S3 && f.uri.contains("X-Amz-Signature=") {
+                self.0.lock().unwrap().push(call(Value::Null, true, 0, true));
+            }
+            return Ok(());
+        };
         let ok = r.status().is_success();
         let response = if f.service == Service::S3 { Value::Null } else { json_body(r.body().bytes()) };
-        self.0.lock().unwrap().push(Call { service: f.service, op: f.op, request: f.request, response, ok });
+        self.0.lock().unwrap().push(call(response, ok, r.status().as_u16(), false));
         Ok(())
     }
 }
@@ -287,7 +336,7 @@ impl Accountant {
         let calls = meter.calls();
         let new: Vec<Call> = calls[self.seen..].to_vec();
         self.seen = calls.len();
-        for c in new {
+        for c in new.into_iter().filter(|c| !c.presigned) {
             match c.service {
                 Service::DynamoDb => self.dynamo(&c).await,
                 Service::Sqs => {
@@ -305,6 +354,8 @@ impl Accountant {
                     self.usage.add(class, 1.0);
                     self.usage.add(format!("s3.op.{}", c.op), 1.0);
                 }
+                // The audit key's MAC: one per cold start, not per request.
+                Service::Kms => {}
             }
         }
     }

@@ -324,15 +324,37 @@ async fn an_anchor_cannot_be_rewritten_where_it_is_kept() {
 #[tokio::test]
 async fn the_operator_jobs_anchor_and_verify() {
     let (app, ids) = store_with_chains().await;
-    let anchored = aggregation::job(&app.services.audit, "audit-anchor").await.unwrap();
+    let anchored = subsidy_tests::metering::as_function(
+        "AggregationFunction",
+        aggregation::job(&app.services.audit, "audit-anchor"),
+    )
+    .await
+    .unwrap();
     assert_eq!(anchored["anchor"], 1);
-    let report = aggregation::job(&app.services.audit, "audit-verify").await.unwrap();
+    let report = subsidy_tests::metering::as_function(
+        "AggregationFunction",
+        aggregation::job(&app.services.audit, "audit-verify"),
+    )
+    .await
+    .unwrap();
     assert_eq!((report["anchors"].as_u64(), report["failures"].as_array().map(Vec::len)), (Some(1), Some(0)));
     assert!(report["applications"].as_u64().unwrap() >= 2, "{report}");
 
     rewrite_with_the_key(&app, &ids[0]).await;
-    let broken = aggregation::job(&app.services.audit, "audit-verify").await.unwrap_err().to_string();
+    let broken = subsidy_tests::metering::as_function(
+        "AggregationFunction",
+        aggregation::job(&app.services.audit, "audit-verify"),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(broken.contains(&ids[0]) && broken.contains("anchor 1"), "{broken}");
-    let unknown = aggregation::job(&app.services.audit, "drop-table").await.unwrap_err().to_string();
+    let unknown = subsidy_tests::metering::as_function(
+        "AggregationFunction",
+        aggregation::job(&app.services.audit, "drop-table"),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(unknown.contains("unknown job"), "{unknown}");
 }

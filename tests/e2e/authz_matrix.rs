@@ -241,7 +241,12 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
     let owner = me["userId"].as_str().or(me["id"].as_str()).unwrap_or("demo-company-a").to_string();
     let phone = "13800138001";
     // The daily 汇总表 exist for every unit once the nightly job has run.
-    let nightly = aggregation::nightly(&aggregation::App::new(&app.services.ports)).await.expect("the nightly job");
+    let nightly = subsidy_tests::metering::as_function(
+        "AggregationFunction",
+        aggregation::nightly(&aggregation::App::new(&app.services.ports)),
+    )
+    .await
+    .expect("the nightly job");
     let date = nightly.date.to_string();
 
     // Callers. For objects located in 南园社区 (440304001020), 南园街道

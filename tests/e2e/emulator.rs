@@ -131,11 +131,14 @@ async fn a_message_that_can_never_succeed_goes_to_the_dead_letter_queue_without_
     }
     let (event, handles) = a.receive(Tier::Community).await.expect("the poison arrival");
     assert_eq!(handles.len(), 1);
-    let r = review::handle_sqs(
-        &app.services.review,
-        Tier::Community,
-        &a.dead_letters["CommunityQueue"],
-        serde_json::from_value(event).unwrap(),
+    let r = subsidy_tests::metering::as_function(
+        "ReviewCommunityFunction",
+        review::handle_sqs(
+            &app.services.review,
+            Tier::Community,
+            &a.dead_letters["CommunityQueue"],
+            serde_json::from_value(event).unwrap(),
+        ),
     )
     .await;
     assert!(r.batch_item_failures.is_empty(), "acknowledged on its first receipt, not redelivered: {r:?}");
@@ -146,8 +149,11 @@ async fn a_message_that_can_never_succeed_goes_to_the_dead_letter_queue_without_
 
     let (event, _) = a.receive_from("ExportQueue").await.expect("the poison job");
     let payout = disbursement::App::new(&app.services.ports);
-    let r =
-        disbursement::handle_sqs(&payout, &a.dead_letters["ExportQueue"], serde_json::from_value(event).unwrap()).await;
+    let r = subsidy_tests::metering::as_function(
+        "DisbursementFunction",
+        disbursement::handle_sqs(&payout, &a.dead_letters["ExportQueue"], serde_json::from_value(event).unwrap()),
+    )
+    .await;
     assert!(r.batch_item_failures.is_empty(), "{r:?}");
     let dead = dead_lettered(a, "ExportDeadLetterQueue").await;
     assert_eq!(dead.len(), 1, "{dead:?}");
@@ -312,5 +318,98 @@ async fn counters_from_the_dynamodb_stream_equal_the_recount_however_records_are
     let city = subsidy_core::stats::UnitKey::new(&policy, "440300");
     let totals = app.services.ports.stats.unit_totals(std::slice::from_ref(&city)).await.unwrap()[&city].totals;
     assert!(totals.get(subsidy_core::stats::Counter::Projects) > 0);
+    app.aws().stop();
+}
+
+/// The web client sends an `Idempotency-Key` with every mutation, so every
+/// function that takes one keeps its key on DynamoDB (a conditional put,
+/// then an update with the response): each function's mutation, keyed and
+/// retried, is replayed, not done twice. (Also what the least-privilege
+/// check needs to see each function do.)
+#[tokio::test]
+#[ignore = "needs the AWS emulator; make test runs it through scripts/with-moto.sh"]
+async fn every_function_that_takes_mutations_replays_a_keyed_retry_on_dynamodb() {
+    let app = TestApp::spawn_aws().await;
+    let keyed_twice = |reply_1: &Reply, reply_2: &Reply, what: &str| {
+        assert!(reply_1.status.is_success(), "{what}: {}", reply_1.body);
+        assert_eq!((reply_2.status, &reply_2.body), (reply_1.status, &reply_1.body), "{what}: the first response");
+        assert_eq!(reply_2.headers.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"), "{what}");
+    };
+    let company = app.login("company-a").await;
+    let project = company.project_id("南园花园").await;
+    let body = json!({"projectId": project});
+    let first = company.post_with_key("/api/v1/applications", body.clone(), "create-1").await;
+    let again = company.post_with_key("/api/v1/applications", body, "create-1").await;
+    keyed_twice(&first, &again, "submission");
+    let id = first.body["id"].as_str().unwrap().to_string();
+    company.upload_required(&id).await;
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    app.login("pm-a").await.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    for (user, tier) in
+        [("community-nanyuan", "community"), ("subdistrict-nanyuan", "subdistrict"), ("district-futian", "district")]
+    {
+        app.drain().await;
+        let reviewer = app.login(user).await;
+        let body = json!({"version": reviewer.app_version(&id).await});
+        let path = format!("/api/v1/review/{tier}/applications/{id}/approve");
+        let first = reviewer.post_with_key(&path, body.clone(), &format!("approve-{tier}")).await;
+        let again = reviewer.post_with_key(&path, body, &format!("approve-{tier}")).await;
+        keyed_twice(&first, &again, tier);
+    }
+    app.drain().await;
+    let finance = app.login("finance-futian").await;
+    let first = finance.post_with_key("/api/v1/batches", json!({"note": "keyed"}), "batch-1").await;
+    let again = finance.post_with_key("/api/v1/batches", json!({"note": "keyed"}), "batch-1").await;
+    keyed_twice(&first, &again, "disbursement");
+    assert_eq!(finance.get("/api/v1/batches").await.ok()["items"].as_array().unwrap().len(), 1, "one batch");
+    app.aws().stop();
+}
+
+/// A rejection frees the project's claim (a delete inside the rejecting
+/// transaction) at whichever tier it happens: each tier's function rejects
+/// one application on DynamoDB, and the project can be applied for again.
+#[tokio::test]
+#[ignore = "needs the AWS emulator; make test runs it through scripts/with-moto.sh"]
+async fn every_tier_can_reject_and_the_projects_claim_is_freed() {
+    let app = TestApp::spawn_aws().await;
+    let company = app.login("company-a").await;
+    let tiers =
+        [("community-nanyuan", "community"), ("subdistrict-nanyuan", "subdistrict"), ("district-futian", "district")];
+    for (depth, (rejecter, tier)) in tiers.iter().enumerate() {
+        let name = format!("驳回{tier}");
+        let project = company
+            .post(
+                "/api/v1/projects",
+                json!({"name": name, "address": "南园路", "community": "440304001020", "managedArea": "1200.00",
+                       "managerName": "王项目经理", "managerPhone": "13800138001"}),
+            )
+            .await
+            .ok();
+        let id = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        company.upload_required(&id).await;
+        company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+        app.login("pm-a").await.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+        for (approver, lower) in &tiers[..depth] {
+            app.drain().await;
+            app.login(approver)
+                .await
+                .act(&id, &format!("/api/v1/review/{lower}/applications/{{id}}/approve"), json!({}))
+                .await
+                .ok();
+        }
+        app.drain().await;
+        let rejected = app
+            .login(rejecter)
+            .await
+            .act(&id, &format!("/api/v1/review/{tier}/applications/{{id}}/reject"), json!({"reason": "不符合条件"}))
+            .await
+            .ok();
+        assert_eq!(rejected["state"], "rejected", "{tier}");
+        let again = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await;
+        assert_eq!(again.status, 201, "{tier}: the claim is free again: {}", again.body);
+    }
     app.aws().stop();
 }

@@ -243,7 +243,12 @@ async fn the_nightly_job_repairs_injected_drift_and_stores_the_daily_reports() {
     let wrong = city.get("/api/v1/stats/440304").await.ok();
     assert_eq!(n(&wrong, "/totals/claimedAmountFen"), 5_234_567 + 1_000_000, "the drift shows");
 
-    let nightly = aggregation::nightly(&aggregation::App::new(&app.services.ports)).await.unwrap();
+    let nightly = subsidy_tests::metering::as_function(
+        "AggregationFunction",
+        aggregation::nightly(&aggregation::App::new(&app.services.ports)),
+    )
+    .await
+    .unwrap();
     assert!(
         nightly
             .reconcile
@@ -257,7 +262,12 @@ async fn the_nightly_job_repairs_injected_drift_and_stores_the_daily_reports() {
     let right = city.get("/api/v1/stats/440304").await.ok();
     assert_eq!(n(&right, "/totals/claimedAmountFen"), 5_234_567);
     assert_counters_equal_recount(&app).await;
-    let again = aggregation::nightly(&aggregation::App::new(&app.services.ports)).await.unwrap();
+    let again = subsidy_tests::metering::as_function(
+        "AggregationFunction",
+        aggregation::nightly(&aggregation::App::new(&app.services.ports)),
+    )
+    .await
+    .unwrap();
     assert!(again.reconcile.drift.is_empty(), "{:?}", again.reconcile.drift);
 
     // The day's reports are stored and downloadable by the unit's staff only.

@@ -161,23 +161,28 @@ impl Clients {
     }
 
     /// Clients that run `interceptor` on every request and response (the
-    /// cost tests count DynamoDB units, SQS and S3 requests with one).
+    /// cost test counts DynamoDB units, SQS and S3 requests with one; the
+    /// least-privilege check records every action each function takes).
     pub fn intercepted(
         sdk: &aws_config::SdkConfig,
-        interceptor: aws_sdk_dynamodb::config::SharedInterceptor,
+        interceptors: &[aws_sdk_dynamodb::config::SharedInterceptor],
     ) -> Clients {
         let path_style = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
-        dynamo.push_interceptor(interceptor.clone());
         let mut s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style);
-        s3.push_interceptor(interceptor.clone());
         let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
-        sqs.push_interceptor(interceptor);
+        let mut kms = aws_sdk_kms::config::Builder::from(sdk);
+        for i in interceptors {
+            dynamo.push_interceptor(i.clone());
+            s3.push_interceptor(i.clone());
+            sqs.push_interceptor(i.clone());
+            kms.push_interceptor(i.clone());
+        }
         Clients {
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
-            kms: kms_client(sdk),
+            kms: aws_sdk_kms::Client::from_conf(kms.build()),
         }
     }
 }
