@@ -747,3 +747,72 @@ fn logs_are_kept_queues_outlast_an_outage_and_only_the_clients_origin_is_allowed
     assert!(origin.get("Default").is_none(), "the deployer names the client's origin; there is no default");
     assert_eq!(origin["AllowedPattern"], r"^https://[^*/\s]+$", "one https origin, never a wildcard");
 }
+
+/// `make check-template` runs cfn-lint with the serverless rules; what it
+/// still reports is waived in the template with the reason beside it. The
+/// waivers are exactly these, so a new one is a decision this test shows.
+#[test]
+fn the_serverless_rules_waivers_are_the_reviewed_ones() {
+    let t = template();
+    let mut waived: Vec<(String, String)> = Vec::new();
+    for (name, r) in resources(&t) {
+        for check in r["Metadata"]["cfn-lint"]["config"]["ignore_checks"].as_array().into_iter().flatten() {
+            waived.push((check.as_str().unwrap().to_string(), name.clone()));
+        }
+    }
+    let by_check = |c: &str| waived.iter().filter(|(k, _)| k == c).map(|(_, n)| n.as_str()).collect::<BTreeSet<_>>();
+    let functions: BTreeSet<&str> = functions(resources(&t)).into_iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(by_check("WS1004"), functions, "every function logs to its own group, with retention");
+    assert_eq!(by_check("WS1002"), BTreeSet::from(["AggregationFunction", "SubmissionFunction"]), "API plus events");
+    assert!(by_check("ES6000").iter().all(|q| q.contains("DeadLetter") || *q == "StreamFailureQueue"), "only DLQs");
+    let other: Vec<_> = waived.iter().filter(|(k, _)| !["WS1004", "WS1002", "ES6000"].contains(&k.as_str())).collect();
+    assert!(other.is_empty(), "an unreviewed waiver: {other:?}");
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/check-template.sh")).unwrap();
+    assert!(script.contains("-a cfn_lint_serverless.rules"));
+}
+
+/// The operations dashboard shows the business figures the consumers emit
+/// and every metric an alarm watches, by the names the code and the alarms
+/// use (a renamed metric would leave a blank graph).
+#[test]
+fn the_dashboard_shows_the_business_figures_and_every_alarmed_metric() {
+    let t = template();
+    let r = resources(&t);
+    let body = r["OperationsDashboard"]["Properties"]["DashboardBody"]["!Sub"].as_str().expect("a dashboard");
+    let body: Value = serde_json::from_str(body).expect("the dashboard body is JSON");
+    let shown: BTreeSet<(String, String)> = body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().unwrap().iter())
+        .map(|m| (m[0].as_str().unwrap().to_string(), m[1].as_str().unwrap().to_string()))
+        .collect();
+    let emitted = |line: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(line).unwrap();
+        v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap().into())
+            .collect()
+    };
+    let event: aws_lambda_events::dynamodb::Event =
+        serde_json::from_str(include_str!("../../events/dispatch/stream-batch-ok.json")).unwrap();
+    let app = event.records.iter().find_map(|r| subsidy_infra::stream::change_of(r).ok().flatten()).unwrap().new;
+    let paid = subsidy_core::application::dispatch::ChangeRecord {
+        old: Some(subsidy_core::application::Application {
+            state: subsidy_core::application::State::InPaymentBatch,
+            ..app.clone()
+        }),
+        new: subsidy_core::application::Application { state: subsidy_core::application::State::Paid, ..app },
+    };
+    let business = aggregation::business_metrics(&[paid], chrono::Utc::now()).unwrap();
+    for name in emitted(&business).into_iter().chain(emitted(&aggregation::nightly_metrics(0, chrono::Utc::now()))) {
+        assert!(shown.contains(&("Subsidy".to_string(), name.clone())), "the dashboard shows Subsidy/{name}");
+    }
+    for a in r.values().filter(|a| a["Type"] == "AWS::CloudWatch::Alarm") {
+        let p = &a["Properties"];
+        let metric = (p["Namespace"].as_str().unwrap().to_string(), p["MetricName"].as_str().unwrap().to_string());
+        assert!(shown.contains(&metric), "the dashboard shows {metric:?}, which an alarm watches");
+    }
+}

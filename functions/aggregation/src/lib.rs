@@ -219,7 +219,12 @@ pub async fn handle_stream(stats: &Stats, event: Event) -> DynamoDbEventResponse
         }
     }
     match stats.aggregate(&changes).await {
-        Ok(done) => tracing::info!(applied = done.applied, skipped = done.skipped, writes = done.writes, "counted"),
+        Ok(done) => {
+            tracing::info!(applied = done.applied, skipped = done.skipped, writes = done.writes, "counted");
+            if let Some(line) = business_metrics(&changes, Utc::now()) {
+                println!("{line}");
+            }
+        }
         Err(e) => {
             tracing::error!(error = %e, "aggregation failed; the batch will be retried");
             return match event.records.first().and_then(|r| r.change.sequence_number.clone()) {
@@ -330,6 +335,55 @@ pub fn nightly_metrics(drift: usize, now: DateTime<Utc>) -> String {
     .to_string()
 }
 
+/// The business figures of the operations dashboard, as one Embedded
+/// Metric Format line per stream batch (none if the batch moved nothing):
+/// `Subsidy/ApplicationsSubmitted` (a draft or a returned application
+/// submitted), `ApplicationsApproved` (the district's 审核 approval) and
+/// `ApplicationsPaid` (the bank's result). A redelivered batch counts again:
+/// these are for watching the hour, the live totals are exact.
+pub fn business_metrics(
+    changes: &[subsidy_core::application::dispatch::ChangeRecord],
+    now: DateTime<Utc>,
+) -> Option<String> {
+    use subsidy_core::application::State;
+    let (mut submitted, mut approved, mut paid) = (0u64, 0u64, 0u64);
+    for c in changes {
+        let old = c.old.as_ref().map(|a| a.state);
+        let new = c.new.state;
+        if matches!(old, Some(State::Draft | State::Returned))
+            && !matches!(new, State::Draft | State::Returned | State::Withdrawn)
+        {
+            submitted += 1;
+        }
+        if old == Some(State::PendingDistrict) && new == State::Approved {
+            approved += 1;
+        }
+        if old != Some(State::Paid) && new == State::Paid {
+            paid += 1;
+        }
+    }
+    if submitted + approved + paid == 0 {
+        return None;
+    }
+    Some(
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": now.timestamp_millis(),
+                "CloudWatchMetrics": [{"Namespace": "Subsidy", "Dimensions": [["Function"]], "Metrics": [
+                    {"Name": "ApplicationsSubmitted", "Unit": "Count"},
+                    {"Name": "ApplicationsApproved", "Unit": "Count"},
+                    {"Name": "ApplicationsPaid", "Unit": "Count"}
+                ]}]
+            },
+            "Function": "aggregation",
+            "ApplicationsSubmitted": submitted,
+            "ApplicationsApproved": approved,
+            "ApplicationsPaid": paid,
+        })
+        .to_string(),
+    )
+}
+
 /// The aggregation function's consumers: the table's stream, the nightly
 /// schedule, and operators' jobs.
 pub fn consumers(app: AppState) -> Consumers {
@@ -414,6 +468,41 @@ mod tests {
         let key = report_key(n.date, "440300", Format::Csv);
         assert!(exports.read(&key).await.unwrap().is_some(), "the city's report is in the exports store");
         assert_eq!(documents.read(&key).await.unwrap(), None, "and nothing in the document store");
+    }
+
+    #[test]
+    fn the_business_metrics_count_submissions_approvals_and_payments_once_each() {
+        use subsidy_core::application::State;
+        use subsidy_core::application::dispatch::ChangeRecord;
+        // An application as the stream carries it (the dispatch sample).
+        let event: Event = serde_json::from_str(include_str!("../../../events/dispatch/stream-batch-ok.json")).unwrap();
+        let app = event.records.iter().find_map(|r| change_of(r).ok().flatten()).expect("an application change").new;
+        let change = |old: Option<State>, new: State| ChangeRecord {
+            old: old.map(|s| subsidy_core::application::Application { state: s, ..app.clone() }),
+            new: subsidy_core::application::Application { state: new, ..app.clone() },
+        };
+        assert_eq!(business_metrics(&[change(None, State::Draft)], Utc::now()), None, "a new draft is not news");
+        let changes = [
+            change(Some(State::Draft), State::AwaitingAreaConfirmation),
+            change(Some(State::Returned), State::PendingCommunity),
+            change(Some(State::Draft), State::Withdrawn),
+            change(Some(State::PendingDistrict), State::Approved),
+            change(Some(State::InPaymentBatch), State::Approved),
+            change(Some(State::InPaymentBatch), State::Paid),
+            change(Some(State::Paid), State::Paid),
+        ];
+        let v: serde_json::Value = serde_json::from_str(&business_metrics(&changes, Utc::now()).unwrap()).unwrap();
+        assert_eq!(
+            (v["ApplicationsSubmitted"].as_u64(), v["ApplicationsApproved"].as_u64(), v["ApplicationsPaid"].as_u64()),
+            (Some(2), Some(1), Some(1))
+        );
+        let declared: Vec<&str> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(declared, ["ApplicationsSubmitted", "ApplicationsApproved", "ApplicationsPaid"]);
     }
 
     #[test]
