@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run   — build everything, seed demo data, serve on http://127.0.0.1:8080
 #   make test  — run every test in the repo
-.PHONY: cost fuzz run test test-emulator test-web web check-template package build check-core lint fmt jurisdictions clean bench bench-init
+.PHONY: cost fuzz run test test-emulator test-web web check-template package deploy-check build check-core lint fmt jurisdictions clean bench bench-init
 
 DATA_DIR ?= .data
 ADDR ?= 127.0.0.1:8080
@@ -61,6 +61,12 @@ check-template:
 # Every Lambda function, release, arm64, zipped; prints the sizes.
 package:
 	./scripts/package.sh
+
+# The SAM build path end to end for one function (sam build, rust-cargolambda,
+# cargo-lambda, zig), as `sam deploy` builds; no AWS account needed. CI runs
+# it after `make package`, whose release build it reuses.
+deploy-check:
+	./scripts/deploy-check.sh
 
 build:
 	cargo build --workspace --all-targets
