@@ -816,3 +816,20 @@ fn the_dashboard_shows_the_business_figures_and_every_alarmed_metric() {
         assert!(shown.contains(&metric), "the dashboard shows {metric:?}, which an alarm watches");
     }
 }
+
+/// A queue EventBridge may send to takes only this account's rules: the
+/// service principal alone would let any account's rule send there.
+#[test]
+fn eventbridge_may_send_to_a_dead_letter_queue_only_from_this_account() {
+    let t = template();
+    let mut policies = 0;
+    for p in resources(&t).values().filter(|p| p["Type"] == "AWS::SQS::QueuePolicy") {
+        for s in p["Properties"]["PolicyDocument"]["Statement"].as_array().unwrap() {
+            if s["Principal"]["Service"] == "events.amazonaws.com" {
+                policies += 1;
+                assert_eq!(s["Condition"]["StringEquals"]["aws:SourceAccount"]["!Ref"], "AWS::AccountId", "{s}");
+            }
+        }
+    }
+    assert_eq!(policies, 2, "the document-event and the async dead-letter queues");
+}
