@@ -758,11 +758,7 @@ pub fn function_of(method: &str, path: &str) -> Option<&'static str> {
         return Some("DisbursementFunction");
     }
     if matches(review::ROUTES) {
-        return match path.split('/').nth(4).and_then(Tier::parse)? {
-            Tier::Community => Some("ReviewCommunityFunction"),
-            Tier::Subdistrict => Some("ReviewSubdistrictFunction"),
-            Tier::District => Some("ReviewDistrictFunction"),
-        };
+        return path.split('/').nth(4).and_then(Tier::parse).map(review_function);
     }
     None
 }

@@ -172,7 +172,7 @@ fn s3_uses(call: &Call, names: &Names) -> Vec<(String, String, BTreeMap<String, 
     };
     let path = url.path().trim_start_matches('/');
     let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
-    let key = percent_decode(key);
+    let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
     let query: BTreeMap<String, String> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let bucket = names.bucket(bucket);
     let bucket_arn = format!("arn:aws:s3:::{bucket}");
@@ -204,13 +204,6 @@ fn s3_uses(call: &Call, names: &Names) -> Vec<(String, String, BTreeMap<String, 
         other => out.push((format!("s3:UNMAPPED-{other}"), object_arn, BTreeMap::new(), because.clone())),
     }
     out
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("k={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 /// Writes `uses` (deduplicated) to `target/least-privilege/uses/{name}.json`.

@@ -522,6 +522,29 @@ pub async fn submitted_and_confirmed(app: &TestApp) -> String {
     id
 }
 
+/// Creates a project of `company` in 南园社区 managed by `pm` (pm-a), applies
+/// for it, uploads the required documents, submits, and has the manager
+/// confirm the area: the application waits at `pending_community`.
+/// Returns the project and the application's id.
+pub async fn submitted_for_new_project(company: &User<'_>, pm: &User<'_>, name: &str, area: &str) -> (Value, String) {
+    let project = company
+        .post(
+            "/api/v1/projects",
+            json!({"name": name, "address": "南园路", "community": "440304001020", "managedArea": area,
+                   "managerName": "王项目经理", "managerPhone": "13800138001"}),
+        )
+        .await
+        .ok();
+    let id = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    company.upload_required(&id).await;
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    (project, id)
+}
+
 /// Creates `n` more projects of company-a in 南园社区 and takes an
 /// application for each through every tier to `approved`. Returns their ids.
 pub async fn approved_applications(app: &TestApp, n: usize) -> Vec<String> {
@@ -538,23 +561,8 @@ pub async fn approved_projects(app: &TestApp, company: &User<'_>, names: &[Strin
     let pm = app.login("pm-a").await;
     let mut ids = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let project = company
-            .post(
-                "/api/v1/projects",
-                json!({"name": name, "address": "南园路", "community": "440304001020",
-                       "managedArea": format!("{}.{:02}", 1000 + 37 * i, (13 * i) % 100),
-                       "managerName": "王项目经理", "managerPhone": "13800138001"}),
-            )
-            .await
-            .ok();
-        let id = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        company.upload_required(&id).await;
-        company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
-        pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
-        ids.push(id);
+        let area = format!("{}.{:02}", 1000 + 37 * i, (13 * i) % 100);
+        ids.push(submitted_for_new_project(company, &pm, name, &area).await.1);
     }
     for (user, tier) in
         [("community-nanyuan", "community"), ("subdistrict-nanyuan", "subdistrict"), ("district-futian", "district")]

@@ -372,26 +372,11 @@ async fn every_function_that_takes_mutations_replays_a_keyed_retry_on_dynamodb()
 #[ignore = "needs the AWS emulator; make test runs it through scripts/with-moto.sh"]
 async fn every_tier_can_reject_and_the_projects_claim_is_freed() {
     let app = TestApp::spawn_aws().await;
-    let company = app.login("company-a").await;
+    let (company, pm) = (app.login("company-a").await, app.login("pm-a").await);
     let tiers =
         [("community-nanyuan", "community"), ("subdistrict-nanyuan", "subdistrict"), ("district-futian", "district")];
     for (depth, (rejecter, tier)) in tiers.iter().enumerate() {
-        let name = format!("驳回{tier}");
-        let project = company
-            .post(
-                "/api/v1/projects",
-                json!({"name": name, "address": "南园路", "community": "440304001020", "managedArea": "1200.00",
-                       "managerName": "王项目经理", "managerPhone": "13800138001"}),
-            )
-            .await
-            .ok();
-        let id = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        company.upload_required(&id).await;
-        company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
-        app.login("pm-a").await.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+        let (project, id) = submitted_for_new_project(&company, &pm, &format!("驳回{tier}"), "1200.00").await;
         for (approver, lower) in &tiers[..depth] {
             app.drain().await;
             app.login(approver)

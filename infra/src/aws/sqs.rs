@@ -116,13 +116,9 @@ const MAX_REASON: usize = 1024;
 #[async_trait]
 impl subsidy_core::ports::DeadLetterQueue for SqsDeadLetters {
     async fn dead_letter(&self, body: &str, reason: &str) -> StoreResult<()> {
-        let mut cut = reason.len().min(MAX_REASON);
-        while !reason.is_char_boundary(cut) {
-            cut -= 1;
-        }
         let reason = aws_sdk_sqs::types::MessageAttributeValue::builder()
             .data_type("String")
-            .string_value(if reason.is_empty() { "unknown" } else { &reason[..cut] })
+            .string_value(if reason.is_empty() { "unknown" } else { &reason[..reason.floor_char_boundary(MAX_REASON)] })
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         self.client
