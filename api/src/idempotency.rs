@@ -21,9 +21,9 @@ use subsidy_core::ports::{Begin, StoredResponse};
 use crate::error::ApiError;
 use crate::extract::{Gate, claims_of};
 
-/// The largest request body a keyed request may carry (result files are
-/// the largest mutations).
-pub const MAX_KEYED_BODY: usize = 16 * 1024 * 1024;
+/// The largest request body a keyed request may carry: a posted results
+/// file is the largest mutation. Larger files are uploaded, not posted.
+pub const MAX_KEYED_BODY: usize = subsidy_core::payout::MAX_POSTED_RESULT_FILE;
 
 pub const HEADER: &str = "idempotency-key";
 /// How long a running request holds its key.

@@ -18,7 +18,7 @@ use crate::application::State;
 use crate::application::precheck::PrecheckReport;
 use crate::audit::AuditEntry;
 use crate::company::{Company, Project};
-use crate::documents::{ContentType, Document};
+use crate::documents::Document;
 use crate::error::StoreError;
 use crate::identity::authz::Scope;
 use crate::policy::Policy;
@@ -210,10 +210,12 @@ pub trait BlobStore: Send + Sync {
     /// A PUT whose signature fixes the key, the content type and the exact
     /// content length, and that succeeds once: a second PUT to the key is
     /// refused (S3: `If-None-Match: *`; the local store: the same rule).
+    /// The use case decides which types it accepts (documents: PDF, JPEG
+    /// and PNG only; a bank's results file: CSV).
     async fn presign_put(
         &self,
         key: &str,
-        content_type: ContentType,
+        content_type: &str,
         size: u64,
         ttl: Duration,
     ) -> StoreResult<PresignedRequest>;

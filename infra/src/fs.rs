@@ -20,7 +20,6 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use subsidy_core::documents::ContentType;
 use subsidy_core::error::StoreError;
 use subsidy_core::ports::{BlobHead, BlobStore, PresignedRequest, StoreResult};
 use tokio::io::AsyncReadExt;
@@ -180,7 +179,7 @@ impl BlobStore for FsBlobStore {
     async fn presign_put(
         &self,
         key: &str,
-        content_type: ContentType,
+        content_type: &str,
         size: u64,
         ttl: Duration,
     ) -> StoreResult<PresignedRequest> {
@@ -188,11 +187,11 @@ impl BlobStore for FsBlobStore {
         let grant = BlobGrant {
             op: BlobOp::Put,
             key: key.to_string(),
-            content_type: Some(content_type.as_str().to_string()),
+            content_type: Some(content_type.to_string()),
             size: Some(size),
         };
         let headers = vec![
-            ("Content-Type".to_string(), content_type.as_str().to_string()),
+            ("Content-Type".to_string(), content_type.to_string()),
             ("Content-Length".to_string(), size.to_string()),
         ];
         Ok(self.presign(&grant, ttl, "PUT", headers))
@@ -276,7 +275,7 @@ mod tests {
     async fn a_presigned_put_carries_a_grant_that_fixes_type_and_length() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
-        let req = s.presign_put("documents/A/D", ContentType::Png, 123, Duration::from_secs(60)).await.unwrap();
+        let req = s.presign_put("documents/A/D", "image/png", 123, Duration::from_secs(60)).await.unwrap();
         assert_eq!(req.method, "PUT");
         let token = req.url.rsplit('/').next().unwrap();
         let g = s.verify(token).unwrap();

@@ -1,8 +1,10 @@
 //! The local blob endpoint: what S3 does for presigned URLs, on the local
 //! filesystem. `PUT /blobs/{token}` stores bytes if the request matches the
 //! signed grant exactly (content type and length) and nothing was stored
-//! under the key yet (409 `already_uploaded`), then hands the key to the
-//! same document-arrival consumer an S3 event would trigger.
+//! under the key yet (409 `already_uploaded`). A document's key then goes
+//! to the same document-arrival consumer an S3 event would trigger; an
+//! upload to the exports store (a bank's results file, imported by its id
+//! afterwards) is only stored, as S3 would store it.
 
 use std::sync::Arc;
 
@@ -34,8 +36,13 @@ pub async fn put(State(b): State<Blobs>, Path(token): Path<String>, headers: Hea
     if grant.op != BlobOp::Put {
         return forbidden("invalid_signature", "this URL does not allow uploads");
     }
-    let sent_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(ContentType::parse);
-    if sent_type.map(|t| t.as_str().to_string()) != grant.content_type {
+    // A document type in its canonical spelling (`image/jpg` is JPEG);
+    // any other type exactly as signed, as S3 compares it.
+    let sent_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|t| ContentType::parse(t).map_or_else(|| t.to_string(), |c| c.as_str().to_string()));
+    if sent_type.is_none() || sent_type != grant.content_type {
         return forbidden("signature_mismatch", "Content-Type must be exactly the type declared for this upload");
     }
     if Some(body.len() as u64) != grant.size {
@@ -51,6 +58,9 @@ pub async fn put(State(b): State<Blobs>, Path(token): Path<String>, headers: Hea
             return (StatusCode::CONFLICT, Json(body)).into_response();
         }
         Err(e) => return ApiError::Core(e.into()).into_response(),
+    }
+    if grant.key.starts_with("exports/") {
+        return StatusCode::OK.into_response();
     }
     match submission::document_arrived(&b.services.documents, &grant.key).await {
         Ok(Some(doc)) if doc.status == DocumentStatus::Verified => {

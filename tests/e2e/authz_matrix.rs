@@ -177,6 +177,8 @@ fn call_for(method: &str, route: &str, f: &Fixture, tier: &str, code: &str, date
         }
         ("POST", "/batches") => Some(json!({"note": "矩阵"})),
         ("POST", "/batches/{id}/results") => Some(Value::String("批次号,x\n".into())),
+        ("POST", "/batches/{id}/results/upload") => Some(json!({"size": 10})),
+        ("POST", "/batches/{id}/results/import") => Some(json!({"uploadId": "01J00000000000000000000000"})),
         ("PUT", "/admin/staff/{sub}") => Some(
             json!({"name": "矩阵初审员", "assignments": [{"role": "community", "unit": "440304001020"}], "version": 999}),
         ),

@@ -61,6 +61,21 @@ async fn import(app: &TestApp, user: &User<'_>, batch: &str, text: &str) -> Repl
     .await
 }
 
+/// Asks for a results upload of `bytes`; the reply carries `uploadId` and `upload`.
+async fn results_ticket(user: &User<'_>, batch: &str, size: usize) -> Reply {
+    user.post(&format!("/api/v1/batches/{batch}/results/upload"), json!({ "size": size })).await
+}
+
+/// Uploads a results file to the exports store, as the web client does,
+/// and imports it by its upload id.
+async fn upload_results(app: &TestApp, user: &User<'_>, batch: &str, bytes: &[u8]) -> Reply {
+    let ticket = results_ticket(user, batch, bytes.len()).await;
+    assert_eq!(ticket.status.as_u16(), 201, "{}", ticket.body);
+    let put = app.presigned(&ticket.body["upload"], bytes).await;
+    assert!(put.status.is_success(), "the upload: {} {}", put.status, put.body);
+    user.post(&format!("/api/v1/batches/{batch}/results/import"), json!({"uploadId": ticket.body["uploadId"]})).await
+}
+
 #[tokio::test]
 async fn parallel_batch_creations_split_the_applications_without_overlap() {
     let app = TestApp::spawn().await;
@@ -231,20 +246,27 @@ async fn batches_built_by_the_queue_side_by_side_never_overlap() {
     assert_eq!(fen(&finance.get("/api/v1/disbursement/budget").await.ok()["committed"]), district_total);
 }
 
+/// A released batch of 7 lines, built with a step of 8: an import's
+/// request settles a quarter of a step (2 lines), the queue the rest.
+/// The batch's id, the batch, its lines.
+async fn long_released_batch(app: &TestApp, finance: &User<'_>) -> (String, Value, Vec<Value>) {
+    approved_applications(app, 7).await;
+    step_of(app, 8);
+    let created = finance.post("/api/v1/batches", json!({})).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let b = built(app, finance, &id).await;
+    let checker = app.login("finance-futian-2").await;
+    checker.post(&format!("/api/v1/batches/{id}/release"), json!({"version": b["version"]})).await.ok();
+    let ls = lines(finance, &id).await;
+    assert_eq!(ls.len(), 7);
+    (id, b, ls)
+}
+
 #[tokio::test]
 async fn a_long_results_file_is_settled_by_the_queue_and_the_batch_reconciled() {
     let app = TestApp::spawn().await;
-    approved_applications(&app, 7).await;
-    // The request settles a quarter of a step (2 lines), the queue the rest.
-    step_of(&app, 8);
     let finance = app.login("finance-futian").await;
-    let created = finance.post("/api/v1/batches", json!({})).await;
-    let id = created.body["id"].as_str().unwrap().to_string();
-    let b = built(&app, &finance, &id).await;
-    let checker = app.login("finance-futian-2").await;
-    checker.post(&format!("/api/v1/batches/{id}/release"), json!({"version": b["version"]})).await.ok();
-    let ls = lines(&finance, &id).await;
-    assert_eq!(ls.len(), 7);
+    let (id, b, ls) = long_released_batch(&app, &finance).await;
     let rows: Vec<(&str, &str, &str)> = ls
         .iter()
         .enumerate()
@@ -665,4 +687,159 @@ async fn names_typed_as_formulas_reach_the_treasury_csv_as_text() {
     }
     let cents = |s: &str| s.replace('.', "").parse::<i64>().unwrap();
     assert_eq!(rows[5..].iter().map(|r| cents(&r[7])).sum::<i64>(), cents(&rows[2][1]));
+}
+
+/// A results file too large to post goes to the exports store through a
+/// presigned upload and is imported by its id: checked whole, settled by
+/// the request and then the batch queue from the very object uploaded
+/// (no second copy), and importing it again changes nothing.
+#[tokio::test]
+async fn an_uploaded_results_file_is_imported_by_its_id_like_a_posted_one() {
+    let app = TestApp::spawn().await;
+    let finance = app.login("finance-futian").await;
+    let (id, b, ls) = long_released_batch(&app, &finance).await;
+    let rows: Vec<(&str, &str, &str)> = ls
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            (l["id"].as_str().unwrap(), if i == 2 { "失败" } else { "成功" }, if i == 2 { "户名不符" } else { "" })
+        })
+        .collect();
+    let total = b["total"]["yuan"].as_str().unwrap();
+
+    // A wrong total: refused whole from the upload too, nothing settled.
+    let r = upload_results(&app, &finance, &id, result_file(&id, &rows, "0.01").as_bytes()).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "results_refused"), "{}", r.body);
+    app.drain().await;
+    assert!(lines(&finance, &id).await.iter().all(|l| l["status"] == "pending"), "nothing settled");
+
+    let file = result_file(&id, &rows, total);
+    let ticket = results_ticket(&finance, &id, file.len()).await;
+    assert_eq!(ticket.status.as_u16(), 201, "{}", ticket.body);
+    assert_eq!(ticket.body["maxSize"], subsidy_core::payout::MAX_RESULT_FILE);
+    let put = app.presigned(&ticket.body["upload"], file.as_bytes()).await;
+    assert!(put.status.is_success(), "{}", put.body);
+    // The URL stores bytes once: a second PUT cannot swap the file.
+    let again = app.presigned(&ticket.body["upload"], file.as_bytes()).await;
+    assert!(again.status.is_client_error(), "a second PUT to the upload: {}", again.status);
+    let by_id = json!({"uploadId": ticket.body["uploadId"]});
+    let r = finance.post(&format!("/api/v1/batches/{id}/results/import"), by_id.clone()).await;
+    assert_eq!(r.status.as_u16(), 202, "{}", r.body);
+    app.drain().await;
+    let done = finance.get(&format!("/api/v1/batches/{id}")).await.ok();
+    assert_eq!(
+        (done["state"].as_str(), done["paidCount"].as_u64(), done["failedCount"].as_u64()),
+        (Some("reconciled"), Some(6), Some(1)),
+        "{done}"
+    );
+    if !aws_backend() {
+        // The queue settled from the uploaded object: the two uploads are
+        // the only results files kept.
+        let kept = std::fs::read_dir(app.data_dir().join(format!("blobs/exports/batches/{id}")))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("results-"))
+            .count();
+        assert_eq!(kept, 2, "no copy of an uploaded file");
+    }
+    // Imported again, by id or posted: nothing changes.
+    let r = finance.post(&format!("/api/v1/batches/{id}/results/import"), by_id).await;
+    assert_eq!((r.status.as_u16(), &r.body["version"]), (200, &done["version"]), "{}", r.body);
+    let r = import(&app, &finance, &id, &file).await;
+    assert_eq!((r.status.as_u16(), &r.body["version"]), (200, &done["version"]), "{}", r.body);
+}
+
+/// Every way around the upload path is refused with a clear 4xx and
+/// nothing settled: a size out of range, a malformed id, an id never
+/// uploaded, another batch's upload, bytes that are not UTF-8, a batch not
+/// yet released, another district, a company; and a posted body over the
+/// limit an API Gateway request can carry.
+#[tokio::test]
+async fn results_uploads_refuse_bad_sizes_ids_other_batches_and_strangers() {
+    let app = TestApp::spawn().await;
+    approved_applications(&app, 1).await;
+    let (a, a_lines) = released_batch(&app).await;
+    let company = app.login("company-a").await;
+    approved_projects(&app, &company, &["第二批项目".to_string()]).await;
+    let (b, _) = released_batch(&app).await;
+    let finance = app.login("finance-futian").await;
+    let max = subsidy_core::payout::MAX_RESULT_FILE;
+
+    for (size, status, code) in [
+        (json!(0), 422, "invalid_field"),
+        (json!(-1), 422, "invalid_field"),
+        (json!(max + 1), 422, "invalid_field"),
+        (json!(null), 422, "invalid_field"),
+        (json!("12"), 400, "invalid_type"),
+    ] {
+        let r = finance.post(&format!("/api/v1/batches/{a}/results/upload"), json!({ "size": size })).await;
+        assert_eq!((r.status.as_u16(), r.code()), (status, code), "size {size}: {}", r.body);
+        assert_eq!(r.body["error"]["field"], "size", "size {size}");
+    }
+    let r = finance.post(&format!("/api/v1/batches/{a}/results/upload"), json!({"size": 10, "key": "x"})).await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "unknown_field"), "{}", r.body);
+
+    let import_by = |batch: &str, upload_id: Value| {
+        let path = format!("/api/v1/batches/{batch}/results/import");
+        let finance = &finance;
+        async move { finance.post(&path, json!({ "uploadId": upload_id })).await }
+    };
+    for (bad, status, code) in [
+        (json!("../../documents/x"), 422, "invalid_field"),
+        (json!("not-an-id"), 422, "invalid_field"),
+        (json!(""), 422, "invalid_field"),
+        (json!(null), 422, "invalid_field"),
+        (json!(7), 400, "invalid_type"),
+    ] {
+        let r = import_by(&a, bad.clone()).await;
+        assert_eq!((r.status.as_u16(), r.code()), (status, code), "uploadId {bad}: {}", r.body);
+        assert_eq!(r.body["error"]["field"], "uploadId", "uploadId {bad}");
+    }
+    // A well-formed id that names no upload of this batch.
+    let r = import_by(&a, json!(ulid::Ulid::new().to_string())).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "results_refused"), "{}", r.body);
+
+    // Uploaded for batch B, imported into batch A: A has no such upload.
+    let file = result_file(
+        &a,
+        &[(a_lines[0]["id"].as_str().unwrap(), "成功", "")],
+        a_lines[0]["amount"]["yuan"].as_str().unwrap(),
+    );
+    let ticket = results_ticket(&finance, &b, file.len()).await.ok();
+    assert!(app.presigned(&ticket["upload"], file.as_bytes()).await.status.is_success());
+    let r = import_by(&a, ticket["uploadId"].clone()).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "results_refused"), "{}", r.body);
+    // Into B, it is B's upload, but the file is A's: refused whole.
+    let r = import_by(&b, ticket["uploadId"].clone()).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "results_refused"), "{}", r.body);
+
+    // Bytes that are not UTF-8 (a GBK export, say).
+    let gbk = b"\xc5\xfa\xb4\xce\xba\xc5,x\n".to_vec();
+    let r = upload_results(&app, &finance, &a, &gbk).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "invalid_field"), "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "file");
+
+    // Strangers: another district's finance and a company see no batch;
+    // the batch's own checker may import, as for a posted file.
+    let other = app.login("finance-dapeng").await;
+    results_ticket(&other, &a, 10).await.expect(404, "not_found");
+    other
+        .post(&format!("/api/v1/batches/{a}/results/import"), json!({"uploadId": ticket["uploadId"]}))
+        .await
+        .expect(404, "not_found");
+    results_ticket(&company, &a, 10).await.expect(404, "not_found");
+
+    // A batch not yet released has no results to import.
+    approved_projects(&app, &company, &["第三批项目".to_string()]).await;
+    let ready = finance.post("/api/v1/batches", json!({})).await.ok();
+    let ready_id = ready["id"].as_str().unwrap();
+    results_ticket(&finance, ready_id, 10).await.expect(409, "wrong_state");
+
+    // A posted file over the API's limit: 413, and the answer says so.
+    let limit = subsidy_core::payout::MAX_POSTED_RESULT_FILE;
+    let big = vec![b'x'; limit + 1];
+    let r = app.raw(finance.token.as_deref(), "POST", &format!("/api/v1/batches/{a}/results"), "text/csv", big).await;
+    assert_eq!((r.status.as_u16(), r.code()), (413, "body_too_large"), "{}", r.body);
+
+    assert!(lines(&finance, &a).await.iter().all(|l| l["status"] == "pending"), "nothing settled in A");
+    assert!(lines(&finance, &b).await.iter().all(|l| l["status"] == "pending"), "nothing settled in B");
 }

@@ -467,16 +467,52 @@ fn audit_anchors_go_to_a_compliance_locked_bucket_only_aggregation_writes() {
 }
 
 /// Finance's browser fetches the presigned batch file and report URLs
-/// cross-origin: without a CORS rule on the exports bucket it blocks them
-/// (moto checks no CORS). GET only, from the client's origin only.
-#[test]
-fn the_exports_bucket_lets_the_clients_origin_download_and_nothing_else() {
+/// cross-origin, and PUTs a large results file to a presigned upload URL:
+/// without a CORS rule on the exports bucket the browser blocks both (moto
+/// checks no CORS). GET and PUT from the client's origin only, and every
+/// header the S3 adapter's signed upload makes the browser send is allowed
+/// (the browser sets Content-Length and Host itself; they need no rule).
+#[tokio::test]
+async fn the_exports_bucket_lets_the_clients_origin_download_and_upload_results_and_nothing_else() {
+    use subsidy_core::ports::BlobStore;
     let t = template();
     let rules = &resources(&t)["ExportsBucket"]["Properties"]["CorsConfiguration"]["CorsRules"];
     let rules = rules.as_array().expect("the exports bucket has CORS rules");
     assert_eq!(rules.len(), 1);
-    assert_eq!(rules[0]["AllowedMethods"], serde_json::json!(["GET"]), "downloads only");
+    let methods: BTreeSet<&str> =
+        rules[0]["AllowedMethods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert_eq!(methods, ["GET", "PUT"].into_iter().collect(), "downloads and results uploads only");
     assert_eq!(rules[0]["AllowedOrigins"], serde_json::json!([{"!Ref": "AllowedOrigin"}]));
+    let allowed: BTreeSet<String> = rules[0]["AllowedHeaders"]
+        .as_array()
+        .expect("the upload's headers are allowed")
+        .iter()
+        .map(|h| h.as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    assert!(!allowed.contains("*"), "only the headers an upload signs");
+
+    // What the S3 adapter signs (presigning is offline: no endpoint is called).
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("cn-north-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("AKID", "secret", None, None, "test"))
+        .build();
+    let s3 = subsidy_infra::aws::s3::S3Blobs::new(aws_sdk_s3::Client::from_conf(config), "exports");
+    let key = "exports/batches/B/results-01J00000000000000000000000.csv";
+    let upload = s3
+        .presign_put(key, subsidy_core::payout::RESULTS_CONTENT_TYPE, 1234, std::time::Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert_eq!(upload.method, "PUT");
+    let sent: BTreeSet<String> = upload
+        .headers
+        .iter()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .filter(|k| !["content-length", "host"].contains(&k.as_str()))
+        .collect();
+    assert!(sent.contains("content-type") && sent.contains("if-none-match"), "{sent:?}");
+    let missing: Vec<&String> = sent.difference(&allowed).collect();
+    assert!(missing.is_empty(), "the browser's preflight would be refused for {missing:?}");
 }
 
 /// CloudWatch alarms (and EventBridge) publish to an encrypted topic only

@@ -76,7 +76,7 @@ impl Documents {
         let (doc, audit) =
             document_step(&self.cx.audit_key, doc, actor, "upload_document", None, Some(comment), self.cx.now());
         self.documents.create_document(&doc, &audit).await?;
-        let upload = self.blobs.presign_put(&doc.storage_key(), content_type, doc.size, UPLOAD_TTL).await?;
+        let upload = self.blobs.presign_put(&doc.storage_key(), content_type.as_str(), doc.size, UPLOAD_TTL).await?;
         Ok(UploadTicket { document: DocumentView::of(&doc), upload })
     }
 

@@ -46,14 +46,26 @@ pub fn batch_file_key(batch_id: &str, extension: &str) -> String {
     format!("exports/batches/{batch_id}/batch-{batch_id}.{extension}")
 }
 
-/// Where a results file too large for one request is kept while the batch
-/// queue settles it (and after, as the bank's answer on record).
-pub(crate) fn results_file_key(batch_id: &str) -> String {
-    format!("exports/batches/{batch_id}/results-{}.csv", ulid::Ulid::new())
+/// Where a results file is kept: uploaded there by finance (a file too
+/// large to post), or written there by an import the batch queue finishes;
+/// after, it is the bank's answer on record. `upload_id` is a ULID, so the
+/// key is always one of this batch's and names nothing else.
+pub(crate) fn results_file_key(batch_id: &str, upload_id: &ulid::Ulid) -> String {
+    format!("exports/batches/{batch_id}/results-{upload_id}.csv")
 }
 
-/// The largest results file accepted: a line is well under 200 bytes.
+/// The largest results file accepted, posted or uploaded: a line is well
+/// under 200 bytes, so this holds some 80,000 lines or more.
 pub const MAX_RESULT_FILE: usize = 16 * 1024 * 1024;
+
+/// The largest results file that may be posted in the request body. An
+/// API Gateway HTTP API passes at most 6 MB to a Lambda function, base64
+/// included; a larger file is uploaded to the exports store first
+/// ([`crate::payout::settlement::Settlement::results_upload`]).
+pub const MAX_POSTED_RESULT_FILE: usize = 4 * 1024 * 1024;
+
+/// The content type a results upload is signed for.
+pub const RESULTS_CONTENT_TYPE: &str = "text/csv";
 
 /// The batch queue acts for the finance officer who asked (their id in
 /// the audit entries), within the batch's district.

@@ -32,7 +32,7 @@ pub mod lifecycle;
 pub mod settlement;
 pub mod views;
 
-pub use ledger::{MAX_RESULT_FILE, REQUEST_SHARE, batch_file_key};
+pub use ledger::{MAX_POSTED_RESULT_FILE, MAX_RESULT_FILE, REQUEST_SHARE, RESULTS_CONTENT_TYPE, batch_file_key};
 pub use views::*;
 
 use async_trait::async_trait;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::application::state::Command;
-use crate::documents::DOWNLOAD_TTL;
+use crate::documents::{DOWNLOAD_TTL, UPLOAD_TTL};
 use crate::error::{Error, StoreError};
 use crate::fields::Text;
 use crate::identity::Actor;
@@ -99,8 +99,76 @@ impl Settlement {
     /// fixes the batch's totals and state. Importing the same file again
     /// finishes an import a crash cut short.
     pub async fn import_results(&self, actor: &Actor, id: &str, text: &str) -> Result<Imported, Error> {
+        let batch = self.importable(actor, id).await?;
+        self.import(actor, batch, text, None).await
+    }
+
+    /// The caller's batch, if they may import results into it now.
+    async fn importable(&self, actor: &Actor, id: &str) -> Result<Batch, Error> {
         let batch = self.l.own_batch(actor, id).await?;
         decide(&batch, &actor.user_id, BatchAction::ImportResults)?;
+        Ok(batch)
+    }
+
+    /// A short-lived upload of a results file of `size` bytes to the
+    /// exports store, for a file too large to post
+    /// ([`MAX_POSTED_RESULT_FILE`]). The URL is signed for one key of this
+    /// batch, the CSV type and the exact size, and stores bytes once. Only
+    /// who may import may ask.
+    pub async fn results_upload(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &ResultsUploadInput,
+    ) -> Result<ResultsUpload, Error> {
+        let batch = self.importable(actor, id).await?;
+        let size = match input.size {
+            None => return Err(Error::invalid("size", "give the file's size in bytes")),
+            Some(n) if n < 1 => return Err(Error::invalid("size", "the file is empty")),
+            Some(n) if n as u64 > MAX_RESULT_FILE as u64 => {
+                return Err(Error::invalid("size", format!("a results file may be at most {MAX_RESULT_FILE} bytes")));
+            }
+            Some(n) => n as u64,
+        };
+        let upload_id = ulid::Ulid::new();
+        let key = results_file_key(&batch.id, &upload_id);
+        let upload = self.l.exports.presign_put(&key, RESULTS_CONTENT_TYPE, size, UPLOAD_TTL).await?;
+        Ok(ResultsUpload { upload_id: upload_id.to_string(), upload, max_size: MAX_RESULT_FILE })
+    }
+
+    /// [`Self::import_results`] of a file uploaded through
+    /// [`Self::results_upload`] for this batch. An id that names no upload
+    /// of this batch (another batch's, one never uploaded) is refused whole.
+    pub async fn import_uploaded_results(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &UploadedResultsInput,
+    ) -> Result<Imported, Error> {
+        let batch = self.importable(actor, id).await?;
+        let raw = input.upload_id.as_deref().ok_or_else(|| Error::invalid("uploadId", "give the upload's id"))?;
+        let upload_id =
+            ulid::Ulid::from_string(raw).map_err(|_| Error::invalid("uploadId", "not an upload id of this system"))?;
+        let key = results_file_key(&batch.id, &upload_id);
+        let not_uploaded = || Error::ResultsRefused {
+            problems: vec![format!(
+                "no file was uploaded as {upload_id} for batch {}: upload it, then import it",
+                batch.id
+            )],
+        };
+        let kept = self.l.exports.head(&key, MAX_RESULT_FILE).await?.ok_or_else(not_uploaded)?;
+        if kept.size > MAX_RESULT_FILE as u64 {
+            return Err(Error::invalid("file", format!("a results file may be at most {MAX_RESULT_FILE} bytes")));
+        }
+        let text = String::from_utf8(kept.head)
+            .map_err(|_| Error::invalid("file", "the result file must be UTF-8 text (CSV)"))?;
+        self.import(actor, batch, &text, Some(key)).await
+    }
+
+    /// An import checked whole, then settled; `kept` names the file in the
+    /// exports store when it is there already (uploaded).
+    async fn import(&self, actor: &Actor, batch: Batch, text: &str, kept: Option<String>) -> Result<Imported, Error> {
+        let id = batch.id.as_str();
         let file = parse_results(text).map_err(|problems| Error::ResultsRefused { problems })?;
         let mut problems = Vec::new();
         if file.batch_id != batch.id {
@@ -144,8 +212,14 @@ impl Settlement {
             None => Ok(Imported { batch: self.close_import(actor, id).await?, settling: false }),
             Some(next) => {
                 // The rest through the batch queue, from the file as kept.
-                let file_key = results_file_key(&batch.id);
-                self.l.exports.put(&file_key, text.as_bytes().to_vec(), "text/csv; charset=utf-8").await?;
+                let file_key = match kept {
+                    Some(key) => key,
+                    None => {
+                        let key = results_file_key(&batch.id, &ulid::Ulid::new());
+                        self.l.exports.put(&key, text.as_bytes().to_vec(), "text/csv; charset=utf-8").await?;
+                        key
+                    }
+                };
                 let results = ResultsJob { file_key, imported_by: actor.user_id.clone(), from_line: next };
                 self.l.batch_queue.request(&BatchJob { batch_id: batch.id.clone(), results: Some(results) }).await?;
                 let batch = self.l.batch_view(&self.l.own_batch(actor, id).await?).await?;

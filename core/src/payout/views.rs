@@ -18,6 +18,31 @@ pub struct Imported {
     pub settling: bool,
 }
 
+/// Where to upload a results file too large to post, and the id to import
+/// it by once uploaded (`POST /batches/{id}/results/import`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultsUpload {
+    pub upload_id: String,
+    pub upload: crate::ports::PresignedRequest,
+    /// The largest file accepted, in bytes.
+    pub max_size: usize,
+}
+
+/// Raw body of a results upload request: the file's exact size in bytes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResultsUploadInput {
+    pub size: Option<i64>,
+}
+
+/// Raw body of an import of an uploaded results file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadedResultsInput {
+    pub upload_id: Option<String>,
+}
+
 /// Raw body of a batch creation.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

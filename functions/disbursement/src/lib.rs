@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -23,7 +22,8 @@ use subsidy_core::Error;
 use subsidy_core::payout::batches::Batches;
 use subsidy_core::payout::settlement::Settlement;
 use subsidy_core::payout::{
-    BatchActionInput, BatchView, BudgetView, EligibleView, LineView, NewBatchInput, batch_file_key,
+    BatchActionInput, BatchView, BudgetView, EligibleView, Imported, LineView, NewBatchInput, ResultsUpload,
+    ResultsUploadInput, UploadedResultsInput, batch_file_key,
 };
 use subsidy_core::payout::{BatchJob, BatchState};
 use subsidy_core::ports::{BlobStore, DeadLetterQueue, Page, PageRequest, PresignedRequest};
@@ -41,6 +41,8 @@ subsidy_api::routes! { App;
     POST "/api/v1/batches/{id}/release" => release,
     GET "/api/v1/batches/{id}/file" => file,
     POST "/api/v1/batches/{id}/results" => results,
+    POST "/api/v1/batches/{id}/results/upload" => results_upload,
+    POST "/api/v1/batches/{id}/results/import" => import_uploaded,
 }
 
 /// What the disbursement function serves: payout (batches and their
@@ -75,12 +77,13 @@ type AppState = Arc<App>;
 /// The disbursement router, with the shared layers applied.
 pub fn router(state: AppState) -> axum::Router {
     subsidy_api::finish(routes(), &state.gate)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_RESULT_FILE))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_POSTED_RESULT_FILE))
         .with_state(state)
 }
 
-/// The largest result file accepted (the batch queue reads it back whole).
-pub use subsidy_core::payout::MAX_RESULT_FILE;
+/// The largest result file accepted in a request body; a larger one (up
+/// to `MAX_RESULT_FILE`) is uploaded first and imported by its id.
+pub use subsidy_core::payout::{MAX_POSTED_RESULT_FILE, MAX_RESULT_FILE};
 
 async fn budget(State(s): State<AppState>, Identity(actor): Identity) -> ApiResult<Json<BudgetView>> {
     Ok(Json(s.batches.budget(&actor).await?))
@@ -193,22 +196,50 @@ async fn file(
     Ok(Json(Download { download: s.settlement.batch_file(&actor, &id, ext).await? }))
 }
 
-/// `POST /batches/{id}/results`: the bank's result file, as its CSV text.
+/// `POST /batches/{id}/results`: the bank's result file, as its CSV text
+/// (at most `MAX_POSTED_RESULT_FILE` bytes; a larger one is uploaded).
 async fn results(
     State(s): State<AppState>,
     Identity(actor): Identity,
     Path(id): Path<String>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<BatchView>)> {
-    if body.len() > MAX_RESULT_FILE {
-        return Err(ApiError::BodyTooLarge { limit: MAX_RESULT_FILE });
-    }
+    // Read here, not by the `Bytes` extractor, so that a file over the
+    // limit gets the API's own 413 with its code, not a plain-text one.
+    let body = axum::body::to_bytes(body, MAX_POSTED_RESULT_FILE)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge { limit: MAX_POSTED_RESULT_FILE })?;
     let text =
         std::str::from_utf8(&body).map_err(|_| Error::invalid("file", "the result file must be UTF-8 text (CSV)"))?;
-    let imported = s.settlement.import_results(&actor, &id, text).await?;
-    // 202: the batch queue settles the file's later lines, then the batch.
+    imported(s.settlement.import_results(&actor, &id, text).await?)
+}
+
+/// 202 when the batch queue settles the file's later lines, then the batch.
+fn imported(imported: Imported) -> ApiResult<(StatusCode, Json<BatchView>)> {
     let status = if imported.settling { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, Json(imported.batch)))
+}
+
+/// `POST /batches/{id}/results/upload` with `{size}`: where to PUT a
+/// results file too large to post, and the id to import it by.
+async fn results_upload(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<ResultsUploadInput>,
+) -> ApiResult<(StatusCode, Json<ResultsUpload>)> {
+    Ok((StatusCode::CREATED, Json(s.settlement.results_upload(&actor, &id, &input).await?)))
+}
+
+/// `POST /batches/{id}/results/import` with `{uploadId}`: imports an
+/// uploaded results file, exactly as a posted one.
+async fn import_uploaded(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<UploadedResultsInput>,
+) -> ApiResult<(StatusCode, Json<BatchView>)> {
+    imported(s.settlement.import_uploaded_results(&actor, &id, &input).await?)
 }
 
 /// The batch queue's consumer: one job (see [`BatchJob`]).

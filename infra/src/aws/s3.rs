@@ -15,7 +15,6 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
 use chrono::Utc;
-use subsidy_core::documents::ContentType;
 use subsidy_core::error::StoreError;
 use subsidy_core::ports::{BlobHead, BlobStore, PresignedRequest, StoreResult};
 
@@ -49,7 +48,7 @@ impl BlobStore for S3Blobs {
     async fn presign_put(
         &self,
         key: &str,
-        content_type: ContentType,
+        content_type: &str,
         size: u64,
         ttl: Duration,
     ) -> StoreResult<PresignedRequest> {
@@ -59,7 +58,7 @@ impl BlobStore for S3Blobs {
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(content_type.as_str())
+            .content_type(content_type)
             .content_length(size as i64)
             .if_none_match("*")
             .presigned(config)

@@ -221,6 +221,12 @@ export interface PresignedRequest {
   headers: [string, string][]
   expiresAt: string
 }
+/** Where to PUT a bank's results file, and the id to import it by. */
+export interface ResultsUpload {
+  uploadId: string
+  upload: PresignedRequest
+  maxSize: number
+}
 export interface UploadTicket {
   document: DocumentView
   upload: PresignedRequest

@@ -427,6 +427,8 @@ export default {
     resultsHint: "Choose the bank's result CSV (batch id, count, total, line id, status, reason)",
     resultsSettling: 'Results accepted; the lines are being settled in the background. This page refreshes when it is done.',
     resultsDone: 'Imported: {paid} paid, {failed} failed',
+    resultsUploading: 'Uploading {pct}%',
+    resultsSize: 'The result file must be between 1 byte and {mb} MB',
     problems: 'The file was not imported. Fix these and try again:',
     lines: 'Payment lines',
     revises: 'Re-issue of line {id}',

@@ -428,6 +428,8 @@ export default {
     resultsHint: '选择银行返回的回单 CSV 文件（批次号、笔数、总金额、行号、状态、原因）',
     resultsSettling: '回单已接收，正在后台逐笔入账；完成后本页自动刷新',
     resultsDone: '已导入：成功 {paid} 笔，失败 {failed} 笔',
+    resultsUploading: '正在上传 {pct}%',
+    resultsSize: '回单文件须为 1 字节至 {mb} MB',
     problems: '回单未导入，请修正以下问题后重试：',
     lines: '支付明细',
     revises: '重拨，原行号 {id}',
