@@ -20,5 +20,7 @@ for f in "${functions[@]}"; do
   size=$(stat -c %s "$zip")
   raw=$(python3 -c 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).getinfo("bootstrap").file_size)' "$zip")
   printf '%-12s %12s %14s\n' "$f" "$size" "$raw"
-  if [ "$size" -gt $((8 * 1024 * 1024)) ]; then echo "$f: zip is over 8 MiB" >&2; exit 1; fi
+  # The aim is 4 MiB each; the two that write XLSX files are 0.4 MB over
+  # it (docs/BENCHMARKS.md), so the gate holds everything under 5 MiB.
+  if [ "$size" -gt $((5 * 1024 * 1024)) ]; then echo "$f: zip is over 5 MiB" >&2; exit 1; fi
 done

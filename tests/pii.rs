@@ -17,6 +17,8 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 use subsidy_core::fields::{AccountNumber, Phone};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The full numbers learned so far, shared by every test of a process.
 fn secrets() -> &'static Mutex<BTreeSet<String>> {
@@ -155,8 +157,11 @@ pub fn capture_logs() {
             .map(|c| format!("{c}=trace"))
             .collect::<Vec<_>>()
             .join(",");
-        let filter = tracing_subscriber::EnvFilter::new(format!("info,{ours}"));
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| ScanWriter).try_init();
+        let filter = subsidy_infra::telemetry::filter(Some(&format!("info,{ours}")), "info");
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(tracing_subscriber::fmt::layer().with_writer(|| ScanWriter))
+            .try_init();
     });
 }
 

@@ -7,6 +7,7 @@
 pub mod anchors;
 pub mod dynamo;
 pub mod payout;
+pub mod roots;
 pub mod s3;
 pub mod sqs;
 pub mod stats;
@@ -26,9 +27,29 @@ pub use dynamo::DynamoStore;
 pub use s3::S3Blobs;
 pub use sqs::{SqsBatchQueue, SqsDeadLetters, SqsQueues};
 
-/// The SDK configuration: region, credentials, endpoint, from the environment.
+/// The SDK configuration: region, credentials, endpoint, from the
+/// environment. Every client shares one HTTPS client: rustls with ring (a
+/// smaller binary than aws-lc-rs: docs/BENCHMARKS.md), trusting the roots
+/// of one CA bundle ([`roots`]), or the OS store if there is none.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let ssl_cert_file = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let trust = match roots::bundle(ssl_cert_file.as_deref(), roots::BUNDLES) {
+        Some(r) => {
+            tracing::debug!(file = %r.file.display(), roots = r.count, skipped = r.skipped, "CA bundle");
+            TrustStore::empty().with_pem_certificate(r.pem)
+        }
+        None => {
+            tracing::warn!(?ssl_cert_file, "no usable CA bundle; falling back to the OS certificate store");
+            TrustStore::default()
+        }
+    };
+    let context = TlsContext::builder().with_trust_store(trust).build().expect("a TLS context from a trust store");
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .tls_context(context)
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https).load().await
 }
 
 pub fn dynamo_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
