@@ -5,6 +5,7 @@
 //! 龙岗区. Every containment question is answered by walking parent links.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,8 +60,18 @@ impl JurisdictionPath {
     }
 }
 
+/// The tree, checked and indexed. A tree built from data the program
+/// carries may be indexed on first use instead ([`JurisdictionTree::lazy`]),
+/// so that a Lambda function's cold start does not parse it.
 #[derive(Debug, Clone)]
 pub struct JurisdictionTree {
+    index: OnceLock<Index>,
+    /// The JSON a lazy tree is built from on first use.
+    source: Option<&'static str>,
+}
+
+#[derive(Debug, Clone)]
+struct Index {
     units: HashMap<String, Unit>,
     children: HashMap<String, Vec<String>>,
     root: String,
@@ -121,41 +132,61 @@ impl JurisdictionTree {
         for list in children.values_mut() {
             list.sort();
         }
-        Ok(JurisdictionTree { units: map, children, root })
+        Ok(JurisdictionTree { index: OnceLock::from(Index { units: map, children, root }), source: None })
+    }
+
+    /// A tree parsed from `json` (the format of [`Self::from_json`]) when
+    /// it is first used. For data compiled into the program, which its
+    /// tests parse: invalid data panics on first use.
+    pub fn lazy(json: &'static str) -> JurisdictionTree {
+        JurisdictionTree { index: OnceLock::new(), source: Some(json) }
+    }
+
+    fn ix(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let json = self.source.expect("a tree without an index has its source");
+            match JurisdictionTree::from_json(json) {
+                Ok(t) => t.index.into_inner().expect("a parsed tree is indexed"),
+                Err(e) => panic!("the built-in jurisdiction tree is invalid: {e}"),
+            }
+        })
     }
 
     pub fn get(&self, code: &str) -> Option<&Unit> {
-        self.units.get(code)
+        self.ix().units.get(code)
     }
 
     pub fn root(&self) -> &Unit {
-        &self.units[&self.root]
+        let ix = self.ix();
+        &ix.units[&ix.root]
     }
 
     pub fn children(&self, code: &str) -> impl Iterator<Item = &Unit> {
-        self.children.get(code).into_iter().flatten().map(|c| &self.units[c])
+        let ix = self.ix();
+        ix.children.get(code).into_iter().flatten().map(|c| &ix.units[c])
     }
 
     pub fn len(&self) -> usize {
-        self.units.len()
+        self.ix().units.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.units.is_empty()
+        self.ix().units.is_empty()
     }
 
     pub fn units(&self) -> impl Iterator<Item = &Unit> {
-        self.units.values()
+        self.ix().units.values()
     }
 
     /// True when `ancestor` is `code` itself or lies above it in the tree.
     pub fn contains(&self, ancestor: &str, code: &str) -> bool {
-        let mut cur = self.units.get(code);
+        let units = &self.ix().units;
+        let mut cur = units.get(code);
         while let Some(u) = cur {
             if u.code == ancestor {
                 return true;
             }
-            cur = u.parent.as_deref().and_then(|p| self.units.get(p));
+            cur = u.parent.as_deref().and_then(|p| units.get(p));
         }
         false
     }
@@ -163,10 +194,11 @@ impl JurisdictionTree {
     /// The path from the city down to a community, or `None` when the code
     /// is not a community of this tree.
     pub fn path_of_community(&self, code: &str) -> Option<JurisdictionPath> {
-        let community = self.units.get(code).filter(|u| u.level == Level::Community)?;
-        let subdistrict = self.units.get(community.parent.as_deref()?)?;
-        let district = self.units.get(subdistrict.parent.as_deref()?)?;
-        let city = self.units.get(district.parent.as_deref()?)?;
+        let units = &self.ix().units;
+        let community = units.get(code).filter(|u| u.level == Level::Community)?;
+        let subdistrict = units.get(community.parent.as_deref()?)?;
+        let district = units.get(subdistrict.parent.as_deref()?)?;
+        let city = units.get(district.parent.as_deref()?)?;
         Some(JurisdictionPath {
             city: city.code.clone(),
             district: district.code.clone(),
@@ -287,6 +319,34 @@ pub(crate) mod tests {
         assert_eq!(p.subdistrict, "440307009");
         assert!(sample().path_of_community("440307009").is_none(), "a subdistrict is not a community");
         assert!(sample().path_of_community("nope").is_none());
+    }
+
+    const SAMPLE_JSON: &str = r#"{"nodes": [
+        {"code": "440300", "name": "深圳市", "level": "city", "parent": null},
+        {"code": "440398", "name": "大鹏新区", "level": "district", "parent": "440300"},
+        {"code": "440307009", "name": "大鹏街道", "level": "subdistrict", "parent": "440398"},
+        {"code": "440307009001", "name": "大鹏社区", "level": "community", "parent": "440307009"}
+    ]}"#;
+
+    #[test]
+    fn a_lazy_tree_answers_as_the_parsed_one_and_parses_once() {
+        let (lazy, parsed) = (JurisdictionTree::lazy(SAMPLE_JSON), JurisdictionTree::from_json(SAMPLE_JSON).unwrap());
+        assert!(lazy.index.get().is_none(), "nothing is parsed before the first use");
+        assert_eq!(lazy.len(), parsed.len());
+        assert!(lazy.index.get().is_some(), "the first use parsed it");
+        assert_eq!(lazy.root(), parsed.root());
+        assert_eq!(lazy.path_of_community("440307009001"), parsed.path_of_community("440307009001"));
+        assert!(lazy.contains("440398", "440307009001"));
+        assert_eq!(lazy.children("440398").collect::<Vec<_>>(), parsed.children("440398").collect::<Vec<_>>());
+        // A clone of a used lazy tree keeps the index.
+        assert!(lazy.clone().index.get().is_some());
+    }
+
+    #[test]
+    #[should_panic(expected = "the built-in jurisdiction tree is invalid")]
+    fn a_lazy_tree_of_bad_data_fails_at_first_use() {
+        let bad = JurisdictionTree::lazy(r#"{"nodes": []}"#);
+        bad.len();
     }
 
     #[test]

@@ -231,8 +231,8 @@ pub async fn ports_on(
             tracing::warn!(error = %e, policy = %policy.id, "storing the configured policy failed; it is served from memory");
         }
     });
-    let tree = JurisdictionTree::from_json(crate::data::SHENZHEN_JURISDICTIONS)
-        .map_err(|e| subsidy_core::StoreError::Backend(e.to_string()))?;
+    // Parsed on first use, not in the cold start (its tests parse it).
+    let tree = JurisdictionTree::lazy(crate::data::SHENZHEN_JURISDICTIONS);
     let audit_key = audit_key(&clients.kms, &config.audit_key_id).await?;
     let anchors: Arc<dyn subsidy_core::audit::anchor::AnchorStore> = match &config.anchor_bucket {
         Some(bucket) => Arc::new(anchors::S3Anchors::new(clients.s3.clone(), bucket)),
