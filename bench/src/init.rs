@@ -140,6 +140,7 @@ async fn cold_start(path: &Path, name: &str, api: &str, waiter: &Waiter) -> anyh
         .env("QUEUE_URL_COMMUNITY", "https://sqs.us-east-1.amazonaws.com/000000000000/community")
         .env("QUEUE_URL_SUBDISTRICT", "https://sqs.us-east-1.amazonaws.com/000000000000/subdistrict")
         .env("QUEUE_URL_DISTRICT", "https://sqs.us-east-1.amazonaws.com/000000000000/district")
+        .env("DEAD_LETTER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/000000000000/dead-letters")
         .env("TIER", "community")
         .env("POLICY_JSON", policy)
         .env("AUDIT_KEY_ID", "arn:aws:kms:us-east-1:000000000000:key/bench")
