@@ -345,6 +345,18 @@ pub mod lambda_json {
     }
 }
 
+/// The functions (logical ids in template.yaml) that serve the use cases:
+/// each builds the ports at its cold start, deriving the audit key from KMS.
+/// Dispatch, which only forwards the stream to the queues, is not one.
+pub const SERVING_FUNCTIONS: [&str; 6] = [
+    "SubmissionFunction",
+    "ReviewCommunityFunction",
+    "ReviewSubdistrictFunction",
+    "ReviewDistrictFunction",
+    "AggregationFunction",
+    "DisbursementFunction",
+];
+
 /// The review function deployed for `tier`.
 pub fn review_function(tier: Tier) -> &'static str {
     match tier {
@@ -439,14 +451,7 @@ impl AwsStack {
         // Each function's cold start, as its main.rs does it (the audit
         // key's MAC from KMS), recorded against its own role; the stack then
         // serves every function from one set of ports.
-        for function in [
-            "SubmissionFunction",
-            "ReviewCommunityFunction",
-            "ReviewSubdistrictFunction",
-            "ReviewDistrictFunction",
-            "AggregationFunction",
-            "DisbursementFunction",
-        ] {
+        for function in SERVING_FUNCTIONS {
             as_function(function, aws::ports_on(clients.clone(), &config, clock.clone())).await.expect("a cold start");
         }
         let services =

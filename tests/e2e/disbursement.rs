@@ -817,6 +817,10 @@ async fn results_uploads_refuse_bad_sizes_ids_other_batches_and_strangers() {
     let r = upload_results(&app, &finance, &a, &gbk).await;
     assert_eq!((r.status.as_u16(), r.code()), (422, "invalid_field"), "{}", r.body);
     assert_eq!(r.body["error"]["field"], "file");
+    // Posted, the same answer (one check in core for both paths).
+    let r = app.raw(finance.token.as_deref(), "POST", &format!("/api/v1/batches/{a}/results"), "text/csv", gbk).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "invalid_field"), "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "file");
 
     // Strangers: another district's finance and a company see no batch;
     // the batch's own checker may import, as for a posted file.

@@ -390,14 +390,7 @@ fn every_function_that_writes_audit_entries_may_derive_the_audit_key() {
             })
         })
     };
-    for name in [
-        "SubmissionFunction",
-        "ReviewCommunityFunction",
-        "ReviewSubdistrictFunction",
-        "ReviewDistrictFunction",
-        "AggregationFunction",
-        "DisbursementFunction",
-    ] {
+    for name in subsidy_tests::aws::SERVING_FUNCTIONS {
         assert!(may_mac(name), "{name} cannot derive the audit key");
     }
     assert!(!may_mac("DispatchFunction"), "dispatch writes no audit entry and needs no key");

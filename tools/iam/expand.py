@@ -31,20 +31,20 @@ class NoManagedPolicies:
         return {}
 
 
+# The ARN of each resource type, by its logical id.
+ARNS = {
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{logical}",
+    "AWS::S3::Bucket": "arn:aws:s3:::{logical}",
+    "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{logical}",
+    "AWS::KMS::Key": "arn:aws:kms:{region}:{account}:key/{logical}",
+    "AWS::SNS::Topic": "arn:aws:sns:{region}:{account}:{logical}",
+    "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{logical}",
+}
+
+
 def arn_of(logical, rtype):
-    if rtype == "AWS::DynamoDB::Table":
-        return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{logical}"
-    if rtype == "AWS::S3::Bucket":
-        return f"arn:aws:s3:::{logical}"
-    if rtype == "AWS::SQS::Queue":
-        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{logical}"
-    if rtype == "AWS::KMS::Key":
-        return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{logical}"
-    if rtype == "AWS::SNS::Topic":
-        return f"arn:aws:sns:{REGION}:{ACCOUNT}:{logical}"
-    if rtype == "AWS::Lambda::Function":
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical}"
-    return f"arn:aws:unknown:{REGION}:{ACCOUNT}:{logical}"
+    pattern = ARNS.get(rtype, "arn:aws:unknown:{region}:{account}:{logical}")
+    return pattern.format(region=REGION, account=ACCOUNT, logical=logical)
 
 
 class Resolver:

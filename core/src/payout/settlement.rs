@@ -19,6 +19,15 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::ledger::*;
 
+/// A results file's bytes as text: UTF-8 (CSV), posted or uploaded.
+fn results_text(bytes: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(bytes).map_err(|_| Error::invalid("file", "the result file must be UTF-8 text (CSV)"))
+}
+
+fn too_large(field: &str) -> Error {
+    Error::invalid(field, format!("a results file may be at most {MAX_RESULT_FILE} bytes"))
+}
+
 /// The settlement use cases.
 #[derive(Clone)]
 pub struct Settlement {
@@ -98,9 +107,9 @@ impl Settlement {
     /// settles the rest a step at a time ([`Self::settle_results`]), then
     /// fixes the batch's totals and state. Importing the same file again
     /// finishes an import a crash cut short.
-    pub async fn import_results(&self, actor: &Actor, id: &str, text: &str) -> Result<Imported, Error> {
+    pub async fn import_results(&self, actor: &Actor, id: &str, bytes: &[u8]) -> Result<Imported, Error> {
         let batch = self.importable(actor, id).await?;
-        self.import(actor, batch, text, None).await
+        self.import(actor, batch, results_text(bytes)?, None).await
     }
 
     /// The caller's batch, if they may import results into it now.
@@ -125,9 +134,7 @@ impl Settlement {
         let size = match input.size {
             None => return Err(Error::invalid("size", "give the file's size in bytes")),
             Some(n) if n < 1 => return Err(Error::invalid("size", "the file is empty")),
-            Some(n) if n as u64 > MAX_RESULT_FILE as u64 => {
-                return Err(Error::invalid("size", format!("a results file may be at most {MAX_RESULT_FILE} bytes")));
-            }
+            Some(n) if n as u64 > MAX_RESULT_FILE as u64 => return Err(too_large("size")),
             Some(n) => n as u64,
         };
         let upload_id = ulid::Ulid::new();
@@ -158,11 +165,9 @@ impl Settlement {
         };
         let kept = self.l.exports.head(&key, MAX_RESULT_FILE).await?.ok_or_else(not_uploaded)?;
         if kept.size > MAX_RESULT_FILE as u64 {
-            return Err(Error::invalid("file", format!("a results file may be at most {MAX_RESULT_FILE} bytes")));
+            return Err(too_large("file"));
         }
-        let text = String::from_utf8(kept.head)
-            .map_err(|_| Error::invalid("file", "the result file must be UTF-8 text (CSV)"))?;
-        self.import(actor, batch, &text, Some(key)).await
+        self.import(actor, batch, results_text(&kept.head)?, Some(key)).await
     }
 
     /// An import checked whole, then settled; `kept` names the file in the

@@ -209,9 +209,7 @@ async fn results(
     let body = axum::body::to_bytes(body, MAX_POSTED_RESULT_FILE)
         .await
         .map_err(|_| ApiError::BodyTooLarge { limit: MAX_POSTED_RESULT_FILE })?;
-    let text =
-        std::str::from_utf8(&body).map_err(|_| Error::invalid("file", "the result file must be UTF-8 text (CSV)"))?;
-    imported(s.settlement.import_results(&actor, &id, text).await?)
+    imported(s.settlement.import_results(&actor, &id, &body).await?)
 }
 
 /// 202 when the batch queue settles the file's later lines, then the batch.
