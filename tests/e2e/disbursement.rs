@@ -847,3 +847,32 @@ async fn results_uploads_refuse_bad_sizes_ids_other_batches_and_strangers() {
     assert!(lines(&finance, &a).await.iter().all(|l| l["status"] == "pending"), "nothing settled in A");
     assert!(lines(&finance, &b).await.iter().all(|l| l["status"] == "pending"), "nothing settled in B");
 }
+
+/// The local blob endpoint holds a results upload to what it was signed
+/// for, as S3 does: another content type or length is refused before
+/// anything is stored, and the signed request stores once. (moto checks no
+/// signatures; on AWS, S3 refuses a header that differs from the signed one.)
+#[tokio::test]
+async fn a_results_upload_url_stores_only_the_signed_type_and_length() {
+    let app = TestApp::spawn_standalone().await;
+    approved_applications(&app, 1).await;
+    let (a, _) = released_batch(&app).await;
+    let finance = app.login("finance-futian").await;
+    let file = b"\xef\xbb\xbf\xe6\x89\xb9\xe6\xac\xa1\xe5\x8f\xb7,x\n".to_vec();
+    let ticket = results_ticket(&finance, &a, file.len()).await.ok();
+    let url = ticket["upload"]["url"].as_str().unwrap();
+    let r = app.raw(None, "PUT", url, "text/html", file.clone()).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "signature_mismatch"), "another type");
+    let r = app.raw(None, "PUT", url, "text/csv", [file.as_slice(), b"extra"].concat()).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "signature_mismatch"), "another length");
+    let r = app.raw(None, "PUT", url, "application/pdf", file.clone()).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "signature_mismatch"), "a document type");
+    let stored = std::fs::read_dir(app.data_dir().join(format!("blobs/exports/batches/{a}")))
+        .map(|d| d.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("results-")).count())
+        .unwrap_or(0);
+    assert_eq!(stored, 0, "nothing stored by a refused upload");
+    let r = app.raw(None, "PUT", url, "text/csv", file.clone()).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let r = app.raw(None, "PUT", url, "text/csv", file).await;
+    assert_eq!((r.status.as_u16(), r.code()), (409, "already_uploaded"));
+}
