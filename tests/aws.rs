@@ -243,6 +243,9 @@ pub struct AwsStack {
     pub sdk: aws_config::SdkConfig,
     pub resources: Resources,
     pub store: DynamoStore,
+    /// The table as the dispatch function writes audit entries out to it
+    /// (through the recording clients, unlike `store`).
+    pub audit_out: DynamoStore,
     pub services: Arc<Services>,
     /// The consumers, each built as its function builds it.
     submission: subsidy_api::lambda::Consumers,
@@ -270,6 +273,52 @@ struct PumpState {
     seen_objects: HashSet<String>,
 }
 
+/// The records of every shard of a table's stream since `iterators` left
+/// off (from its start the first time), one Lambda event per shard.
+pub async fn read_stream(
+    sdk: &aws_config::SdkConfig,
+    arn: &str,
+    iterators: &mut HashMap<String, String>,
+) -> Vec<Value> {
+    let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+    let shards = streams
+        .describe_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap()
+        .shards
+        .unwrap_or_default();
+    let mut batches = Vec::new();
+    for shard in shards {
+        let id = shard.shard_id.unwrap();
+        let iterator = match iterators.get(&id) {
+            Some(i) => i.clone(),
+            None => streams
+                .get_shard_iterator()
+                .stream_arn(arn)
+                .shard_id(&id)
+                .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .unwrap()
+                .shard_iterator
+                .unwrap(),
+        };
+        let out = streams.get_records().shard_iterator(&iterator).send().await.unwrap();
+        let records: Vec<Value> = out.records().iter().map(|r| lambda_json::stream_record(r, arn)).collect();
+        if let Some(next) = out.next_shard_iterator {
+            iterators.insert(id, next);
+        }
+        if !records.is_empty() {
+            batches.push(json!({ "Records": records }));
+        }
+    }
+    batches
+}
+
 /// Stream records and queue messages in the JSON shapes Lambda delivers.
 pub mod lambda_json {
     use aws_sdk_dynamodbstreams::types::{AttributeValue, Record};
@@ -285,6 +334,11 @@ pub mod lambda_json {
             AttributeValue::L(l) => json!({"L": l.iter().map(attribute).collect::<Vec<_>>()}),
             AttributeValue::Ss(v) => json!({"SS": v}),
             AttributeValue::Ns(v) => json!({"NS": v}),
+            // Lambda delivers binary attributes in base64, as the wire does.
+            AttributeValue::B(b) => {
+                use base64::Engine;
+                json!({"B": base64::engine::general_purpose::STANDARD.encode(b.as_ref())})
+            }
             other => panic!("attribute type not used by this table: {other:?}"),
         }
     }
@@ -492,6 +546,7 @@ impl AwsStack {
         .collect();
         AwsStack {
             store: DynamoStore::new(aws::dynamo_client(&sdk), &resources.table),
+            audit_out: DynamoStore::new(clients.dynamo.clone(), &resources.table),
             sdk,
             resources,
             submission: submission::consumers(Arc::new(submission::App::new(&services.ports))),
@@ -525,45 +580,8 @@ impl AwsStack {
     /// Reads every stream record written since the last read, in order, as
     /// Lambda event batches (one per shard read).
     pub async fn stream_batches(&self) -> Vec<Value> {
-        let streams = aws_sdk_dynamodbstreams::Client::new(&self.sdk);
-        let arn = &self.resources.stream_arn;
-        let shards = streams
-            .describe_stream()
-            .stream_arn(arn)
-            .send()
-            .await
-            .unwrap()
-            .stream_description
-            .unwrap()
-            .shards
-            .unwrap_or_default();
         let mut state = self.pump.lock().await;
-        let mut batches = Vec::new();
-        for shard in shards {
-            let id = shard.shard_id.unwrap();
-            let iterator = match state.iterators.get(&id) {
-                Some(i) => i.clone(),
-                None => streams
-                    .get_shard_iterator()
-                    .stream_arn(arn)
-                    .shard_id(&id)
-                    .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-                    .send()
-                    .await
-                    .unwrap()
-                    .shard_iterator
-                    .unwrap(),
-            };
-            let out = streams.get_records().shard_iterator(&iterator).send().await.unwrap();
-            let records: Vec<Value> = out.records().iter().map(|r| lambda_json::stream_record(r, arn)).collect();
-            if let Some(next) = out.next_shard_iterator {
-                state.iterators.insert(id, next);
-            }
-            if !records.is_empty() {
-                batches.push(json!({ "Records": records }));
-            }
-        }
-        batches
+        read_stream(&self.sdk, &self.resources.stream_arn, &mut state.iterators).await
     }
 
     /// One SQS receive from a tier queue, as a Lambda event (or None).
@@ -641,7 +659,9 @@ impl AwsStack {
                 // Two event-source mappings read the stream: dispatch and aggregation.
                 for _ in 0..self.times() {
                     let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
-                    let response = as_function("DispatchFunction", dispatch::handle_stream(&self.queues, event)).await;
+                    let response =
+                        as_function("DispatchFunction", dispatch::handle_stream(&self.queues, &self.audit_out, event))
+                            .await;
                     pass.failures += response.batch_item_failures.len() as u64;
                     let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
                     let response =

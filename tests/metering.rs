@@ -221,7 +221,8 @@ pub fn read_units(bytes: u64, consistent: bool, transactional: bool) -> f64 {
 
 /// Counters by name: `ddb.wcu`, `ddb.wcu.gsi`, `ddb.rcu`, `ddb.op.PutItem`,
 /// `ddb.wcu.kind.APP/AUDIT`, `sqs.requests`, `sqs.empty_receives`,
-/// `s3.class_a`, `s3.class_b`, `ddb.bytes_written`, `ddb.items_written`.
+/// `s3.class_a`, `s3.class_b`, `ddb.bytes_written`, `ddb.items_written`,
+/// `ddb.app.bytes.{state}` (the application item's bytes in each state).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Usage(pub BTreeMap<String, f64>);
 
@@ -456,6 +457,16 @@ impl Accountant {
             self.usage.add("ddb.bytes_written", size(&after) as f64);
             self.usage.add(format!("ddb.items.kind.{}", Self::kind(&k)), 1.0);
             self.usage.add(format!("ddb.bytes.kind.{}", Self::kind(&k)), size(&after) as f64);
+            // The application item's size in each state it is written in.
+            if let Some(state) =
+                after.as_ref().filter(|_| Self::kind(&k) == "APP/APP").and_then(|a| a["state"]["S"].as_str())
+            {
+                self.usage.add(format!("ddb.app.items.{state}"), 1.0);
+                self.usage.add(format!("ddb.app.bytes.{state}"), size(&after) as f64);
+                if size(&after) > 1024 {
+                    self.usage.add(format!("ddb.app.over1k.{state}"), 1.0);
+                }
+            }
             self.index_writes(&k, before.as_ref(), after.as_ref());
             match after {
                 Some(a) => self.images.insert(k, a),

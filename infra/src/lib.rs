@@ -15,6 +15,7 @@ pub mod anchors_file;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cache;
+pub mod compact;
 pub mod config;
 pub mod data;
 #[cfg(feature = "embedded")]

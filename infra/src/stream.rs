@@ -3,24 +3,61 @@
 //! item shape's other reader (the DynamoDB adapter writes it); a test holds
 //! the two together.
 
+use async_trait::async_trait;
 use aws_lambda_events::dynamodb::EventRecord;
 use subsidy_core::application::Application;
 use subsidy_core::application::dispatch::ChangeRecord;
+use subsidy_core::audit::AuditEntry;
+use subsidy_core::error::StoreError;
 
 /// The sort key of an application's own item (`APP#{id}` / `APP`).
 pub const APPLICATION_SK: &str = "APP";
-/// The attribute holding a record's JSON.
+/// The attribute holding a record's compact JSON (src/compact.rs).
 pub const BODY: &str = "body";
+
+/// The key of an application's body that carries its last audit entry
+/// (the DynamoDB adapter's `PENDING_AUDIT`).
+pub const PENDING_AUDIT: &str = "pendingAudit";
+
+fn stored_body(image: &serde_dynamo::Item) -> Result<&[u8], String> {
+    match image.get(BODY) {
+        Some(serde_dynamo::AttributeValue::B(b)) => Ok(b.as_slice()),
+        Some(serde_dynamo::AttributeValue::S(b)) => Ok(b.as_bytes()),
+        _ => Err("application image without a body".into()),
+    }
+}
 
 fn application(image: &serde_dynamo::Item) -> Result<Option<Application>, String> {
     if image.is_empty() {
         return Ok(None);
     }
-    let body = match image.get(BODY) {
-        Some(serde_dynamo::AttributeValue::S(b)) => b,
-        _ => return Err("application image without a body".into()),
-    };
-    serde_json::from_str(body).map(Some).map_err(|e| format!("application image does not parse: {e}"))
+    crate::compact::decode(stored_body(image)?).map(Some).map_err(|e| format!("application image does not parse: {e}"))
+}
+
+/// The audit entry that rode on an application item's new image: the
+/// stream consumer writes it out to its own item ([`AuditWriteOut`]).
+/// `None` for other items, deletions, and images from before entries rode
+/// on the item.
+pub fn pending_audit(record: &EventRecord) -> Result<Option<AuditEntry>, String> {
+    let is_application =
+        matches!(record.change.keys.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == APPLICATION_SK);
+    if !is_application || record.event_name == "REMOVE" || record.change.new_image.is_empty() {
+        return Ok(None);
+    }
+    let mut body: serde_json::Value = crate::compact::decode(stored_body(&record.change.new_image)?)
+        .map_err(|e| format!("application image does not parse: {e}"))?;
+    match body.get_mut(PENDING_AUDIT).map(serde_json::Value::take) {
+        Some(e) => serde_json::from_value(e).map(Some).map_err(|e| format!("pending audit entry does not parse: {e}")),
+        None => Ok(None),
+    }
+}
+
+/// Where the stream consumer writes the audit entries that rode on
+/// application items, each to its own item. Idempotent: an entry already
+/// written is written again with the same content.
+#[async_trait]
+pub trait AuditWriteOut: Send + Sync {
+    async fn write_out(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
 }
 
 /// The change an application item's stream record carries, or `None` for

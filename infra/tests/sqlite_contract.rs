@@ -12,6 +12,7 @@ use subsidy_infra::sqlite::{Durability, SqliteStore};
 fn ports(store: SqliteStore) -> contract::Ports {
     let s = Arc::new(store);
     contract::Ports {
+        settle: Arc::new(contract::Settled),
         policies: s.clone(),
         companies: s.clone(),
         projects: s.clone(),

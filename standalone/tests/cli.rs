@@ -53,7 +53,7 @@ async fn audit_verify_passes_on_an_intact_store_and_fails_after_tampering() {
     let stack = Stack::start(Config { demo: false, ..Config::for_tests(dir.path()) }, system_clock()).await.unwrap();
     stack
         .store
-        .execute_raw(&format!("UPDATE audit SET body = replace(body, '测试', '篡改') WHERE application_id = '{id}'"))
+        .execute_raw(&format!("UPDATE audit SET body = record_pack(replace(record_json(body), '测试', '篡改')) WHERE application_id = '{id}'"))
         .await
         .unwrap();
     stack.stop().await.unwrap();

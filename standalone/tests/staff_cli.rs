@@ -143,7 +143,7 @@ async fn audit_verify_finds_a_rewritten_staff_entry() {
     );
     assert!(add.status.success(), "{}", text(&add));
     let stack = server(dir.path()).await;
-    stack.store.execute_raw("UPDATE audit SET body = replace(body, 'district@440304', 'city@440300') WHERE application_id = 'staff:wang'").await.unwrap();
+    stack.store.execute_raw("UPDATE audit SET body = record_pack(replace(record_json(body), 'district@440304', 'city@440300')) WHERE application_id = 'staff:wang'").await.unwrap();
     stack.stop().await.unwrap();
     let verify = subsidy(dir.path(), &["audit-verify"]);
     assert_eq!(verify.status.code(), Some(1), "{}", text(&verify));

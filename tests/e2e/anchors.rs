@@ -79,14 +79,17 @@ async fn set_head(app: &TestApp, id: &str, seq: u64, hash: &str) {
             .await
             .unwrap();
         let mut item = got.item.expect("the application item");
-        let mut body: serde_json::Value = serde_json::from_str(item["body"].as_s().unwrap()).unwrap();
+        let stored = subsidy_infra::compact::json_of(item["body"].as_b().unwrap().as_ref()).unwrap();
+        let mut body: serde_json::Value = serde_json::from_slice(&stored).unwrap();
         body["auditSeq"] = seq.into();
         body["auditHead"] = hash.into();
-        item.insert("body".into(), AttributeValue::S(body.to_string()));
+        let packed = subsidy_infra::compact::deflate(body.to_string().as_bytes());
+        item.insert("body".into(), AttributeValue::B(packed.into()));
         client.put_item().table_name(&stack.resources.table).set_item(Some(item)).send().await.unwrap();
     } else {
         let sql = format!(
-            "UPDATE applications SET body = json_set(body, '$.auditSeq', {seq}, '$.auditHead', '{hash}') WHERE id = '{id}'"
+            "UPDATE applications SET body = record_pack(json_set(record_json(body), '$.auditSeq', {seq}, '$.auditHead', '{hash}')) \
+             WHERE id = '{id}'"
         );
         assert_eq!(app.sqlite().execute_raw(&sql).await.unwrap(), 1);
     }

@@ -209,7 +209,7 @@ async fn the_audit_chain_verifies_until_a_stored_entry_is_altered() {
     assert_eq!((report.applications, report.entries, report.failures.len()), (1, 3, 0));
 
     app.sqlite()
-        .execute_raw(&format!("UPDATE audit SET body = replace(body, '\"role\":\"project_manager\"', '\"role\":\"city\"') WHERE application_id = '{id}' AND seq = 3"))
+        .execute_raw(&format!("UPDATE audit SET body = record_pack(replace(record_json(body), '\"role\":\"project_manager\"', '\"role\":\"city\"')) WHERE application_id = '{id}' AND seq = 3"))
         .await
         .unwrap();
     let report = app.services.audit.verify_audit(|_| {}).await.unwrap();

@@ -300,6 +300,33 @@ fn report(phases: &[Phase]) {
         let mean = if *writes > 0.0 { bytes / writes } else { 0.0 };
         md.push_str(&format!("| `{k}` | {:.1} | {:.1} | {mean:.0} |\n", per_app(*units), per_app(*writes)));
     }
+    // The application item in each state: what decides 1 or 2 units a write.
+    let mut states: Vec<(String, [f64; 3])> = Vec::new();
+    for p in &lifecycle {
+        for (k, v) in &p.usage.0 {
+            let Some(rest) = k.strip_prefix("ddb.app.") else { continue };
+            let (slot, state) = match rest.split_once('.') {
+                Some(("items", st)) => (0, st),
+                Some(("bytes", st)) => (1, st),
+                Some(("over1k", st)) => (2, st),
+                _ => continue,
+            };
+            match states.iter_mut().find(|(n, _)| n == state) {
+                Some(e) => e.1[slot] += v,
+                None => {
+                    let mut e = [0.0; 3];
+                    e[slot] = *v;
+                    states.push((state.to_string(), e));
+                }
+            }
+        }
+    }
+    md.push_str(
+        "\n| application item, in state | writes | mean size, bytes | writes over 1 KB |\n|---|---:|---:|---:|\n",
+    );
+    for (st, [items, bytes, over]) in &states {
+        md.push_str(&format!("| `{st}` | {items:.0} | {:.0} | {over:.0} |\n", bytes / items.max(1.0)));
+    }
     md.push_str(&format!(
         "\n**Per application lifecycle: {wcu:.1} write units ({gsi:.1} of them index writes), {rcu:.1} read units; \
          ${total:.7}** = DynamoDB ${:.7} + Lambda ${:.7} + API Gateway ${:.7} + SQS ${:.7} + S3 ${:.7}. \
@@ -317,6 +344,8 @@ fn report(phases: &[Phase]) {
     println!("{md}");
     let json = json!({
         "applications": APPS,
+        "applicationItem": states.iter().map(|(st, [items, bytes, over])| json!({"state": st, "writes": items,
+            "meanBytes": bytes / items.max(1.0), "writesOver1k": over})).collect::<Vec<_>>(),
         "perApplication": {"writeUnits": wcu, "indexWriteUnits": gsi, "readUnits": rcu, "dollars": total,
             "dollarsBy": {"dynamodb": per_app(d), "lambda": per_app(l), "apiGateway": per_app(a), "sqs": per_app(q), "s3": per_app(s)},
             "documentDollars": docs},

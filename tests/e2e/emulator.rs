@@ -15,13 +15,42 @@ use subsidy_core::identity::Tier;
 use subsidy_infra::aws::{self, DynamoStore};
 use subsidy_tests::*;
 
+/// The dispatch function's write-out, run over the whole stream so far.
+struct WriteOutFromTheStream {
+    sdk: aws_config::SdkConfig,
+    arn: String,
+    iterators: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
+    store: Arc<DynamoStore>,
+}
+
+#[async_trait::async_trait]
+impl contract::Settle for WriteOutFromTheStream {
+    async fn settle(&self) {
+        use subsidy_infra::stream::AuditWriteOut;
+        let mut iterators = self.iterators.lock().await;
+        for batch in subsidy_tests::aws::read_stream(&self.sdk, &self.arn, &mut iterators).await {
+            let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(batch).unwrap();
+            let entries: Vec<_> =
+                event.records.iter().filter_map(|r| subsidy_infra::stream::pending_audit(r).unwrap()).collect();
+            self.store.write_out(&entries).await.unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs the AWS emulator; make test runs it through scripts/with-moto.sh"]
 async fn the_dynamodb_adapter_keeps_the_storage_contract() {
     let sdk = aws::sdk_config().await;
     let resources = subsidy_tests::aws::create_resources(&sdk, &subsidy_tests::aws::unique_prefix()).await;
     let store = Arc::new(DynamoStore::new(aws::dynamo_client(&sdk), &resources.table));
+    let settle = Arc::new(WriteOutFromTheStream {
+        sdk: sdk.clone(),
+        arn: resources.stream_arn.clone(),
+        iterators: Default::default(),
+        store: store.clone(),
+    });
     contract::run_all(&contract::Ports {
+        settle,
         policies: store.clone(),
         companies: store.clone(),
         projects: store.clone(),
@@ -44,14 +73,18 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
     let a = app.aws();
     let services = &app.services;
     let before = services.ports.applications.get_application(&id).await.unwrap().unwrap();
-    let trail_before = services.ports.applications.audit_trail(&id).await.unwrap().len();
+    // Nothing consumed the stream yet: the trail is what rides on the item
+    // (its newest entry); the stream's writes complete it, once.
+    let riding = services.ports.applications.audit_trail(&id).await.unwrap();
+    assert_eq!(riding.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![before.audit_seq]);
 
     // Every stream batch goes to dispatch twice: each arrival is queued twice.
     let batches = a.stream_batches().await;
     assert!(!batches.is_empty());
     for batch in &batches {
         for _ in 0..2 {
-            let r = dispatch::handle_stream(&a.queues, serde_json::from_value(batch.clone()).unwrap()).await;
+            let r =
+                dispatch::handle_stream(&a.queues, &a.audit_out, serde_json::from_value(batch.clone()).unwrap()).await;
             assert!(r.batch_item_failures.is_empty(), "{r:?}");
         }
     }
@@ -75,7 +108,11 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
 
     let after = services.ports.applications.get_application(&id).await.unwrap().unwrap();
     assert_eq!(after, before, "consumers never change the application");
-    assert_eq!(services.ports.applications.audit_trail(&id).await.unwrap().len(), trail_before);
+    let trail = services.ports.applications.audit_trail(&id).await.unwrap();
+    assert_eq!(trail.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=before.audit_seq).collect::<Vec<_>>());
+    assert_eq!(trail.last(), riding.last(), "the entry written out is the one that rode on the item");
+    subsidy_core::audit::verify_chain(&services.cx.audit_key, &id, &trail, before.audit_seq, &before.audit_head)
+        .expect("the chain written out by the stream verifies");
     let reports = services.ports.prechecks.prechecks_of(&id).await.unwrap();
     assert_eq!(reports.len(), 1, "one pre-check report, however often delivered");
     assert_eq!(reports[0].tier, Tier::Community);

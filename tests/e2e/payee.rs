@@ -16,7 +16,11 @@ async fn change_bank(company: &User<'_>, number: &str, holder: Option<&str>) {
     company.put("/api/v1/company", update).await.ok();
 }
 
+/// The timeline once the store has settled: on DynamoDB an entry that is
+/// not the newest is on the timeline once the stream has written it out
+/// (docs/dynamodb.md, "What one transition writes").
 async fn trail(user: &User<'_>, id: &str) -> Vec<Value> {
+    user.app.drain().await;
     user.get(&format!("/api/v1/applications/{id}/timeline")).await.ok().as_array().unwrap().clone()
 }
 

@@ -65,12 +65,12 @@ async fn every_attack_on_every_chain_is_detected() {
     let attacks: [(&str, Attack); 5] = [
         ("alter what was done", |s| {
             vec![format!(
-                "UPDATE audit SET body = json_set(body, '$.action', 'approve') WHERE application_id = '{s}' AND seq = 1"
+                "UPDATE audit SET body = record_pack(json_set(record_json(body), '$.action', 'approve')) WHERE application_id = '{s}' AND seq = 1"
             )]
         }),
         ("alter who acted", |s| {
             vec![format!(
-                "UPDATE audit SET body = json_set(body, '$.actorId', 'someone-else') WHERE application_id = '{s}' AND seq = 1"
+                "UPDATE audit SET body = record_pack(json_set(record_json(body), '$.actorId', 'someone-else')) WHERE application_id = '{s}' AND seq = 1"
             )]
         }),
         ("delete the first entry", |s| vec![format!("DELETE FROM audit WHERE application_id = '{s}' AND seq = 1")]),
@@ -144,10 +144,18 @@ async fn a_rewritten_chain_with_every_hash_recomputed_is_still_detected() {
         }
         for e in &chain {
             let body = serde_json::to_string(e).unwrap().replace('\'', "''");
-            sql(&app, format!("UPDATE audit SET body = '{body}' WHERE application_id = '{id}' AND seq = {}", e.seq))
-                .await;
+            sql(
+                &app,
+                format!(
+                    "UPDATE audit SET body = record_pack('{body}') WHERE application_id = '{id}' AND seq = {}",
+                    e.seq
+                ),
+            )
+            .await;
         }
-        sql(&app, format!("UPDATE applications SET body = json_set(body, '$.auditHead', '{prev}') WHERE id = '{id}'"))
+        sql(&app, format!(
+            "UPDATE applications SET body = record_pack(json_set(record_json(body), '$.auditHead', '{prev}')) WHERE id = '{id}'"
+        ))
             .await;
         let report = app.services.audit.verify_audit(|_| {}).await.unwrap();
         assert_eq!(report.failures.len(), 1, "{how}: {:?}", report.failures);

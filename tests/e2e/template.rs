@@ -401,6 +401,38 @@ fn every_function_that_writes_audit_entries_may_derive_the_audit_key() {
 /// template): only the aggregation function writes there, only under
 /// `anchors/`, and no function may delete, relax a lock or change the
 /// bucket's configuration.
+/// The dispatch function writes out the audit entries that rode on
+/// application items: it may batch-write into application partitions
+/// (`APP#…`) of the table and nothing else (moto evaluates no condition).
+#[test]
+fn the_stream_writes_audit_entries_out_only_into_application_partitions() {
+    let t = template();
+    let r = resources(&t);
+    let dispatch = &r["DispatchFunction"]["Properties"];
+    assert_eq!(dispatch["Environment"]["Variables"]["TABLE_NAME"], Value::Null, "from the globals");
+    assert_eq!(
+        t["Globals"]["Function"]["Environment"]["Variables"]["TABLE_NAME"],
+        serde_json::json!({"!Ref": "Table"})
+    );
+    let table_statements: Vec<&Value> = dispatch["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["Statement"].as_array().into_iter().flatten())
+        .filter(|st| st["Resource"].to_string().contains("Table"))
+        .collect();
+    assert_eq!(table_statements.len(), 1, "{table_statements:?}");
+    let st = table_statements[0];
+    assert_eq!(st["Effect"], "Allow");
+    assert_eq!(st["Action"], "dynamodb:BatchWriteItem", "writes only, and only in batches");
+    assert_eq!(st["Resource"], serde_json::json!({"!GetAtt": "Table.Arn"}), "the table, not its indexes");
+    assert_eq!(
+        st["Condition"],
+        serde_json::json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APP#*"]}}),
+        "only application partitions: never a claim, a budget, a batch or a staff member"
+    );
+}
+
 #[test]
 fn audit_anchors_go_to_a_compliance_locked_bucket_only_aggregation_writes() {
     let t = template();

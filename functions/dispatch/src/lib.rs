@@ -1,12 +1,16 @@
-//! The dispatch function: reads the table's stream and sends each
-//! application's arrival at a review tier to that tier's queue.
+//! The dispatch function: reads the table's stream, writes out the audit
+//! entry that rode on each application write to its own item, and sends
+//! each application's arrival at a review tier to that tier's queue.
 //!
 //! The stream is the outbox: state changes are written once, and this
 //! function is the only thing that turns them into messages. It keeps the
 //! stream's order: at the first record it cannot handle it reports that
 //! record as the batch failure, so Lambda retries from there (and bisects
 //! on repeated failure); records before it are done. Sending the same
-//! arrival twice is harmless because the review consumer ignores repeats.
+//! arrival twice is harmless because the review consumer ignores repeats,
+//! and writing an audit entry twice writes the same item. A batch's
+//! entries are written out before any of its arrivals is sent: if that
+//! fails, the whole batch is retried.
 
 use std::collections::HashMap;
 
@@ -19,13 +23,15 @@ use subsidy_core::application::dispatch::route;
 use subsidy_core::identity::Tier;
 use subsidy_core::ports::ArrivalQueue;
 use subsidy_infra::config::{self, ConfigError};
-use subsidy_infra::stream::change_of;
+use subsidy_infra::stream::{AuditWriteOut, change_of, pending_audit};
 
 /// The dispatch function's environment.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `QUEUE_URL_COMMUNITY`, `QUEUE_URL_SUBDISTRICT`, `QUEUE_URL_DISTRICT`.
     pub queues: HashMap<Tier, String>,
+    /// `TABLE_NAME`: where audit entries are written out.
+    pub table: String,
 }
 
 impl Config {
@@ -36,12 +42,27 @@ impl Config {
                 (Tier::Subdistrict, config::var("QUEUE_URL_SUBDISTRICT")?),
                 (Tier::District, config::var("QUEUE_URL_DISTRICT")?),
             ]),
+            table: config::var("TABLE_NAME")?,
         })
     }
 }
 
 /// Handles one stream batch in order; see the module docs for failures.
-pub async fn handle_stream(queue: &dyn ArrivalQueue, event: Event) -> DynamoDbEventResponse {
+pub async fn handle_stream(queue: &dyn ArrivalQueue, audit: &dyn AuditWriteOut, event: Event) -> DynamoDbEventResponse {
+    let first = || event.records.first().and_then(|r| r.change.sequence_number.clone()).unwrap_or_default();
+    let mut entries = Vec::new();
+    for record in &event.records {
+        match pending_audit(record) {
+            Ok(Some(e)) => entries.push(e),
+            Ok(None) => {}
+            // Reported at its own record by the loop below.
+            Err(_) => break,
+        }
+    }
+    if let Err(e) = audit.write_out(&entries).await {
+        tracing::error!(error = %e, entries = entries.len(), "audit entries not written out; the batch is retried");
+        return stream_failure(first());
+    }
     for record in &event.records {
         let seq = record.change.sequence_number.clone().unwrap_or_default();
         let outcome = match change_of(record) {
@@ -57,7 +78,7 @@ pub async fn handle_stream(queue: &dyn ArrivalQueue, event: Event) -> DynamoDbEv
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         };
-        if let Err(e) = outcome {
+        if let Err(e) = outcome.and_then(|()| pending_audit(record).map(drop)) {
             tracing::error!(sequence_number = %seq, error = %e, "stream record failed; the batch resumes here");
             return stream_failure(seq);
         }
@@ -66,10 +87,10 @@ pub async fn handle_stream(queue: &dyn ArrivalQueue, event: Event) -> DynamoDbEv
 }
 
 /// The dispatch function's consumer: the table's stream.
-pub fn consumers(queue: Arc<dyn ArrivalQueue>) -> Consumers {
+pub fn consumers(queue: Arc<dyn ArrivalQueue>, audit: Arc<dyn AuditWriteOut>) -> Consumers {
     Consumers::default().stream(move |event| {
-        let queue = queue.clone();
-        async move { handle_stream(queue.as_ref(), event).await }
+        let (queue, audit) = (queue.clone(), audit.clone());
+        async move { handle_stream(queue.as_ref(), audit.as_ref(), event).await }
     })
 }
 
@@ -79,6 +100,7 @@ mod tests {
 
     use async_trait::async_trait;
     use subsidy_core::application::dispatch::TierArrival;
+    use subsidy_core::audit::AuditEntry;
     use subsidy_core::error::StoreError;
 
     use subsidy_api::lambda::Failures;
@@ -88,7 +110,9 @@ mod tests {
     #[derive(Default)]
     struct Recorder {
         sent: Mutex<Vec<TierArrival>>,
+        written: Mutex<Vec<AuditEntry>>,
         fail: bool,
+        fail_audit: bool,
     }
 
     #[async_trait]
@@ -102,32 +126,110 @@ mod tests {
         }
     }
 
+    #[async_trait]
+    impl AuditWriteOut for Recorder {
+        async fn write_out(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+            if self.fail_audit {
+                return Err(StoreError::Backend("table throttled".into()));
+            }
+            self.written.lock().unwrap().extend_from_slice(entries);
+            Ok(())
+        }
+    }
+
     fn event(json: &str) -> Event {
         serde_json::from_str(json).expect("a DynamoDB stream event")
+    }
+
+    const OK: &str = include_str!("../../../events/dispatch/stream-batch-ok.json");
+
+    fn entry(subject: &str, seq: u64) -> serde_json::Value {
+        serde_json::json!({"subject": subject, "seq": seq, "at": "2020-03-02T01:02:03Z", "actorId": "pm-1",
+            "role": "project_manager", "action": "confirm_area", "from": "awaiting_area_confirmation",
+            "to": "pending_community", "comment": null, "prevHash": "00", "hash": format!("{seq:02}")})
+    }
+
+    /// The fixture with each application image's body stored as items are
+    /// written now: compact binary, with the write's audit entry riding on
+    /// it (`pending` gives the entry per record, by sequence number).
+    fn with_entries(pending: impl Fn(&str, &str) -> Option<serde_json::Value>) -> Event {
+        use base64::Engine;
+        let mut wire: serde_json::Value = serde_json::from_str(OK).unwrap();
+        for r in wire["Records"].as_array_mut().unwrap() {
+            let seq = r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_string();
+            if r["dynamodb"]["Keys"]["sk"]["S"] != "APP" {
+                continue;
+            }
+            let image = &mut r["dynamodb"]["NewImage"];
+            let mut body: serde_json::Value = serde_json::from_str(image["body"]["S"].as_str().unwrap()).unwrap();
+            if let Some(e) = pending(&seq, body["id"].as_str().unwrap()) {
+                body["pendingAudit"] = e;
+            }
+            let stored = subsidy_infra::compact::encode(&body).unwrap();
+            image["body"] = serde_json::json!({"B": base64::engine::general_purpose::STANDARD.encode(stored)});
+        }
+        serde_json::from_value(wire).unwrap()
     }
 
     #[tokio::test]
     async fn an_application_entering_a_tier_is_sent_to_that_tiers_queue() {
         let q = Recorder::default();
-        let r = handle_stream(&q, event(include_str!("../../../events/dispatch/stream-batch-ok.json"))).await;
+        let r = handle_stream(&q, &q, event(OK)).await;
         assert!(r.batch_item_failures.is_empty());
         let sent = q.sent.lock().unwrap();
         assert_eq!(sent.len(), 1, "only the change into pending_community routes; audit items and inserts do not");
         assert_eq!(sent[0].tier, Tier::Community);
         assert_eq!(sent[0].version, 3);
+        assert!(q.written.lock().unwrap().is_empty(), "images from before entries rode on items carry none");
+    }
+
+    #[tokio::test]
+    async fn the_entry_riding_on_each_application_write_is_written_out_in_order() {
+        let q = Recorder::default();
+        let r = handle_stream(&q, &q, with_entries(|seq, id| Some(entry(id, seq.parse::<u64>().unwrap() / 100)))).await;
+        assert!(r.batch_item_failures.is_empty());
+        let written = q.written.lock().unwrap();
+        // Records 300 and 400 are application items; 200 is an audit item.
+        let got: Vec<(String, u64)> = written.iter().map(|e| (e.subject.clone(), e.seq)).collect();
+        assert_eq!(
+            got,
+            vec![("01JDISPATCHSAMPLE00000000A".to_string(), 3), ("01JDISPATCHSAMPLE00000000B".to_string(), 4)]
+        );
+        assert_eq!(q.sent.lock().unwrap().len(), 1, "and the arrival is still sent");
+    }
+
+    #[tokio::test]
+    async fn entries_that_cannot_be_written_out_fail_the_whole_batch_before_anything_is_sent() {
+        let q = Recorder { fail_audit: true, ..Default::default() };
+        let r = handle_stream(&q, &q, with_entries(|_, id| Some(entry(id, 3)))).await;
+        assert_eq!(r.failed_ids(), vec!["200"], "from the batch's first record");
+        assert!(q.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_entry_that_does_not_parse_is_reported_at_its_record() {
+        let q = Recorder::default();
+        let bad = |seq: &str, id: &str| match seq {
+            "400" => Some(serde_json::json!({"subject": id, "seq": "four"})),
+            _ => Some(entry(id, 3)),
+        };
+        let r = handle_stream(&q, &q, with_entries(bad)).await;
+        assert_eq!(r.failed_ids(), vec!["400"]);
+        assert_eq!(q.written.lock().unwrap().len(), 1, "the entry before it was written out");
+        assert_eq!(q.sent.lock().unwrap().len(), 1, "and the arrival before it sent");
     }
 
     #[tokio::test]
     async fn a_failed_send_reports_that_record_and_stops() {
         let q = Recorder { fail: true, ..Default::default() };
-        let r = handle_stream(&q, event(include_str!("../../../events/dispatch/stream-batch-ok.json"))).await;
+        let r = handle_stream(&q, &q, event(OK)).await;
         assert_eq!(r.failed_ids(), vec!["300"]);
     }
 
     #[tokio::test]
     async fn a_corrupt_record_is_reported_not_skipped() {
         let q = Recorder::default();
-        let r = handle_stream(&q, event(include_str!("../../../events/dispatch/stream-corrupt-fail.json"))).await;
+        let r = handle_stream(&q, &q, event(include_str!("../../../events/dispatch/stream-corrupt-fail.json"))).await;
         assert_eq!(r.failed_ids(), vec!["500"]);
         assert!(q.sent.lock().unwrap().is_empty());
     }

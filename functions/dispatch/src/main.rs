@@ -11,5 +11,6 @@ async fn main() -> Result<(), BoxError> {
     let config = dispatch::Config::from_env()?;
     let sdk = aws::sdk_config().await;
     let queues = Arc::new(aws::SqsQueues::new(aws::sqs_client(&sdk), config.queues));
-    lambda::serve(None, dispatch::consumers(queues)).await
+    let table = Arc::new(aws::DynamoStore::new(aws::dynamo_client(&sdk), config.table));
+    lambda::serve(None, dispatch::consumers(queues, table)).await
 }

@@ -122,10 +122,6 @@ where
     }
 }
 
-pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(backend)
-}
-
 pub(crate) fn str_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
@@ -134,10 +130,20 @@ pub(crate) fn num_attr(item: &Item, name: &str) -> Option<u64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
-/// Decodes the JSON record in an item's `body`.
+/// A record as its item's `body`: compact JSON (src/compact.rs), binary.
+pub(crate) fn body<T: Serialize>(v: &T) -> Result<AttributeValue, StoreError> {
+    Ok(AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(crate::compact::encode(v).map_err(backend)?)))
+}
+
+/// Decodes the record in an item's `body`: compact binary, or the JSON
+/// string items were written with before bodies were compact.
 pub fn body_of<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    let body = str_attr(item, "body").ok_or_else(|| StoreError::Backend("item without body".into()))?;
-    serde_json::from_str(body).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+    let stored = match item.get("body") {
+        Some(AttributeValue::B(b)) => b.as_ref(),
+        Some(AttributeValue::S(s)) => s.as_bytes(),
+        _ => return Err(StoreError::Backend("item without body".into())),
+    };
+    crate::compact::decode(stored).map_err(backend)
 }
 
 pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
@@ -161,12 +167,32 @@ fn inbox_key(app: &Application) -> Option<String> {
     Some(format!("{}#{unit}", app.state.as_str()))
 }
 
-/// The full item of an application, with every index key it should carry.
-pub fn application_item(app: &Application) -> Result<Item, StoreError> {
+/// The key of an application's body that carries the audit entry of the
+/// write that made it, until the stream consumer writes the entry out to
+/// its own item (see [`ApplicationStore::audit_trail`] below, and
+/// docs/dynamodb.md, "What one transition writes").
+pub use crate::stream::PENDING_AUDIT;
+
+/// The audit entry riding on an application's item, if any (items written
+/// before entries rode on them have none).
+pub fn pending_audit(item: &Item) -> Result<Option<AuditEntry>, StoreError> {
+    let mut record: serde_json::Value = body_of(item)?;
+    match record.get_mut(PENDING_AUDIT).map(serde_json::Value::take) {
+        Some(e) => serde_json::from_value(e).map(Some).map_err(backend),
+        None => Ok(None),
+    }
+}
+
+/// The full item of an application, with every index key it should carry,
+/// and the audit entry of this write riding in its body. Readers of the
+/// body as an [`Application`] ignore the entry.
+pub fn application_item(app: &Application, audit: &AuditEntry) -> Result<Item, StoreError> {
     let mut item = key(app_pk(&app.id), "APP");
     item.insert("version".into(), n(app.version));
     item.insert("state".into(), s(app.state.as_str()));
-    item.insert("body".into(), s(to_json(app)?));
+    let mut record = serde_json::to_value(app).map_err(backend)?;
+    record[PENDING_AUDIT] = serde_json::to_value(audit).map_err(backend)?;
+    item.insert("body".into(), body(&record)?);
     item.insert("listSk".into(), s(&app.id));
     item.insert("ownerPk".into(), s(format!("{}#APP", app.owner)));
     item.insert("projectPk".into(), s(&app.project_id));
@@ -188,7 +214,7 @@ pub fn application_item(app: &Application) -> Result<Item, StoreError> {
 fn project_item(p: &Project) -> Result<Item, StoreError> {
     let mut item = key(format!("PROJECT#{}", p.id), "PROJECT");
     item.insert("version".into(), n(p.version));
-    item.insert("body".into(), s(to_json(p)?));
+    item.insert("body".into(), body(p)?);
     item.insert("listSk".into(), s(&p.id));
     item.insert("ownerPk".into(), s(format!("{}#PROJECT", p.owner)));
     item.insert("namePk".into(), s(format!("{}#{}", p.details.community, p.details.name.as_str())));
@@ -536,7 +562,7 @@ impl PolicyStore for DynamoStore {
 
     async fn put_policy(&self, policy: &Policy) -> StoreResult<()> {
         let mut item = key(format!("POLICY#{}", policy.id), "POLICY");
-        item.insert("body".into(), s(to_json(policy)?));
+        item.insert("body".into(), body(policy)?);
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(sdk)?;
         Ok(())
     }
@@ -546,7 +572,7 @@ fn company_item(c: &Company) -> Result<Item, StoreError> {
     let mut item = key(format!("COMPANY#{}", c.id), "COMPANY");
     item.insert("version".into(), n(c.version));
     item.insert("creditCode".into(), s(c.profile.credit_code.as_str()));
-    item.insert("body".into(), s(to_json(c)?));
+    item.insert("body".into(), body(c)?);
     Ok(item)
 }
 
@@ -722,9 +748,49 @@ impl ProjectStore for DynamoStore {
     }
 }
 
+/// The stream consumer's half of a transition: the entries that rode on
+/// application items, each to its own `AUDIT#` item, 25 to a request
+/// (BatchWriteItem). A put, not a conditional one: an entry's content is
+/// fixed by the version check that let its write happen, so writing it
+/// again is the same item.
+#[async_trait]
+impl crate::stream::AuditWriteOut for DynamoStore {
+    async fn write_out(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in entries.chunks(25) {
+            let mut requests = chunk
+                .iter()
+                .map(|e| {
+                    let put = PutRequest::builder().set_item(Some(audit_item(e)?)).build().map_err(backend)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            // Unprocessed items (throttling) are sent again, with backoff.
+            for attempt in 0u32.. {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut requests))
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                requests = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt == 5 {
+                    return Err(StoreError::Backend(format!("{} audit entries left unwritten", requests.len())));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn audit_item(e: &AuditEntry) -> Result<Item, StoreError> {
     let mut item = key(audit_pk(&e.subject), format!("AUDIT#{:010}", e.seq));
-    item.insert("body".into(), s(to_json(e)?));
+    item.insert("body".into(), body(e)?);
     Ok(item)
 }
 
@@ -755,21 +821,10 @@ impl ApplicationStore for DynamoStore {
     }
 
     async fn create_application(&self, app: &Application, audit: &AuditEntry) -> StoreResult<()> {
-        let absent = Some("attribute_not_exists(pk)");
-        let items = vec![
-            condition(self.put(application_item(app)?, absent)?),
-            condition(self.put(audit_item(audit)?, absent)?),
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(()),
-            Err(TxError::Cancelled(reasons)) => {
-                if reasons[0].0.as_deref() == Some("ConditionalCheckFailed") {
-                    Err(StoreError::AlreadyExists)
-                } else {
-                    Err(backend(format!("create cancelled: {:?}", reasons.iter().map(|r| &r.0).collect::<Vec<_>>())))
-                }
-            }
-            Err(TxError::Other(e)) => Err(e),
+        // One item: the audit entry rides on it (written out by the stream).
+        match self.conditional_put(application_item(app, audit)?, "attribute_not_exists(pk)", HashMap::new()).await? {
+            true => Ok(()),
+            false => Err(StoreError::AlreadyExists),
         }
     }
 
@@ -780,16 +835,44 @@ impl ApplicationStore for DynamoStore {
         audit: &AuditEntry,
         claim: ClaimChange,
     ) -> StoreResult<()> {
+        let item = application_item(app, audit)?;
+        if claim == ClaimChange::Keep {
+            // One conditional put: the version check is the whole guard (a
+            // second writer of this version, and so of this audit sequence
+            // number, fails it), and the entry rides on the item.
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(expected_version))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            return match put {
+                Ok(_) => Ok(()),
+                Err(e) => match e.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                        match c.item().and_then(|i| num_attr(i, "version")) {
+                            Some(current) => Err(StoreError::VersionConflict { current }),
+                            None => Err(StoreError::NotFound),
+                        }
+                    }
+                    _ => Err(sdk(e)),
+                },
+            };
+        }
+        // The claim changes with the application: two items, one transaction.
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(application_item(app)?))
+            .set_item(Some(item))
             .condition_expression("version = :v")
             .expression_attribute_values(":v", n(expected_version))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(backend)?;
-        let mut items =
-            vec![condition(put), condition(self.put(audit_item(audit)?, Some("attribute_not_exists(pk)"))?)];
+        let mut items = vec![condition(put)];
         if claim == ClaimChange::Take {
             let mut item = claim_key(&app.policy_id, app.claim());
             item.insert("applicationId".into(), s(&app.id));
@@ -828,11 +911,7 @@ impl ApplicationStore for DynamoStore {
                         None => Err(StoreError::NotFound),
                     };
                 }
-                if reasons.get(1).and_then(|r| r.0.as_deref()) == Some("ConditionalCheckFailed") {
-                    // The audit entry exists: another writer took this sequence number.
-                    return Err(StoreError::VersionConflict { current: expected_version + 1 });
-                }
-                if let Some((Some(code), old)) = reasons.get(2)
+                if let Some((Some(code), old)) = reasons.get(1)
                     && code == "ConditionalCheckFailed"
                     && claim == ClaimChange::Take
                 {
@@ -900,8 +979,54 @@ impl ApplicationStore for DynamoStore {
         Ok(Page { items, next_cursor: page.next_cursor })
     }
 
-    async fn audit_trail(&self, application_id: &str) -> StoreResult<Vec<AuditEntry>> {
-        self.partition(audit_pk(application_id), "AUDIT#").await
+    /// An application's written entries and, when the stream consumer has
+    /// not written it out yet, the entry riding on its item (in its place
+    /// by sequence number, whatever was written after it): one
+    /// consistent query of the partition from `APP` to the last `AUDIT#`.
+    /// Other chains (companies, batches, staff, documents) are only their
+    /// written entries.
+    async fn audit_trail(&self, subject: &str) -> StoreResult<Vec<AuditEntry>> {
+        let pk = audit_pk(subject);
+        if pk != app_pk(subject) {
+            return self.partition(pk, "AUDIT#").await;
+        }
+        let mut trail: Vec<AuditEntry> = Vec::new();
+        let mut pending = None;
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :app AND :end")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":app", s("APP"))
+                // '$' follows '#': every "AUDIT#..." sorts before this.
+                .expression_attribute_values(":end", s("AUDIT$"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in page.items() {
+                if str_attr(item, "sk") == Some("APP") {
+                    pending = pending_audit(item)?;
+                } else {
+                    trail.push(body_of(item)?);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        // In its place by sequence number, unless written out already.
+        if let Some(e) = pending
+            && let Err(at) = trail.binary_search_by_key(&e.seq, |w| w.seq)
+        {
+            trail.insert(at, e);
+        }
+        Ok(trail)
     }
 
     async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
@@ -924,9 +1049,13 @@ impl ApplicationStore for DynamoStore {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("begins_with(sk, :a)")
+                // Application items too: the entry riding on one may not
+                // be written out yet (a scan reads every item either way;
+                // the filter only trims what is sent back).
+                .filter_expression("begins_with(sk, :a) OR sk = :app")
                 .expression_attribute_values(":a", s("AUDIT#"))
-                .projection_expression("body")
+                .expression_attribute_values(":app", s("APP"))
+                .projection_expression("sk, body")
                 // Eventually consistent (half the read units): the anchor
                 // covers entries committed up to MARGIN (15 min) before it,
                 // far longer than replication takes.
@@ -935,7 +1064,14 @@ impl ApplicationStore for DynamoStore {
                 .await
                 .map_err(sdk)?;
             for item in out.items() {
-                let e: AuditEntry = body_of(item)?;
+                let e: AuditEntry = if str_attr(item, "sk") == Some("APP") {
+                    match pending_audit(item)? {
+                        Some(e) => e,
+                        None => continue,
+                    }
+                } else {
+                    body_of(item)?
+                };
                 if since.is_some_and(|t| e.at <= t) {
                     continue;
                 }
@@ -958,7 +1094,7 @@ impl ApplicationStore for DynamoStore {
 
 fn document_item(d: &Document) -> Result<Item, StoreError> {
     let mut item = key(app_pk(&d.application_id), format!("DOC#{}", d.id));
-    item.insert("body".into(), s(to_json(d)?));
+    item.insert("body".into(), body(d)?);
     // The document's own chain is its version: updates are conditional on it.
     item.insert("auditSeq".into(), n(d.audit_seq));
     Ok(item)
@@ -1017,7 +1153,7 @@ impl DocumentStore for DynamoStore {
 impl PrecheckStore for DynamoStore {
     async fn put_prechecks(&self, report: &PrecheckReport) -> StoreResult<()> {
         let mut item = key(app_pk(&report.application_id), format!("PRECHECK#{}", report.tier.as_str()));
-        item.insert("body".into(), s(to_json(report)?));
+        item.insert("body".into(), body(report)?);
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(sdk)?;
         Ok(())
     }
@@ -1159,13 +1295,38 @@ mod stream_shape {
 
     #[test]
     fn an_application_item_is_what_the_stream_reader_takes_for_one() {
-        let event: aws_lambda_events::dynamodb::Event =
-            serde_json::from_str(include_str!("../../../events/dispatch/stream-batch-ok.json")).expect("fixture");
+        use base64::Engine;
+        let fixture = include_str!("../../../events/dispatch/stream-batch-ok.json");
+        let event: aws_lambda_events::dynamodb::Event = serde_json::from_str(fixture).expect("fixture");
+        // The fixture's bodies are JSON strings, as items were written before
+        // bodies were compact: they are still read.
         let app =
             event.records.iter().find_map(|r| crate::stream::change_of(r).ok().flatten()).expect("an application").new;
-        let item = application_item(&app).unwrap();
+        let entry: AuditEntry = serde_json::from_value(serde_json::json!({"subject": app.id, "seq": app.audit_seq,
+            "at": "2020-03-02T01:02:03Z", "actorId": "pm-1", "role": "project_manager", "action": "confirm_area",
+            "from": "awaiting_area_confirmation", "to": "pending_community", "comment": null, "prevHash": "00",
+            "hash": app.audit_head}))
+        .unwrap();
+        let item = application_item(&app, &entry).unwrap();
         assert_eq!(str_attr(&item, "sk"), Some(crate::stream::APPLICATION_SK));
-        let body: Application = serde_json::from_str(str_attr(&item, crate::stream::BODY).unwrap()).unwrap();
-        assert_eq!(body, app);
+        assert_eq!(body_of::<Application>(&item).unwrap(), app, "the entry riding on it is not part of the record");
+        assert_eq!(pending_audit(&item).unwrap(), Some(entry.clone()));
+        // The item's binary body, as the stream delivers it (base64 in the
+        // event's JSON), is the same application to the stream's reader.
+        let Some(AttributeValue::B(stored)) = item.get(crate::stream::BODY) else { panic!("a binary body") };
+        let mut wire: serde_json::Value = serde_json::from_str(fixture).unwrap();
+        let record = wire["Records"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|r| r["dynamodb"]["Keys"]["sk"]["S"] == "APP" && r["dynamodb"]["NewImage"]["body"]["S"].is_string())
+            .unwrap();
+        record["dynamodb"]["NewImage"]["body"] =
+            serde_json::json!({"B": base64::engine::general_purpose::STANDARD.encode(stored.as_ref())});
+        let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(wire).unwrap();
+        let read = event.records.iter().find_map(|r| crate::stream::change_of(r).ok().flatten()).unwrap().new;
+        assert_eq!(read, app);
+        let riding = event.records.iter().find_map(|r| crate::stream::pending_audit(r).ok().flatten());
+        assert_eq!(riding, Some(entry));
     }
 }

@@ -27,12 +27,12 @@ use subsidy_core::payout::{
 };
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
 
-use super::dynamo::{DynamoStore, Item, application_item, audit_item, backend, body_of, index, key, n, s};
+use super::dynamo::{DynamoStore, Item, application_item, audit_item, backend, body, body_of, index, key, n, s};
 
 fn batch_item(b: &Batch) -> Result<Item, StoreError> {
     let mut item = key(format!("BATCH#{}", b.id), "BATCH");
     item.insert("version".into(), n(b.version));
-    item.insert("body".into(), s(serde_json::to_string(b).map_err(backend)?));
+    item.insert("body".into(), body(b)?);
     item.insert("ownerPk".into(), s(format!("BATCHES#{}#{}", b.policy_id, b.district)));
     item.insert("listSk".into(), s(&b.id));
     // Present only while a claim may add a line (`Batch::claimable`):
@@ -61,7 +61,7 @@ fn batch_takes_lines(table: &str, batch_id: &str) -> Result<TransactWriteItem, S
 fn line_item(l: &PaymentLine) -> Result<Item, StoreError> {
     let mut item = key(format!("BATCH#{}", l.batch_id), format!("LINE#{}", l.id));
     item.insert("lineStatus".into(), s(l.status.as_str()));
-    item.insert("body".into(), s(serde_json::to_string(l).map_err(backend)?));
+    item.insert("body".into(), body(l)?);
     Ok(item)
 }
 
@@ -95,17 +95,20 @@ fn put(
         .build())
 }
 
-/// The application's conditional write and its audit entry.
+/// The application's conditional write, its audit entry riding on it.
 fn app_writes(
     table: &str,
     app: &Application,
     expected: u64,
     audit: &AuditEntry,
 ) -> Result<Vec<TransactWriteItem>, StoreError> {
-    Ok(vec![
-        put(table, application_item(app)?, "version = :v", HashMap::from([(":v".to_string(), n(expected))]), None)?,
-        put(table, audit_item(audit)?, "attribute_not_exists(pk)", HashMap::new(), None)?,
-    ])
+    Ok(vec![put(
+        table,
+        application_item(app, audit)?,
+        "version = :v",
+        HashMap::from([(":v".to_string(), n(expected))]),
+        None,
+    )?])
 }
 
 fn budget_update(

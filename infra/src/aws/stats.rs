@@ -46,7 +46,7 @@ fn unit_of(item: &Item) -> UnitTotals {
 fn marker_put(table: &str, id: &str, expected: Option<u64>, applied: &Applied) -> Result<Put, StoreError> {
     let mut item = key(format!("APP#{id}"), "AGG");
     item.insert("version".into(), n(applied.version));
-    item.insert("body".into(), s(serde_json::to_string(applied).map_err(backend)?));
+    item.insert("body".into(), super::dynamo::body(applied)?);
     let b = Put::builder().table_name(table).set_item(Some(item));
     let b = match expected {
         None => b.condition_expression("attribute_not_exists(pk)"),

@@ -68,12 +68,26 @@ fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(backend)
+/// A record's stored body: compact JSON (src/compact.rs), a BLOB.
+fn to_body<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    crate::compact::encode(v).map_err(backend)
 }
 
-fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+fn from_body<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+    crate::compact::decode(b).map_err(backend)
+}
+
+/// A `body` column as stored: a compact BLOB, or JSON TEXT written before
+/// bodies were compact (both are read; nothing is rewritten).
+pub(crate) struct Stored(pub(crate) Vec<u8>);
+
+impl rusqlite::types::FromSql for Stored {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match v {
+            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Ok(Stored(b.to_vec())),
+            _ => Err(rusqlite::types::FromSqlError::InvalidType),
+        }
+    }
 }
 
 fn encode_cursor(parts: &[&str]) -> String {
@@ -94,12 +108,12 @@ fn limit_of(page: &PageRequest) -> u32 {
 }
 
 /// Runs a query that selects `body` (plus sort columns) and builds a page.
-fn page_of<T: DeserializeOwned>(rows: Vec<(String, Vec<String>)>, limit: u32) -> Result<Page<T>, StoreError> {
+fn page_of<T: DeserializeOwned>(rows: Vec<(Stored, Vec<String>)>, limit: u32) -> Result<Page<T>, StoreError> {
     let has_more = rows.len() > limit as usize;
     let mut items = Vec::with_capacity(rows.len().min(limit as usize));
     let mut last_key = None;
     for (body, key) in rows.into_iter().take(limit as usize) {
-        items.push(from_json(&body)?);
+        items.push(from_body(&body.0)?);
         last_key = Some(key);
     }
     let next_cursor = match (has_more, last_key) {
@@ -107,6 +121,25 @@ fn page_of<T: DeserializeOwned>(rows: Vec<(String, Vec<String>)>, limit: u32) ->
         _ => None,
     };
     Ok(Page { items, next_cursor })
+}
+
+/// `record_json(body)` gives a stored body's JSON text, and
+/// `record_pack(json)` the stored form of JSON text, for SQL run on the
+/// store's own connection (tools, and the tamper tests that edit records).
+fn record_functions(conn: &Connection) -> Result<(), StoreError> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("record_json", 1, flags, |ctx| {
+        let body: Stored = ctx.get(0)?;
+        let json = crate::compact::json_of(&body.0).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+        String::from_utf8(json).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
+    })
+    .map_err(backend)?;
+    conn.create_scalar_function("record_pack", 1, flags, |ctx| {
+        let json: String = ctx.get(0)?;
+        Ok(crate::compact::deflate(json.as_bytes()))
+    })
+    .map_err(backend)
 }
 
 impl SqliteStore {
@@ -132,6 +165,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(backend)?;
         conn.pragma_update(None, "user_version", 1).map_err(backend)?;
+        record_functions(&conn)?;
         Ok(SqliteStore { db: group::Db::start(conn)?, outbox_notify: Arc::new(Notify::new()) })
     }
 
@@ -243,7 +277,7 @@ impl SqliteStore {
 fn insert_outbox(tx: &Transaction<'_>, change: &ChangeRecord, now: &str) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO outbox (application_id, body, created_at) VALUES (?1, ?2, ?3)",
-        params![change.new.id, to_json(change)?, now],
+        params![change.new.id, to_body(change)?, now],
     )
     .map_err(backend)?;
     Ok(())
@@ -252,7 +286,7 @@ fn insert_outbox(tx: &Transaction<'_>, change: &ChangeRecord, now: &str) -> Resu
 fn insert_audit(tx: &Transaction<'_>, e: &AuditEntry) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO audit (application_id, seq, body) VALUES (?1, ?2, ?3)",
-        params![e.subject, e.seq as i64, to_json(e)?],
+        params![e.subject, e.seq as i64, to_body(e)?],
     )
     .map_err(|err| match err {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
@@ -269,20 +303,20 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// The record in the `body` column of the one row `sql` selects, if any.
 fn one<T: DeserializeOwned>(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Option<T>, StoreError> {
-    let body: Option<String> =
+    let body: Option<Stored> =
         c.prepare_cached(sql).map_err(backend)?.query_row(p, |r| r.get(0)).optional().map_err(backend)?;
-    body.map(|b| from_json(&b)).transpose()
+    body.map(|b| from_body(&b.0)).transpose()
 }
 
 /// The records in the `body` column of every row `sql` selects.
 fn all<T: DeserializeOwned>(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<T>, StoreError> {
     let mut stmt = c.prepare_cached(sql).map_err(backend)?;
     let bodies = stmt
-        .query_map(p, |r| r.get::<_, String>(0))
+        .query_map(p, |r| r.get::<_, Stored>(0))
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
-    bodies.iter().map(|b| from_json(b)).collect()
+    bodies.iter().map(|b| from_body(&b.0)).collect()
 }
 
 /// One page: `sql` selects `body` then `keys` sort-key columns, and at most
@@ -297,7 +331,7 @@ fn fetch_page<T: DeserializeOwned>(
     let mut stmt = c.prepare_cached(sql).map_err(backend)?;
     let rows = stmt
         .query_map(p, |r| {
-            Ok((r.get::<_, String>(0)?, (1..=keys).map(|i| r.get(i)).collect::<Result<Vec<String>, _>>()?))
+            Ok((r.get::<_, Stored>(0)?, (1..=keys).map(|i| r.get(i)).collect::<Result<Vec<String>, _>>()?))
         })
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
@@ -330,7 +364,7 @@ impl PolicyStore for SqliteStore {
     }
 
     async fn put_policy(&self, policy: &Policy) -> StoreResult<()> {
-        let (id, body) = (policy.id.clone(), to_json(policy)?);
+        let (id, body) = (policy.id.clone(), to_body(policy)?);
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO policies (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
@@ -360,7 +394,7 @@ impl CompanyStore for SqliteStore {
     async fn create_company(&self, company: &Company, audit: &AuditEntry) -> StoreResult<()> {
         let c = company.clone();
         let audit = audit.clone();
-        let body = to_json(&c)?;
+        let body = to_body(&c)?;
         self.write(move |tx| {
             insert_audit(tx, &audit)?;
             let owner_taken: bool = tx
@@ -384,7 +418,7 @@ impl CompanyStore for SqliteStore {
     async fn update_company(&self, company: &Company, expected_version: u64, audit: &AuditEntry) -> StoreResult<()> {
         let c = company.clone();
         let audit = audit.clone();
-        let body = to_json(&c)?;
+        let body = to_body(&c)?;
         self.write(move |tx| {
             let n = tx
                 .execute(
@@ -422,7 +456,7 @@ impl ProjectStore for SqliteStore {
 
     async fn create_project(&self, project: &Project) -> StoreResult<()> {
         let p = project.clone();
-        let body = to_json(&p)?;
+        let body = to_body(&p)?;
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO projects (id, owner, community, name, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -436,7 +470,7 @@ impl ProjectStore for SqliteStore {
 
     async fn update_project(&self, project: &Project, expected_version: u64) -> StoreResult<()> {
         let p = project.clone();
-        let body = to_json(&p)?;
+        let body = to_body(&p)?;
         self.write(move |tx| {
             let n = tx
                 .execute(
@@ -492,7 +526,7 @@ fn app_columns(a: &Application) -> Result<[rusqlite::types::Value; 13], StoreErr
         Text(a.state.as_str().to_string()),
         Text(ts(&a.state_since)),
         Integer(a.version as i64),
-        Text(to_json(a)?),
+        Blob(to_body(a)?),
     ])
 }
 
@@ -705,25 +739,36 @@ impl ApplicationStore for SqliteStore {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> StoreResult<Vec<subsidy_core::audit::anchor::ChainHead>> {
-        // Timestamps are stored in RFC 3339 with as many fraction digits as
-        // they need, so text order is time order except within one second:
-        // compare whole seconds, one second early. A chain with an entry in
-        // that second too is anchored once more, which is harmless.
-        let bound = since.map_or_else(String::new, |t| {
-            (t - chrono::Duration::seconds(1)).to_rfc3339_opts(SecondsFormat::Secs, true)
-        });
-        let sql = "SELECT a.body FROM audit a JOIN (SELECT application_id, MAX(seq) AS seq FROM audit \
-                   WHERE application_id IN (SELECT application_id FROM audit WHERE json_extract(body, '$.at') >= ?1) \
-                   GROUP BY application_id) h ON a.application_id = h.application_id AND a.seq = h.seq";
-        let heads: Vec<AuditEntry> = self.get_all(sql, vec![bound]).await?;
-        Ok(heads.iter().map(subsidy_core::audit::anchor::ChainHead::of).collect())
+        // Each chain's newest entry, kept when it is after `since`: stamps
+        // in a chain do not go backwards by more than the caller's slack,
+        // so a chain's newest entry is after `since` whenever an older one
+        // is (the DynamoDB adapter keeps the same rule). One pass over the
+        // primary key; only the heads kept are held in memory.
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT a.body FROM audit a JOIN (SELECT application_id, MAX(seq) AS seq FROM audit \
+                     GROUP BY application_id) h ON a.application_id = h.application_id AND a.seq = h.seq",
+                )
+                .map_err(backend)?;
+            let mut rows = stmt.query([]).map_err(backend)?;
+            let mut heads = Vec::new();
+            while let Some(row) = rows.next().map_err(backend)? {
+                let e: AuditEntry = from_body(&row.get::<_, Stored>(0).map_err(backend)?.0)?;
+                if since.is_none_or(|t| e.at > t) {
+                    heads.push(subsidy_core::audit::anchor::ChainHead::of(&e));
+                }
+            }
+            Ok(heads)
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl DocumentStore for SqliteStore {
     async fn create_document(&self, doc: &Document, audit: &AuditEntry) -> StoreResult<()> {
-        let (app, id, body, audit) = (doc.application_id.clone(), doc.id.clone(), to_json(doc)?, audit.clone());
+        let (app, id, body, audit) = (doc.application_id.clone(), doc.id.clone(), to_body(doc)?, audit.clone());
         self.write(move |tx| {
             tx.execute("INSERT INTO documents (application_id, id, body) VALUES (?1, ?2, ?3)", params![app, id, body])
                 .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { backend(e) })?;
@@ -756,7 +801,7 @@ impl DocumentStore for SqliteStore {
             }
             tx.execute(
                 "UPDATE documents SET body = ?3 WHERE application_id = ?1 AND id = ?2",
-                params![doc.application_id, doc.id, to_json(&doc)?],
+                params![doc.application_id, doc.id, to_body(&doc)?],
             )
             .map_err(backend)?;
             insert_audit(tx, &audit)
@@ -768,7 +813,7 @@ impl DocumentStore for SqliteStore {
 #[async_trait]
 impl PrecheckStore for SqliteStore {
     async fn put_prechecks(&self, report: &PrecheckReport) -> StoreResult<()> {
-        let (app, tier, body) = (report.application_id.clone(), report.tier.as_str(), to_json(report)?);
+        let (app, tier, body) = (report.application_id.clone(), report.tier.as_str(), to_body(report)?);
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO prechecks (application_id, tier, body) VALUES (?1, ?2, ?3) \

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use subsidy_core::application::dispatch::ChangeRecord;
 use subsidy_core::error::StoreError;
 
-use super::{SqliteStore, backend, from_json};
+use super::{SqliteStore, Stored, backend, from_body};
 
 #[derive(Debug, Clone)]
 pub struct OutboxEntry {
@@ -35,12 +35,12 @@ impl SqliteStore {
                 )
                 .map_err(backend)?;
             let rows = stmt
-                .query_map([limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
+                .query_map([limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Stored>(2)?)))
                 .map_err(backend)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
             rows.into_iter()
-                .map(|(seq, attempts, body)| Ok(OutboxEntry { seq, attempts: attempts as u32, change: from_json(&body)? }))
+                .map(|(seq, attempts, body)| Ok(OutboxEntry { seq, attempts: attempts as u32, change: from_body(&body.0)? }))
                 .collect()
         })
         .await

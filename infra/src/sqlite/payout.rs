@@ -12,7 +12,9 @@ use subsidy_core::payout::{
 };
 use subsidy_core::ports::{ClaimChange, Page, PageRequest, StoreResult};
 
-use super::{SqliteStore, backend, decode_cursor, fetch_page, insert_audit, to_json, write_application};
+use super::{
+    SqliteStore, Stored, backend, decode_cursor, fetch_page, from_body, insert_audit, to_body, write_application,
+};
 
 fn budget_row(tx: &rusqlite::Connection, policy: &str, district: &str) -> Result<Option<Budget>, StoreError> {
     let row: Option<(i64, i64, i64, i64)> = tx
@@ -59,7 +61,7 @@ fn put_line(tx: &Transaction<'_>, l: &PaymentLine) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO payment_lines (batch_id, id, application_id, status, body) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (batch_id, id) DO UPDATE SET status = excluded.status, body = excluded.body",
-        params![l.batch_id, l.id, l.application_id, l.status.as_str(), to_json(l)?],
+        params![l.batch_id, l.id, l.application_id, l.status.as_str(), to_body(l)?],
     )
     .map_err(backend)?;
     Ok(())
@@ -83,7 +85,7 @@ impl PayoutStore for SqliteStore {
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO batches (id, policy_id, district, version, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![b.id, b.policy_id, b.district, b.version as i64, to_json(&b)?],
+                params![b.id, b.policy_id, b.district, b.version as i64, to_body(&b)?],
             )
             .map_err(backend)?;
             insert_audit(tx, &audit)
@@ -101,7 +103,7 @@ impl PayoutStore for SqliteStore {
             let n = tx
                 .execute(
                     "UPDATE batches SET version = ?2, body = ?3 WHERE id = ?1 AND version = ?4",
-                    params![b.id, b.version as i64, to_json(&b)?, expected_version as i64],
+                    params![b.id, b.version as i64, to_body(&b)?, expected_version as i64],
                 )
                 .map_err(backend)?;
             if n == 0 {
@@ -156,12 +158,12 @@ impl PayoutStore for SqliteStore {
             .write(move |tx| {
                 // In the claim's own transaction: a batch sealed (or gone)
                 // meanwhile takes no line, so its totals stay final.
-                let batch: Option<String> = tx
+                let batch: Option<Stored> = tx
                     .query_row("SELECT body FROM batches WHERE id = ?1", [&line.batch_id], |r| r.get(0))
                     .optional()
                     .map_err(backend)?;
                 let claimable = match batch {
-                    Some(body) => serde_json::from_str::<Batch>(&body).map_err(backend)?.claimable(),
+                    Some(body) => from_body::<Batch>(&body.0)?.claimable(),
                     None => false,
                 };
                 if !claimable {

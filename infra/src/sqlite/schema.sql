@@ -1,5 +1,10 @@
--- Embedded storage schema, version 1. Each row keeps the full record as JSON
--- in `body`; the other columns exist only for keys, indexes and conditions.
+-- Embedded storage schema, version 1. Each row keeps the full record in
+-- `body`: its JSON, deflated against a preset dictionary (a BLOB; see
+-- infra/src/compact.rs), or JSON text in rows written before that (both are
+-- read). The other columns exist only for keys, indexes and conditions.
+-- Tables keyed by their primary key alone are WITHOUT ROWID: the key is the
+-- table, not a second index beside it (in databases created since; an older
+-- file keeps its layout, and every statement works on both).
 -- Timestamps are RFC 3339 UTC with nanoseconds, so text order is time order.
 
 CREATE TABLE IF NOT EXISTS policies (
@@ -64,28 +69,28 @@ CREATE TABLE IF NOT EXISTS claims (
     project_id     TEXT NOT NULL,
     application_id TEXT NOT NULL,
     PRIMARY KEY (policy_id, project_id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS audit (
     application_id TEXT NOT NULL,
     seq            INTEGER NOT NULL,
     body           TEXT NOT NULL,
     PRIMARY KEY (application_id, seq)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS documents (
     application_id TEXT NOT NULL,
     id             TEXT NOT NULL,
     body           TEXT NOT NULL,
     PRIMARY KEY (application_id, id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS prechecks (
     application_id TEXT NOT NULL,
     tier           TEXT NOT NULL,
     body           TEXT NOT NULL,
     PRIMARY KEY (application_id, tier)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS idempotency (
     key         TEXT PRIMARY KEY,
@@ -131,13 +136,13 @@ CREATE TABLE IF NOT EXISTS stats_refs (
     company_id TEXT NOT NULL,
     n          INTEGER NOT NULL,
     PRIMARY KEY (policy_id, unit, company_id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS stats_applied (
     application_id TEXT PRIMARY KEY,
     version        INTEGER NOT NULL,
     body           TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 -- Disbursement: payment batches, their lines, and each district's budget.
 CREATE TABLE IF NOT EXISTS batches (

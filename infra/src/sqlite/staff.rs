@@ -10,7 +10,9 @@ use subsidy_core::error::StoreError;
 use subsidy_core::identity::staff::{StaffFilter, StaffMember, StaffStore};
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
 
-use super::{SqliteStore, backend, decode_cursor, encode_cursor, from_json, insert_audit, limit_of, one, to_json};
+use super::{
+    SqliteStore, Stored, backend, decode_cursor, encode_cursor, from_body, insert_audit, limit_of, one, to_body,
+};
 
 /// Rows read per step while filling a filtered page.
 const STEP: u32 = 500;
@@ -24,7 +26,7 @@ impl StaffStore for SqliteStore {
 
     async fn put_staff(&self, member: &StaffMember, expected_version: u64, audit: &AuditEntry) -> StoreResult<()> {
         let (m, audit) = (member.clone(), audit.clone());
-        let body = to_json(&m)?;
+        let body = to_body(&m)?;
         self.write(move |tx| {
             if expected_version == 0 {
                 let n = tx
@@ -66,14 +68,14 @@ impl StaffStore for SqliteStore {
             let mut items = Vec::new();
             loop {
                 let rows = stmt
-                    .query_map(params![after, STEP], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                    .query_map(params![after, STEP], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Stored>(1)?)))
                     .map_err(backend)?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(backend)?;
                 let exhausted = rows.len() < STEP as usize;
                 for (sub, body) in rows {
                     after = sub;
-                    let m: StaffMember = from_json(&body)?;
+                    let m: StaffMember = from_body(&body.0)?;
                     if filter.matches(&m) {
                         if items.len() == limit {
                             // One more match exists: the page ends before it.

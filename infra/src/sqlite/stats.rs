@@ -10,10 +10,16 @@ use subsidy_core::error::StoreError;
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
 use subsidy_core::stats::{Applied, RefWrite, StatsCommit, StatsStore, Totals, UnitKey, UnitTotals};
 
-use super::{SqliteStore, backend, from_json, to_json, ts};
+use super::{SqliteStore, Stored, backend, from_body, to_body, ts};
 
 fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
     s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc))
+}
+
+/// A unit's totals stay plain JSON: one small row per unit, read by every
+/// dashboard, not a per-application cost.
+fn totals_of<T: serde::de::DeserializeOwned>(t: &str) -> Result<T, StoreError> {
+    serde_json::from_str(t).map_err(|e| StoreError::Backend(format!("corrupt totals: {e}")))
 }
 
 fn unit_row(tx: &rusqlite::Connection, key: &UnitKey) -> Result<Option<UnitTotals>, StoreError> {
@@ -23,7 +29,7 @@ fn unit_row(tx: &rusqlite::Connection, key: &UnitKey) -> Result<Option<UnitTotal
         .query_row(params![key.policy_id, key.unit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()
         .map_err(backend)?;
-    row.map(|(v, at, t)| Ok(UnitTotals { totals: from_json(&t)?, version: v as u64, updated_at: parse_ts(at) }))
+    row.map(|(v, at, t)| Ok(UnitTotals { totals: totals_of(&t)?, version: v as u64, updated_at: parse_ts(at) }))
         .transpose()
 }
 
@@ -32,7 +38,13 @@ fn set_unit(tx: &Transaction<'_>, key: &UnitKey, u: &UnitTotals) -> Result<(), S
         "INSERT INTO stats_units (policy_id, unit, version, updated_at, totals) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (policy_id, unit) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at, \
          totals = excluded.totals",
-        params![key.policy_id, key.unit, u.version as i64, u.updated_at.as_ref().map(ts), to_json(&u.totals)?],
+        params![
+            key.policy_id,
+            key.unit,
+            u.version as i64,
+            u.updated_at.as_ref().map(ts),
+            serde_json::to_string(&u.totals).map_err(backend)?
+        ],
     )
     .map_err(backend)?;
     Ok(())
@@ -74,8 +86,8 @@ impl StatsStore for SqliteStore {
                 c.prepare_cached("SELECT body FROM stats_applied WHERE application_id = ?1").map_err(backend)?;
             let mut out = HashMap::new();
             for id in ids {
-                if let Some(body) = stmt.query_row([&id], |r| r.get::<_, String>(0)).optional().map_err(backend)? {
-                    out.insert(id, from_json(&body)?);
+                if let Some(body) = stmt.query_row([&id], |r| r.get::<_, Stored>(0)).optional().map_err(backend)? {
+                    out.insert(id, from_body(&body.0)?);
                 }
             }
             Ok(out)
@@ -123,7 +135,7 @@ impl StatsStore for SqliteStore {
                 tx.execute(
                     "INSERT INTO stats_applied (application_id, version, body) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (application_id) DO UPDATE SET version = excluded.version, body = excluded.body",
-                    params![m.application_id, m.applied.version as i64, to_json(&m.applied)?],
+                    params![m.application_id, m.applied.version as i64, to_body(&m.applied)?],
                 )
                 .map_err(backend)?;
             }
@@ -176,7 +188,7 @@ impl StatsStore for SqliteStore {
                 .map_err(backend)?;
             rows.into_iter()
                 .map(|(unit, v, at, t)| {
-                    Ok((unit, UnitTotals { totals: from_json(&t)?, version: v as u64, updated_at: parse_ts(at) }))
+                    Ok((unit, UnitTotals { totals: totals_of(&t)?, version: v as u64, updated_at: parse_ts(at) }))
                 })
                 .collect()
         })
@@ -210,13 +222,13 @@ impl StatsStore for SqliteStore {
                 )
                 .map_err(backend)?;
             let rows = stmt
-                .query_map(params![after, limit], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map(params![after, limit], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Stored>(1)?)))
                 .map_err(backend)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
             let next_cursor = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.0.clone())).flatten();
             let items =
-                rows.into_iter().map(|(id, b)| Ok((id, from_json(&b)?))).collect::<Result<Vec<_>, StoreError>>()?;
+                rows.into_iter().map(|(id, b)| Ok((id, from_body(&b.0)?))).collect::<Result<Vec<_>, StoreError>>()?;
             Ok(Page { items, next_cursor })
         })
         .await

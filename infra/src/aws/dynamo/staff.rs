@@ -31,7 +31,7 @@ fn staff_sk(sub: &str) -> String {
 fn staff_item(m: &StaffMember) -> Result<Item, StoreError> {
     let mut item = key(PK, staff_sk(&m.sub));
     item.insert("version".into(), n(m.version));
-    item.insert("body".into(), s(to_json(m)?));
+    item.insert("body".into(), super::body(m)?);
     Ok(item)
 }
 
