@@ -238,6 +238,14 @@ pub async fn run(args: BenchArgs, exe: &Path) -> anyhow::Result<Option<Report>> 
     let end_rss = server.rss_mib();
     server.stop().await?;
     let db_bytes = dir_size(dir.path());
+    // The database alone (its WAL is checkpointed and gone once the server
+    // stops): what the bytes-per-application target counts.
+    let database_bytes = walk(dir.path())
+        .iter()
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("subsidy.db")))
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
     if args.keep {
         eprintln!("data kept in {}", dir.keep().display());
     }
@@ -264,6 +272,7 @@ pub async fn run(args: BenchArgs, exe: &Path) -> anyhow::Result<Option<Report>> 
         peak_rss,
         end_rss,
         db_bytes,
+        database_bytes,
         totals,
         baseline,
     );

@@ -218,6 +218,10 @@ pub struct Report {
     pub server_peak_rss_mib: f64,
     pub server_end_rss_mib: f64,
     pub data_dir_bytes: u64,
+    /// The SQLite database alone (no documents, no exports).
+    pub database_bytes: u64,
+    /// `database_bytes` per project (one application each).
+    pub database_bytes_per_application: f64,
     pub totals: TotalsCheck,
     pub baseline: Option<Baseline>,
     pub finished_at: String,
@@ -240,6 +244,7 @@ impl Report {
         server_peak_rss_mib: f64,
         server_end_rss_mib: f64,
         data_dir_bytes: u64,
+        database_bytes: u64,
         totals: TotalsCheck,
         baseline: Option<Baseline>,
     ) -> Report {
@@ -278,6 +283,8 @@ impl Report {
             server_peak_rss_mib,
             server_end_rss_mib,
             data_dir_bytes,
+            database_bytes,
+            database_bytes_per_application: database_bytes as f64 / plan.projects.len().max(1) as f64,
             totals,
             baseline,
             finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -367,11 +374,14 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "\nServer memory: {:.0} MiB idle, **{:.0} MiB peak**, {:.0} MiB at the end. Data directory: {:.1} MB.",
+            "\nServer memory: {:.0} MiB idle, **{:.0} MiB peak**, {:.0} MiB at the end. Data directory: {:.1} MB; \
+             the database alone {:.1} MB, **{:.0} bytes per application** (documents excluded).",
             self.server_idle_rss_mib,
             self.server_peak_rss_mib,
             self.server_end_rss_mib,
-            self.data_dir_bytes as f64 / 1e6
+            self.data_dir_bytes as f64 / 1e6,
+            self.database_bytes as f64 / 1e6,
+            self.database_bytes_per_application
         );
         s
     }
