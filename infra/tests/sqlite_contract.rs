@@ -89,3 +89,67 @@ async fn the_database_file_survives_reopening() {
     assert_eq!(rows.len(), 1);
     assert!(rows[0].seq > seq, "sequence numbers are not reused after a delete");
 }
+
+#[tokio::test]
+async fn delivered_rows_give_their_pages_back_to_the_file_past_a_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+    let c = contract::company("owner-reclaim", "91440300MA5D9C103");
+    let p = contract::project(&c, "回收", "440304001020");
+    // Enough rows to free a few hundred pages once delivered.
+    for _ in 0..1500 {
+        let (a, audit) = contract::draft(&c, &p);
+        store.create_application(&a, &audit).await.unwrap();
+    }
+    loop {
+        let rows = store.pending_changes(100).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        for r in rows {
+            store.ack_change(r.seq).await.unwrap();
+        }
+    }
+    // Below the threshold nothing moves; at it the file shrinks, and what
+    // it holds is intact.
+    assert_eq!(store.reclaim_free_pages(u64::MAX).await.unwrap(), 0);
+    let before = std::fs::metadata(&path).unwrap().len() + wal_len(&path);
+    let pages = store.reclaim_free_pages(1).await.unwrap();
+    assert!(pages >= 50, "{pages} pages");
+    assert_eq!(store.reclaim_free_pages(1).await.unwrap(), 0, "nothing left to give back");
+    drop(store);
+    let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+    let after = std::fs::metadata(&path).unwrap().len() + wal_len(&path);
+    assert!(after < before, "{after} < {before}");
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.delivered), (0, 1500));
+    assert_eq!(store.count("applications").await.unwrap(), 1500);
+}
+
+fn wal_len(db: &std::path::Path) -> u64 {
+    std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len())
+}
+
+#[tokio::test]
+async fn an_audit_row_stores_neither_its_key_nor_its_predecessors_hash_and_reads_back_whole() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let c = contract::company("owner-lean", "91440300MA5D9C104");
+    let p = contract::project(&c, "精简", "440304001020");
+    let (a, audit) = contract::draft(&c, &p);
+    store.create_application(&a, &audit).await.unwrap();
+    let (b, audit_b) = contract::moved(&a, State::AwaitingAreaConfirmation, &c);
+    store.update_application(&b, 1, &audit_b, subsidy_core::ports::ClaimChange::Keep).await.unwrap();
+    // What the row holds: no subject, sequence number or previous hash.
+    let sql = format!(
+        "UPDATE audit SET body = record_pack(record_json(body)) WHERE application_id = '{}' \
+         AND json_extract(record_json(body), '$.subject') IS NULL \
+         AND json_extract(record_json(body), '$.seq') IS NULL \
+         AND json_extract(record_json(body), '$.prevHash') IS NULL \
+         AND json_extract(record_json(body), '$.hash') IS NOT NULL",
+        a.id
+    );
+    assert_eq!(store.execute_raw(&sql).await.unwrap(), 2, "both rows are lean");
+    assert_eq!(store.audit_trail(&a.id).await.unwrap(), vec![audit.clone(), audit_b.clone()]);
+    assert_eq!(audit_b.prev_hash, audit.hash, "the previous hash read back is the chain's");
+}

@@ -155,6 +155,11 @@ impl SqliteStore {
     }
 
     fn init(conn: Connection, durability: Durability) -> Result<SqliteStore, StoreError> {
+        // Pages freed by delivered outbox rows can be handed back to the
+        // file system ([`SqliteStore::reclaim_free_pages`]). Takes effect
+        // only on a new database (before its first table); an older file
+        // keeps its free pages for reuse, as before.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
         let sync = match durability {
             Durability::Full => "FULL",
@@ -257,6 +262,29 @@ impl SqliteStore {
         .await
     }
 
+    /// Hands free pages back to the file system once there are at least
+    /// `at_least` of them (delivered outbox rows leave them behind), by an
+    /// incremental vacuum. Returns how many pages the file lost; 0 for a
+    /// database created before auto-vacuum, whose free pages are reused.
+    pub async fn reclaim_free_pages(&self, at_least: u64) -> Result<u64, StoreError> {
+        self.run(move |c| {
+            let count = |c: &Connection| c.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0));
+            let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0)).map_err(backend)?;
+            if (free as u64) < at_least {
+                return Ok(0);
+            }
+            let before = count(c).map_err(backend)?;
+            // The pragma frees one page per step: run it to its end.
+            let mut stmt = c.prepare("PRAGMA incremental_vacuum").map_err(backend)?;
+            let mut rows = stmt.query([]).map_err(backend)?;
+            while rows.next().map_err(backend)?.is_some() {}
+            drop(rows);
+            drop(stmt);
+            Ok((before - count(c).map_err(backend)?).max(0) as u64)
+        })
+        .await
+    }
+
     /// For tests of tamper detection: runs raw SQL against the store.
     pub async fn execute_raw(&self, sql: &str) -> Result<usize, StoreError> {
         let sql = sql.to_string();
@@ -283,10 +311,38 @@ fn insert_outbox(tx: &Transaction<'_>, change: &ChangeRecord, now: &str) -> Resu
     Ok(())
 }
 
+/// An audit entry as its row stores it: without what the row already says
+/// (its subject and sequence number are the key) or the chain does (its
+/// `prevHash` is the entry before's `hash`); [`entry_of`] puts them back.
+/// The MAC covers all three, so an entry moved to another row or chain, or
+/// whose predecessor changed, still fails verification.
+fn audit_body(e: &AuditEntry) -> Result<Vec<u8>, StoreError> {
+    let mut v = serde_json::to_value(e).map_err(backend)?;
+    if let Some(m) = v.as_object_mut() {
+        for field in ["subject", "seq", "prevHash"] {
+            m.remove(field);
+        }
+    }
+    to_body(&v)
+}
+
+/// An audit row's entry: `prev` is the hash of the row before it in the
+/// chain (the genesis hash for the first). Rows written before entries
+/// were stored lean carry all three fields, and keep them.
+fn entry_of(subject: &str, seq: i64, body: &[u8], prev: &str) -> Result<AuditEntry, StoreError> {
+    let mut v: serde_json::Value = from_body(body)?;
+    if let Some(m) = v.as_object_mut() {
+        m.entry("subject").or_insert_with(|| subject.into());
+        m.entry("seq").or_insert_with(|| seq.into());
+        m.entry("prevHash").or_insert_with(|| prev.into());
+    }
+    serde_json::from_value(v).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+}
+
 fn insert_audit(tx: &Transaction<'_>, e: &AuditEntry) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO audit (application_id, seq, body) VALUES (?1, ?2, ?3)",
-        params![e.subject, e.seq as i64, to_body(e)?],
+        params![e.subject, e.seq as i64, audit_body(e)?],
     )
     .map_err(|err| match err {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
@@ -728,7 +784,25 @@ impl ApplicationStore for SqliteStore {
     }
 
     async fn audit_trail(&self, application_id: &str) -> StoreResult<Vec<AuditEntry>> {
-        self.get_all("SELECT body FROM audit WHERE application_id = ?1 ORDER BY seq", vec![application_id.into()]).await
+        let subject = application_id.to_string();
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT seq, body FROM audit WHERE application_id = ?1 ORDER BY seq")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([&subject], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Stored>(1)?)))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let mut trail: Vec<AuditEntry> = Vec::with_capacity(rows.len());
+            for (seq, body) in rows {
+                let prev = trail.last().map_or(subsidy_core::audit::GENESIS, |e| e.hash.as_str());
+                let e = entry_of(&subject, seq, &body.0, prev)?;
+                trail.push(e);
+            }
+            Ok(trail)
+        })
+        .await
     }
 
     async fn scan_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
@@ -747,14 +821,17 @@ impl ApplicationStore for SqliteStore {
         self.run(move |c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT a.body FROM audit a JOIN (SELECT application_id, MAX(seq) AS seq FROM audit \
+                    "SELECT a.application_id, a.seq, a.body FROM audit a JOIN (SELECT application_id, MAX(seq) AS seq FROM audit \
                      GROUP BY application_id) h ON a.application_id = h.application_id AND a.seq = h.seq",
                 )
                 .map_err(backend)?;
             let mut rows = stmt.query([]).map_err(backend)?;
             let mut heads = Vec::new();
             while let Some(row) = rows.next().map_err(backend)? {
-                let e: AuditEntry = from_body(&row.get::<_, Stored>(0).map_err(backend)?.0)?;
+                let (subject, seq): (String, i64) = (row.get(0).map_err(backend)?, row.get(1).map_err(backend)?);
+                // A head's predecessor does not matter here (ChainHead is
+                // subject, sequence and hash).
+                let e = entry_of(&subject, seq, &row.get::<_, Stored>(2).map_err(backend)?.0, "")?;
                 if since.is_none_or(|t| e.at > t) {
                     heads.push(subsidy_core::audit::anchor::ChainHead::of(&e));
                 }
