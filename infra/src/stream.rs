@@ -46,10 +46,23 @@ pub fn pending_audit(record: &EventRecord) -> Result<Option<AuditEntry>, String>
     }
     let mut body: serde_json::Value = crate::compact::decode(stored_body(&record.change.new_image)?)
         .map_err(|e| format!("application image does not parse: {e}"))?;
-    match body.get_mut(PENDING_AUDIT).map(serde_json::Value::take) {
-        Some(e) => serde_json::from_value(e).map(Some).map_err(|e| format!("pending audit entry does not parse: {e}")),
-        None => Ok(None),
+    let entry: AuditEntry = match body.get_mut(PENDING_AUDIT).map(serde_json::Value::take) {
+        Some(e) => serde_json::from_value(e).map_err(|e| format!("pending audit entry does not parse: {e}"))?,
+        None => return Ok(None),
+    };
+    // Written out where its subject says: only into this item's own chain,
+    // never another application's (or, beyond the role's reach anyway, a
+    // company's or a batch's).
+    let own = matches!(record.change.keys.get("pk"), Some(serde_dynamo::AttributeValue::S(pk))
+        if pk.strip_prefix("APP#") == Some(entry.subject.as_str()));
+    if !own {
+        return Err(format!(
+            "the audit entry on {:?} names another chain ({})",
+            record.change.keys.get("pk"),
+            entry.subject
+        ));
     }
+    Ok(Some(entry))
 }
 
 /// Where the stream consumer writes the audit entries that rode on

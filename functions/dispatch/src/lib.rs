@@ -220,6 +220,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_entry_naming_another_chain_is_refused_at_its_record_and_never_written() {
+        let q = Recorder::default();
+        let other = |seq: &str, id: &str| match seq {
+            "400" => Some(entry("01JDISPATCHSAMPLE00000000A", 9)),
+            _ => Some(entry(id, 3)),
+        };
+        let r = handle_stream(&q, &q, with_entries(other)).await;
+        assert_eq!(r.failed_ids(), vec!["400"]);
+        let written = q.written.lock().unwrap();
+        assert!(written.iter().all(|e| e.seq != 9), "the foreign entry was not written: {written:?}");
+    }
+
+    #[tokio::test]
     async fn a_failed_send_reports_that_record_and_stops() {
         let q = Recorder { fail: true, ..Default::default() };
         let r = handle_stream(&q, &q, event(OK)).await;
