@@ -148,3 +148,19 @@ async fn an_audit_row_stores_neither_its_key_nor_its_predecessors_hash_and_reads
     assert_eq!(store.audit_trail(&a.id).await.unwrap(), vec![audit.clone(), audit_b.clone()]);
     assert_eq!(audit_b.prev_hash, audit.hash, "the previous hash read back is the chain's");
 }
+
+#[tokio::test]
+async fn a_checkpoint_leaves_the_database_file_whole_and_the_log_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = SqliteStore::open(&path, Durability::Full).unwrap();
+    let c = contract::company("owner-checkpoint", "91440300MA5D9C105");
+    let p = contract::project(&c, "检查点", "440304001020");
+    let (a, audit) = contract::draft(&c, &p);
+    store.create_application(&a, &audit).await.unwrap();
+    let wal = path.with_extension("db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the write is in the log first");
+    store.checkpoint().await.unwrap();
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "folded into the database file");
+    assert_eq!(store.get_application(&a.id).await.unwrap(), Some(a));
+}

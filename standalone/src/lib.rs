@@ -365,6 +365,10 @@ impl Stack {
             let _ = b.await;
         }
         self.server.await??;
+        // Nothing writes any more: leave the database file whole.
+        if let Err(e) = self.store.checkpoint().await {
+            tracing::warn!(error = %e, "the write-ahead log was not folded in; the next start does it");
+        }
         Ok(())
     }
 
