@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::AuditKey;
+use crate::audit::AuditKeyCell;
 use crate::error::Error;
 use crate::jurisdiction::JurisdictionTree;
 use crate::policy::Policy;
@@ -17,7 +17,7 @@ pub struct Context {
     /// The deployment's active policy.
     pub policy_id: String,
     /// The key of the audit chains' MACs (never stored in the database).
-    pub audit_key: AuditKey,
+    pub audit_key: AuditKeyCell,
     pub clock: Arc<dyn Clock>,
     pub tree: Arc<JurisdictionTree>,
 }

@@ -30,7 +30,7 @@ pub struct Ports {
     pub exports: Arc<dyn BlobStore>,
     pub batch_queue: Arc<dyn crate::payout::BatchQueue>,
     /// The key of the audit chains' MACs (never stored in the database).
-    pub audit_key: crate::audit::AuditKey,
+    pub audit_key: crate::audit::AuditKeyCell,
     /// Where the chains' heads are anchored daily, out of the database
     /// writer's reach (see [`crate::audit::anchor`]).
     pub anchors: Arc<dyn crate::audit::anchor::AnchorStore>,

@@ -265,7 +265,7 @@ pub fn staff_directory(
     let store = SqliteStore::open(&db, Durability::Full)?;
     let store = Arc::new(store);
     Ok(subsidy_core::identity::directory::StaffDirectory {
-        key: audit_key(audit_key_file, false)?,
+        key: audit_key(audit_key_file, false)?.into(),
         store: store.clone(),
         authority: store,
         tree: Arc::new(tree),

@@ -132,7 +132,7 @@ async fn rewrite_with_the_key(app: &TestApp, id: &str) {
     let mut prev = chain[0].hash.clone();
     for e in chain.iter_mut().skip(1) {
         e.prev_hash = prev.clone();
-        e.hash = e.compute_hash(&app.services.ports.audit_key);
+        e.hash = e.compute_hash(app.services.ports.audit_key.get().await.unwrap());
         prev = e.hash.clone();
     }
     for e in &chain {
@@ -143,7 +143,13 @@ async fn rewrite_with_the_key(app: &TestApp, id: &str) {
     let stored = app.services.ports.applications.audit_trail(id).await.unwrap();
     let head = stored.last().unwrap();
     assert_eq!(
-        subsidy_core::audit::verify_chain(&app.services.ports.audit_key, id, &stored, head.seq, &head.hash),
+        subsidy_core::audit::verify_chain(
+            app.services.ports.audit_key.get().await.unwrap(),
+            id,
+            &stored,
+            head.seq,
+            &head.hash
+        ),
         Ok(())
     );
 }
@@ -214,7 +220,7 @@ async fn an_entry_slipped_in_with_an_old_stamp_is_found() {
     let last = trail.last().unwrap();
     let reviewer = subsidy_core::identity::Actor::system();
     let forged = AuditEntry::next(
-        &app.services.ports.audit_key,
+        app.services.ports.audit_key.get().await.unwrap(),
         &ids[1],
         last.seq + 1,
         &last.hash,
@@ -266,7 +272,7 @@ async fn an_anchor_cannot_be_rewritten_where_it_is_kept() {
             heads.push(h.clone());
         }
     }
-    let forged = Anchor::next(&app.services.ports.audit_key, None, original.written_at, heads);
+    let forged = Anchor::next(app.services.ports.audit_key.get().await.unwrap(), None, original.written_at, heads);
     assert_ne!(forged.digest, original.digest);
     if aws_backend() {
         let stack = app.aws();

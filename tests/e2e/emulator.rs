@@ -111,8 +111,14 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
     let trail = services.ports.applications.audit_trail(&id).await.unwrap();
     assert_eq!(trail.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=before.audit_seq).collect::<Vec<_>>());
     assert_eq!(trail.last(), riding.last(), "the entry written out is the one that rode on the item");
-    subsidy_core::audit::verify_chain(&services.cx.audit_key, &id, &trail, before.audit_seq, &before.audit_head)
-        .expect("the chain written out by the stream verifies");
+    subsidy_core::audit::verify_chain(
+        services.cx.audit_key.get().await.unwrap(),
+        &id,
+        &trail,
+        before.audit_seq,
+        &before.audit_head,
+    )
+    .expect("the chain written out by the stream verifies");
     let reports = services.ports.prechecks.prechecks_of(&id).await.unwrap();
     assert_eq!(reports.len(), 1, "one pre-check report, however often delivered");
     assert_eq!(reports[0].tier, Tier::Community);

@@ -466,7 +466,7 @@ async fn a_draft_holding_a_claim_from_before_frees_it_when_withdrawn() {
     // The draft takes the claim, as every draft did before.
     let actor = subsidy_standalone::demo::actor(&app.services, "company-a").unwrap();
     let audit = subsidy_core::audit::AuditEntry::next(
-        &app.services.ports.audit_key,
+        app.services.ports.audit_key.get().await.unwrap(),
         &id,
         stored.audit_seq + 1,
         &stored.audit_head,

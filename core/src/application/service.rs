@@ -63,7 +63,7 @@ impl Applications {
             Application::draft(ulid::Ulid::new().to_string(), &policy, &company, &project, claimed, note, now);
         let happened =
             Happened { at: now, actor, action: "create", from: None, to: State::Draft.as_str(), comment: None };
-        let audit = crate::audit::append(&self.cx.audit_key, &mut app, happened);
+        let audit = crate::audit::append(self.cx.audit_key.get().await?, &mut app, happened);
         app.version = 1;
         self.applications.create_application(&app, &audit).await?;
         self.detail(actor, app).await
@@ -146,7 +146,7 @@ impl Applications {
             return Err(Error::VersionConflict { current: app.version });
         }
         let policy = self.cx.policy_by_id(&app.policy_id).await?;
-        let (next, audit, releases) = step(&self.cx.audit_key, &app, actor, cmd, &policy, self.cx.now())?;
+        let (next, audit, releases) = step(self.cx.audit_key.get().await?, &app, actor, cmd, &policy, self.cx.now())?;
         // The first submission takes the project's claim; a terminal state
         // frees it. The first to submit an estate holds it; a draft never
         // held it, so its withdrawal leaves the claim to whoever has it.

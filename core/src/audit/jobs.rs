@@ -30,7 +30,7 @@ impl AuditJobs {
     pub async fn verify_audit(&self, mut progress: impl FnMut(u64)) -> Result<AuditReport, Error> {
         let mut report = AuditReport::default();
         let (mut anchored, failures) =
-            crate::audit::anchor::AnchoredHeads::gather(&self.cx.audit_key, &self.anchors.all().await?);
+            crate::audit::anchor::AnchoredHeads::gather(self.cx.audit_key.get().await?, &self.anchors.all().await?);
         report.anchors = anchored.anchors;
         report.anchored_until = anchored.cutoff;
         report.failures = failures;
@@ -41,8 +41,9 @@ impl AuditJobs {
                 let trail = self.applications.audit_trail(&app.id).await?;
                 report.entries += trail.len() as u64;
                 report.applications += 1;
-                if let Err(e) = verify_chain(&self.cx.audit_key, &app.id, &trail, app.audit_seq, &app.audit_head)
-                    .and_then(|()| anchored.check(&app.id, &trail))
+                if let Err(e) =
+                    verify_chain(self.cx.audit_key.get().await?, &app.id, &trail, app.audit_seq, &app.audit_head)
+                        .and_then(|()| anchored.check(&app.id, &trail))
                 {
                     report.failures.push(e);
                 }
@@ -117,8 +118,8 @@ impl AuditJobs {
         let (seq, head) = record.audit_head();
         let trail = self.applications.audit_trail(subject).await?;
         report.other_entries += trail.len() as u64;
-        if let Err(e) =
-            verify_chain(&self.cx.audit_key, subject, &trail, seq, head).and_then(|()| anchored.check(subject, &trail))
+        if let Err(e) = verify_chain(self.cx.audit_key.get().await?, subject, &trail, seq, head)
+            .and_then(|()| anchored.check(subject, &trail))
         {
             report.failures.push(e);
         }
@@ -139,7 +140,7 @@ impl AuditJobs {
         // by a little, so a chain's stamps may step back by that much.
         let since = last.as_ref().map(|l| l.cutoff - crate::audit::anchor::CLOCK_SLACK);
         let heads = self.applications.audit_heads_since(since).await?;
-        let anchor = crate::audit::anchor::Anchor::next(&self.cx.audit_key, last.as_ref(), now, heads);
+        let anchor = crate::audit::anchor::Anchor::next(self.cx.audit_key.get().await?, last.as_ref(), now, heads);
         // Another run that came first makes this one fail (`AlreadyExists`):
         // nothing is replaced, and the next run goes on from its anchor.
         self.anchors.append(&anchor).await?;

@@ -77,6 +77,80 @@ impl fmt::Debug for AuditKey {
     }
 }
 
+/// Where an [`AuditKey`] comes from when it is not at hand when the ports
+/// are built (AWS: one KMS `GenerateMac`, a network round trip that a cold
+/// start should not wait for).
+#[async_trait::async_trait]
+pub trait AuditKeySource: Send + Sync {
+    async fn derive(&self) -> Result<AuditKey, crate::error::StoreError>;
+}
+
+/// The audit key as the capabilities hold it: either ready (standalone,
+/// tests) or derived once, on first use, from an [`AuditKeySource`]. A
+/// failed derivation is not kept: the next use asks again.
+#[derive(Clone)]
+pub struct AuditKeyCell(std::sync::Arc<KeyCell>);
+
+struct KeyCell {
+    key: std::sync::OnceLock<AuditKey>,
+    /// Held while deriving, so that concurrent first uses derive once.
+    deriving: futures::lock::Mutex<()>,
+    source: Option<std::sync::Arc<dyn AuditKeySource>>,
+}
+
+impl AuditKeyCell {
+    /// A key that is already known.
+    pub fn ready(key: AuditKey) -> AuditKeyCell {
+        AuditKeyCell(std::sync::Arc::new(KeyCell {
+            key: std::sync::OnceLock::from(key),
+            deriving: futures::lock::Mutex::new(()),
+            source: None,
+        }))
+    }
+
+    /// A key derived from `source` the first time it is needed.
+    pub fn derived(source: std::sync::Arc<dyn AuditKeySource>) -> AuditKeyCell {
+        AuditKeyCell(std::sync::Arc::new(KeyCell {
+            key: std::sync::OnceLock::new(),
+            deriving: futures::lock::Mutex::new(()),
+            source: Some(source),
+        }))
+    }
+
+    /// The key, derived now if it was not yet. Concurrent first uses wait
+    /// for one derivation.
+    pub async fn get(&self) -> Result<&AuditKey, crate::error::StoreError> {
+        let cell = &*self.0;
+        if let Some(key) = cell.key.get() {
+            return Ok(key);
+        }
+        let _one = cell.deriving.lock().await;
+        if let Some(key) = cell.key.get() {
+            return Ok(key);
+        }
+        let source = cell.source.as_ref().ok_or_else(|| crate::error::StoreError::Backend("no audit key".into()))?;
+        let key = source.derive().await?;
+        Ok(cell.key.get_or_init(|| key))
+    }
+
+    /// Whether the key has been derived (or was given).
+    pub fn is_ready(&self) -> bool {
+        self.0.key.get().is_some()
+    }
+}
+
+impl From<AuditKey> for AuditKeyCell {
+    fn from(key: AuditKey) -> AuditKeyCell {
+        AuditKeyCell::ready(key)
+    }
+}
+
+impl fmt::Debug for AuditKeyCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_ready() { "AuditKeyCell(ready)" } else { "AuditKeyCell(not yet derived)" })
+    }
+}
+
 /// One chain's head: its newest entry's sequence and MAC (what an anchor
 /// holds, see [`crate::audit::anchor`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,6 +373,60 @@ pub fn verify_chain(
 mod tests {
     use super::*;
     use crate::testkit::{company, reviewer};
+
+    /// A key source that counts its derivations and fails the first
+    /// `failures` of them.
+    struct Counting {
+        calls: std::sync::atomic::AtomicUsize,
+        failures: usize,
+    }
+
+    #[async_trait::async_trait]
+    impl AuditKeySource for Counting {
+        async fn derive(&self) -> Result<AuditKey, crate::error::StoreError> {
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Yield, so that concurrent first uses overlap the derivation.
+            tokio::task::yield_now().await;
+            if n < self.failures {
+                return Err(crate::error::StoreError::Backend("kms unavailable".into()));
+            }
+            Ok(AuditKey::from_bytes(&[9; 32]).unwrap())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_derived_key_is_derived_once_however_many_ask_at_first() {
+        let source = std::sync::Arc::new(Counting { calls: 0.into(), failures: 0 });
+        let cell = AuditKeyCell::derived(source.clone());
+        assert!(!cell.is_ready(), "nothing is derived until asked");
+        let asks: Vec<_> = (0..8).map(|_| cell.clone()).collect();
+        let keys = futures::future::join_all(asks.iter().map(|c| c.get())).await;
+        assert!(keys.iter().all(|k| *k.as_ref().unwrap() == &AuditKey::from_bytes(&[9; 32]).unwrap()));
+        assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(cell.is_ready());
+        cell.get().await.unwrap();
+        assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 1, "a derived key is kept");
+    }
+
+    #[tokio::test]
+    async fn a_failed_derivation_is_not_kept_and_the_next_use_asks_again() {
+        let source = std::sync::Arc::new(Counting { calls: 0.into(), failures: 1 });
+        let cell = AuditKeyCell::derived(source.clone());
+        let err = cell.get().await.unwrap_err();
+        assert!(err.to_string().contains("kms unavailable"), "{err}");
+        assert!(!cell.is_ready());
+        assert_eq!(cell.get().await.unwrap(), &AuditKey::from_bytes(&[9; 32]).unwrap());
+        assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_ready_key_is_the_key_it_was_given() {
+        let cell = AuditKeyCell::from(AuditKey::for_tests());
+        assert!(cell.is_ready());
+        assert_eq!(cell.get().await.unwrap(), &AuditKey::for_tests());
+        assert_ne!(cell.get().await.unwrap(), &AuditKey::from_bytes(&[9; 32]).unwrap());
+        assert_eq!(format!("{cell:?}"), "AuditKeyCell(ready)", "the key never appears in a debug print");
+    }
 
     fn chain(n: u64) -> Vec<AuditEntry> {
         let mut prev = GENESIS.to_string();

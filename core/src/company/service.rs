@@ -70,7 +70,7 @@ impl Companies {
                 let comment = Some(account(&c.profile));
                 let happened =
                     Happened { at: now, actor, action: "register_company", from: None, to: "registered", comment };
-                let audit = crate::audit::append(&self.cx.audit_key, &mut c, happened);
+                let audit = crate::audit::append(self.cx.audit_key.get().await?, &mut c, happened);
                 match self.companies.create_company(&c, &audit).await {
                     Ok(()) => Ok((CompanyView::of(&c), true)),
                     // Two first registrations raced: the other one won.
@@ -95,7 +95,7 @@ impl Companies {
                 };
                 let mut c = Company { profile, version: expected + 1, updated_at: now, ..existing };
                 let happened = Happened { at: now, actor, action, from: Some("registered"), to: "registered", comment };
-                let audit = crate::audit::append(&self.cx.audit_key, &mut c, happened);
+                let audit = crate::audit::append(self.cx.audit_key.get().await?, &mut c, happened);
                 self.companies.update_company(&c, expected, &audit).await?;
                 Ok((CompanyView::of(&c), false))
             }
@@ -140,7 +140,7 @@ impl Companies {
             let outcome = async {
                 let policy = self.cx.policy_by_id(&app.policy_id).await?;
                 let cmd = Command::RequestPayeeChange { account: account.clone() };
-                let (next, audit, _) = step(&self.cx.audit_key, &app, actor, cmd, &policy, self.cx.now())?;
+                let (next, audit, _) = step(self.cx.audit_key.get().await?, &app, actor, cmd, &policy, self.cx.now())?;
                 self.applications.update_application(&next, app.version, &audit, ClaimChange::Keep).await?;
                 Ok::<_, Error>(next)
             }
@@ -172,7 +172,7 @@ impl Companies {
             let undone = async {
                 let policy = self.cx.policy_by_id(&app.policy_id).await?;
                 let (next, audit, _) = step(
-                    &self.cx.audit_key,
+                    self.cx.audit_key.get().await?,
                     &app,
                     actor,
                     Command::UndoPayeeChange { previous },

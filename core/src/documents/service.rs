@@ -73,8 +73,15 @@ impl Documents {
             audit_head: crate::audit::GENESIS.to_string(),
         };
         let comment = format!("{} {} ({} 字节)", doc.kind.as_str(), doc.file_name, doc.size);
-        let (doc, audit) =
-            document_step(&self.cx.audit_key, doc, actor, "upload_document", None, Some(comment), self.cx.now());
+        let (doc, audit) = document_step(
+            self.cx.audit_key.get().await?,
+            doc,
+            actor,
+            "upload_document",
+            None,
+            Some(comment),
+            self.cx.now(),
+        );
         self.documents.create_document(&doc, &audit).await?;
         let upload = self.blobs.presign_put(&doc.storage_key(), content_type.as_str(), doc.size, UPLOAD_TTL).await?;
         Ok(UploadTicket { document: DocumentView::of(&doc), upload })
@@ -120,7 +127,7 @@ impl Documents {
         doc.refusal = refusal.clone();
         let comment = refusal.or_else(|| doc.checked_version.as_ref().map(|v| format!("内容已核验 {v}")));
         let (doc, audit) = document_step(
-            &self.cx.audit_key,
+            self.cx.audit_key.get().await?,
             doc,
             &Actor::system(),
             "check_document",
@@ -174,8 +181,15 @@ impl Documents {
         let (from, expected) = (doc.status.as_str(), doc.audit_seq);
         let comment = format!("{} {}", doc.kind.as_str(), doc.file_name);
         let gone = Document { status: DocumentStatus::Deleted, ..doc };
-        let (gone, audit) =
-            document_step(&self.cx.audit_key, gone, actor, "delete_document", Some(from), Some(comment), self.cx.now());
+        let (gone, audit) = document_step(
+            self.cx.audit_key.get().await?,
+            gone,
+            actor,
+            "delete_document",
+            Some(from),
+            Some(comment),
+            self.cx.now(),
+        );
         self.documents.update_document(&gone, expected, &audit).await?;
         Ok(())
     }

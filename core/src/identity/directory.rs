@@ -19,7 +19,7 @@ use crate::ports::{Clock, Page, PageRequest};
 #[derive(Clone)]
 pub struct StaffDirectory {
     /// The key of the members' audit chains.
-    pub key: crate::audit::AuditKey,
+    pub key: crate::audit::AuditKeyCell,
     /// The directory itself: administration reads and writes here.
     pub store: Arc<dyn StaffStore>,
     /// What [`StaffDirectory::resolve`] reads a caller's authority from:
@@ -317,7 +317,8 @@ impl StaffDirectory {
             member.assignments.iter().map(|a| format!("{}@{}", a.role.as_str(), a.unit)).collect::<Vec<_>>().join(", ");
         let comment = Some(format!("{}: {summary}", member.name));
         let (at, to) = (member.updated_at, state_name(member.active));
-        let audit = crate::audit::append(&self.key, &mut member, Happened { at, actor, action, from, to, comment });
+        let audit =
+            crate::audit::append(self.key.get().await?, &mut member, Happened { at, actor, action, from, to, comment });
         match self.store.put_staff(&member, expected, &audit).await {
             Ok(()) => Ok(member),
             Err(StoreError::AlreadyExists) => {
@@ -477,7 +478,7 @@ mod tests {
     fn dir() -> StaffDirectory {
         let store = Arc::new(MemStaff::default());
         StaffDirectory {
-            key: crate::audit::AuditKey::for_tests(),
+            key: crate::audit::AuditKey::for_tests().into(),
             store: store.clone(),
             authority: store,
             tree: Arc::new(sample()),

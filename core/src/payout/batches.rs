@@ -262,7 +262,7 @@ impl Batches {
         };
         let to = BatchState::Building.as_str();
         let happened = Happened { at: now, actor, action: "create_batch", from: None, to, comment: batch.note.clone() };
-        let audit = crate::audit::append(&self.l.cx.audit_key, &mut batch, happened);
+        let audit = crate::audit::append(self.l.cx.audit_key.get().await?, &mut batch, happened);
         self.l.payout.create_batch(&batch, &audit).await?;
         Ok(batch)
     }
@@ -327,7 +327,7 @@ impl Batches {
                         settled_at: None,
                     };
                     let cmd = Command::AddToBatch { batch_id: batch.id.clone(), line_id: line.id.clone() };
-                    match step(&self.l.cx.audit_key, app, actor, cmd, &policy, self.l.cx.now()) {
+                    match step(self.l.cx.audit_key.get().await?, app, actor, cmd, &policy, self.l.cx.now()) {
                         Ok((next, audit, _)) => prepared.push((next, audit, line, app.version)),
                         Err(
                             Error::PayeeNotVerified | Error::WrongState { .. } | Error::PayoutDeadlinePassed { .. },
@@ -400,7 +400,7 @@ impl Batches {
         let to = decide(&batch, &actor.user_id, BatchAction::Finish { lines: count })?;
         let now = self.l.cx.now();
         let (mut next, audit) = batch_step(
-            &self.l.cx.audit_key,
+            self.l.cx.audit_key.get().await?,
             &batch,
             actor,
             "batch_ready",
@@ -412,7 +412,7 @@ impl Batches {
         next.total = total;
         if to == BatchState::Cancelled {
             let (cancelled, audit) = batch_step(
-                &self.l.cx.audit_key,
+                self.l.cx.audit_key.get().await?,
                 &batch,
                 actor,
                 "cancel_batch",
@@ -479,7 +479,7 @@ impl Batches {
         }
         let batch = self.l.own_batch(actor, id).await?;
         let (next, audit) = batch_step(
-            &self.l.cx.audit_key,
+            self.l.cx.audit_key.get().await?,
             &batch,
             actor,
             "cancel_batch",
@@ -501,8 +501,15 @@ impl Batches {
             return Err(Error::VersionConflict { current: batch.version });
         }
         let now = self.l.cx.now();
-        let (mut next, audit) =
-            batch_step(&self.l.cx.audit_key, &batch, actor, "release_batch", BatchState::Released, None, now);
+        let (mut next, audit) = batch_step(
+            self.l.cx.audit_key.get().await?,
+            &batch,
+            actor,
+            "release_batch",
+            BatchState::Released,
+            None,
+            now,
+        );
         next.released_by = Some(actor.user_id.clone());
         next.released_at = Some(now);
         self.l.payout.update_batch(&next, batch.version, Some(&audit)).await?;

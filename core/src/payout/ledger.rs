@@ -251,7 +251,8 @@ impl Ledger {
             if app.state != State::InPaymentBatch || app.payment_line.as_deref() != Some(&settled.id) {
                 return Ok(());
             }
-            let (next, audit, _) = step(&self.cx.audit_key, &app, actor, cmd.clone(), policy, self.cx.now())?;
+            let (next, audit, _) =
+                step(self.cx.audit_key.get().await?, &app, actor, cmd.clone(), policy, self.cx.now())?;
             let write = AppWrite { app: &next, expected_version: app.version, audit: &audit };
             let key = BudgetKey { policy_id: &batch.policy_id, district: &batch.district };
             match self.payout.settle(write, settled, key, budget).await {

@@ -315,8 +315,15 @@ impl Settlement {
             return self.l.batch_view(&batch).await;
         }
         let comment = format!("{paid} 笔成功, {failed} 笔失败");
-        let (mut next, audit) =
-            batch_step(&self.l.cx.audit_key, &batch, actor, "import_results", to, Some(comment), self.l.cx.now());
+        let (mut next, audit) = batch_step(
+            self.l.cx.audit_key.get().await?,
+            &batch,
+            actor,
+            "import_results",
+            to,
+            Some(comment),
+            self.l.cx.now(),
+        );
         next.paid_count = paid;
         next.paid = t.sum(LineStatus::Paid);
         next.failed_count = failed;

@@ -92,6 +92,20 @@ pub async fn audit_key(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<AuditK
     AuditKey::from_bytes(mac.as_ref()).map_err(|e| subsidy_core::StoreError::Backend(e.to_string()))
 }
 
+/// The KMS derivation of [`audit_key`], run once, when a chain first needs
+/// the key.
+struct KmsAuditKey {
+    kms: aws_sdk_kms::Client,
+    key_id: String,
+}
+
+#[async_trait::async_trait]
+impl subsidy_core::audit::AuditKeySource for KmsAuditKey {
+    async fn derive(&self) -> Result<AuditKey, subsidy_core::StoreError> {
+        audit_key(&self.kms, &self.key_id).await
+    }
+}
+
 /// What every function that serves the use cases needs from its environment.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -148,7 +162,8 @@ pub const STAFF_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 /// and reading it from the table would cost a read unit each time), and is
 /// stored in the table in the background, so that a batch made under it can
 /// still be read after the configuration moves on. The one round trip of a
-/// cold start is KMS's, for the audit chains' key ([`audit_key`]).
+/// cold start is none: the audit chains' key ([`audit_key`]) is derived
+/// in the background and on first use.
 pub async fn services(
     sdk: &aws_config::SdkConfig,
     config: &ServiceConfig,
@@ -233,7 +248,19 @@ pub async fn ports_on(
     });
     // Parsed on first use, not in the cold start (its tests parse it).
     let tree = JurisdictionTree::lazy(crate::data::SHENZHEN_JURISDICTIONS);
-    let audit_key = audit_key(&clients.kms, &config.audit_key_id).await?;
+    // Derived on first use, not in the cold start: the one network round
+    // trip init had. A background task starts it now, so the first request
+    // that appends to a chain seldom waits for it.
+    let audit_key = subsidy_core::audit::AuditKeyCell::derived(Arc::new(KmsAuditKey {
+        kms: clients.kms.clone(),
+        key_id: config.audit_key_id.clone(),
+    }));
+    let warm = audit_key.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warm.get().await {
+            tracing::warn!(error = %e, "deriving the audit key failed; the first write asks again");
+        }
+    });
     let anchors: Arc<dyn subsidy_core::audit::anchor::AnchorStore> = match &config.anchor_bucket {
         Some(bucket) => Arc::new(anchors::S3Anchors::new(clients.s3.clone(), bucket)),
         None => Arc::new(subsidy_core::audit::anchor::NoAnchors),

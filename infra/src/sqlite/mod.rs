@@ -210,7 +210,7 @@ impl SqliteStore {
     ) -> subsidy_core::Services {
         let s = Arc::new(self.clone());
         subsidy_core::Services::new(subsidy_core::service::Ports {
-            audit_key,
+            audit_key: audit_key.into(),
             anchors,
             policies: s.clone(),
             companies: s.clone(),
