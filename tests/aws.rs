@@ -400,7 +400,8 @@ pub mod lambda_json {
 }
 
 /// The functions (logical ids in template.yaml) that serve the use cases:
-/// each builds the ports at its cold start, deriving the audit key from KMS.
+/// each builds the ports at its cold start and derives the audit key from
+/// KMS.
 /// Dispatch, which only forwards the stream to the queues, is not one.
 pub const SERVING_FUNCTIONS: [&str; 6] = [
     "SubmissionFunction",
@@ -502,11 +503,16 @@ impl AwsStack {
         let mut interceptors = vec![aws_sdk_dynamodb::config::SharedInterceptor::new(recorder.clone())];
         interceptors.extend(interceptor);
         let clients = Clients::intercepted(&sdk, &interceptors);
-        // Each function's cold start, as its main.rs does it (the audit
-        // key's MAC from KMS), recorded against its own role; the stack then
+        // Each function's start, as its main.rs does it, with the audit
+        // key's MAC from KMS that each container derives (in the background
+        // from init on), recorded against its own role; the stack then
         // serves every function from one set of ports.
         for function in SERVING_FUNCTIONS {
-            as_function(function, aws::ports_on(clients.clone(), &config, clock.clone())).await.expect("a cold start");
+            as_function(function, async {
+                let ports = aws::ports_on(clients.clone(), &config, clock.clone()).await.expect("a cold start");
+                ports.audit_key.get().await.expect("the audit key from KMS");
+            })
+            .await;
         }
         let services =
             Arc::new(aws::services_on(clients.clone(), &config, clock).await.expect("services on the emulator"));
