@@ -25,6 +25,11 @@ pub struct InitArgs {
     pub runs: usize,
     #[arg(long, default_value = "target/bench")]
     pub out: PathBuf,
+    /// The CA bundle the functions read, as `SSL_CERT_FILE` (the children
+    /// start with an empty environment, so the caller's own variable never
+    /// reaches them). Without it they read the system bundle.
+    #[arg(long)]
+    pub ssl_cert_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,9 +95,9 @@ pub async fn run(args: InitArgs) -> anyhow::Result<Vec<InitResult>> {
         let mut samples = Vec::with_capacity(args.runs);
         // One warm-up run to page the binary into the cache, like a
         // Lambda host that has the image locally.
-        cold_start(&path, name, &api, &waiter).await?;
+        cold_start(&path, name, &api, &waiter, args.ssl_cert_file.as_deref()).await?;
         for _ in 0..args.runs {
-            samples.push(cold_start(&path, name, &api, &waiter).await?);
+            samples.push(cold_start(&path, name, &api, &waiter, args.ssl_cert_file.as_deref()).await?);
         }
         samples.sort_by(f64::total_cmp);
         let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
@@ -117,13 +122,23 @@ pub async fn run(args: InitArgs) -> anyhow::Result<Vec<InitResult>> {
     Ok(results)
 }
 
-async fn cold_start(path: &Path, name: &str, api: &str, waiter: &Waiter) -> anyhow::Result<f64> {
+async fn cold_start(
+    path: &Path,
+    name: &str,
+    api: &str,
+    waiter: &Waiter,
+    ssl_cert_file: Option<&Path>,
+) -> anyhow::Result<f64> {
     let (tx, rx) = oneshot::channel();
     *waiter.lock().expect("waiter lock") = Some(tx);
     let policy = subsidy_infra::data::SHENZHEN_POLICY;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(path)
-        .env_clear()
+    let mut command = tokio::process::Command::new(path);
+    command.env_clear();
+    if let Some(file) = ssl_cert_file {
+        command.env("SSL_CERT_FILE", file);
+    }
+    let mut child = command
         .env("AWS_LAMBDA_RUNTIME_API", api)
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
