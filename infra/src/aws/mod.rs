@@ -49,7 +49,34 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
         .tls_context(context)
         .build_https();
+    let https = aws_smithy_runtime_api::client::http::SharedHttpClient::new(ConnectOnFirstUse(https));
     aws_config::defaults(BehaviorVersion::latest()).http_client(https).load().await
+}
+
+/// The SDK's HTTPS client, less one thing: when each SDK client is built,
+/// the wrapped client builds a whole TLS connector and drops it, to load
+/// the roots early. That parses every root of the bundle once per SDK
+/// client (four in most functions) before the first request, which parses
+/// them again for the connector it keeps: most of a cold start
+/// (docs/BENCHMARKS.md, "Init time"). Here nothing is built until a
+/// request needs a connector, and the wrapped client caches that one.
+#[derive(Debug)]
+struct ConnectOnFirstUse<C>(C);
+
+impl<C: aws_smithy_runtime_api::client::http::HttpClient> aws_smithy_runtime_api::client::http::HttpClient
+    for ConnectOnFirstUse<C>
+{
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 pub fn dynamo_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -306,5 +333,80 @@ impl PolicyStore for ConfiguredPolicy {
 
     async fn put_policy(&self, policy: &Policy) -> subsidy_core::ports::StoreResult<()> {
         self.store.put_policy(policy).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    use super::ConnectOnFirstUse;
+
+    /// An HTTP client that counts what the SDK asks of it; its connector
+    /// fails every request.
+    #[derive(Debug, Default, Clone)]
+    struct Counting {
+        validations: Arc<AtomicUsize>,
+        connectors: Arc<AtomicUsize>,
+    }
+
+    #[derive(Debug)]
+    struct Refuse;
+
+    impl HttpConnector for Refuse {
+        fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+            HttpConnectorFuture::ready(Err(ConnectorError::other("no network in this test".into(), None)))
+        }
+    }
+
+    impl HttpClient for Counting {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            self.connectors.fetch_add(1, Ordering::SeqCst);
+            SharedHttpConnector::new(Refuse)
+        }
+
+        fn validate_base_client_config(&self, _: &RuntimeComponentsBuilder, _: &ConfigBag) -> Result<(), BoxError> {
+            self.validations.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn sqs(http: SharedHttpClient) -> aws_sdk_sqs::Client {
+        let conf = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new("a", "b", None, None, "test"))
+            .http_client(http)
+            .build();
+        aws_sdk_sqs::Client::from_conf(conf)
+    }
+
+    #[tokio::test]
+    async fn building_clients_builds_no_connector_and_the_first_request_builds_one() {
+        // The SDK validates a client's HTTP client when the client is built;
+        // the plain HTTPS client builds (and drops) a TLS connector there.
+        let bare = Counting::default();
+        let _ = sqs(SharedHttpClient::new(bare.clone()));
+        assert_eq!(bare.validations.load(Ordering::SeqCst), 1, "the SDK asks at construction");
+
+        let inner = Counting::default();
+        let http = SharedHttpClient::new(ConnectOnFirstUse(inner.clone()));
+        let clients: Vec<_> = (0..4).map(|_| sqs(http.clone())).collect();
+        assert_eq!(inner.validations.load(Ordering::SeqCst), 0, "no connector work while clients are built");
+        assert_eq!(inner.connectors.load(Ordering::SeqCst), 0);
+
+        let sent = clients[0].list_queues().send().await;
+        assert!(sent.is_err(), "the test connector refuses every request");
+        assert!(inner.connectors.load(Ordering::SeqCst) >= 1, "a request asks for a connector");
     }
 }
