@@ -29,8 +29,8 @@ impl AuditJobs {
     /// is called after each page with the number of records checked so far.
     pub async fn verify_audit(&self, mut progress: impl FnMut(u64)) -> Result<AuditReport, Error> {
         let mut report = AuditReport::default();
-        let (mut anchored, failures) =
-            crate::audit::anchor::AnchoredHeads::gather(self.cx.audit_key.get().await?, &self.anchors.all().await?);
+        let key = self.cx.audit_key.get().await?;
+        let (mut anchored, failures) = crate::audit::anchor::AnchoredHeads::gather(key, &self.anchors.all().await?);
         report.anchors = anchored.anchors;
         report.anchored_until = anchored.cutoff;
         report.failures = failures;
@@ -41,9 +41,8 @@ impl AuditJobs {
                 let trail = self.applications.audit_trail(&app.id).await?;
                 report.entries += trail.len() as u64;
                 report.applications += 1;
-                if let Err(e) =
-                    verify_chain(self.cx.audit_key.get().await?, &app.id, &trail, app.audit_seq, &app.audit_head)
-                        .and_then(|()| anchored.check(&app.id, &trail))
+                if let Err(e) = verify_chain(key, &app.id, &trail, app.audit_seq, &app.audit_head)
+                    .and_then(|()| anchored.check(&app.id, &trail))
                 {
                     report.failures.push(e);
                 }
@@ -51,7 +50,7 @@ impl AuditJobs {
                 // documents were audited).
                 for doc in self.documents.documents_of(&app.id).await?.iter().filter(|d| d.audit_seq > 0) {
                     report.documents += 1;
-                    self.verify_one(&mut report, &mut anchored, doc).await?;
+                    self.verify_one(key, &mut report, &mut anchored, doc).await?;
                 }
             }
             progress(report.applications);
@@ -65,7 +64,7 @@ impl AuditJobs {
             let found = self.companies.scan_companies(&page).await?;
             for c in &found.items {
                 report.companies += 1;
-                self.verify_one(&mut report, &mut anchored, c).await?;
+                self.verify_one(key, &mut report, &mut anchored, c).await?;
             }
             progress(report.applications + report.companies);
             match found.next_cursor {
@@ -80,7 +79,7 @@ impl AuditJobs {
                 let found = self.payout.batches_of(&self.cx.policy_id, &district, &page).await?;
                 for b in &found.items {
                     report.batches += 1;
-                    self.verify_one(&mut report, &mut anchored, b).await?;
+                    self.verify_one(key, &mut report, &mut anchored, b).await?;
                 }
                 match found.next_cursor {
                     Some(c) => page.cursor = Some(c),
@@ -94,7 +93,7 @@ impl AuditJobs {
             let found = directory.scan(&page).await?;
             for m in &found.items {
                 report.staff += 1;
-                self.verify_one(&mut report, &mut anchored, m).await?;
+                self.verify_one(key, &mut report, &mut anchored, m).await?;
             }
             match found.next_cursor {
                 Some(c) => page.cursor = Some(c),
@@ -110,6 +109,7 @@ impl AuditJobs {
     /// against the anchors.
     async fn verify_one(
         &self,
+        key: &crate::audit::AuditKey,
         report: &mut AuditReport,
         anchored: &mut crate::audit::anchor::AnchoredHeads,
         record: &(impl crate::audit::Chained + Sync),
@@ -118,9 +118,7 @@ impl AuditJobs {
         let (seq, head) = record.audit_head();
         let trail = self.applications.audit_trail(subject).await?;
         report.other_entries += trail.len() as u64;
-        if let Err(e) = verify_chain(self.cx.audit_key.get().await?, subject, &trail, seq, head)
-            .and_then(|()| anchored.check(subject, &trail))
-        {
+        if let Err(e) = verify_chain(key, subject, &trail, seq, head).and_then(|()| anchored.check(subject, &trail)) {
             report.failures.push(e);
         }
         Ok(())

@@ -296,6 +296,7 @@ impl Batches {
         let approved = self.approved_in(&batch.district).await?;
         let now = self.l.cx.now();
         let candidates: Vec<&Approved> = approved.iter().filter(|a| a.payable_at(&policy, now)).collect();
+        let key = self.l.cx.audit_key.get().await?;
         'pages: for keys in candidates.chunks(PageRequest::MAX_LIMIT as usize) {
             // Read again: the list is a moment old, and a claim must name
             // the version it replaces.
@@ -327,7 +328,7 @@ impl Batches {
                         settled_at: None,
                     };
                     let cmd = Command::AddToBatch { batch_id: batch.id.clone(), line_id: line.id.clone() };
-                    match step(self.l.cx.audit_key.get().await?, app, actor, cmd, &policy, self.l.cx.now()) {
+                    match step(key, app, actor, cmd, &policy, self.l.cx.now()) {
                         Ok((next, audit, _)) => prepared.push((next, audit, line, app.version)),
                         Err(
                             Error::PayeeNotVerified | Error::WrongState { .. } | Error::PayoutDeadlinePassed { .. },

@@ -188,9 +188,9 @@ pub const STAFF_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 /// The configured policy is answered from memory (every request reads it,
 /// and reading it from the table would cost a read unit each time), and is
 /// stored in the table in the background, so that a batch made under it can
-/// still be read after the configuration moves on. The one round trip of a
-/// cold start is none: the audit chains' key ([`audit_key`]) is derived
-/// in the background and on first use.
+/// still be read after the configuration moves on. A cold start waits for
+/// no round trip: the audit chains' key ([`audit_key`]) is derived in the
+/// background and on first use.
 pub async fn services(
     sdk: &aws_config::SdkConfig,
     config: &ServiceConfig,
