@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use subsidy_core::application::Application;
+use subsidy_core::application::dispatch::ChangeRecord;
 use subsidy_core::application::state::State;
 use subsidy_core::company::credit_code::CreditCode;
 use subsidy_core::company::{Company, CompanyProfile, Project, ProjectDetails};
@@ -98,13 +99,13 @@ fn seeded(n: usize, rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Service
                 app.approved_area = Some(area);
                 app.approved_amount = Some(policy.amount(area));
             }
-            batch.push(app);
+            batch.push(ChangeRecord { old: None, new: app });
             if batch.len() == 500 {
-                stats::apply_images(services.ports.stats.as_ref(), &batch, now).await.unwrap();
+                stats::apply_changes(services.ports.stats.as_ref(), &batch, now).await.unwrap();
                 batch.clear();
             }
         }
-        stats::apply_images(services.ports.stats.as_ref(), &batch, now).await.unwrap();
+        stats::apply_changes(services.ports.stats.as_ref(), &batch, now).await.unwrap();
     });
     (dir, services)
 }

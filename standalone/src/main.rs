@@ -307,9 +307,9 @@ async fn main() -> anyhow::Result<()> {
                         println!("DRIFT {} {}: stored {} recounted {}", d.unit, d.counter, d.stored, d.recounted);
                     }
                     println!(
-                        "drift: {} counters; re-applied {} applications; repaired {} units and {} company counts; {} skipped",
+                        "drift: {} counters; {} applications in flight; repaired {} units and {} company counts; {} skipped",
                         r.drift.len(),
-                        r.reapplied,
+                        r.in_flight,
                         r.repaired_units,
                         r.repaired_refs,
                         r.skipped

@@ -1,12 +1,12 @@
-//! Counting committed changes exactly once: each application's last
-//! applied contribution and version, and the deltas a newer image makes.
+//! Counting committed changes exactly once: the deltas between each
+//! change's old and new image, committed with a log of what was counted.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::application::Application;
+use crate::application::dispatch::ChangeRecord;
 use crate::error::StoreError;
 
 /// Per-unit deltas and per-(unit, company) reference deltas of one change.
@@ -30,89 +30,114 @@ impl Deltas {
     }
 }
 
-/// Counts how one batch of application images moves the counters, and
-/// commits it: exactly once per application version, however the images
-/// were delivered. Images may repeat and come in any grouping; for each
-/// application only the newest matters.
-pub async fn apply_images(
+/// Counts a run of committed changes, in delivery order: exactly once per
+/// (application, version), as long as a redelivery starts where an earlier
+/// delivery began, or the store finds a log from any of its changes (see
+/// [`StatsStore::logged`]). Changes are committed in runs of consecutive
+/// changes, each with its log, at most 100 items per commit (DynamoDB's
+/// limit); units and reference counts the run shares (the city, always) are
+/// written once per commit.
+pub async fn apply_changes(
     store: &dyn StatsStore,
-    images: &[Application],
+    changes: &[ChangeRecord],
     now: DateTime<Utc>,
 ) -> Result<AppliedBatch, StoreError> {
-    let mut newest: BTreeMap<&str, &Application> = BTreeMap::new();
-    for app in images {
-        match newest.get(app.id.as_str()) {
-            Some(seen) if seen.version >= app.version => {}
-            _ => {
-                newest.insert(&app.id, app);
+    apply_in_runs(store, changes, now, MAX_ITEMS).await
+}
+
+/// DynamoDB's limit of items per transaction.
+const MAX_ITEMS: usize = 100;
+
+/// [`apply_changes`] with commits of at most `max_items` items (tests use
+/// small ones, to cut deliveries into many runs).
+pub(crate) async fn apply_in_runs(
+    store: &dyn StatsStore,
+    changes: &[ChangeRecord],
+    now: DateTime<Utc>,
+    max_items: usize,
+) -> Result<AppliedBatch, StoreError> {
+    // A change listed twice in one delivery counts once. A change between
+    // two drafts moves nothing, and is left out of the runs (the same way in
+    // every delivery, so runs still begin where they began).
+    let mut seen = std::collections::HashSet::new();
+    let mut out = AppliedBatch { images: changes.len(), ..AppliedBatch::default() };
+    let changes: Vec<&ChangeRecord> = changes
+        .iter()
+        .filter(|c| seen.insert(ChangeKey::of(&c.new)))
+        .filter(|c| Contribution::of(&c.new).is_some() || c.old.as_ref().and_then(Contribution::of).is_some())
+        .collect();
+    out.skipped = out.images - changes.len();
+    let mut i = 0;
+    let mut attempt = 0;
+    while i < changes.len() {
+        if let Some(done) = store.logged(&ChangeKey::of(&changes[i].new)).await? {
+            // Counted by an earlier delivery: skip what its commit counted.
+            let done: std::collections::HashSet<ChangeKey> = done.into_iter().collect();
+            let start = i;
+            while i < changes.len() && done.contains(&ChangeKey::of(&changes[i].new)) {
+                i += 1;
             }
-        }
-    }
-    let apps: Vec<&Application> = newest.into_values().collect();
-    let mut out = AppliedBatch { images: images.len(), ..AppliedBatch::default() };
-    let ids: Vec<String> = apps.iter().map(|a| a.id.clone()).collect();
-    let markers = store.applied(&ids).await?;
-    // Group the applications that need applying into transactions of at
-    // most 100 items (DynamoDB's limit), merging their deltas: units and
-    // reference counts they share (the city, always) are written once.
-    let mut chunks: Vec<Vec<&Application>> = Vec::new();
-    let mut current: Vec<&Application> = Vec::new();
-    let mut touched: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    for app in apps {
-        let marker = markers.get(&app.id);
-        if marker.is_some_and(|m| m.version >= app.version) {
-            out.skipped += 1;
+            // A log that does not name its own key is corrupt: skip the change
+            // rather than loop (the nightly recount repairs the counters).
+            i = i.max(start + 1);
+            out.skipped += i - start;
+            attempt = 0;
             continue;
         }
-        let mut keys = std::collections::BTreeSet::new();
-        for c in marker.and_then(|m| m.contribution.as_ref()).into_iter().chain(Contribution::of(app).as_ref()) {
-            for k in c.units() {
-                if c.live {
-                    keys.insert(format!("r{}#{}#{}", k.policy_id, k.unit, c.company_id));
-                }
-                keys.insert(format!("u{}#{}", k.policy_id, k.unit));
+        let end = run_end(&changes, i, max_items);
+        attempt += 1;
+        match commit_run(store, &changes[i..end], now).await {
+            Ok(writes) => {
+                out.applied += end - i;
+                out.commits += 1;
+                out.writes += writes;
+                i = end;
+                attempt = 0;
             }
-        }
-        let merged = touched.union(&keys).count();
-        if !current.is_empty() && merged + current.len() + 1 > 100 {
-            chunks.push(std::mem::take(&mut current));
-            touched.clear();
-        }
-        touched.extend(keys);
-        current.push(app);
-    }
-    if !current.is_empty() {
-        chunks.push(current);
-    }
-    for chunk in chunks {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match commit_chunk(store, &chunk, now).await {
-                Ok((applied, writes)) => {
-                    out.applied += applied;
-                    out.skipped += chunk.len() - applied;
-                    out.commits += usize::from(writes > 0);
-                    out.writes += writes;
-                    break;
-                }
-                // Another writer moved a marker or a reference count: re-read.
-                Err(StoreError::VersionConflict { .. }) if attempt < 8 => continue,
-                Err(e) => return Err(e),
-            }
+            // A concurrent delivery logged the run, or another writer moved
+            // a reference count: look again.
+            Err(StoreError::VersionConflict { .. }) if attempt < 8 => continue,
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
 }
 
-/// What [`apply_images`] did.
+/// Where the run that begins at `start` ends: as many consecutive changes
+/// as fit in one commit of at most `max_items` items (the log, the units
+/// and the reference counts it touches).
+fn run_end(changes: &[&ChangeRecord], start: usize, max_items: usize) -> usize {
+    let mut touched = std::collections::BTreeSet::new();
+    let mut end = start;
+    while end < changes.len() {
+        let c = changes[end];
+        let mut keys = touched.clone();
+        for contribution in c.old.as_ref().and_then(Contribution::of).iter().chain(Contribution::of(&c.new).iter()) {
+            for k in contribution.units() {
+                if contribution.live {
+                    keys.insert(format!("r{}#{}#{}", k.policy_id, k.unit, contribution.company_id));
+                }
+                keys.insert(format!("u{}#{}", k.policy_id, k.unit));
+            }
+        }
+        if end > start && 1 + keys.len() > max_items {
+            break;
+        }
+        touched = keys;
+        end += 1;
+    }
+    end
+}
+
+/// What [`apply_changes`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AppliedBatch {
-    /// Images received.
+    /// Changes received.
     pub images: usize,
-    /// Applications whose newer version was applied.
+    /// Changes counted now.
     pub applied: usize,
-    /// Applications already up to date (repeats, stale images).
+    /// Changes an earlier delivery had counted, repeats within the
+    /// delivery, and changes between drafts (which move nothing).
     pub skipped: usize,
     /// Transactions committed.
     pub commits: usize,
@@ -120,35 +145,23 @@ pub struct AppliedBatch {
     pub writes: usize,
 }
 
-async fn commit_chunk(
-    store: &dyn StatsStore,
-    apps: &[&Application],
-    now: DateTime<Utc>,
-) -> Result<(usize, usize), StoreError> {
-    let ids: Vec<String> = apps.iter().map(|a| a.id.clone()).collect();
-    let markers = store.applied(&ids).await?;
+/// Commits one run: per application, its contribution before the run's
+/// first change of it leaves, and its contribution after the last arrives.
+async fn commit_run(store: &dyn StatsStore, run: &[&ChangeRecord], now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let mut first_old: BTreeMap<&str, Option<Contribution>> = BTreeMap::new();
+    let mut last_new: BTreeMap<&str, Option<Contribution>> = BTreeMap::new();
+    for c in run {
+        first_old.entry(c.new.id.as_str()).or_insert_with(|| c.old.as_ref().and_then(Contribution::of));
+        last_new.insert(c.new.id.as_str(), Contribution::of(&c.new));
+    }
     let mut deltas = Deltas::default();
-    let mut writes = Vec::new();
-    for app in apps {
-        let marker = markers.get(&app.id);
-        if marker.is_some_and(|m| m.version >= app.version) {
-            continue;
-        }
-        let new = Contribution::of(app);
-        if let Some(old) = marker.and_then(|m| m.contribution.as_ref()) {
+    for (id, new) in &last_new {
+        if let Some(old) = first_old.get(id).and_then(Option::as_ref) {
             deltas.add(old, -1);
         }
-        if let Some(new) = &new {
+        if let Some(new) = new {
             deltas.add(new, 1);
         }
-        writes.push(MarkerWrite {
-            application_id: app.id.clone(),
-            expected: marker.map(|m| m.version),
-            applied: Applied { version: app.version, contribution: new },
-        });
-    }
-    if writes.is_empty() {
-        return Ok((0, 0));
     }
     let ref_keys: Vec<(UnitKey, String)> =
         deltas.refs.iter().filter(|(_, d)| **d != 0).map(|(k, _)| k.clone()).collect();
@@ -162,9 +175,10 @@ async fn commit_chunk(
         deltas.units.entry(key.0.clone()).or_default().add(Counter::Companies, companies);
         refs.push(RefWrite { key: key.0, company_id: key.1, old, new });
     }
-    let commit = StatsCommit { markers: writes, units: deltas.units.into_iter().collect(), refs, at: now };
-    let applied = commit.markers.len();
+    let units: Vec<(UnitKey, Totals)> = deltas.units.into_iter().filter(|(_, t)| !t.is_zero()).collect();
+    let log = LogWrite { changes: run.iter().map(|c| ChangeKey::of(&c.new)).collect() };
+    let commit = StatsCommit { log, units, refs, at: now };
     let items = commit.items();
     store.commit(&commit).await?;
-    Ok((applied, items))
+    Ok(items)
 }

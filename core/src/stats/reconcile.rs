@@ -85,99 +85,113 @@ pub struct ReconcileReport {
     pub applications: u64,
     /// Counters that differed from the full recount when the job started.
     pub drift: Vec<Drift>,
-    /// Applications whose marker was behind and were applied again.
-    pub reapplied: usize,
+    /// Applications whose last change may still be on its way to the
+    /// aggregator (changed within [`IN_FLIGHT_HORIZON`], not logged yet).
+    pub in_flight: usize,
     pub repaired_units: usize,
     pub repaired_refs: usize,
-    /// Repairs skipped because a live update touched the unit meanwhile
-    /// (the next run checks them again).
+    /// Repairs left for the next run: a live update touched the unit or
+    /// count meanwhile, or one of its applications is in flight.
     pub skipped: usize,
+    /// Logs dropped past [`LOG_RETENTION`].
+    pub pruned_logs: u64,
     pub computed_at: DateTime<Utc>,
 }
 
 /// Recounts every application from scratch, reports the drift, and repairs
 /// the counters, without ever racing the live aggregator:
 ///
-/// 1. Every application is applied again through [`apply_images`]. That is
-///    idempotent, so it only moves what a lost record left behind, with the
-///    same conditional commits as the stream consumer.
-/// 2. Counters that still disagree with the sum of the markers (say, a
-///    counter someone edited) are overwritten, each only if its version is
-///    the one read before the markers were summed; a unit that a live
-///    update touched meanwhile is left for the next run.
+/// 1. Each unit's counters and version are read first.
+/// 2. Every application is counted again from its current image.
+/// 3. An application that changed within [`IN_FLIGHT_HORIZON`] and whose
+///    change no log names yet may still be counted by the aggregator: its
+///    units are left alone this run. Past the horizon a record can no
+///    longer arrive (the stream has dropped it), so a lost change is
+///    repaired by the next run after it.
+/// 4. A unit that differs is overwritten only if its version is still the
+///    one read in step 1 (a commit meanwhile changes it, and the repair is
+///    left for the next run); a reference count only if it is still the
+///    value read.
 pub async fn reconcile(
     apps: &dyn crate::ports::ApplicationStore,
     stats: &dyn StatsStore,
     policy_id: &str,
     now: DateTime<Utc>,
 ) -> Result<ReconcileReport, StoreError> {
-    let before = stats.all_units(policy_id).await?;
+    let units = stats.all_units(policy_id).await?;
+    let refs = stats.all_refs(policy_id).await?;
     let mut recount = Recount::default();
     let mut report = ReconcileReport { policy_id: policy_id.to_string(), computed_at: now, ..Default::default() };
+    let horizon = now - IN_FLIGHT_HORIZON;
+    let mut recent: Vec<(ChangeKey, [String; 4])> = Vec::new();
     let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
     loop {
         let batch = apps.scan_applications(&page).await?;
         for app in batch.items.iter().filter(|a| a.policy_id == policy_id) {
             report.applications += 1;
-            if let Some(c) = Contribution::of(app) {
-                recount.add(&c);
+            let Some(c) = Contribution::of(app) else {
+                continue; // a draft has never counted
+            };
+            recount.add(&c);
+            if app.updated_at >= horizon {
+                let p = &app.jurisdiction;
+                recent.push((
+                    ChangeKey::of(app),
+                    [p.city.clone(), p.district.clone(), p.subdistrict.clone(), p.community.clone()],
+                ));
             }
         }
-        let mine: Vec<Application> = batch.items.into_iter().filter(|a| a.policy_id == policy_id).collect();
-        report.reapplied += apply_images(stats, &mine, now).await?.applied;
         match batch.next_cursor {
             Some(c) => page.cursor = Some(c),
             None => break,
         }
     }
-    report.drift = drift(policy_id, &before, &recount);
+    // Read after the scan: a change counted before this read is seen here,
+    // and one counted after it moves its units' versions past step 1's.
+    let logged: std::collections::HashSet<ChangeKey> =
+        stats.logged_since(horizon - chrono::TimeDelta::hours(1)).await?.into_iter().collect();
+    let mut unsettled: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for (change, path) in recent {
+        if !logged.contains(&change) {
+            report.in_flight += 1;
+            unsettled.extend(path);
+        }
+    }
+    report.drift = drift(policy_id, &units, &recount);
 
-    // Versions first, then the markers: a commit in between changes the
-    // version, and the repair of that unit is skipped.
-    let units = stats.all_units(policy_id).await?;
-    let refs = stats.all_refs(policy_id).await?;
-    let mut expected = Recount::default();
-    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-    loop {
-        let batch = stats.scan_applied(&page).await?;
-        for (_, applied) in &batch.items {
-            if let Some(c) = applied.contribution.as_ref().filter(|c| c.policy_id == policy_id) {
-                expected.add(c);
-            }
-        }
-        match batch.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => break,
-        }
-    }
     let mut names: std::collections::BTreeSet<&str> = units.keys().map(String::as_str).collect();
-    names.extend(expected.units.keys().map(|k| k.unit.as_str()));
+    names.extend(recount.units.keys().filter(|k| k.policy_id == policy_id).map(|k| k.unit.as_str()));
     for unit in names {
         let key = UnitKey::new(policy_id, unit);
-        let want = expected.units.get(&key).copied().unwrap_or_default();
+        let want = recount.units.get(&key).copied().unwrap_or_default();
         let have = units.get(unit).cloned().unwrap_or_default();
-        if have.totals != want {
-            if stats.repair_unit(&key, &want, have.version, now).await? {
-                report.repaired_units += 1;
-            } else {
-                report.skipped += 1;
-            }
+        if have.totals == want {
+            continue;
+        }
+        if !unsettled.contains(unit) && stats.repair_unit(&key, &want, have.version, now).await? {
+            report.repaired_units += 1;
+        } else {
+            report.skipped += 1;
         }
     }
     let mut ref_keys: std::collections::BTreeSet<(String, String)> = refs.keys().cloned().collect();
-    ref_keys.extend(expected.refs.keys().map(|(k, c)| (k.unit.clone(), c.clone())));
+    ref_keys.extend(
+        recount.refs.keys().filter(|(k, _)| k.policy_id == policy_id).map(|(k, c)| (k.unit.clone(), c.clone())),
+    );
     for (unit, company) in ref_keys {
         let key = UnitKey::new(policy_id, &unit);
-        let want = expected.refs.get(&(key.clone(), company.clone())).copied().unwrap_or(0);
-        let have = refs.get(&(unit, company.clone())).copied().unwrap_or(0);
-        if have != want {
-            let r = RefWrite { key, company_id: company, old: have, new: want };
-            if stats.repair_ref(&r).await? {
-                report.repaired_refs += 1;
-            } else {
-                report.skipped += 1;
-            }
+        let want = recount.refs.get(&(key.clone(), company.clone())).copied().unwrap_or(0);
+        let have = refs.get(&(unit.clone(), company.clone())).copied().unwrap_or(0);
+        if have == want {
+            continue;
+        }
+        let r = RefWrite { key, company_id: company, old: have, new: want };
+        if !unsettled.contains(&unit) && stats.repair_ref(&r).await? {
+            report.repaired_refs += 1;
+        } else {
+            report.skipped += 1;
         }
     }
+    report.pruned_logs = stats.prune_logs(now - LOG_RETENTION).await?;
     Ok(report)
 }

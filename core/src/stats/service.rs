@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use crate::application::Application;
 use crate::context::Context;
 use crate::error::Error;
 use crate::identity::authz::{self};
@@ -58,8 +57,7 @@ impl Stats {
         &self,
         changes: &[crate::application::dispatch::ChangeRecord],
     ) -> Result<crate::stats::AppliedBatch, Error> {
-        let images: Vec<Application> = changes.iter().map(|c| c.new.clone()).collect();
-        Ok(crate::stats::apply_images(self.stats.as_ref(), &images, self.cx.now()).await?)
+        Ok(crate::stats::apply_changes(self.stats.as_ref(), changes, self.cx.now()).await?)
     }
 
     /// Recounts the active policy from scratch, reports drift, repairs.

@@ -4,12 +4,15 @@
 //! |-----------------|---------------------------|---------------|
 //! | unit counters   | `STATS#{policy}#{unit}`   | `TOTALS`      |
 //! | reference count | `STATS#{policy}#{unit}`   | `CO#{company}`|
-//! | applied marker  | `APP#{id}`                | `AGG`         |
+//! | log of a run    | `APP#{id}` (first change) | `AGG#{version}`|
 //!
-//! A commit is one `TransactWriteItems`: markers and reference counts are
-//! conditional puts, counters are `ADD`s (so concurrent shards never lose an
-//! increment) that also bump the unit's version. Each unit is its own
-//! partition: no single hot partition takes every commit.
+//! A commit is one `TransactWriteItems`: the log (the changes the commit
+//! counted, keyed by the first) and reference counts are conditional puts,
+//! counters are `ADD`s (so concurrent shards never lose an increment) that
+//! also bump the unit's version. Each unit is its own partition: no single
+//! hot partition takes every commit. A log expires by TTL after
+//! [`LOG_RETENTION`]; Lambda redelivers a stream batch from its first
+//! record, so a log is only ever looked up by its first change.
 
 use std::collections::HashMap;
 
@@ -17,8 +20,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use subsidy_core::error::StoreError;
-use subsidy_core::ports::{Page, PageRequest, StoreResult};
-use subsidy_core::stats::{Applied, Counter, RefWrite, StatsCommit, StatsStore, Totals, UnitKey, UnitTotals};
+use subsidy_core::ports::StoreResult;
+use subsidy_core::stats::{
+    ChangeKey, Counter, LOG_RETENTION, LogWrite, RefWrite, StatsCommit, StatsStore, Totals, UnitKey, UnitTotals,
+};
 
 use super::dynamo::{DynamoStore, Item, backend, key, n, s};
 
@@ -43,16 +48,28 @@ fn unit_of(item: &Item) -> UnitTotals {
     }
 }
 
-fn marker_put(table: &str, id: &str, expected: Option<u64>, applied: &Applied) -> Result<Put, StoreError> {
-    let mut item = key(format!("APP#{id}"), "AGG");
-    item.insert("version".into(), n(applied.version));
-    item.insert("body".into(), super::dynamo::body(applied)?);
-    let b = Put::builder().table_name(table).set_item(Some(item));
-    let b = match expected {
-        None => b.condition_expression("attribute_not_exists(pk)"),
-        Some(v) => b.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
-    };
-    b.build().map_err(backend)
+fn log_key(first: &ChangeKey) -> Item {
+    key(format!("APP#{}", first.application_id), format!("AGG#{}", first.version))
+}
+
+/// A log's changes, as one string: `id@version,id@version,…`.
+fn changes_of(item: &Item) -> Result<Vec<ChangeKey>, StoreError> {
+    let list = item.get("changes").and_then(|v| v.as_s().ok()).ok_or_else(|| backend("a log without changes"))?;
+    list.split(',').map(|c| c.parse::<ChangeKey>().map_err(backend)).collect()
+}
+
+fn log_put(table: &str, log: &LogWrite, at: &DateTime<Utc>) -> Result<Put, StoreError> {
+    let mut item = log_key(log.first());
+    let list: Vec<String> = log.changes.iter().map(ToString::to_string).collect();
+    item.insert("changes".into(), s(list.join(",")));
+    item.insert("at".into(), n(at.timestamp()));
+    item.insert("ttl".into(), n((*at + LOG_RETENTION).timestamp()));
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(backend)
 }
 
 fn ref_write(table: &str, r: &RefWrite) -> Result<TransactWriteItem, StoreError> {
@@ -125,7 +142,12 @@ fn unit_add(table: &str, k: &UnitKey, delta: &Totals, at: &DateTime<Utc>) -> Res
 
 impl DynamoStore {
     /// Every item matching a filter, across pages.
-    async fn scan_all(&self, filter: &str, values: HashMap<String, AttributeValue>) -> Result<Vec<Item>, StoreError> {
+    async fn scan_all(
+        &self,
+        filter: &str,
+        values: HashMap<String, AttributeValue>,
+        names: Option<HashMap<String, String>>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -135,6 +157,7 @@ impl DynamoStore {
                 .table_name(self.table())
                 .filter_expression(filter)
                 .set_expression_attribute_values(Some(values.clone()))
+                .set_expression_attribute_names(names.clone())
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -151,15 +174,14 @@ impl DynamoStore {
 
 #[async_trait]
 impl StatsStore for DynamoStore {
-    async fn applied(&self, application_ids: &[String]) -> StoreResult<HashMap<String, Applied>> {
-        let keys = application_ids.iter().map(|id| key(format!("APP#{id}"), "AGG")).collect();
-        let mut out = HashMap::new();
-        for item in self.batch_items(keys).await? {
-            let id =
-                item.get("pk").and_then(|v| v.as_s().ok()).and_then(|p| p.strip_prefix("APP#")).unwrap_or_default();
-            out.insert(id.to_string(), super::dynamo::body_of::<Applied>(&item)?);
+    async fn logged(&self, change: &ChangeKey) -> StoreResult<Option<Vec<ChangeKey>>> {
+        let k = log_key(change);
+        let pk = k["pk"].as_s().map_err(|_| backend("log key"))?.clone();
+        let sk = k["sk"].as_s().map_err(|_| backend("log key"))?.clone();
+        match self.get_item(pk, &sk).await? {
+            Some(item) => Ok(Some(changes_of(&item)?)),
+            None => Ok(None),
         }
-        Ok(out)
     }
 
     async fn company_refs(&self, keys: &[(UnitKey, String)]) -> StoreResult<HashMap<(UnitKey, String), i64>> {
@@ -181,11 +203,7 @@ impl StatsStore for DynamoStore {
     async fn commit(&self, commit: &StatsCommit) -> StoreResult<()> {
         let table = self.table();
         let mut items = Vec::with_capacity(commit.items());
-        for m in &commit.markers {
-            items.push(
-                TransactWriteItem::builder().put(marker_put(table, &m.application_id, m.expected, &m.applied)?).build(),
-            );
-        }
+        items.push(TransactWriteItem::builder().put(log_put(table, &commit.log, &commit.at)?).build());
         for r in &commit.refs {
             items.push(ref_write(table, r)?);
         }
@@ -212,6 +230,7 @@ impl StatsStore for DynamoStore {
             .scan_all(
                 "begins_with(pk, :p) AND sk = :t",
                 HashMap::from([(":p".to_string(), s(format!("STATS#{policy_id}#"))), (":t".to_string(), s("TOTALS"))]),
+                None,
             )
             .await?;
         Ok(items
@@ -225,6 +244,7 @@ impl StatsStore for DynamoStore {
             .scan_all(
                 "begins_with(pk, :p) AND begins_with(sk, :c)",
                 HashMap::from([(":p".to_string(), s(format!("STATS#{policy_id}#"))), (":c".to_string(), s("CO#"))]),
+                None,
             )
             .await?;
         Ok(items
@@ -238,18 +258,24 @@ impl StatsStore for DynamoStore {
             .collect())
     }
 
-    async fn scan_applied(&self, page: &PageRequest) -> StoreResult<Page<(String, Applied)>> {
-        // Whole-store job: one logical page is the whole scan.
-        if page.cursor.is_some() {
-            return Ok(Page { items: Vec::new(), next_cursor: None });
-        }
-        let items = self.scan_all("sk = :agg", HashMap::from([(":agg".to_string(), s("AGG"))])).await?;
-        let mut out = Vec::with_capacity(items.len());
+    async fn logged_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<ChangeKey>> {
+        let items = self
+            .scan_all(
+                "begins_with(sk, :agg) AND #at >= :since",
+                HashMap::from([(":agg".to_string(), s("AGG#")), (":since".to_string(), n(since.timestamp()))]),
+                Some(HashMap::from([("#at".to_string(), "at".to_string())])),
+            )
+            .await?;
+        let mut out = Vec::new();
         for i in &items {
-            let id = i.get("pk").and_then(|v| v.as_s().ok()).and_then(|p| p.strip_prefix("APP#")).unwrap_or_default();
-            out.push((id.to_string(), super::dynamo::body_of::<Applied>(i)?));
+            out.extend(changes_of(i)?);
         }
-        Ok(Page { items: out, next_cursor: None })
+        Ok(out)
+    }
+
+    async fn prune_logs(&self, _before: DateTime<Utc>) -> StoreResult<u64> {
+        // The table's TTL (`ttl`) deletes them, without a write unit.
+        Ok(0)
     }
 
     async fn repair_unit(&self, k: &UnitKey, totals: &Totals, expected: u64, at: DateTime<Utc>) -> StoreResult<bool> {

@@ -119,8 +119,8 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, dead, seq);
 DELETE FROM outbox WHERE delivered_at IS NOT NULL;
 
 -- Live totals: counters per (policy, unit), reference counts per (policy,
--- unit, company) for distinct companies, and the contribution last applied
--- per application (what makes aggregation exactly once).
+-- unit, company) for distinct companies, and the log of counted changes
+-- (what makes aggregation exactly once).
 CREATE TABLE IF NOT EXISTS stats_units (
     policy_id  TEXT NOT NULL,
     unit       TEXT NOT NULL,
@@ -138,11 +138,19 @@ CREATE TABLE IF NOT EXISTS stats_refs (
     PRIMARY KEY (policy_id, unit, company_id)
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS stats_applied (
-    application_id TEXT PRIMARY KEY,
+-- What each aggregation commit counted: one row per change, with the
+-- commit (`run`) it was counted in, so that a redelivery finds the run from
+-- any of its changes. Kept 48 hours, pruned by the nightly recount.
+CREATE TABLE IF NOT EXISTS stats_log (
+    application_id TEXT NOT NULL,
     version        INTEGER NOT NULL,
-    body           TEXT NOT NULL
+    run            INTEGER NOT NULL,
+    at             INTEGER NOT NULL,
+    PRIMARY KEY (application_id, version)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS stats_log_run ON stats_log (run);
+-- Per-application markers, before counted changes were logged.
+DROP TABLE IF EXISTS stats_applied;
 
 -- Disbursement: payment batches, their lines, and each district's budget.
 CREATE TABLE IF NOT EXISTS batches (

@@ -1,5 +1,5 @@
 //! The stats port on SQLite: one transaction per commit, so counters,
-//! reference counts and markers move together.
+//! reference counts and the log of counted changes move together.
 
 use std::collections::HashMap;
 
@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use subsidy_core::error::StoreError;
-use subsidy_core::ports::{Page, PageRequest, StoreResult};
-use subsidy_core::stats::{Applied, RefWrite, StatsCommit, StatsStore, Totals, UnitKey, UnitTotals};
+use subsidy_core::ports::StoreResult;
+use subsidy_core::stats::{ChangeKey, RefWrite, StatsCommit, StatsStore, Totals, UnitKey, UnitTotals};
 
-use super::{SqliteStore, Stored, backend, from_body, to_body, ts};
+use super::{SqliteStore, backend, ts};
 
 fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
     s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc))
@@ -79,18 +79,24 @@ fn set_ref(tx: &Transaction<'_>, r: &RefWrite) -> Result<(), StoreError> {
 
 #[async_trait]
 impl StatsStore for SqliteStore {
-    async fn applied(&self, application_ids: &[String]) -> StoreResult<HashMap<String, Applied>> {
-        let ids = application_ids.to_vec();
+    async fn logged(&self, change: &ChangeKey) -> StoreResult<Option<Vec<ChangeKey>>> {
+        let change = change.clone();
         self.run(move |c| {
+            let run: Option<i64> = c
+                .prepare_cached("SELECT run FROM stats_log WHERE application_id = ?1 AND version = ?2")
+                .map_err(backend)?
+                .query_row(params![change.application_id, change.version as i64], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            let Some(run) = run else { return Ok(None) };
             let mut stmt =
-                c.prepare_cached("SELECT body FROM stats_applied WHERE application_id = ?1").map_err(backend)?;
-            let mut out = HashMap::new();
-            for id in ids {
-                if let Some(body) = stmt.query_row([&id], |r| r.get::<_, Stored>(0)).optional().map_err(backend)? {
-                    out.insert(id, from_body(&body.0)?);
-                }
-            }
-            Ok(out)
+                c.prepare_cached("SELECT application_id, version FROM stats_log WHERE run = ?1").map_err(backend)?;
+            let keys = stmt
+                .query_map([run], |r| Ok(ChangeKey { application_id: r.get(0)?, version: r.get::<_, i64>(1)? as u64 }))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            Ok(Some(keys))
         })
         .await
     }
@@ -113,17 +119,14 @@ impl StatsStore for SqliteStore {
     async fn commit(&self, commit: &StatsCommit) -> StoreResult<()> {
         let commit = commit.clone();
         self.write(move |tx| {
-            for m in &commit.markers {
-                let stored: Option<i64> = tx
-                    .query_row(
-                        "SELECT version FROM stats_applied WHERE application_id = ?1",
-                        [&m.application_id],
-                        |r| r.get(0),
-                    )
-                    .optional()
+            {
+                let mut seen = tx
+                    .prepare_cached("SELECT 1 FROM stats_log WHERE application_id = ?1 AND version = ?2")
                     .map_err(backend)?;
-                if stored.map(|v| v as u64) != m.expected {
-                    return Err(StoreError::VersionConflict { current: stored.unwrap_or(0) as u64 });
+                for k in &commit.log.changes {
+                    if seen.exists(params![k.application_id, k.version as i64]).map_err(backend)? {
+                        return Err(StoreError::VersionConflict { current: k.version });
+                    }
                 }
             }
             for r in &commit.refs {
@@ -131,13 +134,17 @@ impl StatsStore for SqliteStore {
                     return Err(StoreError::VersionConflict { current: 0 });
                 }
             }
-            for m in &commit.markers {
-                tx.execute(
-                    "INSERT INTO stats_applied (application_id, version, body) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (application_id) DO UPDATE SET version = excluded.version, body = excluded.body",
-                    params![m.application_id, m.applied.version as i64, to_body(&m.applied)?],
-                )
-                .map_err(backend)?;
+            let run: i64 =
+                tx.query_row("SELECT COALESCE(MAX(run), 0) + 1 FROM stats_log", [], |r| r.get(0)).map_err(backend)?;
+            {
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO stats_log (application_id, version, run, at) VALUES (?1, ?2, ?3, ?4)")
+                    .map_err(backend)?;
+                for k in &commit.log.changes {
+                    insert
+                        .execute(params![k.application_id, k.version as i64, run, commit.at.timestamp()])
+                        .map_err(backend)?;
+                }
             }
             for r in &commit.refs {
                 set_ref(tx, r)?;
@@ -211,25 +218,24 @@ impl StatsStore for SqliteStore {
         .await
     }
 
-    async fn scan_applied(&self, page: &PageRequest) -> StoreResult<Page<(String, Applied)>> {
-        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
-        let after = page.cursor.clone();
+    async fn logged_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<ChangeKey>> {
         self.run(move |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT application_id, body FROM stats_applied WHERE (?1 IS NULL OR application_id > ?1) \
-                     ORDER BY application_id LIMIT ?2",
-                )
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![after, limit], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Stored>(1)?)))
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            let next_cursor = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.0.clone())).flatten();
-            let items =
-                rows.into_iter().map(|(id, b)| Ok((id, from_body(&b.0)?))).collect::<Result<Vec<_>, StoreError>>()?;
-            Ok(Page { items, next_cursor })
+            let mut stmt =
+                c.prepare_cached("SELECT application_id, version FROM stats_log WHERE at >= ?1").map_err(backend)?;
+            stmt.query_map([since.timestamp()], |r| {
+                Ok(ChangeKey { application_id: r.get(0)?, version: r.get::<_, i64>(1)? as u64 })
+            })
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn prune_logs(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let n = tx.execute("DELETE FROM stats_log WHERE at < ?1", [before.timestamp()]).map_err(backend)?;
+            Ok(n as u64)
         })
         .await
     }

@@ -489,43 +489,46 @@ pub async fn stats_commits_are_all_or_nothing_and_conditional(p: &Ports) {
     delta.add(Counter::Projects, 1);
     delta.add(Counter::ClaimedAmount, 12_345);
     delta.add(Counter::Companies, 1);
-    let marker = |version, expected| MarkerWrite {
-        application_id: app_id.clone(),
-        expected,
-        applied: Applied { version, contribution: None },
-    };
+    let key = |version| ChangeKey { application_id: app_id.clone(), version };
+    let other = ChangeKey { application_id: uid("B"), version: 4 };
+    let at = Utc::now();
     let first = StatsCommit {
-        markers: vec![marker(2, None)],
+        log: LogWrite { changes: vec![key(2), other.clone()] },
         units: vec![(unit.clone(), delta)],
         refs: vec![RefWrite { key: unit.clone(), company_id: "C1".into(), old: 0, new: 1 }],
-        at: Utc::now(),
+        at,
     };
+    assert_eq!(p.stats.logged(&key(2)).await.unwrap(), None);
     p.stats.commit(&first).await.unwrap();
-    // The same commit again: the marker and the reference count moved, so it is refused whole.
+    // The same commit again: the log exists, so it is refused whole.
     assert!(matches!(p.stats.commit(&first).await, Err(StoreError::VersionConflict { .. })));
     let stored = p.stats.unit_totals(std::slice::from_ref(&unit)).await.unwrap()[&unit].clone();
     assert_eq!(stored.totals, delta, "nothing of the refused commit was applied");
     assert_eq!(stored.version, 1);
     assert!(stored.updated_at.is_some());
-    assert_eq!(p.stats.applied(std::slice::from_ref(&app_id)).await.unwrap()[&app_id].version, 2);
+    assert_eq!(
+        p.stats.logged(&key(2)).await.unwrap(),
+        Some(vec![key(2), other.clone()]),
+        "found from its first change"
+    );
     assert_eq!(p.stats.company_refs(&[(unit.clone(), "C1".into())]).await.unwrap()[&(unit.clone(), "C1".into())], 1);
 
-    // A stale reference count alone also refuses the whole commit.
+    // A stale reference count alone also refuses the whole commit, log included.
     let stale_ref = StatsCommit {
-        markers: vec![marker(3, Some(2))],
+        log: LogWrite { changes: vec![key(3)] },
         units: vec![(unit.clone(), delta)],
         refs: vec![RefWrite { key: unit.clone(), company_id: "C1".into(), old: 0, new: 1 }],
-        at: Utc::now(),
+        at,
     };
     assert!(matches!(p.stats.commit(&stale_ref).await, Err(StoreError::VersionConflict { .. })));
-    assert_eq!(p.stats.applied(std::slice::from_ref(&app_id)).await.unwrap()[&app_id].version, 2);
+    assert_eq!(p.stats.logged(&key(3)).await.unwrap(), None);
 
     // Deltas add up; a reference count can go back to zero.
     let second = StatsCommit {
-        markers: vec![marker(3, Some(2))],
+        log: LogWrite { changes: vec![key(3)] },
         units: vec![(unit.clone(), Totals::default().minus(&delta))],
         refs: vec![RefWrite { key: unit.clone(), company_id: "C1".into(), old: 1, new: 0 }],
-        at: Utc::now(),
+        at,
     };
     p.stats.commit(&second).await.unwrap();
     let stored = p.stats.unit_totals(std::slice::from_ref(&unit)).await.unwrap()[&unit].clone();
@@ -533,6 +536,14 @@ pub async fn stats_commits_are_all_or_nothing_and_conditional(p: &Ports) {
     assert_eq!(stored.version, 2);
     assert!(p.stats.all_refs(&policy).await.unwrap().is_empty());
     assert_eq!(p.stats.all_units(&policy).await.unwrap().len(), 1);
+    let since = p.stats.logged_since(at - chrono::TimeDelta::seconds(1)).await.unwrap();
+    for k in [key(2), key(3), other] {
+        assert!(since.contains(&k), "{k} logged since");
+    }
+    assert!(
+        !p.stats.logged_since(at + chrono::TimeDelta::seconds(2)).await.unwrap().contains(&key(3)),
+        "nothing logged after"
+    );
 
     // Repairs are conditional on the version read.
     assert!(!p.stats.repair_unit(&unit, &delta, 1, Utc::now()).await.unwrap(), "version 1 is stale");
@@ -544,8 +555,6 @@ pub async fn stats_commits_are_all_or_nothing_and_conditional(p: &Ports) {
     assert!(!p.stats.repair_ref(&r).await.unwrap(), "the stored count is 0, not 5");
     assert!(p.stats.repair_ref(&RefWrite { old: 0, ..r }).await.unwrap());
     assert_eq!(p.stats.all_refs(&policy).await.unwrap()[&("440300".to_string(), "C9".to_string())], 1);
-    let scanned = p.stats.scan_applied(&PageRequest::first(100)).await.unwrap();
-    assert!(scanned.items.iter().any(|(id, a)| id == &app_id && a.version == 3) || scanned.next_cursor.is_some());
 }
 
 /// A batch in `building`, as `start_batch` makes it.
