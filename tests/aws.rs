@@ -34,6 +34,40 @@ pub fn template() -> Value {
     untag(yaml)
 }
 
+/// The stream filter of a function's `TableStream` mapping, as Lambda
+/// applies it before invoking: the emulator has no event-source mappings,
+/// so the harness filters each record the way the template says (the
+/// subset of Lambda's filter syntax the template uses: exact strings and
+/// `{"prefix": …}`, any of a list; every key of a pattern must match).
+pub fn stream_filter(function: &str) -> impl Fn(&Value) -> bool + use<> {
+    let t = template();
+    let filters =
+        t["Resources"][function]["Properties"]["Events"]["TableStream"]["Properties"]["FilterCriteria"]["Filters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+    let patterns: Vec<Value> = filters
+        .iter()
+        .map(|f| serde_json::from_str(f["Pattern"].as_str().expect("a pattern string")).expect("a JSON pattern"))
+        .collect();
+    move |record: &Value| patterns.is_empty() || patterns.iter().any(|p| filter_matches(p, record))
+}
+
+fn filter_matches(pattern: &Value, value: &Value) -> bool {
+    match pattern {
+        Value::Object(keys) => keys.iter().all(|(k, p)| filter_matches(p, &value[k])),
+        Value::Array(any) => any.iter().any(|p| match p {
+            Value::Object(rule) => match (rule.get("prefix").and_then(Value::as_str), value.as_str()) {
+                (Some(prefix), Some(v)) => v.starts_with(prefix),
+                (None, _) => panic!("a filter rule the harness does not know: {p}"),
+                _ => false,
+            },
+            exact => exact == value,
+        }),
+        other => panic!("a filter pattern the harness does not know: {other}"),
+    }
+}
+
 /// The template's resources, as JSON.
 pub fn template_resources() -> Value {
     template()["Resources"].clone()
@@ -659,21 +693,35 @@ impl AwsStack {
                 pass.objects += 1;
                 pass.invocations += 1;
             }
+            let (to_dispatch, to_aggregation) =
+                (stream_filter("DispatchFunction"), stream_filter("AggregationFunction"));
             for batch in self.stream_batches().await {
-                pass.stream_records += batch["Records"].as_array().unwrap().len() as u64;
-                pass.invocations += 2;
-                // Two event-source mappings read the stream: dispatch and aggregation.
+                let records = batch["Records"].as_array().unwrap();
+                pass.stream_records += records.len() as u64;
+                // Two event-source mappings read the stream: dispatch and
+                // aggregation, each through its filter.
+                let dispatched: Vec<&Value> = records.iter().filter(|r| to_dispatch(r)).collect();
+                let counted: Vec<&Value> = records.iter().filter(|r| to_aggregation(r)).collect();
+                pass.invocations += u64::from(!dispatched.is_empty()) + u64::from(!counted.is_empty());
                 for _ in 0..self.times() {
-                    let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
-                    let response =
-                        as_function("DispatchFunction", dispatch::handle_stream(&self.queues, &self.audit_out, event))
-                            .await;
-                    pass.failures += response.batch_item_failures.len() as u64;
-                    let event = serde_json::from_value(batch.clone()).expect("a Lambda DynamoDB event");
-                    let response =
-                        as_function("AggregationFunction", aggregation::handle_stream(&self.services.stats, event))
-                            .await;
-                    pass.failures += response.batch_item_failures.len() as u64;
+                    if !dispatched.is_empty() {
+                        let event =
+                            serde_json::from_value(json!({ "Records": dispatched })).expect("a Lambda DynamoDB event");
+                        let response = as_function(
+                            "DispatchFunction",
+                            dispatch::handle_stream(&self.queues, &self.audit_out, event),
+                        )
+                        .await;
+                        pass.failures += response.batch_item_failures.len() as u64;
+                    }
+                    if !counted.is_empty() {
+                        let event =
+                            serde_json::from_value(json!({ "Records": counted })).expect("a Lambda DynamoDB event");
+                        let response =
+                            as_function("AggregationFunction", aggregation::handle_stream(&self.services.stats, event))
+                                .await;
+                        pass.failures += response.batch_item_failures.len() as u64;
+                    }
                 }
             }
             for tier in Tier::ALL {

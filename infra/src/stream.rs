@@ -12,6 +12,10 @@ use subsidy_core::error::StoreError;
 
 /// The sort key of an application's own item (`APP#{id}` / `APP`).
 pub const APPLICATION_SK: &str = "APP";
+
+/// The sort key prefix of a document's item, in its application's partition.
+pub const DOCUMENT_SK_PREFIX: &str = "DOC#";
+
 /// The attribute holding a record's compact JSON (src/compact.rs).
 pub const BODY: &str = "body";
 
@@ -34,30 +38,40 @@ fn application(image: &serde_dynamo::Item) -> Result<Option<Application>, String
     crate::compact::decode(stored_body(image)?).map(Some).map_err(|e| format!("application image does not parse: {e}"))
 }
 
-/// The audit entry that rode on an application item's new image: the
-/// stream consumer writes it out to its own item ([`AuditWriteOut`]).
-/// `None` for other items, deletions, and images from before entries rode
-/// on the item.
+/// The audit entry that rode on an application's or a document's item
+/// (its new image): the stream consumer writes it out to its own item
+/// ([`AuditWriteOut`]). `None` for other items, deletions, and images from
+/// before entries rode on the item.
 pub fn pending_audit(record: &EventRecord) -> Result<Option<AuditEntry>, String> {
-    let is_application =
-        matches!(record.change.keys.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == APPLICATION_SK);
-    if !is_application || record.event_name == "REMOVE" || record.change.new_image.is_empty() {
+    let Some(serde_dynamo::AttributeValue::S(sk)) = record.change.keys.get("sk") else { return Ok(None) };
+    let document = sk.strip_prefix(DOCUMENT_SK_PREFIX);
+    if (sk != APPLICATION_SK && document.is_none())
+        || record.event_name == "REMOVE"
+        || record.change.new_image.is_empty()
+    {
         return Ok(None);
     }
     let mut body: serde_json::Value = crate::compact::decode(stored_body(&record.change.new_image)?)
-        .map_err(|e| format!("application image does not parse: {e}"))?;
+        .map_err(|e| format!("image of {sk} does not parse: {e}"))?;
     let entry: AuditEntry = match body.get_mut(PENDING_AUDIT).map(serde_json::Value::take) {
         Some(e) => serde_json::from_value(e).map_err(|e| format!("pending audit entry does not parse: {e}"))?,
         None => return Ok(None),
     };
-    // Written out where its subject says: only into this item's own chain,
-    // never another application's (or, beyond the role's reach anyway, a
-    // company's or a batch's).
-    let own = matches!(record.change.keys.get("pk"), Some(serde_dynamo::AttributeValue::S(pk))
-        if pk.strip_prefix("APP#") == Some(entry.subject.as_str()));
+    // Written out where its subject says: only into this item's own chain
+    // (an application's, or this document's), never another's (or, beyond
+    // the role's reach anyway, a company's or a batch's).
+    let application = match record.change.keys.get("pk") {
+        Some(serde_dynamo::AttributeValue::S(pk)) => pk.strip_prefix("APP#"),
+        _ => None,
+    };
+    let own = match (application, document) {
+        (Some(app), None) => entry.subject == app,
+        (Some(app), Some(doc)) => entry.subject == subsidy_core::documents::audit_subject(app, doc),
+        _ => false,
+    };
     if !own {
         return Err(format!(
-            "the audit entry on {:?} names another chain ({})",
+            "the audit entry on {:?}/{sk} names another chain ({})",
             record.change.keys.get("pk"),
             entry.subject
         ));

@@ -417,7 +417,7 @@ fn every_function_that_writes_audit_entries_may_derive_the_audit_key() {
 /// application items: it may batch-write into application partitions
 /// (`APP#…`) of the table and nothing else (moto evaluates no condition).
 #[test]
-fn the_stream_writes_audit_entries_out_only_into_application_partitions() {
+fn the_stream_writes_audit_entries_out_only_into_application_and_document_partitions() {
     let t = template();
     let r = resources(&t);
     let dispatch = &r["DispatchFunction"]["Properties"];
@@ -440,8 +440,8 @@ fn the_stream_writes_audit_entries_out_only_into_application_partitions() {
     assert_eq!(st["Resource"], serde_json::json!({"!GetAtt": "Table.Arn"}), "the table, not its indexes");
     assert_eq!(
         st["Condition"],
-        serde_json::json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APP#*"]}}),
-        "only application partitions: never a claim, a budget, a batch or a staff member"
+        serde_json::json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APP#*", "DOCAUDIT#*"]}}),
+        "only application partitions and document chains: never a claim, a budget, a batch or a staff member"
     );
 }
 

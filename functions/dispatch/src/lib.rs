@@ -232,6 +232,65 @@ mod tests {
         assert!(written.iter().all(|e| e.seq != 9), "the foreign entry was not written: {written:?}");
     }
 
+    /// A stream event of document items (`APP#{app}` / `DOC#{doc}`), each
+    /// with `entry` riding on it, as `document_item` writes them.
+    fn documents(items: &[(&str, &str, &str, serde_json::Value)]) -> Event {
+        use base64::Engine;
+        let records: Vec<serde_json::Value> = items
+            .iter()
+            .map(|(seq, app, doc, entry)| {
+                let body = serde_json::json!({"id": doc, "applicationId": app, "auditSeq": entry["seq"], "pendingAudit": entry});
+                let stored = base64::engine::general_purpose::STANDARD.encode(subsidy_infra::compact::encode(&body).unwrap());
+                let keys = serde_json::json!({"pk": {"S": format!("APP#{app}")}, "sk": {"S": format!("DOC#{doc}")}});
+                let mut image = keys.clone();
+                image["body"] = serde_json::json!({"B": stored});
+                serde_json::json!({"eventID": seq, "eventName": "INSERT", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                    "eventSourceARN": "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x",
+                    "dynamodb": {"Keys": keys, "NewImage": image, "SequenceNumber": seq, "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES"}})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({"Records": records})).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_entry_riding_on_a_document_write_is_written_out_to_its_own_chain_only() {
+        let q = Recorder::default();
+        let own = subsidy_core::documents::audit_subject("A1", "D1");
+        let r = handle_stream(
+            &q,
+            &q,
+            documents(&[("100", "A1", "D1", entry(&own, 1)), ("200", "A1", "D1", entry(&own, 2))]),
+        )
+        .await;
+        assert!(r.batch_item_failures.is_empty(), "{r:?}");
+        let got: Vec<(String, u64)> = q.written.lock().unwrap().iter().map(|e| (e.subject.clone(), e.seq)).collect();
+        assert_eq!(got, vec![(own.clone(), 1), (own.clone(), 2)]);
+        assert!(q.sent.lock().unwrap().is_empty(), "a document routes nothing");
+
+        // Another document's chain, another application's document, or the
+        // application's own chain, riding on a document item: refused at
+        // that record, never written.
+        for (i, foreign) in [
+            subsidy_core::documents::audit_subject("A1", "D2"),
+            subsidy_core::documents::audit_subject("A2", "D1"),
+            "A1".to_string(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let q = Recorder::default();
+            let r = handle_stream(
+                &q,
+                &q,
+                documents(&[("100", "A1", "D1", entry(&own, 1)), ("200", "A1", "D1", entry(&foreign, 9))]),
+            )
+            .await;
+            assert_eq!(r.failed_ids(), vec!["200"], "case {i}");
+            let written = q.written.lock().unwrap();
+            assert!(written.iter().all(|e| e.seq != 9), "case {i}: {written:?}");
+        }
+    }
+
     #[tokio::test]
     async fn a_failed_send_reports_that_record_and_stops() {
         let q = Recorder { fail: true, ..Default::default() };

@@ -983,10 +983,24 @@ impl ApplicationStore for DynamoStore {
     /// not written it out yet, the entry riding on its item (in its place
     /// by sequence number, whatever was written after it): one
     /// consistent query of the partition from `APP` to the last `AUDIT#`.
-    /// Other chains (companies, batches, staff, documents) are only their
+    /// A document's chain is its written entries and the entry riding on
+    /// its item; other chains (companies, batches, staff) are only their
     /// written entries.
     async fn audit_trail(&self, subject: &str) -> StoreResult<Vec<AuditEntry>> {
         let pk = audit_pk(subject);
+        if let Some(doc) = document_key(subject) {
+            // The written entries, and the one riding on the document's item.
+            let mut trail: Vec<AuditEntry> = self.partition(pk, "AUDIT#").await?;
+            let (pk, sk) =
+                (str_attr(&doc, "pk").unwrap_or_default().to_string(), str_attr(&doc, "sk").unwrap_or_default());
+            if let Some(item) = self.get(pk, sk).await?
+                && let Some(e) = pending_audit(&item)?
+                && let Err(at) = trail.binary_search_by_key(&e.seq, |w| w.seq)
+            {
+                trail.insert(at, e);
+            }
+            return Ok(trail);
+        }
         if pk != app_pk(subject) {
             return self.partition(pk, "AUDIT#").await;
         }
@@ -1049,12 +1063,13 @@ impl ApplicationStore for DynamoStore {
                 .client
                 .scan()
                 .table_name(&self.table)
-                // Application items too: the entry riding on one may not
-                // be written out yet (a scan reads every item either way;
-                // the filter only trims what is sent back).
-                .filter_expression("begins_with(sk, :a) OR sk = :app")
+                // Application and document items too: the entry riding on
+                // one may not be written out yet (a scan reads every item
+                // either way; the filter only trims what is sent back).
+                .filter_expression("begins_with(sk, :a) OR sk = :app OR begins_with(sk, :doc)")
                 .expression_attribute_values(":a", s("AUDIT#"))
                 .expression_attribute_values(":app", s("APP"))
+                .expression_attribute_values(":doc", s("DOC#"))
                 .projection_expression("sk, body")
                 // Eventually consistent (half the read units): the anchor
                 // covers entries committed up to MARGIN (15 min) before it,
@@ -1064,7 +1079,8 @@ impl ApplicationStore for DynamoStore {
                 .await
                 .map_err(sdk)?;
             for item in out.items() {
-                let e: AuditEntry = if str_attr(item, "sk") == Some("APP") {
+                let riding = str_attr(item, "sk").is_some_and(|sk| sk == "APP" || sk.starts_with("DOC#"));
+                let e: AuditEntry = if riding {
                     match pending_audit(item)? {
                         Some(e) => e,
                         None => continue,
@@ -1092,24 +1108,32 @@ impl ApplicationStore for DynamoStore {
     }
 }
 
-fn document_item(d: &Document) -> Result<Item, StoreError> {
+/// A document's item, with the audit entry of the write that made it
+/// riding in its body (written out by the stream consumer, as an
+/// application's is).
+fn document_item(d: &Document, audit: &AuditEntry) -> Result<Item, StoreError> {
     let mut item = key(app_pk(&d.application_id), format!("DOC#{}", d.id));
-    item.insert("body".into(), body(d)?);
+    let mut record = serde_json::to_value(d).map_err(backend)?;
+    record[PENDING_AUDIT] = serde_json::to_value(audit).map_err(backend)?;
+    item.insert("body".into(), body(&record)?);
     // The document's own chain is its version: updates are conditional on it.
     item.insert("auditSeq".into(), n(d.audit_seq));
     Ok(item)
 }
 
+/// Where a document's chain rides: its item's key, for a document subject.
+fn document_key(subject: &str) -> Option<Item> {
+    let (app, doc) = subject.strip_prefix("document:")?.split_once(':')?;
+    Some(key(app_pk(app), format!("DOC#{doc}")))
+}
+
 #[async_trait]
 impl DocumentStore for DynamoStore {
     async fn create_document(&self, doc: &Document, audit: &AuditEntry) -> StoreResult<()> {
-        let absent = Some("attribute_not_exists(pk)");
-        let items =
-            vec![condition(self.put(document_item(doc)?, absent)?), condition(self.put(audit_item(audit)?, absent)?)];
-        match self.transact(items).await {
-            Ok(()) => Ok(()),
-            Err(TxError::Cancelled(_)) => Err(StoreError::AlreadyExists),
-            Err(TxError::Other(e)) => Err(e),
+        // One item: the audit entry rides on it (written out by the stream).
+        match self.conditional_put(document_item(doc, audit)?, "attribute_not_exists(pk)", HashMap::new()).await? {
+            true => Ok(()),
+            false => Err(StoreError::AlreadyExists),
         }
     }
 
@@ -1128,23 +1152,31 @@ impl DocumentStore for DynamoStore {
         } else {
             "auditSeq = :s"
         };
-        let put = Put::builder()
+        // One conditional put: the chain's sequence number is the guard (a
+        // second writer of this entry fails it), and the entry rides on it.
+        let put = self
+            .client
+            .put_item()
             .table_name(&self.table)
-            .set_item(Some(document_item(doc)?))
+            .set_item(Some(document_item(doc, audit)?))
             .condition_expression(cond)
             .expression_attribute_values(":s", n(expected_seq))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(backend)?;
-        let items = vec![condition(put), condition(self.put(audit_item(audit)?, Some("attribute_not_exists(pk)"))?)];
-        match self.transact(items).await {
-            Ok(()) => Ok(()),
-            Err(TxError::Cancelled(reasons)) => match reasons[0].1.as_ref() {
-                Some(old) => Err(StoreError::VersionConflict { current: num_attr(old, "auditSeq").unwrap_or(0) }),
-                None if reasons[0].0.as_deref() == Some("ConditionalCheckFailed") => Err(StoreError::NotFound),
-                None => Err(StoreError::VersionConflict { current: expected_seq + 1 }),
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                    match c.item() {
+                        Some(old) => {
+                            Err(StoreError::VersionConflict { current: num_attr(old, "auditSeq").unwrap_or(0) })
+                        }
+                        None => Err(StoreError::NotFound),
+                    }
+                }
+                _ => Err(sdk(e)),
             },
-            Err(TxError::Other(e)) => Err(e),
         }
     }
 }

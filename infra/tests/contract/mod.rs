@@ -423,6 +423,10 @@ pub async fn documents_and_prechecks_are_idempotent(p: &Ports) {
     let gone = Document { audit_head: third.hash.clone(), ..gone };
     p.documents.update_document(&gone, 2, &third).await.unwrap();
     assert_eq!(p.documents.get_document(&app_id, &d.id).await.unwrap(), Some(gone.clone()));
+    // The newest entry is in the trail at once (on DynamoDB it rides on the
+    // document's item); the whole chain once the store has settled.
+    assert_eq!(p.applications.audit_trail(&d.audit_subject()).await.unwrap().last(), Some(&third));
+    p.settle.settle().await;
     assert_eq!(p.applications.audit_trail(&d.audit_subject()).await.unwrap(), vec![first, second, third]);
     let missing = Document { id: uid("D"), ..gone };
     assert_eq!(
