@@ -30,8 +30,15 @@ pub use sqs::{SqsBatchQueue, SqsDeadLetters, SqsQueues};
 /// The SDK configuration: region, credentials, endpoint, from the
 /// environment. Every client shares one HTTPS client: rustls with ring (a
 /// smaller binary than aws-lc-rs: docs/BENCHMARKS.md), trusting the roots
-/// of one CA bundle ([`roots`]), or the OS store if there is none.
+/// of one CA bundle ([`roots`]), or the OS store if there is none; built,
+/// and the bundle read, when the first request needs a connection.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    let https = aws_smithy_runtime_api::client::http::SharedHttpClient::new(ConnectOnFirstUse::new(https_client));
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https).load().await
+}
+
+/// The HTTPS client every SDK client shares (see [`sdk_config`]).
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
     let ssl_cert_file = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
     let trust = match roots::bundle(ssl_cert_file.as_deref(), roots::BUNDLES) {
@@ -45,37 +52,58 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         }
     };
     let context = TlsContext::builder().with_trust_store(trust).build().expect("a TLS context from a trust store");
-    let https = aws_smithy_http_client::Builder::new()
+    aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
         .tls_context(context)
-        .build_https();
-    let https = aws_smithy_runtime_api::client::http::SharedHttpClient::new(ConnectOnFirstUse(https));
-    aws_config::defaults(BehaviorVersion::latest()).http_client(https).load().await
+        .build_https()
 }
 
-/// The SDK's HTTPS client, less one thing: when each SDK client is built,
-/// the wrapped client builds a whole TLS connector and drops it, to load
-/// the roots early. That parses every root of the bundle once per SDK
-/// client (four in most functions) before the first request, which parses
-/// them again for the connector it keeps: most of a cold start
-/// (docs/BENCHMARKS.md, "Init time"). Here nothing is built until a
-/// request needs a connector, and the wrapped client caches that one.
-#[derive(Debug)]
-struct ConnectOnFirstUse<C>(C);
+/// The SDK's HTTPS client, built on first use. Two things are left out of
+/// a cold start this way:
+/// - reading and checking the CA bundle (every root base64-decoded and
+///   parsed: a third of a function's init, docs/BENCHMARKS.md, "Init
+///   time"), done when the first request needs a connector;
+/// - the TLS connector the wrapped client builds and drops when each SDK
+///   client is built (to load the roots early: once per SDK client, four
+///   in most functions); nothing is built until a request needs it, and
+///   the wrapped client caches that one.
+struct ConnectOnFirstUse<C, F> {
+    build: F,
+    client: std::sync::OnceLock<C>,
+}
 
-impl<C: aws_smithy_runtime_api::client::http::HttpClient> aws_smithy_runtime_api::client::http::HttpClient
-    for ConnectOnFirstUse<C>
+impl<C, F: Fn() -> C> ConnectOnFirstUse<C, F> {
+    fn new(build: F) -> Self {
+        ConnectOnFirstUse { build, client: std::sync::OnceLock::new() }
+    }
+
+    fn client(&self) -> &C {
+        self.client.get_or_init(&self.build)
+    }
+}
+
+impl<C: std::fmt::Debug, F> std::fmt::Debug for ConnectOnFirstUse<C, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOnFirstUse").field("client", &self.client.get()).finish()
+    }
+}
+
+impl<C, F> aws_smithy_runtime_api::client::http::HttpClient for ConnectOnFirstUse<C, F>
+where
+    C: aws_smithy_runtime_api::client::http::HttpClient,
+    F: Fn() -> C + Send + Sync,
 {
     fn http_connector(
         &self,
         settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
         components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
     ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
-        self.0.http_connector(settings, components)
+        self.client().http_connector(settings, components)
     }
 
     fn connector_metadata(&self) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
-        self.0.connector_metadata()
+        // Asked per request (the user agent), never while clients are built.
+        self.client().connector_metadata()
     }
 }
 
@@ -267,24 +295,27 @@ pub async fn ports_on(
 ) -> Result<subsidy_core::service::Ports, subsidy_core::StoreError> {
     let store = Arc::new(DynamoStore::new(clients.dynamo, &config.table));
     let policies = Arc::new(ConfiguredPolicy { policy: config.policy.clone(), store: store.clone() });
-    let (background, policy) = (store.clone(), config.policy.clone());
-    tokio::spawn(async move {
-        if let Err(e) = background.put_policy(&policy).await {
-            tracing::warn!(error = %e, policy = %policy.id, "storing the configured policy failed; it is served from memory");
-        }
-    });
     // Parsed on first use, not in the cold start (its tests parse it).
     let tree = JurisdictionTree::lazy(crate::data::SHENZHEN_JURISDICTIONS);
     // Derived on first use, not in the cold start: the one network round
-    // trip init had. A background task starts it now, so the first request
-    // that appends to a chain seldom waits for it.
+    // trip init had. The warm-up below starts it.
     let audit_key = subsidy_core::audit::AuditKeyCell::derived(Arc::new(KmsAuditKey {
         kms: clients.kms.clone(),
         key_id: config.audit_key_id.clone(),
     }));
-    let warm = audit_key.clone();
+    // Warm-up, beside the cold start: store the configured policy, derive
+    // the audit key, and so build the HTTPS client and open the connections
+    // the first requests use, while Lambda is still in init. On this
+    // machine's two cores that work lengthens init from 3.0 to 5.3 ms
+    // (docs/BENCHMARKS.md, "Init time"); it overlaps the network round trips
+    // a first request would otherwise wait for, which are far longer.
+    let (background, policy, warm) = (store.clone(), config.policy.clone(), audit_key.clone());
     tokio::spawn(async move {
-        if let Err(e) = warm.get().await {
+        let (stored, derived) = tokio::join!(background.put_policy(&policy), warm.get());
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, policy = %policy.id, "storing the configured policy failed; it is served from memory");
+        }
+        if let Err(e) = derived {
             tracing::warn!(error = %e, "deriving the audit key failed; the first write asks again");
         }
     });
@@ -400,13 +431,25 @@ mod tests {
         assert_eq!(bare.validations.load(Ordering::SeqCst), 1, "the SDK asks at construction");
 
         let inner = Counting::default();
-        let http = SharedHttpClient::new(ConnectOnFirstUse(inner.clone()));
+        let built = Arc::new(AtomicUsize::new(0));
+        let (count, of) = (built.clone(), inner.clone());
+        let http = SharedHttpClient::new(ConnectOnFirstUse::new(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+            of.clone()
+        }));
         let clients: Vec<_> = (0..4).map(|_| sqs(http.clone())).collect();
+        assert_eq!(
+            built.load(Ordering::SeqCst),
+            0,
+            "the HTTPS client (and its CA bundle) is not built with the clients"
+        );
         assert_eq!(inner.validations.load(Ordering::SeqCst), 0, "no connector work while clients are built");
         assert_eq!(inner.connectors.load(Ordering::SeqCst), 0);
 
         let sent = clients[0].list_queues().send().await;
         assert!(sent.is_err(), "the test connector refuses every request");
         assert!(inner.connectors.load(Ordering::SeqCst) >= 1, "a request asks for a connector");
+        let _ = clients[1].list_queues().send().await;
+        assert_eq!(built.load(Ordering::SeqCst), 1, "built once, shared by every client");
     }
 }
