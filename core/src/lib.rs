@@ -16,6 +16,7 @@
 
 pub mod application;
 pub mod audit;
+pub mod calendar;
 pub mod company;
 pub mod context;
 pub mod documents;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::{TimeLimits, WorkCalendar};
 use crate::documents::DocumentKind;
 use crate::money::{Area, Fen};
 
@@ -51,6 +52,12 @@ pub struct Policy {
     /// Budget per district-level unit code, used by disbursement.
     #[serde(default)]
     pub district_budgets: BTreeMap<String, Fen>,
+    /// The year's holidays and moved working days, for time limits.
+    #[serde(default)]
+    pub calendar: WorkCalendar,
+    /// The service time limit of each step (办理时限), in working days.
+    #[serde(default)]
+    pub time_limits: TimeLimits,
 }
 
 /// Days after `closesAt` a returned application may still be resubmitted,
@@ -122,6 +129,8 @@ impl Policy {
         if self.reissue_until() < self.payout_deadline {
             return bad("reissueUntil must not be before payoutDeadline");
         }
+        self.calendar.check().map_err(PolicyError::Invalid)?;
+        self.time_limits.check().map_err(PolicyError::Invalid)?;
         Ok(())
     }
 
@@ -263,6 +272,50 @@ mod tests {
             serde_json::from_str(include_str!("../../config/policy-shenzhen-2020.json")).unwrap();
         j3["surprise"] = 1.into();
         assert!(Policy::from_json(&j3.to_string()).is_err());
+    }
+
+    #[test]
+    fn calendars_and_time_limits_that_cannot_be_right_are_refused_with_a_reason() {
+        let file = || -> serde_json::Value {
+            serde_json::from_str(include_str!("../../config/policy-shenzhen-2020.json")).unwrap()
+        };
+        let refused = |j: serde_json::Value| match Policy::from_json(&j.to_string()) {
+            Err(PolicyError::Invalid(why)) => why,
+            Ok(_) => panic!("accepted: {j}"),
+        };
+        let mut j = file();
+        j["calendar"]["workingWeekends"] = serde_json::json!(["2020-01-01"]);
+        assert!(refused(j).contains("both a holiday and a working weekend day"));
+        let mut j = file();
+        j["calendar"]["workingWeekends"] = serde_json::json!(["2020-03-04"]);
+        assert!(refused(j).contains("only a Saturday or Sunday"));
+        for bad in ["2020-02-30", "not a date", "2020-1-1x"] {
+            let mut j = file();
+            j["calendar"]["holidays"] = serde_json::json!([bad]);
+            assert!(!refused(j).is_empty(), "{bad}");
+        }
+        let mut j = file();
+        j["calendar"]["days"] = serde_json::json!([]);
+        assert!(refused(j).contains("unknown field"));
+        let mut j = file();
+        j["timeLimits"]["community"] = 0.into();
+        assert!(refused(j).contains("timeLimits.community"));
+        let mut j = file();
+        j["timeLimits"]["district"] = (-1).into();
+        assert!(!refused(j).is_empty());
+        let mut j = file();
+        j["timeLimits"].as_object_mut().unwrap().remove("finance");
+        assert!(refused(j).contains("finance"), "a limit left out of a listed set is an error, not a default");
+
+        // Left out whole, both default: no holidays, and the default limits.
+        let mut j = file();
+        j.as_object_mut().unwrap().remove("calendar");
+        j.as_object_mut().unwrap().remove("timeLimits");
+        let p = Policy::from_json(&j.to_string()).unwrap();
+        assert!(p.calendar.holidays.is_empty());
+        assert_eq!(p.time_limits, crate::calendar::TimeLimits::default());
+        assert_eq!(policy().time_limits.community, 5);
+        assert_eq!(policy().calendar.holidays.len(), 30);
     }
 
     proptest! {
