@@ -117,3 +117,56 @@ async fn a_failed_payment_is_reissued_after_the_payout_deadline_until_the_grace_
     app.clock.set(until - Duration::seconds(1));
     assert_eq!(finance.post("/api/v1/batches", json!({})).await.ok()["lineCount"], 1);
 }
+
+/// The step's time limit (办理时限): `dueAt` and `overdue` on the detail and
+/// in the inboxes, as the served policy's calendar and limits give them,
+/// moving with the step and the test clock.
+#[tokio::test]
+async fn each_step_shows_when_it_is_due_and_turns_overdue_on_the_clock() {
+    use subsidy_core::calendar::{TimeLimits, WorkCalendar};
+    let app = TestApp::spawn().await;
+    let policy = app.login("company-a").await.get("/api/v1/policy").await.ok();
+    let calendar: WorkCalendar = serde_json::from_value(policy["calendar"].clone()).unwrap();
+    let limits: TimeLimits = serde_json::from_value(policy["timeLimits"].clone()).unwrap();
+    let at = |v: &Value, field: &str| -> DateTime<Utc> {
+        v[field].as_str().unwrap_or_else(|| panic!("{field} in {v}")).parse().unwrap()
+    };
+    let company = app.login("company-a").await;
+    let draft = company.create_application("南园花园").await;
+    let id = draft["id"].as_str().unwrap().to_string();
+    let seen = company.application(&id).await;
+    assert_eq!((seen["dueAt"].clone(), seen["overdue"].clone()), (Value::Null, json!(false)), "a draft has no limit");
+
+    company.upload_required(&id).await;
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    let seen = company.application(&id).await;
+    let due = at(&seen, "dueAt");
+    assert_eq!(due, calendar.due(at(&seen, "stateSince"), limits.area_confirmation), "{seen}");
+    let pm = app.login("pm-a").await;
+    let inbox = pm.get("/api/v1/manager/inbox?limit=100").await.ok();
+    let row = inbox["items"].as_array().unwrap().iter().find(|a| a["id"] == id.as_str()).unwrap().clone();
+    assert_eq!((at(&row, "dueAt"), row["overdue"].clone()), (due, json!(false)));
+
+    // Past it, on the clock: overdue, on the detail and in the inbox.
+    app.clock.set(due + Duration::seconds(1));
+    assert_eq!(company.application(&id).await["overdue"], true);
+    let inbox = pm.get("/api/v1/manager/inbox?limit=100").await.ok();
+    let row = inbox["items"].as_array().unwrap().iter().find(|a| a["id"] == id.as_str()).unwrap().clone();
+    assert_eq!(row["overdue"], true, "{row}");
+
+    // The next step starts its own limit: 初审.
+    pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    let seen = company.application(&id).await;
+    assert_eq!(seen["state"], "pending_community");
+    assert_eq!(at(&seen, "dueAt"), calendar.due(at(&seen, "stateSince"), limits.community));
+    assert_eq!(seen["overdue"], false);
+    let reviewer = app.login("community-nanyuan").await;
+    let inbox = reviewer.get("/api/v1/review/community/inbox?limit=100").await.ok();
+    let row = inbox["items"].as_array().unwrap().iter().find(|a| a["id"] == id.as_str()).unwrap().clone();
+    assert_eq!(row["dueAt"], seen["dueAt"]);
+
+    // Returned for correction: the company's turn, no limit.
+    reviewer.act(&id, "/api/v1/review/community/applications/{id}/return", json!({"reason": "请补充材料"})).await.ok();
+    let seen = company.application(&id).await;
+    assert_eq!((seen["dueAt"].clone(), seen["overdue"].clone()), (Value::Null, json!(false)), "{seen}");
+}

@@ -138,6 +138,23 @@ pub struct PayeeReveal {
 }
 
 impl Application {
+    /// When the step the application waits at is due (办理时限), if it
+    /// waits at one with a time limit: the project manager's confirmation,
+    /// 初审, 复核, 审核, and finance from approval to a batch. Counted in
+    /// the policy's working days from when it entered the step.
+    pub fn due_at(&self, policy: &Policy) -> Option<DateTime<Utc>> {
+        let l = &policy.time_limits;
+        let days = match self.state {
+            State::AwaitingAreaConfirmation => l.area_confirmation,
+            State::PendingCommunity => l.community,
+            State::PendingSubdistrict => l.subdistrict,
+            State::PendingDistrict => l.district,
+            State::Approved => l.finance,
+            _ => return None,
+        };
+        Some(policy.calendar.due(self.state_since, days))
+    }
+
     /// The account a district reviewer verifies now: a pending change, or
     /// (after a failed payment) the payee itself.
     pub fn account_to_verify(&self) -> Option<&BankAccount> {

@@ -11,7 +11,7 @@ use crate::application::dispatch::TierArrival;
 use crate::application::inputs::*;
 use crate::application::precheck::{self, PrecheckReport};
 use crate::application::state::{Command, State};
-use crate::application::views::{ApplicationDetail, ApplicationView};
+use crate::application::views::{ApplicationDetail, ApplicationView, Due};
 use crate::context::Context;
 use crate::error::Error;
 use crate::fields::area;
@@ -149,7 +149,9 @@ impl Review {
     async fn inbox(&self, actor: &Actor, state: State, page: &PageRequest) -> Result<Page<ApplicationView>, Error> {
         let scope = Scope::of(actor, &self.cx.tree)?;
         let page = self.applications.inbox(&scope, state, page).await?;
-        Ok(page.map(|a| ApplicationView::of(&a, &self.cx.tree)))
+        let policy = self.cx.policy().await?;
+        let due = Due { policy: &policy, now: self.cx.now() };
+        Ok(page.map(|a| ApplicationView::of(&a, &self.cx.tree, due)))
     }
 
     /// Runs the pre-checks when an application arrives at a tier, on the

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::application::inputs::*;
 use crate::application::state::step;
 use crate::application::state::{self, Command, Ctx, State};
-use crate::application::views::{ApplicationDetail, ApplicationView};
+use crate::application::views::{ApplicationDetail, ApplicationView, Due};
 use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
 use crate::audit::AuditEntry;
 use crate::audit::Happened;
@@ -193,7 +193,9 @@ impl Applications {
         } else {
             Vec::new()
         };
-        Ok(ApplicationDetail { application: ApplicationView::of(&app, &self.cx.tree), documents, prechecks })
+        let policy = self.cx.policy().await?;
+        let due = Due { policy: &policy, now: self.cx.now() };
+        Ok(ApplicationDetail { application: ApplicationView::of(&app, &self.cx.tree, due), documents, prechecks })
     }
 
     pub async fn application(&self, actor: &Actor, id: &str) -> Result<ApplicationDetail, Error> {
@@ -212,7 +214,9 @@ impl Applications {
         }
         let scope = Scope::of(actor, &self.cx.tree)?;
         let page = self.applications.list_applications(&scope, filter, page).await?;
-        Ok(page.map(|a| ApplicationView::of(&a, &self.cx.tree)))
+        let policy = self.cx.policy().await?;
+        let due = Due { policy: &policy, now: self.cx.now() };
+        Ok(page.map(|a| ApplicationView::of(&a, &self.cx.tree, due)))
     }
 
     /// The audit timeline of one application: its own chain and its

@@ -50,6 +50,18 @@ pub struct ApplicationView {
     pub updated_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub state_since: DateTime<Utc>,
+    /// When the step it waits at is due (办理时限), if it has a time limit.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Past `dueAt` now.
+    pub overdue: bool,
+}
+
+/// What a view needs to say when a step is due: the policy's calendar and
+/// limits, and the time now.
+#[derive(Debug, Clone, Copy)]
+pub struct Due<'a> {
+    pub policy: &'a crate::policy::Policy,
+    pub now: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,7 +76,8 @@ pub struct ProjectSnapshotView {
 }
 
 impl ApplicationView {
-    pub fn of(a: &Application, tree: &JurisdictionTree) -> ApplicationView {
+    pub fn of(a: &Application, tree: &JurisdictionTree, due: Due<'_>) -> ApplicationView {
+        let due_at = a.due_at(due.policy);
         ApplicationView {
             id: a.id.clone(),
             policy_id: a.policy_id.clone(),
@@ -102,6 +115,8 @@ impl ApplicationView {
             updated_at: a.updated_at,
             submitted_at: a.submitted_at,
             state_since: a.state_since,
+            due_at,
+            overdue: due_at.is_some_and(|d| due.now > d),
         }
     }
 }

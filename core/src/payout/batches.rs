@@ -69,7 +69,8 @@ impl Batches {
                 total = total.checked_add(amount).unwrap_or(total);
             }
         }
-        let items = self.fetch(&on_page).await?.iter().map(|a| ApplicationView::of(a, &self.l.cx.tree)).collect();
+        let due = crate::application::views::Due { policy: &policy, now };
+        let items = self.fetch(&on_page).await?.iter().map(|a| ApplicationView::of(a, &self.l.cx.tree, due)).collect();
         let end = end.min(count);
         Ok(EligibleView {
             items,
