@@ -97,6 +97,10 @@ test('a company applies for a project with uploaded documents and submits', asyn
 
   await page.locator(sel('submit')).click()
   await until('the application to await the manager', async () => (await stateOf(page)) === 'awaiting_area_confirmation')
+  // The step's time limit (办理时限), not yet passed.
+  const due = await text(page, sel('due-at'))
+  assert.match(due, /^办理时限 \d{4}-\d{2}-\d{2} 00:00$/, due)
+  assert.equal(await page.locator(sel('overdue-chip')).count(), 0)
   await shot(page, '08-company-submitted')
   assert.deepEqual(page.errors, [])
   await page.context().close()

@@ -157,6 +157,10 @@ export interface ApplicationView {
   updatedAt: string
   submittedAt: string | null
   stateSince: string
+  /** When the step it waits at is due (办理时限), or null. */
+  dueAt: string | null
+  /** Past dueAt, by the server's clock. */
+  overdue: boolean
 }
 export interface DocumentView {
   id: string

@@ -296,6 +296,8 @@ export default {
     payeeChangePending: 'Bank account changed; awaiting the district’s verification',
     payeeChangeCompanyHint: 'The change is recorded in the progress below; payment waits until the district verifies the new account.',
     payeePendingChip: 'Account to verify',
+    dueAt: 'Due {at}',
+    overdue: 'Overdue',
     missingDocs: 'Upload before submitting: {kinds}',
     paidNotice: 'The subsidy has been paid to your account',
   },

@@ -297,6 +297,8 @@ export default {
     payeeChangePending: '收款账户已变更，待区级核验',
     payeeChangeCompanyHint: '变更已记入办理进度；区级核验新账户后方可拨付。',
     payeePendingChip: '收款账户待核验',
+    dueAt: '办理时限 {at}',
+    overdue: '已超期',
     missingDocs: '提交前请上传：{kinds}',
     paidNotice: '补助已拨付至收款账户',
   },
