@@ -111,19 +111,22 @@ fn run_end(changes: &[&ChangeRecord], start: usize, max_items: usize) -> usize {
     let mut end = start;
     while end < changes.len() {
         let c = changes[end];
-        let mut keys = touched.clone();
+        let mut keys = Vec::new();
         for contribution in c.old.as_ref().and_then(Contribution::of).iter().chain(Contribution::of(&c.new).iter()) {
             for k in contribution.units() {
                 if contribution.live {
-                    keys.insert(format!("r{}#{}#{}", k.policy_id, k.unit, contribution.company_id));
+                    keys.push(format!("r{}#{}#{}", k.policy_id, k.unit, contribution.company_id));
                 }
-                keys.insert(format!("u{}#{}", k.policy_id, k.unit));
+                keys.push(format!("u{}#{}", k.policy_id, k.unit));
             }
         }
-        if end > start && 1 + keys.len() > max_items {
+        keys.retain(|k| !touched.contains(k));
+        keys.sort();
+        keys.dedup();
+        if end > start && 1 + touched.len() + keys.len() > max_items {
             break;
         }
-        touched = keys;
+        touched.extend(keys);
         end += 1;
     }
     end

@@ -484,6 +484,41 @@ impl DynamoStore {
         }
     }
 
+    /// A put conditional on the stored item's version (`attr`, compared in
+    /// `condition` as `:expected`): `VersionConflict` with the stored value
+    /// when another writer moved it, `NotFound` when there is no item. The
+    /// failed condition returns the stored item, so no second read.
+    pub(crate) async fn versioned_put(
+        &self,
+        item: Item,
+        condition: &str,
+        expected: u64,
+        attr: &str,
+    ) -> Result<(), StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_values(":expected", n(expected))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                    match c.item() {
+                        Some(old) => Err(StoreError::VersionConflict { current: num_attr(old, attr).unwrap_or(0) }),
+                        None => Err(StoreError::NotFound),
+                    }
+                }
+                _ => Err(sdk(e)),
+            },
+        }
+    }
+
     /// One page of a keys-only index, then the bodies.
     pub(crate) async fn index_page<T: DeserializeOwned>(
         &self,
@@ -705,28 +740,7 @@ impl ProjectStore for DynamoStore {
     }
 
     async fn update_project(&self, project: &Project, expected_version: u64) -> StoreResult<()> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(project_item(project)?))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(expected_version))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
-                    match c.item().and_then(|i| num_attr(i, "version")) {
-                        Some(current) => Err(StoreError::VersionConflict { current }),
-                        None => Err(StoreError::NotFound),
-                    }
-                }
-                _ => Err(sdk(e)),
-            },
-        }
+        self.versioned_put(project_item(project)?, "version = :expected", expected_version, "version").await
     }
 
     async fn projects_of_owner(&self, owner: &str, page: &PageRequest) -> StoreResult<Page<Project>> {
@@ -840,28 +854,7 @@ impl ApplicationStore for DynamoStore {
             // One conditional put: the version check is the whole guard (a
             // second writer of this version, and so of this audit sequence
             // number, fails it), and the entry rides on the item.
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", n(expected_version))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await;
-            return match put {
-                Ok(_) => Ok(()),
-                Err(e) => match e.as_service_error() {
-                    Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
-                        match c.item().and_then(|i| num_attr(i, "version")) {
-                            Some(current) => Err(StoreError::VersionConflict { current }),
-                            None => Err(StoreError::NotFound),
-                        }
-                    }
-                    _ => Err(sdk(e)),
-                },
-            };
+            return self.versioned_put(item, "version = :expected", expected_version, "version").await;
         }
         // The claim changes with the application: two items, one transaction.
         let put = Put::builder()
@@ -988,12 +981,10 @@ impl ApplicationStore for DynamoStore {
     /// written entries.
     async fn audit_trail(&self, subject: &str) -> StoreResult<Vec<AuditEntry>> {
         let pk = audit_pk(subject);
-        if let Some(doc) = document_key(subject) {
+        if let Some((doc_pk, doc_sk)) = document_key(subject) {
             // The written entries, and the one riding on the document's item.
             let mut trail: Vec<AuditEntry> = self.partition(pk, "AUDIT#").await?;
-            let (pk, sk) =
-                (str_attr(&doc, "pk").unwrap_or_default().to_string(), str_attr(&doc, "sk").unwrap_or_default());
-            if let Some(item) = self.get(pk, sk).await?
+            if let Some(item) = self.get(doc_pk, &doc_sk).await?
                 && let Some(e) = pending_audit(&item)?
                 && let Err(at) = trail.binary_search_by_key(&e.seq, |w| w.seq)
             {
@@ -1121,10 +1112,11 @@ fn document_item(d: &Document, audit: &AuditEntry) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-/// Where a document's chain rides: its item's key, for a document subject.
-fn document_key(subject: &str) -> Option<Item> {
+/// Where a document's chain rides: its item's (pk, sk), for a document
+/// subject.
+fn document_key(subject: &str) -> Option<(String, String)> {
     let (app, doc) = subject.strip_prefix("document:")?.split_once(':')?;
-    Some(key(app_pk(app), format!("DOC#{doc}")))
+    Some((app_pk(app), format!("DOC#{doc}")))
 }
 
 #[async_trait]
@@ -1148,36 +1140,13 @@ impl DocumentStore for DynamoStore {
     async fn update_document(&self, doc: &Document, expected_seq: u64, audit: &AuditEntry) -> StoreResult<()> {
         // A document from before documents were audited has no auditSeq.
         let cond = if expected_seq == 0 {
-            "attribute_exists(pk) AND (attribute_not_exists(auditSeq) OR auditSeq = :s)"
+            "attribute_exists(pk) AND (attribute_not_exists(auditSeq) OR auditSeq = :expected)"
         } else {
-            "auditSeq = :s"
+            "auditSeq = :expected"
         };
         // One conditional put: the chain's sequence number is the guard (a
         // second writer of this entry fails it), and the entry rides on it.
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(document_item(doc, audit)?))
-            .condition_expression(cond)
-            .expression_attribute_values(":s", n(expected_seq))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
-                    match c.item() {
-                        Some(old) => {
-                            Err(StoreError::VersionConflict { current: num_attr(old, "auditSeq").unwrap_or(0) })
-                        }
-                        None => Err(StoreError::NotFound),
-                    }
-                }
-                _ => Err(sdk(e)),
-            },
-        }
+        self.versioned_put(document_item(doc, audit)?, cond, expected_seq, "auditSeq").await
     }
 }
 

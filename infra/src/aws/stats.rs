@@ -48,8 +48,9 @@ fn unit_of(item: &Item) -> UnitTotals {
     }
 }
 
-fn log_key(first: &ChangeKey) -> Item {
-    key(format!("APP#{}", first.application_id), format!("AGG#{}", first.version))
+/// A log's (pk, sk): its first change's.
+fn log_key(first: &ChangeKey) -> (String, String) {
+    (format!("APP#{}", first.application_id), format!("AGG#{}", first.version))
 }
 
 /// A log's changes, as one string: `id@version,id@version,…`.
@@ -59,7 +60,8 @@ fn changes_of(item: &Item) -> Result<Vec<ChangeKey>, StoreError> {
 }
 
 fn log_put(table: &str, log: &LogWrite, at: &DateTime<Utc>) -> Result<Put, StoreError> {
-    let mut item = log_key(log.first());
+    let (pk, sk) = log_key(log.first());
+    let mut item = key(pk, sk);
     let list: Vec<String> = log.changes.iter().map(ToString::to_string).collect();
     item.insert("changes".into(), s(list.join(",")));
     item.insert("at".into(), n(at.timestamp()));
@@ -175,9 +177,7 @@ impl DynamoStore {
 #[async_trait]
 impl StatsStore for DynamoStore {
     async fn logged(&self, change: &ChangeKey) -> StoreResult<Option<Vec<ChangeKey>>> {
-        let k = log_key(change);
-        let pk = k["pk"].as_s().map_err(|_| backend("log key"))?.clone();
-        let sk = k["sk"].as_s().map_err(|_| backend("log key"))?.clone();
+        let (pk, sk) = log_key(change);
         match self.get_item(pk, &sk).await? {
             Some(item) => Ok(Some(changes_of(&item)?)),
             None => Ok(None),
