@@ -5,7 +5,7 @@
 //! it needs of storage: [`company`] (companies and their projects),
 //! [`application`] (the application, its state machine, review),
 //! [`documents`], [`payout`] (batches, the treasury file, the bank's
-//! results), [`stats`] (live totals), [`identity`] (who acts, what they may
+//! results), [`stats`] (live totals), [`notify`] (notices to each reader), [`identity`] (who acts, what they may
 //! see, the staff directory) and [`audit`] (the chains and their anchors).
 //! Beside them, what all share: [`error`], [`fields`], [`money`],
 //! [`jurisdiction`], [`policy`], [`ports`] and [`sheet`].
@@ -25,6 +25,7 @@ pub mod fields;
 pub mod identity;
 pub mod jurisdiction;
 pub mod money;
+pub mod notify;
 pub mod payout;
 pub mod policy;
 pub mod ports;

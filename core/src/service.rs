@@ -29,6 +29,8 @@ pub struct Ports {
     /// Files the system writes: reports and batch files.
     pub exports: Arc<dyn BlobStore>,
     pub batch_queue: Arc<dyn crate::payout::BatchQueue>,
+    /// Every reader's in-app notices.
+    pub notices: Arc<dyn crate::notify::NoticeStore>,
     /// The key of the audit chains' MACs (never stored in the database).
     pub audit_key: crate::audit::AuditKeyCell,
     /// Where the chains' heads are anchored daily, out of the database
@@ -65,6 +67,7 @@ pub struct Services {
     pub audit: crate::audit::jobs::AuditJobs,
     pub batches: crate::payout::batches::Batches,
     pub settlement: crate::payout::settlement::Settlement,
+    pub notices: crate::notify::service::Notices,
 }
 
 impl Services {
@@ -80,6 +83,7 @@ impl Services {
             audit: ports.audit(),
             batches: ports.batches(),
             settlement: ports.settlement(),
+            notices: ports.notices(),
             ports,
         }
     }
@@ -204,6 +208,10 @@ impl Ports {
             batch_queue: self.batch_queue.clone(),
             batch_step: self.batch_step.clone(),
         }
+    }
+
+    pub fn notices(&self) -> crate::notify::service::Notices {
+        crate::notify::service::Notices { cx: self.context(), store: self.notices.clone() }
     }
 
     pub fn batches(&self) -> crate::payout::batches::Batches {

@@ -22,6 +22,7 @@ fn ports(store: SqliteStore) -> contract::Ports {
         idempotency: s.clone(),
         stats: s.clone(),
         payout: s.clone(),
+        notices: s.clone(),
         staff: s,
     }
 }

@@ -2,7 +2,8 @@
 //! stream, the dispatch function, SQS and the event-source mappings.
 //!
 //! It reads outbox rows in sequence order, hands each batch to the same
-//! aggregation consumer the table's stream feeds, routes each change with
+//! aggregation consumer the table's stream feeds and to the notices
+//! consumer (the dispatch function's, on AWS), routes each change with
 //! the same `core::dispatch::route` the dispatch function uses, and hands
 //! every message to the same consumer the tier queues feed. A row is acknowledged
 //! only after all its messages succeeded, so delivery is at least once and
@@ -121,6 +122,22 @@ impl Dispatcher {
                 let first = batch[0].seq;
                 let attempts = self.store.fail_change(first, &format!("aggregation: {e}"), MAX_ATTEMPTS).await?;
                 tracing::warn!(seq = first, attempts, error = %e, "aggregation failed");
+                out.failed += 1;
+                return Ok(out);
+            }
+            // The notices consumer, like the stream's: idempotent per
+            // notice, so a batch retried (or delivered twice) adds none.
+            let mut noticed = Ok(0);
+            for _ in 0..self.times() {
+                noticed = self.services.notices.record(&changes).await;
+                if noticed.is_err() {
+                    break;
+                }
+            }
+            if let Err(e) = noticed {
+                let first = batch[0].seq;
+                let attempts = self.store.fail_change(first, &format!("notices: {e}"), MAX_ATTEMPTS).await?;
+                tracing::warn!(seq = first, attempts, error = %e, "recording notices failed");
                 out.failed += 1;
                 return Ok(out);
             }

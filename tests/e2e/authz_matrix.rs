@@ -59,6 +59,8 @@ enum Rule {
     /// An administrator whose unit contains every unit the staff member in
     /// the path holds.
     StaffAdmin,
+    /// The reader the notice in the path was addressed to (company-a).
+    NoticeReader,
 }
 
 fn rule(method: &str, path: &str) -> Option<Rule> {
@@ -66,7 +68,12 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
     let p = path.trim_start_matches("/api/v1");
     Some(match (method, p) {
         ("GET", "/health") | ("POST", "/auth/dev-login") | ("GET", "/auth/dev-accounts") => Public,
-        ("GET", "/me") | ("GET", "/policy") | ("GET", "/jurisdictions/{code}") | ("GET", "/applications") => SignedIn,
+        ("GET", "/me")
+        | ("GET", "/policy")
+        | ("GET", "/jurisdictions/{code}")
+        | ("GET", "/applications")
+        | ("GET", "/notifications") => SignedIn,
+        ("POST", "/notifications/{id}/read") => NoticeReader,
         ("GET" | "PUT", "/company") | ("GET" | "POST", "/projects") | ("POST", "/applications") => Role("company"),
         ("GET" | "PUT", "/projects/{id}") => Owner,
         ("PATCH", "/applications/{id}")
@@ -122,6 +129,8 @@ struct Fixture {
     batch: String,
     /// A staff member in 南园社区 whom only administrators touch.
     staff: String,
+    /// A notice addressed to company-a.
+    notice: String,
 }
 
 /// A staff caller: put into the directory, with a token that names only
@@ -147,6 +156,8 @@ fn call_for(method: &str, route: &str, f: &Fixture, tier: &str, code: &str, date
         path.replace("{id}", &f.project)
     } else if path.starts_with("/api/v1/batches/") {
         path.replace("{id}", &f.batch)
+    } else if path.starts_with("/api/v1/notifications/") {
+        path.replace("{id}", &f.notice)
     } else {
         path.replace("{id}", &f.app)
     };
@@ -213,6 +224,7 @@ fn expected(rule: Rule, c: &Caller, tier: &str, relation: Relation, f_owner: &st
         Rule::StaffOverUnit => !matches!(c.role, "company" | "project_manager" | "admin") && staff_sees,
         Rule::BatchFinance => c.role == "finance" && staff_sees,
         Rule::StaffAdmin => c.role == "admin" && staff_sees,
+        Rule::NoticeReader => c.role == "company" && c.unit.as_deref() == Some(f_owner),
     }
 }
 
@@ -229,7 +241,10 @@ async fn every_route_answers_every_role_in_every_scope_exactly_as_the_rules_say(
     app.drain().await;
     let company = app.login("company-a").await;
     let detail = company.application(&id).await;
+    let notices = company.get("/api/v1/notifications").await.ok();
+    let notice = notices["items"][0]["id"].as_str().expect("company-a was told of its confirmed area").to_string();
     let fixture = Fixture {
+        notice,
         app: id.clone(),
         version: detail["version"].as_u64().unwrap(),
         document: detail["documents"][0]["id"].as_str().unwrap().to_string(),

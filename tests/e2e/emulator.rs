@@ -60,6 +60,7 @@ async fn the_dynamodb_adapter_keeps_the_storage_contract() {
         idempotency: store.clone(),
         stats: store.clone(),
         payout: store.clone(),
+        notices: store.clone(),
         staff: store,
     })
     .await;

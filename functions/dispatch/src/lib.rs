@@ -1,6 +1,7 @@
 //! The dispatch function: reads the table's stream, writes out the audit
-//! entry that rode on each application write to its own item, and sends
-//! each application's arrival at a review tier to that tier's queue.
+//! entry that rode on each application write to its own item, records the
+//! in-app notices each change produces (`core::notify`), and sends each
+//! application's arrival at a review tier to that tier's queue.
 //!
 //! The stream is the outbox: state changes are written once, and this
 //! function is the only thing that turns them into messages. It keeps the
@@ -8,9 +9,9 @@
 //! record as the batch failure, so Lambda retries from there (and bisects
 //! on repeated failure); records before it are done. Sending the same
 //! arrival twice is harmless because the review consumer ignores repeats,
-//! and writing an audit entry twice writes the same item. A batch's
-//! entries are written out before any of its arrivals is sent: if that
-//! fails, the whole batch is retried.
+//! writing an audit entry twice writes the same item, and a notice is put
+//! only if absent. A batch's entries and notices are written before any of
+//! its arrivals is sent: if that fails, the whole batch is retried.
 
 use std::collections::HashMap;
 
@@ -21,6 +22,7 @@ use aws_lambda_events::streams::DynamoDbEventResponse;
 use subsidy_api::lambda::{Consumers, stream_failure};
 use subsidy_core::application::dispatch::route;
 use subsidy_core::identity::Tier;
+use subsidy_core::notify::NoticeStore;
 use subsidy_core::ports::ArrivalQueue;
 use subsidy_infra::config::{self, ConfigError};
 use subsidy_infra::stream::{AuditWriteOut, change_of, pending_audit};
@@ -47,20 +49,33 @@ impl Config {
     }
 }
 
+/// Where the stream's consumer writes: audit entries out to their own
+/// items, and the notices changes produce.
+pub trait Outputs: AuditWriteOut + NoticeStore {}
+impl<T: AuditWriteOut + NoticeStore> Outputs for T {}
+
 /// Handles one stream batch in order; see the module docs for failures.
-pub async fn handle_stream(queue: &dyn ArrivalQueue, audit: &dyn AuditWriteOut, event: Event) -> DynamoDbEventResponse {
+pub async fn handle_stream(queue: &dyn ArrivalQueue, out: &dyn Outputs, event: Event) -> DynamoDbEventResponse {
     let first = || event.records.first().and_then(|r| r.change.sequence_number.clone()).unwrap_or_default();
     let mut entries = Vec::new();
+    let mut changes = Vec::new();
     for record in &event.records {
-        match pending_audit(record) {
-            Ok(Some(e)) => entries.push(e),
-            Ok(None) => {}
+        match (pending_audit(record), change_of(record)) {
+            (Ok(entry), Ok(change)) => {
+                entries.extend(entry);
+                changes.extend(change);
+            }
             // Reported at its own record by the loop below.
-            Err(_) => break,
+            _ => break,
         }
     }
-    if let Err(e) = audit.write_out(&entries).await {
+    if let Err(e) = out.write_out(&entries).await {
         tracing::error!(error = %e, entries = entries.len(), "audit entries not written out; the batch is retried");
+        return stream_failure(first());
+    }
+    // Each notice is put only if absent: a retried batch adds none.
+    if let Err(e) = subsidy_core::notify::record(out, &changes).await {
+        tracing::error!(error = %e, changes = changes.len(), "notices not recorded; the batch is retried");
         return stream_failure(first());
     }
     for record in &event.records {
@@ -87,7 +102,7 @@ pub async fn handle_stream(queue: &dyn ArrivalQueue, audit: &dyn AuditWriteOut, 
 }
 
 /// The dispatch function's consumer: the table's stream.
-pub fn consumers(queue: Arc<dyn ArrivalQueue>, audit: Arc<dyn AuditWriteOut>) -> Consumers {
+pub fn consumers(queue: Arc<dyn ArrivalQueue>, audit: Arc<dyn Outputs>) -> Consumers {
     Consumers::default().stream(move |event| {
         let (queue, audit) = (queue.clone(), audit.clone());
         async move { handle_stream(queue.as_ref(), audit.as_ref(), event).await }
@@ -111,8 +126,39 @@ mod tests {
     struct Recorder {
         sent: Mutex<Vec<TierArrival>>,
         written: Mutex<Vec<AuditEntry>>,
+        noticed: Mutex<Vec<subsidy_core::notify::Addressed>>,
         fail: bool,
         fail_audit: bool,
+        fail_notices: bool,
+    }
+
+    #[async_trait]
+    impl NoticeStore for Recorder {
+        async fn put_notices(&self, notices: &[subsidy_core::notify::Addressed]) -> Result<usize, StoreError> {
+            if self.fail_notices {
+                return Err(StoreError::Backend("table throttled".into()));
+            }
+            self.noticed.lock().unwrap().extend_from_slice(notices);
+            Ok(notices.len())
+        }
+        async fn notices(
+            &self,
+            _: &str,
+            _: &subsidy_core::ports::PageRequest,
+        ) -> Result<subsidy_core::ports::Page<subsidy_core::notify::Notice>, StoreError> {
+            unreachable!("the consumer never lists")
+        }
+        async fn unread_notices(&self, _: &str) -> Result<u64, StoreError> {
+            unreachable!("the consumer never counts")
+        }
+        async fn mark_notice_read(
+            &self,
+            _: &str,
+            _: &str,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Option<subsidy_core::notify::Notice>, StoreError> {
+            unreachable!("the consumer never marks")
+        }
     }
 
     #[async_trait]
@@ -181,6 +227,17 @@ mod tests {
         assert_eq!(sent[0].tier, Tier::Community);
         assert_eq!(sent[0].version, 3);
         assert!(q.written.lock().unwrap().is_empty(), "images from before entries rode on items carry none");
+        let noticed = q.noticed.lock().unwrap();
+        let kinds: Vec<_> = noticed.iter().map(|a| a.notice.kind).collect();
+        assert_eq!(kinds, vec![subsidy_core::notify::NoticeKind::AreaConfirmed], "the confirmation tells the company");
+    }
+
+    #[tokio::test]
+    async fn notices_that_cannot_be_stored_fail_the_whole_batch_before_anything_is_sent() {
+        let q = Recorder { fail_notices: true, ..Default::default() };
+        let r = handle_stream(&q, &q, event(OK)).await;
+        assert_eq!(r.failed_ids(), vec!["200"], "retried from the batch's first record");
+        assert!(q.sent.lock().unwrap().is_empty(), "no arrival went out");
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! The submission function: everything a company and a project manager do,
-//! the read side of applications for every role, and the staff directory's
-//! administration.
+//! the read side of applications for every role, every reader's
+//! notifications, and the staff directory's administration.
 //!
 //! Routes are declared once in [`ROUTES`]; [`router`] serves exactly those.
 //! [`document_arrived`] is the consumer for stored document bytes (an S3
@@ -37,6 +37,7 @@ use subsidy_core::identity::service::Identities;
 use subsidy_core::identity::staff::{StaffInput, StaffView};
 use subsidy_core::identity::views::MeView;
 use subsidy_core::jurisdiction::UnitView;
+use subsidy_core::notify::service::{NoticeList, NoticeView, Notices};
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::{ApplicationFilter, Page, PresignedRequest};
 use subsidy_core::service::Ports;
@@ -64,6 +65,8 @@ subsidy_api::routes! { App;
     POST "/api/v1/applications/{id}/confirm-area" => confirm_area,
     POST "/api/v1/applications/{id}/dispute-area" => dispute_area,
     GET "/api/v1/manager/inbox" => manager_inbox,
+    GET "/api/v1/notifications" => list_notifications,
+    POST "/api/v1/notifications/{id}/read" => read_notification,
     GET "/api/v1/admin/staff" => list_staff,
     GET "/api/v1/admin/staff/{sub}" => get_staff,
     PUT "/api/v1/admin/staff/{sub}" => put_staff,
@@ -136,6 +139,7 @@ pub struct App {
     pub applications: Applications,
     pub documents: Documents,
     pub review: Review,
+    pub notices: Notices,
 }
 
 impl App {
@@ -148,6 +152,7 @@ impl App {
             applications: ports.applications(),
             documents: ports.documents(),
             review: ports.review(),
+            notices: ports.notices(),
         }
     }
 
@@ -372,6 +377,26 @@ async fn manager_inbox(
     Query(q): Query<PageParams>,
 ) -> ApiResult<Json<Page<ApplicationView>>> {
     Ok(Json(s.review.manager_inbox(&actor, &q.page()?).await?))
+}
+
+/// `GET /notifications`: the caller's own notices, newest first, with
+/// how many are unread.
+async fn list_notifications(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<NoticeList>> {
+    Ok(Json(s.notices.list(&actor, &q.page()?).await?))
+}
+
+/// `POST /notifications/{id}/read`: marks one of the caller's notices
+/// read; anyone else's is 404.
+async fn read_notification(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+) -> ApiResult<Json<NoticeView>> {
+    Ok(Json(s.notices.mark_read(&actor, &id).await?))
 }
 
 /// The submission function's environment.

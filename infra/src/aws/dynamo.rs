@@ -18,6 +18,7 @@
 //! | idempotency | `IDEM#{key}`               | `IDEM`             | (expires by TTL)                             |
 //! | staff member| `STAFF`                    | `STAFF#{sub}`      | (one partition: see `dynamo/staff.rs`)       |
 //! | staff audit | `STAFF#{sub}`              | `AUDIT#{seq:010}`  |                                              |
+//! | notice      | `NOTE#{recipient}`         | `N#{id}`           | (expires by TTL: see `dynamo/notices.rs`)    |
 //!
 //! Every GSI projects keys only, so a write that does not change an index
 //! key costs that index nothing; lists read the keys, then the bodies with
@@ -50,6 +51,7 @@ use subsidy_core::jurisdiction::Level;
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::*;
 
+mod notices;
 mod staff;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;

@@ -338,6 +338,7 @@ pub async fn ports_on(
         idempotency: store.clone(),
         stats: store.clone(),
         payout: store.clone(),
+        notices: store.clone(),
         staff: store.clone(),
         staff_authority: Arc::new(crate::cache::CachedStaff::new(store, config.staff_cache_ttl)),
         clock,

@@ -8,6 +8,7 @@
 //! same transaction, so a crash can lose neither one without the other.
 
 mod group;
+mod notices;
 mod outbox;
 mod payout;
 mod staff;
@@ -224,6 +225,7 @@ impl SqliteStore {
             stats: s.clone(),
             payout: s.clone(),
             batch_queue,
+            notices: s.clone(),
             staff: s.clone(),
             staff_authority: s,
             clock,

@@ -189,3 +189,16 @@ CREATE TABLE IF NOT EXISTS staff (
     version INTEGER NOT NULL,
     body    TEXT NOT NULL
 );
+
+-- In-app notices, per recipient (`c:{user}` a company account, `m:{phone}`
+-- a project manager, `s:{sub}` staff). Ids sort by time, so a reader's
+-- newest are the primary key read backwards; `read` keeps the unread count
+-- an index count.
+CREATE TABLE IF NOT EXISTS notices (
+    recipient TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    read      INTEGER NOT NULL DEFAULT 0,
+    body      BLOB NOT NULL,
+    PRIMARY KEY (recipient, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS notices_unread ON notices (recipient) WHERE read = 0;

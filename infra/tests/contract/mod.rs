@@ -58,6 +58,7 @@ pub struct Ports {
     pub stats: Arc<dyn subsidy_core::stats::StatsStore>,
     pub payout: Arc<dyn subsidy_core::payout::PayoutStore>,
     pub staff: Arc<dyn subsidy_core::identity::staff::StaffStore>,
+    pub notices: Arc<dyn subsidy_core::notify::NoticeStore>,
 }
 
 fn text(s: &str) -> Text {
@@ -814,6 +815,69 @@ pub async fn run_all(p: &Ports) {
     claims_and_settlements_are_conditional_and_keep_the_budget(p).await;
     batches_and_lines_page_through_every_item(p).await;
     the_staff_directory_is_versioned_audited_and_pages_in_sub_order(p).await;
+    notices_are_kept_once_per_id_page_newest_first_and_count_unread(p).await;
+}
+
+fn notice(to: subsidy_core::notify::Recipient, millis: i64, cause: &str) -> subsidy_core::notify::Addressed {
+    use subsidy_core::notify::*;
+    let at = chrono::DateTime::from_timestamp_millis(millis).unwrap();
+    Addressed {
+        to,
+        notice: Notice {
+            id: notice_id(at, cause),
+            kind: NoticeKind::Approved,
+            application_id: Some(cause.into()),
+            version: Some(3),
+            params: [("amount".to_string(), "1.00".to_string())].into(),
+            at,
+            read_at: None,
+        },
+    }
+}
+
+async fn notices_are_kept_once_per_id_page_newest_first_and_count_unread(p: &Ports) {
+    use subsidy_core::notify::Recipient;
+    let me = Recipient::Company(uid("notice-owner-"));
+    let other = Recipient::Manager(Phone::parse("13912345678").unwrap());
+    let mine: Vec<_> = (0..5).map(|i| notice(me.clone(), 1_583_000_000_000 + i, &format!("A{i}.3.approved"))).collect();
+    assert_eq!(p.notices.put_notices(&mine).await.unwrap(), 5);
+    assert_eq!(p.notices.put_notices(&[notice(other.clone(), 1_583_000_000_000, "B.1.paid")]).await.unwrap(), 1);
+    assert_eq!(p.notices.unread_notices(&me.key()).await.unwrap(), 5);
+
+    // Read one, then deliver everything again: nothing new, and the read
+    // mark (with its first time) stays.
+    let t1 = Utc::now();
+    let read = p.notices.mark_notice_read(&me.key(), &mine[1].notice.id, t1).await.unwrap().unwrap();
+    assert_eq!(read.read_at.map(|t| t.timestamp_millis()), Some(t1.timestamp_millis()));
+    let again = p.notices.mark_notice_read(&me.key(), &mine[1].notice.id, t1 + Duration::hours(1)).await.unwrap();
+    assert_eq!(again.unwrap().read_at.map(|t| t.timestamp_millis()), Some(t1.timestamp_millis()), "first read kept");
+    assert_eq!(p.notices.put_notices(&mine).await.unwrap(), 0, "a redelivery stores nothing new");
+    assert_eq!(p.notices.unread_notices(&me.key()).await.unwrap(), 4);
+
+    // Newest first, two at a time, every notice once.
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(2);
+    loop {
+        let got = p.notices.notices(&me.key(), &page).await.unwrap();
+        assert!(got.items.len() <= 2);
+        seen.extend(got.items.iter().map(|n| (n.id.clone(), n.read_at.is_some())));
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<_> = mine.iter().rev().map(|a| (a.notice.id.clone(), a.notice.id == mine[1].notice.id)).collect();
+    assert_eq!(seen, expected);
+
+    // Another reader's notice is not found by id, and is not counted.
+    let theirs = p.notices.notices(&other.key(), &PageRequest::first(10)).await.unwrap().items;
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(p.notices.mark_notice_read(&me.key(), &theirs[0].id, t1).await.unwrap(), None);
+    assert_eq!(p.notices.unread_notices(&other.key()).await.unwrap(), 1, "still unread");
+    assert_eq!(p.notices.mark_notice_read(&me.key(), "0000000000000-absent", t1).await.unwrap(), None);
+    // A cursor this store did not issue is refused.
+    let bad = PageRequest { limit: 2, cursor: Some("!!not-a-cursor".into()) };
+    assert!(matches!(p.notices.notices(&me.key(), &bad).await, Err(StoreError::BadCursor)));
 }
 
 fn staff_member(sub: &str, role: Role, unit: &str, version: u64) -> subsidy_core::identity::staff::StaffMember {

@@ -1,0 +1,462 @@
+//! **Capability: notifications.** Owns the in-app notice, who receives it,
+//! and which notices a change to an application produces ([`notices_of`]);
+//! the use cases are [`service::Notices`]. It reads no other capability's
+//! store: a notice is derived from the change record alone, so the stream
+//! consumer (AWS) and the outbox dispatcher (standalone) produce the same
+//! notices from the same records.
+//!
+//! **Exactly once.** A notice's id is derived from what caused it: the time
+//! of the write, the application, its version and the event. A redelivered
+//! change derives the same ids, and the store keeps a notice it already
+//! holds as it is (read or not), so every (application, version, event)
+//! gives one notice however often its record arrives.
+
+pub mod service;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::application::dispatch::ChangeRecord;
+use crate::application::{Application, DecisionKind, State};
+use crate::error::Error;
+use crate::fields::Phone;
+use crate::identity::{Actor, Role};
+use crate::ports::{Page, PageRequest, StoreResult};
+
+/// What a notice tells its reader. The web client words each kind in the
+/// reader's language from [`Notice::params`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// Manager: an area waits for confirmation (项目面积确认).
+    AreaAwaitingConfirmation,
+    /// Company: the manager confirmed the area; review begins.
+    AreaConfirmed,
+    /// Company: the manager disputed the area, with the reason.
+    AreaDisputed,
+    /// Company: a reviewer returned it for correction (退回补正), with the reason.
+    Returned,
+    /// Company: a reviewer rejected it, with the reason.
+    Rejected,
+    /// Company: the district approved it, with the amount.
+    Approved,
+    /// Company: the bank reported the payment made.
+    Paid,
+    /// Company: the bank reported the payment failed; the company checks
+    /// its bank account and asks for a change if it is wrong.
+    PaymentFailed,
+    /// Company: the district verified a bank account change (or the
+    /// account after a failed payment); payment can go ahead.
+    BankAccountVerified,
+}
+
+impl NoticeKind {
+    pub const ALL: [NoticeKind; 9] = [
+        NoticeKind::AreaAwaitingConfirmation,
+        NoticeKind::AreaConfirmed,
+        NoticeKind::AreaDisputed,
+        NoticeKind::Returned,
+        NoticeKind::Rejected,
+        NoticeKind::Approved,
+        NoticeKind::Paid,
+        NoticeKind::PaymentFailed,
+        NoticeKind::BankAccountVerified,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::AreaAwaitingConfirmation => "area_awaiting_confirmation",
+            NoticeKind::AreaConfirmed => "area_confirmed",
+            NoticeKind::AreaDisputed => "area_disputed",
+            NoticeKind::Returned => "returned",
+            NoticeKind::Rejected => "rejected",
+            NoticeKind::Approved => "approved",
+            NoticeKind::Paid => "paid",
+            NoticeKind::PaymentFailed => "payment_failed",
+            NoticeKind::BankAccountVerified => "bank_account_verified",
+        }
+    }
+}
+
+impl fmt::Display for NoticeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a notice is for: a company's account, a project manager (by the
+/// verified mobile number on the project, who may not have signed in yet),
+/// or a staff member. `Debug` and `Display` mask the number.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    Company(String),
+    Manager(Phone),
+    Staff(String),
+}
+
+impl Recipient {
+    /// The reader the caller is, in the role they act in now.
+    pub fn of(actor: &Actor) -> Result<Recipient, Error> {
+        match actor.role {
+            Role::Company => Ok(Recipient::Company(actor.user_id.clone())),
+            Role::ProjectManager => match &actor.phone {
+                Some(p) => Ok(Recipient::Manager(p.clone())),
+                None => Err(Error::PhoneNotVerified),
+            },
+            _ => Ok(Recipient::Staff(actor.user_id.clone())),
+        }
+    }
+
+    /// The storage key of the recipient's notices. It holds a manager's
+    /// number (the store's partition); it is never logged.
+    pub fn key(&self) -> String {
+        match self {
+            Recipient::Company(u) => format!("c:{u}"),
+            Recipient::Manager(p) => format!("m:{}", p.as_str()),
+            Recipient::Staff(u) => format!("s:{u}"),
+        }
+    }
+}
+
+impl fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Recipient::Company(u) => write!(f, "Company({u})"),
+            Recipient::Manager(p) => write!(f, "Manager({})", p.masked()),
+            Recipient::Staff(u) => write!(f, "Staff({u})"),
+        }
+    }
+}
+
+/// One in-app notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    /// Unique per recipient, derived from its cause (see the module docs);
+    /// ids sort by time, so newest first is descending id order.
+    pub id: String,
+    pub kind: NoticeKind,
+    #[serde(default)]
+    pub application_id: Option<String>,
+    /// The application version whose write caused it.
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// The values its wording fills in: `project`, `area` (m², two
+    /// decimals), `amount` (yuan, two decimals), `reason`, `by` (the role
+    /// that decided).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// When what it tells of happened.
+    pub at: DateTime<Utc>,
+    /// When its reader first opened it.
+    #[serde(default)]
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// A notice and its recipient, as the consumer stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addressed {
+    pub to: Recipient,
+    pub notice: Notice,
+}
+
+/// Where notices are kept, per recipient (by [`Recipient::key`]).
+#[async_trait::async_trait]
+pub trait NoticeStore: Send + Sync {
+    /// Stores each notice its recipient does not hold yet (by id) and
+    /// leaves one already held as it is, read or not. Returns how many
+    /// were new. Idempotent.
+    async fn put_notices(&self, notices: &[Addressed]) -> StoreResult<usize>;
+    /// The recipient's notices, newest first, a page at a time.
+    async fn notices(&self, recipient: &str, page: &PageRequest) -> StoreResult<Page<Notice>>;
+    /// How many of the recipient's notices are unread.
+    async fn unread_notices(&self, recipient: &str) -> StoreResult<u64>;
+    /// Marks the recipient's notice read at `at`, keeping an earlier read
+    /// time; the notice as it now stands, or `None` if the recipient has
+    /// no notice with this id.
+    async fn mark_notice_read(&self, recipient: &str, id: &str, at: DateTime<Utc>) -> StoreResult<Option<Notice>>;
+}
+
+/// Stores the notices these changes produce (the consumer's whole work, on
+/// both backends); a change seen before stores nothing new. Returns how
+/// many notices were new.
+pub async fn record(store: &dyn NoticeStore, changes: &[ChangeRecord]) -> StoreResult<usize> {
+    let notices: Vec<_> = changes.iter().flat_map(notices_of).collect();
+    if notices.is_empty() {
+        return Ok(0);
+    }
+    let new = store.put_notices(&notices).await?;
+    tracing::debug!(derived = notices.len(), new, "notices recorded");
+    Ok(new)
+}
+
+/// The notices one committed change to an application produces: at most
+/// one per event, each for the one reader it concerns.
+pub fn notices_of(change: &ChangeRecord) -> Vec<Addressed> {
+    let new = &change.new;
+    let old_state = change.old.as_ref().map(|o| o.state);
+    let entered = |s: State| new.state == s && old_state != Some(s);
+    let company = || Recipient::Company(new.owner.clone());
+    let decision = new.last_decision.as_ref();
+    let decided = |k: DecisionKind| decision.is_some_and(|d| d.kind == k);
+    let mut out = Vec::new();
+    let mut add = |to: Recipient, kind: NoticeKind, extra: &[(&str, String)]| {
+        out.push(Addressed { to, notice: notice(new, kind, extra) });
+    };
+    let reason = || decision.and_then(|d| d.reason.as_ref()).map(|r| r.as_str().to_string()).unwrap_or_default();
+    let by = || decision.map(|d| d.role.as_str().to_string()).unwrap_or_default();
+
+    if entered(State::AwaitingAreaConfirmation) {
+        add(
+            Recipient::Manager(new.project.manager_phone.clone()),
+            NoticeKind::AreaAwaitingConfirmation,
+            &[("area", new.claimed_area.to_string()), ("company", new.company_name.clone())],
+        );
+    }
+    if old_state == Some(State::AwaitingAreaConfirmation) && new.state == State::PendingCommunity {
+        let area = new.confirmed_area.unwrap_or(new.claimed_area);
+        add(company(), NoticeKind::AreaConfirmed, &[("area", area.to_string())]);
+    }
+    if entered(State::Returned) && decided(DecisionKind::AreaDisputed) {
+        add(company(), NoticeKind::AreaDisputed, &[("reason", reason())]);
+    }
+    if entered(State::Returned) && decided(DecisionKind::Returned) {
+        add(company(), NoticeKind::Returned, &[("reason", reason()), ("by", by())]);
+    }
+    if entered(State::Rejected) && decided(DecisionKind::Rejected) {
+        add(company(), NoticeKind::Rejected, &[("reason", reason()), ("by", by())]);
+    }
+    if entered(State::Approved) && old_state == Some(State::PendingDistrict) {
+        let amount = new.approved_amount.map(|a| a.to_string()).unwrap_or_default();
+        add(company(), NoticeKind::Approved, &[("amount", amount)]);
+    }
+    if entered(State::Paid) {
+        let amount = new.approved_amount.map(|a| a.to_string()).unwrap_or_default();
+        add(company(), NoticeKind::Paid, &[("amount", amount)]);
+    }
+    if entered(State::PaymentFailed) {
+        add(company(), NoticeKind::PaymentFailed, &[("reason", reason())]);
+    }
+    if let Some(old) = &change.old {
+        // A requested change became the payee, or a failed payment's
+        // account was verified and the application is payable again. (The
+        // company taking back its own request changes no payee.)
+        let change_verified = old.payee_change.as_ref().is_some_and(|c| new.payee.as_ref() == Some(&c.account))
+            && new.payee_change.is_none();
+        let failure_cleared = old.state == State::PaymentFailed && new.state == State::Approved;
+        if change_verified || failure_cleared {
+            add(company(), NoticeKind::BankAccountVerified, &[]);
+        }
+    }
+    out
+}
+
+fn notice(app: &Application, kind: NoticeKind, extra: &[(&str, String)]) -> Notice {
+    let mut params = BTreeMap::from([("project".to_string(), app.project.name.as_str().to_string())]);
+    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    Notice {
+        id: notice_id(app.updated_at, &format!("{}.{}.{}", app.id, app.version, kind.as_str())),
+        kind,
+        application_id: Some(app.id.clone()),
+        version: Some(app.version),
+        params,
+        at: app.updated_at,
+        read_at: None,
+    }
+}
+
+/// `{milliseconds since the epoch, 13 digits}-{cause}`: unique per cause,
+/// ordered by time.
+pub fn notice_id(at: DateTime<Utc>, cause: &str) -> String {
+    format!("{:013}-{cause}", at.timestamp_millis().max(0))
+}
+
+/// Whether `id` could be a notice id (anything else is refused before a
+/// store is asked): the time prefix and a cause of id-safe characters.
+pub fn is_notice_id(id: &str) -> bool {
+    let Some((millis, cause)) = id.split_once('-') else { return false };
+    millis.len() == 13
+        && millis.bytes().all(|b| b.is_ascii_digit())
+        && !cause.is_empty()
+        && cause.len() <= 200
+        && cause.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::application::Decision;
+    use crate::identity::Tier;
+    use crate::money::Fen;
+    use crate::testkit::*;
+
+    fn change(old: Option<Application>, new: Application) -> ChangeRecord {
+        ChangeRecord { old, new }
+    }
+
+    fn moved(from: State, to: State) -> (Application, Application) {
+        let old = at_state(draft("1000"), from);
+        let mut new = at_state(draft("1000"), to);
+        new.version = old.version + 1;
+        (old, new)
+    }
+
+    fn decided(app: &mut Application, kind: DecisionKind, role: Role, reason: &str) {
+        app.last_decision =
+            Some(Decision { kind, role, reason: Some(text(reason)), by: "u-1".into(), at: app.updated_at });
+    }
+
+    fn kinds(v: &[Addressed]) -> Vec<(NoticeKind, String)> {
+        v.iter().map(|a| (a.notice.kind, a.to.key())).collect()
+    }
+
+    #[test]
+    fn a_submission_asks_the_projects_manager_to_confirm_the_area() {
+        let (old, new) = moved(State::Draft, State::AwaitingAreaConfirmation);
+        let got = notices_of(&change(Some(old), new.clone()));
+        assert_eq!(
+            kinds(&got),
+            vec![(NoticeKind::AreaAwaitingConfirmation, format!("m:{}", new.project.manager_phone.as_str()))]
+        );
+        assert_eq!(got[0].notice.params["area"], "1000.00");
+        assert_eq!(got[0].notice.application_id.as_deref(), Some(new.id.as_str()));
+    }
+
+    #[test]
+    fn each_company_event_tells_the_owner_once_with_what_it_needs() {
+        let owner = format!("c:{}", draft("1").owner);
+        let (old, new) = moved(State::AwaitingAreaConfirmation, State::PendingCommunity);
+        assert_eq!(kinds(&notices_of(&change(Some(old), new))), vec![(NoticeKind::AreaConfirmed, owner.clone())]);
+
+        let (old, mut new) = moved(State::PendingSubdistrict, State::Returned);
+        decided(&mut new, DecisionKind::Returned, Role::Subdistrict, "合同缺页");
+        let got = notices_of(&change(Some(old), new));
+        assert_eq!(kinds(&got), vec![(NoticeKind::Returned, owner.clone())]);
+        assert_eq!(
+            (got[0].notice.params["reason"].as_str(), got[0].notice.params["by"].as_str()),
+            ("合同缺页", "subdistrict")
+        );
+
+        let (old, mut new) = moved(State::AwaitingAreaConfirmation, State::Returned);
+        decided(&mut new, DecisionKind::AreaDisputed, Role::ProjectManager, "面积不符");
+        assert_eq!(kinds(&notices_of(&change(Some(old), new))), vec![(NoticeKind::AreaDisputed, owner.clone())]);
+
+        let (old, mut new) = moved(State::PendingCommunity, State::Rejected);
+        decided(&mut new, DecisionKind::Rejected, Role::Community, "非住宅项目");
+        assert_eq!(kinds(&notices_of(&change(Some(old), new))), vec![(NoticeKind::Rejected, owner.clone())]);
+
+        let (old, mut new) = moved(State::PendingDistrict, State::Approved);
+        new.approved_amount = Some(Fen::new(123_456).unwrap());
+        let got = notices_of(&change(Some(old), new));
+        assert_eq!(kinds(&got), vec![(NoticeKind::Approved, owner.clone())]);
+        assert_eq!(got[0].notice.params["amount"], "1234.56");
+
+        let (old, mut new) = moved(State::InPaymentBatch, State::Paid);
+        new.approved_amount = Some(Fen::new(100).unwrap());
+        assert_eq!(kinds(&notices_of(&change(Some(old), new))), vec![(NoticeKind::Paid, owner.clone())]);
+
+        let (old, mut new) = moved(State::InPaymentBatch, State::PaymentFailed);
+        decided(&mut new, DecisionKind::PaymentFailed, Role::Finance, "账户已销户");
+        assert_eq!(kinds(&notices_of(&change(Some(old), new))), vec![(NoticeKind::PaymentFailed, owner.clone())]);
+
+        let (old, new) = moved(State::PaymentFailed, State::Approved);
+        assert_eq!(kinds(&notices_of(&change(Some(old), new))), vec![(NoticeKind::BankAccountVerified, owner)]);
+    }
+
+    #[test]
+    fn moves_that_tell_nobody_produce_no_notice() {
+        for (from, to) in [
+            (State::PendingCommunity, State::PendingSubdistrict),
+            (State::PendingSubdistrict, State::PendingDistrict),
+            (State::Approved, State::InPaymentBatch),
+            (State::InPaymentBatch, State::Approved),
+            (State::Draft, State::Draft),
+            (State::PendingCommunity, State::Withdrawn),
+        ] {
+            let (old, new) = moved(from, to);
+            assert!(notices_of(&change(Some(old), new)).is_empty(), "{from:?} -> {to:?}");
+        }
+        // An insert (a new draft) tells nobody either.
+        assert!(notices_of(&change(None, draft("5"))).is_empty());
+        // Approved at community is not the district's approval.
+        let (old, new) = moved(State::PendingCommunity, State::Approved);
+        assert!(notices_of(&change(Some(old), new)).is_empty());
+    }
+
+    #[test]
+    fn a_verified_account_change_tells_the_company_and_an_undone_one_does_not() {
+        let old_app = at_state(draft("1000"), State::Approved);
+        let mut account = company_record().profile.bank_account;
+        account.account_number = crate::fields::AccountNumber::parse("6225880123456789").unwrap();
+        let mut old = old_app.clone();
+        old.payee_change = Some(crate::application::PayeeChange {
+            account: account.clone(),
+            requested_at: old.updated_at,
+            by: "u".into(),
+        });
+        let mut verified = old_app.clone();
+        verified.payee = Some(account);
+        verified.version += 1;
+        let got = notices_of(&change(Some(old.clone()), verified));
+        assert_eq!(got.iter().map(|a| a.notice.kind).collect::<Vec<_>>(), vec![NoticeKind::BankAccountVerified]);
+        let mut undone = old_app;
+        undone.version += 1;
+        assert!(notices_of(&change(Some(old), undone)).is_empty());
+    }
+
+    #[test]
+    fn a_redelivered_change_derives_the_same_ids_and_each_version_its_own() {
+        let (old, mut new) = moved(State::PendingDistrict, State::Returned);
+        decided(&mut new, DecisionKind::Returned, Role::District, "x");
+        let c = change(Some(old.clone()), new.clone());
+        assert_eq!(notices_of(&c), notices_of(&c.clone()));
+        let mut later = new.clone();
+        later.version += 2;
+        let ids = |c: &ChangeRecord| notices_of(c).into_iter().map(|a| a.notice.id).collect::<Vec<_>>();
+        assert_ne!(ids(&c), ids(&change(Some(old), later)));
+        assert!(ids(&c).iter().all(|id| is_notice_id(id)), "{:?}", ids(&c));
+    }
+
+    #[test]
+    fn ids_sort_by_time_and_nothing_else_passes_for_one() {
+        let t = in_window(&policy());
+        let a = notice_id(t, "z.1.paid");
+        let b = notice_id(t + chrono::Duration::milliseconds(1), "a.1.paid");
+        assert!(a < b);
+        for bad in [
+            "",
+            "x",
+            "123-abc",
+            "12345678901234-x",
+            "0000000000000-",
+            "0000000000000-a/b",
+            "0000000000000-a b",
+            "000000000000a-x",
+            &format!("0000000000000-{}", "a".repeat(201)),
+        ] {
+            assert!(!is_notice_id(bad), "{bad}");
+        }
+        assert!(is_notice_id("1583110923000-01JX.3.approved"));
+    }
+
+    #[test]
+    fn a_managers_number_is_masked_when_a_recipient_is_printed() {
+        let r = Recipient::Manager(Phone::parse("13800138000").unwrap());
+        assert_eq!(format!("{r:?}"), "Manager(138****8000)");
+        assert_eq!(r.key(), "m:13800138000");
+        let _ = Tier::ALL;
+    }
+
+    #[test]
+    fn the_reader_is_the_caller_in_the_role_they_act_in() {
+        assert_eq!(Recipient::of(&company()).unwrap().key(), format!("c:{}", company().user_id));
+        assert!(Recipient::of(&manager()).unwrap().key().starts_with("m:1"));
+        assert_eq!(Recipient::of(&finance()).unwrap().key(), format!("s:{}", finance().user_id));
+        let mut no_phone = manager();
+        no_phone.phone = None;
+        assert!(matches!(Recipient::of(&no_phone), Err(Error::PhoneNotVerified)));
+    }
+}

@@ -1,0 +1,238 @@
+//! In-app notifications on the backend this run targets: every event tells
+//! its reader exactly once, however often its change is delivered, and a
+//! reader sees, counts and marks only their own notices.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use subsidy_core::ports::Clock;
+use subsidy_tests::*;
+
+/// (application, kind) → how many notices the reader holds, for these
+/// applications only (the demo data has others).
+async fn told(user: &User<'_>, ids: &[&str]) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/notifications?limit=100&cursor={c}"),
+            None => "/api/v1/notifications?limit=100".to_string(),
+        };
+        let page = user.get(&path).await.ok();
+        for n in page["items"].as_array().unwrap() {
+            let app = n["applicationId"].as_str().unwrap_or_default().to_string();
+            if ids.contains(&app.as_str()) {
+                *out.entry((app, n["kind"].as_str().unwrap().to_string())).or_default() += 1;
+            }
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
+}
+
+async fn new_application(company: &User<'_>, name: &str) -> String {
+    let project = company
+        .post(
+            "/api/v1/projects",
+            json!({"name": name, "address": "南园路", "community": "440304001020", "managedArea": "1500.00",
+                   "managerName": "王项目经理", "managerPhone": "13800138001"}),
+        )
+        .await
+        .ok();
+    let id = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    company.upload_required(&id).await;
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    id
+}
+
+fn expect(pairs: &[(&str, &str)]) -> BTreeMap<(String, String), usize> {
+    pairs.iter().map(|(a, k)| ((a.to_string(), k.to_string()), 1)).collect()
+}
+
+#[tokio::test]
+async fn every_event_tells_its_reader_exactly_once_under_duplicate_delivery() {
+    let app = TestApp::spawn().await;
+    app.deliver_everything_twice();
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let community = app.login("community-nanyuan").await;
+    let tag = app.clock.now().timestamp_micros() % 100_000;
+
+    // Disputed by the manager; returned and rejected at 初审.
+    let disputed = new_application(&company, &format!("通知争议{tag}")).await;
+    pm.act(&disputed, "/api/v1/applications/{id}/dispute-area", json!({"reason": "面积不符"})).await.ok();
+    let returned = new_application(&company, &format!("通知退回{tag}")).await;
+    pm.act(&returned, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    community
+        .act(&returned, "/api/v1/review/community/applications/{id}/return", json!({"reason": "合同缺页"}))
+        .await
+        .ok();
+    let rejected = new_application(&company, &format!("通知驳回{tag}")).await;
+    pm.act(&rejected, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    community
+        .act(&rejected, "/api/v1/review/community/applications/{id}/reject", json!({"reason": "非住宅"}))
+        .await
+        .ok();
+    app.drain().await;
+
+    // Two approved and paid in one batch: one paid, one failed, then the
+    // company's new account verified by the district.
+    let names = [format!("通知付款{tag}"), format!("通知失败{tag}")];
+    let paid_ids = approved_projects(&app, &company, &names).await;
+    let finance = app.login("finance-futian").await;
+    let batch = finance.post("/api/v1/batches", json!({"note": "通知"})).await.ok();
+    let batch_id = batch["id"].as_str().unwrap().to_string();
+    app.login("finance-futian-2")
+        .await
+        .post(&format!("/api/v1/batches/{batch_id}/release"), json!({"version": batch["version"]}))
+        .await
+        .ok();
+    app.drain().await;
+    let lines = finance.get(&format!("/api/v1/batches/{batch_id}/lines?limit=100")).await.ok();
+    let lines = lines["items"].as_array().unwrap().clone();
+    let line_of =
+        |id: &str| lines.iter().find(|l| l["applicationId"] == id).unwrap()["id"].as_str().unwrap().to_string();
+    let results = format!(
+        "批次号,{batch_id}\n笔数,2\n总金额(元),{}\n行号,状态,原因\n{},成功,\n{},失败,账号不存在\n",
+        batch["total"]["yuan"].as_str().unwrap(),
+        line_of(&paid_ids[0]),
+        line_of(&paid_ids[1]),
+    );
+    app.raw(
+        finance.token.as_deref(),
+        "POST",
+        &format!("/api/v1/batches/{batch_id}/results"),
+        "text/csv",
+        results.into(),
+    )
+    .await
+    .ok();
+    let p = company.get("/api/v1/company").await.ok();
+    company
+        .put(
+            "/api/v1/company",
+            json!({"version": p["version"], "creditCode": p["creditCode"], "name": p["name"],
+                "legalRepresentative": p["legalRepresentative"], "contactName": p["contactName"],
+                "bankAccount": {"bankName": "中国建设银行深圳分行", "accountName": p["name"], "accountNumber": "6217000010009999"}}),
+        )
+        .await
+        .ok();
+    app.login("district-futian").await.reveal_and_verify(&paid_ids[1], false).await.ok();
+    app.drain().await;
+    // And once more, everything delivered again: nothing new.
+    app.drain().await;
+
+    let (paid, failed) = (paid_ids[0].as_str(), paid_ids[1].as_str());
+    let ids = [disputed.as_str(), returned.as_str(), rejected.as_str(), paid, failed];
+    assert_eq!(
+        told(&company, &ids).await,
+        expect(&[
+            (&disputed, "area_disputed"),
+            (&returned, "area_confirmed"),
+            (&returned, "returned"),
+            (&rejected, "area_confirmed"),
+            (&rejected, "rejected"),
+            (paid, "area_confirmed"),
+            (paid, "approved"),
+            (paid, "paid"),
+            (failed, "area_confirmed"),
+            (failed, "approved"),
+            (failed, "payment_failed"),
+            (failed, "bank_account_verified"),
+        ]),
+    );
+    let asked: Vec<(&str, &str)> = ids.iter().map(|id| (*id, "area_awaiting_confirmation")).collect();
+    assert_eq!(told(&pm, &ids).await, expect(&asked), "the manager is asked once per submission");
+    // What the wording needs rides on the notice.
+    let page = company.get("/api/v1/notifications?limit=100").await.ok();
+    let find = |id: &str, kind: &str| -> Value {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["applicationId"] == id && n["kind"] == kind)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find(&returned, "returned")["params"]["reason"], "合同缺页");
+    assert_eq!(find(&returned, "returned")["params"]["by"], "community");
+    assert_eq!(find(failed, "payment_failed")["params"]["reason"], "账号不存在");
+    let approved = company.application(paid).await;
+    assert_eq!(find(paid, "approved")["params"]["amount"], approved["approvedAmount"]);
+    assert!(find(paid, "paid")["params"]["project"].as_str().unwrap().starts_with("通知付款"));
+    // Others are told nothing of company-a's applications.
+    assert!(told(&app.login("company-b").await, &ids).await.is_empty());
+    assert!(told(&app.login("pm-b").await, &ids).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reader_counts_pages_and_marks_read_only_their_own_notices() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let tag = app.clock.now().timestamp_micros() % 100_000;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let id = new_application(&company, &format!("通知分页{tag}-{i}")).await;
+        pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+        ids.push(id);
+    }
+    app.drain().await;
+
+    let first = company.get("/api/v1/notifications").await.ok();
+    let unread = first["unread"].as_u64().unwrap();
+    assert!(unread >= 3, "{first}");
+    // Newest first, a page at a time, each notice once.
+    let mut seen: Vec<Value> = Vec::new();
+    let mut path = "/api/v1/notifications?limit=1".to_string();
+    loop {
+        let page = company.get(&path).await.ok();
+        assert!(page["items"].as_array().unwrap().len() <= 1);
+        seen.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(c) => path = format!("/api/v1/notifications?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    let times: Vec<&str> = seen.iter().map(|n| n["at"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
+    let all_ids: Vec<&str> = seen.iter().map(|n| n["id"].as_str().unwrap()).collect();
+    let mut distinct = all_ids.clone();
+    distinct.dedup();
+    assert_eq!(all_ids.len(), distinct.len());
+    let mine = seen.iter().find(|n| n["applicationId"] == ids[0].as_str()).unwrap()["id"].as_str().unwrap().to_string();
+
+    // Read: the count drops by one, and a second read keeps the first time.
+    let read = company.post(&format!("/api/v1/notifications/{mine}/read"), json!({})).await.ok();
+    assert_eq!(read["read"], true);
+    let at = read["readAt"].clone();
+    app.clock.advance(chrono::Duration::minutes(5));
+    let again = company.post(&format!("/api/v1/notifications/{mine}/read"), json!({})).await.ok();
+    assert_eq!(again["readAt"], at, "the first read time stays");
+    assert_eq!(company.get("/api/v1/notifications").await.ok()["unread"].as_u64(), Some(unread - 1));
+
+    // Nobody else reads it, and nobody else's is counted.
+    for other in ["company-b", "pm-a", "community-nanyuan", "finance-futian"] {
+        let u = app.login(other).await;
+        let r = u.post(&format!("/api/v1/notifications/{mine}/read"), json!({})).await;
+        let body = r.body.to_string();
+        assert_eq!(r.expect(404, "not_found").to_string(), body);
+        assert!(!body.contains(&ids[0]), "{other}: nothing of the notice in the answer");
+    }
+    for bad in ["nope", "0000000000000-absent", "1234567890123-..%2F..", &"9".repeat(300)] {
+        company.post(&format!("/api/v1/notifications/{bad}/read"), json!({})).await.expect(404, "not_found");
+    }
+    let r = company.get("/api/v1/notifications?cursor=not-a-cursor").await;
+    assert_eq!((r.status.as_u16(), r.field()), (422, "cursor"));
+    assert_eq!(company.get("/api/v1/notifications?limit=0").await.field(), "limit");
+    assert_eq!(company.get("/api/v1/notifications?bogus=1").await.code(), "invalid_query");
+    app.anonymous().get("/api/v1/notifications").await.expect(401, "unauthenticated");
+    // Staff have notices of their own (none yet here): an empty list.
+    let staff = app.login("finance-futian").await.get("/api/v1/notifications").await.ok();
+    assert_eq!((staff["unread"].as_u64(), staff["items"].as_array().map(Vec::len)), (Some(0), Some(0)));
+}
