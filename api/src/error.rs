@@ -61,6 +61,8 @@ pub fn status_of(e: &ApiError) -> StatusCode {
             Error::PayoutDeadlinePassed { .. }
             | Error::PayeeNotVerified
             | Error::PaymentInProgress
+            | Error::NotOverdue { .. }
+            | Error::AlreadyUrged
             | Error::NoBudget
             | Error::BudgetExceeded { .. }
             | Error::NothingToPay

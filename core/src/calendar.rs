@@ -71,6 +71,17 @@ impl WorkCalendar {
         }
     }
 
+    /// The working day an instant counts toward: its China date if that
+    /// is a working day, else the next working day (an urge on a Saturday
+    /// counts toward Monday).
+    pub fn working_day_of(&self, t: DateTime<Utc>) -> NaiveDate {
+        let mut day = t.with_timezone(&shanghai()).date_naive();
+        while !self.is_working_day(day) {
+            day = day.succ_opt().expect("dates far inside chrono's range");
+        }
+        day
+    }
+
     /// What a policy file may not say.
     pub fn check(&self) -> Result<(), String> {
         if let Some(d) = self.holidays.intersection(&self.working_weekends).next() {

@@ -104,6 +104,12 @@ pub enum Error {
     /// 409: a payment line is with the bank; the account cannot change now.
     #[error("a payment is in progress; the bank account can change once the bank has answered")]
     PaymentInProgress,
+    /// 409: urging (催办) before the step's time limit has passed.
+    #[error("this step is not overdue yet: it is due by {due_at}")]
+    NotOverdue { due_at: DateTime<FixedOffset> },
+    /// 409: the step was urged already on this working day.
+    #[error("this step was already urged today; you can urge again on the next working day")]
+    AlreadyUrged,
     /// 409: the district has no budget under this policy.
     #[error("no budget is allocated to this district")]
     NoBudget,
@@ -170,6 +176,8 @@ impl Error {
             Error::PayoutDeadlinePassed { .. } => "payout_deadline_passed",
             Error::PayeeNotVerified => "payee_not_verified",
             Error::PaymentInProgress => "payment_in_progress",
+            Error::NotOverdue { .. } => "not_overdue",
+            Error::AlreadyUrged => "already_urged",
             Error::NoBudget => "no_budget",
             Error::BudgetExceeded { .. } => "budget_exceeded",
             Error::NothingToPay => "nothing_to_pay",

@@ -211,7 +211,7 @@ impl Ports {
     }
 
     pub fn notices(&self) -> crate::notify::service::Notices {
-        crate::notify::service::Notices { cx: self.context(), store: self.notices.clone() }
+        crate::notify::service::Notices { cx: self.context(), store: self.notices.clone(), staff: self.staff.clone() }
     }
 
     pub fn batches(&self) -> crate::payout::batches::Batches {

@@ -79,6 +79,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("PATCH", "/applications/{id}")
         | ("POST", "/applications/{id}/submit")
         | ("POST", "/applications/{id}/withdraw")
+        | ("POST", "/applications/{id}/urge")
         | ("POST", "/applications/{id}/documents")
         | ("DELETE", "/applications/{id}/documents/{document_id}") => Owner,
         ("GET", "/applications/{id}") | ("GET", "/applications/{id}/timeline") => SeesApplication,

@@ -236,3 +236,79 @@ async fn a_reader_counts_pages_and_marks_read_only_their_own_notices() {
     let staff = app.login("finance-futian").await.get("/api/v1/notifications").await.ok();
     assert_eq!((staff["unread"].as_u64(), staff["items"].as_array().map(Vec::len)), (Some(0), Some(0)));
 }
+
+async fn urge(u: &User<'_>, id: &str, version: u64) -> Reply {
+    u.post(&format!("/api/v1/applications/{id}/urge"), json!({ "version": version })).await
+}
+
+/// Notices of `kind` the user holds for application `id`.
+async fn count_of(user: &User<'_>, id: &str, kind: &str) -> usize {
+    told(user, &[id]).await.get(&(id.to_string(), kind.to_string())).copied().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_company_urges_an_overdue_step_once_per_working_day_and_its_reviewers_are_told() {
+    use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+    use subsidy_core::calendar::WorkCalendar;
+    let app = TestApp::spawn().await;
+    app.deliver_everything_twice();
+    let company = app.login("company-a").await;
+    let calendar: WorkCalendar =
+        serde_json::from_value(company.get("/api/v1/policy").await.ok()["calendar"].clone()).unwrap();
+    let pm = app.login("pm-a").await;
+    let tag = app.clock.now().timestamp_micros() % 100_000;
+    let id = new_application(&company, &format!("催办{tag}")).await;
+    pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    app.drain().await;
+    let reviewer = app.login("community-nanyuan").await;
+
+    // Before the time limit: refused, nothing recorded, nobody told.
+    let seen = company.application(&id).await;
+    assert_eq!((seen["overdue"].as_bool(), seen["mayUrge"].as_bool()), (Some(false), Some(false)));
+    let version = seen["version"].as_u64().unwrap();
+    let r = urge(&company, &id, version).await;
+    assert_eq!((r.status.as_u16(), r.code()), (409, "not_overdue"), "{}", r.body);
+    assert_eq!(company.app_version(&id).await, version, "nothing written");
+
+    // Past it: urged once; the timeline records it, the reviewer is told.
+    let due: DateTime<Utc> = seen["dueAt"].as_str().unwrap().parse().unwrap();
+    app.clock.set(due + chrono::Duration::hours(10));
+    assert_eq!(company.application(&id).await["mayUrge"], true);
+    // Someone else's application, or a role that cannot urge: not found.
+    for other in ["company-b", "pm-a", "community-nanyuan"] {
+        urge(&app.login(other).await, &id, version).await.expect(404, "not_found");
+    }
+    let urged = urge(&company, &id, version).await.ok();
+    assert_eq!((urged["state"].as_str(), urged["mayUrge"].as_bool()), (Some("pending_community"), Some(false)));
+    assert!(urged["urgedAt"].is_string(), "{urged}");
+    let r = urge(&company, &id, version + 1).await;
+    assert_eq!((r.status.as_u16(), r.code()), (409, "already_urged"), "twice in one working day: {}", r.body);
+    // A stale version is refused as any stale write is.
+    urge(&company, &id, version).await.expect(409, "version_conflict");
+    app.drain().await;
+    app.drain().await;
+    let timeline = company.get(&format!("/api/v1/applications/{id}/timeline")).await.ok();
+    let urges = timeline.as_array().unwrap().iter().filter(|e| e["action"] == "urge").count();
+    assert_eq!(urges, 1, "{timeline}");
+    assert_eq!(count_of(&reviewer, &id, "urged").await, 1, "the 初审 reviewer is told once");
+    assert_eq!(count_of(&app.login("subdistrict-nanyuan").await, &id, "urged").await, 0, "not the next tier");
+    assert_eq!(count_of(&company, &id, "urged").await, 0);
+
+    // The next working day: once more, and told once more.
+    let next = {
+        let mut d = calendar.working_day_of(app.clock.now()).succ_opt().unwrap();
+        while !calendar.is_working_day(d) {
+            d = d.succ_opt().unwrap();
+        }
+        subsidy_core::policy::shanghai()
+            .from_local_datetime(&d.and_time(NaiveTime::from_hms_opt(10, 0, 0).unwrap()))
+            .unwrap()
+            .to_utc()
+    };
+    app.clock.set(next);
+    urge(&company, &id, version + 1).await.ok();
+    app.drain().await;
+    assert_eq!(count_of(&reviewer, &id, "urged").await, 2);
+    // Urges are not new arrivals: the step's due time stands.
+    assert_eq!(company.application(&id).await["dueAt"], seen["dueAt"]);
+}

@@ -15,6 +15,13 @@ pub struct ActionInput {
     pub reason: Option<String>,
 }
 
+/// Raw body of `urge`: the version the caller saw.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UrgeInput {
+    pub version: u64,
+}
+
 /// Raw body of `verify-bank-account`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

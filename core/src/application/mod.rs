@@ -93,6 +93,9 @@ pub struct Application {
     pub submitted_at: Option<DateTime<Utc>>,
     /// When it entered its current state; inboxes are oldest first.
     pub state_since: DateTime<Utc>,
+    /// When the company last urged (催办) its current step.
+    #[serde(default)]
+    pub urged_at: Option<DateTime<Utc>>,
     /// Head of the audit hash chain: last sequence number and its hash.
     pub audit_seq: u64,
     pub audit_head: String,
@@ -153,6 +156,22 @@ impl Application {
             _ => return None,
         };
         Some(policy.calendar.due(self.state_since, days))
+    }
+
+    /// Whether the company may urge (催办) the current step at `now`: it
+    /// is past its due time, and was not urged yet on this working day.
+    pub fn may_urge(&self, policy: &Policy, now: DateTime<Utc>) -> Result<(), crate::error::Error> {
+        let due = self
+            .due_at(policy)
+            .ok_or(crate::error::Error::WrongState { state: self.state.as_str(), action: "urge" })?;
+        if now <= due {
+            return Err(crate::error::Error::NotOverdue { due_at: due.with_timezone(&crate::policy::shanghai()) });
+        }
+        let today = policy.calendar.working_day_of(now);
+        if self.urged_at.is_some_and(|t| t >= self.state_since && policy.calendar.working_day_of(t) == today) {
+            return Err(crate::error::Error::AlreadyUrged);
+        }
+        Ok(())
     }
 
     /// The account a district reviewer verifies now: a pending change, or
@@ -278,6 +297,7 @@ impl Application {
             updated_at: now,
             submitted_at: None,
             state_since: now,
+            urged_at: None,
             audit_seq: 0,
             audit_head: crate::audit::GENESIS.to_string(),
         }

@@ -122,6 +122,12 @@ impl Applications {
         .await
     }
 
+    /// 催办: the company urges the current step, past its time limit, at
+    /// most once per working day.
+    pub async fn urge(&self, actor: &Actor, id: &str, input: &UrgeInput) -> Result<ApplicationDetail, Error> {
+        self.transition(actor, id, input.version, |_| async move { Ok(Command::Urge) }).await
+    }
+
     /// The one path by which an existing application changes, checking in
     /// this order: scope (404), the request's own fields (422), the role
     /// (404), the caller's version (409), then the state machine; then the

@@ -88,6 +88,9 @@ pub enum Command {
     /// payable again. An account whose holder is not the company (by name)
     /// needs `confirm_holder_name`.
     VerifyPayee { confirm_holder_name: bool },
+    /// The company urges (催办) a step past its time limit, at most once
+    /// per working day; whoever acts at that step is told.
+    Urge,
 }
 
 impl Command {
@@ -99,7 +102,8 @@ impl Command {
             | Command::Submit { .. }
             | Command::Withdraw { .. }
             | Command::RequestPayeeChange { .. }
-            | Command::UndoPayeeChange { .. } => Issuer::Company,
+            | Command::UndoPayeeChange { .. }
+            | Command::Urge => Issuer::Company,
             Command::ConfirmArea | Command::DisputeArea { .. } => Issuer::ProjectManager,
             Command::Approve { tier, .. } | Command::Return { tier, .. } | Command::Reject { tier, .. } => {
                 Issuer::Reviewer(*tier)
@@ -131,6 +135,7 @@ impl Command {
             Command::UndoPayeeChange { .. } => "undo_bank_account_change",
             Command::RevealPayee => "reveal_bank_account",
             Command::VerifyPayee { .. } => "verify_bank_account",
+            Command::Urge => "urge",
         }
     }
 }
@@ -408,6 +413,11 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             if app.state == State::PaymentFailed {
                 next.state = State::Approved;
             }
+        }
+        Command::Urge => {
+            app.may_urge(ctx.policy, ctx.now)?;
+            comment = Some("催办".into());
+            next.urged_at = Some(ctx.now);
         }
     }
 
@@ -970,5 +980,67 @@ mod tests {
             }
         }
         assert_eq!(checked, 12 * 15);
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    /// Pending 初审 since Monday 2 March 2020 09:00: due by the end of
+    /// Monday 9 March.
+    fn waiting_since_monday() -> Application {
+        let mut a = at_state(draft("1000"), State::PendingCommunity);
+        a.state_since = at("2020-03-02T09:00:00+08:00");
+        a
+    }
+
+    #[test]
+    fn the_company_urges_only_past_the_time_limit_and_once_per_working_day() {
+        let p = policy();
+        let a = waiting_since_monday();
+        let urge = |app: &Application, now: &str| apply(app, &company(), Command::Urge, &ctx_at(&p, at(now)));
+        // Not before the end of Monday 9 March.
+        assert!(matches!(urge(&a, "2020-03-09T23:59:59+08:00"), Err(Error::NotOverdue { .. })));
+        let t = urge(&a, "2020-03-10T09:00:00+08:00").unwrap();
+        assert_eq!(
+            (t.from, t.next.state, t.next.version),
+            (State::PendingCommunity, State::PendingCommunity, a.version + 1)
+        );
+        assert_eq!(t.next.urged_at, Some(at("2020-03-10T09:00:00+08:00")));
+        assert_eq!(t.next.state_since, a.state_since, "an urge is not a new step");
+        assert_eq!(t.comment.as_deref(), Some("催办"));
+        // The same working day, even a minute before its end: refused.
+        assert!(matches!(urge(&t.next, "2020-03-10T23:59:00+08:00"), Err(Error::AlreadyUrged)));
+        // The next working day: again.
+        let t2 = urge(&t.next, "2020-03-11T00:00:01+08:00").unwrap();
+        // Urged on Friday 13th; Saturday and Sunday count toward Monday 16th:
+        // one urge over the weekend, none more on Monday.
+        let fri = urge(&t2.next, "2020-03-13T10:00:00+08:00").unwrap();
+        let sat = urge(&fri.next, "2020-03-14T10:00:00+08:00").unwrap();
+        assert!(matches!(urge(&sat.next, "2020-03-15T10:00:00+08:00"), Err(Error::AlreadyUrged)));
+        assert!(matches!(urge(&sat.next, "2020-03-16T10:00:00+08:00"), Err(Error::AlreadyUrged)));
+        assert!(urge(&sat.next, "2020-03-17T10:00:00+08:00").is_ok());
+    }
+
+    #[test]
+    fn only_the_company_urges_and_only_a_step_with_a_time_limit() {
+        let p = policy();
+        let a = waiting_since_monday();
+        let later = at("2020-03-20T10:00:00+08:00");
+        for actor in [manager(), reviewer(Tier::Community), finance(), staff(crate::identity::Role::City, "440300")] {
+            assert!(
+                matches!(apply(&a, &actor, Command::Urge, &ctx_at(&p, later)), Err(Error::NotFound(_))),
+                "{actor:?}"
+            );
+        }
+        for state in
+            [State::Draft, State::Returned, State::Rejected, State::Withdrawn, State::InPaymentBatch, State::Paid]
+        {
+            let b = at_state(a.clone(), state);
+            assert!(
+                matches!(apply(&b, &company(), Command::Urge, &ctx_at(&p, later)), Err(Error::WrongState { .. })),
+                "{state:?}"
+            );
+        }
     }
 }

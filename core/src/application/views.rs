@@ -54,6 +54,11 @@ pub struct ApplicationView {
     pub due_at: Option<DateTime<Utc>>,
     /// Past `dueAt` now.
     pub overdue: bool,
+    /// When the company last urged (催办) this step.
+    pub urged_at: Option<DateTime<Utc>>,
+    /// Whether the company may urge now: overdue, and not urged yet on
+    /// this working day.
+    pub may_urge: bool,
 }
 
 /// What a view needs to say when a step is due: the policy's calendar and
@@ -117,6 +122,8 @@ impl ApplicationView {
             state_since: a.state_since,
             due_at,
             overdue: due_at.is_some_and(|d| due.now > d),
+            urged_at: a.urged_at.filter(|t| *t >= a.state_since),
+            may_urge: a.may_urge(due.policy, due.now).is_ok(),
         }
     }
 }

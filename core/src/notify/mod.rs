@@ -23,6 +23,7 @@ use crate::application::dispatch::ChangeRecord;
 use crate::application::{Application, DecisionKind, State};
 use crate::error::Error;
 use crate::fields::Phone;
+use crate::identity::staff::{StaffFilter, StaffStore};
 use crate::identity::{Actor, Role};
 use crate::ports::{Page, PageRequest, StoreResult};
 
@@ -51,10 +52,13 @@ pub enum NoticeKind {
     /// Company: the district verified a bank account change (or the
     /// account after a failed payment); payment can go ahead.
     BankAccountVerified,
+    /// Whoever acts at the step now (the manager, the unit's reviewers, the
+    /// district's finance): the company urged it (催办), past its time limit.
+    Urged,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 9] = [
+    pub const ALL: [NoticeKind; 10] = [
         NoticeKind::AreaAwaitingConfirmation,
         NoticeKind::AreaConfirmed,
         NoticeKind::AreaDisputed,
@@ -64,6 +68,7 @@ impl NoticeKind {
         NoticeKind::Paid,
         NoticeKind::PaymentFailed,
         NoticeKind::BankAccountVerified,
+        NoticeKind::Urged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +82,7 @@ impl NoticeKind {
             NoticeKind::Paid => "paid",
             NoticeKind::PaymentFailed => "payment_failed",
             NoticeKind::BankAccountVerified => "bank_account_verified",
+            NoticeKind::Urged => "urged",
         }
     }
 }
@@ -181,16 +187,70 @@ pub trait NoticeStore: Send + Sync {
 }
 
 /// Stores the notices these changes produce (the consumer's whole work, on
-/// both backends); a change seen before stores nothing new. Returns how
-/// many notices were new.
-pub async fn record(store: &dyn NoticeStore, changes: &[ChangeRecord]) -> StoreResult<usize> {
-    let notices: Vec<_> = changes.iter().flat_map(notices_of).collect();
+/// both backends); a change seen before stores nothing new. A notice for a
+/// unit's staff goes to each active member who holds that role there, as
+/// the directory stands now. Returns how many notices were new.
+pub async fn record(store: &dyn NoticeStore, staff: &dyn StaffStore, changes: &[ChangeRecord]) -> StoreResult<usize> {
+    let mut notices: Vec<_> = changes.iter().flat_map(notices_of).collect();
+    let mut members: BTreeMap<(Role, String), Vec<String>> = BTreeMap::new();
+    for (role, unit, notice) in changes.iter().flat_map(staff_notices_of) {
+        let key = (role, unit);
+        if !members.contains_key(&key) {
+            let found = holders(staff, key.0, &key.1).await?;
+            members.insert(key.clone(), found);
+        }
+        for sub in &members[&key] {
+            notices.push(Addressed { to: Recipient::Staff(sub.clone()), notice: notice.clone() });
+        }
+    }
     if notices.is_empty() {
         return Ok(0);
     }
     let new = store.put_notices(&notices).await?;
     tracing::debug!(derived = notices.len(), new, "notices recorded");
     Ok(new)
+}
+
+/// The active staff who hold `role` at `unit` (that very assignment).
+async fn holders(staff: &dyn StaffStore, role: Role, unit: &str) -> StoreResult<Vec<String>> {
+    let filter = StaffFilter { units: Some([unit.to_string()].into()), role: Some(role), ..Default::default() };
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    let mut out = Vec::new();
+    loop {
+        let got = staff.list_staff(&filter, &page).await?;
+        out.extend(
+            got.items
+                .into_iter()
+                .filter(|m| m.active && m.assignments.iter().any(|a| a.role == role && a.unit == unit))
+                .map(|m| m.sub),
+        );
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The notices a change produces for a unit's staff, as (role, unit,
+/// notice): an urge (催办) at a review tier goes to that tier's reviewers
+/// of the application's unit there, and one after approval to the
+/// district's finance.
+pub fn staff_notices_of(change: &ChangeRecord) -> Vec<(Role, String, Notice)> {
+    let new = &change.new;
+    if !urged(change) {
+        return Vec::new();
+    }
+    let (role, unit) = match (new.state.tier(), new.state) {
+        (Some(tier), _) => (tier.role(), new.jurisdiction.at(tier.level()).to_string()),
+        (None, State::Approved) => (Role::Finance, new.jurisdiction.district.clone()),
+        _ => return Vec::new(),
+    };
+    vec![(role, unit, notice(new, NoticeKind::Urged, &[("company", new.company_name.clone())]))]
+}
+
+/// Whether this write is the company's urge.
+fn urged(change: &ChangeRecord) -> bool {
+    change.new.urged_at.is_some() && change.old.as_ref().map(|o| o.urged_at) != Some(change.new.urged_at)
 }
 
 /// The notices one committed change to an application produces: at most
@@ -209,6 +269,13 @@ pub fn notices_of(change: &ChangeRecord) -> Vec<Addressed> {
     let reason = || decision.and_then(|d| d.reason.as_ref()).map(|r| r.as_str().to_string()).unwrap_or_default();
     let by = || decision.map(|d| d.role.as_str().to_string()).unwrap_or_default();
 
+    if urged(change) && new.state == State::AwaitingAreaConfirmation {
+        add(
+            Recipient::Manager(new.project.manager_phone.clone()),
+            NoticeKind::Urged,
+            &[("company", new.company_name.clone())],
+        );
+    }
     if entered(State::AwaitingAreaConfirmation) {
         add(
             Recipient::Manager(new.project.manager_phone.clone()),
@@ -458,5 +525,40 @@ mod tests {
         let mut no_phone = manager();
         no_phone.phone = None;
         assert!(matches!(Recipient::of(&no_phone), Err(Error::PhoneNotVerified)));
+    }
+
+    fn urged(state: State) -> ChangeRecord {
+        let old = at_state(draft("1000"), state);
+        let mut new = old.clone();
+        new.version += 1;
+        new.urged_at = Some(new.updated_at);
+        change(Some(old), new)
+    }
+
+    #[test]
+    fn an_urge_tells_whoever_acts_at_the_step_now() {
+        let path = path();
+        for (state, role, unit) in [
+            (State::PendingCommunity, Role::Community, path.community.clone()),
+            (State::PendingSubdistrict, Role::Subdistrict, path.subdistrict.clone()),
+            (State::PendingDistrict, Role::District, path.district.clone()),
+            (State::Approved, Role::Finance, path.district.clone()),
+        ] {
+            let c = urged(state);
+            assert!(notices_of(&c).is_empty(), "{state:?}: nobody by name");
+            let got = staff_notices_of(&c);
+            assert_eq!(got.len(), 1, "{state:?}");
+            assert_eq!((got[0].0, got[0].1.as_str(), got[0].2.kind), (role, unit.as_str(), NoticeKind::Urged));
+        }
+        // Awaiting the area: the manager, by the project's number.
+        let c = urged(State::AwaitingAreaConfirmation);
+        assert!(staff_notices_of(&c).is_empty());
+        let got = notices_of(&c);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].notice.kind, got[0].to.key().starts_with("m:")), (NoticeKind::Urged, true));
+        // A write that keeps the last urge is not an urge.
+        let mut again = urged(State::PendingCommunity);
+        again.old.as_mut().unwrap().urged_at = again.new.urged_at;
+        assert!(staff_notices_of(&again).is_empty() && notices_of(&again).is_empty());
     }
 }

@@ -18,6 +18,8 @@ use crate::ports::PageRequest;
 pub struct Notices {
     pub cx: Context,
     pub store: Arc<dyn NoticeStore>,
+    /// Who holds a role at a unit: the readers of a unit's notices.
+    pub staff: Arc<dyn crate::identity::staff::StaffStore>,
 }
 
 /// One notice as its reader sees it.
@@ -61,7 +63,7 @@ impl Notices {
     /// Stores the notices these changes produce; a change seen before
     /// stores nothing new. Returns how many notices were new.
     pub async fn record(&self, changes: &[ChangeRecord]) -> Result<usize, Error> {
-        Ok(crate::notify::record(self.store.as_ref(), changes).await?)
+        Ok(crate::notify::record(self.store.as_ref(), self.staff.as_ref(), changes).await?)
     }
 
     /// The caller's own notices, whoever they are.

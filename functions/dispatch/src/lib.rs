@@ -22,6 +22,7 @@ use aws_lambda_events::streams::DynamoDbEventResponse;
 use subsidy_api::lambda::{Consumers, stream_failure};
 use subsidy_core::application::dispatch::route;
 use subsidy_core::identity::Tier;
+use subsidy_core::identity::staff::StaffStore;
 use subsidy_core::notify::NoticeStore;
 use subsidy_core::ports::ArrivalQueue;
 use subsidy_infra::config::{self, ConfigError};
@@ -51,8 +52,9 @@ impl Config {
 
 /// Where the stream's consumer writes: audit entries out to their own
 /// items, and the notices changes produce.
-pub trait Outputs: AuditWriteOut + NoticeStore {}
-impl<T: AuditWriteOut + NoticeStore> Outputs for T {}
+/// (And the staff directory, read for who holds a role at a unit.)
+pub trait Outputs: AuditWriteOut + NoticeStore + StaffStore {}
+impl<T: AuditWriteOut + NoticeStore + StaffStore> Outputs for T {}
 
 /// Handles one stream batch in order; see the module docs for failures.
 pub async fn handle_stream(queue: &dyn ArrivalQueue, out: &dyn Outputs, event: Event) -> DynamoDbEventResponse {
@@ -74,7 +76,7 @@ pub async fn handle_stream(queue: &dyn ArrivalQueue, out: &dyn Outputs, event: E
         return stream_failure(first());
     }
     // Each notice is put only if absent: a retried batch adds none.
-    if let Err(e) = subsidy_core::notify::record(out, &changes).await {
+    if let Err(e) = subsidy_core::notify::record(out, out, &changes).await {
         tracing::error!(error = %e, changes = changes.len(), "notices not recorded; the batch is retried");
         return stream_failure(first());
     }
@@ -130,6 +132,28 @@ mod tests {
         fail: bool,
         fail_audit: bool,
         fail_notices: bool,
+    }
+
+    #[async_trait]
+    impl StaffStore for Recorder {
+        async fn get_staff(&self, _: &str) -> Result<Option<subsidy_core::identity::staff::StaffMember>, StoreError> {
+            Ok(None)
+        }
+        async fn put_staff(
+            &self,
+            _: &subsidy_core::identity::staff::StaffMember,
+            _: u64,
+            _: &AuditEntry,
+        ) -> Result<(), StoreError> {
+            unreachable!("the consumer never writes the directory")
+        }
+        async fn list_staff(
+            &self,
+            _: &subsidy_core::identity::staff::StaffFilter,
+            _: &subsidy_core::ports::PageRequest,
+        ) -> Result<subsidy_core::ports::Page<subsidy_core::identity::staff::StaffMember>, StoreError> {
+            Ok(subsidy_core::ports::Page { items: Vec::new(), next_cursor: None })
+        }
     }
 
     #[async_trait]

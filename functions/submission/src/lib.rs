@@ -17,7 +17,7 @@ use serde::Deserialize;
 use subsidy_api::lambda::Consumers;
 use subsidy_api::{ApiResult, Body, Gate, Gated, Identity, PageParams, Query};
 use subsidy_core::Error;
-use subsidy_core::application::inputs::ActionInput;
+use subsidy_core::application::inputs::{ActionInput, UrgeInput};
 use subsidy_core::application::review::Review;
 use subsidy_core::application::service::Applications;
 use subsidy_core::application::state::State as AppStateKind;
@@ -59,6 +59,7 @@ subsidy_api::routes! { App;
     GET "/api/v1/applications/{id}/timeline" => timeline,
     POST "/api/v1/applications/{id}/submit" => submit,
     POST "/api/v1/applications/{id}/withdraw" => withdraw,
+    POST "/api/v1/applications/{id}/urge" => urge,
     POST "/api/v1/applications/{id}/documents" => request_upload,
     GET "/api/v1/applications/{id}/documents/{document_id}" => document_download,
     DELETE "/api/v1/applications/{id}/documents/{document_id}" => delete_document,
@@ -320,6 +321,17 @@ async fn withdraw(
     Body(input): Body<ActionInput>,
 ) -> ApiResult<Json<ApplicationDetail>> {
     Ok(Json(s.applications.withdraw(&actor, &id, &input).await?))
+}
+
+/// `POST /applications/{id}/urge`: 催办, past the step's time limit, once
+/// per working day.
+async fn urge(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<UrgeInput>,
+) -> ApiResult<Json<ApplicationDetail>> {
+    Ok(Json(s.applications.urge(&actor, &id, &input).await?))
 }
 
 async fn request_upload(
