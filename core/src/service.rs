@@ -211,7 +211,12 @@ impl Ports {
     }
 
     pub fn notices(&self) -> crate::notify::service::Notices {
-        crate::notify::service::Notices { cx: self.context(), store: self.notices.clone(), staff: self.staff.clone() }
+        crate::notify::service::Notices {
+            cx: self.context(),
+            store: self.notices.clone(),
+            applications: self.applications.clone(),
+            staff: self.staff.clone(),
+        }
     }
 
     pub fn batches(&self) -> crate::payout::batches::Batches {

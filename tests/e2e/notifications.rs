@@ -312,3 +312,83 @@ async fn the_company_urges_an_overdue_step_once_per_working_day_and_its_reviewer
     // Urges are not new arrivals: the step's due time stands.
     assert_eq!(company.application(&id).await["dueAt"], seen["dueAt"]);
 }
+
+/// The nightly job, as the aggregation function runs it.
+async fn nightly(app: &TestApp) -> aggregation::Nightly {
+    subsidy_tests::metering::as_function(
+        "AggregationFunction",
+        aggregation::nightly(&aggregation::App::new(&app.services.ports)),
+    )
+    .await
+    .expect("the nightly job")
+}
+
+/// What a reviewer's digest should say now, read from their own inbox:
+/// (arrived in the last 24 hours, past the time limit).
+async fn inbox_figures(app: &TestApp, reviewer: &User<'_>, tier: &str) -> (u64, u64) {
+    let now = app.clock.now();
+    let (mut arrivals, mut overdue) = (0, 0);
+    let mut path = format!("/api/v1/review/{tier}/inbox?limit=100");
+    loop {
+        let page = reviewer.get(&path).await.ok();
+        for a in page["items"].as_array().unwrap() {
+            let since: chrono::DateTime<chrono::Utc> = a["stateSince"].as_str().unwrap().parse().unwrap();
+            arrivals += u64::from(since > now - chrono::Duration::hours(24));
+            overdue += u64::from(a["overdue"] == true);
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => path = format!("/api/v1/review/{tier}/inbox?limit=100&cursor={c}"),
+            None => return (arrivals, overdue),
+        }
+    }
+}
+
+async fn digests(user: &User<'_>) -> Vec<Value> {
+    let page = user.get("/api/v1/notifications?limit=100").await.ok();
+    page["items"].as_array().unwrap().iter().filter(|n| n["kind"] == "review_digest").cloned().collect()
+}
+
+#[tokio::test]
+async fn each_reviewer_gets_one_digest_a_day_of_new_arrivals_and_overdue_items_in_their_unit() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let tag = app.clock.now().timestamp_micros() % 100_000;
+    // One waits past its time limit at 初审, one arrived today.
+    let old = new_application(&company, &format!("汇总旧{tag}")).await;
+    pm.act(&old, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    app.clock.advance(chrono::Duration::days(12));
+    let new = new_application(&company, &format!("汇总新{tag}")).await;
+    pm.act(&new, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    app.drain().await;
+
+    let reviewer = app.login("community-nanyuan").await;
+    let (arrivals, overdue) = inbox_figures(&app, &reviewer, "community").await;
+    assert!(arrivals >= 1 && overdue >= 1, "({arrivals}, {overdue})");
+    // A reviewer of a community with nothing waiting gets no digest.
+    let quiet_sub = format!("digest-quiet-{tag}");
+    let quiet = app.with_token(&app.staff_token(&quiet_sub, "community", "440304001023").await);
+    let quiet_figures = inbox_figures(&app, &quiet, "community").await;
+
+    let run = nightly(&app).await;
+    assert!(run.digest.units >= 2, "{:?}", run.digest);
+    nightly(&app).await; // the same day again: nothing new
+    let got = digests(&reviewer).await;
+    assert_eq!(got.len(), 1, "one digest a day: {got:?}");
+    assert_eq!(got[0]["params"]["arrivals"], arrivals.to_string());
+    assert_eq!(got[0]["params"]["overdue"], overdue.to_string());
+    assert_eq!(got[0]["params"]["tier"], "community");
+    assert_eq!(got[0]["applicationId"], Value::Null);
+    let quiet_digests = digests(&quiet).await;
+    match quiet_figures {
+        (0, 0) => assert!(quiet_digests.is_empty(), "nothing to report, nothing sent: {quiet_digests:?}"),
+        (a, o) => assert_eq!(quiet_digests[0]["params"]["arrivals"], a.to_string(), "{o}"),
+    }
+    // Not the company's, not the next tier's figures.
+    assert!(digests(&company).await.is_empty());
+
+    // The next day: a second digest.
+    app.clock.advance(chrono::Duration::days(1));
+    nightly(&app).await;
+    assert_eq!(digests(&reviewer).await.len(), 2);
+}

@@ -55,10 +55,14 @@ pub enum NoticeKind {
     /// Whoever acts at the step now (the manager, the unit's reviewers, the
     /// district's finance): the company urged it (催办), past its time limit.
     Urged,
+    /// A reviewer, once a day: how many applications arrived at their tier
+    /// in their unit over the last day (`arrivals`), and how many wait
+    /// there past their time limit (`overdue`); `date` is the China date.
+    ReviewDigest,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 10] = [
+    pub const ALL: [NoticeKind; 11] = [
         NoticeKind::AreaAwaitingConfirmation,
         NoticeKind::AreaConfirmed,
         NoticeKind::AreaDisputed,
@@ -69,6 +73,7 @@ impl NoticeKind {
         NoticeKind::PaymentFailed,
         NoticeKind::BankAccountVerified,
         NoticeKind::Urged,
+        NoticeKind::ReviewDigest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +88,7 @@ impl NoticeKind {
             NoticeKind::PaymentFailed => "payment_failed",
             NoticeKind::BankAccountVerified => "bank_account_verified",
             NoticeKind::Urged => "urged",
+            NoticeKind::ReviewDigest => "review_digest",
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct App {
     /// never the document store.
     pub reports: Arc<dyn BlobStore>,
     pub tree: Arc<JurisdictionTree>,
+    /// The reviewers' daily digest, sent by the nightly job.
+    pub notices: subsidy_core::notify::service::Notices,
 }
 
 impl App {
@@ -61,6 +63,7 @@ impl App {
             audit: ports.audit(),
             reports: ports.exports.clone(),
             tree: ports.tree.clone(),
+            notices: ports.notices(),
         }
     }
 
@@ -248,10 +251,13 @@ pub struct Nightly {
     pub date: NaiveDate,
     /// The day's audit anchor (see subsidy_core::audit::anchor).
     pub anchor: subsidy_core::audit::jobs::Anchored,
+    /// The reviewers' daily digest.
+    pub digest: subsidy_core::notify::service::DigestReport,
 }
 
 /// Recounts, repairs, and writes the day's reports for the city, every
-/// district-level unit and every subdistrict.
+/// district-level unit and every subdistrict; anchors the audit chains;
+/// sends the reviewers' daily digest.
 pub async fn nightly(app: &App) -> Result<Nightly, Error> {
     let reconcile = app.stats.reconcile().await?;
     for d in &reconcile.drift {
@@ -279,7 +285,10 @@ pub async fn nightly(app: &App) -> Result<Nightly, Error> {
     // Last, so that a failure here leaves the counts and reports done; the
     // next run anchors everything since the last anchor.
     let anchor = app.audit.anchor_audit().await?;
-    Ok(Nightly { reconcile, reports_written: written, date, anchor })
+    // The day's digest, after the anchor: a failure fails the run, which is
+    // retried whole, and a digest already sent today is not sent again.
+    let digest = app.notices.daily_digest().await?;
+    Ok(Nightly { reconcile, reports_written: written, date, anchor, digest })
 }
 
 /// An operator's job, run by invoking the function directly with
