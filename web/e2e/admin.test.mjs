@@ -103,7 +103,7 @@ test('the login page lists the administrators; 福田区’s administrator sees 
   await signIn(page, 'admin-futian')
   assert.match(page.url(), /#\/admin\/staff$/)
   await page.locator(sel('staff-demo-community-nanyuan')).waitFor()
-  assert.deepEqual((await page.locator('.van-tabbar-item').allInnerTexts()).map((s) => s.trim()), ['名录', '我的'])
+  assert.deepEqual((await page.locator('.van-tabbar-item__text').allInnerTexts()).map((s) => s.trim()), ['名录', '通知', '我的'])
   assert.equal(await text(page, sel('staff-scope')), '管理范围：福田区及下级单位')
   const subs = await listed(page)
   assert.deepEqual(subs, FUTIAN)

@@ -85,7 +85,7 @@ async function signedIn(user) {
   return page
 }
 
-const tabs = async (page) => (await page.locator('.van-tabbar-item').allInnerTexts()).map((s) => s.trim())
+const tabs = async (page) => (await page.locator('.van-tabbar-item__text').allInnerTexts()).map((s) => s.trim())
 
 /** The keys oidc-client-ts stores its signed-in user under, in the page's sessionStorage. */
 const oidcUsers = (page) => page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('oidc.user:')))
@@ -155,7 +155,7 @@ test('a staff member in the directory signs in through the provider and acts wit
   await signInThrough(page, { sub: 'oidc-district-li', name: 'Li (provider name)' })
   assert.match(page.url(), /#\/review\/inbox$/)
   await until('the 审核 inbox', async () => (await text(page, '.van-nav-bar__title')) === '审核待办')
-  assert.deepEqual(await tabs(page), ['待办', '统计', '我的'])
+  assert.deepEqual(await tabs(page), ['待办', '统计', '通知', '我的'])
 
   // The code came back and was exchanged with the PKCE verifier.
   const authorize = idp.log.findLast((e) => e.endpoint === 'authorize')
@@ -185,7 +185,7 @@ test('a staff member in the directory signs in through the provider and acts wit
 test('a subject the directory does not know is a company, and registers its profile', async () => {
   const page = await signedIn({ sub: 'oidc-company-new', name: '新物业' })
   assert.match(page.url(), /#\/company\/applications$/)
-  assert.deepEqual(await tabs(page), ['申请', '项目', '企业', '我的'])
+  assert.deepEqual(await tabs(page), ['申请', '项目', '企业', '通知', '我的'])
   await page.locator(sel('tab-company')).click()
   await page.locator(sel('company-form')).waitFor()
   await page.locator(sel('tab-me')).click()
@@ -240,7 +240,7 @@ test('with a verified phone a user switches to 项目经理 on 我的 and confir
   const item = page.locator(`${sel('manager-inbox')} ${sel(`app-${app.id}`)}`)
   await item.waitFor()
   assert.equal(await item.getAttribute('data-project'), '南园新村')
-  assert.deepEqual(await tabs(page), ['待办', '我的'])
+  assert.deepEqual(await tabs(page), ['待办', '通知', '我的'])
   assert.ok(acting.includes('project_manager'), 'the client asked to act as manager')
   assert.equal(await page.evaluate(() => sessionStorage.getItem('subsidy.actingAs')), 'project_manager')
 
@@ -259,7 +259,7 @@ test('with a verified phone a user switches to 项目经理 on 我的 and confir
   assert.equal(await text(page, `${sel('me-name')} .van-cell__title`), '王经理\n项目经理')
   await page.locator(sel('persona-company')).click()
   await page.waitForURL(/#\/company\/applications$/)
-  assert.deepEqual(await tabs(page), ['申请', '项目', '企业', '我的'])
+  assert.deepEqual(await tabs(page), ['申请', '项目', '企业', '通知', '我的'])
   assert.deepEqual(page.errors, [])
   await page.context().close()
 
@@ -320,15 +320,22 @@ test('a token that itself claims 项目经理 without a verified phone signs in 
 
   const page = await loginPage()
   const acting = []
-  page.on('request', (req) => new URL(req.url()).pathname.startsWith('/api/v1/') && acting.push(req.headers()['x-acting-as'] ?? null))
+  const asked = [] // the /me requests alone (the 通知 badge asks too, as a company)
+  page.on('request', (req) => {
+    const path = new URL(req.url()).pathname
+    if (!path.startsWith('/api/v1/')) return
+    acting.push(req.headers()['x-acting-as'] ?? null)
+    if (path === '/api/v1/me') asked.push(req.headers()['x-acting-as'] ?? null)
+  })
   await signInThrough(page, user)
   assert.match(page.url(), /#\/me$/)
   await page.locator(sel('persona-refused')).waitFor()
   assert.equal(await text(page, `${sel('persona-refused')} strong`), '无法切换为项目经理：您的登录账号没有已验证的手机号')
   assert.equal(await text(page, `${sel('me-name')} .van-cell__title`), '钱某\n物业服务企业')
   assert.equal(await page.locator(sel('persona-company')).getAttribute('data-current'), 'true')
-  assert.deepEqual(acting, [null, 'company'], 'the token as it is, then as a company')
-  assert.deepEqual(await tabs(page), ['申请', '项目', '企业', '我的'])
+  assert.deepEqual(asked, [null, 'company'], 'the token as it is, then as a company')
+  assert.ok(acting[0] === null && acting.slice(1).every((a) => a === 'company'), `nothing else as the token: ${acting.join(' ')}`)
+  assert.deepEqual(await tabs(page), ['申请', '项目', '企业', '通知', '我的'])
   // The company's screens work, acting as a company.
   await page.locator(sel('tab-company')).click()
   await page.locator(sel('company-form')).waitFor()

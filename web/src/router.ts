@@ -92,6 +92,8 @@ const routes: RouteRecordRaw[] = [
     component: () => import('./views/admin/StaffEditView.vue'),
     meta: { roles: ['admin'], tab: 'staff' },
   },
+  // Every role's own notices (通知).
+  { path: '/notifications', component: () => import('./views/NotificationsView.vue'), meta: { tab: 'notices' } },
   { path: '/me', component: () => import('./views/MeView.vue'), meta: { tab: 'me' } },
   { path: '/:pathMatch(.*)*', redirect: '/' },
 ]

@@ -3,6 +3,7 @@
 // ApiError carrying the API's error code (never raw JSON for the user).
 
 import { config } from '../config'
+import type { NoticeList, NoticeView } from './types'
 
 export class ApiError extends Error {
   readonly status: number
@@ -137,4 +138,15 @@ export async function del(path: string): Promise<void> {
 /** A DELETE that answers with the resource (e.g. a staff member, disabled). */
 export async function delJson<T>(path: string): Promise<T> {
   return (await request('DELETE', path)).json() as Promise<T>
+}
+
+// ---- notifications (通知) ------------------------------------------------------
+
+/** The caller's notices, newest first, a page at a time, with the unread count over all of them. */
+export async function listNotices(query: { limit?: number; cursor?: string | null } = {}): Promise<NoticeList> {
+  return get<NoticeList>('/notifications', query)
+}
+/** Marks one of the caller's notices read; answers with it (404 `not_found` for another reader's). */
+export async function readNotice(id: string): Promise<NoticeView> {
+  return post<NoticeView>(`/notifications/${encodeURIComponent(id)}/read`)
 }

@@ -357,3 +357,33 @@ export interface DemoAccount {
   phoneNumber?: string
   description: string
 }
+
+/** What a notice tells; the server may add kinds, which the client words generically. */
+export type NoticeKind =
+  | 'area_awaiting_confirmation'
+  | 'area_confirmed'
+  | 'area_disputed'
+  | 'returned'
+  | 'rejected'
+  | 'approved'
+  | 'paid'
+  | 'payment_failed'
+  | 'bank_account_verified'
+  | 'urged'
+  | 'review_digest'
+/** One in-app notice, addressed to the caller as they act now. */
+export interface NoticeView {
+  id: string
+  /** A NoticeKind, or one this client does not know yet. */
+  kind: NoticeKind | (string & {})
+  applicationId: string | null
+  /** What the wording fills in: `project` always; `area`, `amount`, `reason`, `by`, `company` by kind. */
+  params: Record<string, string>
+  at: string
+  read: boolean
+  readAt: string | null
+}
+export interface NoticeList extends Page<NoticeView> {
+  /** How many of all the caller's notices are unread. */
+  unread: number
+}

@@ -163,10 +163,13 @@ export async function restore(): Promise<void> {
   })
   // Disabled (or the assignment acted with removed) while signed in: a
   // disabled member is out; one whose assignment was taken away starts
-  // again, acting with their first.
+  // again, acting with their first. Requests in flight together (a page's
+  // and the 通知 badge's) are refused together: the first refusal decides.
+  let restarting = false
   onRefused((code) => {
-    if (!session.me) return
+    if (!session.me || restarting) return
     if (code === 'not_assigned' && sessionStorage.getItem(ACTING)) {
+      restarting = true
       actAs(null)
       location.reload()
       return
