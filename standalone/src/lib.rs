@@ -530,3 +530,15 @@ pub fn app(
 pub fn system_clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
+
+/// The machine's clock, `ahead` in the future (`serve --demo
+/// --clock-offset-days`).
+pub fn offset_clock(ahead: chrono::Duration) -> Arc<dyn Clock> {
+    struct Ahead(chrono::Duration);
+    impl Clock for Ahead {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            SystemClock.now() + self.0
+        }
+    }
+    Arc::new(Ahead(ahead))
+}

@@ -67,6 +67,11 @@ enum Command {
         /// The built web client, served at `/` (`make run` builds it).
         #[arg(long, env = "SUBSIDY_WEB_DIR", default_value = "web/dist")]
         web_dir: PathBuf,
+        /// Run the server's clock this many days ahead of the machine's
+        /// (0 to 366), to show time limits passing (已超期, 催办) in a demo
+        /// or a browser test. Only with --demo.
+        #[arg(long, requires = "demo", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=366))]
+        clock_offset_days: u16,
     },
     /// Live totals: recount and repair now, or show a unit's figures.
     Stats {
@@ -166,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
             fast_commit,
             nightly_every_hours,
             web_dir,
+            clock_offset_days,
         } => {
             let web_dir = if web_dir.join("index.html").is_file() {
                 Some(web_dir)
@@ -193,7 +199,14 @@ async fn main() -> anyhow::Result<()> {
                 create_audit_key: true,
                 anchors_file: cli.anchors_file.clone(),
             };
-            let stack = Stack::start(config.clone(), system_clock()).await?;
+            let clock = match clock_offset_days {
+                0 => system_clock(),
+                days => {
+                    tracing::warn!(days, "the server's clock runs ahead of the machine's (--clock-offset-days)");
+                    subsidy_standalone::offset_clock(chrono::Duration::days(i64::from(days)))
+                }
+            };
+            let stack = Stack::start(config.clone(), clock).await?;
             print_banner(&stack, &config).await?;
             stack.wait().await
         }
