@@ -18,7 +18,10 @@ const BIN = process.env.SUBSIDY_BIN ?? join(ROOT, 'target/debug/subsidy')
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
 const TIMEOUT = 15_000
 
-/** Starts `subsidy serve --demo` on a free port with the built client; resolves with its URL. */
+/**
+ * Starts `subsidy serve --demo` on a free port with the built client;
+ * resolves with `{ url, logs, restart, stop }` (see {@link serve}).
+ */
 export async function startServer() {
   const dataDir = mkdtempSync(join(tmpdir(), 'subsidy-e2e-'))
   return serve(dataDir, ['--demo', '--addr', '127.0.0.1:0', '--web-dir', join(ROOT, 'web/dist'), '--nightly-every-hours', '0', '--fast-commit'], [dataDir])
@@ -46,7 +49,7 @@ export async function startOidcServer({ issuer, clientId = 'subsidy-web', scope 
     remove.push(dir)
   }
   const server = await serve(dataDir, args, remove)
-  return { ...server, dataDir, cli: (...a) => cli(dataDir, a) }
+  return Object.assign(server, { dataDir, cli: (...a) => cli(dataDir, a) })
 }
 
 /** Runs `subsidy --data-dir <dataDir> …args`; resolves with its exit code and output. */
@@ -58,33 +61,56 @@ export function cli(dataDir, args) {
   })
 }
 
-/** Spawns `subsidy --data-dir <dataDir> serve …args` and waits for its Web line; `remove` goes when it stops. */
+/**
+ * Spawns `subsidy --data-dir <dataDir> serve …args` and waits for its Web
+ * line; `remove` goes when it stops. `restart(...extra)` stops it and
+ * serves the same data directory again with `extra` arguments added (e.g.
+ * `'--clock-offset-days', '10'`), on a new port: `url` follows it.
+ */
 async function serve(dataDir, args, remove) {
-  const proc = spawn(BIN, ['--data-dir', dataDir, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } })
   let log = ''
+  let proc
+  const server = {
+    url: '',
+    logs: () => log,
+    async restart(...extra) {
+      await halt(proc)
+      log += `\n# restarted with ${extra.join(' ')}\n`
+      ;({ proc, url: server.url } = await spawnServe(dataDir, [...args, ...extra], (d) => (log += d), () => log))
+      return server
+    },
+    async stop() {
+      await halt(proc)
+      for (const p of remove) rmSync(p, { recursive: true, force: true })
+    },
+  }
+  ;({ proc, url: server.url } = await spawnServe(dataDir, args, (d) => (log += d), () => log))
+  return server
+}
+
+async function spawnServe(dataDir, args, append, logs) {
+  const proc = spawn(BIN, ['--data-dir', dataDir, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } })
   const url = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`server did not start:\n${log}`)), 30_000)
-    const onData = (d) => {
-      log += d
-      const m = /Web:\s+(http:\/\/[0-9.:]+)\//.exec(log)
+    const timer = setTimeout(() => fail(new Error(`server did not start:\n${logs()}`)), 30_000)
+    let out = ''
+    proc.stdout.on('data', (d) => {
+      append(d)
+      out += d
+      const m = /Web:\s+(http:\/\/[0-9.:]+)\//.exec(out)
       if (m) {
         clearTimeout(timer)
         ok(m[1])
       }
-    }
-    proc.stdout.on('data', onData)
-    proc.stderr.on('data', (d) => (log += d))
-    proc.on('exit', (code) => fail(new Error(`server exited ${code}:\n${log}`)))
+    })
+    proc.stderr.on('data', append)
+    proc.on('exit', (code) => fail(new Error(`server exited ${code}:\n${logs()}`)))
   })
-  return {
-    url,
-    logs: () => log,
-    async stop() {
-      proc.kill('SIGTERM')
-      await new Promise((r) => (proc.exitCode !== null ? r() : proc.on('exit', r)))
-      for (const p of remove) rmSync(p, { recursive: true, force: true })
-    },
-  }
+  return { proc, url }
+}
+
+async function halt(proc) {
+  proc.kill('SIGTERM')
+  await new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r() : proc.on('exit', r)))
 }
 
 export async function launch() {

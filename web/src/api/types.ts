@@ -161,6 +161,10 @@ export interface ApplicationView {
   dueAt: string | null
   /** Past dueAt, by the server's clock. */
   overdue: boolean
+  /** When the company last urged (催办) the current step, or null. */
+  urgedAt: string | null
+  /** The company may urge now: overdue, and not urged yet on this working day. */
+  mayUrge: boolean
 }
 export interface DocumentView {
   id: string
