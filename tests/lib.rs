@@ -36,6 +36,8 @@ pub mod least_privilege;
 pub mod metering;
 pub mod oidc_issuer;
 pub mod pii;
+#[path = "sms_double.rs"]
+pub mod sms;
 
 /// Which storage the stack under test runs on.
 pub enum Backend {
@@ -53,6 +55,8 @@ pub struct TestApp {
     /// Signs tokens the server accepts (standalone's dev-login key).
     pub keys: Arc<subsidy_infra::jwt::Hs256>,
     pub backend: Backend,
+    /// The SMS gateway the stack sends to (standalone).
+    pub sms: Arc<sms::SmsDouble>,
     /// Writes the personal-data guard's counts when the app goes.
     _pii: pii::Report,
 }
@@ -158,6 +162,7 @@ impl TestApp {
             services: stack.services.clone(),
             keys,
             backend: Backend::Aws(Box::new(stack)),
+            sms: sms::SmsDouble::start().await,
             _pii: pii::Report,
         }
     }
@@ -170,6 +175,14 @@ impl TestApp {
     async fn standalone(dir: tempfile::TempDir, config: Config, now: DateTime<Utc>) -> TestApp {
         pii::capture_logs();
         let clock = Arc::new(TestClock(Mutex::new(now)));
+        let sms = sms::SmsDouble::start().await;
+        let config = Config {
+            sms_gateway: Some(subsidy_standalone::SmsGatewaySettings {
+                url: sms.url.clone(),
+                secret: sms.secret.clone(),
+            }),
+            ..config
+        };
         let stack = Stack::start(config, clock.clone()).await.expect("stack starts");
         learn_demo_numbers(&stack.services).await;
         TestApp {
@@ -179,6 +192,7 @@ impl TestApp {
             services: stack.services.clone(),
             keys: stack.keys.clone(),
             backend: Backend::Standalone { stack, dir },
+            sms,
             _pii: pii::Report,
         }
     }

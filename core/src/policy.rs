@@ -58,6 +58,9 @@ pub struct Policy {
     /// The service time limit of each step (办理时限), in working days.
     #[serde(default)]
     pub time_limits: TimeLimits,
+    /// Which notices also go by SMS, in which words, outside which hours.
+    #[serde(default)]
+    pub sms: crate::notify::sms::SmsSettings,
 }
 
 /// Days after `closesAt` a returned application may still be resubmitted,
@@ -131,6 +134,7 @@ impl Policy {
         }
         self.calendar.check().map_err(PolicyError::Invalid)?;
         self.time_limits.check().map_err(PolicyError::Invalid)?;
+        self.sms.check().map_err(PolicyError::Invalid)?;
         Ok(())
     }
 
@@ -272,6 +276,40 @@ mod tests {
             serde_json::from_str(include_str!("../../config/policy-shenzhen-2020.json")).unwrap();
         j3["surprise"] = 1.into();
         assert!(Policy::from_json(&j3.to_string()).is_err());
+    }
+
+    #[test]
+    fn sms_settings_that_cannot_be_sent_are_refused_when_the_policy_is_loaded() {
+        let file = || -> serde_json::Value {
+            serde_json::from_str(include_str!("../../config/policy-shenzhen-2020.json")).unwrap()
+        };
+        let refused = |j: serde_json::Value| match Policy::from_json(&j.to_string()) {
+            Err(PolicyError::Invalid(why)) => why,
+            Ok(_) => panic!("accepted: {j}"),
+        };
+        // The file sends SMS, with the bundled templates.
+        let p = Policy::from_json(&file().to_string()).unwrap();
+        assert!(p.sms.events.contains(&crate::notify::NoticeKind::Paid) && p.sms.templates.is_none());
+        // A template that uses a variable its event does not provide.
+        let mut j = file();
+        j["sms"]["templates"] = serde_json::json!({"paid": {"zh-CN": "{project}已拨付{reason}"}});
+        let why = refused(j);
+        assert!(why.contains("{reason}") && why.contains("paid"), "{why}");
+        // An event that sends with no template in the language.
+        let mut j = file();
+        j["sms"]["templates"] = serde_json::json!({"paid": {"en": "{project} paid {amount}"}});
+        assert!(refused(j).contains("has no template in"));
+        // Unknown events, languages, fields and malformed hours.
+        for (path, bad) in [
+            ("events", serde_json::json!(["paid", "teleported"])),
+            ("language", serde_json::json!("fr")),
+            ("quietHours", serde_json::json!({"from": "22:00", "until": "8am"})),
+            ("surprise", serde_json::json!(true)),
+        ] {
+            let mut j = file();
+            j["sms"][path] = bad;
+            refused(j);
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`jwt`]: HS256 tokens for the standalone mode.
 //! - [`oidc`]: an OIDC issuer's bearer tokens (JWKS), for the standalone
 //!   server; on AWS, API Gateway's authorizer does this.
+//! - [`sms_http`]: SMS through a signed HTTP gateway (standalone).
 //! - [`cache`]: the per-container staff-directory cache of the functions.
 //! - [`telemetry`]: tracing setup.
 
@@ -24,6 +25,8 @@ pub mod fs;
 pub mod jwt;
 #[cfg(feature = "embedded")]
 pub mod oidc;
+#[cfg(feature = "embedded")]
+pub mod sms_http;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
 #[cfg(feature = "stream")]

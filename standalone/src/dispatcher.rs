@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use subsidy_core::Services;
 use subsidy_core::application::dispatch::{ChangeRecord, route};
+use subsidy_core::notify::sms::{Delivery, Notifier, SMS_MAX_ATTEMPTS, SmsQueue, SmsSender, backoff};
 use subsidy_infra::sqlite::SqliteStore;
 use tokio::sync::Mutex;
 
@@ -42,6 +43,8 @@ pub struct Dispatcher {
     /// At-least-once, exercised: every export, batch and message is handed
     /// to its consumer twice (the duplicate-delivery suite turns this on).
     twice: std::sync::atomic::AtomicBool,
+    /// Sends the queued SMS jobs (`sms_jobs`), through the notifier.
+    sms: SmsSender,
 }
 
 impl Dispatcher {
@@ -49,9 +52,58 @@ impl Dispatcher {
         store: SqliteStore,
         services: Arc<Services>,
         batch_queue: Arc<crate::batch_queue::LocalBatchQueue>,
+        notifier: Arc<dyn Notifier>,
     ) -> Arc<Dispatcher> {
         let payout = disbursement::App::new(&services.ports);
-        Arc::new(Dispatcher { store, services, payout, batch_queue, pass: Mutex::new(()), twice: Default::default() })
+        let sms = SmsSender {
+            cx: services.cx.clone(),
+            companies: services.ports.companies.clone(),
+            ledger: Arc::new(store.clone()),
+            notifier,
+        };
+        Arc::new(Dispatcher {
+            store,
+            services,
+            payout,
+            batch_queue,
+            pass: Mutex::new(()),
+            twice: Default::default(),
+            sms,
+        })
+    }
+
+    /// Sends the SMS due now, each job at most once at a time; a failure
+    /// waits its backoff, and past the last attempt the job is dead-lettered
+    /// (an error event; `GET /health` counts them). Returns how many were
+    /// handled.
+    async fn send_sms(&self) -> anyhow::Result<u64> {
+        let now = self.services.now();
+        let due = self.store.due_sms(now, 50).await?;
+        let mut handled = 0;
+        for queued in &due {
+            for _ in 0..self.times() {
+                let job = &queued.job;
+                match self.sms.deliver(job).await {
+                    Ok(Delivery::Sent | Delivery::Nothing) => self.store.sms_done(job, None).await?,
+                    // Another sender holds it, or it was sent: leave it be.
+                    Ok(Delivery::AlreadySent) => {}
+                    Ok(Delivery::Later(at)) => self.store.sms_later(job, at, None).await?,
+                    Err(e) => {
+                        let attempts = queued.attempts + 1;
+                        if attempts >= SMS_MAX_ATTEMPTS {
+                            tracing::error!(event = "sms_dead_lettered", id = %job.notice.id, kind = %job.notice.kind, attempts, error = %e, "SMS given up");
+                            self.store.sms_done(job, Some(&e.to_string())).await?;
+                        } else {
+                            tracing::warn!(id = %job.notice.id, attempts, error = %e, "SMS failed; will retry");
+                            self.store.sms_later(job, now + backoff(attempts), Some(&e.to_string())).await?;
+                        }
+                        break;
+                    }
+                }
+            }
+            handled += 1;
+        }
+        Ok(handled)
     }
 
     /// From now on, deliver everything twice (see the field).
@@ -95,6 +147,8 @@ impl Dispatcher {
         let mut out = Drained::default();
         loop {
             out.delivered += self.export_files().await;
+            // SMS go beside the events: not counted as deliveries.
+            self.send_sms().await?;
             let batch = self.store.pending_changes(100).await?;
             if batch.is_empty() {
                 if out.delivered > 0 {
@@ -133,6 +187,18 @@ impl Dispatcher {
                 if noticed.is_err() {
                     break;
                 }
+            }
+            // And the SMS those notices send, queued (idempotent per notice).
+            if noticed.is_ok() {
+                let jobs = match self.services.policy().await {
+                    Ok(p) => Ok(subsidy_core::notify::sms_jobs(&p.sms, &changes)),
+                    Err(e) => Err(e),
+                };
+                noticed = match jobs {
+                    Ok(jobs) if jobs.is_empty() => noticed,
+                    Ok(jobs) => SmsQueue::enqueue(&self.store, &jobs).await.map(|()| 0).map_err(Into::into),
+                    Err(e) => Err(e),
+                };
             }
             if let Err(e) = noticed {
                 let first = batch[0].seq;

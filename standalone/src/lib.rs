@@ -72,6 +72,23 @@ pub struct Config {
     /// `{data_dir}/audit-anchors.jsonl`; better on another volume, marked
     /// append-only: see docs/RELIABILITY.md).
     pub anchors_file: Option<PathBuf>,
+    /// Where SMS go: a signed HTTP gateway; None: logged only, not sent.
+    pub sms_gateway: Option<SmsGatewaySettings>,
+}
+
+/// An SMS gateway that takes a signed HTTP request
+/// (`subsidy_infra::sms_http`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmsGatewaySettings {
+    pub url: String,
+    /// The shared secret the requests are signed with.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for SmsGatewaySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsGatewaySettings").field("url", &self.url).finish_non_exhaustive()
+    }
 }
 
 /// The identity platform whose tokens a server accepts.
@@ -120,6 +137,7 @@ impl Config {
             audit_key_file: None,
             create_audit_key: true,
             anchors_file: None,
+            sms_gateway: None,
         }
     }
 
@@ -336,7 +354,11 @@ impl Stack {
             tracing::info!(batch_id = %id, "going on building a batch");
             subsidy_core::payout::BatchQueue::request_export(batch_queue.as_ref(), &id).await?;
         }
-        let dispatcher = Dispatcher::new(store.clone(), services.clone(), batch_queue);
+        let notifier: Arc<dyn subsidy_core::notify::sms::Notifier> = match &config.sms_gateway {
+            Some(g) => Arc::new(subsidy_infra::sms_http::HttpGateway::new(&g.url, g.secret.as_bytes())),
+            None => Arc::new(subsidy_core::notify::sms::LogNotifier),
+        };
+        let dispatcher = Dispatcher::new(store.clone(), services.clone(), batch_queue, notifier);
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let background = config.dispatch.then(|| dispatcher.spawn(rx.clone()));
         if let Some(every) = config.nightly_every {
@@ -426,9 +448,10 @@ struct Health {
 }
 
 async fn health(State(h): State<Health>) -> Json<serde_json::Value> {
-    match h.store.outbox_stats().await {
-        Ok(s) => Json(json!({"status": "ok", "outbox": {"pending": s.pending, "dead": s.dead}})),
-        Err(_) => Json(json!({"status": "degraded"})),
+    match (h.store.outbox_stats().await, h.store.sms_counts().await) {
+        (Ok(s), Ok(sms)) => Json(json!({"status": "ok", "outbox": {"pending": s.pending, "dead": s.dead},
+            "sms": {"pending": sms.pending, "sent": sms.sent, "dead": sms.dead}})),
+        _ => Json(json!({"status": "degraded"})),
     }
 }
 

@@ -72,6 +72,11 @@ enum Command {
         /// or a browser test. Only with --demo.
         #[arg(long, requires = "demo", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=366))]
         clock_offset_days: u16,
+        /// Send SMS through this HTTP gateway (a signed POST: see
+        /// docs/RELIABILITY.md, "SMS"), with the secret from
+        /// SUBSIDY_SMS_GATEWAY_SECRET. Without it SMS are logged, not sent.
+        #[arg(long, env = "SUBSIDY_SMS_GATEWAY_URL")]
+        sms_gateway_url: Option<String>,
     },
     /// Live totals: recount and repair now, or show a unit's figures.
     Stats {
@@ -172,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
             nightly_every_hours,
             web_dir,
             clock_offset_days,
+            sms_gateway_url,
         } => {
             let web_dir = if web_dir.join("index.html").is_file() {
                 Some(web_dir)
@@ -198,6 +204,16 @@ async fn main() -> anyhow::Result<()> {
                 audit_key_file: cli.audit_key_file.clone(),
                 create_audit_key: true,
                 anchors_file: cli.anchors_file.clone(),
+                sms_gateway: match sms_gateway_url {
+                    Some(url) => Some(subsidy_standalone::SmsGatewaySettings {
+                        url,
+                        secret: std::env::var("SUBSIDY_SMS_GATEWAY_SECRET")
+                            .ok()
+                            .filter(|s| !s.is_empty())
+                            .context("SUBSIDY_SMS_GATEWAY_SECRET is required with --sms-gateway-url")?,
+                    }),
+                    None => None,
+                },
             };
             let clock = match clock_offset_days {
                 0 => system_clock(),

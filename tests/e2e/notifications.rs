@@ -392,3 +392,102 @@ async fn each_reviewer_gets_one_digest_a_day_of_new_arrivals_and_overdue_items_i
     nightly(&app).await;
     assert_eq!(digests(&reviewer).await.len(), 2);
 }
+
+/// The next `hh:mm` China time at or after now on the test clock.
+fn next_china(app: &TestApp, hh: u32, mm: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let china = subsidy_core::policy::shanghai();
+    let now = app.clock.now();
+    let mut day = now.with_timezone(&china).date_naive();
+    loop {
+        let t = china.from_local_datetime(&day.and_hms_opt(hh, mm, 0).unwrap()).unwrap().to_utc();
+        if t >= now {
+            return t;
+        }
+        day = day.succ_opt().unwrap();
+    }
+}
+
+/// SMS (standalone: the signed HTTP gateway, here the recording double).
+#[tokio::test]
+async fn an_sms_goes_once_per_event_to_the_number_on_file_after_quiet_hours_and_through_retries() {
+    let app = TestApp::spawn_standalone().await;
+    app.clock.set(next_china(&app, 10, 0));
+    app.deliver_everything_twice();
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let tag = app.clock.now().timestamp_micros() % 100_000;
+    let project = format!("短信{tag}");
+
+    // Submitted: the manager, at the project's number; disputed: the
+    // company, at its contact number on file. Each once, delivered twice.
+    let id = new_application(&company, &project).await;
+    app.drain().await;
+    pm.act(&id, "/api/v1/applications/{id}/dispute-area", json!({"reason": "面积与合同不符"})).await.ok();
+    app.drain().await;
+    app.drain().await;
+    let got = app.sms.received();
+    let to: Vec<&str> = got.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(to, vec!["13800138001", "13900139001"], "{got:?}");
+    assert!(got[0].text.contains(&project) && got[0].text.contains("确认项目面积"), "{}", got[0].text);
+    assert!(got[1].text.contains("面积与合同不符"), "{}", got[1].text);
+    assert_eq!(app.sms.refused(), 0, "every request signed");
+    // Events the policy does not send by SMS send none: the company's
+    // confirmation notice is in-app only.
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    app.drain().await;
+    pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    app.drain().await;
+    assert_eq!(app.sms.received().len(), 3, "the resubmission asked the manager; the confirmation sent nothing");
+    assert_eq!(count_of(&company, &id, "area_confirmed").await, 1);
+
+    // Quiet hours: returned at 23:00, sent at 08:00, not before.
+    app.clock.set(next_china(&app, 23, 0));
+    let community = app.login("community-nanyuan").await;
+    community.act(&id, "/api/v1/review/community/applications/{id}/return", json!({"reason": "缺少合同"})).await.ok();
+    app.drain().await;
+    assert_eq!(app.sms.received().len(), 3, "held in quiet hours");
+    assert_eq!(count_of(&company, &id, "returned").await, 1, "the in-app notice is there at once");
+    app.clock.set(next_china(&app, 7, 59));
+    app.drain().await;
+    assert_eq!(app.sms.received().len(), 3, "still quiet at 07:59");
+    app.clock.set(next_china(&app, 8, 0));
+    app.drain().await;
+    let got = app.sms.received();
+    assert_eq!((got.len(), got[3].to.as_str()), (4, "13900139001"));
+    assert!(got[3].text.contains("缺少合同") && got[3].text.contains("社区"), "{}", got[3].text);
+
+    // A gateway that fails twice: retried after its backoff, sent once.
+    app.sms.fail_next(2);
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    app.drain().await;
+    community.act(&id, "/api/v1/review/community/applications/{id}/return", json!({"reason": "再补材料"})).await.ok();
+    app.drain().await;
+    assert_eq!(app.sms.received().len(), 4, "the first attempt failed");
+    app.clock.advance(chrono::Duration::seconds(31));
+    app.drain().await;
+    assert_eq!(app.sms.received().len(), 4, "the second too");
+    app.clock.advance(chrono::Duration::seconds(61));
+    app.drain().await;
+    let got = app.sms.received();
+    assert_eq!(got.len(), 5, "the third went");
+    assert!(got[4].text.contains("再补材料"), "{}", got[4].text);
+    assert_eq!(app.sqlite().sms_counts().await.unwrap().dead, 0);
+
+    // A gateway that never answers well: dead-lettered after the last
+    // attempt; the in-app notice stands.
+    app.sms.fail_next(1000);
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    app.drain().await;
+    community.act(&id, "/api/v1/review/community/applications/{id}/reject", json!({"reason": "不符合条件"})).await.ok();
+    for _ in 0..8 {
+        app.drain().await;
+        app.clock.advance(chrono::Duration::minutes(10));
+    }
+    assert_eq!(app.sms.received().len(), 5);
+    let counts = app.sqlite().sms_counts().await.unwrap();
+    assert_eq!((counts.dead, counts.pending), (1, 0), "{counts:?}");
+    let health = app.anonymous().get("/api/v1/health").await.ok();
+    assert_eq!(health["sms"]["dead"], 1, "{health}");
+    assert_eq!(count_of(&company, &id, "rejected").await, 1, "told in-app all the same");
+}

@@ -414,8 +414,10 @@ fn every_function_that_writes_audit_entries_may_derive_the_audit_key() {
 /// `anchors/`, and no function may delete, relax a lock or change the
 /// bucket's configuration.
 /// The dispatch function writes out the audit entries that rode on
-/// application items: it may batch-write into application partitions
-/// (`APP#…`) of the table and nothing else (moto evaluates no condition).
+/// application items, puts notices and reads who holds a role at a unit:
+/// it may batch-write into application partitions (`APP#…`) and document
+/// chains, put into notice partitions (`NOTE#…`), query the directory's one
+/// partition, and nothing else (moto evaluates no condition).
 #[test]
 fn the_stream_writes_audit_entries_out_only_into_application_and_document_partitions() {
     let t = template();
@@ -433,15 +435,27 @@ fn the_stream_writes_audit_entries_out_only_into_application_and_document_partit
         .flat_map(|p| p["Statement"].as_array().into_iter().flatten())
         .filter(|st| st["Resource"].to_string().contains("Table"))
         .collect();
-    assert_eq!(table_statements.len(), 1, "{table_statements:?}");
-    let st = table_statements[0];
-    assert_eq!(st["Effect"], "Allow");
-    assert_eq!(st["Action"], "dynamodb:BatchWriteItem", "writes only, and only in batches");
-    assert_eq!(st["Resource"], serde_json::json!({"!GetAtt": "Table.Arn"}), "the table, not its indexes");
+    let got: Vec<(String, Value, Value)> = table_statements
+        .iter()
+        .map(|st| {
+            assert_eq!(st["Effect"], "Allow");
+            assert_eq!(st["Resource"], serde_json::json!({"!GetAtt": "Table.Arn"}), "the table, not its indexes");
+            (st["Sid"].as_str().unwrap().to_string(), st["Action"].clone(), st["Condition"].clone())
+        })
+        .collect();
+    let like = |keys: &[&str]| serde_json::json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys}});
     assert_eq!(
-        st["Condition"],
-        serde_json::json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APP#*", "DOCAUDIT#*"]}}),
-        "only application partitions and document chains: never a claim, a budget, a batch or a staff member"
+        got,
+        vec![
+            // Never a claim, a budget, a batch or a staff member.
+            ("AuditWriteOut".to_string(), Value::from("dynamodb:BatchWriteItem"), like(&["APP#*", "DOCAUDIT#*"])),
+            ("Notices".to_string(), Value::from("dynamodb:PutItem"), like(&["NOTE#*"])),
+            (
+                "StaffHolders".to_string(),
+                Value::from("dynamodb:Query"),
+                serde_json::json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["STAFF"]}})
+            ),
+        ]
     );
 }
 

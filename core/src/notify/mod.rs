@@ -12,6 +12,7 @@
 //! gives one notice however often its record arrives.
 
 pub mod service;
+pub mod sms;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -93,6 +94,24 @@ impl NoticeKind {
     }
 }
 
+impl NoticeKind {
+    /// The values a notice of this kind carries ([`Notice::params`]): what
+    /// its wording, and an SMS template, may use.
+    pub fn variables(self) -> &'static [&'static str] {
+        match self {
+            NoticeKind::AreaAwaitingConfirmation => &["project", "area", "company"],
+            NoticeKind::AreaConfirmed => &["project", "area"],
+            NoticeKind::AreaDisputed => &["project", "reason"],
+            NoticeKind::Returned | NoticeKind::Rejected => &["project", "reason", "by"],
+            NoticeKind::Approved | NoticeKind::Paid => &["project", "amount"],
+            NoticeKind::PaymentFailed => &["project", "reason"],
+            NoticeKind::BankAccountVerified => &["project"],
+            NoticeKind::Urged => &["project", "company"],
+            NoticeKind::ReviewDigest => &["date", "tier", "arrivals", "overdue"],
+        }
+    }
+}
+
 impl fmt::Display for NoticeKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -119,6 +138,20 @@ impl Recipient {
                 None => Err(Error::PhoneNotVerified),
             },
             _ => Ok(Recipient::Staff(actor.user_id.clone())),
+        }
+    }
+
+    /// The recipient a [`Recipient::key`] names.
+    pub fn from_key(key: &str) -> Option<Recipient> {
+        let (class, id) = key.split_once(':')?;
+        if id.is_empty() {
+            return None;
+        }
+        match class {
+            "c" => Some(Recipient::Company(id.to_string())),
+            "m" => Phone::parse(id).ok().map(Recipient::Manager),
+            "s" => Some(Recipient::Staff(id.to_string())),
+            _ => None,
         }
     }
 
@@ -215,6 +248,14 @@ pub async fn record(store: &dyn NoticeStore, staff: &dyn StaffStore, changes: &[
     let new = store.put_notices(&notices).await?;
     tracing::debug!(derived = notices.len(), new, "notices recorded");
     Ok(new)
+}
+
+/// The SMS jobs these changes produce under `settings`: a pure function of
+/// the changes, so a redelivery queues the same jobs (which the queue and
+/// the sender's ledger de-duplicate).
+pub fn sms_jobs(settings: &sms::SmsSettings, changes: &[ChangeRecord]) -> Vec<sms::SmsJob> {
+    let notices: Vec<_> = changes.iter().flat_map(notices_of).collect();
+    settings.jobs(&notices)
 }
 
 /// The active staff who hold `role` at `unit` (that very assignment).

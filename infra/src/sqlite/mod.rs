@@ -38,6 +38,7 @@ use subsidy_core::policy::Policy;
 use subsidy_core::ports::*;
 use tokio::sync::Notify;
 
+pub use notices::{QueuedSms, SmsCounts};
 pub use outbox::{OutboxEntry, OutboxStats};
 
 /// How durable a commit is. `Full` survives power loss; `Normal` survives a

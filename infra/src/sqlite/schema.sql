@@ -202,3 +202,20 @@ CREATE TABLE IF NOT EXISTS notices (
     PRIMARY KEY (recipient, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notices_unread ON notices (recipient) WHERE read = 0;
+
+-- SMS jobs: the standalone SMS queue and the sender's ledger. A job is
+-- queued at least once (`INSERT OR IGNORE` by notice), waits until
+-- `due_at` (quiet hours, backoff), is claimed (`sending` until
+-- `lease_until`) while it is sent, and ends `sent` or `dead`.
+CREATE TABLE IF NOT EXISTS sms_jobs (
+    recipient   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    body        BLOB NOT NULL,
+    due_at      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    state       TEXT NOT NULL DEFAULT 'pending',
+    lease_until TEXT,
+    last_error  TEXT,
+    PRIMARY KEY (recipient, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sms_jobs_due ON sms_jobs (due_at) WHERE state IN ('pending', 'sending');
