@@ -121,11 +121,26 @@ pub struct TimeLimits {
     pub district: u32,
     /// District finance, from approval to a payment batch.
     pub finance: u32,
+    /// Escalation: an application overdue at a review tier by more than
+    /// this many working days is listed to the unit above.
+    #[serde(default = "default_escalate_after")]
+    pub escalate_after: u32,
+}
+
+fn default_escalate_after() -> u32 {
+    3
 }
 
 impl Default for TimeLimits {
     fn default() -> TimeLimits {
-        TimeLimits { area_confirmation: 3, community: 5, subdistrict: 5, district: 5, finance: 10 }
+        TimeLimits {
+            area_confirmation: 3,
+            community: 5,
+            subdistrict: 5,
+            district: 5,
+            finance: 10,
+            escalate_after: default_escalate_after(),
+        }
     }
 }
 
@@ -137,6 +152,7 @@ impl TimeLimits {
             ("subdistrict", self.subdistrict),
             ("district", self.district),
             ("finance", self.finance),
+            ("escalateAfter", self.escalate_after),
         ] {
             if !(1..=60).contains(&days) {
                 return Err(format!("timeLimits.{name} must be 1 to 60 working days, not {days}"));

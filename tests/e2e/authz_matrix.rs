@@ -61,6 +61,9 @@ enum Rule {
     StaffAdmin,
     /// The reader the notice in the path was addressed to (company-a).
     NoticeReader,
+    /// The reviewer of the tier in the path, if a tier lies below it
+    /// (escalation's "overdue below": subdistrict and district).
+    OverdueBelow,
 }
 
 fn rule(method: &str, path: &str) -> Option<Rule> {
@@ -87,6 +90,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("POST", "/applications/{id}/confirm-area") | ("POST", "/applications/{id}/dispute-area") => Manager,
         ("GET", "/manager/inbox") => Role("project_manager"),
         ("GET", "/review/{tier}/inbox") => TierInbox,
+        ("GET", "/review/{tier}/overdue-below") => OverdueBelow,
         ("POST", "/review/{tier}/applications/{id}/verify-bank-account")
         | ("POST", "/review/{tier}/applications/{id}/reveal-bank-account") => DistrictReviewer,
         ("POST", p) if p.starts_with("/review/{tier}/applications/{id}/") => Tier,
@@ -226,6 +230,7 @@ fn expected(rule: Rule, c: &Caller, tier: &str, relation: Relation, f_owner: &st
         Rule::BatchFinance => c.role == "finance" && staff_sees,
         Rule::StaffAdmin => c.role == "admin" && staff_sees,
         Rule::NoticeReader => c.role == "company" && c.unit.as_deref() == Some(f_owner),
+        Rule::OverdueBelow => c.role == tier && tier != "community",
     }
 }
 

@@ -491,3 +491,72 @@ async fn an_sms_goes_once_per_event_to_the_number_on_file_after_quiet_hours_and_
     assert_eq!(health["sms"]["dead"], 1, "{health}");
     assert_eq!(count_of(&company, &id, "rejected").await, 1, "told in-app all the same");
 }
+
+#[tokio::test]
+async fn an_application_long_overdue_is_listed_and_told_to_the_unit_above_which_cannot_act_on_it() {
+    use subsidy_core::calendar::{TimeLimits, WorkCalendar};
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let policy = company.get("/api/v1/policy").await.ok();
+    let calendar: WorkCalendar = serde_json::from_value(policy["calendar"].clone()).unwrap();
+    let limits: TimeLimits = serde_json::from_value(policy["timeLimits"].clone()).unwrap();
+    let pm = app.login("pm-a").await;
+    let tag = app.clock.now().timestamp_micros() % 100_000;
+    // One waits at 初审 from now, one from eight days later; then sixteen
+    // days pass: the first is long overdue, the second barely or not.
+    let long = new_application(&company, &format!("督办久{tag}")).await;
+    pm.act(&long, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    app.clock.advance(chrono::Duration::days(8));
+    let recent = new_application(&company, &format!("督办近{tag}")).await;
+    pm.act(&recent, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    app.clock.advance(chrono::Duration::days(8));
+    app.drain().await;
+    let escalated = |a: &Value| {
+        let due: chrono::DateTime<chrono::Utc> = a["dueAt"].as_str().unwrap().parse().unwrap();
+        calendar.working_days_overdue(due, app.clock.now()) > limits.escalate_after
+    };
+    assert!(escalated(&company.application(&long).await), "sixteen days at a five-day step");
+    assert!(!escalated(&company.application(&recent).await), "eight days at a five-day step");
+
+    // The subdistrict above sees the one, not the other.
+    let subdistrict = app.login("subdistrict-nanyuan").await;
+    let below = subdistrict.get("/api/v1/review/subdistrict/overdue-below?limit=100").await.ok();
+    let ids: Vec<&str> = below["items"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![long.as_str()], "{below}");
+    assert_eq!(below["items"][0]["overdue"], true);
+    // A page at a time: one per page, then none.
+    let first = subdistrict.get("/api/v1/review/subdistrict/overdue-below?limit=1").await.ok();
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    // It informs; acting stays 初审's.
+    subdistrict
+        .act(&long, "/api/v1/review/community/applications/{id}/approve", json!({}))
+        .await
+        .expect(404, "not_found");
+    // Nothing waits overdue at 复核 under the district; community has no
+    // tier below; another subdistrict sees nothing of 南园's.
+    let district = app.login("district-futian").await;
+    let none = district.get("/api/v1/review/district/overdue-below").await.ok();
+    assert!(none["items"].as_array().unwrap().is_empty(), "{none}");
+    app.login("community-nanyuan").await.get("/api/v1/review/community/overdue-below").await.expect(404, "not_found");
+    company.get("/api/v1/review/subdistrict/overdue-below").await.expect(404, "not_found");
+    let sibling = app.with_token(&app.staff_token(&format!("sibling-{tag}"), "subdistrict", "440304002").await);
+    let theirs = sibling.get("/api/v1/review/subdistrict/overdue-below").await.ok();
+    assert!(!theirs.to_string().contains(&long), "{theirs}");
+
+    // The nightly job tells the subdistrict's reviewers, once a day.
+    nightly(&app).await;
+    nightly(&app).await;
+    let told: Vec<Value> = subdistrict.get("/api/v1/notifications?limit=100").await.ok()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "overdue_below")
+        .cloned()
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["params"]["count"], "1");
+    assert_eq!(told[0]["params"]["tier"], "community");
+    assert_eq!(told[0]["params"]["days"], limits.escalate_after.to_string());
+    let district_told = district.get("/api/v1/notifications?limit=100").await.ok();
+    assert!(!district_told.to_string().contains("overdue_below"), "nothing overdue below the district");
+}

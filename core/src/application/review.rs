@@ -140,6 +140,52 @@ impl Review {
         self.inbox(actor, State::pending_at(tier), page).await
     }
 
+    /// Escalation, as the unit above sees it ("overdue below"): the
+    /// applications waiting at the tier below the caller's, inside the
+    /// caller's unit, overdue by more than the policy's `escalateAfter`
+    /// working days. It informs; the caller cannot act on them (the
+    /// review routes stay the child tier's). Community reviewers have no
+    /// tier below: 404.
+    pub async fn overdue_below(
+        &self,
+        actor: &Actor,
+        tier: Tier,
+        page: &PageRequest,
+    ) -> Result<Page<ApplicationView>, Error> {
+        if !authz::may_issue(actor.role, authz::Issuer::Reviewer(tier)) {
+            return Err(Error::NotFound("overdue below"));
+        }
+        let below = match tier {
+            Tier::Community => return Err(Error::NotFound("overdue below")),
+            Tier::Subdistrict => Tier::Community,
+            Tier::District => Tier::Subdistrict,
+        };
+        let scope = Scope::of(actor, &self.cx.tree)?;
+        let policy = self.cx.policy().await?;
+        let now = self.cx.now();
+        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
+        let filter = ApplicationFilter { state: Some(State::pending_at(below)), project_id: None };
+        let mut items = Vec::new();
+        let mut cursor = page.cursor.clone();
+        // Each read asks for no more than the page still needs, so nothing
+        // read is left out of this page and the next.
+        loop {
+            let need = limit - items.len() as u32;
+            let got =
+                self.applications.list_applications(&scope, &filter, &PageRequest { limit: need, cursor }).await?;
+            items.extend(got.items.into_iter().filter(|a| escalated(a, &policy, now)));
+            cursor = got.next_cursor;
+            if cursor.is_none() || items.len() as u32 >= limit {
+                break;
+            }
+        }
+        let due = Due { policy: &policy, now };
+        Ok(Page {
+            items: items.iter().map(|a| ApplicationView::of(a, &self.cx.tree, due)).collect(),
+            next_cursor: cursor,
+        })
+    }
+
     /// A project manager's pending area confirmations, oldest first.
     pub async fn manager_inbox(&self, actor: &Actor, page: &PageRequest) -> Result<Page<ApplicationView>, Error> {
         require_role(actor, Role::ProjectManager)?;
@@ -193,4 +239,14 @@ impl Review {
         self.prechecks.put_prechecks(&report).await?;
         Ok(Some(report))
     }
+}
+
+/// Whether an application is overdue at its step by more than the
+/// policy's `escalateAfter` working days.
+pub fn escalated(
+    a: &crate::application::Application,
+    policy: &crate::policy::Policy,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    a.due_at(policy).is_some_and(|d| policy.calendar.working_days_overdue(d, now) > policy.time_limits.escalate_after)
 }

@@ -60,10 +60,14 @@ pub enum NoticeKind {
     /// in their unit over the last day (`arrivals`), and how many wait
     /// there past their time limit (`overdue`); `date` is the China date.
     ReviewDigest,
+    /// A reviewer of the unit above, once a day (escalation): how many
+    /// applications wait at the tier below, inside their unit, overdue by
+    /// more than `days` working days (`count`, `tier` the tier below).
+    OverdueBelow,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 11] = [
+    pub const ALL: [NoticeKind; 12] = [
         NoticeKind::AreaAwaitingConfirmation,
         NoticeKind::AreaConfirmed,
         NoticeKind::AreaDisputed,
@@ -75,6 +79,7 @@ impl NoticeKind {
         NoticeKind::BankAccountVerified,
         NoticeKind::Urged,
         NoticeKind::ReviewDigest,
+        NoticeKind::OverdueBelow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +95,7 @@ impl NoticeKind {
             NoticeKind::BankAccountVerified => "bank_account_verified",
             NoticeKind::Urged => "urged",
             NoticeKind::ReviewDigest => "review_digest",
+            NoticeKind::OverdueBelow => "overdue_below",
         }
     }
 }
@@ -108,6 +114,7 @@ impl NoticeKind {
             NoticeKind::BankAccountVerified => &["project"],
             NoticeKind::Urged => &["project", "company"],
             NoticeKind::ReviewDigest => &["date", "tier", "arrivals", "overdue"],
+            NoticeKind::OverdueBelow => &["date", "tier", "count", "days"],
         }
     }
 }

@@ -59,6 +59,8 @@ impl From<Notice> for NoticeView {
 pub struct DigestReport {
     pub units: u64,
     pub sent: usize,
+    /// Escalation notices new (see `escalate`).
+    pub escalations: usize,
 }
 
 /// `GET /notifications`: a page of the reader's notices, newest first,
@@ -112,6 +114,7 @@ impl Notices {
             }
         }
         let mut report = DigestReport::default();
+        report.escalations = self.escalate(&reviewers, &policy, now, day, day_start).await?;
         for ((tier, unit), subs) in reviewers {
             let scope = Scope::Unit { level: tier.level(), code: unit.clone() };
             let (mut arrivals, mut overdue) = (0u64, 0u64);
@@ -149,8 +152,66 @@ impl Notices {
                 subs.into_iter().map(|s| Addressed { to: Recipient::Staff(s), notice: notice.clone() }).collect();
             report.sent += self.store.put_notices(&addressed).await?;
         }
-        tracing::info!(units = report.units, sent = report.sent, "review digests");
+        tracing::info!(units = report.units, sent = report.sent, escalations = report.escalations, "review digests");
         Ok(report)
+    }
+
+    /// Escalation: each reviewer of a subdistrict or district is told, once
+    /// a day, how many applications wait at the tier below inside their
+    /// unit overdue by more than the policy's `escalateAfter` working days
+    /// (the "overdue below" view lists them). Returns the notices new.
+    async fn escalate(
+        &self,
+        reviewers: &BTreeMap<(Tier, String), Vec<String>>,
+        policy: &crate::policy::Policy,
+        now: DateTime<Utc>,
+        day: chrono::NaiveDate,
+        day_start: DateTime<Utc>,
+    ) -> Result<usize, Error> {
+        use crate::identity::authz::Scope;
+        use crate::ports::ApplicationFilter;
+        let mut sent = 0;
+        for ((tier, unit), subs) in reviewers {
+            let below = match tier {
+                Tier::Community => continue,
+                Tier::Subdistrict => Tier::Community,
+                Tier::District => Tier::Subdistrict,
+            };
+            let scope = Scope::Unit { level: tier.level(), code: unit.clone() };
+            let filter = ApplicationFilter { state: Some(State::pending_at(below)), project_id: None };
+            let mut count = 0u64;
+            let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+            loop {
+                let got = self.applications.list_applications(&scope, &filter, &page).await?;
+                count +=
+                    got.items.iter().filter(|a| crate::application::review::escalated(a, policy, now)).count() as u64;
+                match got.next_cursor {
+                    Some(c) => page.cursor = Some(c),
+                    None => break,
+                }
+            }
+            if count == 0 {
+                continue;
+            }
+            let notice = Notice {
+                id: notice_id(day_start, &format!("escalation.{}.{unit}.{day}", tier.as_str())),
+                kind: NoticeKind::OverdueBelow,
+                application_id: None,
+                version: None,
+                params: BTreeMap::from([
+                    ("count".to_string(), count.to_string()),
+                    ("days".to_string(), policy.time_limits.escalate_after.to_string()),
+                    ("date".to_string(), day.to_string()),
+                    ("tier".to_string(), below.as_str().to_string()),
+                ]),
+                at: now,
+                read_at: None,
+            };
+            let addressed: Vec<_> =
+                subs.iter().map(|s| Addressed { to: Recipient::Staff(s.clone()), notice: notice.clone() }).collect();
+            sent += self.store.put_notices(&addressed).await?;
+        }
+        Ok(sent)
     }
 
     /// The caller's own notices, whoever they are.

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::context::Context;
@@ -72,13 +72,19 @@ impl Default for QuietHours {
     }
 }
 
+// "HH:MM" by hand: chrono's format strings would bring their whole
+// parser and formatter into every function's binary.
 fn hhmm<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.format("%H:%M").to_string())
+    s.serialize_str(&format!("{:02}:{:02}", t.hour(), t.minute()))
 }
 
 fn parse_hhmm<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
     let s = String::deserialize(d)?;
-    NaiveTime::parse_from_str(&s, "%H:%M").map_err(|_| serde::de::Error::custom(format!("{s:?} is not HH:MM")))
+    let two =
+        |p: &str| (p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<u32>().ok()).flatten();
+    s.split_once(':')
+        .and_then(|(h, m)| NaiveTime::from_hms_opt(two(h)?, two(m)?, 0))
+        .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not HH:MM")))
 }
 
 impl QuietHours {
@@ -455,6 +461,13 @@ mod tests {
         assert_eq!(none.send_at(at("2020-03-02T23:00:00+08:00")), at("2020-03-02T23:00:00+08:00"));
         assert!(serde_json::from_str::<QuietHours>(r#"{"from":"25:00","until":"08:00"}"#).is_err());
         assert!(serde_json::from_str::<QuietHours>(r#"{"from":"22:00"}"#).is_err());
+        for bad in ["7:00", "07:0", "0700", "07:00:00", "aa:bb", "24:00", "07:60", ""] {
+            let json = format!(r#"{{"from":"{bad}","until":"08:00"}}"#);
+            assert!(serde_json::from_str::<QuietHours>(&json).is_err(), "{bad}");
+        }
+        let round = serde_json::to_string(&q).unwrap();
+        assert_eq!(round, r#"{"from":"22:00","until":"08:00"}"#);
+        assert_eq!(serde_json::from_str::<QuietHours>(&round).unwrap(), q);
     }
 
     #[test]

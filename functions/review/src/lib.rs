@@ -25,6 +25,7 @@ use subsidy_core::service::Ports;
 
 subsidy_api::routes! { App;
     GET "/api/v1/review/{tier}/inbox" => inbox,
+    GET "/api/v1/review/{tier}/overdue-below" => overdue_below,
     POST "/api/v1/review/{tier}/applications/{id}/approve" => approve,
     POST "/api/v1/review/{tier}/applications/{id}/return" => return_for_correction,
     POST "/api/v1/review/{tier}/applications/{id}/reject" => reject,
@@ -77,6 +78,19 @@ async fn inbox(
 ) -> ApiResult<Json<Page<ApplicationView>>> {
     let tier = served.check(&tier)?;
     Ok(Json(s.review.review_inbox(&actor, tier, &q.page()?).await?))
+}
+
+/// Escalation as the unit above sees it: the tier below's applications in
+/// the caller's unit, overdue by more than the policy's `escalateAfter`.
+async fn overdue_below(
+    State(s): State<AppState>,
+    axum::Extension(served): axum::Extension<Served>,
+    Identity(actor): Identity,
+    Path(tier): Path<String>,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<Page<ApplicationView>>> {
+    let tier = served.check(&tier)?;
+    Ok(Json(s.review.overdue_below(&actor, tier, &q.page()?).await?))
 }
 
 async fn approve(
