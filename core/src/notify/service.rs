@@ -113,8 +113,8 @@ impl Notices {
                 None => break,
             }
         }
-        let mut report = DigestReport::default();
-        report.escalations = self.escalate(&reviewers, &policy, now, day, day_start).await?;
+        let escalations = self.escalate(&reviewers, &policy, now, day, day_start).await?;
+        let mut report = DigestReport { escalations, ..Default::default() };
         for ((tier, unit), subs) in reviewers {
             let scope = Scope::Unit { level: tier.level(), code: unit.clone() };
             let (mut arrivals, mut overdue) = (0u64, 0u64);
