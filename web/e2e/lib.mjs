@@ -65,7 +65,9 @@ export function cli(dataDir, args) {
  * Spawns `subsidy --data-dir <dataDir> serve …args` and waits for its Web
  * line; `remove` goes when it stops. `restart(...extra)` stops it and
  * serves the same data directory again with `extra` arguments added (e.g.
- * `'--clock-offset-days', '10'`), on a new port: `url` follows it.
+ * `'--clock-offset-days', '10'`; an option the first start had, such as
+ * `'--nightly-every-hours', '24'`, replaces it), on a new port: `url`
+ * follows it.
  */
 async function serve(dataDir, args, remove) {
   let log = ''
@@ -76,7 +78,7 @@ async function serve(dataDir, args, remove) {
     async restart(...extra) {
       await halt(proc)
       log += `\n# restarted with ${extra.join(' ')}\n`
-      ;({ proc, url: server.url } = await spawnServe(dataDir, [...args, ...extra], (d) => (log += d), () => log))
+      ;({ proc, url: server.url } = await spawnServe(dataDir, withOptions(args, extra), (d) => (log += d), () => log))
       return server
     },
     async stop() {
@@ -86,6 +88,17 @@ async function serve(dataDir, args, remove) {
   }
   ;({ proc, url: server.url } = await spawnServe(dataDir, args, (d) => (log += d), () => log))
   return server
+}
+
+/** `args` with `extra` added, an option in both taking its value from `extra`. */
+function withOptions(args, extra) {
+  const given = new Set(extra.filter((a) => a.startsWith('--')))
+  const kept = []
+  for (let i = 0; i < args.length; i++) {
+    if (!given.has(args[i])) kept.push(args[i])
+    else if (i + 1 < args.length && !args[i + 1].startsWith('--')) i++ // and its value
+  }
+  return [...kept, ...extra]
 }
 
 async function spawnServe(dataDir, args, append, logs) {

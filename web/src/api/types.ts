@@ -78,6 +78,17 @@ export interface Policy {
   requiredDocuments: DocumentKind[]
   maxDocumentBytes: number
   districtBudgets: Record<string, string>
+  timeLimits: TimeLimits
+}
+/** The service time limit of each step (办理时限), in working days. */
+export interface TimeLimits {
+  areaConfirmation: number
+  community: number
+  subdistrict: number
+  district: number
+  finance: number
+  /** Escalation (督办): overdue at a review tier by more than this many working days, the unit above lists it. */
+  escalateAfter: number
 }
 
 export interface JurisdictionView {
@@ -375,13 +386,14 @@ export type NoticeKind =
   | 'bank_account_verified'
   | 'urged'
   | 'review_digest'
+  | 'overdue_below'
 /** One in-app notice, addressed to the caller as they act now. */
 export interface NoticeView {
   id: string
   /** A NoticeKind, or one this client does not know yet. */
   kind: NoticeKind | (string & {})
   applicationId: string | null
-  /** What the wording fills in: `project` always; `area`, `amount`, `reason`, `by`, `company` by kind. */
+  /** What the wording fills in, by kind: `project`, `area`, `amount`, `reason`, `by`, `company`; a daily one `date`, `tier` and counts. */
   params: Record<string, string>
   at: string
   read: boolean

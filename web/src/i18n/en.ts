@@ -328,6 +328,11 @@ export default {
     bulkApprove: 'Approve selected ({n})',
     bulkConfirm: 'Approve the {n} selected applications at their claimed areas?',
     bulkResult: '{ok} approved, {failed} failed',
+    tabInbox: 'To do',
+    tabBelow: 'Overdue below',
+    belowHint: 'Applications at {tier} below you, more than {days} working days past their time limit: for follow-up (督办) only; the tier below acts on them.',
+    belowNone: 'Nothing below you is more than {days} working days past its time limit',
+    belowReadOnly: 'This application is with {tier} below you: for follow-up (督办) only; you cannot review it here.',
     approve: 'Approve',
     approveTitle: 'Approve ({tier})',
     approvedArea: 'Approved area (m²)',
@@ -472,6 +477,7 @@ export default {
       bank_account_verified: 'Bank account verified',
       urged: 'Urged by the company',
       review_digest: 'Daily digest',
+      overdue_below: 'Overdue below (督办)',
       fallback: 'New notice',
     },
     kinds: {
@@ -487,6 +493,7 @@ export default {
       bank_account_verified: 'The district verified the bank account for {project}; it can now be paid.',
       urged: '{company} urged the application for {project} (催办): it is past its time limit; please act on it soon.',
       review_digest: '{date}, {tier}: {arrivals} arrived in the last day, {overdue} past their time limit.',
+      overdue_below: '{date}, {tier} below you: {count} past their time limit by more than {days} working days; please follow them up (督办).',
     },
     fallback: {
       project: 'There is news about {project}; open it to see.',

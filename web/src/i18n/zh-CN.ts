@@ -329,6 +329,11 @@ export default {
     bulkApprove: '批量通过（{n}）',
     bulkConfirm: '确定通过所选 {n} 件申请？（按申报面积核定）',
     bulkResult: '已通过 {ok} 件，失败 {failed} 件',
+    tabInbox: '待办',
+    tabBelow: '下级超期',
+    belowHint: '下级{tier}超过办理时限 {days} 个工作日以上的申请，仅供督办，由下级办理。',
+    belowNone: '下级没有超过办理时限 {days} 个工作日以上的申请',
+    belowReadOnly: '该申请正在下级{tier}办理，仅供督办，您不能在此审核。',
     approve: '通过',
     approveTitle: '{tier}通过',
     approvedArea: '核定面积（m²）',
@@ -473,6 +478,7 @@ export default {
       bank_account_verified: '收款账户已核验',
       urged: '企业催办',
       review_digest: '每日待办汇总',
+      overdue_below: '下级超期督办',
       fallback: '新通知',
     },
     kinds: {
@@ -487,6 +493,7 @@ export default {
       bank_account_verified: '「{project}」的收款账户已经区级核验，可以拨付。',
       urged: '{company}催办「{project}」：该申请已超过办理时限，请尽快办理。',
       review_digest: '{date} {tier}：近一日新到 {arrivals} 件，已超办理时限 {overdue} 件。',
+      overdue_below: '{date} 下级{tier}有 {count} 件申请超过办理时限 {days} 个工作日以上，请督办。',
     },
     fallback: {
       project: '「{project}」有新的办理动态，请查看。',

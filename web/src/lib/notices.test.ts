@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import en from '../i18n/en'
 import zhCN from '../i18n/zh-CN'
 import { i18n } from '../i18n'
-import { NOTICE_KINDS, NOTICE_PARAMS, isKnownKind, noticeText } from './notices'
+import { NOTICE_KINDS, NOTICE_PARAMS, isKnownKind, noticeTarget, noticeText } from './notices'
 
 type Tree = { [k: string]: string | Tree }
 const placeholders = (s: string) => [...new Set([...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]))].sort()
@@ -77,6 +77,25 @@ describe('notice wording', () => {
       title: '企业催办',
       body: '深圳市安居物业服务有限公司催办「南园花园」：该申请已超过办理时限，请尽快办理。',
     })
+  })
+
+  it('words the daily escalation (督办) with the tier below by its role name', () => {
+    const params = { date: '2024-03-18', tier: 'community', count: '2', days: '3' }
+    expect(noticeText({ kind: 'overdue_below', params })).toEqual({
+      title: '下级超期督办',
+      body: '2024-03-18 下级社区（初审）有 2 件申请超过办理时限 3 个工作日以上，请督办。',
+    })
+    i18n.global.locale.value = 'en'
+    expect(noticeText({ kind: 'overdue_below', params: { ...params, tier: 'subdistrict', count: '1' } }).body).toBe(
+      '2024-03-18, Subdistrict (re-review) below you: 1 past their time limit by more than 3 working days; please follow them up (督办).',
+    )
+  })
+
+  it('opens the application, or for the escalation the 下级超期 list', () => {
+    expect(noticeTarget({ kind: 'urged', applicationId: 'app 1' })).toBe('/applications/app%201')
+    expect(noticeTarget({ kind: 'overdue_below', applicationId: null })).toBe('/review/inbox?view=below')
+    expect(noticeTarget({ kind: 'review_digest', applicationId: null })).toBeNull()
+    expect(noticeTarget({ kind: 'something_new', applicationId: null })).toBeNull()
   })
 
   it('keeps a value as text, and shows a missing one as a dash', () => {

@@ -22,6 +22,7 @@ export const NOTICE_PARAMS = {
   bank_account_verified: ['project'],
   urged: ['project', 'company'],
   review_digest: ['date', 'tier', 'arrivals', 'overdue'],
+  overdue_below: ['date', 'tier', 'count', 'days'],
 } as const satisfies Record<NoticeKind, readonly string[]>
 
 export const NOTICE_KINDS = Object.keys(NOTICE_PARAMS) as NoticeKind[]
@@ -68,6 +69,17 @@ export function noticeValues(n: Pick<NoticeView, 'kind' | 'params'>): Record<str
     }
   }
   return out
+}
+
+/**
+ * Where opening a notice leads: its application; for the daily escalation
+ * (督办, no application of its own) the reviewer's 下级超期 list; otherwise
+ * nowhere (null).
+ */
+export function noticeTarget(n: Pick<NoticeView, 'kind' | 'applicationId'>): string | null {
+  if (n.applicationId) return `/applications/${encodeURIComponent(n.applicationId)}`
+  if (n.kind === 'overdue_below') return '/review/inbox?view=below'
+  return null
 }
 
 /** A notice's headline and sentence in the current language. */
