@@ -19,7 +19,7 @@
 //! there all along. Phone numbers are those on file (the company's
 //! contact, the project's manager); they are never logged.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
@@ -55,8 +55,10 @@ impl Lang {
     }
 }
 
-/// Templates per event and language.
-pub type Templates = BTreeMap<NoticeKind, BTreeMap<Lang, String>>;
+/// Templates per event and language: `{"paid": {"zh-CN": "…"}}`. Keyed by
+/// name, checked at load: maps over the enums would cost every function's
+/// binary their own copy of the map code.
+pub type Templates = BTreeMap<String, BTreeMap<String, String>>;
 
 static BUNDLED: LazyLock<Templates> =
     LazyLock::new(|| serde_json::from_str(BUNDLED_TEMPLATES).expect("config/sms-templates.json parses"));
@@ -122,7 +124,7 @@ impl QuietHours {
 pub struct SmsSettings {
     /// The events that also go by SMS; none unless the policy says.
     #[serde(default)]
-    pub events: BTreeSet<NoticeKind>,
+    pub events: Vec<NoticeKind>,
     /// The language of the messages.
     #[serde(default)]
     pub language: Lang,
@@ -147,7 +149,7 @@ impl SmsSettings {
         let Some(templates) = &self.templates else { return Ok(()) };
         check_templates(templates)?;
         for kind in &self.events {
-            if !templates.get(kind).is_some_and(|t| t.contains_key(&self.language)) {
+            if template(templates, *kind, self.language).is_none() {
                 return Err(format!("sms event {kind} has no template in {}", self.language.as_str()));
             }
         }
@@ -159,7 +161,7 @@ impl SmsSettings {
         if !self.events.contains(&notice.kind) {
             return None;
         }
-        let template = self.templates().get(&notice.kind)?.get(&self.language)?;
+        let template = template(self.templates(), notice.kind, self.language)?;
         Some(fill(template, |var| value(self.language, var, notice.params.get(var).map(String::as_str))))
     }
 
@@ -173,11 +175,22 @@ impl SmsSettings {
     }
 }
 
-/// Every template names only variables its event provides.
+fn template(templates: &Templates, kind: NoticeKind, lang: Lang) -> Option<&String> {
+    templates.get(kind.as_str())?.get(lang.as_str())
+}
+
+/// Every template is of a known event and language, and names only
+/// variables its event provides.
 fn check_templates(templates: &Templates) -> Result<(), String> {
-    for (kind, by_lang) in templates {
+    for (event, by_lang) in templates {
+        let kind = NoticeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == event)
+            .ok_or_else(|| format!("sms templates name {event:?}, which is not an event"))?;
         for (lang, text) in by_lang {
-            let lang = lang.as_str();
+            if ![Lang::ZhCn, Lang::En].iter().any(|l| l.as_str() == lang) {
+                return Err(format!("sms template {kind} is in {lang:?}; the languages are zh-CN and en"));
+            }
             let vars = placeholders(text).map_err(|e| format!("sms template {kind} ({lang}): {e}"))?;
             if let Some(v) = vars.iter().find(|v| !kind.variables().contains(&v.as_str())) {
                 return Err(format!(
@@ -410,7 +423,7 @@ mod tests {
     }
 
     fn sending(kinds: &[NoticeKind]) -> SmsSettings {
-        SmsSettings { events: kinds.iter().copied().collect(), ..Default::default() }
+        SmsSettings { events: kinds.to_vec(), ..Default::default() }
     }
 
     #[test]
@@ -418,7 +431,7 @@ mod tests {
         check_templates(&BUNDLED).unwrap();
         for kind in NoticeKind::ALL {
             for lang in [Lang::ZhCn, Lang::En] {
-                assert!(BUNDLED.get(&kind).is_some_and(|t| t.contains_key(&lang)), "{kind} {}", lang.as_str());
+                assert!(template(&BUNDLED, kind, lang).is_some(), "{kind} {}", lang.as_str());
             }
         }
         // So a policy that names none may send every event, in either language.
@@ -430,23 +443,35 @@ mod tests {
     #[test]
     fn a_template_with_a_variable_its_event_lacks_is_refused() {
         let mut t = BUNDLED.clone();
-        t.get_mut(&NoticeKind::Paid).unwrap().insert(Lang::ZhCn, "「{project}」已拨付，原因{reason}".into());
+        t.get_mut("paid").unwrap().insert("zh-CN".into(), "「{project}」已拨付，原因{reason}".into());
         let s = SmsSettings { templates: Some(t), ..sending(&[NoticeKind::Paid]) };
         let e = s.check().unwrap_err();
         assert!(e.contains("zh-CN"), "{e}");
         assert!(e.contains("{reason}") && e.contains("paid") && e.contains("{amount}"), "{e}");
         for bad in ["{project", "project}", "{}", "{Project}", "{a-b}", "{{project}}"] {
             let mut t = BUNDLED.clone();
-            t.get_mut(&NoticeKind::Paid).unwrap().insert(Lang::En, bad.into());
+            t.get_mut("paid").unwrap().insert("en".into(), bad.into());
             let s = SmsSettings { templates: Some(t), ..Default::default() };
             assert!(s.check().is_err(), "{bad}");
         }
     }
 
     #[test]
+    fn templates_of_unknown_events_or_languages_are_refused() {
+        let mut t = BUNDLED.clone();
+        t.insert("teleported".into(), BTreeMap::from([("zh-CN".to_string(), "{project}".to_string())]));
+        let e = SmsSettings { templates: Some(t), ..Default::default() }.check().unwrap_err();
+        assert!(e.contains("teleported"), "{e}");
+        let mut t = BUNDLED.clone();
+        t.get_mut("paid").unwrap().insert("fr".into(), "{project}".into());
+        let e = SmsSettings { templates: Some(t), ..Default::default() }.check().unwrap_err();
+        assert!(e.contains("\"fr\""), "{e}");
+    }
+
+    #[test]
     fn an_event_that_sends_needs_a_template_in_the_language() {
         let mut t = BUNDLED.clone();
-        t.get_mut(&NoticeKind::Approved).unwrap().remove(&Lang::En);
+        t.get_mut("approved").unwrap().remove("en");
         let s = SmsSettings { templates: Some(t.clone()), language: Lang::En, ..sending(&[NoticeKind::Approved]) };
         assert!(s.check().unwrap_err().contains("approved has no template"));
         // Not sending it: no template needed.

@@ -12,7 +12,9 @@ async fn main() -> Result<(), BoxError> {
     subsidy_infra::telemetry::init(true, "info");
     let config = aws::ServiceConfig::from_env()?;
     let sdk = aws::sdk_config().await;
-    let ports = aws::ports(&sdk, &config, Arc::new(SystemClock)).await?;
+    let mut ports = aws::ports(&sdk, &config, Arc::new(SystemClock)).await?;
+    // The nightly digest writes notices; nothing here reads them.
+    aws::serve_notice_writes(&mut ports, &sdk, &config);
     let app = Arc::new(aggregation::App::new(&ports));
     let router = aggregation::router(app.clone());
     lambda::serve(Some(router), aggregation::consumers(app)).await

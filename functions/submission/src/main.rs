@@ -12,7 +12,8 @@ async fn main() -> Result<(), BoxError> {
     subsidy_infra::telemetry::init(true, "info");
     let config = submission::Config::from_env()?;
     let sdk = aws::sdk_config().await;
-    let ports = aws::ports(&sdk, &config.service, Arc::new(SystemClock)).await?;
+    let mut ports = aws::ports(&sdk, &config.service, Arc::new(SystemClock)).await?;
+    aws::serve_notices(&mut ports, &sdk, &config.service);
     let app = Arc::new(submission::App::new(&ports));
     submission::bootstrap(&app.gate.directory, config.initial_admin.as_deref()).await?;
     let router = submission::router(app.clone());

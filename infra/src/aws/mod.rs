@@ -16,9 +16,10 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use subsidy_core::Services;
+use subsidy_core::StoreError;
 use subsidy_core::jurisdiction::JurisdictionTree;
 use subsidy_core::policy::Policy;
-use subsidy_core::ports::{Clock, PolicyStore};
+use subsidy_core::ports::{Clock, PageRequest, PolicyStore};
 
 use crate::config::{self, ConfigError};
 use subsidy_core::audit::AuditKey;
@@ -284,7 +285,81 @@ pub async fn services_on(
     config: &ServiceConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<Services, subsidy_core::StoreError> {
-    Ok(Services::new(ports_on(clients, config, clock).await?))
+    let dynamo = clients.dynamo.clone();
+    let mut ports = ports_on(clients, config, clock).await?;
+    ports.notices = Arc::new(DynamoStore::new(dynamo, &config.table));
+    Ok(Services::new(ports))
+}
+
+/// Notices are kept by the functions that serve them (submission reads and
+/// marks them; the nightly job writes the digest; dispatch writes the rest
+/// through its own store): [`ports_on`] gives the others none, so their
+/// binaries carry none of the notices' storage code (a function's zip
+/// stays within 4 MiB: docs/BENCHMARKS.md, "Package sizes").
+struct NoNotices;
+
+#[async_trait::async_trait]
+impl subsidy_core::notify::NoticeStore for NoNotices {
+    async fn put_notices(&self, _: &[subsidy_core::notify::Addressed]) -> Result<usize, StoreError> {
+        Err(StoreError::Backend("this function keeps no notices".into()))
+    }
+    async fn notices(
+        &self,
+        _: &str,
+        _: &PageRequest,
+    ) -> Result<subsidy_core::ports::Page<subsidy_core::notify::Notice>, StoreError> {
+        Err(StoreError::Backend("this function keeps no notices".into()))
+    }
+    async fn unread_notices(&self, _: &str) -> Result<u64, StoreError> {
+        Err(StoreError::Backend("this function keeps no notices".into()))
+    }
+    async fn mark_notice_read(
+        &self,
+        _: &str,
+        _: &str,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<subsidy_core::notify::Notice>, StoreError> {
+        Err(StoreError::Backend("this function keeps no notices".into()))
+    }
+}
+
+/// The notices, read and written: the submission function's.
+pub fn serve_notices(ports: &mut subsidy_core::service::Ports, sdk: &aws_config::SdkConfig, config: &ServiceConfig) {
+    ports.notices = Arc::new(DynamoStore::new(dynamo_client(sdk), &config.table));
+}
+
+/// The notices, written only (the nightly digest): reads answer an error.
+pub fn serve_notice_writes(
+    ports: &mut subsidy_core::service::Ports,
+    sdk: &aws_config::SdkConfig,
+    config: &ServiceConfig,
+) {
+    struct Writes(DynamoStore);
+    #[async_trait::async_trait]
+    impl subsidy_core::notify::NoticeStore for Writes {
+        async fn put_notices(&self, n: &[subsidy_core::notify::Addressed]) -> Result<usize, StoreError> {
+            <DynamoStore as subsidy_core::notify::NoticeStore>::put_notices(&self.0, n).await
+        }
+        async fn notices(
+            &self,
+            r: &str,
+            p: &PageRequest,
+        ) -> Result<subsidy_core::ports::Page<subsidy_core::notify::Notice>, StoreError> {
+            NoNotices.notices(r, p).await
+        }
+        async fn unread_notices(&self, r: &str) -> Result<u64, StoreError> {
+            NoNotices.unread_notices(r).await
+        }
+        async fn mark_notice_read(
+            &self,
+            r: &str,
+            id: &str,
+            at: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Option<subsidy_core::notify::Notice>, StoreError> {
+            NoNotices.mark_notice_read(r, id, at).await
+        }
+    }
+    ports.notices = Arc::new(Writes(DynamoStore::new(dynamo_client(sdk), &config.table)));
 }
 
 /// [`ports`] on the given clients.
@@ -338,7 +413,7 @@ pub async fn ports_on(
         idempotency: store.clone(),
         stats: store.clone(),
         payout: store.clone(),
-        notices: store.clone(),
+        notices: Arc::new(NoNotices),
         staff: store.clone(),
         staff_authority: Arc::new(crate::cache::CachedStaff::new(store, config.staff_cache_ttl)),
         clock,
