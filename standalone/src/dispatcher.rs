@@ -17,7 +17,7 @@ use std::time::Duration;
 use subsidy_core::Services;
 use subsidy_core::application::dispatch::{ChangeRecord, route};
 use subsidy_core::notify::sms::{Delivery, Notifier, SMS_MAX_ATTEMPTS, SmsQueue, SmsSender, backoff};
-use subsidy_infra::sqlite::SqliteStore;
+use subsidy_infra::sqlite::{QueuedSms, SqliteStore};
 use tokio::sync::Mutex;
 
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -78,32 +78,39 @@ impl Dispatcher {
     /// handled.
     async fn send_sms(&self) -> anyhow::Result<u64> {
         let now = self.services.now();
-        let due = self.store.due_sms(now, 50).await?;
-        let mut handled = 0;
-        for queued in &due {
-            for _ in 0..self.times() {
-                let job = &queued.job;
-                match self.sms.deliver(job).await {
-                    Ok(Delivery::Sent | Delivery::Nothing) => self.store.sms_done(job, None).await?,
-                    // Another sender holds it, or it was sent: leave it be.
-                    Ok(Delivery::AlreadySent) => {}
-                    Ok(Delivery::Later(at)) => self.store.sms_later(job, at, None).await?,
-                    Err(e) => {
-                        let attempts = queued.attempts + 1;
-                        if attempts >= SMS_MAX_ATTEMPTS {
-                            tracing::error!(event = "sms_dead_lettered", id = %job.notice.id, kind = %job.notice.kind, attempts, error = %e, "SMS given up");
-                            self.store.sms_done(job, Some(&e.to_string())).await?;
-                        } else {
-                            tracing::warn!(id = %job.notice.id, attempts, error = %e, "SMS failed; will retry");
-                            self.store.sms_later(job, now + backoff(attempts), Some(&e.to_string())).await?;
-                        }
-                        break;
+        let due = self.store.due_sms(now, 200).await?;
+        // Together, as a batch's deliveries are: each job is its own row,
+        // and their claims and marks then share commits instead of
+        // waiting for one another's.
+        let sent = futures::future::join_all(due.iter().map(|queued| self.send_one(queued, now))).await;
+        for result in sent {
+            result?;
+        }
+        Ok(due.len() as u64)
+    }
+
+    async fn send_one(&self, queued: &QueuedSms, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+        let job = &queued.job;
+        for _ in 0..self.times() {
+            match self.sms.deliver(job).await {
+                Ok(Delivery::Sent | Delivery::Nothing) => self.store.sms_done(job, None).await?,
+                // Another sender holds it, or it was sent: leave it be.
+                Ok(Delivery::AlreadySent) => {}
+                Ok(Delivery::Later(at)) => self.store.sms_later(job, at, None).await?,
+                Err(e) => {
+                    let attempts = queued.attempts + 1;
+                    if attempts >= SMS_MAX_ATTEMPTS {
+                        tracing::error!(event = "sms_dead_lettered", id = %job.notice.id, kind = %job.notice.kind, attempts, error = %e, "SMS given up");
+                        self.store.sms_done(job, Some(&e.to_string())).await?;
+                    } else {
+                        tracing::warn!(id = %job.notice.id, attempts, error = %e, "SMS failed; will retry");
+                        self.store.sms_later(job, now + backoff(attempts), Some(&e.to_string())).await?;
                     }
+                    return Ok(());
                 }
             }
-            handled += 1;
         }
-        Ok(handled)
+        Ok(())
     }
 
     /// From now on, deliver everything twice (see the field).
