@@ -278,6 +278,13 @@ async fn the_company_urges_an_overdue_step_once_per_working_day_and_its_reviewer
     for other in ["company-b", "pm-a", "community-nanyuan"] {
         urge(&app.login(other).await, &id, version).await.expect(404, "not_found");
     }
+    // Bodies that are not an urge: refused with a 4xx, nothing written.
+    let path = format!("/api/v1/applications/{id}/urge");
+    for bad in [json!({}), json!({"version": "one"}), json!({"version": version, "reason": "快"})] {
+        let r = company.post(&path, bad.clone()).await;
+        assert!(r.status.is_client_error() && !r.code().is_empty(), "{bad}: {} {}", r.status, r.body);
+        assert_eq!(company.app_version(&id).await, version, "{bad}: nothing written");
+    }
     let urged = urge(&company, &id, version).await.ok();
     assert_eq!((urged["state"].as_str(), urged["mayUrge"].as_bool()), (Some("pending_community"), Some(false)));
     assert!(urged["urgedAt"].is_string(), "{urged}");
