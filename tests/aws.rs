@@ -6,6 +6,12 @@
 //! Lambda's event-source mappings do in the cloud, [`AwsStack::pump`] does
 //! here: it reads the table's stream, new objects and the tier queues, turns
 //! them into the JSON Lambda delivers, and feeds the real consumers.
+//!
+//! One thing SQS does by its own clock the pump does by the test's: an SMS
+//! job that waits (quiet hours, a retry's backoff) is kept by
+//! [`SmsLater`] and put back on the SMS queue when the test clock reaches
+//! its time. The SQS side of waiting (a delay, a visibility) has its own
+//! test against the emulator, on seconds.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -18,6 +24,7 @@ use aws_sdk_dynamodb::types::{
 use serde_json::{Value, json};
 use subsidy_core::Services;
 use subsidy_core::identity::Tier;
+use subsidy_core::notify::sms::{Notifier, SmsJob, SmsMessage, SmsRedelivery, SmsSender};
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::Clock;
 use subsidy_infra::aws::{self, Clients, DynamoStore, ServiceConfig, SqsQueues};
@@ -298,6 +305,86 @@ pub struct AwsStack {
     shutdown: tokio::sync::watch::Sender<bool>,
     /// Every event handed to its consumer twice (the duplicate-delivery suite).
     twice: std::sync::atomic::AtomicBool,
+    /// Where the stream's consumer queues SMS jobs (the SMS queue).
+    pub sms_jobs: aws::SqsSmsQueue,
+    /// The SMS queue's consumer, as the dispatch function builds it (its
+    /// waiting jobs kept by `sms_later`).
+    pub sms: dispatch::SmsConsumer,
+    pub sms_later: Arc<SmsLater>,
+}
+
+/// SMS jobs waiting on the test clock: what SQS's delays and visibility
+/// do for the dispatch function in the cloud.
+pub struct SmsLater {
+    clock: Arc<dyn Clock>,
+    /// The test's own client (not the function's): putting a job back is
+    /// the queue's doing.
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    waiting: std::sync::Mutex<Vec<(chrono::DateTime<chrono::Utc>, SmsJob)>>,
+}
+
+impl SmsLater {
+    /// Puts the jobs whose time has come back on the queue; how many.
+    async fn release_due(&self) -> u64 {
+        let now = self.clock.now();
+        let due: Vec<SmsJob> = {
+            let mut waiting = self.waiting.lock().unwrap();
+            let (due, rest): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|(at, _)| *at <= now);
+            *waiting = rest;
+            due.into_iter().map(|(_, job)| job).collect()
+        };
+        for job in &due {
+            let body = serde_json::to_string(job).unwrap();
+            self.sqs.send_message().queue_url(&self.url).message_body(body).send().await.expect("SMS job put back");
+        }
+        due.len() as u64
+    }
+
+    /// How many jobs wait.
+    pub fn waiting(&self) -> usize {
+        self.waiting.lock().unwrap().len()
+    }
+}
+
+#[async_trait::async_trait]
+impl SmsRedelivery for SmsLater {
+    async fn resend(&self, job: &SmsJob, at: chrono::DateTime<chrono::Utc>) -> subsidy_core::ports::StoreResult<()> {
+        self.waiting.lock().unwrap().push((at, job.clone()));
+        Ok(())
+    }
+
+    async fn hold(
+        &self,
+        job: &SmsJob,
+        receipt: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> subsidy_core::ports::StoreResult<()> {
+        // Out of sight until `at`: gone from the queue now, back then.
+        // (A second delivery of the same message finds it gone already.)
+        let _ = self.sqs.delete_message().queue_url(&self.url).receipt_handle(receipt).send().await;
+        self.waiting.lock().unwrap().push((at, job.clone()));
+        Ok(())
+    }
+}
+
+/// The SMS the stack's sender sends: to the test's recording gateway
+/// (which may fail a send), then through SNS on the emulator, as the
+/// dispatch function sends with `SMS_NOTIFIER=sns` (so the role's grant is
+/// exercised).
+struct RecordedSns {
+    gateway: Option<Arc<dyn Notifier>>,
+    sns: aws::SnsNotifier,
+}
+
+#[async_trait::async_trait]
+impl Notifier for RecordedSns {
+    async fn send(&self, message: &SmsMessage) -> Result<(), String> {
+        if let Some(g) = &self.gateway {
+            g.send(message).await?;
+        }
+        self.sns.send(message).await
+    }
 }
 
 #[derive(Default)]
@@ -496,17 +583,21 @@ impl AwsStack {
         keys: Arc<Hs256>,
         interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
     ) -> AwsStack {
-        AwsStack::start_behind(clock, keys, interceptor, None).await
+        AwsStack::start_behind(clock, keys, interceptor, None, None).await
     }
 
     /// [`Self::start_with`]; with `oidc`, the routers stand behind that
     /// issuer's tokens (as behind API Gateway's JWT authorizer), with no
     /// dev login.
+    ///
+    /// SMS go through SNS on the emulator and, with `sms_gateway`, to it
+    /// first (the test's recording double).
     pub async fn start_behind(
         clock: Arc<dyn Clock>,
         keys: Arc<Hs256>,
         interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
         oidc: Option<Arc<subsidy_infra::oidc::OidcVerifier>>,
+        sms_gateway: Option<Arc<dyn Notifier>>,
     ) -> AwsStack {
         std::env::var("AWS_ENDPOINT_URL").expect("the AWS emulator: run through scripts/with-moto.sh (make test does)");
         let sdk = aws::sdk_config().await;
@@ -548,8 +639,33 @@ impl AwsStack {
             })
             .await;
         }
-        let services =
-            Arc::new(aws::services_on(clients.clone(), &config, clock).await.expect("services on the emulator"));
+        let services = Arc::new(
+            aws::services_on(clients.clone(), &config, clock.clone()).await.expect("services on the emulator"),
+        );
+        let mut sns = aws_sdk_sns::config::Builder::from(&sdk);
+        for i in &interceptors {
+            sns.push_interceptor(i.clone());
+        }
+        let sns = aws::SnsNotifier::new(aws_sdk_sns::Client::from_conf(sns.build()));
+        let sms_jobs = aws::SqsSmsQueue::new(clients.sqs.clone(), &resources.queues["SmsQueue"], clock.clone());
+        let sms_later = Arc::new(SmsLater {
+            clock: clock.clone(),
+            sqs: aws::sqs_client(&sdk),
+            url: resources.queues["SmsQueue"].clone(),
+            waiting: Default::default(),
+        });
+        let audit_out = DynamoStore::new(clients.dynamo.clone(), &resources.table);
+        let sms = dispatch::SmsConsumer {
+            sender: SmsSender {
+                settings: Arc::new(config.policy.sms.clone()),
+                clock,
+                companies: Arc::new(audit_out.clone()),
+                ledger: Arc::new(audit_out.clone()),
+                notifier: Arc::new(RecordedSns { gateway: sms_gateway, sns }),
+            },
+            queue: sms_later.clone(),
+            dead: Arc::new(aws::SqsDeadLetters::new(clients.sqs.clone(), &resources.queues["SmsDeadLetterQueue"])),
+        };
         let queues = SqsQueues::new(
             clients.sqs.clone(),
             HashMap::from([
@@ -580,13 +696,14 @@ impl AwsStack {
             ("SubdistrictQueue", "SubdistrictDeadLetterQueue"),
             ("DistrictQueue", "DistrictDeadLetterQueue"),
             ("ExportQueue", "ExportDeadLetterQueue"),
+            ("SmsQueue", "SmsDeadLetterQueue"),
         ]
         .into_iter()
         .map(|(queue, dlq)| (queue, aws::SqsDeadLetters::new(clients.sqs.clone(), &resources.queues[dlq])))
         .collect();
         AwsStack {
             store: DynamoStore::new(aws::dynamo_client(&sdk), &resources.table),
-            audit_out: DynamoStore::new(clients.dynamo.clone(), &resources.table),
+            audit_out,
             sdk,
             resources,
             submission: submission::consumers(Arc::new(submission::App::new(&services.ports))),
@@ -600,6 +717,9 @@ impl AwsStack {
             pump: Mutex::new(PumpState::default()),
             shutdown,
             twice: Default::default(),
+            sms_jobs,
+            sms,
+            sms_later,
         }
     }
 
@@ -646,6 +766,21 @@ impl AwsStack {
             .map(|m| (m.message_id.clone().unwrap_or_default(), m.receipt_handle.clone().unwrap_or_default()))
             .collect();
         Some((json!({ "Records": records }), handles))
+    }
+
+    /// How many messages a queue of the template holds (visible ones).
+    pub async fn queue_depth(&self, logical: &str) -> u64 {
+        let out = aws::sqs_client(&self.sdk)
+            .get_queue_attributes()
+            .queue_url(&self.resources.queues[logical])
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .expect("queue attributes");
+        out.attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Deletes received messages, as the event-source mapping does for the
@@ -707,9 +842,10 @@ impl AwsStack {
                     if !dispatched.is_empty() {
                         let event =
                             serde_json::from_value(json!({ "Records": dispatched })).expect("a Lambda DynamoDB event");
+                        let sms = dispatch::SmsJobs { settings: &self.sms.sender.settings, queue: &self.sms_jobs };
                         let response = as_function(
                             "DispatchFunction",
-                            dispatch::handle_stream(&self.queues, &self.audit_out, event),
+                            dispatch::handle_stream(&self.queues, &self.audit_out, sms, event),
                         )
                         .await;
                         pass.failures += response.batch_item_failures.len() as u64;
@@ -754,6 +890,27 @@ impl AwsStack {
                     if !failed.is_empty() {
                         break;
                     }
+                }
+            }
+            // The SMS queue (dispatch's), with the jobs whose wait is over.
+            pass.messages += self.sms_later.release_due().await;
+            while let Some((event, handles)) = self.receive_from("SmsQueue").await {
+                pass.messages += handles.len() as u64;
+                pass.invocations += 1;
+                for _ in 1..self.times() {
+                    let again = serde_json::from_value(event.clone()).expect("a Lambda SQS event");
+                    as_function("DispatchFunction", dispatch::handle_sms(&self.sms, again)).await;
+                }
+                let event = serde_json::from_value(event).expect("a Lambda SQS event");
+                let response = as_function("DispatchFunction", dispatch::handle_sms(&self.sms, event)).await;
+                // Reported failed: held out of sight (`SmsLater` took it
+                // off the queue), or to come again.
+                let failed: HashSet<&str> = response.failed_ids().into_iter().collect();
+                let done: Vec<String> =
+                    handles.iter().filter(|(id, _)| !failed.contains(id.as_str())).map(|(_, r)| r.clone()).collect();
+                self.delete_from("SmsQueue", &done).await;
+                if !failed.is_empty() {
+                    break;
                 }
             }
             while let Some((event, handles)) = self.receive_from("ExportQueue").await {

@@ -97,6 +97,10 @@ pub fn uses_of(call: &Call, names: &Names) -> Vec<Use> {
                 let queue = names.queue(r["QueueUrl"].as_str().unwrap_or_default());
                 vec![use_("sqs:SendMessage", queue_arn(&queue), none(), call.op.clone())]
             }
+            "ChangeMessageVisibility" | "DeleteMessage" => {
+                let queue = names.queue(r["QueueUrl"].as_str().unwrap_or_default());
+                vec![use_(&format!("sqs:{}", call.op), queue_arn(&queue), none(), call.op.clone())]
+            }
             other => vec![use_(&format!("sqs:{other}"), "*".into(), none(), call.op.clone())],
         },
         Service::Kms => {
@@ -112,6 +116,9 @@ pub fn uses_of(call: &Call, names: &Names) -> Vec<Use> {
                 call.op.clone(),
             )]
         }
+        // A message straight to a phone number names no topic: IAM checks
+        // it against "*".
+        Service::Sns => vec![use_(&format!("sns:{}", call.op), "*".into(), none(), call.op.clone())],
         Service::S3 => s3_uses(call, names)
             .into_iter()
             .map(|(action, resource, context, because)| use_(&action, resource, context, because))

@@ -153,7 +153,9 @@ impl TestApp {
             subsidy_standalone::ISSUER,
             subsidy_standalone::AUDIENCE,
         ));
-        let stack = aws::AwsStack::start_behind(clock.clone(), keys.clone(), interceptor, oidc).await;
+        let sms = sms::SmsDouble::start().await;
+        let gateway = Arc::new(subsidy_infra::sms_http::HttpGateway::new(&sms.url, sms.secret.as_bytes()));
+        let stack = aws::AwsStack::start_behind(clock.clone(), keys.clone(), interceptor, oidc, Some(gateway)).await;
         learn_demo_numbers(&stack.services).await;
         TestApp {
             base: format!("http://{}", stack.addr),
@@ -162,7 +164,7 @@ impl TestApp {
             services: stack.services.clone(),
             keys,
             backend: Backend::Aws(Box::new(stack)),
-            sms: sms::SmsDouble::start().await,
+            sms,
             _pii: pii::Report,
         }
     }
@@ -259,9 +261,18 @@ impl TestApp {
     /// From now on every event and message is handed to its consumer twice,
     /// on either backend (the duplicate-delivery suite).
     pub fn deliver_everything_twice(&self) {
+        self.deliver_twice(true)
+    }
+
+    /// Back to delivering each event and message once.
+    pub fn deliver_everything_once(&self) {
+        self.deliver_twice(false)
+    }
+
+    fn deliver_twice(&self, on: bool) {
         match &self.backend {
-            Backend::Standalone { stack, .. } => stack.dispatcher.deliver_everything_twice(true),
-            Backend::Aws(a) => a.deliver_everything_twice(true),
+            Backend::Standalone { stack, .. } => stack.dispatcher.deliver_everything_twice(on),
+            Backend::Aws(a) => a.deliver_everything_twice(on),
         }
     }
 

@@ -40,6 +40,8 @@ pub enum Service {
     Sqs,
     S3,
     Kms,
+    /// SMS: SNS's query protocol (`Action=Publish&…`, form-encoded).
+    Sns,
 }
 
 tokio::task_local! {
@@ -103,6 +105,15 @@ impl Storable for InFlight {
     type Storer = StoreReplace<Self>;
 }
 
+/// The action of an SNS query-protocol request (`Action=Publish&…`).
+fn sns_action(body: Option<&[u8]>) -> Option<String> {
+    let body = std::str::from_utf8(body?).ok()?;
+    url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.into_owned())
+        .filter(|_| body.contains("Version=2010-03-31"))
+}
+
 fn json_body(bytes: Option<&[u8]>) -> Value {
     bytes.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null)
 }
@@ -126,12 +137,16 @@ impl Intercept for Meter {
             (Service::Sqs, op.to_string())
         } else if let Some(op) = target.strip_prefix("TrentService.") {
             (Service::Kms, op.to_string())
+        } else if let Some(op) = sns_action(req.body().bytes()) {
+            (Service::Sns, op)
         } else if req.uri().contains("list-type=") {
             (Service::S3, "LIST".to_string())
         } else {
             (Service::S3, req.method().to_string())
         };
-        let request = if service == Service::S3 { Value::Null } else { json_body(req.body().bytes()) };
+        // S3 bodies are documents; SNS bodies hold a phone number.
+        let request =
+            if matches!(service, Service::S3 | Service::Sns) { Value::Null } else { json_body(req.body().bytes()) };
         let uri = req.uri().to_string();
         cfg.interceptor_state().store_put(InFlight { service, op, request, uri, function: current_function() });
         Ok(())
@@ -166,7 +181,8 @@ impl Intercept for Meter {
             return Ok(());
         };
         let ok = r.status().is_success();
-        let response = if f.service == Service::S3 { Value::Null } else { json_body(r.body().bytes()) };
+        let response =
+            if matches!(f.service, Service::S3 | Service::Sns) { Value::Null } else { json_body(r.body().bytes()) };
         self.0.lock().unwrap().push(call(response, ok, r.status().as_u16(), false));
         Ok(())
     }
@@ -357,6 +373,9 @@ impl Accountant {
                 }
                 // The audit key's MAC: one per cold start, not per request.
                 Service::Kms => {}
+                // An SMS is priced per message and country, apart
+                // (docs/BENCHMARKS.md); the request itself is free.
+                Service::Sns => self.usage.add(format!("sns.op.{}", c.op), 1.0),
             }
         }
     }

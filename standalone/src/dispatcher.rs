@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use subsidy_core::Services;
 use subsidy_core::application::dispatch::{ChangeRecord, route};
-use subsidy_core::notify::sms::{Delivery, Notifier, SMS_MAX_ATTEMPTS, SmsQueue, SmsSender, backoff};
+use subsidy_core::notify::sms::{Delivery, Next, Notifier, SmsJob, SmsQueue, SmsSender, SmsSettings};
 use subsidy_infra::sqlite::{QueuedSms, SqliteStore};
 use tokio::sync::Mutex;
 
@@ -52,11 +52,13 @@ impl Dispatcher {
         store: SqliteStore,
         services: Arc<Services>,
         batch_queue: Arc<crate::batch_queue::LocalBatchQueue>,
+        sms: SmsSettings,
         notifier: Arc<dyn Notifier>,
     ) -> Arc<Dispatcher> {
         let payout = disbursement::App::new(&services.ports);
         let sms = SmsSender {
-            cx: services.cx.clone(),
+            settings: Arc::new(sms),
+            clock: services.cx.clock.clone(),
             companies: services.ports.companies.clone(),
             ledger: Arc::new(store.clone()),
             notifier,
@@ -82,30 +84,28 @@ impl Dispatcher {
         // Together, as a batch's deliveries are: each job is its own row,
         // and their claims and marks then share commits instead of
         // waiting for one another's.
-        let sent = futures::future::join_all(due.iter().map(|queued| self.send_one(queued, now))).await;
+        let sent = futures::future::join_all(due.iter().map(|queued| self.send_one(queued))).await;
         for result in sent {
             result?;
         }
         Ok(due.len() as u64)
     }
 
-    async fn send_one(&self, queued: &QueuedSms, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
-        let job = &queued.job;
+    async fn send_one(&self, queued: &QueuedSms) -> anyhow::Result<()> {
+        // The table counts the job's failures; the sender decides from them.
+        let job = SmsJob { failures: queued.attempts, ..queued.job.clone() };
         for _ in 0..self.times() {
-            match self.sms.deliver(job).await {
-                Ok(Delivery::Sent | Delivery::Nothing) => self.store.sms_done(job, None).await?,
+            match self.sms.attempt(&job).await {
+                Next::Done(Delivery::Sent | Delivery::Nothing) => self.store.sms_done(&job, None).await?,
                 // Another sender holds it, or it was sent: leave it be.
-                Ok(Delivery::AlreadySent) => {}
-                Ok(Delivery::Later(at)) => self.store.sms_later(job, at, None).await?,
-                Err(e) => {
-                    let attempts = queued.attempts + 1;
-                    if attempts >= SMS_MAX_ATTEMPTS {
-                        tracing::error!(event = "sms_dead_lettered", id = %job.notice.id, kind = %job.notice.kind, attempts, error = %e, "SMS given up");
-                        self.store.sms_done(job, Some(&e.to_string())).await?;
-                    } else {
-                        tracing::warn!(id = %job.notice.id, attempts, error = %e, "SMS failed; will retry");
-                        self.store.sms_later(job, now + backoff(attempts), Some(&e.to_string())).await?;
-                    }
+                Next::Done(_) => {}
+                Next::Hold(at) => self.store.sms_later(&job, at, None).await?,
+                Next::Retry { at, error, .. } => {
+                    self.store.sms_later(&job, at, Some(&error)).await?;
+                    return Ok(());
+                }
+                Next::Dead(error) => {
+                    self.store.sms_done(&job, Some(&error)).await?;
                     return Ok(());
                 }
             }
@@ -197,15 +197,10 @@ impl Dispatcher {
             }
             // And the SMS those notices send, queued (idempotent per notice).
             if noticed.is_ok() {
-                let jobs = match self.services.policy().await {
-                    Ok(p) => Ok(subsidy_core::notify::sms_jobs(&p.sms, &changes)),
-                    Err(e) => Err(e),
-                };
-                noticed = match jobs {
-                    Ok(jobs) if jobs.is_empty() => noticed,
-                    Ok(jobs) => SmsQueue::enqueue(&self.store, &jobs).await.map(|()| 0).map_err(Into::into),
-                    Err(e) => Err(e),
-                };
+                let jobs = subsidy_core::notify::sms_jobs(&self.sms.settings, &changes);
+                if !jobs.is_empty() {
+                    noticed = SmsQueue::enqueue(&self.store, &jobs).await.map(|()| 0).map_err(Into::into);
+                }
             }
             if let Err(e) = noticed {
                 let first = batch[0].seq;

@@ -358,7 +358,8 @@ impl Stack {
             Some(g) => Arc::new(subsidy_infra::sms_http::HttpGateway::new(&g.url, g.secret.as_bytes())),
             None => Arc::new(subsidy_core::notify::sms::LogNotifier),
         };
-        let dispatcher = Dispatcher::new(store.clone(), services.clone(), batch_queue, notifier);
+        let sms = services.policy().await.context("reading the policy's SMS settings")?.sms.clone();
+        let dispatcher = Dispatcher::new(store.clone(), services.clone(), batch_queue, sms, notifier);
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let background = config.dispatch.then(|| dispatcher.spawn(rx.clone()));
         if let Some(every) = config.nightly_every {

@@ -84,8 +84,13 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
     assert!(!batches.is_empty());
     for batch in &batches {
         for _ in 0..2 {
-            let r =
-                dispatch::handle_stream(&a.queues, &a.audit_out, serde_json::from_value(batch.clone()).unwrap()).await;
+            let r = dispatch::handle_stream(
+                &a.queues,
+                &a.audit_out,
+                dispatch::SmsJobs { settings: &a.sms.sender.settings, queue: &a.sms_jobs },
+                serde_json::from_value(batch.clone()).unwrap(),
+            )
+            .await;
             assert!(r.batch_item_failures.is_empty(), "{r:?}");
         }
     }
@@ -202,6 +207,63 @@ async fn a_message_that_can_never_succeed_goes_to_the_dead_letter_queue_without_
     let dead = dead_lettered(a, "ExportDeadLetterQueue").await;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(dead[0].1.starts_with("bad batch-queue message"), "{dead:?}");
+
+    // The SMS queue (the dispatch function's).
+    sqs.send_message().queue_url(&a.resources.queues["SmsQueue"]).message_body("{\"to\": 1}").send().await.unwrap();
+    let (event, _) = a.receive_from("SmsQueue").await.expect("the poison job");
+    let r = subsidy_tests::metering::as_function(
+        "DispatchFunction",
+        dispatch::handle_sms(&a.sms, serde_json::from_value(event).unwrap()),
+    )
+    .await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    let dead = dead_lettered(a, "SmsDeadLetterQueue").await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].0, "{\"to\": 1}");
+    assert!(dead[0].1.starts_with("not an SMS job"), "{dead:?}");
+    a.stop();
+}
+
+/// The SMS queue waits by SQS's own clock (the suites' `SmsLater` stands
+/// in for it on the test clock): a job sent again with a delay is not
+/// received before it, and a message held is not received again until its
+/// visibility runs out. In seconds here; quiet hours are hours.
+#[tokio::test]
+#[ignore = "needs the AWS emulator; make test runs it through scripts/with-moto.sh"]
+async fn an_sms_job_waits_on_the_queue_by_a_delay_or_by_its_visibility() {
+    use subsidy_core::notify::sms::{SmsJob, SmsRedelivery};
+    let app = TestApp::spawn_aws().await;
+    let a = app.aws();
+    let job = SmsJob {
+        to: "m:13800138000".into(),
+        notice: subsidy_core::notify::Notice {
+            id: "0000000000001-A.1.area_awaiting_confirmation".into(),
+            kind: subsidy_core::notify::NoticeKind::AreaAwaitingConfirmation,
+            application_id: Some("A".into()),
+            version: Some(1),
+            params: Default::default(),
+            at: chrono::Utc::now(),
+            read_at: None,
+        },
+        failures: 2,
+    };
+    let wait = chrono::Duration::seconds(3);
+    let soon = || subsidy_core::ports::Clock::now(app.clock.as_ref()) + wait;
+    let after = || tokio::time::sleep(std::time::Duration::from_millis(3_500));
+
+    subsidy_tests::metering::as_function("DispatchFunction", a.sms_jobs.resend(&job, soon())).await.unwrap();
+    assert!(a.receive_from("SmsQueue").await.is_none(), "delayed");
+    after().await;
+    let (event, handles) = a.receive_from("SmsQueue").await.expect("there after its delay");
+    let body = event["Records"][0]["body"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<SmsJob>(body).unwrap(), job, "with its failures counted");
+
+    let receipt = &handles[0].1;
+    subsidy_tests::metering::as_function("DispatchFunction", a.sms_jobs.hold(&job, receipt, soon())).await.unwrap();
+    assert!(a.receive_from("SmsQueue").await.is_none(), "held");
+    after().await;
+    let (_, again) = a.receive_from("SmsQueue").await.expect("back when its visibility ran out");
+    assert_eq!(again.len(), 1);
     a.stop();
 }
 

@@ -155,7 +155,7 @@ fn every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm() {
             assert!(r[*q]["Properties"]["RedrivePolicy"].is_object(), "{q} has no dead-letter queue");
         }
     }
-    assert_eq!(dead_letter.len(), 4, "one per tier queue and the export queue");
+    assert_eq!(dead_letter.len(), 5, "one per tier queue, the export queue and the SMS queue");
 }
 
 /// A consumer sends a message that can never succeed straight to the
@@ -202,7 +202,7 @@ fn every_sqs_consumer_may_dead_letter_to_its_own_queues_dead_letter_queue() {
             more => panic!("{name} consumes several queues {more:?}; one dead-letter queue each is not wired"),
         }
     }
-    assert_eq!(consumers, 4, "the three review tiers and disbursement");
+    assert_eq!(consumers, 5, "the three review tiers, disbursement, and dispatch (SMS)");
 }
 
 #[test]
@@ -414,10 +414,11 @@ fn every_function_that_writes_audit_entries_may_derive_the_audit_key() {
 /// `anchors/`, and no function may delete, relax a lock or change the
 /// bucket's configuration.
 /// The dispatch function writes out the audit entries that rode on
-/// application items, puts notices and reads who holds a role at a unit:
-/// it may batch-write into application partitions (`APP#…`) and document
-/// chains, put into notice partitions (`NOTE#…`), query the directory's one
-/// partition, and nothing else (moto evaluates no condition).
+/// application items, puts notices and reads who holds a role at a unit,
+/// and sends their SMS: it may batch-write into application partitions
+/// (`APP#…`) and document chains, put and update in notice partitions
+/// (`NOTE#…`), query the directory's one partition, read a company's
+/// contact, and nothing else (moto evaluates no condition).
 #[test]
 fn the_stream_writes_audit_entries_out_only_into_application_and_document_partitions() {
     let t = template();
@@ -455,6 +456,9 @@ fn the_stream_writes_audit_entries_out_only_into_application_and_document_partit
                 Value::from("dynamodb:Query"),
                 serde_json::json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["STAFF"]}})
             ),
+            // An SMS's claim and mark, on its notice; a company's number.
+            ("SmsLedger".to_string(), Value::from("dynamodb:UpdateItem"), like(&["NOTE#*"])),
+            ("CompanyContact".to_string(), Value::from("dynamodb:GetItem"), like(&["OWNER#*", "COMPANY#*"])),
         ]
     );
 }
@@ -750,13 +754,17 @@ fn the_api_is_throttled_and_every_consumer_has_concurrency_of_its_own() {
         }
         consumers += 1;
         let reserved = &f["Properties"]["ReservedConcurrentExecutions"]["!If"];
-        let param = if sqs.is_empty() { "StreamConsumerConcurrency" } else { "QueueConsumerConcurrency" };
+        let param = if streams.is_empty() { "QueueConsumerConcurrency" } else { "StreamConsumerConcurrency" };
         assert_eq!(reserved[1]["!Ref"], param, "{name} reserves {param}");
         for m in sqs {
-            assert_eq!(
-                m["Properties"]["ScalingConfig"]["MaximumConcurrency"]["!Ref"], "QueueMaximumConcurrency",
-                "{name}"
-            );
+            let most = &m["Properties"]["ScalingConfig"]["MaximumConcurrency"];
+            if streams.is_empty() {
+                assert_eq!(most["!Ref"], "QueueMaximumConcurrency", "{name}");
+            } else {
+                // A queue beside the stream takes the least SQS allows of
+                // the stream's reservation.
+                assert_eq!(most.as_f64(), Some(2.0), "{name}");
+            }
         }
     }
     assert_eq!(consumers, 6, "dispatch, aggregation, three review tiers, disbursement");

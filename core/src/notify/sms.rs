@@ -26,12 +26,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::context::Context;
 use crate::error::Error;
 use crate::fields::Phone;
 use crate::notify::{Addressed, Notice, NoticeKind, Recipient};
 use crate::policy::shanghai;
-use crate::ports::{CompanyStore, StoreResult};
+use crate::ports::{Clock, CompanyStore, StoreResult};
 
 /// The bundled templates, used when a policy names none.
 pub const BUNDLED_TEMPLATES: &str = include_str!("../../../config/sms-templates.json");
@@ -170,7 +169,7 @@ impl SmsSettings {
         notices
             .iter()
             .filter(|a| self.events.contains(&a.notice.kind) && !matches!(a.to, Recipient::Staff(_)))
-            .map(|a| SmsJob { to: a.to.key(), notice: a.notice.clone() })
+            .map(|a| SmsJob { to: a.to.key(), notice: a.notice.clone(), failures: 0 })
             .collect()
     }
 }
@@ -282,6 +281,14 @@ fn role_name(lang: Lang, code: &str) -> Option<&'static str> {
 pub struct SmsJob {
     pub to: String,
     pub notice: Notice,
+    /// Attempts that failed so far (a queue that cannot count them for the
+    /// job sends it again with this one more).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One message for the gateway. `Debug` masks the number.
@@ -326,6 +333,23 @@ pub trait SmsQueue: Send + Sync {
     async fn enqueue(&self, jobs: &[SmsJob]) -> StoreResult<()>;
 }
 
+/// A queue that brings a job back later (AWS: SQS, whose longest delay is
+/// 15 minutes and longest visibility 12 hours).
+#[async_trait]
+pub trait SmsRedelivery: Send + Sync {
+    /// Sends `job` again, to arrive at `at` (at most [`SMS_LONGEST_DELAY`]
+    /// from now).
+    async fn resend(&self, job: &SmsJob, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Keeps the message in hand (`receipt`, carrying `job`) out of sight
+    /// until `at` (at most [`SMS_LONGEST_HOLD`] from now); it is not deleted.
+    async fn hold(&self, job: &SmsJob, receipt: &str, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// SQS's longest message delay.
+pub const SMS_LONGEST_DELAY: Duration = Duration::minutes(15);
+/// SQS's longest visibility timeout.
+pub const SMS_LONGEST_HOLD: Duration = Duration::hours(12);
+
 /// Which notices' messages were sent: the sender's claim and mark.
 #[async_trait]
 pub trait SmsLedger: Send + Sync {
@@ -365,7 +389,9 @@ pub fn backoff(attempt: u32) -> Duration {
 /// sends once.
 #[derive(Clone)]
 pub struct SmsSender {
-    pub cx: Context,
+    /// The policy's SMS settings (a deployment has one policy).
+    pub settings: Arc<SmsSettings>,
+    pub clock: Arc<dyn Clock>,
     pub companies: Arc<dyn CompanyStore>,
     pub ledger: Arc<dyn SmsLedger>,
     pub notifier: Arc<dyn Notifier>,
@@ -373,10 +399,9 @@ pub struct SmsSender {
 
 impl SmsSender {
     pub async fn deliver(&self, job: &SmsJob) -> Result<Delivery, Error> {
-        let policy = self.cx.policy().await?;
-        let Some(text) = policy.sms.render(&job.notice) else { return Ok(Delivery::Nothing) };
-        let now = self.cx.now();
-        let at = policy.sms.quiet_hours.send_at(now);
+        let Some(text) = self.settings.render(&job.notice) else { return Ok(Delivery::Nothing) };
+        let now = self.clock.now();
+        let at = self.settings.quiet_hours.send_at(now);
         if at > now {
             return Ok(Delivery::Later(at));
         }
@@ -396,10 +421,45 @@ impl SmsSender {
             self.ledger.release_sms(&job.to, &job.notice.id).await?;
             return Err(Error::internal(format!("the SMS gateway refused or failed: {e}")));
         }
-        self.ledger.sms_sent(&job.to, &job.notice.id, self.cx.now()).await?;
+        self.ledger.sms_sent(&job.to, &job.notice.id, self.clock.now()).await?;
         tracing::info!(event = "sms_sent", kind = %job.notice.kind, id = %job.notice.id, "SMS sent");
         Ok(Delivery::Sent)
     }
+
+    /// One attempt at a job, and what its queue is to do next: the retry
+    /// schedule and the dead letter are decided here, for every queue.
+    pub async fn attempt(&self, job: &SmsJob) -> Next {
+        match self.deliver(job).await {
+            Ok(Delivery::Later(at)) => Next::Hold(at),
+            Ok(done) => Next::Done(done),
+            Err(e) => {
+                let failures = job.failures + 1;
+                let error = e.to_string();
+                if failures >= SMS_MAX_ATTEMPTS {
+                    tracing::error!(event = "sms_dead_lettered", id = %job.notice.id, kind = %job.notice.kind, attempts = failures, error = %error, "SMS given up");
+                    Next::Dead(error)
+                } else {
+                    tracing::warn!(id = %job.notice.id, attempts = failures, error = %error, "SMS failed; will retry");
+                    let at = self.clock.now() + backoff(failures);
+                    Next::Retry { at, job: SmsJob { failures, ..job.clone() }, error }
+                }
+            }
+        }
+    }
+}
+
+/// What a job's queue does after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Sent, sent before or by another, or nothing to send.
+    Done(Delivery),
+    /// Quiet hours: the job waits until then (not a failure).
+    Hold(DateTime<Utc>),
+    /// Failed: `job` (counting this failure) goes again at `at`.
+    Retry { at: DateTime<Utc>, job: SmsJob, error: String },
+    /// Failed the last time: dead-letter the job, with why. Its in-app
+    /// notice stands.
+    Dead(String),
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! The dispatch function: reads the table's stream, writes out the audit
 //! entry that rode on each application write to its own item, records the
-//! in-app notices each change produces (`core::notify`), and sends each
-//! application's arrival at a review tier to that tier's queue.
+//! in-app notices each change produces (`core::notify`), queues the SMS
+//! those notices send, and sends each application's arrival at a review
+//! tier to that tier's queue. It also consumes the SMS queue
+//! ([`handle_sms`]): each job is sent once, through the notifier.
 //!
 //! The stream is the outbox: state changes are written once, and this
 //! function is the only thing that turns them into messages. It keeps the
@@ -18,13 +20,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_lambda_events::dynamodb::Event;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use subsidy_api::lambda::{Consumers, stream_failure};
 use subsidy_core::application::dispatch::route;
 use subsidy_core::identity::Tier;
 use subsidy_core::identity::staff::StaffStore;
 use subsidy_core::notify::NoticeStore;
-use subsidy_core::ports::ArrivalQueue;
+use subsidy_core::notify::sms::{Next, SMS_LONGEST_DELAY, SmsJob, SmsQueue, SmsRedelivery, SmsSender, SmsSettings};
+use subsidy_core::policy::Policy;
+use subsidy_core::ports::{ArrivalQueue, DeadLetterQueue};
 use subsidy_infra::config::{self, ConfigError};
 use subsidy_infra::stream::{AuditWriteOut, change_of, pending_audit};
 
@@ -35,6 +40,15 @@ pub struct Config {
     pub queues: HashMap<Tier, String>,
     /// `TABLE_NAME`: where audit entries are written out.
     pub table: String,
+    /// `POLICY_JSON`: which notices send an SMS, their wording, quiet hours.
+    pub policy: Policy,
+    /// `SMS_QUEUE_URL`: the SMS jobs.
+    pub sms_queue: String,
+    /// `DEAD_LETTER_QUEUE_URL`: the jobs given up.
+    pub sms_dead_letters: String,
+    /// `SMS_NOTIFIER`: `sns` sends through Amazon SNS; `log` (the default)
+    /// only logs that a message would go.
+    pub sns: bool,
 }
 
 impl Config {
@@ -46,8 +60,25 @@ impl Config {
                 (Tier::District, config::var("QUEUE_URL_DISTRICT")?),
             ]),
             table: config::var("TABLE_NAME")?,
+            policy: config::parsed("POLICY_JSON", Policy::from_json)?,
+            sms_queue: config::var("SMS_QUEUE_URL")?,
+            sms_dead_letters: config::var("DEAD_LETTER_QUEUE_URL")?,
+            sns: match config::var("SMS_NOTIFIER").as_deref() {
+                Ok("sns") => true,
+                Ok("log") | Err(_) => false,
+                Ok(_) => {
+                    return Err(ConfigError::Invalid { name: "SMS_NOTIFIER", reason: "must be sns or log".into() });
+                }
+            },
         })
     }
+}
+
+/// Where the SMS a batch's notices send are queued.
+#[derive(Clone, Copy)]
+pub struct SmsJobs<'a> {
+    pub settings: &'a SmsSettings,
+    pub queue: &'a dyn SmsQueue,
 }
 
 /// Where the stream's consumer writes: audit entries out to their own
@@ -57,7 +88,12 @@ pub trait Outputs: AuditWriteOut + NoticeStore + StaffStore {}
 impl<T: AuditWriteOut + NoticeStore + StaffStore> Outputs for T {}
 
 /// Handles one stream batch in order; see the module docs for failures.
-pub async fn handle_stream(queue: &dyn ArrivalQueue, out: &dyn Outputs, event: Event) -> DynamoDbEventResponse {
+pub async fn handle_stream(
+    queue: &dyn ArrivalQueue,
+    out: &dyn Outputs,
+    sms: SmsJobs<'_>,
+    event: Event,
+) -> DynamoDbEventResponse {
     let first = || event.records.first().and_then(|r| r.change.sequence_number.clone()).unwrap_or_default();
     let mut entries = Vec::new();
     let mut changes = Vec::new();
@@ -78,6 +114,15 @@ pub async fn handle_stream(queue: &dyn ArrivalQueue, out: &dyn Outputs, event: E
     // Each notice is put only if absent: a retried batch adds none.
     if let Err(e) = subsidy_core::notify::record(out, out, &changes).await {
         tracing::error!(error = %e, changes = changes.len(), "notices not recorded; the batch is retried");
+        return stream_failure(first());
+    }
+    // Their SMS, after them (a job is sent only for a notice that is
+    // there); a retried batch queues them again, and the ledger sends once.
+    let jobs = subsidy_core::notify::sms_jobs(sms.settings, &changes);
+    if !jobs.is_empty()
+        && let Err(e) = sms.queue.enqueue(&jobs).await
+    {
+        tracing::error!(error = %e, jobs = jobs.len(), "SMS jobs not queued; the batch is retried");
         return stream_failure(first());
     }
     for record in &event.records {
@@ -103,12 +148,81 @@ pub async fn handle_stream(queue: &dyn ArrivalQueue, out: &dyn Outputs, event: E
     DynamoDbEventResponse::default()
 }
 
-/// The dispatch function's consumer: the table's stream.
-pub fn consumers(queue: Arc<dyn ArrivalQueue>, audit: Arc<dyn Outputs>) -> Consumers {
-    Consumers::default().stream(move |event| {
-        let (queue, audit) = (queue.clone(), audit.clone());
-        async move { handle_stream(queue.as_ref(), audit.as_ref(), event).await }
-    })
+/// The SMS queue's consumer: the sender, and where a job goes when it
+/// waits or is given up.
+#[derive(Clone)]
+pub struct SmsConsumer {
+    pub sender: SmsSender,
+    pub queue: Arc<dyn SmsRedelivery>,
+    pub dead: Arc<dyn DeadLetterQueue>,
+}
+
+/// Handles one batch of SMS jobs, together. A job sent, sent before, or
+/// with nothing to send is acknowledged. One that waits (quiet hours, a
+/// retry's backoff) comes back through the queue: sent again with a delay
+/// when that is within SQS's 15 minutes (a retry carries its failure
+/// count), else kept out of sight until then (reported failed, so Lambda
+/// keeps it). One given up, or not a job at all, goes to the dead-letter
+/// queue. Whatever cannot be done now is reported failed, for redelivery.
+pub async fn handle_sms(sms: &SmsConsumer, event: SqsEvent) -> SqsBatchResponse {
+    let one = |message: SqsMessage| async move {
+        let id = message.message_id.unwrap_or_default();
+        let body = message.body.unwrap_or_default();
+        let receipt = message.receipt_handle.unwrap_or_default();
+        let kept = match serde_json::from_str::<SmsJob>(&body) {
+            Err(e) => sms.dead.dead_letter(&body, &format!("not an SMS job: {e}")).await.map(|()| false),
+            Ok(job) => match sms.sender.attempt(&job).await {
+                Next::Done(_) => Ok(false),
+                Next::Hold(at) if at - sms.sender.clock.now() <= SMS_LONGEST_DELAY => {
+                    sms.queue.resend(&job, at).await.map(|()| false)
+                }
+                Next::Hold(at) => sms.queue.hold(&job, &receipt, at).await.map(|()| true),
+                Next::Retry { at, job, .. } => sms.queue.resend(&job, at).await.map(|()| false),
+                Next::Dead(error) => sms.dead.dead_letter(&body, &error).await.map(|()| false),
+            },
+        };
+        match kept {
+            Ok(false) => None,
+            Ok(true) => Some(id),
+            Err(e) => {
+                tracing::error!(message_id = %id, error = %e, "SMS job not settled; it will be redelivered");
+                Some(id)
+            }
+        }
+    };
+    let mut response = SqsBatchResponse::default();
+    for id in futures::future::join_all(event.records.into_iter().map(one)).await.into_iter().flatten() {
+        response.add_failure(id);
+    }
+    response
+}
+
+/// The dispatch function's consumers: the table's stream, and the SMS queue.
+pub fn consumers(
+    queue: Arc<dyn ArrivalQueue>,
+    audit: Arc<dyn Outputs>,
+    sms_jobs: Arc<dyn SmsQueue>,
+    sms: SmsConsumer,
+) -> Consumers {
+    let settings = sms.sender.settings.clone();
+    let sms = Arc::new(sms);
+    Consumers::default()
+        .stream(move |event| {
+            let (queue, audit, settings, jobs) = (queue.clone(), audit.clone(), settings.clone(), sms_jobs.clone());
+            async move {
+                handle_stream(
+                    queue.as_ref(),
+                    audit.as_ref(),
+                    SmsJobs { settings: &settings, queue: jobs.as_ref() },
+                    event,
+                )
+                .await
+            }
+        })
+        .sqs(move |event| {
+            let sms = sms.clone();
+            async move { handle_sms(&sms, event).await }
+        })
 }
 
 #[cfg(test)]
@@ -126,6 +240,10 @@ mod tests {
 
     #[derive(Default)]
     struct Recorder {
+        /// Which events send an SMS.
+        settings: SmsSettings,
+        queued: Mutex<Vec<SmsJob>>,
+        fail_sms: bool,
         sent: Mutex<Vec<TierArrival>>,
         written: Mutex<Vec<AuditEntry>>,
         noticed: Mutex<Vec<subsidy_core::notify::Addressed>>,
@@ -182,6 +300,23 @@ mod tests {
             _: chrono::DateTime<chrono::Utc>,
         ) -> Result<Option<subsidy_core::notify::Notice>, StoreError> {
             unreachable!("the consumer never marks")
+        }
+    }
+
+    impl Recorder {
+        fn sms(&self) -> SmsJobs<'_> {
+            SmsJobs { settings: &self.settings, queue: self }
+        }
+    }
+
+    #[async_trait]
+    impl SmsQueue for Recorder {
+        async fn enqueue(&self, jobs: &[SmsJob]) -> Result<(), StoreError> {
+            if self.fail_sms {
+                return Err(StoreError::Backend("queue down".into()));
+            }
+            self.queued.lock().unwrap().extend_from_slice(jobs);
+            Ok(())
         }
     }
 
@@ -244,7 +379,7 @@ mod tests {
     #[tokio::test]
     async fn an_application_entering_a_tier_is_sent_to_that_tiers_queue() {
         let q = Recorder::default();
-        let r = handle_stream(&q, &q, event(OK)).await;
+        let r = handle_stream(&q, &q, q.sms(), event(OK)).await;
         assert!(r.batch_item_failures.is_empty());
         let sent = q.sent.lock().unwrap();
         assert_eq!(sent.len(), 1, "only the change into pending_community routes; audit items and inserts do not");
@@ -259,7 +394,7 @@ mod tests {
     #[tokio::test]
     async fn notices_that_cannot_be_stored_fail_the_whole_batch_before_anything_is_sent() {
         let q = Recorder { fail_notices: true, ..Default::default() };
-        let r = handle_stream(&q, &q, event(OK)).await;
+        let r = handle_stream(&q, &q, q.sms(), event(OK)).await;
         assert_eq!(r.failed_ids(), vec!["200"], "retried from the batch's first record");
         assert!(q.sent.lock().unwrap().is_empty(), "no arrival went out");
     }
@@ -267,7 +402,9 @@ mod tests {
     #[tokio::test]
     async fn the_entry_riding_on_each_application_write_is_written_out_in_order() {
         let q = Recorder::default();
-        let r = handle_stream(&q, &q, with_entries(|seq, id| Some(entry(id, seq.parse::<u64>().unwrap() / 100)))).await;
+        let r =
+            handle_stream(&q, &q, q.sms(), with_entries(|seq, id| Some(entry(id, seq.parse::<u64>().unwrap() / 100))))
+                .await;
         assert!(r.batch_item_failures.is_empty());
         let written = q.written.lock().unwrap();
         // Records 300 and 400 are application items; 200 is an audit item.
@@ -282,7 +419,7 @@ mod tests {
     #[tokio::test]
     async fn entries_that_cannot_be_written_out_fail_the_whole_batch_before_anything_is_sent() {
         let q = Recorder { fail_audit: true, ..Default::default() };
-        let r = handle_stream(&q, &q, with_entries(|_, id| Some(entry(id, 3)))).await;
+        let r = handle_stream(&q, &q, q.sms(), with_entries(|_, id| Some(entry(id, 3)))).await;
         assert_eq!(r.failed_ids(), vec!["200"], "from the batch's first record");
         assert!(q.sent.lock().unwrap().is_empty());
     }
@@ -294,7 +431,7 @@ mod tests {
             "400" => Some(serde_json::json!({"subject": id, "seq": "four"})),
             _ => Some(entry(id, 3)),
         };
-        let r = handle_stream(&q, &q, with_entries(bad)).await;
+        let r = handle_stream(&q, &q, q.sms(), with_entries(bad)).await;
         assert_eq!(r.failed_ids(), vec!["400"]);
         assert_eq!(q.written.lock().unwrap().len(), 1, "the entry before it was written out");
         assert_eq!(q.sent.lock().unwrap().len(), 1, "and the arrival before it sent");
@@ -307,7 +444,7 @@ mod tests {
             "400" => Some(entry("01JDISPATCHSAMPLE00000000A", 9)),
             _ => Some(entry(id, 3)),
         };
-        let r = handle_stream(&q, &q, with_entries(other)).await;
+        let r = handle_stream(&q, &q, q.sms(), with_entries(other)).await;
         assert_eq!(r.failed_ids(), vec!["400"]);
         let written = q.written.lock().unwrap();
         assert!(written.iter().all(|e| e.seq != 9), "the foreign entry was not written: {written:?}");
@@ -340,6 +477,7 @@ mod tests {
         let r = handle_stream(
             &q,
             &q,
+            q.sms(),
             documents(&[("100", "A1", "D1", entry(&own, 1)), ("200", "A1", "D1", entry(&own, 2))]),
         )
         .await;
@@ -363,6 +501,7 @@ mod tests {
             let r = handle_stream(
                 &q,
                 &q,
+                q.sms(),
                 documents(&[("100", "A1", "D1", entry(&own, 1)), ("200", "A1", "D1", entry(&foreign, 9))]),
             )
             .await;
@@ -375,15 +514,294 @@ mod tests {
     #[tokio::test]
     async fn a_failed_send_reports_that_record_and_stops() {
         let q = Recorder { fail: true, ..Default::default() };
-        let r = handle_stream(&q, &q, event(OK)).await;
+        let r = handle_stream(&q, &q, q.sms(), event(OK)).await;
         assert_eq!(r.failed_ids(), vec!["300"]);
     }
 
     #[tokio::test]
     async fn a_corrupt_record_is_reported_not_skipped() {
         let q = Recorder::default();
-        let r = handle_stream(&q, &q, event(include_str!("../../../events/dispatch/stream-corrupt-fail.json"))).await;
+        let r =
+            handle_stream(&q, &q, q.sms(), event(include_str!("../../../events/dispatch/stream-corrupt-fail.json")))
+                .await;
         assert_eq!(r.failed_ids(), vec!["500"]);
         assert!(q.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_sms_a_batchs_notices_send_are_queued_and_a_queue_that_fails_fails_the_batch() {
+        let settings =
+            SmsSettings { events: vec![subsidy_core::notify::NoticeKind::AreaConfirmed], ..Default::default() };
+        let q = Recorder { settings: settings.clone(), ..Default::default() };
+        let r = handle_stream(&q, &q, q.sms(), event(OK)).await;
+        assert!(r.batch_item_failures.is_empty());
+        let queued = q.queued.lock().unwrap().clone();
+        assert_eq!(queued.len(), 1, "the confirmation, to the company");
+        assert!(queued[0].to.starts_with("c:") && queued[0].failures == 0, "{:?}", queued[0].to);
+
+        // Not an SMS event: nothing queued.
+        let q = Recorder::default();
+        handle_stream(&q, &q, q.sms(), event(OK)).await;
+        assert!(q.queued.lock().unwrap().is_empty());
+
+        let q = Recorder { settings, fail_sms: true, ..Default::default() };
+        let r = handle_stream(&q, &q, q.sms(), event(OK)).await;
+        assert_eq!(r.failed_ids(), vec!["200"], "retried from the batch's first record");
+        assert!(q.sent.lock().unwrap().is_empty(), "no arrival went out");
+    }
+
+    mod sms {
+        use std::collections::HashMap;
+        use std::sync::Mutex;
+
+        use async_trait::async_trait;
+        use chrono::{DateTime, TimeZone, Utc};
+        use subsidy_core::error::StoreError;
+        use subsidy_core::notify::sms::{Notifier, SmsLedger, SmsMessage};
+        use subsidy_core::notify::{Notice, NoticeKind};
+        use subsidy_core::ports::{Clock, StoreResult};
+
+        use super::super::*;
+
+        struct At(DateTime<Utc>);
+        impl Clock for At {
+            fn now(&self) -> DateTime<Utc> {
+                self.0
+            }
+        }
+
+        /// The ledger, notifier, redelivery and dead letters, recorded.
+        #[derive(Default)]
+        struct World {
+            sent_at: Mutex<HashMap<String, DateTime<Utc>>>,
+            texts: Mutex<Vec<SmsMessage>>,
+            fail_sends: bool,
+            resent: Mutex<Vec<(SmsJob, DateTime<Utc>)>>,
+            held: Mutex<Vec<(String, DateTime<Utc>)>>,
+            dead: Mutex<Vec<(String, String)>>,
+        }
+
+        #[async_trait]
+        impl SmsLedger for World {
+            async fn claim_sms(&self, _: &str, id: &str, _: DateTime<Utc>, _: DateTime<Utc>) -> StoreResult<bool> {
+                Ok(!self.sent_at.lock().unwrap().contains_key(id))
+            }
+            async fn release_sms(&self, _: &str, _: &str) -> StoreResult<()> {
+                Ok(())
+            }
+            async fn sms_sent(&self, _: &str, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+                self.sent_at.lock().unwrap().insert(id.to_string(), at);
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Notifier for World {
+            async fn send(&self, message: &SmsMessage) -> Result<(), String> {
+                if self.fail_sends {
+                    return Err("gateway down".into());
+                }
+                self.texts.lock().unwrap().push(message.clone());
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl SmsRedelivery for World {
+            async fn resend(&self, job: &SmsJob, at: DateTime<Utc>) -> StoreResult<()> {
+                self.resent.lock().unwrap().push((job.clone(), at));
+                Ok(())
+            }
+            async fn hold(&self, _: &SmsJob, receipt: &str, at: DateTime<Utc>) -> StoreResult<()> {
+                self.held.lock().unwrap().push((receipt.to_string(), at));
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl DeadLetterQueue for World {
+            async fn dead_letter(&self, body: &str, reason: &str) -> StoreResult<()> {
+                self.dead.lock().unwrap().push((body.to_string(), reason.to_string()));
+                Ok(())
+            }
+        }
+
+        /// Company lookups never happen here: every job is a manager's.
+        struct NoCompanies;
+        #[async_trait]
+        impl subsidy_core::ports::CompanyStore for NoCompanies {
+            async fn get_company(&self, _: &str) -> StoreResult<Option<subsidy_core::company::Company>> {
+                unreachable!()
+            }
+            async fn company_of_owner(&self, _: &str) -> StoreResult<Option<subsidy_core::company::Company>> {
+                Err(StoreError::Backend("not in this test".into()))
+            }
+            async fn create_company(
+                &self,
+                _: &subsidy_core::company::Company,
+                _: &subsidy_core::audit::AuditEntry,
+            ) -> StoreResult<()> {
+                unreachable!()
+            }
+            async fn update_company(
+                &self,
+                _: &subsidy_core::company::Company,
+                _: u64,
+                _: &subsidy_core::audit::AuditEntry,
+            ) -> StoreResult<()> {
+                unreachable!()
+            }
+            async fn scan_companies(
+                &self,
+                _: &subsidy_core::ports::PageRequest,
+            ) -> StoreResult<subsidy_core::ports::Page<subsidy_core::company::Company>> {
+                unreachable!()
+            }
+        }
+
+        /// China time on 2020-03-02 (a Monday).
+        fn china(h: u32, m: u32) -> DateTime<Utc> {
+            subsidy_core::policy::shanghai().with_ymd_and_hms(2020, 3, 2, h, m, 0).unwrap().to_utc()
+        }
+
+        fn job(id: &str, failures: u32) -> SmsJob {
+            SmsJob {
+                to: "m:13800138000".into(),
+                notice: Notice {
+                    id: id.into(),
+                    kind: NoticeKind::AreaAwaitingConfirmation,
+                    application_id: Some("A1".into()),
+                    version: Some(1),
+                    params: [
+                        ("project".to_string(), "阳光花园".to_string()),
+                        ("area".to_string(), "1000.00".to_string()),
+                    ]
+                    .into(),
+                    at: china(9, 0),
+                    read_at: None,
+                },
+                failures,
+            }
+        }
+
+        fn consumer(world: &std::sync::Arc<World>, now: DateTime<Utc>) -> SmsConsumer {
+            SmsConsumer {
+                sender: SmsSender {
+                    settings: std::sync::Arc::new(SmsSettings {
+                        events: vec![NoticeKind::AreaAwaitingConfirmation],
+                        ..Default::default()
+                    }),
+                    clock: std::sync::Arc::new(At(now)),
+                    companies: std::sync::Arc::new(NoCompanies),
+                    ledger: world.clone(),
+                    notifier: world.clone(),
+                },
+                queue: world.clone(),
+                dead: world.clone(),
+            }
+        }
+
+        fn batch(bodies: &[String]) -> SqsEvent {
+            let records: Vec<serde_json::Value> = bodies
+                .iter()
+                .enumerate()
+                .map(|(i, b)| serde_json::json!({"messageId": format!("m-{i}"), "receiptHandle": format!("r-{i}"), "body": b, "eventSource": "aws:sqs"}))
+                .collect();
+            serde_json::from_value(serde_json::json!({"Records": records})).unwrap()
+        }
+
+        fn body(job: &SmsJob) -> String {
+            serde_json::to_string(job).unwrap()
+        }
+
+        #[tokio::test]
+        async fn a_job_delivered_twice_sends_once_and_both_are_acknowledged() {
+            let world = std::sync::Arc::new(World::default());
+            let r =
+                handle_sms(&consumer(&world, china(10, 0)), batch(&[body(&job("n1", 0)), body(&job("n1", 0))])).await;
+            assert!(r.batch_item_failures.is_empty(), "{r:?}");
+            let texts = world.texts.lock().unwrap();
+            assert_eq!(texts.len(), 1);
+            assert_eq!(texts[0].to.as_str(), "13800138000");
+            assert!(texts[0].text.contains("阳光花园"), "{}", texts[0].text);
+        }
+
+        #[tokio::test]
+        async fn quiet_hours_keep_the_message_out_of_sight_until_eight_or_send_it_again_when_that_is_near() {
+            let world = std::sync::Arc::new(World::default());
+            // 23:00: nine hours off, beyond a delay: the message is held
+            // (reported failed so Lambda keeps it) until 08:00.
+            let r = handle_sms(&consumer(&world, china(23, 0)), batch(&[body(&job("n1", 0))])).await;
+            let failed: Vec<&str> = r.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+            assert_eq!(failed, vec!["m-0"]);
+            let eight = subsidy_core::policy::shanghai().with_ymd_and_hms(2020, 3, 3, 8, 0, 0).unwrap().to_utc();
+            assert_eq!(*world.held.lock().unwrap(), vec![("r-0".to_string(), eight)]);
+            assert!(world.texts.lock().unwrap().is_empty() && world.resent.lock().unwrap().is_empty());
+
+            // 07:50: ten minutes off: sent again with a delay, and this one
+            // acknowledged.
+            let world = std::sync::Arc::new(World::default());
+            let r = handle_sms(&consumer(&world, china(7, 50)), batch(&[body(&job("n1", 0))])).await;
+            assert!(r.batch_item_failures.is_empty());
+            let resent = world.resent.lock().unwrap();
+            assert_eq!((resent.len(), resent[0].0.failures), (1, 0), "a hold is no failure");
+            assert_eq!(resent[0].1, china(8, 0));
+        }
+
+        #[tokio::test]
+        async fn a_failed_send_comes_again_after_its_backoff_counting_the_failure_and_the_last_is_dead_lettered() {
+            let world = std::sync::Arc::new(World { fail_sends: true, ..Default::default() });
+            let now = china(10, 0);
+            let r = handle_sms(&consumer(&world, now), batch(&[body(&job("n1", 0)), body(&job("n2", 2))])).await;
+            assert!(r.batch_item_failures.is_empty(), "resent, so acknowledged");
+            let mut resent = world.resent.lock().unwrap().clone();
+            resent.sort_by_key(|(j, _)| j.notice.id.clone());
+            assert_eq!(resent[0].0.failures, 1);
+            assert_eq!(resent[0].1, now + chrono::Duration::seconds(30));
+            assert_eq!(resent[1].0.failures, 3);
+            assert_eq!(resent[1].1, now + chrono::Duration::minutes(2));
+
+            let last = job("n3", subsidy_core::notify::sms::SMS_MAX_ATTEMPTS - 1);
+            let r = handle_sms(&consumer(&world, now), batch(&[body(&last)])).await;
+            assert!(r.batch_item_failures.is_empty());
+            let dead = world.dead.lock().unwrap();
+            assert_eq!(dead.len(), 1);
+            assert_eq!(dead[0].0, body(&last), "the body as it came, for a redrive");
+            assert!(dead[0].1.contains("gateway down"), "{}", dead[0].1);
+            assert_eq!(world.resent.lock().unwrap().len(), 2, "not sent again");
+        }
+
+        #[tokio::test]
+        async fn a_body_that_is_not_a_job_is_dead_lettered_at_once_and_the_rest_of_the_batch_goes() {
+            let world = std::sync::Arc::new(World::default());
+            let bad = ["", "null", "[]", "{\"to\": \"m:13800138000\"}", "{\"unknown\": 1}"];
+            let mut bodies: Vec<String> = bad.iter().map(|b| b.to_string()).collect();
+            bodies.push(body(&job("n1", 0)));
+            let r = handle_sms(&consumer(&world, china(10, 0)), batch(&bodies)).await;
+            assert!(r.batch_item_failures.is_empty(), "{r:?}");
+            let dead = world.dead.lock().unwrap();
+            assert_eq!(dead.len(), bad.len());
+            assert!(dead.iter().all(|(_, why)| why.starts_with("not an SMS job")), "{dead:?}");
+            assert_eq!(world.texts.lock().unwrap().len(), 1, "the good one went");
+        }
+
+        #[tokio::test]
+        async fn a_job_that_cannot_be_settled_is_reported_for_redelivery() {
+            struct Stuck;
+            #[async_trait]
+            impl SmsRedelivery for Stuck {
+                async fn resend(&self, _: &SmsJob, _: DateTime<Utc>) -> StoreResult<()> {
+                    Err(StoreError::Backend("sqs down".into()))
+                }
+                async fn hold(&self, _: &SmsJob, _: &str, _: DateTime<Utc>) -> StoreResult<()> {
+                    Err(StoreError::Backend("sqs down".into()))
+                }
+            }
+            let world = std::sync::Arc::new(World { fail_sends: true, ..Default::default() });
+            let mut c = consumer(&world, china(10, 0));
+            c.queue = std::sync::Arc::new(Stuck);
+            let r = handle_sms(&c, batch(&[body(&job("n1", 0))])).await;
+            assert_eq!(r.batch_item_failures.len(), 1, "kept, to come again after its visibility timeout");
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod dynamo;
 pub mod payout;
 pub mod roots;
 pub mod s3;
+pub mod sns;
 pub mod sqs;
 pub mod stats;
 
@@ -26,7 +27,8 @@ use subsidy_core::audit::AuditKey;
 
 pub use dynamo::DynamoStore;
 pub use s3::S3Blobs;
-pub use sqs::{SqsBatchQueue, SqsDeadLetters, SqsQueues};
+pub use sns::{SnsNotifier, sns_client};
+pub use sqs::{SqsBatchQueue, SqsDeadLetters, SqsQueues, SqsSmsQueue};
 
 /// The SDK configuration: region, credentials, endpoint, from the
 /// environment. Every client shares one HTTPS client: rustls with ring (a

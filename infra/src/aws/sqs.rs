@@ -132,3 +132,100 @@ impl subsidy_core::ports::DeadLetterQueue for SqsDeadLetters {
         Ok(())
     }
 }
+
+/// The SMS queue: jobs from the notices consumer, consumed by the dispatch
+/// function. A job that must wait comes back by SQS's own clock: a retry
+/// (at most 8 minutes off) is sent again with a delay and the job's failure
+/// count one more; a job held through quiet hours (hours off) stays the
+/// same message, out of sight until they end (its visibility). The queue's
+/// `maxReceiveCount` only backs this up: a job dead-letters through the
+/// sender's own count (`core::notify::sms::SMS_MAX_ATTEMPTS`).
+#[derive(Clone)]
+pub struct SqsSmsQueue {
+    client: Client,
+    url: String,
+    clock: std::sync::Arc<dyn subsidy_core::ports::Clock>,
+}
+
+impl SqsSmsQueue {
+    pub fn new(client: Client, url: impl Into<String>, clock: std::sync::Arc<dyn subsidy_core::ports::Clock>) -> Self {
+        SqsSmsQueue { client, url: url.into(), clock }
+    }
+
+    /// Whole seconds from now to `at`, within `0..=max`.
+    fn seconds_until(&self, at: chrono::DateTime<chrono::Utc>, max: chrono::Duration) -> i32 {
+        let secs = ((at - self.clock.now()).num_milliseconds() + 999).div_euclid(1000);
+        secs.clamp(0, max.num_seconds()) as i32
+    }
+}
+
+fn job_body(job: &subsidy_core::notify::sms::SmsJob) -> StoreResult<String> {
+    serde_json::to_string(job).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+#[async_trait]
+impl subsidy_core::notify::sms::SmsQueue for SqsSmsQueue {
+    async fn enqueue(&self, jobs: &[subsidy_core::notify::sms::SmsJob]) -> StoreResult<()> {
+        for chunk in jobs.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, job)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(job_body(job)?)
+                        .build()
+                        .map_err(|e| StoreError::Backend(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| StoreError::Backend(format!("sqs: {e:?}")))?;
+            if !out.failed().is_empty() {
+                return Err(StoreError::Backend(format!("sqs: {} SMS jobs not queued", out.failed().len())));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl subsidy_core::notify::sms::SmsRedelivery for SqsSmsQueue {
+    async fn resend(
+        &self,
+        job: &subsidy_core::notify::sms::SmsJob,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(job_body(job)?)
+            .delay_seconds(self.seconds_until(at, subsidy_core::notify::sms::SMS_LONGEST_DELAY))
+            .send()
+            .await
+            .map_err(|e| StoreError::Backend(format!("sqs: {e:?}")))?;
+        Ok(())
+    }
+
+    async fn hold(
+        &self,
+        _: &subsidy_core::notify::sms::SmsJob,
+        receipt: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(self.seconds_until(at, subsidy_core::notify::sms::SMS_LONGEST_HOLD))
+            .send()
+            .await
+            .map_err(|e| StoreError::Backend(format!("sqs: {e:?}")))?;
+        Ok(())
+    }
+}

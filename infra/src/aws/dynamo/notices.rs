@@ -11,11 +11,16 @@
 //! Query of the partition that counts items without `readAt` (a reader
 //! holds tens of notices, a few KB: a read unit or two). Notices expire a
 //! year after they were written (TTL): the programme is long over by then.
+//!
+//! The notice's SMS ledger is on its item too: `smsLease` (until when a
+//! sender holds it) and `smsSentAt` (sent; never again). A claim is one
+//! conditional update, so of two deliveries of the same job one sends.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 use subsidy_core::error::StoreError;
+use subsidy_core::notify::sms::SmsLedger;
 use subsidy_core::notify::{Addressed, Notice, NoticeStore};
 use subsidy_core::ports::{Page, PageRequest, StoreResult};
 
@@ -149,5 +154,65 @@ impl NoticeStore for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
             Err(e) => Err(sdk(e)),
         }
+    }
+}
+
+#[async_trait]
+impl SmsLedger for DynamoStore {
+    async fn claim_sms(&self, to: &str, id: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> StoreResult<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(notice_pk(to), notice_sk(id))))
+            .update_expression("SET smsLease = :until")
+            // The notice is there (its job comes after it), not sent, and
+            // no other sender's lease is running.
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(smsSentAt) \
+                 AND (attribute_not_exists(smsLease) OR smsLease < :now)",
+            )
+            .expression_attribute_values(":until", s(ts(&lease_until)))
+            .expression_attribute_values(":now", s(ts(&now)))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    async fn release_sms(&self, to: &str, id: &str) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(notice_pk(to), notice_sk(id))))
+            .update_expression("REMOVE smsLease")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map(drop)
+            .or_else(|e| match e.as_service_error() {
+                Some(c) if c.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(sdk(e)),
+            })
+    }
+
+    async fn sms_sent(&self, to: &str, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(notice_pk(to), notice_sk(id))))
+            .update_expression("SET smsSentAt = :at REMOVE smsLease")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":at", s(ts(&at)))
+            .send()
+            .await
+            .map(drop)
+            .or_else(|e| match e.as_service_error() {
+                Some(c) if c.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(sdk(e)),
+            })
     }
 }
