@@ -13,6 +13,9 @@ use subsidy_core::error::StoreError;
 /// The sort key of an application's own item (`APP#{id}` / `APP`).
 pub const APPLICATION_SK: &str = "APP";
 
+/// The sort key of a payment batch's own item (`BATCH#{id}` / `BATCH`).
+pub const BATCH_SK: &str = "BATCH";
+
 /// The sort key prefix of a document's item, in its application's partition.
 pub const DOCUMENT_SK_PREFIX: &str = "DOC#";
 
@@ -89,6 +92,23 @@ pub trait AuditWriteOut: Send + Sync {
 
 /// The change an application item's stream record carries, or `None` for
 /// other items (audit entries, documents, claims, counters...) and deletions.
+/// The change to a payment batch a stream record carries; `None` for
+/// other items and deletions.
+pub fn batch_change_of(record: &EventRecord) -> Result<Option<subsidy_core::notify::BatchChange>, String> {
+    let is_batch = matches!(record.change.keys.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == BATCH_SK);
+    if !is_batch || record.event_name == "REMOVE" || record.change.new_image.is_empty() {
+        return Ok(None);
+    }
+    let batch = |image: &serde_dynamo::Item| -> Result<Option<subsidy_core::payout::Batch>, String> {
+        if image.is_empty() {
+            return Ok(None);
+        }
+        crate::compact::decode(stored_body(image)?).map(Some).map_err(|e| format!("batch image does not parse: {e}"))
+    };
+    let new = batch(&record.change.new_image)?.ok_or("batch record without a new image")?;
+    Ok(Some(subsidy_core::notify::BatchChange { old: batch(&record.change.old_image)?, new }))
+}
+
 pub fn change_of(record: &EventRecord) -> Result<Option<ChangeRecord>, String> {
     let is_application =
         matches!(record.change.keys.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == APPLICATION_SK);

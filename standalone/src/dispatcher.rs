@@ -113,6 +113,26 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Records finance's notices from the payment batches' changes (the
+    /// batch outbox), then deletes those rows; a failure leaves them for
+    /// the next pass (the notices are idempotent by id).
+    async fn tell_finance(&self) -> anyhow::Result<()> {
+        let pending = self.store.pending_batch_changes(100).await?;
+        let Some(&(last, _)) = pending.last() else { return Ok(()) };
+        let changes: Vec<_> = pending.into_iter().map(|(_, c)| c).collect();
+        let notices = &self.services.notices;
+        for _ in 0..self.times() {
+            if let Err(e) =
+                subsidy_core::notify::record_batches(notices.store.as_ref(), notices.staff.as_ref(), &changes).await
+            {
+                tracing::warn!(error = %e, batches = changes.len(), "recording finance's notices failed; will retry");
+                return Ok(());
+            }
+        }
+        self.store.batch_changes_done(last).await?;
+        Ok(())
+    }
+
     /// From now on, deliver everything twice (see the field).
     pub fn deliver_everything_twice(&self, on: bool) {
         self.twice.store(on, std::sync::atomic::Ordering::Relaxed);
@@ -156,6 +176,7 @@ impl Dispatcher {
             out.delivered += self.export_files().await;
             // SMS go beside the events: not counted as deliveries.
             self.send_sms().await?;
+            self.tell_finance().await?;
             let batch = self.store.pending_changes(100).await?;
             if batch.is_empty() {
                 if out.delivered > 0 {

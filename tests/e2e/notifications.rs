@@ -587,3 +587,72 @@ async fn an_application_long_overdue_is_listed_and_told_to_the_unit_above_which_
     let district_told = district.get("/api/v1/notifications?limit=100").await.ok();
     assert!(!district_told.to_string().contains("overdue_below"), "nothing overdue below the district");
 }
+
+/// Every notice of `kind` the user holds, newest first (all pages).
+async fn of_kind(user: &User<'_>, kind: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut path = "/api/v1/notifications?limit=100".to_string();
+    loop {
+        let page = user.get(&path).await.ok();
+        out.extend(page["items"].as_array().unwrap().iter().filter(|n| n["kind"] == kind).cloned());
+        match page["nextCursor"].as_str() {
+            Some(c) => path = format!("/api/v1/notifications?limit=100&cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+/// Finance: a batch that became ready tells the district's finance
+/// officers who did not build it (the second person), once under duplicate
+/// delivery; failed payments in a results file tell all of them. Nobody
+/// of another district hears of either.
+#[tokio::test]
+async fn finance_is_told_of_a_batch_awaiting_a_second_person_and_of_failed_payments() {
+    let app = TestApp::spawn().await;
+    app.deliver_everything_twice();
+    approved_applications(&app, 2).await;
+    let maker = app.login("finance-futian").await;
+    let checker = app.login("finance-futian-2").await;
+    let elsewhere = app.login("finance-dapeng").await;
+    let batch = maker.post("/api/v1/batches", json!({"note": "通知"})).await.ok();
+    assert_eq!(batch["state"], "ready", "{batch}");
+    let id = batch["id"].as_str().unwrap();
+    app.drain().await;
+    app.drain().await;
+    let told = of_kind(&checker, "batch_awaiting_release").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!((told[0]["params"]["batch"].as_str(), told[0]["params"]["lines"].as_str()), (Some(id), Some("2")));
+    assert_eq!(told[0]["params"]["amount"], batch["total"]["yuan"], "{told:?} {batch}");
+    assert!(told[0]["applicationId"].is_null());
+    assert!(of_kind(&maker, "batch_awaiting_release").await.is_empty(), "the maker may not release it");
+    assert!(of_kind(&elsewhere, "batch_awaiting_release").await.is_empty());
+    assert!(of_kind(&app.login("company-a").await, "batch_awaiting_release").await.is_empty());
+
+    // Released, and the bank's file: one paid, one failed.
+    let released =
+        checker.post(&format!("/api/v1/batches/{id}/release"), json!({"version": batch["version"]})).await.ok();
+    assert_eq!(released["state"], "released");
+    let lines = checker.get(&format!("/api/v1/batches/{id}/lines?limit=100")).await.ok()["items"].clone();
+    let lines = lines.as_array().unwrap();
+    let (paid, failed) = (&lines[0], &lines[1]);
+    let file = format!(
+        "\u{feff}批次号,{id}\n笔数,2\n总金额(元),{}\n行号,状态,原因\n{},成功,\n{},失败,账号不存在\n",
+        batch["total"]["yuan"].as_str().unwrap(),
+        paid["id"].as_str().unwrap(),
+        failed["id"].as_str().unwrap()
+    );
+    let r = app
+        .raw(maker.token.as_deref(), "POST", &format!("/api/v1/batches/{id}/results"), "text/csv", file.into_bytes())
+        .await;
+    assert!(r.status.is_success(), "{} {}", r.status, r.body);
+    app.drain().await;
+    app.drain().await;
+    for who in [&maker, &checker] {
+        let told = of_kind(who, "results_failed").await;
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0]["params"]["failed"], "1");
+        assert_eq!(told[0]["params"]["amount"], failed["amount"]["yuan"]);
+    }
+    assert!(of_kind(&elsewhere, "results_failed").await.is_empty());
+    assert_eq!(of_kind(&checker, "batch_awaiting_release").await.len(), 1, "a release tells nobody again");
+}

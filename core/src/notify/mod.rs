@@ -64,10 +64,18 @@ pub enum NoticeKind {
     /// applications wait at the tier below, inside their unit, overdue by
     /// more than `days` working days (`count`, `tier` the tier below).
     OverdueBelow,
+    /// The district's finance, except whoever built it: a batch is ready
+    /// and waits for a second person to release it (`batch`, `lines`,
+    /// `amount`).
+    BatchAwaitingRelease,
+    /// The district's finance: a results file from the bank reported
+    /// payments failed (`batch`, `failed` of them, `amount` in all); the
+    /// companies are told, and the lines wait to be paid again.
+    ResultsFailed,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 12] = [
+    pub const ALL: [NoticeKind; 14] = [
         NoticeKind::AreaAwaitingConfirmation,
         NoticeKind::AreaConfirmed,
         NoticeKind::AreaDisputed,
@@ -80,6 +88,8 @@ impl NoticeKind {
         NoticeKind::Urged,
         NoticeKind::ReviewDigest,
         NoticeKind::OverdueBelow,
+        NoticeKind::BatchAwaitingRelease,
+        NoticeKind::ResultsFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +106,8 @@ impl NoticeKind {
             NoticeKind::Urged => "urged",
             NoticeKind::ReviewDigest => "review_digest",
             NoticeKind::OverdueBelow => "overdue_below",
+            NoticeKind::BatchAwaitingRelease => "batch_awaiting_release",
+            NoticeKind::ResultsFailed => "results_failed",
         }
     }
 }
@@ -115,6 +127,8 @@ impl NoticeKind {
             NoticeKind::Urged => &["project", "company"],
             NoticeKind::ReviewDigest => &["date", "tier", "arrivals", "overdue"],
             NoticeKind::OverdueBelow => &["date", "tier", "count", "days"],
+            NoticeKind::BatchAwaitingRelease => &["batch", "lines", "amount"],
+            NoticeKind::ResultsFailed => &["batch", "failed", "amount"],
         }
     }
 }
@@ -389,6 +403,83 @@ fn notice(app: &Application, kind: NoticeKind, extra: &[(&str, String)]) -> Noti
     }
 }
 
+/// A committed change to a payment batch, as the stream (AWS) or the
+/// batch outbox (standalone) carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchChange {
+    pub old: Option<crate::payout::Batch>,
+    pub new: crate::payout::Batch,
+}
+
+/// The notices a change to a batch produces for the district's finance,
+/// with whom each is not for: a batch that became ready waits for a second
+/// person, so not for anyone who built it (they may not release it); a
+/// results file that reported failed payments, for all of them.
+pub fn batch_notices_of(change: &BatchChange) -> Vec<(Notice, Vec<String>)> {
+    use crate::payout::BatchState;
+    let (old, new) = (change.old.as_ref(), &change.new);
+    let mut out = Vec::new();
+    let batch_notice = |kind: NoticeKind, params: &[(&str, String)]| Notice {
+        id: notice_id(new.updated_at, &format!("{}.{}.{}", new.id, new.version, kind.as_str())),
+        kind,
+        application_id: None,
+        version: Some(new.version),
+        params: params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        at: new.updated_at,
+        read_at: None,
+    };
+    if new.state == BatchState::Ready && old.map(|o| o.state) != Some(BatchState::Ready) {
+        let mut builders = new.builders.clone();
+        builders.push(new.created_by.clone());
+        let params =
+            [("batch", new.id.clone()), ("lines", new.line_count.to_string()), ("amount", new.total.to_string())];
+        out.push((batch_notice(NoticeKind::BatchAwaitingRelease, &params), builders));
+    }
+    let failed_before = old.map_or(0, |o| o.failed_count);
+    if new.failed_count > failed_before {
+        let params = [
+            ("batch", new.id.clone()),
+            ("failed", (new.failed_count - failed_before).to_string()),
+            (
+                "amount",
+                new.failed
+                    .checked_sub(old.map_or(crate::money::Fen::ZERO, |o| o.failed))
+                    .unwrap_or(new.failed)
+                    .to_string(),
+            ),
+        ];
+        out.push((batch_notice(NoticeKind::ResultsFailed, &params), Vec::new()));
+    }
+    out
+}
+
+/// Stores the notices these batch changes produce, each for every active
+/// finance member of the batch's district but those it is not for; a
+/// change seen before stores nothing new. Returns how many were new.
+pub async fn record_batches(
+    store: &dyn NoticeStore,
+    staff: &dyn StaffStore,
+    changes: &[BatchChange],
+) -> StoreResult<usize> {
+    let mut notices = Vec::new();
+    let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for change in changes {
+        for (notice, not_for) in batch_notices_of(change) {
+            let district = &change.new.district;
+            if !members.contains_key(district) {
+                members.insert(district.clone(), holders(staff, Role::Finance, district).await?);
+            }
+            for sub in members[district].iter().filter(|s| !not_for.contains(s)) {
+                notices.push(Addressed { to: Recipient::Staff(sub.clone()), notice: notice.clone() });
+            }
+        }
+    }
+    if notices.is_empty() {
+        return Ok(0);
+    }
+    store.put_notices(&notices).await
+}
+
 /// `{milliseconds since the epoch, 13 digits}-{cause}`: unique per cause,
 /// ordered by time.
 pub fn notice_id(at: DateTime<Utc>, cause: &str) -> String {
@@ -614,5 +705,77 @@ mod tests {
         let mut again = urged(State::PendingCommunity);
         again.old.as_mut().unwrap().urged_at = again.new.urged_at;
         assert!(staff_notices_of(&again).is_empty() && notices_of(&again).is_empty());
+    }
+
+    fn batch(state: crate::payout::BatchState, version: u64) -> crate::payout::Batch {
+        let at: DateTime<Utc> = "2020-04-01T02:00:00Z".parse().unwrap();
+        crate::payout::Batch {
+            id: "B1".into(),
+            policy_id: "p".into(),
+            district: "440304".into(),
+            state,
+            version,
+            note: None,
+            created_by: "maker".into(),
+            created_at: at,
+            released_by: None,
+            released_at: None,
+            line_count: 3,
+            total: crate::money::Fen::parse_yuan("3000.00").unwrap(),
+            paid_count: 0,
+            paid: crate::money::Fen::ZERO,
+            failed_count: 0,
+            failed: crate::money::Fen::ZERO,
+            left_out_for_budget: 0,
+            updated_at: at + chrono::Duration::seconds(version as i64),
+            audit_seq: version,
+            audit_head: String::new(),
+            sealed: true,
+            builders: vec!["resumer".into()],
+        }
+    }
+
+    #[test]
+    fn a_ready_batch_tells_finance_but_not_its_builders_and_failed_results_tell_all_finance() {
+        use crate::payout::BatchState;
+        let ready = BatchChange { old: Some(batch(BatchState::Building, 4)), new: batch(BatchState::Ready, 5) };
+        let got = batch_notices_of(&ready);
+        assert_eq!(got.len(), 1);
+        let (n, not_for) = &got[0];
+        assert_eq!(n.kind, NoticeKind::BatchAwaitingRelease);
+        assert_eq!(
+            (n.params["batch"].as_str(), n.params["lines"].as_str(), n.params["amount"].as_str()),
+            ("B1", "3", "3000.00")
+        );
+        assert_eq!(not_for, &vec!["resumer".to_string(), "maker".to_string()], "who built it may not release it");
+        assert!(n.id.ends_with("-B1.5.batch_awaiting_release") && is_notice_id(&n.id), "{}", n.id);
+        // Redelivered: the same notice (the same id).
+        assert_eq!(batch_notices_of(&ready), got);
+        // A later write of a ready batch (its files, say) tells nobody again.
+        let again = BatchChange { old: Some(batch(BatchState::Ready, 5)), new: batch(BatchState::Ready, 6) };
+        assert!(batch_notices_of(&again).is_empty());
+
+        // Results: two of three failed, then one more on a second file.
+        let released = batch(BatchState::Released, 7);
+        let mut first = batch(BatchState::Released, 8);
+        (first.failed_count, first.failed, first.paid_count) =
+            (2, crate::money::Fen::parse_yuan("2000.00").unwrap(), 1);
+        let got = batch_notices_of(&BatchChange { old: Some(released.clone()), new: first.clone() });
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0.kind, NoticeKind::ResultsFailed);
+        assert_eq!((got[0].0.params["failed"].as_str(), got[0].0.params["amount"].as_str()), ("2", "2000.00"));
+        assert!(got[0].1.is_empty(), "every finance member");
+        let mut second = batch(BatchState::Reconciled, 9);
+        (second.failed_count, second.failed) = (3, crate::money::Fen::parse_yuan("3000.00").unwrap());
+        let got = batch_notices_of(&BatchChange { old: Some(first), new: second });
+        assert_eq!((got[0].0.params["failed"].as_str(), got[0].0.params["amount"].as_str()), ("1", "1000.00"));
+        // All paid: nothing for finance.
+        let mut paid = batch(BatchState::Reconciled, 8);
+        (paid.paid_count, paid.paid) = (3, crate::money::Fen::parse_yuan("3000.00").unwrap());
+        assert!(batch_notices_of(&BatchChange { old: Some(released), new: paid }).is_empty());
+        // Created, cancelled: nothing.
+        assert!(batch_notices_of(&BatchChange { old: None, new: batch(BatchState::Building, 1) }).is_empty());
+        let cancelled = BatchChange { old: Some(batch(BatchState::Ready, 5)), new: batch(BatchState::Cancelled, 6) };
+        assert!(batch_notices_of(&cancelled).is_empty());
     }
 }

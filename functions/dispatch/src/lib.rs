@@ -31,7 +31,7 @@ use subsidy_core::notify::sms::{Next, SMS_LONGEST_DELAY, SmsJob, SmsQueue, SmsRe
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::{ArrivalQueue, DeadLetterQueue};
 use subsidy_infra::config::{self, ConfigError};
-use subsidy_infra::stream::{AuditWriteOut, change_of, pending_audit};
+use subsidy_infra::stream::{AuditWriteOut, batch_change_of, change_of, pending_audit};
 
 /// The dispatch function's environment.
 #[derive(Debug, Clone)]
@@ -97,11 +97,13 @@ pub async fn handle_stream(
     let first = || event.records.first().and_then(|r| r.change.sequence_number.clone()).unwrap_or_default();
     let mut entries = Vec::new();
     let mut changes = Vec::new();
+    let mut batches = Vec::new();
     for record in &event.records {
-        match (pending_audit(record), change_of(record)) {
-            (Ok(entry), Ok(change)) => {
+        match (pending_audit(record), change_of(record), batch_change_of(record)) {
+            (Ok(entry), Ok(change), Ok(batch)) => {
                 entries.extend(entry);
                 changes.extend(change);
+                batches.extend(batch);
             }
             // Reported at its own record by the loop below.
             _ => break,
@@ -114,6 +116,11 @@ pub async fn handle_stream(
     // Each notice is put only if absent: a retried batch adds none.
     if let Err(e) = subsidy_core::notify::record(out, out, &changes).await {
         tracing::error!(error = %e, changes = changes.len(), "notices not recorded; the batch is retried");
+        return stream_failure(first());
+    }
+    // And finance's, from the payment batches' changes.
+    if let Err(e) = subsidy_core::notify::record_batches(out, out, &batches).await {
+        tracing::error!(error = %e, batches = batches.len(), "batch notices not recorded; the batch is retried");
         return stream_failure(first());
     }
     // Their SMS, after them (a job is sent only for a notice that is
@@ -140,6 +147,7 @@ pub async fn handle_stream(
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         };
+        let outcome = outcome.and_then(|()| batch_change_of(record).map(drop));
         if let Err(e) = outcome.and_then(|()| pending_audit(record).map(drop)) {
             tracing::error!(sequence_number = %seq, error = %e, "stream record failed; the batch resumes here");
             return stream_failure(seq);

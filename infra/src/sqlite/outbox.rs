@@ -26,6 +26,33 @@ pub struct OutboxStats {
 }
 
 impl SqliteStore {
+    /// The batch changes not yet handled (`batch_outbox`), oldest first.
+    pub async fn pending_batch_changes(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(i64, subsidy_core::notify::BatchChange)>, StoreError> {
+        self.run(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT seq, body FROM batch_outbox ORDER BY seq LIMIT ?1").map_err(backend)?;
+            let rows = stmt
+                .query_map([limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, super::Stored>(1)?)))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.into_iter().map(|(seq, b)| Ok((seq, super::from_body(&b.0)?))).collect()
+        })
+        .await
+    }
+
+    /// The batch changes up to `seq` are handled.
+    pub async fn batch_changes_done(&self, seq: i64) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.execute("DELETE FROM batch_outbox WHERE seq <= ?1", [seq]).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// The oldest undelivered, live rows, in sequence order.
     pub async fn pending_changes(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
         self.run(move |c| {

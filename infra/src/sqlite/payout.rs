@@ -99,28 +99,53 @@ impl PayoutStore for SqliteStore {
 
     async fn update_batch(&self, batch: &Batch, expected_version: u64, audit: Option<&AuditEntry>) -> StoreResult<()> {
         let (b, audit) = (batch.clone(), audit.cloned());
-        self.write(move |tx| {
-            let n = tx
-                .execute(
-                    "UPDATE batches SET version = ?2, body = ?3 WHERE id = ?1 AND version = ?4",
-                    params![b.id, b.version as i64, to_body(&b)?, expected_version as i64],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                let v: Option<i64> = tx
-                    .query_row("SELECT version FROM batches WHERE id = ?1", [&b.id], |r| r.get(0))
+        let notify = self.outbox_notify();
+        let told = self
+            .write(move |tx| {
+                let old: Option<Stored> = tx
+                    .query_row(
+                        "SELECT body FROM batches WHERE id = ?1 AND version = ?2",
+                        params![b.id, expected_version as i64],
+                        |r| r.get(0),
+                    )
                     .optional()
                     .map_err(backend)?;
-                return Err(v
-                    .map(|v| StoreError::VersionConflict { current: v as u64 })
-                    .unwrap_or(StoreError::NotFound));
-            }
-            if let Some(a) = &audit {
-                insert_audit(tx, a)?;
-            }
-            Ok(())
-        })
-        .await
+                let n = tx
+                    .execute(
+                        "UPDATE batches SET version = ?2, body = ?3 WHERE id = ?1 AND version = ?4",
+                        params![b.id, b.version as i64, to_body(&b)?, expected_version as i64],
+                    )
+                    .map_err(backend)?;
+                if n == 0 {
+                    let v: Option<i64> = tx
+                        .query_row("SELECT version FROM batches WHERE id = ?1", [&b.id], |r| r.get(0))
+                        .optional()
+                        .map_err(backend)?;
+                    return Err(v
+                        .map(|v| StoreError::VersionConflict { current: v as u64 })
+                        .unwrap_or(StoreError::NotFound));
+                }
+                if let Some(a) = &audit {
+                    insert_audit(tx, a)?;
+                }
+                // Only the changes that tell finance something take a row.
+                let change =
+                    subsidy_core::notify::BatchChange { old: old.map(|o| from_body(&o.0)).transpose()?, new: b };
+                let tells = !subsidy_core::notify::batch_notices_of(&change).is_empty();
+                if tells {
+                    tx.execute(
+                        "INSERT INTO batch_outbox (body, created_at) VALUES (?1, ?2)",
+                        params![to_body(&change)?, super::ts(&change.new.updated_at)],
+                    )
+                    .map_err(backend)?;
+                }
+                Ok(tells)
+            })
+            .await?;
+        if told {
+            notify.notify_one();
+        }
+        Ok(())
     }
 
     async fn batches_of(&self, policy_id: &str, district: &str, page: &PageRequest) -> StoreResult<Page<Batch>> {

@@ -219,3 +219,14 @@ CREATE TABLE IF NOT EXISTS sms_jobs (
     PRIMARY KEY (recipient, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sms_jobs_due ON sms_jobs (due_at) WHERE state IN ('pending', 'sending');
+
+-- The payment batches' changes that tell finance something (a batch ready
+-- for a second person, failed payments in a results file): written in the
+-- batch's own transaction, read and deleted by the dispatcher, which
+-- records their notices (idempotent by notice id). The standalone stand-in
+-- for the table's stream carrying `BATCH#` items to the dispatch function.
+CREATE TABLE IF NOT EXISTS batch_outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    body       BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);

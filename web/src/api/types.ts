@@ -387,6 +387,8 @@ export type NoticeKind =
   | 'urged'
   | 'review_digest'
   | 'overdue_below'
+  | 'batch_awaiting_release'
+  | 'results_failed'
 /** One in-app notice, addressed to the caller as they act now. */
 export interface NoticeView {
   id: string

@@ -478,6 +478,8 @@ export default {
       urged: 'Urged by the company',
       review_digest: 'Daily digest',
       overdue_below: 'Overdue below (督办)',
+      batch_awaiting_release: 'Batch awaiting release',
+      results_failed: 'Failed payments in bank results',
       fallback: 'New notice',
     },
     kinds: {
@@ -494,6 +496,8 @@ export default {
       urged: '{company} urged the application for {project} (催办): it is past its time limit; please act on it soon.',
       review_digest: '{date}, {tier}: {arrivals} arrived in the last day, {overdue} past their time limit.',
       overdue_below: '{date}, {tier} below you: {count} past their time limit by more than {days} working days; please follow them up (督办).',
+      batch_awaiting_release: 'Payment batch {batch} ({lines} payments, {amount} in all) is ready and waits for a second finance officer to release it.',
+      results_failed: 'The bank results for batch {batch}: {failed} payments failed ({amount} in all); the companies have been told to check their bank accounts.',
     },
     fallback: {
       project: 'There is news about {project}; open it to see.',

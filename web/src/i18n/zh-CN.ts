@@ -479,6 +479,8 @@ export default {
       urged: '企业催办',
       review_digest: '每日待办汇总',
       overdue_below: '下级超期督办',
+      batch_awaiting_release: '支付批次待复核发放',
+      results_failed: '银行回单有支付失败',
       fallback: '新通知',
     },
     kinds: {
@@ -494,6 +496,8 @@ export default {
       urged: '{company}催办「{project}」：该申请已超过办理时限，请尽快办理。',
       review_digest: '{date} {tier}：近一日新到 {arrivals} 件，已超办理时限 {overdue} 件。',
       overdue_below: '{date} 下级{tier}有 {count} 件申请超过办理时限 {days} 个工作日以上，请督办。',
+      batch_awaiting_release: '支付批次 {batch}（{lines} 笔，合计 {amount}）已生成，待另一名财务人员复核后发放。',
+      results_failed: '支付批次 {batch} 的银行回单中有 {failed} 笔支付失败（合计 {amount}），已通知相关企业核对收款账户。',
     },
     fallback: {
       project: '「{project}」有新的办理动态，请查看。',

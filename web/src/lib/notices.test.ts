@@ -98,6 +98,18 @@ describe('notice wording', () => {
     expect(noticeTarget({ kind: 'something_new', applicationId: null })).toBeNull()
   })
 
+  it("opens finance's notices at their batch, and words them with the amount in yuan", () => {
+    const params = { batch: '01J BATCH', lines: '2', amount: '12345.50' }
+    expect(noticeTarget({ kind: 'batch_awaiting_release', applicationId: null, params })).toBe(
+      '/finance/batches/01J%20BATCH',
+    )
+    expect(noticeTarget({ kind: 'results_failed', applicationId: null, params: { batch: ' ' } })).toBeNull()
+    expect(noticeTarget({ kind: 'results_failed', applicationId: null })).toBeNull()
+    expect(noticeText({ kind: 'batch_awaiting_release', params }).body).toBe(
+      '支付批次 01J BATCH（2 笔，合计 ¥12,345.50）已生成，待另一名财务人员复核后发放。',
+    )
+  })
+
   it('keeps a value as text, and shows a missing one as a dash', () => {
     const body = noticeText({ kind: 'area_disputed', params: { project: '<b>花园</b>', reason: '{area} @:x | y' } }).body
     expect(body).toBe('项目经理对「<b>花园</b>」的申报面积有异议：{area} @:x | y。请修改后重新提交。')

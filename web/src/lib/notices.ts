@@ -23,6 +23,8 @@ export const NOTICE_PARAMS = {
   urged: ['project', 'company'],
   review_digest: ['date', 'tier', 'arrivals', 'overdue'],
   overdue_below: ['date', 'tier', 'count', 'days'],
+  batch_awaiting_release: ['batch', 'lines', 'amount'],
+  results_failed: ['batch', 'failed', 'amount'],
 } as const satisfies Record<NoticeKind, readonly string[]>
 
 export const NOTICE_KINDS = Object.keys(NOTICE_PARAMS) as NoticeKind[]
@@ -73,12 +75,18 @@ export function noticeValues(n: Pick<NoticeView, 'kind' | 'params'>): Record<str
 
 /**
  * Where opening a notice leads: its application; for the daily escalation
- * (督办, no application of its own) the reviewer's 下级超期 list; otherwise
- * nowhere (null).
+ * (督办, no application of its own) the reviewer's 下级超期 list; for
+ * finance's, the batch; otherwise nowhere (null).
  */
-export function noticeTarget(n: Pick<NoticeView, 'kind' | 'applicationId'>): string | null {
+export function noticeTarget(
+  n: Pick<NoticeView, 'kind' | 'applicationId'> & { params?: NoticeView['params'] },
+): string | null {
   if (n.applicationId) return `/applications/${encodeURIComponent(n.applicationId)}`
   if (n.kind === 'overdue_below') return '/review/inbox?view=below'
+  const batch = (n.params?.batch ?? '').trim()
+  if ((n.kind === 'batch_awaiting_release' || n.kind === 'results_failed') && batch) {
+    return `/finance/batches/${encodeURIComponent(batch)}`
+  }
   return null
 }
 
