@@ -100,8 +100,10 @@ impl<S: Gated> FromRequestParts<Arc<S>> for Identity {
     }
 }
 
-/// A JSON body. Errors name the field: unknown and missing fields, wrong
-/// types, and malformed JSON each get their own code.
+/// A JSON body, which must be a JSON object (every route's input is a
+/// struct). Errors name the field: unknown and missing fields, wrong
+/// types, and malformed JSON each get their own code; a body that is valid
+/// JSON but not an object is `invalid_type`.
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
@@ -117,12 +119,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-/// Deserializes JSON with the error shape of [`Body`].
+/// Deserializes a JSON object with the error shape of [`Body`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Syntax first, so a truncated body is reported as malformed rather
     // than by whatever field the typed pass happened to reach.
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
         return Err(ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"), None));
+    }
+    // Then the shape: serde's derived `Deserialize` for a struct also takes
+    // a JSON array, its fields by position, so `[3]` would pass for
+    // `{"version": 3}`. The text is valid JSON here, so its first byte after
+    // JSON whitespace says what the top-level value is.
+    if !is_json_object(bytes) {
+        return Err(ApiError::bad_request("invalid_type", "the body must be a JSON object", None));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -156,6 +165,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// Whether valid JSON text `bytes` is an object: its first byte after
+/// JSON whitespace (space, tab, line feed, carriage return) is `{`.
+fn is_json_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'{')
 }
 
 /// The name in backticks after `prefix` in a serde message.
@@ -261,6 +276,85 @@ mod tests {
         assert_eq!(err(r#"{"name":"a","#).0, "malformed_json");
         assert_eq!(err("").0, "malformed_json");
         assert_eq!(err("[]").0, "invalid_type");
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Version {
+        version: u64,
+    }
+
+    const NOT_AN_OBJECT: &str = "the body must be a JSON object";
+
+    /// The code, field and message a refused body gets.
+    fn refusal<T: DeserializeOwned + std::fmt::Debug>(body: &str) -> (String, Option<String>, String) {
+        match parse_json::<T>(body.as_bytes()).unwrap_err() {
+            ApiError::BadRequest { code, field, message } => (code.to_string(), field, message),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_a_json_object_is_a_body() {
+        // Arrays, including ones that fill the struct's fields by position,
+        // and every other non-object value.
+        for body in [
+            "[3]",
+            "[]",
+            "[1]",
+            r#"["x", 2]"#,
+            "  \n\t[3]",
+            "3",
+            "-1.5",
+            r#""x""#,
+            r#"  "{}" "#,
+            "null",
+            "true",
+            "false",
+        ] {
+            assert_eq!(refusal::<Version>(body), ("invalid_type".into(), None, NOT_AN_OBJECT.into()), "{body}");
+        }
+        assert_eq!(
+            refusal::<Input>(r#"["a", {"accountNumber": "1"}]"#),
+            ("invalid_type".into(), None, NOT_AN_OBJECT.into())
+        );
+        assert_eq!(refusal::<Input>(r#"["a", ["1"]]"#), ("invalid_type".into(), None, NOT_AN_OBJECT.into()));
+        // Malformed text is still malformed, whatever it starts with.
+        for body in ["[3", "", "   ", "3 4", "{} []", "\u{feff}{}"] {
+            assert_eq!(refusal::<Version>(body).0, "malformed_json", "{body:?}");
+        }
+        // An object, with JSON whitespace around it, is a body.
+        for body in [r#"{"version":3}"#, " \t\r\n{\"version\": 3} \n", "\n{\n  \"version\": 3\n}\n"] {
+            assert_eq!(parse_json::<Version>(body.as_bytes()).unwrap(), Version { version: 3 }, "{body:?}");
+        }
+        let input: Input = parse_json(br#"  {"name":"a","bankAccount":{"accountNumber":"1"}}"#).unwrap();
+        assert_eq!((input.name.as_str(), input.bank_account.account_number.as_str()), ("a", "1"));
+        // An object still gets the field-by-field errors.
+        assert_eq!(refusal::<Version>(r#"{"version":"3"}"#).1.as_deref(), Some("version"));
+        assert_eq!(refusal::<Version>("{}").0, "missing_field");
+    }
+
+    #[tokio::test]
+    async fn the_body_extractor_refuses_what_is_not_an_object_with_a_400() {
+        async fn extract(body: &'static str) -> Result<Version, ApiError> {
+            let req = Request::builder()
+                .method("POST")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            Body::<Version>::from_request(req, &()).await.map(|Body(v)| v)
+        }
+        for body in ["[3]", r#"["x", 2]"#, "3", r#""x""#, "null", "true"] {
+            let e = extract(body).await.unwrap_err();
+            assert_eq!(crate::error::status_of(&e), http::StatusCode::BAD_REQUEST, "{body}");
+            match e {
+                ApiError::BadRequest { code, field, message } => {
+                    assert_eq!((code, field, message.as_str()), ("invalid_type", None, NOT_AN_OBJECT), "{body}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        assert_eq!(extract(" {\"version\": 3}").await.unwrap(), Version { version: 3 });
     }
 
     #[test]

@@ -268,3 +268,80 @@ async fn a_document_is_downloadable_by_the_owner_and_reviewers_only() {
     // Documents cannot change once the application is under review.
     company.delete(&path).await.expect(409, "wrong_state");
 }
+
+/// Sends `body` as JSON and checks it is refused as not an object: 400
+/// `invalid_type`, no field, a message that says so.
+async fn refused_as_not_an_object(user: &User<'_>, method: &str, path: &str, body: &[u8]) {
+    let r = user.app.raw(user.token.as_deref(), method, path, "application/json", body.to_vec()).await;
+    let sent = String::from_utf8_lossy(body);
+    assert_eq!(
+        (r.status.as_u16(), r.code(), r.field()),
+        (400, "invalid_type", ""),
+        "{method} {path} {sent} → {}",
+        r.body
+    );
+    assert!(r.body["error"]["message"].as_str().unwrap_or("").contains("JSON object"), "{sent} → {}", r.body);
+}
+
+/// serde's derived `Deserialize` takes a JSON array for a struct, its
+/// fields by position; no route does. Arrays, including ones that would
+/// fill the input, and other non-object values are refused on each
+/// mutation route, and nothing changes.
+#[tokio::test]
+async fn bodies_that_are_not_json_objects_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    let company = app.login("company-a").await;
+    let version = company.app_version(&id).await;
+    let others: [&[u8]; 8] = [b"[1]", br#"["x", 2]"#, b"[]", b" \n [1]", b"3", br#""x""#, b"null", b"true"];
+
+    // The company's urge, with its version by position (before the time
+    // limit, so an urge that got through would be a 409, not a 400).
+    let urge = format!("/api/v1/applications/{id}/urge");
+    for body in [format!("[{version}]").into_bytes()].iter().map(Vec::as_slice).chain(others) {
+        refused_as_not_an_object(&company, "POST", &urge, body).await;
+    }
+
+    // A reviewer's approval: `[version]` would otherwise approve.
+    let reviewer = app.login("community-nanyuan").await;
+    let approve = format!("/api/v1/review/community/applications/{id}/approve");
+    let positional = [format!("[{version}]"), format!(r#"[{version}, null, "同意"]"#)];
+    for body in positional.iter().map(|b| b.as_bytes()).chain(others) {
+        refused_as_not_an_object(&reviewer, "POST", &approve, body).await;
+    }
+    let seen = company.application(&id).await;
+    assert_eq!((seen["version"].as_u64(), seen["state"].as_str()), (Some(version), Some("pending_community")));
+
+    // The company's profile, every field by position.
+    let profile = company.get("/api/v1/company").await.ok();
+    let positional = json!([
+        profile["creditCode"],
+        "改名物业有限公司",
+        profile["legalRepresentative"],
+        profile["contactName"],
+        null,
+        [profile["bankAccount"]["bankName"], profile["bankAccount"]["accountName"], "755912345678"],
+        profile["version"]
+    ]);
+    for body in [positional.to_string().into_bytes()].iter().map(Vec::as_slice).chain(others) {
+        refused_as_not_an_object(&company, "PUT", "/api/v1/company", body).await;
+    }
+    let after = company.get("/api/v1/company").await.ok();
+    assert_eq!((&after["version"], &after["name"]), (&profile["version"], &profile["name"]), "profile unchanged");
+
+    // An administrator's staff member, assignments and all by position.
+    let admin = app.login("admin-futian").await;
+    let staff = "/api/v1/admin/staff/array-body-staff";
+    let positional = json!(["数组初审员", [["community", "440304001023"]]]).to_string();
+    for body in [positional.as_bytes()].into_iter().chain(others) {
+        refused_as_not_an_object(&admin, "PUT", staff, body).await;
+    }
+    admin.get(staff).await.expect(404, "not_found");
+
+    // The same inputs as objects still go through.
+    admin
+        .put(staff, json!({"name": "数组初审员", "assignments": [{"role": "community", "unit": "440304001023"}]}))
+        .await
+        .ok();
+    reviewer.post(&approve, json!({ "version": version })).await.ok();
+}
