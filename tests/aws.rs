@@ -311,6 +311,8 @@ pub struct AwsStack {
     /// waiting jobs kept by `sms_later`).
     pub sms: dispatch::SmsConsumer,
     pub sms_later: Arc<SmsLater>,
+    /// The deployment's policy (`POLICY_JSON`).
+    pub policy: Policy,
 }
 
 /// SMS jobs waiting on the test clock: what SQS's delays and visibility
@@ -720,6 +722,7 @@ impl AwsStack {
             sms_jobs,
             sms,
             sms_later,
+            policy: config.policy.clone(),
         }
     }
 
@@ -842,7 +845,7 @@ impl AwsStack {
                     if !dispatched.is_empty() {
                         let event =
                             serde_json::from_value(json!({ "Records": dispatched })).expect("a Lambda DynamoDB event");
-                        let sms = dispatch::SmsJobs { settings: &self.sms.sender.settings, queue: &self.sms_jobs };
+                        let sms = dispatch::Derived { policy: &self.policy, sms: &self.sms_jobs };
                         let response = as_function(
                             "DispatchFunction",
                             dispatch::handle_stream(&self.queues, &self.audit_out, sms, event),

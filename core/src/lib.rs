@@ -21,6 +21,7 @@ pub mod company;
 pub mod context;
 pub mod documents;
 pub mod error;
+pub mod eta;
 pub mod fields;
 pub mod identity;
 pub mod jurisdiction;

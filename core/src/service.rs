@@ -31,6 +31,8 @@ pub struct Ports {
     pub batch_queue: Arc<dyn crate::payout::BatchQueue>,
     /// Every reader's in-app notices.
     pub notices: Arc<dyn crate::notify::NoticeStore>,
+    /// How long each step took (ETA): samples in, medians out.
+    pub eta: Arc<dyn crate::eta::EtaStore>,
     /// The key of the audit chains' MACs (never stored in the database).
     pub audit_key: crate::audit::AuditKeyCell,
     /// Where the chains' heads are anchored daily, out of the database
@@ -68,6 +70,7 @@ pub struct Services {
     pub batches: crate::payout::batches::Batches,
     pub settlement: crate::payout::settlement::Settlement,
     pub notices: crate::notify::service::Notices,
+    pub eta: crate::eta::Eta,
 }
 
 impl Services {
@@ -84,6 +87,7 @@ impl Services {
             batches: ports.batches(),
             settlement: ports.settlement(),
             notices: ports.notices(),
+            eta: ports.eta(),
             ports,
         }
     }
@@ -116,6 +120,11 @@ impl Ports {
             clock: self.clock.clone(),
             tree: self.tree.clone(),
         }
+    }
+
+    /// How long each step usually takes.
+    pub fn eta(&self) -> crate::eta::Eta {
+        crate::eta::Eta { cx: self.context(), store: self.eta.clone() }
     }
 
     /// Who is calling, and the directory's administration.
@@ -165,6 +174,7 @@ impl Ports {
             prechecks: self.prechecks.clone(),
             company: self.companies(),
             checks: self.documents(),
+            eta: self.eta(),
         }
     }
 

@@ -212,6 +212,11 @@ impl Dispatcher {
             let mut noticed = Ok(0);
             for _ in 0..self.times() {
                 noticed = self.services.notices.record(&changes).await;
+                // And the steps they ended, for the applicant's ETA (each
+                // sample kept once).
+                if noticed.is_ok() {
+                    noticed = self.services.eta.record(&changes).await;
+                }
                 if noticed.is_err() {
                     break;
                 }

@@ -87,7 +87,7 @@ async fn every_stream_record_and_message_delivered_twice_changes_nothing_the_sec
             let r = dispatch::handle_stream(
                 &a.queues,
                 &a.audit_out,
-                dispatch::SmsJobs { settings: &a.sms.sender.settings, queue: &a.sms_jobs },
+                dispatch::Derived { policy: &a.policy, sms: &a.sms_jobs },
                 serde_json::from_value(batch.clone()).unwrap(),
             )
             .await;

@@ -656,3 +656,81 @@ async fn finance_is_told_of_a_batch_awaiting_a_second_person_and_of_failed_payme
     assert!(of_kind(&elsewhere, "results_failed").await.is_empty());
     assert_eq!(of_kind(&checker, "batch_awaiting_release").await.len(), 1, "a release tells nobody again");
 }
+
+/// A project and its application, submitted, in `community` (the manager
+/// at `phone`).
+async fn new_application_in(company: &User<'_>, name: &str, community: &str, phone: &str) -> String {
+    let project = company
+        .post(
+            "/api/v1/projects",
+            json!({"name": name, "address": "测试路", "community": community, "managedArea": "1200.00",
+                   "managerName": "项目经理", "managerPhone": phone}),
+        )
+        .await
+        .ok();
+    let id = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    company.upload_required(&id).await;
+    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    id
+}
+
+/// The applicant's ETA: from ten 初审 in its community that took two
+/// working days each, "usually 2 working days" there; in a community with
+/// none, the city's figure; at a step nobody finished lately, none; and
+/// staff are not shown it. Every delivery doubled: no sample counts twice.
+#[tokio::test]
+async fn the_applicant_sees_how_long_its_step_usually_takes_in_its_unit_or_else_the_city() {
+    use chrono::{Datelike, Weekday};
+    let app = TestApp::spawn().await;
+    app.deliver_everything_twice();
+    // A Monday, 10:00 China time, on the test clock.
+    let mut monday = next_china(&app, 10, 0);
+    while monday.with_timezone(&subsidy_core::policy::shanghai()).weekday() != Weekday::Mon {
+        monday += chrono::Duration::days(1);
+    }
+    app.clock.set(monday);
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let community = app.login("community-nanyuan").await;
+    let tag = app.clock.now().timestamp_micros() % 100_000;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let id = new_application(&company, &format!("时长{tag}-{i}")).await;
+        pm.act(&id, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+        ids.push(id);
+    }
+    app.drain().await;
+    // Wednesday: each 初审 took two working days.
+    app.clock.advance(chrono::Duration::days(2));
+    for id in &ids {
+        community.act(id, "/api/v1/review/community/applications/{id}/approve", json!({})).await.ok();
+    }
+    app.drain().await;
+    app.drain().await;
+
+    let waiting = new_application(&company, &format!("时长{tag}-新")).await;
+    pm.act(&waiting, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    app.drain().await;
+    let eta = &company.application(&waiting).await["eta"];
+    assert_eq!(*eta, json!({"step": "community", "workingDays": 2, "scope": "unit", "samples": 10}), "{eta}");
+    // Staff have their inboxes' time limits instead.
+    assert!(community.application(&waiting).await.get("eta").is_none());
+
+    // Another community, with no 初审 finished there: the city's figure.
+    let other = app.login("company-b").await;
+    let elsewhere = new_application_in(&other, &format!("时长{tag}-葵涌"), "440307009001", "13800138002").await;
+    app.login("pm-b").await.act(&elsewhere, "/api/v1/applications/{id}/confirm-area", json!({})).await.ok();
+    app.drain().await;
+    let eta = &other.application(&elsewhere).await["eta"];
+    assert_eq!((eta["scope"].as_str(), eta["workingDays"].as_u64()), (Some("city"), Some(2)), "{eta}");
+    assert!(eta["samples"].as_u64().unwrap() >= 10, "{eta}");
+
+    // 复核, which nobody finished in the window: no figure.
+    assert!(company.application(&ids[0]).await.get("eta").is_none(), "at 复核, none yet");
+    // Fifteen days on, the samples are out of the window: no figure.
+    app.clock.advance(chrono::Duration::days(15));
+    assert!(company.application(&waiting).await.get("eta").is_none());
+}

@@ -458,6 +458,8 @@ fn the_stream_writes_audit_entries_out_only_into_application_and_document_partit
             ),
             // An SMS's claim and mark, on its notice; a company's number.
             ("SmsLedger".to_string(), Value::from("dynamodb:UpdateItem"), like(&["NOTE#*"])),
+            // A step's time, and the city's count of them.
+            ("StepTimes".to_string(), serde_json::json!(["dynamodb:PutItem", "dynamodb:UpdateItem"]), like(&["ETA#*"])),
             ("CompanyContact".to_string(), Value::from("dynamodb:GetItem"), like(&["OWNER#*", "COMPANY#*"])),
         ]
     );

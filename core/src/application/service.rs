@@ -35,6 +35,8 @@ pub struct Applications {
     pub(crate) company: crate::company::service::Companies,
     /// A pending document is checked when the application is submitted.
     pub(crate) checks: crate::documents::service::Documents,
+    /// The applicant's line on how long the current step usually takes.
+    pub(crate) eta: crate::eta::Eta,
 }
 
 impl Applications {
@@ -199,9 +201,11 @@ impl Applications {
         } else {
             Vec::new()
         };
+        // For the applicant only: staff have their inboxes' due dates.
+        let eta = if actor.role == Role::Company { self.eta.of(&app).await? } else { None };
         let policy = self.cx.policy().await?;
         let due = Due { policy: &policy, now: self.cx.now() };
-        Ok(ApplicationDetail { application: ApplicationView::of(&app, &self.cx.tree, due), documents, prechecks })
+        Ok(ApplicationDetail { application: ApplicationView::of(&app, &self.cx.tree, due), documents, prechecks, eta })
     }
 
     pub async fn application(&self, actor: &Actor, id: &str) -> Result<ApplicationDetail, Error> {

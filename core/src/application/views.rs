@@ -136,4 +136,8 @@ pub struct ApplicationDetail {
     pub application: ApplicationView,
     pub documents: Vec<DocumentView>,
     pub prechecks: Vec<PrecheckReport>,
+    /// To the company: how long the current step usually takes (its
+    /// unit's median over 14 days, else the city's); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta: Option<crate::eta::EtaView>,
 }

@@ -24,10 +24,11 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use subsidy_api::lambda::{Consumers, stream_failure};
 use subsidy_core::application::dispatch::route;
+use subsidy_core::eta::EtaStore;
 use subsidy_core::identity::Tier;
 use subsidy_core::identity::staff::StaffStore;
 use subsidy_core::notify::NoticeStore;
-use subsidy_core::notify::sms::{Next, SMS_LONGEST_DELAY, SmsJob, SmsQueue, SmsRedelivery, SmsSender, SmsSettings};
+use subsidy_core::notify::sms::{Next, SMS_LONGEST_DELAY, SmsJob, SmsQueue, SmsRedelivery, SmsSender};
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::{ArrivalQueue, DeadLetterQueue};
 use subsidy_infra::config::{self, ConfigError};
@@ -74,24 +75,26 @@ impl Config {
     }
 }
 
-/// Where the SMS a batch's notices send are queued.
+/// What a batch's changes derive by the policy: the SMS their notices
+/// send (queued), and how long the steps they ended took (its calendar).
 #[derive(Clone, Copy)]
-pub struct SmsJobs<'a> {
-    pub settings: &'a SmsSettings,
-    pub queue: &'a dyn SmsQueue,
+pub struct Derived<'a> {
+    pub policy: &'a Policy,
+    pub sms: &'a dyn SmsQueue,
 }
 
 /// Where the stream's consumer writes: audit entries out to their own
 /// items, and the notices changes produce.
 /// (And the staff directory, read for who holds a role at a unit.)
-pub trait Outputs: AuditWriteOut + NoticeStore + StaffStore {}
-impl<T: AuditWriteOut + NoticeStore + StaffStore> Outputs for T {}
+/// (And the steps' times, for the applicant's ETA.)
+pub trait Outputs: AuditWriteOut + NoticeStore + StaffStore + EtaStore {}
+impl<T: AuditWriteOut + NoticeStore + StaffStore + EtaStore> Outputs for T {}
 
 /// Handles one stream batch in order; see the module docs for failures.
 pub async fn handle_stream(
     queue: &dyn ArrivalQueue,
     out: &dyn Outputs,
-    sms: SmsJobs<'_>,
+    derived: Derived<'_>,
     event: Event,
 ) -> DynamoDbEventResponse {
     let first = || event.records.first().and_then(|r| r.change.sequence_number.clone()).unwrap_or_default();
@@ -125,11 +128,20 @@ pub async fn handle_stream(
     }
     // Their SMS, after them (a job is sent only for a notice that is
     // there); a retried batch queues them again, and the ledger sends once.
-    let jobs = subsidy_core::notify::sms_jobs(sms.settings, &changes);
+    let jobs = subsidy_core::notify::sms_jobs(&derived.policy.sms, &changes);
     if !jobs.is_empty()
-        && let Err(e) = sms.queue.enqueue(&jobs).await
+        && let Err(e) = derived.sms.enqueue(&jobs).await
     {
         tracing::error!(error = %e, jobs = jobs.len(), "SMS jobs not queued; the batch is retried");
+        return stream_failure(first());
+    }
+    // The steps these changes ended, for the applicant's ETA (each sample
+    // kept once).
+    let samples = subsidy_core::eta::samples_of(&changes, &derived.policy.calendar);
+    if !samples.is_empty()
+        && let Err(e) = out.put_eta_samples(&samples).await
+    {
+        tracing::error!(error = %e, samples = samples.len(), "step times not recorded; the batch is retried");
         return stream_failure(first());
     }
     for record in &event.records {
@@ -209,22 +221,17 @@ pub async fn handle_sms(sms: &SmsConsumer, event: SqsEvent) -> SqsBatchResponse 
 pub fn consumers(
     queue: Arc<dyn ArrivalQueue>,
     audit: Arc<dyn Outputs>,
+    policy: Arc<Policy>,
     sms_jobs: Arc<dyn SmsQueue>,
     sms: SmsConsumer,
 ) -> Consumers {
-    let settings = sms.sender.settings.clone();
     let sms = Arc::new(sms);
     Consumers::default()
         .stream(move |event| {
-            let (queue, audit, settings, jobs) = (queue.clone(), audit.clone(), settings.clone(), sms_jobs.clone());
+            let (queue, audit, policy, jobs) = (queue.clone(), audit.clone(), policy.clone(), sms_jobs.clone());
             async move {
-                handle_stream(
-                    queue.as_ref(),
-                    audit.as_ref(),
-                    SmsJobs { settings: &settings, queue: jobs.as_ref() },
-                    event,
-                )
-                .await
+                handle_stream(queue.as_ref(), audit.as_ref(), Derived { policy: &policy, sms: jobs.as_ref() }, event)
+                    .await
             }
         })
         .sqs(move |event| {
@@ -236,6 +243,7 @@ pub fn consumers(
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use subsidy_core::notify::sms::SmsSettings;
 
     use async_trait::async_trait;
     use subsidy_core::application::dispatch::TierArrival;
@@ -246,15 +254,15 @@ mod tests {
 
     use super::*;
 
-    #[derive(Default)]
     struct Recorder {
-        /// Which events send an SMS.
-        settings: SmsSettings,
+        /// Which events send an SMS (and the calendar).
+        policy: Policy,
         queued: Mutex<Vec<SmsJob>>,
         fail_sms: bool,
         sent: Mutex<Vec<TierArrival>>,
         written: Mutex<Vec<AuditEntry>>,
         noticed: Mutex<Vec<subsidy_core::notify::Addressed>>,
+        sampled: Mutex<Vec<subsidy_core::eta::Sample>>,
         fail: bool,
         fail_audit: bool,
         fail_notices: bool,
@@ -311,9 +319,47 @@ mod tests {
         }
     }
 
+    impl Default for Recorder {
+        fn default() -> Recorder {
+            Recorder {
+                policy: Policy { sms: SmsSettings::default(), ..test_policy() },
+                queued: Default::default(),
+                fail_sms: false,
+                sent: Default::default(),
+                written: Default::default(),
+                noticed: Default::default(),
+                sampled: Default::default(),
+                fail: false,
+                fail_audit: false,
+                fail_notices: false,
+            }
+        }
+    }
+
+    /// The Shenzhen policy, as deployed.
+    fn test_policy() -> Policy {
+        Policy::from_json(subsidy_infra::data::SHENZHEN_POLICY).unwrap()
+    }
+
     impl Recorder {
-        fn sms(&self) -> SmsJobs<'_> {
-            SmsJobs { settings: &self.settings, queue: self }
+        fn sms(&self) -> Derived<'_> {
+            Derived { policy: &self.policy, sms: self }
+        }
+    }
+
+    #[async_trait]
+    impl EtaStore for Recorder {
+        async fn put_eta_samples(&self, samples: &[subsidy_core::eta::Sample]) -> Result<(), StoreError> {
+            self.sampled.lock().unwrap().extend_from_slice(samples);
+            Ok(())
+        }
+        async fn eta_histogram(
+            &self,
+            _: Option<&str>,
+            _: subsidy_core::eta::Step,
+            _: chrono::NaiveDate,
+        ) -> Result<subsidy_core::eta::Histogram, StoreError> {
+            unreachable!("the consumer never reads step times")
         }
     }
 
@@ -397,6 +443,9 @@ mod tests {
         let noticed = q.noticed.lock().unwrap();
         let kinds: Vec<_> = noticed.iter().map(|a| a.notice.kind).collect();
         assert_eq!(kinds, vec![subsidy_core::notify::NoticeKind::AreaConfirmed], "the confirmation tells the company");
+        let sampled = q.sampled.lock().unwrap();
+        assert_eq!(sampled.len(), 1, "the manager's confirmation ended: {sampled:?}");
+        assert_eq!(sampled[0].step, subsidy_core::eta::Step::AreaConfirmation);
     }
 
     #[tokio::test]
@@ -540,7 +589,8 @@ mod tests {
     async fn the_sms_a_batchs_notices_send_are_queued_and_a_queue_that_fails_fails_the_batch() {
         let settings =
             SmsSettings { events: vec![subsidy_core::notify::NoticeKind::AreaConfirmed], ..Default::default() };
-        let q = Recorder { settings: settings.clone(), ..Default::default() };
+        let policy = Policy { sms: settings, ..test_policy() };
+        let q = Recorder { policy: policy.clone(), ..Default::default() };
         let r = handle_stream(&q, &q, q.sms(), event(OK)).await;
         assert!(r.batch_item_failures.is_empty());
         let queued = q.queued.lock().unwrap().clone();
@@ -552,7 +602,7 @@ mod tests {
         handle_stream(&q, &q, q.sms(), event(OK)).await;
         assert!(q.queued.lock().unwrap().is_empty());
 
-        let q = Recorder { settings, fail_sms: true, ..Default::default() };
+        let q = Recorder { policy, fail_sms: true, ..Default::default() };
         let r = handle_stream(&q, &q, q.sms(), event(OK)).await;
         assert_eq!(r.failed_ids(), vec!["200"], "retried from the batch's first record");
         assert!(q.sent.lock().unwrap().is_empty(), "no arrival went out");
@@ -695,7 +745,7 @@ mod tests {
         fn consumer(world: &std::sync::Arc<World>, now: DateTime<Utc>) -> SmsConsumer {
             SmsConsumer {
                 sender: SmsSender {
-                    settings: std::sync::Arc::new(SmsSettings {
+                    settings: std::sync::Arc::new(subsidy_core::notify::sms::SmsSettings {
                         events: vec![NoticeKind::AreaAwaitingConfirmation],
                         ..Default::default()
                     }),

@@ -20,9 +20,10 @@ async fn main() -> Result<(), BoxError> {
     let sms_queue = Arc::new(aws::SqsSmsQueue::new(sqs.clone(), config.sms_queue, clock.clone()));
     let notifier: Arc<dyn Notifier> =
         if config.sns { Arc::new(aws::SnsNotifier::new(aws::sns_client(&sdk))) } else { Arc::new(LogNotifier) };
+    let policy = Arc::new(config.policy);
     let sms = dispatch::SmsConsumer {
         sender: SmsSender {
-            settings: Arc::new(config.policy.sms),
+            settings: Arc::new(policy.sms.clone()),
             clock,
             companies: table.clone(),
             ledger: table.clone(),
@@ -31,5 +32,5 @@ async fn main() -> Result<(), BoxError> {
         queue: sms_queue.clone(),
         dead: Arc::new(aws::SqsDeadLetters::new(sqs, config.sms_dead_letters)),
     };
-    lambda::serve(None, dispatch::consumers(queues, table, sms_queue, sms)).await
+    lambda::serve(None, dispatch::consumers(queues, table, policy, sms_queue, sms)).await
 }

@@ -51,6 +51,7 @@ use subsidy_core::jurisdiction::Level;
 use subsidy_core::policy::Policy;
 use subsidy_core::ports::*;
 
+mod eta;
 mod notices;
 mod staff;
 

@@ -289,7 +289,8 @@ pub async fn services_on(
 ) -> Result<Services, subsidy_core::StoreError> {
     let dynamo = clients.dynamo.clone();
     let mut ports = ports_on(clients, config, clock).await?;
-    ports.notices = Arc::new(DynamoStore::new(dynamo, &config.table));
+    ports.notices = Arc::new(DynamoStore::new(dynamo.clone(), &config.table));
+    ports.eta = Arc::new(DynamoStore::new(dynamo, &config.table));
     Ok(Services::new(ports))
 }
 
@@ -325,9 +326,32 @@ impl subsidy_core::notify::NoticeStore for NoNotices {
     }
 }
 
-/// The notices, read and written: the submission function's.
+/// The notices, read and written: the submission function's. And the
+/// steps' usual times (ETA), which it reads for a company's detail view.
 pub fn serve_notices(ports: &mut subsidy_core::service::Ports, sdk: &aws_config::SdkConfig, config: &ServiceConfig) {
     ports.notices = Arc::new(DynamoStore::new(dynamo_client(sdk), &config.table));
+    ports.eta = Arc::new(DynamoStore::new(dynamo_client(sdk), &config.table));
+}
+
+/// The steps' usual times are read by the function that serves a
+/// company's detail view (submission: [`serve_notices`]) and written by
+/// dispatch through its own store; the others have none, so they carry
+/// none of its storage code. A reader without it gets no figure.
+struct NoEta;
+
+#[async_trait::async_trait]
+impl subsidy_core::eta::EtaStore for NoEta {
+    async fn put_eta_samples(&self, _: &[subsidy_core::eta::Sample]) -> Result<(), StoreError> {
+        Err(StoreError::Backend("this function keeps no step times".into()))
+    }
+    async fn eta_histogram(
+        &self,
+        _: Option<&str>,
+        _: subsidy_core::eta::Step,
+        _: chrono::NaiveDate,
+    ) -> Result<subsidy_core::eta::Histogram, StoreError> {
+        Ok(Default::default())
+    }
 }
 
 /// The notices, written only (the nightly digest): reads answer an error.
@@ -416,6 +440,7 @@ pub async fn ports_on(
         stats: store.clone(),
         payout: store.clone(),
         notices: Arc::new(NoNotices),
+        eta: Arc::new(NoEta),
         staff: store.clone(),
         staff_authority: Arc::new(crate::cache::CachedStaff::new(store, config.staff_cache_ttl)),
         clock,

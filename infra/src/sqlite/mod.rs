@@ -7,6 +7,7 @@
 //! commit's fsync is shared by every writer waiting for it. A change to an application and its outbox row commit in the
 //! same transaction, so a crash can lose neither one without the other.
 
+mod eta;
 mod group;
 mod notices;
 mod outbox;
@@ -227,6 +228,7 @@ impl SqliteStore {
             payout: s.clone(),
             batch_queue,
             notices: s.clone(),
+            eta: s.clone(),
             staff: s.clone(),
             staff_authority: s,
             clock,

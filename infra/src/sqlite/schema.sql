@@ -230,3 +230,17 @@ CREATE TABLE IF NOT EXISTS batch_outbox (
     body       BLOB NOT NULL,
     created_at TEXT NOT NULL
 );
+
+-- How long each step took (core::eta): one sample per change that ended a
+-- timed step, kept once however often the change is delivered. Read as a
+-- range of one unit's step by day, or city-wide by step and day.
+CREATE TABLE IF NOT EXISTS eta_samples (
+    unit  TEXT NOT NULL,
+    step  TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    day   TEXT NOT NULL,
+    days  INTEGER NOT NULL,
+    PRIMARY KEY (unit, step, cause)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS eta_samples_unit_day ON eta_samples (unit, step, day);
+CREATE INDEX IF NOT EXISTS eta_samples_city_day ON eta_samples (step, day);

@@ -1,0 +1,136 @@
+//! How long each step took (`core::eta`) on DynamoDB.
+//!
+//! | item          | pk                       | sk                 | attributes          |
+//! |---------------|--------------------------|--------------------|---------------------|
+//! | sample        | `ETA#{unit}#{step}`      | `{day}#{cause}`    | d (working days), ttl |
+//! | city's counts | `ETA#CITY#{step}`        | `{day}`            | h{d} (count), ttl   |
+//!
+//! A sample is put only if absent (1 WCU); only a new one adds to the
+//! city's count of its day and length (an `ADD`, 1 WCU), so a redelivered
+//! change adds nothing. Were the function to stop between the two, the
+//! city would miss that one sample: never count one twice. A unit's read
+//! is a Query of its step's last 14 days (a few hundred small items for a
+//! district's 审核 at the most); the city's, at most 14 items. Both expire
+//! 30 days on (TTL), past the window.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use subsidy_core::eta::{EtaStore, Histogram, Sample, Step};
+use subsidy_core::ports::StoreResult;
+
+use super::*;
+
+/// Seconds a sample and a city count are kept (`ttl`).
+const ETA_TTL_SECS: i64 = 30 * 24 * 3600;
+
+fn unit_pk(unit: &str, step: Step) -> String {
+    format!("ETA#{unit}#{}", step.as_str())
+}
+
+fn city_pk(step: Step) -> String {
+    format!("ETA#CITY#{}", step.as_str())
+}
+
+fn expires(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp() + ETA_TTL_SECS
+}
+
+impl DynamoStore {
+    async fn put_sample(&self, sample: &Sample) -> StoreResult<()> {
+        let mut item = key(unit_pk(&sample.unit, sample.step), format!("{}#{}", sample.day, sample.cause));
+        item.insert("d".into(), n(sample.working_days));
+        item.insert("ttl".into(), n(expires(sample.day)));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => return Ok(()),
+            Err(e) => return Err(sdk(e)),
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(city_pk(sample.step), sample.day.to_string())))
+            .update_expression("ADD #h :one SET #ttl = :ttl")
+            .expression_attribute_names("#h", format!("h{}", sample.working_days))
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(expires(sample.day)))
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(())
+    }
+
+    /// Every item of `pk` whose sort key is `since` or later.
+    async fn eta_items(&self, pk: String, since: NaiveDate) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk >= :since")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":since", s(since.to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+fn number(v: Option<&AttributeValue>) -> Option<u64> {
+    match v {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl EtaStore for DynamoStore {
+    async fn put_eta_samples(&self, samples: &[Sample]) -> StoreResult<()> {
+        for put in futures::future::join_all(samples.iter().map(|s| self.put_sample(s))).await {
+            put?;
+        }
+        Ok(())
+    }
+
+    async fn eta_histogram(&self, unit: Option<&str>, step: Step, since: NaiveDate) -> StoreResult<Histogram> {
+        let mut h = Histogram::new();
+        match unit {
+            Some(unit) => {
+                for item in self.eta_items(unit_pk(unit, step), since).await? {
+                    if let Some(d) = number(item.get("d")) {
+                        *h.entry(d as u32).or_default() += 1;
+                    }
+                }
+            }
+            None => {
+                for item in self.eta_items(city_pk(step), since).await? {
+                    for (name, v) in &item {
+                        if let (Some(d), Some(count)) =
+                            (name.strip_prefix('h').and_then(|d| d.parse::<u32>().ok()), number(Some(v)))
+                        {
+                            *h.entry(d).or_default() += count;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(h)
+    }
+}
