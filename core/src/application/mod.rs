@@ -93,8 +93,9 @@ pub struct Application {
     pub submitted_at: Option<DateTime<Utc>>,
     /// When it entered its current state; inboxes are oldest first.
     pub state_since: DateTime<Utc>,
-    /// When the company last urged (催办) its current step.
-    #[serde(default)]
+    /// When the company last urged (催办) its current step. Stored only
+    /// once there is one (most applications are never urged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urged_at: Option<DateTime<Utc>>,
     /// Head of the audit hash chain: last sequence number and its hash.
     pub audit_seq: u64,

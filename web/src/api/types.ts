@@ -217,9 +217,26 @@ export interface PayeeReveal {
   change: RevealedAccount | null
   holderNameMatches: boolean
 }
+/** A step with a time limit, as the ETA names it. */
+export type EtaStep = 'area_confirmation' | 'community' | 'subdistrict' | 'district' | 'finance'
+/**
+ * How long the step an application waits at usually takes (to the company
+ * only): the median, in working days, over the last 14 days in the
+ * application's unit (`unit`), or city-wide with fewer than 10 there (`city`).
+ */
+export interface EtaView {
+  step: EtaStep
+  /** 0 (done the day it began) to 60. */
+  workingDays: number
+  scope: 'unit' | 'city'
+  /** How many times the step was finished in the window, in the scope. */
+  samples: number
+}
 export interface ApplicationDetail extends ApplicationView {
   documents: DocumentView[]
   prechecks: PrecheckReport[]
+  /** Only for the company, while the application waits at a timed step someone finished lately. */
+  eta?: EtaView
 }
 export interface AuditEntry {
   subject: string

@@ -308,6 +308,23 @@ export default {
     missingDocs: 'Upload before submitting: {kinds}',
     paidNotice: 'The subsidy has been paid to your account',
   },
+  eta: {
+    // Sentences start with {step} in lower case; lib/eta.ts capitalises them.
+    unit: '{step} usually takes {days} working days',
+    unitOne: '{step} usually takes 1 working day',
+    unitSameDay: '{step} is usually done the same day',
+    city: 'Across the city, {step} usually takes {days} working days',
+    cityOne: 'Across the city, {step} usually takes 1 working day',
+    citySameDay: 'Across the city, {step} is usually done the same day',
+    steps: {
+      area_confirmation: 'project area confirmation',
+      community: 'community first review (初审)',
+      subdistrict: 'subdistrict re-review (复核)',
+      district: 'district audit (审核)',
+      finance: 'payment by district finance',
+      fallback: 'this step',
+    },
+  },
   manager: {
     title: 'Areas to confirm',
     none: 'Nothing to confirm',

@@ -309,6 +309,24 @@ export default {
     missingDocs: '提交前请上传：{kinds}',
     paidNotice: '补助已拨付至收款账户',
   },
+  eta: {
+    // How long the current step usually takes, shown to the company under
+    // the time limit (lib/eta.ts). {step} is one of steps below.
+    unit: '{step}通常需要 {days} 个工作日',
+    unitOne: '{step}通常需要 1 个工作日',
+    unitSameDay: '{step}通常当天办结',
+    city: '全市{step}通常需要 {days} 个工作日',
+    cityOne: '全市{step}通常需要 1 个工作日',
+    citySameDay: '全市{step}通常当天办结',
+    steps: {
+      area_confirmation: '项目面积确认',
+      community: '社区初审',
+      subdistrict: '街道复核',
+      district: '区级审核',
+      finance: '区财政拨付',
+      fallback: '该环节',
+    },
+  },
   manager: {
     title: '待确认面积',
     none: '没有待确认的申请',
