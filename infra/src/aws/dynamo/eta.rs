@@ -1,17 +1,19 @@
 //! How long each step took (`core::eta`) on DynamoDB.
 //!
-//! | item          | pk                       | sk                 | attributes          |
-//! |---------------|--------------------------|--------------------|---------------------|
-//! | sample        | `ETA#{unit}#{step}`      | `{day}#{cause}`    | d (working days), ttl |
-//! | city's counts | `ETA#CITY#{step}`        | `{day}`            | h{d} (count), ttl   |
+//! | item             | pk                         | sk              | attributes            |
+//! |------------------|----------------------------|-----------------|-----------------------|
+//! | sample (marker)  | `ETA#{unit}#{step}`        | `{day}#{cause}` | d (working days), ttl |
+//! | a unit's counts  | `ETA#{unit}#{step}#D`      | `{day}`         | h{d} (count), ttl     |
+//! | the city's counts| `ETA#CITY#{step}#D`        | `{day}`         | h{d} (count), ttl     |
 //!
-//! A sample is put only if absent (1 WCU); only a new one adds to the
-//! city's count of its day and length (an `ADD`, 1 WCU), so a redelivered
-//! change adds nothing. Were the function to stop between the two, the
-//! city would miss that one sample: never count one twice. A unit's read
-//! is a Query of its step's last 14 days (a few hundred small items for a
-//! district's 审核 at the most); the city's, at most 14 items. Both expire
-//! 30 days on (TTL), past the window.
+//! A sample is put only if absent (1 WCU); only a new one adds to its
+//! unit's and the city's count of its day and length (an `ADD` each, 1 WCU),
+//! so a redelivered change adds nothing. Were the function to stop between
+//! the put and the adds, that one sample would be missing from the counts:
+//! never counted twice. A read, the unit's or the city's, is a Query of at
+//! most 14 small items, however many applications the unit (a district,
+//! for 审核 and finance) finished. Everything expires 30 days on (TTL),
+//! past the window.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -23,13 +25,17 @@ use super::*;
 /// Seconds a sample and a city count are kept (`ttl`).
 const ETA_TTL_SECS: i64 = 30 * 24 * 3600;
 
-fn unit_pk(unit: &str, step: Step) -> String {
+fn sample_pk(unit: &str, step: Step) -> String {
     format!("ETA#{unit}#{}", step.as_str())
 }
 
-fn city_pk(step: Step) -> String {
-    format!("ETA#CITY#{}", step.as_str())
+/// The day counts of a unit's step (or the city's: unit `CITY`).
+fn counts_pk(unit: &str, step: Step) -> String {
+    format!("ETA#{unit}#{}#D", step.as_str())
 }
+
+/// The city's pseudo-unit (no unit code is letters).
+const CITY: &str = "CITY";
 
 fn expires(day: NaiveDate) -> i64 {
     day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp() + ETA_TTL_SECS
@@ -37,7 +43,7 @@ fn expires(day: NaiveDate) -> i64 {
 
 impl DynamoStore {
     async fn put_sample(&self, sample: &Sample) -> StoreResult<()> {
-        let mut item = key(unit_pk(&sample.unit, sample.step), format!("{}#{}", sample.day, sample.cause));
+        let mut item = key(sample_pk(&sample.unit, sample.step), format!("{}#{}", sample.day, sample.cause));
         item.insert("d".into(), n(sample.working_days));
         item.insert("ttl".into(), n(expires(sample.day)));
         let put = self
@@ -53,10 +59,19 @@ impl DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => return Ok(()),
             Err(e) => return Err(sdk(e)),
         }
+        let adds = [sample.unit.as_str(), CITY].map(|unit| self.count_sample(unit, sample));
+        for add in futures::future::join_all(adds).await {
+            add?;
+        }
+        Ok(())
+    }
+
+    /// Adds one to the count of the sample's day and length at `unit`.
+    async fn count_sample(&self, unit: &str, sample: &Sample) -> StoreResult<()> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(city_pk(sample.step), sample.day.to_string())))
+            .set_key(Some(key(counts_pk(unit, sample.step), sample.day.to_string())))
             .update_expression("ADD #h :one SET #ttl = :ttl")
             .expression_attribute_names("#h", format!("h{}", sample.working_days))
             .expression_attribute_names("#ttl", "ttl")
@@ -111,23 +126,12 @@ impl EtaStore for DynamoStore {
 
     async fn eta_histogram(&self, unit: Option<&str>, step: Step, since: NaiveDate) -> StoreResult<Histogram> {
         let mut h = Histogram::new();
-        match unit {
-            Some(unit) => {
-                for item in self.eta_items(unit_pk(unit, step), since).await? {
-                    if let Some(d) = number(item.get("d")) {
-                        *h.entry(d as u32).or_default() += 1;
-                    }
-                }
-            }
-            None => {
-                for item in self.eta_items(city_pk(step), since).await? {
-                    for (name, v) in &item {
-                        if let (Some(d), Some(count)) =
-                            (name.strip_prefix('h').and_then(|d| d.parse::<u32>().ok()), number(Some(v)))
-                        {
-                            *h.entry(d).or_default() += count;
-                        }
-                    }
+        for item in self.eta_items(counts_pk(unit.unwrap_or(CITY), step), since).await? {
+            for (name, v) in &item {
+                if let (Some(d), Some(count)) =
+                    (name.strip_prefix('h').and_then(|d| d.parse::<u32>().ok()), number(Some(v)))
+                {
+                    *h.entry(d).or_default() += count;
                 }
             }
         }
