@@ -23,6 +23,9 @@ fn ports(store: SqliteStore) -> contract::Ports {
         stats: s.clone(),
         payout: s.clone(),
         notices: s.clone(),
+        sms: s.clone(),
+        sms_queue: Some(s.clone()),
+        eta: s.clone(),
         staff: s,
     }
 }

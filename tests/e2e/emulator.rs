@@ -61,6 +61,9 @@ async fn the_dynamodb_adapter_keeps_the_storage_contract() {
         stats: store.clone(),
         payout: store.clone(),
         notices: store.clone(),
+        sms: store.clone(),
+        sms_queue: None,
+        eta: store.clone(),
         staff: store,
     })
     .await;

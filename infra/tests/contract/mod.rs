@@ -59,6 +59,13 @@ pub struct Ports {
     pub payout: Arc<dyn subsidy_core::payout::PayoutStore>,
     pub staff: Arc<dyn subsidy_core::identity::staff::StaffStore>,
     pub notices: Arc<dyn subsidy_core::notify::NoticeStore>,
+    /// The SMS ledger: the job's row on SQLite, the notice's item on DynamoDB.
+    pub sms: Arc<dyn subsidy_core::notify::sms::SmsLedger>,
+    /// Where a job is queued before the ledger holds it: SQLite's table.
+    /// On DynamoDB the job rides on SQS and the ledger is the notice's
+    /// item, so none.
+    pub sms_queue: Option<Arc<dyn subsidy_core::notify::sms::SmsQueue>>,
+    pub eta: Arc<dyn subsidy_core::eta::EtaStore>,
 }
 
 fn text(s: &str) -> Text {
@@ -816,6 +823,71 @@ pub async fn run_all(p: &Ports) {
     batches_and_lines_page_through_every_item(p).await;
     the_staff_directory_is_versioned_audited_and_pages_in_sub_order(p).await;
     notices_are_kept_once_per_id_page_newest_first_and_count_unread(p).await;
+    an_sms_is_claimed_by_one_sender_at_a_time_and_once_sent_never_again(p).await;
+    step_times_are_kept_once_per_change_by_unit_and_city(p).await;
+}
+
+async fn an_sms_is_claimed_by_one_sender_at_a_time_and_once_sent_never_again(p: &Ports) {
+    use subsidy_core::notify::Recipient;
+    use subsidy_core::notify::sms::SmsJob;
+    let to = Recipient::Manager(Phone::parse("13912340000").unwrap());
+    let queued = notice(to.clone(), 1_583_100_000_000, &format!("{}.2.approved", uid("S")));
+    p.notices.put_notices(std::slice::from_ref(&queued)).await.unwrap();
+    if let Some(q) = &p.sms_queue {
+        q.enqueue(&[SmsJob { to: to.key(), notice: queued.notice.clone(), failures: 0 }]).await.unwrap();
+    }
+    let (key, id) = (to.key(), queued.notice.id.clone());
+    let t0 = Utc::now();
+    let lease = Duration::seconds(120);
+    let claim = |at: chrono::DateTime<Utc>| p.sms.claim_sms(&key, &id, at, at + lease);
+
+    assert!(!p.sms.claim_sms(&key, "0000000000000-absent", t0, t0 + lease).await.unwrap(), "nothing queued");
+    assert!(claim(t0).await.unwrap(), "the first sender");
+    assert!(!claim(t0 + Duration::seconds(10)).await.unwrap(), "held by the first");
+    assert!(claim(t0 + Duration::seconds(121)).await.unwrap(), "a lease run out is free (its sender stopped)");
+    p.sms.release_sms(&key, &id).await.unwrap();
+    assert!(claim(t0 + Duration::seconds(122)).await.unwrap(), "released after a failed send");
+    p.sms.sms_sent(&key, &id, t0 + Duration::seconds(123)).await.unwrap();
+    p.sms.release_sms(&key, &id).await.unwrap();
+    assert!(!claim(t0 + Duration::days(1)).await.unwrap(), "sent: never again, lease or not");
+}
+
+async fn step_times_are_kept_once_per_change_by_unit_and_city(p: &Ports) {
+    use subsidy_core::eta::{Sample, Step};
+    let (a, b) = (uid("eta-a-"), uid("eta-b-"));
+    let day = chrono::NaiveDate::from_ymd_opt(2020, 3, 20).unwrap();
+    let sample = |unit: &str, cause: &str, day: chrono::NaiveDate, working_days: u32| Sample {
+        unit: unit.into(),
+        step: Step::Finance,
+        day,
+        cause: cause.into(),
+        working_days,
+    };
+    let samples = vec![
+        sample(&a, "A1.5", day, 1),
+        sample(&a, "A2.5", day, 2),
+        sample(&a, "A3.5", day - Duration::days(1), 2),
+        sample(&b, "B1.5", day, 5),
+        // Before the window.
+        sample(&a, "A4.5", day - Duration::days(20), 9),
+    ];
+    p.eta.put_eta_samples(&samples).await.unwrap();
+    // Delivered again, and one in a second delivery: nothing counts twice.
+    p.eta.put_eta_samples(&samples[1..3]).await.unwrap();
+    p.eta.put_eta_samples(&samples).await.unwrap();
+    let since = day - Duration::days(13);
+    let h = |pairs: &[(u32, u64)]| pairs.iter().copied().collect::<subsidy_core::eta::Histogram>();
+    assert_eq!(p.eta.eta_histogram(Some(&a), Step::Finance, since).await.unwrap(), h(&[(1, 1), (2, 2)]));
+    assert_eq!(p.eta.eta_histogram(Some(&b), Step::Finance, since).await.unwrap(), h(&[(5, 1)]));
+    assert_eq!(p.eta.eta_histogram(None, Step::Finance, since).await.unwrap(), h(&[(1, 1), (2, 2), (5, 1)]));
+    // Another step, another unit, a later window: none of these.
+    assert!(p.eta.eta_histogram(Some(&a), Step::District, since).await.unwrap().is_empty());
+    assert!(p.eta.eta_histogram(Some(&uid("eta-c-")), Step::Finance, since).await.unwrap().is_empty());
+    let later = p.eta.eta_histogram(Some(&a), Step::Finance, day).await.unwrap();
+    assert_eq!(later, h(&[(1, 1), (2, 1)]), "only what ended on or after the day");
+    // The same application again at the step, after a return: a new sample.
+    p.eta.put_eta_samples(&[sample(&a, "A1.9", day, 3)]).await.unwrap();
+    assert_eq!(p.eta.eta_histogram(Some(&a), Step::Finance, since).await.unwrap(), h(&[(1, 1), (2, 2), (3, 1)]));
 }
 
 fn notice(to: subsidy_core::notify::Recipient, millis: i64, cause: &str) -> subsidy_core::notify::Addressed {
