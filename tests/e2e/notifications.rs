@@ -33,21 +33,7 @@ async fn told(user: &User<'_>, ids: &[&str]) -> BTreeMap<(String, String), usize
 }
 
 async fn new_application(company: &User<'_>, name: &str) -> String {
-    let project = company
-        .post(
-            "/api/v1/projects",
-            json!({"name": name, "address": "南园路", "community": "440304001020", "managedArea": "1500.00",
-                   "managerName": "王项目经理", "managerPhone": "13800138001"}),
-        )
-        .await
-        .ok();
-    let id = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    company.upload_required(&id).await;
-    company.act(&id, "/api/v1/applications/{id}/submit", json!({})).await.ok();
-    id
+    new_application_in(company, name, "440304001020", "13800138001").await
 }
 
 fn expect(pairs: &[(&str, &str)]) -> BTreeMap<(String, String), usize> {
@@ -663,8 +649,8 @@ async fn new_application_in(company: &User<'_>, name: &str, community: &str, pho
     let project = company
         .post(
             "/api/v1/projects",
-            json!({"name": name, "address": "测试路", "community": community, "managedArea": "1200.00",
-                   "managerName": "项目经理", "managerPhone": phone}),
+            json!({"name": name, "address": "南园路", "community": community, "managedArea": "1500.00",
+                   "managerName": "王项目经理", "managerPhone": phone}),
         )
         .await
         .ok();

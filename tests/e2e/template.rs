@@ -930,3 +930,29 @@ fn eventbridge_may_send_to_a_dead_letter_queue_only_from_this_account() {
     }
     assert_eq!(policies, 2, "the document-event and the async dead-letter queues");
 }
+
+/// Lambda refuses an SQS event source whose queue's visibility timeout is
+/// shorter than the function's timeout (moto creates no mapping, so only
+/// here would it show before a deploy): every queue a function consumes
+/// keeps a message out of sight at least as long as the function may run.
+#[test]
+fn every_consumed_queue_hides_a_message_at_least_as_long_as_its_consumer_runs() {
+    let t = template();
+    let r = resources(&t);
+    let default_timeout = t["Globals"]["Function"]["Timeout"].as_f64().expect("a global timeout");
+    let mut checked = 0;
+    for (name, f) in functions(r) {
+        let timeout = f["Properties"]["Timeout"].as_f64().unwrap_or(default_timeout);
+        for e in events_of(f, "SQS") {
+            let queue = e["Properties"]["Queue"]["!GetAtt"].as_str().unwrap().trim_end_matches(".Arn");
+            // SQS's default, 30 s, when the template sets none.
+            let visibility = r[queue]["Properties"]["VisibilityTimeout"].as_f64().unwrap_or(30.0);
+            assert!(
+                visibility >= timeout,
+                "{name}: {queue} hides a message {visibility} s, the function runs {timeout} s"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5, "three review tiers, disbursement, and dispatch (its SMS queue)");
+}

@@ -32,34 +32,39 @@ impl ArrivalQueue for SqsQueues {
                 continue;
             }
             let url = url.ok_or_else(|| StoreError::Backend(format!("no queue configured for tier {tier}")))?;
-            for chunk in batch.chunks(10) {
-                let entries = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| {
-                        let body = serde_json::to_string(m).map_err(|e| StoreError::Backend(e.to_string()))?;
-                        SendMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .message_body(body)
-                            .build()
-                            .map_err(|e| StoreError::Backend(e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let out = self
-                    .client
-                    .send_message_batch()
-                    .queue_url(url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Backend(format!("sqs: {e:?}")))?;
-                if !out.failed().is_empty() {
-                    return Err(StoreError::Backend(format!("sqs: {} messages not sent", out.failed().len())));
-                }
-            }
+            send_all(&self.client, url, &batch).await?;
         }
         Ok(())
     }
+}
+
+/// Sends each of `messages`, as JSON, in batches of ten (SQS's most).
+async fn send_all<T: serde::Serialize>(client: &Client, url: &str, messages: &[T]) -> StoreResult<()> {
+    for chunk in messages.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let body = serde_json::to_string(m).map_err(|e| StoreError::Backend(e.to_string()))?;
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(|e| StoreError::Backend(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| StoreError::Backend(format!("sqs: {e:?}")))?;
+        if !out.failed().is_empty() {
+            return Err(StoreError::Backend(format!("sqs: {} messages not sent", out.failed().len())));
+        }
+    }
+    Ok(())
 }
 
 /// The export (batch) queue: asks the disbursement function to build a
@@ -166,31 +171,7 @@ fn job_body(job: &subsidy_core::notify::sms::SmsJob) -> StoreResult<String> {
 #[async_trait]
 impl subsidy_core::notify::sms::SmsQueue for SqsSmsQueue {
     async fn enqueue(&self, jobs: &[subsidy_core::notify::sms::SmsJob]) -> StoreResult<()> {
-        for chunk in jobs.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, job)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(job_body(job)?)
-                        .build()
-                        .map_err(|e| StoreError::Backend(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| StoreError::Backend(format!("sqs: {e:?}")))?;
-            if !out.failed().is_empty() {
-                return Err(StoreError::Backend(format!("sqs: {} SMS jobs not queued", out.failed().len())));
-            }
-        }
-        Ok(())
+        send_all(&self.client, &self.url, jobs).await
     }
 }
 

@@ -46,18 +46,8 @@ impl DynamoStore {
         let mut item = key(sample_pk(&sample.unit, sample.step), format!("{}#{}", sample.day, sample.cause));
         item.insert("d".into(), n(sample.working_days));
         item.insert("ttl".into(), n(expires(sample.day)));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => return Ok(()),
-            Err(e) => return Err(sdk(e)),
+        if !self.conditional_put(item, "attribute_not_exists(pk)", Default::default()).await? {
+            return Ok(());
         }
         let adds = [sample.unit.as_str(), CITY].map(|unit| self.count_sample(unit, sample));
         for add in futures::future::join_all(adds).await {

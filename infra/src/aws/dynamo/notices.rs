@@ -50,17 +50,25 @@ impl DynamoStore {
         let mut item = key(notice_pk(&a.to.key()), notice_sk(&a.notice.id));
         item.insert("body".into(), body(&a.notice)?);
         item.insert("ttl".into(), n(a.notice.at.timestamp() + NOTICE_TTL_SECS));
-        let put = self
+        self.conditional_put(item, "attribute_not_exists(pk)", Default::default()).await
+    }
+
+    /// Sets the SMS ledger's attributes on a notice (`update`, with
+    /// `values`); a notice that is gone (expired) is left so.
+    async fn update_ledger(&self, to: &str, id: &str, update: &str, values: Option<Item>) -> StoreResult<()> {
+        let out = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_key(Some(key(notice_pk(to), notice_sk(id))))
+            .update_expression(update)
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_values(values)
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|c| c.is_conditional_check_failed_exception()) => Ok(()),
             Err(e) => Err(sdk(e)),
         }
     }
@@ -184,35 +192,11 @@ impl SmsLedger for DynamoStore {
     }
 
     async fn release_sms(&self, to: &str, id: &str) -> StoreResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(notice_pk(to), notice_sk(id))))
-            .update_expression("REMOVE smsLease")
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await
-            .map(drop)
-            .or_else(|e| match e.as_service_error() {
-                Some(c) if c.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(sdk(e)),
-            })
+        self.update_ledger(to, id, "REMOVE smsLease", None).await
     }
 
     async fn sms_sent(&self, to: &str, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(notice_pk(to), notice_sk(id))))
-            .update_expression("SET smsSentAt = :at REMOVE smsLease")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":at", s(ts(&at)))
-            .send()
-            .await
-            .map(drop)
-            .or_else(|e| match e.as_service_error() {
-                Some(c) if c.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(sdk(e)),
-            })
+        let values = Item::from([(":at".to_string(), s(ts(&at)))]);
+        self.update_ledger(to, id, "SET smsSentAt = :at REMOVE smsLease", Some(values)).await
     }
 }
