@@ -39,7 +39,13 @@ impl WorkCalendar {
     /// a step begun any time on a Monday with two days is due at the end of
     /// Wednesday, and one begun on a Saturday at the end of Tuesday.
     pub fn due(&self, from: DateTime<Utc>, days: u32) -> DateTime<Utc> {
-        let mut day = from.with_timezone(&shanghai()).date_naive();
+        self.due_from_day(from.with_timezone(&shanghai()).date_naive(), days)
+    }
+
+    /// [`WorkCalendar::due`] of a step begun at any hour of the China
+    /// date `day`: the hour never matters, so counters keep only the day.
+    pub fn due_from_day(&self, day: NaiveDate, days: u32) -> DateTime<Utc> {
+        let mut day = day;
         let mut left = days;
         while left > 0 {
             day = day.succ_opt().expect("dates far inside chrono's range");

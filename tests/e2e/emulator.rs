@@ -433,7 +433,7 @@ async fn counters_from_the_dynamodb_stream_equal_the_recount_however_records_are
     let d = subsidy_core::stats::drift(&policy, &stored, &subsidy_core::stats::Recount::of_applications(&apps));
     assert!(d.is_empty(), "{d:?}");
     let city = subsidy_core::stats::UnitKey::new(&policy, "440300");
-    let totals = app.services.ports.stats.unit_totals(std::slice::from_ref(&city)).await.unwrap()[&city].totals;
+    let totals = app.services.ports.stats.unit_totals(std::slice::from_ref(&city)).await.unwrap()[&city].totals.clone();
     assert!(totals.get(subsidy_core::stats::Counter::Projects) > 0);
     app.aws().stop();
 }

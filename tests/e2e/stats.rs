@@ -286,3 +286,125 @@ async fn the_nightly_job_repairs_injected_drift_and_stores_the_daily_reports() {
     app.login("district-futian").await.get("/api/v1/stats/440304/reports/yesterday").await.expect(422, "invalid_field");
     let _ = id;
 }
+
+/// Overdue figures per timed state, from the applications themselves: what
+/// the counters must give at `now`.
+async fn overdue_truth(app: &TestApp, unit: &str) -> BTreeMap<String, i64> {
+    use subsidy_core::stats::Counter;
+    let policy = app.services.ports.policies.get_policy(&app.services.ports.policy_id).await.unwrap().unwrap();
+    let now = subsidy_core::ports::Clock::now(app.clock.as_ref());
+    let mut out: BTreeMap<String, i64> = Counter::timed().map(|c| (c.name().to_string(), 0)).collect();
+    for a in all_applications(app).await {
+        let p = &a.jurisdiction;
+        if ![&p.city, &p.district, &p.subdistrict, &p.community].contains(&&unit.to_string()) {
+            continue;
+        }
+        if a.due_at(&policy).is_some_and(|d| now > d) {
+            *out.get_mut(Counter::of_state(a.state).unwrap().name()).unwrap() += 1;
+        }
+    }
+    out
+}
+
+fn overdue_of(v: &Value) -> BTreeMap<String, i64> {
+    serde_json::from_value(v["totals"]["overdue"].clone()).unwrap()
+}
+
+/// The dashboard's overdue figures: per unit, per state of the funnel and
+/// per child unit, exact against the applications' own due times as the
+/// clock moves, a step moves, and the nightly repair runs.
+#[tokio::test]
+async fn overdue_counts_per_unit_and_child_unit_follow_the_time_limits_exactly() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let city = app.login("city").await;
+    let units = [
+        ("city", "440300"),
+        ("district-futian", "440304"),
+        ("subdistrict-nanyuan", "440304001"),
+        ("community-nanyuan", "440304001020"),
+    ];
+    let check = |label: &'static str| {
+        let (app, units) = (&app, &units);
+        async move {
+            app.drain().await;
+            for (user, code) in units {
+                let view = app.login(user).await.get(&format!("/api/v1/stats/{code}")).await.ok();
+                assert_eq!(overdue_of(&view), overdue_truth(app, code).await, "{label}: {code}");
+                // Per child unit: each child's own truth, and they sum to the unit.
+                let mut sum: BTreeMap<String, i64> = BTreeMap::new();
+                for child in view["children"].as_array().unwrap() {
+                    let c = child["unit"]["code"].as_str().unwrap();
+                    let figures: BTreeMap<String, i64> =
+                        serde_json::from_value(child["totals"]["overdue"].clone()).unwrap();
+                    if figures.values().any(|v| *v != 0) {
+                        assert_eq!(figures, overdue_truth(app, c).await, "{label}: child {c}");
+                    }
+                    for (k, v) in figures {
+                        *sum.entry(k).or_default() += v;
+                    }
+                }
+                if !view["children"].as_array().unwrap().is_empty() {
+                    assert_eq!(sum, overdue_of(&view), "{label}: the children of {code} sum to it");
+                }
+            }
+        }
+    };
+
+    // One waits at 初审, one for its manager's confirmation.
+    let (_, old) = submitted_for_new_project(&company, &pm, "逾期旧苑", "1000.00").await;
+    let project = company
+        .post(
+            "/api/v1/projects",
+            json!({"name": "逾期待确认苑", "address": "南园路", "community": "440304001020", "managedArea": "800.00",
+                   "managerName": "王项目经理", "managerPhone": "13800138001"}),
+        )
+        .await
+        .ok();
+    let unconfirmed = company.post("/api/v1/applications", json!({"projectId": project["id"]})).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    company.upload_required(&unconfirmed).await;
+    company.act(&unconfirmed, "/api/v1/applications/{id}/submit", json!({})).await.ok();
+    check("nothing due yet").await;
+    let none = city.get("/api/v1/stats/440300").await.ok();
+    assert!(overdue_of(&none).values().all(|v| *v == 0), "{none}");
+    assert_eq!(overdue_of(&none).len(), 5, "every state with a time limit is named");
+
+    // Twelve days on (past 5 working days and 3), a new one arrives.
+    app.clock.advance(chrono::Duration::days(12));
+    let (_, new) = submitted_for_new_project(&company, &pm, "逾期新苑", "1000.00").await;
+    check("twelve days on").await;
+    let now = city.get("/api/v1/stats/440300").await.ok();
+    assert_eq!(n(&now, "/totals/overdue/pendingCommunity"), 1, "the old one, not the new: {now}");
+    assert_eq!(n(&now, "/totals/overdue/awaitingAreaConfirmation"), 1);
+    assert_eq!(n(&now, "/totals/counts/pendingCommunity"), 2);
+
+    // 初审 passes the old one: it leaves 初审's overdue figure, and at 复核
+    // it is not due yet.
+    let reviewer = app.login("community-nanyuan").await;
+    reviewer.act(&old, "/api/v1/review/community/applications/{id}/approve", json!({})).await.ok();
+    check("the old one moved on").await;
+    let moved = city.get("/api/v1/stats/440300").await.ok();
+    assert_eq!(n(&moved, "/totals/overdue/pendingCommunity"), 0);
+    assert_eq!(n(&moved, "/totals/overdue/pendingSubdistrict"), 0);
+
+    // Eight more days: both are overdue, each at its own step.
+    app.clock.advance(chrono::Duration::days(8));
+    check("eight days more").await;
+    let later = city.get("/api/v1/stats/440300").await.ok();
+    assert_eq!(n(&later, "/totals/overdue/pendingCommunity"), 1, "{new} {later}");
+    assert_eq!(n(&later, "/totals/overdue/pendingSubdistrict"), 1);
+
+    // The nightly repair leaves the figures as they are.
+    subsidy_tests::metering::as_function(
+        "AggregationFunction",
+        aggregation::nightly(&aggregation::App::new(&app.services.ports)),
+    )
+    .await
+    .expect("the nightly job");
+    check("after the nightly repair").await;
+    assert_counters_equal_recount(&app).await;
+}

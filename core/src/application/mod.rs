@@ -141,21 +141,28 @@ pub struct PayeeReveal {
     pub at: DateTime<Utc>,
 }
 
+/// The time limit (办理时限) of the step an application in `state` waits
+/// at, in working days, if that step has one: the project manager's
+/// confirmation, 初审, 复核, 审核, and finance from approval to a batch.
+pub fn time_limit(policy: &Policy, state: State) -> Option<u32> {
+    let l = &policy.time_limits;
+    Some(match state {
+        State::AwaitingAreaConfirmation => l.area_confirmation,
+        State::PendingCommunity => l.community,
+        State::PendingSubdistrict => l.subdistrict,
+        State::PendingDistrict => l.district,
+        State::Approved => l.finance,
+        _ => return None,
+    })
+}
+
 impl Application {
     /// When the step the application waits at is due (办理时限), if it
     /// waits at one with a time limit: the project manager's confirmation,
     /// 初审, 复核, 审核, and finance from approval to a batch. Counted in
     /// the policy's working days from when it entered the step.
     pub fn due_at(&self, policy: &Policy) -> Option<DateTime<Utc>> {
-        let l = &policy.time_limits;
-        let days = match self.state {
-            State::AwaitingAreaConfirmation => l.area_confirmation,
-            State::PendingCommunity => l.community,
-            State::PendingSubdistrict => l.subdistrict,
-            State::PendingDistrict => l.district,
-            State::Approved => l.finance,
-            _ => return None,
-        };
+        let days = time_limit(policy, self.state)?;
         Some(policy.calendar.due(self.state_since, days))
     }
 

@@ -19,10 +19,7 @@ struct Deltas {
 impl Deltas {
     fn add(&mut self, c: &Contribution, sign: i64) {
         for key in c.units() {
-            let t = self.units.entry(key.clone()).or_default();
-            for (counter, v) in c.totals.iter() {
-                t.add(counter, sign * v);
-            }
+            self.units.entry(key.clone()).or_default().add_all(&c.totals, sign);
             if c.live {
                 *self.refs.entry((key, c.company_id.clone())).or_default() += sign;
             }

@@ -21,6 +21,11 @@
 //! Logs live for [`LOG_RETENTION`], past any redelivery, and the nightly
 //! recount ([`reconcile`]) repairs what a lost record left behind. Distinct
 //! companies are counted with a reference count per (unit, company).
+//!
+//! Applications waiting at a step with a time limit are also counted by
+//! the China date they entered it ([`Wait`]), so the dashboard's overdue
+//! figures ([`Totals::overdue`]) are exact at any hour: the policy's limit
+//! and calendar are applied on read, to these few buckets.
 
 pub mod apply;
 pub mod reconcile;
@@ -33,7 +38,7 @@ pub use reconcile::{Drift, ReconcileReport, Recount, drift, reconcile};
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::application::Application;
@@ -130,49 +135,170 @@ impl Counter {
             State::PaymentFailed => Counter::PaymentFailed,
         })
     }
+
+    /// The state this bucket counts, if it counts one.
+    pub fn state(self) -> Option<State> {
+        State::ALL.into_iter().find(|s| Counter::of_state(*s) == Some(self))
+    }
+
+    /// The states with a time limit, and the letter their waits are stored
+    /// under (see [`Wait::name`]).
+    const TIMED: [(Counter, char); 5] = [
+        (Counter::AwaitingAreaConfirmation, 'a'),
+        (Counter::PendingCommunity, 'c'),
+        (Counter::PendingSubdistrict, 's'),
+        (Counter::PendingDistrict, 'd'),
+        (Counter::Approved, 'f'),
+    ];
+
+    /// The buckets whose applications wait at a step with a time limit.
+    pub fn timed() -> impl Iterator<Item = Counter> {
+        Counter::TIMED.into_iter().map(|(c, _)| c)
+    }
 }
 
-/// A unit's figures (or a delta of them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals([i64; COUNTERS]);
+/// Applications waiting in a timed state's bucket that entered it on one
+/// China date. Which of them are overdue depends only on that date and the
+/// policy's time limit and calendar, so the counters keep the date, not
+/// the policy's verdict: overdue counts are exact at any hour, with no
+/// nightly job moving them, and stay right if a policy's limits change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Wait {
+    pub counter: Counter,
+    pub since: NaiveDate,
+}
+
+impl Wait {
+    /// Where an application waits, if it waits at a step with a time limit.
+    pub fn of(app: &Application) -> Option<Wait> {
+        let counter = Counter::of_state(app.state)?;
+        Counter::TIMED
+            .iter()
+            .any(|(c, _)| *c == counter)
+            .then(|| Wait { counter, since: app.state_since.with_timezone(&crate::policy::shanghai()).date_naive() })
+    }
+
+    /// The stored name, short because every unit item carries one per
+    /// (state, day): `w`, the state's letter, the date as `YYYYMMDD`.
+    pub fn name(&self) -> String {
+        let letter = Counter::TIMED.iter().find(|(c, _)| *c == self.counter).map(|(_, l)| *l).unwrap_or('?');
+        format!("w{letter}{}", self.since.format("%Y%m%d"))
+    }
+
+    pub fn parse(name: &str) -> Option<Wait> {
+        let rest = name.strip_prefix('w')?;
+        let letter = rest.chars().next()?;
+        let date = rest.get(1..)?;
+        let counter = Counter::TIMED.iter().find(|(_, l)| *l == letter)?.0;
+        if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Wait { counter, since: NaiveDate::parse_from_str(date, "%Y%m%d").ok()? })
+    }
+
+    /// When these applications' step is due under `policy`.
+    pub fn due(&self, policy: &crate::policy::Policy) -> Option<DateTime<Utc>> {
+        let days = crate::application::time_limit(policy, self.counter.state()?)?;
+        Some(policy.calendar.due_from_day(self.since, days))
+    }
+}
+
+/// A unit's figures (or a delta of them): the fixed counters, and the
+/// applications waiting at a timed step by the day they entered it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    fixed: [i64; COUNTERS],
+    /// A stored bucket that went back to zero stays (DynamoDB's `ADD`
+    /// cannot drop it) until the nightly repair rewrites the unit.
+    waiting: BTreeMap<Wait, i64>,
+}
 
 impl Totals {
     pub fn get(&self, c: Counter) -> i64 {
-        self.0[c as usize]
+        self.fixed[c as usize]
     }
 
     pub fn add(&mut self, c: Counter, v: i64) {
-        self.0[c as usize] += v;
+        self.fixed[c as usize] += v;
+    }
+
+    pub fn waiting(&self, w: &Wait) -> i64 {
+        self.waiting.get(w).copied().unwrap_or(0)
+    }
+
+    pub fn add_waiting(&mut self, w: Wait, v: i64) {
+        *self.waiting.entry(w).or_default() += v;
+    }
+
+    /// Adds `sign` × `other`.
+    pub fn add_all(&mut self, other: &Totals, sign: i64) {
+        for (a, b) in self.fixed.iter_mut().zip(other.fixed) {
+            *a += sign * b;
+        }
+        for (w, v) in &other.waiting {
+            self.add_waiting(*w, sign * v);
+        }
     }
 
     pub fn plus(mut self, other: &Totals) -> Totals {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a += b;
-        }
+        self.add_all(other, 1);
         self
     }
 
     pub fn minus(mut self, other: &Totals) -> Totals {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a -= b;
-        }
+        self.add_all(other, -1);
         self
     }
 
     pub fn is_zero(&self) -> bool {
-        self.0.iter().all(|v| *v == 0)
+        self.fixed.iter().all(|v| *v == 0) && self.waiting.values().all(|v| *v == 0)
     }
 
+    /// Whether it holds a waiting bucket at zero (stored but empty).
+    pub fn has_empty_buckets(&self) -> bool {
+        self.waiting.values().any(|v| *v == 0)
+    }
+
+    /// The fixed counters.
     pub fn iter(&self) -> impl Iterator<Item = (Counter, i64)> + '_ {
         Counter::ALL.into_iter().map(|c| (c, self.get(c)))
     }
 
-    /// Builds totals from (name, value) pairs; unknown names are an error.
+    /// The waiting buckets, the empty ones too.
+    pub fn waits(&self) -> impl Iterator<Item = (Wait, i64)> + '_ {
+        self.waiting.iter().map(|(w, v)| (*w, *v))
+    }
+
+    /// Every figure by its stored name: the fixed counters, then the
+    /// non-empty waiting buckets.
+    pub fn entries(&self) -> impl Iterator<Item = (String, i64)> + '_ {
+        self.iter()
+            .map(|(c, v)| (c.name().to_string(), v))
+            .chain(self.waiting.iter().filter(|(_, v)| **v != 0).map(|(w, v)| (w.name(), *v)))
+    }
+
+    /// Applications past their step's time limit at `now`, per timed
+    /// bucket (every timed bucket is named, at zero if none).
+    pub fn overdue(&self, policy: &crate::policy::Policy, now: DateTime<Utc>) -> BTreeMap<Counter, i64> {
+        let mut out: BTreeMap<Counter, i64> = Counter::timed().map(|c| (c, 0)).collect();
+        for (w, v) in &self.waiting {
+            if w.due(policy).is_some_and(|due| now > due) {
+                *out.entry(w.counter).or_default() += v;
+            }
+        }
+        out
+    }
+
+    /// Builds totals from (name, value) pairs of counters and waiting
+    /// buckets; unknown names are an error.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, i64)>) -> Result<Totals, String> {
         let mut t = Totals::default();
         for (k, v) in pairs {
-            let c = Counter::parse(k).ok_or_else(|| format!("unknown counter {k}"))?;
-            t.add(c, v);
+            match (Counter::parse(k), Wait::parse(k)) {
+                (Some(c), _) => t.add(c, v),
+                (None, Some(w)) => t.add_waiting(w, v),
+                (None, None) => return Err(format!("unknown counter {k}")),
+            }
         }
         Ok(t)
     }
@@ -180,7 +306,7 @@ impl Totals {
 
 impl Serialize for Totals {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let map: BTreeMap<&str, i64> = self.iter().map(|(c, v)| (c.name(), v)).collect();
+        let map: BTreeMap<String, i64> = self.entries().collect();
         map.serialize(s)
     }
 }
@@ -222,6 +348,9 @@ impl Contribution {
         if let (true, Some(area), Some(amount)) = (approved, app.approved_area, app.approved_amount) {
             totals.add(Counter::ApprovedArea, area.hundredths());
             totals.add(Counter::ApprovedAmount, amount.fen());
+        }
+        if let Some(w) = Wait::of(app) {
+            totals.add_waiting(w, 1);
         }
         Some(Contribution {
             policy_id: app.policy_id.clone(),
@@ -435,7 +564,7 @@ pub(crate) mod memory {
             let mut units = self.units.lock().unwrap();
             for (k, d) in &c.units {
                 let u = units.entry(k.clone()).or_default();
-                u.totals = u.totals.plus(d);
+                u.totals.add_all(d, 1);
                 u.version += 1;
                 u.updated_at = Some(c.at);
             }
@@ -485,7 +614,7 @@ pub(crate) mod memory {
             if e.version != expected {
                 return Ok(false);
             }
-            *e = UnitTotals { totals: *totals, version: expected + 1, updated_at: Some(at) };
+            *e = UnitTotals { totals: totals.clone(), version: expected + 1, updated_at: Some(at) };
             Ok(true)
         }
 
@@ -527,7 +656,13 @@ mod tests {
 
     async fn totals(store: &MemoryStats, unit: &str) -> Totals {
         let key = UnitKey::new(&policy().id, unit);
-        store.unit_totals(std::slice::from_ref(&key)).await.unwrap().get(&key).map(|u| u.totals).unwrap_or_default()
+        store
+            .unit_totals(std::slice::from_ref(&key))
+            .await
+            .unwrap()
+            .get(&key)
+            .map(|u| u.totals.clone())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -775,6 +910,111 @@ mod tests {
         assert!(s.logs.lock().unwrap().is_empty());
     }
 
+    fn china(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_wait_is_stored_under_a_short_name_and_only_that_name_parses() {
+        let w = Wait { counter: Counter::PendingSubdistrict, since: NaiveDate::from_ymd_opt(2020, 3, 31).unwrap() };
+        assert_eq!(w.name(), "ws20200331");
+        assert_eq!(Wait::parse("ws20200331"), Some(w));
+        assert_eq!(Wait::parse("wf20200101").map(|w| w.counter), Some(Counter::Approved));
+        for bad in
+            ["withdrawn", "w", "ws", "wx20200331", "ws2020033", "ws202003311", "ws20201331", "ws2020-3-31", "s20200331"]
+        {
+            assert_eq!(Wait::parse(bad), None, "{bad}");
+            assert!(Totals::from_pairs([(bad, 1)]).is_err() || bad == "withdrawn", "{bad}");
+        }
+        // Untimed states have no wait, so no name.
+        let mut a = app("A", "C", "440307003001", State::Returned, 2, "1");
+        assert_eq!(Wait::of(&a), None);
+        a.state = State::PendingDistrict;
+        a.state_since = china("2020-03-31T23:59:59+08:00");
+        assert_eq!(Wait::of(&a).map(|w| w.name()), Some("wd20200331".into()), "the China date, not UTC's");
+    }
+
+    #[test]
+    fn overdue_counts_follow_the_calendar_over_a_weekend_and_a_holiday() {
+        // 初审 has 5 working days. Entered Tuesday 31 March 2020: Wed 1,
+        // Thu 2, Fri 3, then Qingming (Sat 4 to Mon 6), then Tue 7, Wed 8.
+        let p = policy();
+        let mut t = Totals::default();
+        let since = |d| NaiveDate::from_ymd_opt(2020, 3, d).unwrap();
+        t.add_waiting(Wait { counter: Counter::PendingCommunity, since: since(31) }, 3);
+        t.add_waiting(Wait { counter: Counter::PendingCommunity, since: since(30) }, 1);
+        // Approval to batch has 10 working days: far from due.
+        t.add_waiting(Wait { counter: Counter::Approved, since: since(31) }, 7);
+        let overdue = |at| t.overdue(&p, china(at));
+        let community = |at| overdue(at)[&Counter::PendingCommunity];
+        assert_eq!(community("2020-04-07T23:59:59+08:00"), 0, "Monday 30's five days end Tuesday 7");
+        assert_eq!(community("2020-04-08T00:00:01+08:00"), 1);
+        assert_eq!(community("2020-04-08T23:59:59+08:00"), 1, "Tuesday 31's end Wednesday 8");
+        assert_eq!(community("2020-04-09T00:00:01+08:00"), 4);
+        let all = overdue("2020-04-09T00:00:01+08:00");
+        assert_eq!(all[&Counter::Approved], 0);
+        assert_eq!(all.keys().copied().collect::<Vec<_>>(), Counter::timed().collect::<Vec<_>>(), "every timed state");
+        assert_eq!(overdue("2020-04-20T00:00:00+08:00")[&Counter::Approved], 7);
+    }
+
+    #[tokio::test]
+    async fn a_step_moves_its_wait_and_a_change_inside_a_step_does_not() {
+        let s = MemoryStats::default();
+        let mut a = app("A", "C", "440307003001", State::PendingCommunity, 2, "1");
+        a.state_since = china("2020-03-02T10:00:00+08:00");
+        let mut urged = a.clone();
+        urged.version = 3;
+        urged.urged_at = Some(china("2020-03-20T10:00:00+08:00"));
+        let mut next = urged.clone();
+        next.version = 4;
+        next.state = State::PendingSubdistrict;
+        next.state_since = china("2020-03-21T10:00:00+08:00");
+        let c = stream(&[a.clone(), urged]);
+        apply_changes(&s, &c, Utc::now()).await.unwrap();
+        let community =
+            Wait { counter: Counter::PendingCommunity, since: NaiveDate::from_ymd_opt(2020, 3, 2).unwrap() };
+        for unit in ["440300", "440307", "440307003", "440307003001"] {
+            assert_eq!(totals(&s, unit).await.waiting(&community), 1, "{unit}");
+        }
+        let mut c = stream(&[a, next.clone()]);
+        c.remove(0);
+        c[0].old.as_mut().unwrap().version = 3;
+        apply_changes(&s, &c, Utc::now()).await.unwrap();
+        let t = totals(&s, "440307003001").await;
+        assert_eq!(t.waiting(&community), 0);
+        assert!(t.has_empty_buckets(), "ADD leaves the bucket, at zero");
+        let subdistrict =
+            Wait { counter: Counter::PendingSubdistrict, since: NaiveDate::from_ymd_opt(2020, 3, 21).unwrap() };
+        assert_eq!(t.waiting(&subdistrict), 1);
+
+        // The nightly repair drops the empty bucket, and reports no drift.
+        let later = Utc::now() + IN_FLIGHT_HORIZON + chrono::TimeDelta::minutes(1);
+        let r = reconcile(&Scan(vec![next.clone()]), &s, &policy().id, later).await.unwrap();
+        assert!(r.drift.is_empty(), "{r:?}");
+        assert_eq!(r.repaired_units, 4, "{r:?}");
+        let t = totals(&s, "440307003001").await;
+        assert!(!t.has_empty_buckets() && t.waiting(&subdistrict) == 1, "{t:?}");
+    }
+
+    /// A wait counted by hand, not by the nightly recount: drift names it.
+    #[tokio::test]
+    async fn a_lost_wait_is_drift_and_is_repaired() {
+        let s = MemoryStats::default();
+        let now = Utc::now();
+        let a = app("A1", "C1", "440307003001", State::PendingDistrict, 2, "100");
+        apply_changes(&s, &stream(std::slice::from_ref(&a)), now).await.unwrap();
+        let unit = UnitKey::new(&policy().id, "440307003");
+        let w = Wait::of(&a).unwrap();
+        s.units.lock().unwrap().get_mut(&unit).unwrap().totals.add_waiting(w, -1);
+        let r = reconcile(&Scan(vec![a]), &s, &policy().id, now + IN_FLIGHT_HORIZON * 2).await.unwrap();
+        assert_eq!(r.drift.len(), 1, "{r:?}");
+        assert_eq!(
+            (r.drift[0].unit.as_str(), r.drift[0].counter.clone(), r.drift[0].stored),
+            ("440307003", w.name(), 0)
+        );
+        assert_eq!(totals(&s, "440307003").await.waiting(&w), 1);
+    }
+
     /// One step: (application slot, company, community, state index).
     type Step = (usize, usize, usize, u8);
 
@@ -800,7 +1040,9 @@ mod tests {
             for (i, (slot, company, community, state)) in steps.iter().enumerate() {
                 let version = apps.get(slot).map(|a| a.version + 1).unwrap_or(1);
                 let state = State::ALL[*state as usize];
-                let a = app(&format!("A{slot}"), &format!("C{company}"), communities[*community], state, version, &format!("{}.{:02}", 10 + i, i % 100));
+                let mut a = app(&format!("A{slot}"), &format!("C{company}"), communities[*community], state, version, &format!("{}.{:02}", 10 + i, i % 100));
+                // Steps begin on different days, some in the same state.
+                a.state_since = Utc::now() - chrono::TimeDelta::hours(7 * (i % 9) as i64);
                 apps.insert(*slot, a.clone());
                 images.push(a);
             }

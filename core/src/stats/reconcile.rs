@@ -23,7 +23,7 @@ impl Recount {
     pub fn add(&mut self, c: &Contribution) {
         for key in c.units() {
             let t = self.units.entry(key.clone()).or_default();
-            *t = t.plus(&c.totals);
+            t.add_all(&c.totals, 1);
             if c.live {
                 let n = self.refs.entry((key.clone(), c.company_id.clone())).or_default();
                 if *n == 0 {
@@ -50,7 +50,8 @@ impl Recount {
 #[serde(rename_all = "camelCase")]
 pub struct Drift {
     pub unit: String,
-    pub counter: &'static str,
+    /// A counter's name, or a waiting bucket's (see [`Wait::name`]).
+    pub counter: String,
     pub stored: i64,
     pub recounted: i64,
 }
@@ -61,15 +62,27 @@ pub fn drift(policy_id: &str, stored: &HashMap<String, UnitTotals>, recount: &Re
     units.extend(recount.units.keys().filter(|k| k.policy_id == policy_id).map(|k| k.unit.as_str()));
     let mut out = Vec::new();
     for unit in units {
-        let have = stored.get(unit).map(|u| u.totals).unwrap_or_default();
-        let want = recount.units.get(&UnitKey::new(policy_id, unit)).copied().unwrap_or_default();
+        let have = stored.get(unit).map(|u| u.totals.clone()).unwrap_or_default();
+        let want = recount.units.get(&UnitKey::new(policy_id, unit)).cloned().unwrap_or_default();
         for c in Counter::ALL {
             if have.get(c) != want.get(c) {
                 out.push(Drift {
                     unit: unit.to_string(),
-                    counter: c.name(),
+                    counter: c.name().to_string(),
                     stored: have.get(c),
                     recounted: want.get(c),
+                });
+            }
+        }
+        // A bucket at zero is no drift (see `Totals::has_empty_buckets`).
+        let waits: std::collections::BTreeSet<Wait> = have.waits().chain(want.waits()).map(|(w, _)| w).collect();
+        for w in waits {
+            if have.waiting(&w) != want.waiting(&w) {
+                out.push(Drift {
+                    unit: unit.to_string(),
+                    counter: w.name(),
+                    stored: have.waiting(&w),
+                    recounted: want.waiting(&w),
                 });
             }
         }
@@ -163,8 +176,10 @@ pub async fn reconcile(
     names.extend(recount.units.keys().filter(|k| k.policy_id == policy_id).map(|k| k.unit.as_str()));
     for unit in names {
         let key = UnitKey::new(policy_id, unit);
-        let want = recount.units.get(&key).copied().unwrap_or_default();
+        let want = recount.units.get(&key).cloned().unwrap_or_default();
         let have = units.get(unit).cloned().unwrap_or_default();
+        // Equal, empty buckets included: a unit holding buckets back at
+        // zero is rewritten without them, to keep its item small.
         if have.totals == want {
             continue;
         }

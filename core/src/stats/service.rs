@@ -36,12 +36,14 @@ impl Stats {
             .map(|u| crate::stats::UnitKey::new(&self.cx.policy_id, &u.code))
             .collect();
         let stored = self.stats.unit_totals(&keys).await?;
+        let policy = self.cx.policy().await?;
+        let now = self.cx.now();
         let view = |u: &crate::jurisdiction::Unit| {
             let t = stored.get(&crate::stats::UnitKey::new(&self.cx.policy_id, &u.code)).cloned().unwrap_or_default();
             UnitStats {
                 unit: UnitSummary { code: u.code.clone(), name: u.name.clone(), level: u.level },
                 as_of: t.updated_at,
-                totals: TotalsView::of(&t.totals),
+                totals: TotalsView::of(&t.totals, &t.totals.overdue(&policy, now)),
                 raw: t.totals,
             }
         };

@@ -23,10 +23,17 @@ pub struct TotalsView {
     pub approved_amount_fen: i64,
     /// Applications per state (drafts are not counted).
     pub counts: std::collections::BTreeMap<&'static str, i64>,
+    /// Of those, the applications past their step's time limit (办理时限),
+    /// per state with a time limit.
+    pub overdue: std::collections::BTreeMap<&'static str, i64>,
 }
 
 impl TotalsView {
-    pub fn of(t: &crate::stats::Totals) -> TotalsView {
+    /// `overdue` comes from [`crate::stats::Totals::overdue`].
+    pub fn of(
+        t: &crate::stats::Totals,
+        overdue: &std::collections::BTreeMap<crate::stats::Counter, i64>,
+    ) -> TotalsView {
         use crate::money::format_hundredths;
         use crate::stats::Counter as C;
         let counts = [
@@ -57,6 +64,7 @@ impl TotalsView {
             approved_amount: format_hundredths(t.get(C::ApprovedAmount)),
             approved_amount_fen: t.get(C::ApprovedAmount),
             counts,
+            overdue: overdue.iter().map(|(c, v)| (c.name(), *v)).collect(),
         }
     }
 }

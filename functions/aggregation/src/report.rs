@@ -12,7 +12,7 @@ use subsidy_core::stats::views::UnitStats;
 use subsidy_core::stats::{Counter, Totals};
 
 /// Column headers, in order.
-pub const HEADERS: [&str; 20] = [
+pub const HEADERS: [&str; 21] = [
     "单位代码",
     "单位名称",
     "企业数",
@@ -32,6 +32,7 @@ pub const HEADERS: [&str; 20] = [
     "支付中",
     "已支付",
     "支付失败",
+    "逾期件数",
     "统计时间",
 ];
 
@@ -49,6 +50,8 @@ pub struct Row {
     pub code: String,
     pub name: String,
     pub totals: Totals,
+    /// Applications past their step's time limit, all steps together.
+    pub overdue: i64,
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -58,7 +61,8 @@ pub fn rows(view: &StatsView) -> Vec<Row> {
     let row = |u: &UnitStats, name: Option<&str>| Row {
         code: u.unit.code.clone(),
         name: name.map(str::to_string).unwrap_or_else(|| u.unit.name.clone()),
-        totals: u.raw,
+        totals: u.raw.clone(),
+        overdue: u.totals.overdue.values().sum(),
         as_of: u.as_of,
     };
     let mut out: Vec<Row> = if view.children.is_empty() {
@@ -86,6 +90,7 @@ pub fn csv(view: &StatsView) -> Result<Vec<u8>, String> {
             let v = r.totals.get(c);
             record.push(if decimal(c) { format_hundredths(v) } else { v.to_string() });
         }
+        record.push(r.overdue.to_string());
         record.push(when(r.as_of));
         w.write_record(&record).map_err(|e| e.to_string())?;
     }
@@ -117,7 +122,8 @@ pub fn xlsx(view: &StatsView) -> Result<Vec<u8>, String> {
                 sheet.write_number(row, col, v as f64).map_err(|e| e.to_string())?;
             }
         }
-        sheet.write_string(row, 19, when(r.as_of)).map_err(|e| e.to_string())?;
+        sheet.write_number(row, 19, r.overdue as f64).map_err(|e| e.to_string())?;
+        sheet.write_string(row, 20, when(r.as_of)).map_err(|e| e.to_string())?;
     }
     sheet.set_column_width(1, 28).map_err(|e| e.to_string())?;
     book.save_to_buffer().map_err(|e| e.to_string())
@@ -129,13 +135,14 @@ mod tests {
     use calamine::{DataType, Reader};
     use subsidy_core::jurisdiction::Level;
     use subsidy_core::jurisdiction::UnitSummary;
+    use subsidy_core::stats::Wait;
     use subsidy_core::stats::views::TotalsView;
 
     fn unit(code: &str, name: &str, level: Level, totals: Totals) -> UnitStats {
         UnitStats {
             unit: UnitSummary { code: code.into(), name: name.into(), level },
             as_of: Some(Utc::now()),
-            totals: TotalsView::of(&totals),
+            totals: TotalsView::of(&totals, &totals.overdue(&policy(), Utc::now())),
             raw: totals,
         }
     }
@@ -147,13 +154,22 @@ mod tests {
         t.add(Counter::ClaimedArea, area);
         t.add(Counter::ClaimedAmount, amount);
         t.add(Counter::PendingCommunity, pending);
+        // Waiting since a Monday long past: all of them overdue.
+        t.add_waiting(
+            Wait { counter: Counter::PendingCommunity, since: chrono::NaiveDate::from_ymd_opt(2020, 3, 2).unwrap() },
+            pending,
+        );
         t
+    }
+
+    fn policy() -> subsidy_core::policy::Policy {
+        subsidy_core::policy::Policy::from_json(include_str!("../../../config/policy-shenzhen-2020.json")).unwrap()
     }
 
     fn view() -> StatsView {
         let a = totals(2, 1_234_567, 1_234_567, 3);
         let b = totals(1, 22_300_000_001, 22_300_000_001, 1);
-        let total = a.plus(&b);
+        let total = a.clone().plus(&b);
         StatsView {
             policy_id: "p".into(),
             unit: unit("440398", "大鹏新区", Level::District, total),
@@ -175,11 +191,12 @@ mod tests {
         assert_eq!(&records[0][1], "葵涌街道");
         assert_eq!(&records[2][1], "合计（大鹏新区）");
         let cents = |s: &str| s.replace('.', "").parse::<i64>().unwrap();
-        let columns = records[0].iter().zip(records[1].iter()).zip(records[2].iter()).skip(2).take(17);
+        let columns = records[0].iter().zip(records[1].iter()).zip(records[2].iter()).skip(2).take(18);
         for (i, ((a, b), total)) in columns.enumerate() {
             assert_eq!(cents(a) + cents(b), cents(total), "column {}", i + 2);
         }
         assert_eq!(&records[2][6], "223012345.68");
+        assert_eq!((&records[0][19], &records[2][19]), ("3", "4"), "the overdue column");
     }
 
     /// Unit names come from a jurisdiction file someone wrote: one that
@@ -218,7 +235,7 @@ mod tests {
         assert_eq!(rows[3][1], "合计（大鹏新区）");
         let fen = |row: usize, col: usize| (range.get((row, col)).unwrap().as_f64().unwrap() * 100.0).round() as i64;
         assert_eq!(fen(3, 6), 22_301_234_568);
-        for col in 2..19 {
+        for col in 2..20 {
             assert_eq!(fen(1, col) + fen(2, col), fen(3, col), "column {col}");
         }
     }

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use subsidy_core::error::StoreError;
 use subsidy_core::ports::StoreResult;
 use subsidy_core::stats::{
-    ChangeKey, Counter, LOG_RETENTION, LogWrite, RefWrite, StatsCommit, StatsStore, Totals, UnitKey, UnitTotals,
+    ChangeKey, Counter, LOG_RETENTION, LogWrite, RefWrite, StatsCommit, StatsStore, Totals, UnitKey, UnitTotals, Wait,
 };
 
 use super::dynamo::{DynamoStore, Item, backend, key, n, s};
@@ -36,6 +36,13 @@ fn unit_of(item: &Item) -> UnitTotals {
     let mut totals = Totals::default();
     for c in Counter::ALL {
         totals.add(c, num(c.name()));
+    }
+    // Waiting buckets, the ones back at zero too (the nightly repair
+    // drops those).
+    for (name, v) in item {
+        if let (Some(w), Some(v)) = (Wait::parse(name), v.as_n().ok().and_then(|v| v.parse::<i64>().ok())) {
+            totals.add_waiting(w, v);
+        }
     }
     UnitTotals {
         totals,
@@ -122,8 +129,8 @@ fn unit_add(table: &str, k: &UnitKey, delta: &Totals, at: &DateTime<Utc>) -> Res
         (":unit".to_string(), s(&k.unit)),
     ]);
     let mut adds = vec!["version :one".to_string()];
-    for (i, (c, v)) in delta.iter().filter(|(_, v)| *v != 0).enumerate() {
-        names.insert(format!("#c{i}"), c.name().to_string());
+    for (i, (name, v)) in delta.entries().filter(|(_, v)| *v != 0).enumerate() {
+        names.insert(format!("#c{i}"), name);
         values.insert(format!(":c{i}"), n(v));
         adds.push(format!("#c{i} :c{i}"));
     }
@@ -280,8 +287,9 @@ impl StatsStore for DynamoStore {
 
     async fn repair_unit(&self, k: &UnitKey, totals: &Totals, expected: u64, at: DateTime<Utc>) -> StoreResult<bool> {
         let mut item = key(unit_pk(k), "TOTALS");
-        for (c, v) in totals.iter() {
-            item.insert(c.name().to_string(), n(v));
+        // A put: buckets back at zero are dropped.
+        for (name, v) in totals.entries() {
+            item.insert(name, n(v));
         }
         item.insert("version".into(), n(expected + 1));
         item.insert("updatedAt".into(), s(at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)));

@@ -241,7 +241,7 @@ impl StatsStore for SqliteStore {
     }
 
     async fn repair_unit(&self, key: &UnitKey, totals: &Totals, expected: u64, at: DateTime<Utc>) -> StoreResult<bool> {
-        let (key, totals) = (key.clone(), *totals);
+        let (key, totals) = (key.clone(), totals.clone());
         self.write(move |tx| {
             let current = unit_row(tx, &key)?.unwrap_or_default();
             if current.version != expected {
