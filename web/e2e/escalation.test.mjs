@@ -8,7 +8,10 @@
 // only a note that the tier below acts on it. The subdistrict is told once
 // a day (an `overdue_below` notice that opens the list). The district's
 // 下级超期 is empty (nothing waits at 复核), and the community, with no tier
-// below, has no such list.
+// below, has no such list. The dashboard counts it: 逾期 0 while within
+// the limit; after, 逾期 under 初审中, in the headline and beside the
+// subdistrict and the community in the lists of units below, the figures
+// the API gives.
 
 import { after, afterEach, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -39,6 +42,34 @@ async function stateOf(page) {
 async function openApp(page) {
   await page.locator(`[data-project="${PROJECT}"]`).first().click()
   await page.locator(sel('app-head')).waitFor()
+}
+
+const SUBDISTRICT = '440304001'
+const COMMUNITY = '440304001020'
+const TIMED = ['awaitingAreaConfirmation', 'pendingCommunity', 'pendingSubdistrict', 'pendingDistrict', 'approved']
+
+/** The unit's figures as the API gives them, once they count the application at 初审. */
+async function statsWithIt(call, code) {
+  let view
+  await until(`${code}'s figures to count the application at 初审`, async () => {
+    const r = await call(`/stats/${code}`)
+    view = r.body
+    return r.status === 200 && view.totals.counts.pendingCommunity >= 1
+  })
+  return view
+}
+
+/** All the steps' overdue applications together, from the API's per-state figures. */
+function overdueSum(totals) {
+  assert.deepEqual(Object.keys(totals.overdue).sort(), [...TIMED].sort(), 'the API gives the five timed states')
+  return Object.values(totals.overdue).reduce((a, b) => a + b, 0)
+}
+
+/** Opens the unit's dashboard from its tab and waits for its figures. */
+async function openDashboard(page) {
+  await page.locator(sel('tab-dashboard')).click()
+  await page.waitForURL(/#\/dashboard$/)
+  await page.locator(sel('stat-overdue')).waitFor()
 }
 
 /** Opens the inbox's 下级超期 list and waits for it to show its items or say there are none. */
@@ -83,6 +114,17 @@ test('within the time limit: it waits at 初审 and nothing is overdue below', a
   assert.equal(await text(sub, `${sel('below-empty')} .van-empty__description`), '下级没有超过办理时限 3 个工作日以上的申请')
   const subApi = await api(server.url, 'subdistrict-nanyuan')
   assert.deepEqual((await subApi('/review/subdistrict/overdue-below')).body, { items: [], nextCursor: null })
+
+  // The dashboard counts it at 初审, and nothing overdue.
+  const before = await statsWithIt(subApi, SUBDISTRICT)
+  assert.equal(before.unit.code, SUBDISTRICT)
+  assert.equal(overdueSum(before.totals), 0)
+  await openDashboard(sub)
+  assert.equal(await text(sub, sel('stat-overdue')), '0')
+  assert.equal(await sub.locator(`${sel('counts')} [data-test^="overdue-"]`).count(), 0)
+  assert.equal(await sub.locator(sel('overdue-pendingCommunity')).count(), 0)
+  await sub.locator(sel(`child-${COMMUNITY}`)).waitFor()
+  assert.equal(await sub.locator('[data-test^="child-overdue-"]').count(), 0)
   assert.deepEqual(sub.errors, [])
   await sub.context().close()
 })
@@ -137,6 +179,58 @@ test('sixteen days on, the subdistrict sees it in 下级超期, 已超期, and c
   assert.equal((await call(`/applications/${appId}`)).body.state, 'pending_community')
   assert.deepEqual(page.errors, [])
   await page.context().close()
+})
+
+test('sixteen days on, the dashboard counts it 逾期: per step, in all, and per unit below', async () => {
+  const call = await api(server.url, 'district-futian')
+  const district = (await call('/me')).body.unit.code
+  const view = await statsWithIt(call, district)
+  const total = overdueSum(view.totals)
+  assert.ok(total >= 1, `the district has ${total} overdue`)
+  assert.ok(view.totals.overdue.pendingCommunity >= 1, 'the application at 初审 is overdue')
+  const sub = view.children.find((c) => c.unit.code === SUBDISTRICT)
+  assert.ok(sub, `${SUBDISTRICT} is below the district`)
+  assert.ok(sub.totals.overdue.pendingCommunity >= 1, 'the subdistrict counts it overdue')
+
+  const page = await phone(browser, server.url, 'district-futian')
+  await openDashboard(page)
+  assert.equal(await text(page, sel('stat-overdue')), String(total))
+  assert.equal(await text(page, sel('overdue-pendingCommunity')), `逾期 ${view.totals.overdue.pendingCommunity}`)
+  // Each timed state shows its figure when there is one, and nothing when not.
+  for (const k of TIMED) {
+    const n = view.totals.overdue[k]
+    assert.equal(await page.locator(sel(`overdue-${k}`)).count(), n > 0 ? 1 : 0, k)
+  }
+  assert.equal(await text(page, sel(`child-overdue-${SUBDISTRICT}`)), `逾期 ${overdueSum(sub.totals)}`)
+  assert.match(await text(page, sel(`child-${SUBDISTRICT}`)), /南园街道/)
+  for (const c of view.children.filter((c) => overdueSum(c.totals) === 0)) {
+    assert.equal(await page.locator(sel(`child-overdue-${c.unit.code}`)).count(), 0, c.unit.code)
+  }
+
+  // Down to the subdistrict: its community has it.
+  await page.locator(sel(`child-${SUBDISTRICT}`)).click()
+  await page.waitForURL(new RegExp(`#/dashboard/${SUBDISTRICT}$`))
+  const subView = (await call(`/stats/${SUBDISTRICT}`)).body
+  const community = subView.children.find((c) => c.unit.code === COMMUNITY)
+  assert.ok(community, `${COMMUNITY} is below ${SUBDISTRICT}`)
+  assert.ok(overdueSum(community.totals) >= 1, 'the community counts it overdue')
+  await until('the subdistrict dashboard', async () => (await text(page, sel('stat-overdue'))) === String(overdueSum(subView.totals)))
+  assert.equal(await text(page, sel('overdue-pendingCommunity')), `逾期 ${subView.totals.overdue.pendingCommunity}`)
+  assert.equal(await text(page, sel(`child-overdue-${COMMUNITY}`)), `逾期 ${overdueSum(community.totals)}`)
+  assert.deepEqual(page.errors, [])
+  await page.context().close()
+
+  // The subdistrict's own dashboard says the same, in English too.
+  const en = await phone(browser, server.url, 'subdistrict-nanyuan')
+  await en.goto(`${server.url}/#/me`)
+  await en.locator(sel('lang-en')).click()
+  await openDashboard(en)
+  assert.equal(await text(en, `${sel('headline')} .card:has(${sel('stat-overdue')}) .label`), 'Overdue')
+  assert.equal(await text(en, sel('stat-overdue')), String(overdueSum(subView.totals)))
+  assert.equal(await text(en, sel('overdue-pendingCommunity')), `${subView.totals.overdue.pendingCommunity} overdue`)
+  assert.equal(await text(en, sel(`child-overdue-${COMMUNITY}`)), `${overdueSum(community.totals)} overdue`)
+  assert.deepEqual(en.errors, [])
+  await en.context().close()
 })
 
 test('the subdistrict is told once a day, and the notice opens 下级超期', async () => {

@@ -293,6 +293,18 @@ export interface Totals {
   approvedAmount: string
   approvedAmountFen: number
   counts: Counts
+  overdue: Overdue
+}
+/**
+ * Of the applications counted in `counts[state]`, how many are past their
+ * step's time limit (办理时限) now, for each state with a time limit.
+ */
+export interface Overdue {
+  awaitingAreaConfirmation: number
+  pendingCommunity: number
+  pendingSubdistrict: number
+  pendingDistrict: number
+  approved: number
 }
 export interface UnitStats {
   unit: UnitSummary

@@ -398,6 +398,8 @@ export default {
     csv: 'CSV',
     up: 'Up one level',
     unitsCount: '{n} units',
+    overdue: 'Overdue',
+    overdueCount: '{n} overdue',
     steps: {
       submitted: 'Submitted',
       community: 'Passed first review',

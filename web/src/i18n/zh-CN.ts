@@ -400,6 +400,8 @@ export default {
     csv: '下载 CSV',
     up: '返回上级',
     unitsCount: '下辖 {n} 个单位',
+    overdue: '逾期件数',
+    overdueCount: '逾期 {n}',
     steps: {
       submitted: '已提交',
       community: '通过初审',
