@@ -217,6 +217,7 @@ impl Ports {
             exports: self.exports.clone(),
             batch_queue: self.batch_queue.clone(),
             batch_step: self.batch_step.clone(),
+            stats: self.stats.clone(),
         }
     }
 

@@ -44,6 +44,9 @@ fn seeded(n: usize, rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Service
         subsidy_core::audit::AuditKey::for_tests(),
         Arc::new(subsidy_core::audit::anchor::NoAnchors),
     );
+    // The view applies the policy's time limits and budgets: it is stored,
+    // as the server stores it at start.
+    rt.block_on(services.ports.policies.put_policy(&policy)).unwrap();
     let communities: Vec<String> =
         tree.units().filter(|u| u.level == Level::Community).map(|u| u.code.clone()).collect();
     let now = Utc::now();

@@ -408,3 +408,118 @@ async fn overdue_counts_per_unit_and_child_unit_follow_the_time_limits_exactly()
     check("after the nightly repair").await;
     assert_counters_equal_recount(&app).await;
 }
+
+/// A district's forecast from the applications themselves: allocated,
+/// approved, and claimed per state still in review.
+async fn forecast_truth(app: &TestApp, district: &str) -> (i64, i64, BTreeMap<String, i64>) {
+    use subsidy_core::application::state::State;
+    let policy = app.services.ports.policies.get_policy(&app.services.ports.policy_id).await.unwrap().unwrap();
+    let allocated = policy.district_budgets.get(district).map(|f| f.fen()).unwrap_or(0);
+    let (mut approved, mut review) = (0, BTreeMap::new());
+    for s in ["awaitingAreaConfirmation", "pendingCommunity", "pendingSubdistrict", "pendingDistrict", "returned"] {
+        review.insert(s.to_string(), 0);
+    }
+    for a in all_applications(app).await.iter().filter(|a| a.jurisdiction.district == district) {
+        let key = match a.state {
+            State::AwaitingAreaConfirmation => "awaitingAreaConfirmation",
+            State::PendingCommunity => "pendingCommunity",
+            State::PendingSubdistrict => "pendingSubdistrict",
+            State::PendingDistrict => "pendingDistrict",
+            State::Returned => "returned",
+            State::Approved | State::InPaymentBatch | State::Paid | State::PaymentFailed => {
+                approved += a.approved_amount.map(|f| f.fen()).unwrap_or(0);
+                continue;
+            }
+            _ => continue,
+        };
+        *review.get_mut(key).unwrap() += a.claimed_amount.fen();
+    }
+    (allocated, approved, review)
+}
+
+/// Checks a forecast (from the budget or the dashboard) against the truth.
+fn assert_forecast(f: &Value, truth: &(i64, i64, BTreeMap<String, i64>), label: &str) {
+    let (allocated, approved, review) = truth;
+    assert_eq!(n(f, "/allocated/fen"), *allocated, "{label}: {f}");
+    assert_eq!(n(f, "/approved/fen"), *approved, "{label}: {f}");
+    let got: BTreeMap<String, i64> =
+        f["inReview"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v["fen"].as_i64().unwrap())).collect();
+    assert_eq!(&got, review, "{label}");
+    let total: i64 = review.values().sum();
+    assert_eq!(n(f, "/inReviewTotal/fen"), total, "{label}");
+    let left = allocated - approved - total;
+    assert_eq!(n(f, "/remainingAfterReview/fen"), left, "{label}");
+    assert_eq!(f["remainingAfterReview"]["yuan"], subsidy_core::money::format_hundredths(left), "{label}");
+    assert_eq!(f["short"], left < 0, "{label}");
+}
+
+/// The budget forecast: what is in flight per review state and what would
+/// remain, equal to a recount of the applications on finance's budget and
+/// on the district dashboard, as applications move through review; and
+/// the warning once one large claim would not fit.
+#[tokio::test]
+async fn the_budget_forecast_counts_what_is_in_review_and_warns_when_it_would_not_fit() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let finance = app.login("finance-futian").await;
+    let district = app.login("district-futian").await;
+    let check = |label: &'static str| {
+        let (app, finance, district) = (&app, &finance, &district);
+        async move {
+            app.drain().await;
+            let truth = forecast_truth(app, "440304").await;
+            let budget = finance.get("/api/v1/disbursement/budget").await.ok();
+            assert_forecast(&budget["forecast"], &truth, &format!("{label}, finance"));
+            let stats = district.get("/api/v1/stats/440304").await.ok();
+            assert_forecast(&stats["forecast"], &truth, &format!("{label}, dashboard"));
+            truth
+        }
+    };
+    // Only a district-level unit has a forecast.
+    let sub = app.login("subdistrict-nanyuan").await.get("/api/v1/stats/440304001").await.ok();
+    assert_eq!(sub["forecast"], Value::Null, "{sub}");
+    assert_eq!(app.login("city").await.get("/api/v1/stats/440300").await.ok()["forecast"], Value::Null);
+    let empty = check("nothing yet").await;
+    assert!(empty.2.values().all(|v| *v == 0));
+
+    // One at each step: 初审, 复核, returned, approved.
+    let mut ids = Vec::new();
+    for (i, area) in ["1000.00", "2000.00", "3000.00", "4000.00"].iter().enumerate() {
+        ids.push(submitted_for_new_project(&company, &pm, &format!("预测苑{i}"), area).await.1);
+    }
+    let community = app.login("community-nanyuan").await;
+    app.drain().await;
+    community.act(&ids[1], "/api/v1/review/community/applications/{id}/approve", json!({})).await.ok();
+    community
+        .act(&ids[2], "/api/v1/review/community/applications/{id}/return", json!({"reason": "请补充面积证明"}))
+        .await
+        .ok();
+    approve_all(&app, &ids[3]).await;
+    let moving = check("one at each step").await;
+    assert_eq!(moving.2["pendingCommunity"], 100_000, "1000 m² × 0.5 × 2 months = 1000.00 yuan");
+    assert_eq!(moving.2["pendingSubdistrict"], 200_000);
+    assert_eq!(moving.2["returned"], 300_000);
+    assert_eq!(moving.1, 400_000);
+
+    // Claims past the district's whole budget (30 million yuan; a project
+    // is at most 5 million m², so 5 million yuan): the warning.
+    let mut huge = Vec::new();
+    for i in 0..7 {
+        huge.push(submitted_for_new_project(&company, &pm, &format!("预测巨苑{i}"), "5000000.00").await.1);
+    }
+    let short = check("claims past the budget").await;
+    assert!(short.0 - short.1 - short.2.values().sum::<i64>() < 0);
+    assert_eq!(finance.get("/api/v1/disbursement/budget").await.ok()["forecast"]["short"], true);
+    // Two rejected: they leave the forecast, and the warning goes.
+    for id in &huge[..2] {
+        community
+            .act(id, "/api/v1/review/community/applications/{id}/reject", json!({"reason": "面积不实"}))
+            .await
+            .ok();
+    }
+    let after = check("two large claims rejected").await;
+    assert_eq!(after.2["pendingCommunity"], moving.2["pendingCommunity"] + 5 * 500_000_000);
+    assert_eq!(district.get("/api/v1/stats/440304").await.ok()["forecast"]["short"], false);
+    assert_counters_equal_recount(&app).await;
+}

@@ -161,6 +161,8 @@ pub struct Ledger {
     /// How many lines a batch-queue step claims or settles: the adapter's
     /// choice (`infra::aws::BATCH_STEP`, `infra::sqlite::BATCH_STEP`).
     pub(crate) batch_step: Arc<std::sync::atomic::AtomicUsize>,
+    /// The live counters, read for the budget forecast.
+    pub(crate) stats: Arc<dyn crate::stats::StatsStore>,
 }
 
 impl Ledger {
@@ -177,12 +179,15 @@ impl Ledger {
     pub(crate) async fn budget_view(&self, policy: &Policy, district: &str) -> Result<BudgetView, Error> {
         let allocated = Self::allocated(policy, district).unwrap_or(Fen::ZERO);
         let b = self.payout.budget(&policy.id, district, allocated).await?;
+        let key = crate::stats::UnitKey::new(&policy.id, district);
+        let unit = self.stats.unit_totals(std::slice::from_ref(&key)).await?.remove(&key).unwrap_or_default();
         Ok(BudgetView {
             district: district.to_string(),
             allocated: Money::of(b.allocated),
             committed: Money::of(b.committed),
             paid: Money::of(b.paid),
             remaining: Money::of(b.remaining),
+            forecast: crate::stats::views::ForecastView::of(policy, district, &unit.totals, unit.updated_at),
         })
     }
 

@@ -66,6 +66,11 @@ pub struct Money {
 }
 
 impl Money {
+    /// Any number of fen, a negative one too (a forecast short of budget).
+    pub fn of_fen(fen: i64) -> Money {
+        Money { yuan: crate::money::format_hundredths(fen), fen }
+    }
+
     pub fn of(f: Fen) -> Money {
         Money { yuan: f.to_string(), fen: f.fen() }
     }
@@ -79,6 +84,8 @@ pub struct BudgetView {
     pub committed: Money,
     pub paid: Money,
     pub remaining: Money,
+    /// What is in flight, and what would remain after it.
+    pub forecast: crate::stats::views::ForecastView,
 }
 
 #[derive(Debug, Clone, Serialize)]

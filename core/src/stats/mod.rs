@@ -66,9 +66,16 @@ pub enum Counter {
     InPaymentBatch,
     Paid,
     PaymentFailed,
+    /// The claimed amounts of the applications in each state still in
+    /// review: what the budget forecast expects to pay at most.
+    AwaitingAreaConfirmationFen,
+    PendingCommunityFen,
+    PendingSubdistrictFen,
+    PendingDistrictFen,
+    ReturnedFen,
 }
 
-pub const COUNTERS: usize = 17;
+pub const COUNTERS: usize = 22;
 
 impl Counter {
     pub const ALL: [Counter; COUNTERS] = [
@@ -89,6 +96,11 @@ impl Counter {
         Counter::InPaymentBatch,
         Counter::Paid,
         Counter::PaymentFailed,
+        Counter::AwaitingAreaConfirmationFen,
+        Counter::PendingCommunityFen,
+        Counter::PendingSubdistrictFen,
+        Counter::PendingDistrictFen,
+        Counter::ReturnedFen,
     ];
 
     /// The stored and serialized name; areas are in 0.01 m², amounts in fen.
@@ -111,6 +123,11 @@ impl Counter {
             Counter::InPaymentBatch => "inPaymentBatch",
             Counter::Paid => "paid",
             Counter::PaymentFailed => "paymentFailed",
+            Counter::AwaitingAreaConfirmationFen => "awaitingAreaConfirmationFen",
+            Counter::PendingCommunityFen => "pendingCommunityFen",
+            Counter::PendingSubdistrictFen => "pendingSubdistrictFen",
+            Counter::PendingDistrictFen => "pendingDistrictFen",
+            Counter::ReturnedFen => "returnedFen",
         }
     }
 
@@ -135,6 +152,29 @@ impl Counter {
             State::PaymentFailed => Counter::PaymentFailed,
         })
     }
+
+    /// The counter of claimed amounts in `state`, if it is a state still in
+    /// review (a returned application may come back).
+    pub fn claimed_in(state: State) -> Option<Counter> {
+        Some(match state {
+            State::AwaitingAreaConfirmation => Counter::AwaitingAreaConfirmationFen,
+            State::PendingCommunity => Counter::PendingCommunityFen,
+            State::PendingSubdistrict => Counter::PendingSubdistrictFen,
+            State::PendingDistrict => Counter::PendingDistrictFen,
+            State::Returned => Counter::ReturnedFen,
+            _ => return None,
+        })
+    }
+
+    /// The states still in review, with the counter of their applications
+    /// and of their claimed amounts.
+    pub const IN_REVIEW: [(Counter, Counter); 5] = [
+        (Counter::AwaitingAreaConfirmation, Counter::AwaitingAreaConfirmationFen),
+        (Counter::PendingCommunity, Counter::PendingCommunityFen),
+        (Counter::PendingSubdistrict, Counter::PendingSubdistrictFen),
+        (Counter::PendingDistrict, Counter::PendingDistrictFen),
+        (Counter::Returned, Counter::ReturnedFen),
+    ];
 
     /// The state this bucket counts, if it counts one.
     pub fn state(self) -> Option<State> {
@@ -342,6 +382,9 @@ impl Contribution {
             totals.add(Counter::Projects, 1);
             totals.add(Counter::ClaimedArea, app.claimed_area.hundredths());
             totals.add(Counter::ClaimedAmount, app.claimed_amount.fen());
+        }
+        if let Some(c) = Counter::claimed_in(app.state) {
+            totals.add(c, app.claimed_amount.fen());
         }
         let approved =
             matches!(app.state, State::Approved | State::InPaymentBatch | State::Paid | State::PaymentFailed);
@@ -1013,6 +1056,33 @@ mod tests {
             ("440307003", w.name(), 0)
         );
         assert_eq!(totals(&s, "440307003").await.waiting(&w), 1);
+    }
+
+    #[test]
+    fn claimed_amounts_are_counted_per_state_in_review_and_the_forecast_subtracts_them() {
+        let c = Contribution::of(&app("A", "C", "440307003001", State::Returned, 3, "10.50")).unwrap();
+        assert_eq!(c.totals.get(Counter::ReturnedFen), 1050);
+        assert_eq!(c.totals.get(Counter::PendingCommunityFen), 0);
+        let approved = Contribution::of(&app("A", "C", "440307003001", State::Approved, 6, "10.50")).unwrap();
+        assert!(Counter::IN_REVIEW.iter().all(|(_, fen)| approved.totals.get(*fen) == 0), "approved is out of review");
+
+        let p = policy();
+        let mut t = Totals::default();
+        t.add(Counter::ApprovedAmount, 10_000_000_000);
+        t.add(Counter::PendingDistrictFen, 1_500_000_000);
+        t.add(Counter::ReturnedFen, 25);
+        let f = views::ForecastView::of(&p, "440307", &t, None);
+        assert_eq!(f.allocated.fen, 4_000_000_000, "Longgang's 40 million");
+        assert_eq!(f.in_review_total.fen, 1_500_000_025);
+        assert_eq!(f.in_review["pendingDistrict"].fen, 1_500_000_000);
+        assert_eq!(f.in_review.len(), 5);
+        assert_eq!(f.remaining_after_review.yuan, "-75000000.25");
+        assert!(f.short);
+        // A district the policy gives no budget: 0 allocated, short at once.
+        let none = views::ForecastView::of(&p, "449999", &t, None);
+        assert_eq!((none.allocated.fen, none.short), (0, true));
+        let fits = views::ForecastView::of(&p, "440307", &Totals::default(), None);
+        assert_eq!((fits.remaining_after_review.fen, fits.short), (4_000_000_000, false));
     }
 
     /// One step: (application slot, company, community, state index).

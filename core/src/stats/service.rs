@@ -47,10 +47,14 @@ impl Stats {
                 raw: t.totals,
             }
         };
+        let own = view(unit);
+        let forecast = (unit.level == crate::jurisdiction::Level::District)
+            .then(|| crate::stats::views::ForecastView::of(&policy, &unit.code, &own.raw, own.as_of));
         Ok(StatsView {
             policy_id: self.cx.policy_id.clone(),
-            unit: view(unit),
+            unit: own,
             children: children.into_iter().map(view).collect(),
+            forecast,
         })
     }
 

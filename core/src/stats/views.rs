@@ -89,4 +89,60 @@ pub struct StatsView {
     #[serde(flatten)]
     pub unit: UnitStats,
     pub children: Vec<UnitStats>,
+    /// A district's budget forecast; null for other levels.
+    pub forecast: Option<ForecastView>,
+}
+
+/// A district's budget forecast (预算预测), from the live counters alone:
+/// everything approved (paid, in batches, waiting for one), and everything
+/// still in review at its claimed amount, the most it can be approved at.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForecastView {
+    pub district: String,
+    /// The policy's budget for the district (0 if it names none).
+    pub allocated: crate::payout::views::Money,
+    /// Approved amounts: paid, in payment batches, and waiting for a batch.
+    pub approved: crate::payout::views::Money,
+    /// Claimed amounts per state still in review (a returned application
+    /// may come back): `awaitingAreaConfirmation`, `pendingCommunity`,
+    /// `pendingSubdistrict`, `pendingDistrict`, `returned`.
+    pub in_review: std::collections::BTreeMap<&'static str, crate::payout::views::Money>,
+    pub in_review_total: crate::payout::views::Money,
+    /// allocated − approved − in review: what would be left if everything
+    /// in review were approved as claimed. Negative when it would not fit.
+    pub remaining_after_review: crate::payout::views::Money,
+    /// Whether `remainingAfterReview` is negative: the warning.
+    pub short: bool,
+    /// When the counters last changed.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl ForecastView {
+    /// The forecast of `district` from its unit's counters.
+    pub fn of(
+        policy: &crate::policy::Policy,
+        district: &str,
+        t: &crate::stats::Totals,
+        as_of: Option<DateTime<Utc>>,
+    ) -> ForecastView {
+        use crate::payout::views::Money;
+        use crate::stats::Counter;
+        let allocated = policy.district_budgets.get(district).map(|f| f.fen()).unwrap_or(0);
+        let approved = t.get(Counter::ApprovedAmount);
+        let in_review: std::collections::BTreeMap<&'static str, i64> =
+            Counter::IN_REVIEW.iter().map(|(count, fen)| (count.name(), t.get(*fen))).collect();
+        let total: i64 = in_review.values().sum();
+        let left = allocated - approved - total;
+        ForecastView {
+            district: district.to_string(),
+            allocated: Money::of_fen(allocated),
+            approved: Money::of_fen(approved),
+            in_review: in_review.into_iter().map(|(k, v)| (k, Money::of_fen(v))).collect(),
+            in_review_total: Money::of_fen(total),
+            remaining_after_review: Money::of_fen(left),
+            short: left < 0,
+            as_of,
+        }
+    }
 }

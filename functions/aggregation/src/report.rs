@@ -36,9 +36,28 @@ pub const HEADERS: [&str; 21] = [
     "统计时间",
 ];
 
-/// The counters behind columns 2..19: every counter, in the counters' own
-/// order; areas and amounts are hundredths.
-const COLUMNS: [Counter; subsidy_core::stats::COUNTERS] = Counter::ALL;
+/// The counters behind columns 2..19, in the counters' own order; areas and
+/// amounts are hundredths. (The claimed amounts per state in review are
+/// the budget forecast's, not the report's.)
+const COLUMNS: [Counter; 17] = [
+    Counter::Companies,
+    Counter::Projects,
+    Counter::ClaimedArea,
+    Counter::ApprovedArea,
+    Counter::ClaimedAmount,
+    Counter::ApprovedAmount,
+    Counter::AwaitingAreaConfirmation,
+    Counter::PendingCommunity,
+    Counter::PendingSubdistrict,
+    Counter::PendingDistrict,
+    Counter::Returned,
+    Counter::Rejected,
+    Counter::Withdrawn,
+    Counter::Approved,
+    Counter::InPaymentBatch,
+    Counter::Paid,
+    Counter::PaymentFailed,
+];
 
 fn decimal(c: Counter) -> bool {
     matches!(c, Counter::ClaimedArea | Counter::ApprovedArea | Counter::ClaimedAmount | Counter::ApprovedAmount)
@@ -177,6 +196,7 @@ mod tests {
                 unit("440307009", "葵涌街道", Level::Subdistrict, a),
                 unit("440307010", "大鹏街道", Level::Subdistrict, b),
             ],
+            forecast: None,
         }
     }
 
