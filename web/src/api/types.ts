@@ -314,18 +314,51 @@ export interface UnitStats {
 export interface StatsView extends UnitStats {
   policyId: string
   children: UnitStats[]
+  /** A district-level unit's budget forecast (预算预测); null for the city, subdistricts and communities. */
+  forecast: ForecastView | null
 }
 
 export interface Money {
   yuan: string
   fen: number
 }
+/** A Money that may be negative: `yuan` then starts with "-" ("-5010000.00"). */
+export type SignedMoney = Money
 export interface BudgetView {
   district: string
   allocated: Money
   committed: Money
   paid: Money
   remaining: Money
+  /** What is in review, and what would remain if all of it were approved as claimed. */
+  forecast: ForecastView
+}
+/** The claimed amounts of the applications still in review, per state. */
+export interface InReview {
+  awaitingAreaConfirmation: Money
+  pendingCommunity: Money
+  pendingSubdistrict: Money
+  pendingDistrict: Money
+  /** 退回补正: it may come back. */
+  returned: Money
+}
+/**
+ * A district's budget forecast (预算预测), from the live counters:
+ * remainingAfterReview = allocated − approved − inReviewTotal.
+ */
+export interface ForecastView {
+  district: string
+  allocated: Money
+  /** Approved amounts: paid, in payment batches, and waiting for a batch. */
+  approved: Money
+  inReview: InReview
+  inReviewTotal: Money
+  /** Negative when everything in review would not fit in the budget. */
+  remainingAfterReview: SignedMoney
+  /** remainingAfterReview < 0: the warning. */
+  short: boolean
+  /** When the counters last changed. */
+  asOf: string | null
 }
 export interface EligibleView extends Page<ApplicationView> {
   count: number

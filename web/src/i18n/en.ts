@@ -421,6 +421,16 @@ export default {
       paymentFailed: 'Payment failed',
     },
   },
+  forecast: {
+    title: 'Budget forecast',
+    allocated: 'Allocated',
+    inReviewTotal: 'In review, total',
+    approved: 'Approved',
+    remaining: 'Left if all in review is approved',
+    hint: 'Applications in review count at their claimed amounts; left = allocated − approved − in review',
+    warning: 'Budget warning: if everything in review is approved, the budget will be overspent by {amount}',
+    warningNoAmount: 'Budget warning: if everything in review is approved, the budget will be overspent',
+  },
   finance: {
     title: 'Payments',
     budget: 'Budget',

@@ -423,6 +423,16 @@ export default {
       paymentFailed: '拨付失败',
     },
   },
+  forecast: {
+    title: '预算预测',
+    allocated: '下达预算',
+    inReviewTotal: '在审金额合计',
+    approved: '已核定',
+    remaining: '全部审核通过后预计剩余',
+    hint: '在审申请按申报金额计；预计剩余 = 下达预算 − 已核定 − 在审金额合计',
+    warning: '预算预警：在审申请全部通过后，预算将超支 {amount}',
+    warningNoAmount: '预算预警：在审申请全部通过后，预算将超支',
+  },
   finance: {
     title: '资金拨付',
     budget: '预算',
