@@ -63,6 +63,7 @@ pub fn status_of(e: &ApiError) -> StatusCode {
             | Error::PaymentInProgress
             | Error::NotOverdue { .. }
             | Error::AlreadyUrged
+            | Error::SpotCheckRequired { .. }
             | Error::NoBudget
             | Error::BudgetExceeded { .. }
             | Error::NothingToPay
@@ -108,6 +109,9 @@ struct ErrorBody {
     /// With `results_refused`: every problem found, each naming its line.
     #[serde(skip_serializing_if = "Option::is_none")]
     problems: Option<Vec<String>>,
+    /// With `spot_check_required`: the sampled applications to open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample: Option<Vec<String>>,
 }
 
 impl IntoResponse for ApiError {
@@ -124,6 +128,7 @@ impl IntoResponse for ApiError {
                     current_version: None,
                     application_id: None,
                     problems: None,
+                    sample: None,
                 }
             }
             ApiError::Core(e) => ErrorBody {
@@ -143,10 +148,20 @@ impl IntoResponse for ApiError {
                     Error::ResultsRefused { problems } => Some(problems.clone()),
                     _ => None,
                 },
+                sample: match &e {
+                    Error::SpotCheckRequired { sample } => Some(sample.clone()),
+                    _ => None,
+                },
             },
-            ApiError::BadRequest { code, message, field } => {
-                ErrorBody { code, message, field, current_version: None, application_id: None, problems: None }
-            }
+            ApiError::BadRequest { code, message, field } => ErrorBody {
+                code,
+                message,
+                field,
+                current_version: None,
+                application_id: None,
+                problems: None,
+                sample: None,
+            },
             ApiError::BodyTooLarge { limit } => ErrorBody {
                 code: "body_too_large",
                 message: format!("the request body must be at most {limit} bytes"),
@@ -154,6 +169,7 @@ impl IntoResponse for ApiError {
                 current_version: None,
                 application_id: None,
                 problems: None,
+                sample: None,
             },
             ApiError::NoRoute => ErrorBody {
                 code: "no_route",
@@ -162,6 +178,7 @@ impl IntoResponse for ApiError {
                 current_version: None,
                 application_id: None,
                 problems: None,
+                sample: None,
             },
             ApiError::MethodNotAllowed => ErrorBody {
                 code: "method_not_allowed",
@@ -170,6 +187,7 @@ impl IntoResponse for ApiError {
                 current_version: None,
                 application_id: None,
                 problems: None,
+                sample: None,
             },
         };
         (status, Json(Envelope { error: body })).into_response()

@@ -107,6 +107,10 @@ pub enum Error {
     /// 409: urging (催办) before the step's time limit has passed.
     #[error("this step is not overdue yet: it is due by {due_at}")]
     NotOverdue { due_at: DateTime<FixedOffset> },
+    /// 409: a bulk approval's spot check (抽查): these sampled applications
+    /// must be opened in detail first. Nothing was approved.
+    #[error("spot check: open these {} applications in detail first, then approve the same selection again", sample.len())]
+    SpotCheckRequired { sample: Vec<String> },
     /// 409: the step was urged already on this working day.
     #[error("this step was already urged today; you can urge again on the next working day")]
     AlreadyUrged,
@@ -178,6 +182,7 @@ impl Error {
             Error::PaymentInProgress => "payment_in_progress",
             Error::NotOverdue { .. } => "not_overdue",
             Error::AlreadyUrged => "already_urged",
+            Error::SpotCheckRequired { .. } => "spot_check_required",
             Error::NoBudget => "no_budget",
             Error::BudgetExceeded { .. } => "budget_exceeded",
             Error::NothingToPay => "nothing_to_pay",

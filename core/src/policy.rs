@@ -61,6 +61,44 @@ pub struct Policy {
     /// Which notices also go by SMS, in which words, outside which hours.
     #[serde(default)]
     pub sms: crate::notify::sms::SmsSettings,
+    /// Bulk approval (批量通过): above this many items, a spot check.
+    #[serde(default = "default_spot_check_minimum")]
+    pub spot_check_minimum: u32,
+    /// The share of a bulk selection that must have been opened in detail
+    /// (at least one), a number from 0.001 to 1 with at most three
+    /// decimals: 0.1 is 10%.
+    #[serde(default = "default_spot_check_rate", with = "per_mille")]
+    pub spot_check_rate: u32,
+}
+
+fn default_spot_check_minimum() -> u32 {
+    10
+}
+
+fn default_spot_check_rate() -> u32 {
+    100
+}
+
+/// A rate stored in thousandths, so that sample sizes are integer
+/// arithmetic: written and read as the decimal number a policy author
+/// types (0.1).
+mod per_mille {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(f64::from(*v) / 1000.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let r = f64::deserialize(d)?;
+        let thousandths = r * 1000.0;
+        if !(r > 0.0 && r <= 1.0) || (thousandths - thousandths.round()).abs() > 1e-6 {
+            return Err(serde::de::Error::custom(format!(
+                "spotCheckRate must be from 0.001 to 1 with at most three decimals, not {r}"
+            )));
+        }
+        Ok(thousandths.round() as u32)
+    }
 }
 
 /// Days after `closesAt` a returned application may still be resubmitted,
@@ -191,6 +229,35 @@ mod tests {
         assert_eq!(p.amount(Area::parse("12345.67").unwrap()).to_string(), "12345.67");
         // The seed figure: 223 million m² is 223 million yuan.
         assert_eq!(p.amount(Area::parse("223000000").unwrap()).to_string(), "223000000.00");
+    }
+
+    #[test]
+    fn spot_checks_default_to_ten_items_and_ten_percent_and_a_rate_is_a_share() {
+        let p = policy();
+        assert_eq!((p.spot_check_minimum, p.spot_check_rate), (10, 100));
+        let file = include_str!("../../config/policy-shenzhen-2020.json");
+        let mut v: serde_json::Value = serde_json::from_str(file).unwrap();
+        v["spotCheckRate"] = serde_json::json!(0.25);
+        v["spotCheckMinimum"] = serde_json::json!(0);
+        let set = Policy::from_json(&v.to_string()).unwrap();
+        assert_eq!((set.spot_check_minimum, set.spot_check_rate), (0, 250));
+        // Served as typed, and read back the same.
+        let served = serde_json::to_value(&set).unwrap();
+        assert_eq!(served["spotCheckRate"], serde_json::json!(0.25));
+        assert_eq!(Policy::from_json(&served.to_string()).unwrap(), set);
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!(-0.1),
+            serde_json::json!(1.5),
+            serde_json::json!(0.0005),
+            serde_json::json!("0.1"),
+        ] {
+            v["spotCheckRate"] = bad.clone();
+            let e = Policy::from_json(&v.to_string()).unwrap_err().to_string();
+            assert!(e.contains("spotCheckRate") || e.contains("invalid type"), "{bad}: {e}");
+        }
+        v["spotCheckRate"] = serde_json::json!(1);
+        assert_eq!(Policy::from_json(&v.to_string()).unwrap().spot_check_rate, 1000, "everything checked");
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Ports {
     pub notices: Arc<dyn crate::notify::NoticeStore>,
     /// How long each step took (ETA): samples in, medians out.
     pub eta: Arc<dyn crate::eta::EtaStore>,
+    /// Reviewers' openings in detail (bulk approval's spot checks).
+    pub views: Arc<dyn crate::application::bulk::ViewLog>,
     /// The key of the audit chains' MACs (never stored in the database).
     pub audit_key: crate::audit::AuditKeyCell,
     /// Where the chains' heads are anchored daily, out of the database
@@ -175,6 +177,7 @@ impl Ports {
             company: self.companies(),
             checks: self.documents(),
             eta: self.eta(),
+            views: self.views.clone(),
         }
     }
 
@@ -185,6 +188,7 @@ impl Ports {
             projects: self.projects.clone(),
             companies: self.companies.clone(),
             prechecks: self.prechecks.clone(),
+            views: self.views.clone(),
             apps: self.applications(),
         }
     }

@@ -26,6 +26,7 @@ fn ports(store: SqliteStore) -> contract::Ports {
         sms: s.clone(),
         sms_queue: Some(s.clone()),
         eta: s.clone(),
+        views: s.clone(),
         staff: s,
     }
 }

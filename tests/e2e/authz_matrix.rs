@@ -89,7 +89,9 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/applications/{id}/documents/{document_id}") => DocumentReader,
         ("POST", "/applications/{id}/confirm-area") | ("POST", "/applications/{id}/dispute-area") => Manager,
         ("GET", "/manager/inbox") => Role("project_manager"),
-        ("GET", "/review/{tier}/inbox") => TierInbox,
+        // A reviewer of the tier may send any selection; what is not theirs
+        // comes back `not_found` per item (nothing of it in the answer).
+        ("GET", "/review/{tier}/inbox") | ("POST", "/review/{tier}/bulk-approve") => TierInbox,
         ("GET", "/review/{tier}/overdue-below") => OverdueBelow,
         ("POST", "/review/{tier}/applications/{id}/verify-bank-account")
         | ("POST", "/review/{tier}/applications/{id}/reveal-bank-account") => DistrictReviewer,
@@ -179,6 +181,7 @@ fn call_for(method: &str, route: &str, f: &Fixture, tier: &str, code: &str, date
             "community": "440304001020", "managedArea": "100.00", "managerName": "王项目经理",
             "managerPhone": "13800138001", "version": 999})),
         ("POST", "/applications") => Some(json!({"projectId": f.project})),
+        ("POST", "/review/{tier}/bulk-approve") => Some(json!({"items": [{"id": f.app, "version": 999}]})),
         ("PATCH", _) => Some(json!({"version": 999, "claimedArea": "100.00"})),
         ("POST", "/applications/{id}/documents") => {
             Some(json!({"kind": "service_contract", "fileName": "a.pdf", "contentType": "application/pdf", "size": 10}))

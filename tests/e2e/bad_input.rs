@@ -345,3 +345,51 @@ async fn bodies_that_are_not_json_objects_are_refused_and_change_nothing() {
         .ok();
     reviewer.post(&approve, json!({ "version": version })).await.ok();
 }
+
+/// A bulk approval that is not a selection of 1 to 100 distinct
+/// applications, each an object with its id and version and nothing else,
+/// is refused whole: nothing approved.
+#[tokio::test]
+async fn bulk_approvals_that_are_not_a_clean_selection_are_refused_and_approve_nothing() {
+    let app = TestApp::spawn().await;
+    let id = submitted_and_confirmed(&app).await;
+    app.drain().await;
+    let reviewer = app.login("community-nanyuan").await;
+    let version = reviewer.app_version(&id).await;
+    let path = "/api/v1/review/community/bulk-approve";
+    let many: Vec<Value> = (0..101).map(|i| json!({"id": format!("01J{i:023}"), "version": 1})).collect();
+    for (body, code) in [
+        (json!({"items": many}), "invalid_field"),
+        (json!({"items": []}), "invalid_field"),
+        (json!({"items": [{"id": id, "version": version}, {"id": id, "version": version}]}), "invalid_field"),
+    ] {
+        let r = reviewer.post(path, body.clone()).await;
+        assert_eq!((r.status.as_u16(), r.code()), (422, code), "{body}: {}", r.body);
+        assert_eq!(r.body["error"]["field"], "items");
+    }
+    for body in [
+        json!({"items": [{"id": id, "version": version, "approvedArea": "1.00"}]}),
+        json!({"items": [[id, version]]}),
+        json!({"items": [{"id": id}]}),
+        json!({"items": [{"id": id, "version": "1"}]}),
+        json!({"items": {"id": id, "version": version}}),
+        json!({"selection": [{"id": id, "version": version}]}),
+        json!([{"id": id, "version": version}]),
+    ] {
+        let r = reviewer.post(path, body.clone()).await;
+        assert!(matches!(r.status.as_u16(), 400 | 422), "{body}: {} {}", r.status, r.body);
+    }
+    let seen = reviewer.application(&id).await;
+    assert_eq!((seen["version"].as_u64(), seen["state"].as_str()), (Some(version), Some("pending_community")));
+    // Another tier's reviewer, and a company: not theirs to send.
+    app.login("district-futian")
+        .await
+        .post(path, json!({"items": [{"id": id, "version": version}]}))
+        .await
+        .expect(404, "not_found");
+    app.login("company-a")
+        .await
+        .post(path, json!({"items": [{"id": id, "version": version}]}))
+        .await
+        .expect(404, "not_found");
+}

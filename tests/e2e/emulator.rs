@@ -64,6 +64,7 @@ async fn the_dynamodb_adapter_keeps_the_storage_contract() {
         sms: store.clone(),
         sms_queue: None,
         eta: store.clone(),
+        views: store.clone(),
         staff: store,
     })
     .await;

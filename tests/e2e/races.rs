@@ -187,3 +187,54 @@ async fn a_bank_account_change_racing_a_batch_never_pays_an_unverified_or_replac
         }
     }
 }
+
+/// Two reviewers of one community bulk-approve overlapping selections at
+/// once (each under the spot-check minimum): every application is approved
+/// exactly once, each answer accounts for every item, and what one won the
+/// other reports as a conflict or no longer waiting.
+#[tokio::test]
+async fn two_reviewers_bulk_approving_overlapping_selections_approve_each_application_once() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        ids.push(submitted_for_new_project(&company, &pm, &format!("并发批量苑{i}"), "1000.00").await.1);
+    }
+    app.drain().await;
+    let first = app.login("community-nanyuan").await;
+    let second = app.with_token(&app.staff_token("bulk-race-second", "community", "440304001020").await);
+    let mut versions = Vec::new();
+    for id in &ids {
+        versions.push(first.app_version(id).await);
+    }
+    let items = |range: std::ops::Range<usize>| json!({"items": range.map(|i| json!({"id": ids[i], "version": versions[i]})).collect::<Vec<_>>()});
+    // 0..6 and 3..9: 3, 4 and 5 in both.
+    let (a, b) = tokio::join!(
+        first.post("/api/v1/review/community/bulk-approve", items(0..6)),
+        second.post("/api/v1/review/community/bulk-approve", items(3..9)),
+    );
+    let (a, b) = (a.ok(), b.ok());
+    let mut approved: std::collections::BTreeMap<String, usize> = Default::default();
+    for answer in [&a, &b] {
+        assert_eq!(answer["results"].as_array().unwrap().len(), 6, "{answer}");
+        for r in answer["results"].as_array().unwrap() {
+            match r["outcome"].as_str().unwrap() {
+                "approved" => *approved.entry(r["id"].as_str().unwrap().to_string()).or_default() += 1,
+                "conflict" | "wrong_state" => {}
+                other => panic!("unexpected outcome {other}: {r}"),
+            }
+        }
+        let n = answer["results"].as_array().unwrap().iter().filter(|r| r["outcome"] == "approved").count();
+        assert_eq!(answer["approved"], n);
+    }
+    assert_eq!(approved.len(), 9, "every application approved: {approved:?}");
+    assert!(approved.values().all(|n| *n == 1), "none twice: {approved:?}");
+    for id in &ids {
+        let after = first.application(id).await;
+        assert_eq!(after["state"], "pending_subdistrict");
+        let timeline = first.get(&format!("/api/v1/applications/{id}/timeline")).await.ok();
+        let approvals = timeline.as_array().unwrap().iter().filter(|e| e["action"] == "approve").count();
+        assert_eq!(approvals, 1, "{id}: one audit entry");
+    }
+}

@@ -489,3 +489,121 @@ async fn a_draft_holding_a_claim_from_before_frees_it_when_withdrawn() {
     assert_eq!(company.act(&id, "/api/v1/applications/{id}/withdraw", json!({})).await.ok()["state"], "withdrawn");
     assert_eq!(holder().await.unwrap(), None, "the estate is free again");
 }
+
+/// Every application's state and version, by id.
+async fn states(user: &User<'_>, ids: &[String]) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for id in ids {
+        let a = user.application(id).await;
+        out.push((a["state"].as_str().unwrap().to_string(), a["version"].as_u64().unwrap()));
+    }
+    out
+}
+
+/// 批量通过 with its spot check: twelve at 初审 (over the policy's minimum
+/// of ten) draw a sample of two (10%, rounded up) that the same reviewer
+/// must have opened; until then nothing is approved, the same selection
+/// always names the same sample, padding it with applications that would
+/// fail does not change it, and another reviewer's opening does not count.
+/// Then all twelve pass at once, and each trail holds what redraws the
+/// sample.
+#[tokio::test]
+async fn a_bulk_approval_over_the_minimum_waits_for_its_random_sample_to_be_opened() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(submitted_for_new_project(&company, &pm, &format!("抽查苑{i:02}"), "1000.00").await.1);
+    }
+    app.drain().await;
+    let reviewer = app.login("community-nanyuan").await;
+    let colleague = app.with_token(&app.staff_token("spot-check-colleague", "community", "440304001020").await);
+    let mut selection = Vec::new();
+    for id in &ids {
+        selection.push(json!({"id": id, "version": reviewer.app_version(id).await}));
+    }
+    let path = "/api/v1/review/community/bulk-approve";
+    // `reviewer` reads every state below, so opens each in detail: the
+    // selection is sent by a colleague who has opened none of them.
+    let before = states(&reviewer, &ids).await;
+    let fresh = app.with_token(&app.staff_token("spot-check-reviewer", "community", "440304001020").await);
+    let refused = fresh.post(path, json!({"items": selection})).await.expect(409, "spot_check_required");
+    let sample: Vec<String> =
+        refused["error"]["sample"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert_eq!(sample.len(), 2, "10% of 12, rounded up: {}", refused);
+    assert!(sample.iter().all(|s| ids.contains(s)));
+    assert_eq!(states(&reviewer, &ids).await, before, "nothing approved, nothing changed");
+    // The same selection, again and in another order: the same sample.
+    let mut reordered = selection.clone();
+    reordered.reverse();
+    let again = fresh.post(path, json!({"items": reordered})).await.expect(409, "spot_check_required");
+    assert_eq!(again["error"]["sample"], refused["error"]["sample"]);
+    // Padded with applications that would fail anyway (unknown, or at a
+    // stale version): the sample is drawn from the eligible ones, unchanged.
+    let mut padded = selection.clone();
+    padded.push(json!({"id": "01JNOSUCHAPPLICATION00000", "version": 2}));
+    padded.push(json!({"id": "01JNOSUCHAPPLICATION00001", "version": 5}));
+    let padded_reply = fresh.post(path, json!({"items": padded})).await.expect(409, "spot_check_required");
+    assert_eq!(padded_reply["error"]["sample"], refused["error"]["sample"]);
+
+    // A colleague opens the first: it does not count for this reviewer.
+    colleague.application(&sample[0]).await;
+    let still = fresh.post(path, json!({"items": selection})).await.expect(409, "spot_check_required");
+    assert_eq!(still["error"]["sample"], refused["error"]["sample"]);
+    // The reviewer opens the first: only the second is named now.
+    fresh.application(&sample[0]).await;
+    let one_left = fresh.post(path, json!({"items": selection})).await.expect(409, "spot_check_required");
+    assert_eq!(one_left["error"]["sample"], json!([sample[1]]));
+    assert_eq!(states(&reviewer, &ids).await, before);
+
+    // Both opened: all twelve pass, each on its own.
+    fresh.application(&sample[1]).await;
+    let done = fresh.post(path, json!({"items": selection})).await.ok();
+    assert_eq!(done["approved"], 12, "{done}");
+    let results = done["results"].as_array().unwrap();
+    assert_eq!(results.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect::<Vec<_>>(), ids);
+    assert!(results.iter().all(|r| r["outcome"] == "approved" && r["application"]["state"] == "pending_subdistrict"));
+    let check = &done["spotCheck"];
+    assert_eq!(check["selected"], 12);
+    assert_eq!(check["sampled"], json!(sample));
+    // Anyone can redraw the sample from the seed and the selection.
+    let seed = check["seed"].as_str().unwrap();
+    assert_eq!(seed.len(), 64);
+    assert_eq!(subsidy_core::application::bulk::draw(seed, &ids, 2), sample);
+    // Each trail says so.
+    for id in &ids {
+        let timeline = reviewer.get(&format!("/api/v1/applications/{id}/timeline")).await.ok();
+        let approval = timeline.as_array().unwrap().iter().find(|e| e["action"] == "approve").unwrap().clone();
+        let text = approval.to_string();
+        assert!(text.contains(seed), "{text}");
+        let marked = if sample.contains(id) { "本件为抽查样本" } else { "本件非抽查样本" };
+        assert!(text.contains(marked) && text.contains("12 件中抽查 2 件"), "{text}");
+    }
+    // Sent again: nothing waits at 初审 any more, nothing to check, and
+    // every item says why.
+    let late = fresh.post(path, json!({"items": selection})).await.ok();
+    assert_eq!(late["approved"], 0);
+    assert_eq!(late["spotCheck"], Value::Null);
+    assert!(
+        late["results"].as_array().unwrap().iter().all(|r| r["outcome"] == "conflict" || r["outcome"] == "wrong_state"),
+        "{late}"
+    );
+}
+
+/// Up to the minimum, no spot check at all.
+#[tokio::test]
+async fn a_bulk_approval_up_to_the_minimum_needs_no_opening() {
+    let app = TestApp::spawn().await;
+    let company = app.login("company-a").await;
+    let pm = app.login("pm-a").await;
+    let mut items = Vec::new();
+    for i in 0..10 {
+        let id = submitted_for_new_project(&company, &pm, &format!("免抽查苑{i}"), "1000.00").await.1;
+        items.push(json!({"id": id, "version": company.app_version(&id).await}));
+    }
+    app.drain().await;
+    let fresh = app.with_token(&app.staff_token("no-spot-check", "community", "440304001020").await);
+    let done = fresh.post("/api/v1/review/community/bulk-approve", json!({"items": items})).await.ok();
+    assert_eq!((done["approved"].as_u64(), &done["spotCheck"]), (Some(10), &Value::Null), "{done}");
+}

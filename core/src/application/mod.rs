@@ -9,6 +9,7 @@
 //! The application aggregate: one claim by one company for one project under
 //! one policy. Its state changes only through [`crate::application::state::apply`].
 
+pub mod bulk;
 pub mod dispatch;
 pub mod inputs;
 pub mod precheck;

@@ -28,6 +28,8 @@ pub struct Review {
     pub(crate) projects: Arc<dyn ProjectStore>,
     pub(crate) companies: Arc<dyn CompanyStore>,
     pub(crate) prechecks: Arc<dyn PrecheckStore>,
+    /// Reviewers' openings in detail, for bulk approval's spot checks.
+    pub(crate) views: Arc<dyn crate::application::bulk::ViewLog>,
     /// Every change goes through the applications' one transition path.
     pub(crate) apps: super::service::Applications,
 }
@@ -70,6 +72,71 @@ impl Review {
                 Ok(Command::Approve { tier, area, reason: reason("reason", &input.reason)?, payee })
             })
             .await
+    }
+
+    /// Bulk approval (批量通过) with its spot check: see [`crate::application::bulk`].
+    /// Each item is approved independently, in the order given, at the area
+    /// under review; the answer has one result per item. A spot check not
+    /// passed approves nothing (409 `spot_check_required`, naming the
+    /// sampled applications the reviewer has not opened yet).
+    pub async fn bulk_approve(
+        &self,
+        actor: &Actor,
+        tier: Tier,
+        input: &crate::application::bulk::BulkApproveInput,
+    ) -> Result<crate::application::bulk::BulkApproveView, Error> {
+        use crate::application::bulk::{self, BulkResult, SpotCheck};
+        if !authz::may_issue(actor.role, authz::Issuer::Reviewer(tier)) {
+            return Err(Error::NotFound("inbox"));
+        }
+        input.check()?;
+        // The eligible selection: visible, waiting here, at the version seen.
+        let loaded =
+            futures::future::join_all(input.items.iter().map(|i| self.apps.visible_application(actor, &i.id))).await;
+        let mut eligible: Vec<(String, u64, chrono::DateTime<chrono::Utc>)> = Vec::new();
+        for (item, app) in input.items.iter().zip(&loaded) {
+            match app {
+                Ok(a) if bulk::eligible(a, tier, item.version) => {
+                    eligible.push((a.id.clone(), a.version, a.state_since))
+                }
+                Ok(_) | Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e.clone()),
+            }
+        }
+        let policy = self.cx.policy().await?;
+        let k = bulk::sample_size(eligible.len(), policy.spot_check_minimum, policy.spot_check_rate);
+        let check = if k == 0 {
+            None
+        } else {
+            let key = self.cx.audit_key.get().await?;
+            let pairs: Vec<(String, u64)> = eligible.iter().map(|(id, v, _)| (id.clone(), *v)).collect();
+            let seed = key.mac_hex(&bulk::seed_input(&actor.user_id, tier, &pairs));
+            let ids: Vec<String> = pairs.into_iter().map(|(id, _)| id).collect();
+            let sampled = bulk::draw(&seed, &ids, k);
+            let opened = self.views.views_of(&actor.user_id, &sampled).await?;
+            let since: std::collections::HashMap<&str, chrono::DateTime<chrono::Utc>> =
+                eligible.iter().map(|(id, _, at)| (id.as_str(), *at)).collect();
+            // Opened while it waited at this tier, not at an earlier pass.
+            let unopened: Vec<String> = sampled
+                .iter()
+                .filter(|id| opened.get(id.as_str()).is_none_or(|at| *at < since[id.as_str()]))
+                .cloned()
+                .collect();
+            if !unopened.is_empty() {
+                return Err(Error::SpotCheckRequired { sample: unopened });
+            }
+            Some(SpotCheck { selected: eligible.len(), sampled, seed })
+        };
+        let mut results = Vec::with_capacity(input.items.len());
+        for item in &input.items {
+            let reason = bulk::trail_reason(&check, &item.id);
+            results.push(match self.approve(actor, tier, &item.id, &bulk::approve_input(item, reason)).await {
+                Ok(detail) => BulkResult::approved(&item.id, detail.application),
+                Err(e) => BulkResult::failed(&item.id, &e),
+            });
+        }
+        let approved = results.iter().filter(|r| r.outcome == "approved").count();
+        Ok(bulk::BulkApproveView { results, approved, spot_check: check })
     }
 
     pub async fn return_for_correction(

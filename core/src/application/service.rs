@@ -37,6 +37,8 @@ pub struct Applications {
     pub(crate) checks: crate::documents::service::Documents,
     /// The applicant's line on how long the current step usually takes.
     pub(crate) eta: crate::eta::Eta,
+    /// Reviewers' openings in detail, which bulk approval's spot checks ask for.
+    pub(crate) views: Arc<dyn crate::application::bulk::ViewLog>,
 }
 
 impl Applications {
@@ -210,6 +212,11 @@ impl Applications {
 
     pub async fn application(&self, actor: &Actor, id: &str) -> Result<ApplicationDetail, Error> {
         let app = self.visible_application(actor, id).await?;
+        // A reviewer opening one that waits at their own tier: what a bulk
+        // approval's spot check asks for (see `bulk`).
+        if app.state.tier().is_some_and(|t| t.role() == actor.role) {
+            self.views.record_view(&actor.user_id, &app.id, self.cx.now()).await?;
+        }
         self.detail(actor, app).await
     }
 

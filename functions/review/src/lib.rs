@@ -13,6 +13,7 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use subsidy_api::lambda::{Consumers, sqs_batch};
 use subsidy_api::{ApiError, ApiResult, Body, Gate, Gated, Identity, PageParams, Query};
+use subsidy_core::application::bulk::{BulkApproveInput, BulkApproveView};
 use subsidy_core::application::dispatch::TierArrival;
 use subsidy_core::application::inputs::{ActionInput, ApproveInput, PayeeRevealView, VerifyPayeeInput};
 use subsidy_core::application::review::Review;
@@ -27,6 +28,7 @@ subsidy_api::routes! { App;
     GET "/api/v1/review/{tier}/inbox" => inbox,
     GET "/api/v1/review/{tier}/overdue-below" => overdue_below,
     POST "/api/v1/review/{tier}/applications/{id}/approve" => approve,
+    POST "/api/v1/review/{tier}/bulk-approve" => bulk_approve,
     POST "/api/v1/review/{tier}/applications/{id}/return" => return_for_correction,
     POST "/api/v1/review/{tier}/applications/{id}/reject" => reject,
     POST "/api/v1/review/{tier}/applications/{id}/reveal-bank-account" => reveal_bank_account,
@@ -102,6 +104,18 @@ async fn approve(
 ) -> ApiResult<Json<ApplicationDetail>> {
     let tier = served.check(&tier)?;
     Ok(Json(s.review.approve(&actor, tier, &id, &input).await?))
+}
+
+/// 批量通过: up to 100 at once, each on its own, after the spot check.
+async fn bulk_approve(
+    State(s): State<AppState>,
+    axum::Extension(served): axum::Extension<Served>,
+    Identity(actor): Identity,
+    Path(tier): Path<String>,
+    Body(input): Body<BulkApproveInput>,
+) -> ApiResult<Json<BulkApproveView>> {
+    let tier = served.check(&tier)?;
+    Ok(Json(s.review.bulk_approve(&actor, tier, &input).await?))
 }
 
 async fn return_for_correction(

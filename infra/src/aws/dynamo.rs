@@ -54,6 +54,7 @@ use subsidy_core::ports::*;
 mod eta;
 mod notices;
 mod staff;
+mod views;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 

@@ -441,6 +441,7 @@ pub async fn ports_on(
         payout: store.clone(),
         notices: Arc::new(NoNotices),
         eta: Arc::new(NoEta),
+        views: store.clone(),
         staff: store.clone(),
         staff_authority: Arc::new(crate::cache::CachedStaff::new(store, config.staff_cache_ttl)),
         clock,

@@ -14,6 +14,7 @@ mod outbox;
 mod payout;
 mod staff;
 mod stats;
+mod views;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -229,6 +230,7 @@ impl SqliteStore {
             batch_queue,
             notices: s.clone(),
             eta: s.clone(),
+            views: s.clone(),
             staff: s.clone(),
             staff_authority: s,
             clock,

@@ -244,3 +244,12 @@ CREATE TABLE IF NOT EXISTS eta_samples (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS eta_samples_unit_day ON eta_samples (unit, step, day);
 CREATE INDEX IF NOT EXISTS eta_samples_city_day ON eta_samples (step, day);
+
+-- Bulk approval's spot checks: when each reviewer last opened each
+-- application in detail (while it waited at their tier).
+CREATE TABLE IF NOT EXISTS detail_views (
+    reviewer       TEXT NOT NULL,
+    application_id TEXT NOT NULL,
+    at             TEXT NOT NULL,
+    PRIMARY KEY (reviewer, application_id)
+) WITHOUT ROWID;

@@ -66,6 +66,7 @@ pub struct Ports {
     /// item, so none.
     pub sms_queue: Option<Arc<dyn subsidy_core::notify::sms::SmsQueue>>,
     pub eta: Arc<dyn subsidy_core::eta::EtaStore>,
+    pub views: Arc<dyn subsidy_core::application::bulk::ViewLog>,
 }
 
 fn text(s: &str) -> Text {
@@ -836,6 +837,28 @@ pub async fn run_all(p: &Ports) {
     notices_are_kept_once_per_id_page_newest_first_and_count_unread(p).await;
     an_sms_is_claimed_by_one_sender_at_a_time_and_once_sent_never_again(p).await;
     step_times_are_kept_once_per_change_by_unit_and_city(p).await;
+    a_reviewers_latest_opening_is_kept_per_application(p).await;
+}
+
+/// Bulk approval's spot checks read when each reviewer last opened each
+/// application: one entry per (reviewer, application), the latest kept
+/// (an earlier opening recorded late does not move it back), none for
+/// what was never opened, and nothing shared between reviewers.
+pub async fn a_reviewers_latest_opening_is_kept_per_application(p: &Ports) {
+    let (r1, r2) = (uid("reviewer"), uid("reviewer"));
+    let (a, b, never) = (uid("A"), uid("B"), uid("N"));
+    let t0 = Utc::now() - chrono::TimeDelta::hours(2);
+    let t1 = t0 + chrono::TimeDelta::minutes(30);
+    p.views.record_view(&r1, &a, t0).await.unwrap();
+    p.views.record_view(&r1, &a, t1).await.unwrap();
+    p.views.record_view(&r1, &a, t0 - chrono::TimeDelta::minutes(5)).await.unwrap();
+    p.views.record_view(&r2, &b, t1).await.unwrap();
+    let seen = p.views.views_of(&r1, &[a.clone(), b.clone(), never.clone()]).await.unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[&a].timestamp_micros(), t1.timestamp_micros(), "the latest opening");
+    let theirs = p.views.views_of(&r2, &[a.clone(), b.clone()]).await.unwrap();
+    assert_eq!(theirs.keys().collect::<Vec<_>>(), vec![&b]);
+    assert!(p.views.views_of(&r1, &[]).await.unwrap().is_empty());
 }
 
 async fn an_sms_is_claimed_by_one_sender_at_a_time_and_once_sent_never_again(p: &Ports) {
