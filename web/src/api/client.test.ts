@@ -79,3 +79,26 @@ describe('a 403', () => {
     expect(refused).toHaveBeenCalledWith('account_disabled')
   })
 })
+
+describe('a 409 spot_check_required', () => {
+  const answer = (error: unknown) =>
+    vi.stubGlobal('fetch', async () => new Response(JSON.stringify({ error }), { status: 409, headers: { 'Content-Type': 'application/json' } }))
+
+  it('carries the sample still to open', async () => {
+    answer({ code: 'spot_check_required', message: 'open them', sample: ['a', 'b'] })
+    await expect(request('POST', '/review/community/bulk-approve', { body: { items: [] } })).rejects.toMatchObject({
+      status: 409,
+      code: 'spot_check_required',
+      sample: ['a', 'b'],
+    })
+  })
+
+  it('has no sample when the body has none, or not a list', async () => {
+    for (const sample of [undefined, 'a', { a: 1 }]) {
+      answer({ code: 'spot_check_required', message: '', sample })
+      const e = await request('POST', '/x').catch((e) => e)
+      expect(e.code).toBe('spot_check_required')
+      expect(e.sample).toBeUndefined()
+    }
+  })
+})

@@ -12,6 +12,8 @@ export class ApiError extends Error {
   readonly currentVersion?: number
   readonly applicationId?: string
   readonly problems?: string[]
+  /** The applications still to open in detail, with `spot_check_required` (抽查). */
+  readonly sample?: string[]
 
   constructor(status: number, code: string, message: string, extra: Partial<ApiError> = {}) {
     super(message)
@@ -21,6 +23,7 @@ export class ApiError extends Error {
     this.currentVersion = extra.currentVersion
     this.applicationId = extra.applicationId
     this.problems = extra.problems
+    this.sample = extra.sample
   }
 }
 
@@ -74,6 +77,7 @@ async function toError(res: Response): Promise<ApiError> {
       currentVersion: typeof e.currentVersion === 'number' ? e.currentVersion : undefined,
       applicationId: typeof e.applicationId === 'string' ? e.applicationId : undefined,
       problems: Array.isArray(e.problems) ? e.problems.map(String) : undefined,
+      sample: Array.isArray(e.sample) ? e.sample.map(String) : undefined,
     })
   }
   return new ApiError(res.status, res.status >= 500 ? 'internal' : `http_${res.status}`, res.statusText)

@@ -177,6 +177,40 @@ export interface ApplicationView {
   /** The company may urge now: overdue, and not urged yet on this working day. */
   mayUrge: boolean
 }
+/** One application in a bulk approval (批量通过): its id and the version the reviewer saw. */
+export interface BulkApproveItem {
+  id: string
+  version: number
+}
+/** `POST /review/{tier}/bulk-approve`: 1 to 100 distinct applications, each at its area under review. */
+export interface BulkApproveRequest {
+  items: BulkApproveItem[]
+}
+/** How one item of a bulk approval ended; each is approved (or not) on its own. */
+export type BulkOutcome = 'approved' | 'conflict' | 'wrong_state' | 'not_found' | 'refused'
+export interface BulkApproveResult {
+  id: string
+  outcome: BulkOutcome
+  /** The error code when not approved, e.g. `version_conflict`. */
+  code?: string
+  message?: string
+  /** The application after its approval. */
+  application?: ApplicationView
+}
+/** The spot check (抽查) a bulk approval of more than the policy's minimum passed. */
+export interface SpotCheckView {
+  /** How many of the selection were eligible. */
+  selected: number
+  /** The applications drawn, each opened in detail by the reviewer before. */
+  sampled: string[]
+  seed: string
+}
+/** The answer of a bulk approval: a result per item, in request order. */
+export interface BulkApproveResponse {
+  results: BulkApproveResult[]
+  approved: number
+  spotCheck: SpotCheckView | null
+}
 export interface DocumentView {
   id: string
   kind: DocumentKind
