@@ -69,6 +69,7 @@ pub fn status_of(e: &ApiError) -> StatusCode {
             | Error::NothingToPay
             | Error::BatchWrongState { .. }
             | Error::SameUserCannotRelease
+            | Error::SameUserCannotConfirm
             | Error::RevealRequired
             | Error::FileNotReady => StatusCode::CONFLICT,
             Error::VersionConflict { .. }

@@ -107,6 +107,9 @@ pub enum Error {
     /// 409: urging (催办) before the step's time limit has passed.
     #[error("this step is not overdue yet: it is due by {due_at}")]
     NotOverdue { due_at: DateTime<FixedOffset> },
+    /// 409: whoever opened a recovery cannot confirm it (maker-checker).
+    #[error("a recovery must be confirmed by a finance user other than the one who opened it")]
+    SameUserCannotConfirm,
     /// 409: a bulk approval's spot check (抽查): these sampled applications
     /// must be opened in detail first. Nothing was approved.
     #[error("spot check: open these {} applications in detail first, then approve the same selection again", sample.len())]
@@ -187,7 +190,7 @@ impl Error {
             Error::BudgetExceeded { .. } => "budget_exceeded",
             Error::NothingToPay => "nothing_to_pay",
             Error::BatchWrongState { .. } => "wrong_state",
-            Error::SameUserCannotRelease => "maker_checker",
+            Error::SameUserCannotRelease | Error::SameUserCannotConfirm => "maker_checker",
             Error::FileNotReady => "file_not_ready",
             Error::ResultsRefused { .. } => "results_refused",
             Error::Internal(_) => "internal",

@@ -56,6 +56,8 @@ enum Rule {
     StaffOverUnit,
     /// Finance of the batch's district.
     BatchFinance,
+    /// Finance of the application's district (recoveries, 追回).
+    DistrictFinance,
     /// An administrator whose unit contains every unit the staff member in
     /// the path holds.
     StaffAdmin,
@@ -94,7 +96,10 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/review/{tier}/inbox") | ("POST", "/review/{tier}/bulk-approve") => TierInbox,
         ("GET", "/review/{tier}/overdue-below") => OverdueBelow,
         ("POST", "/review/{tier}/applications/{id}/verify-bank-account")
-        | ("POST", "/review/{tier}/applications/{id}/reveal-bank-account") => DistrictReviewer,
+        | ("POST", "/review/{tier}/applications/{id}/reveal-bank-account")
+        | ("POST", "/review/{tier}/applications/{id}/open-recovery") => DistrictReviewer,
+        ("POST", "/disbursement/applications/{id}/confirm-recovery")
+        | ("POST", "/disbursement/applications/{id}/repayments") => DistrictFinance,
         ("POST", p) if p.starts_with("/review/{tier}/applications/{id}/") => Tier,
         ("GET", p) if p.starts_with("/stats/{code}") => StaffOverUnit,
         ("GET", "/disbursement/budget") | ("GET", "/disbursement/eligible") => Role("finance"),
@@ -182,6 +187,12 @@ fn call_for(method: &str, route: &str, f: &Fixture, tier: &str, code: &str, date
             "managerPhone": "13800138001", "version": 999})),
         ("POST", "/applications") => Some(json!({"projectId": f.project})),
         ("POST", "/review/{tier}/bulk-approve") => Some(json!({"items": [{"id": f.app, "version": 999}]})),
+        ("POST", p) if p.ends_with("/open-recovery") => {
+            Some(json!({"version": 999, "amount": "1.00", "reason": "矩阵测试"}))
+        }
+        ("POST", p) if p.ends_with("/repayments") => {
+            Some(json!({"version": 999, "date": "2020-05-01", "amount": "1.00", "bankReference": "矩阵"}))
+        }
         ("PATCH", _) => Some(json!({"version": 999, "claimedArea": "100.00"})),
         ("POST", "/applications/{id}/documents") => {
             Some(json!({"kind": "service_contract", "fileName": "a.pdf", "contentType": "application/pdf", "size": 10}))
@@ -230,7 +241,7 @@ fn expected(rule: Rule, c: &Caller, tier: &str, relation: Relation, f_owner: &st
             _ => false,
         },
         Rule::StaffOverUnit => !matches!(c.role, "company" | "project_manager" | "admin") && staff_sees,
-        Rule::BatchFinance => c.role == "finance" && staff_sees,
+        Rule::BatchFinance | Rule::DistrictFinance => c.role == "finance" && staff_sees,
         Rule::StaffAdmin => c.role == "admin" && staff_sees,
         Rule::NoticeReader => c.role == "company" && c.unit.as_deref() == Some(f_owner),
         Rule::OverdueBelow => c.role == tier && tier != "community",

@@ -876,3 +876,164 @@ async fn a_results_upload_url_stores_only_the_signed_type_and_length() {
     let r = app.raw(None, "PUT", url, "text/csv", file).await;
     assert_eq!((r.status.as_u16(), r.code()), (409, "already_uploaded"));
 }
+
+/// 追回 from opening to 已追回: a district reviewer opens a recovery on a
+/// paid application, a second person in finance confirms it, finance
+/// records partial repayments until nothing is owed; the live totals, the
+/// 汇总表 and the budget count what was recovered. And every way around
+/// it is refused with nothing changed: above what was paid, on an unpaid
+/// application, confirmed by its opener, a repayment before confirmation or
+/// above what is owed, another district's finance, a company.
+#[tokio::test]
+async fn a_recovery_is_opened_confirmed_by_a_second_person_and_repaid_in_parts() {
+    let app = TestApp::spawn().await;
+    let ids = approved_applications(&app, 2).await;
+    let (batch, ls) = released_batch(&app).await;
+    let finance = app.login("finance-futian").await;
+    let paid_line = ls.iter().find(|l| l["applicationId"] == ids[0].as_str()).unwrap();
+    let file = result_file(
+        &batch,
+        &[(paid_line["id"].as_str().unwrap(), "成功", "")],
+        paid_line["amount"]["yuan"].as_str().unwrap(),
+    );
+    import(&app, &finance, &batch, &file).await.ok();
+    app.drain().await;
+    let district = app.login("district-futian").await;
+    let paid = district.application(&ids[0]).await;
+    assert_eq!(paid["state"], "paid");
+    let paid_fen = paid["approvedAmountFen"].as_i64().unwrap();
+    let city = app.login("city").await;
+    let before = city.get("/api/v1/stats/440304").await.ok();
+    let budget_before = finance.get("/api/v1/disbursement/budget").await.ok();
+    let open = format!("/api/v1/review/district/applications/{}/open-recovery", ids[0]);
+    let v = paid["version"].as_u64().unwrap();
+
+    // Refused, nothing changed.
+    let above = subsidy_core::money::format_hundredths(paid_fen + 1);
+    district
+        .post(&open, json!({"version": v, "amount": above, "reason": "面积不实"}))
+        .await
+        .expect(422, "invalid_field");
+    district
+        .post(&open, json!({"version": v, "amount": "0.00", "reason": "面积不实"}))
+        .await
+        .expect(422, "invalid_field");
+    district.post(&open, json!({"version": v, "amount": "100.00", "reason": ""})).await.expect(422, "invalid_field");
+    let unpaid = district.application(&ids[1]).await;
+    district
+        .post(
+            &format!("/api/v1/review/district/applications/{}/open-recovery", ids[1]),
+            json!({"version": unpaid["version"], "amount": "1.00", "reason": "面积不实"}),
+        )
+        .await
+        .expect(409, "wrong_state");
+    app.login("community-nanyuan")
+        .await
+        .post(&open.replace("/district/", "/community/"), json!({"version": v, "amount": "1.00", "reason": "x"}))
+        .await
+        .expect(404, "no_route");
+    app.login("company-a")
+        .await
+        .post(&open, json!({"version": v, "amount": "1.00", "reason": "x"}))
+        .await
+        .expect(404, "not_found");
+    assert_eq!(district.application(&ids[0]).await["version"], v, "nothing changed");
+
+    // Opened for 300.00 of the 1,000.00 paid.
+    let opened =
+        district.post(&open, json!({"version": v, "amount": "300.00", "reason": "重复申报，面积不实"})).await.ok();
+    assert_eq!(opened["recovery"]["status"], "awaiting_confirmation");
+    assert_eq!(opened["recovery"]["owed"], "300.00");
+    district
+        .post(&open, json!({"version": opened["version"], "amount": "1.00", "reason": "再开"}))
+        .await
+        .expect(409, "wrong_state");
+    let v = opened["version"].as_u64().unwrap();
+
+    // Repayments wait for the confirmation; the opener may not confirm (a
+    // district reviewer is not finance at all); another district's finance
+    // does not see it; the second person does.
+    let repay = format!("/api/v1/disbursement/applications/{}/repayments", ids[0]);
+    let confirm = format!("/api/v1/disbursement/applications/{}/confirm-recovery", ids[0]);
+    finance
+        .post(&repay, json!({"version": v, "date": "2020-06-01", "amount": "1.00", "bankReference": "HK001"}))
+        .await
+        .expect(409, "wrong_state");
+    district.post(&confirm, json!({"version": v})).await.expect(404, "not_found");
+    let other = app.with_token(&app.staff_token("finance-longgang-recovery", "finance", "440307").await);
+    other.post(&confirm, json!({"version": v})).await.expect(404, "not_found");
+    let confirmed = finance.post(&confirm, json!({"version": v})).await.ok();
+    assert_eq!(confirmed["recovery"]["status"], "recovering");
+    finance.post(&confirm, json!({"version": confirmed["version"]})).await.expect(409, "wrong_state");
+    let v = confirmed["version"].as_u64().unwrap();
+
+    // Two partial repayments; one above what is owed is refused whole.
+    let first = finance
+        .post(&repay, json!({"version": v, "date": "2020-06-01", "amount": "100.00", "bankReference": "HK001"}))
+        .await
+        .ok();
+    assert_eq!(
+        (first["recovery"]["repaid"].as_str(), first["recovery"]["owed"].as_str()),
+        (Some("100.00"), Some("200.00"))
+    );
+    let v = first["version"].as_u64().unwrap();
+    for (body, field) in [
+        (json!({"version": v, "date": "2020-06-02", "amount": "200.01", "bankReference": "HK002"}), "amount"),
+        (json!({"version": v, "date": "2020-06-02", "amount": "-1.00", "bankReference": "HK002"}), "amount"),
+        (json!({"version": v, "date": "6/2/2020", "amount": "1.00", "bankReference": "HK002"}), "date"),
+        (json!({"version": v, "date": "2999-01-01", "amount": "1.00", "bankReference": "HK002"}), "date"),
+        (json!({"version": v, "date": "2020-06-02", "amount": "1.00", "bankReference": " "}), "bankReference"),
+    ] {
+        let r = finance.post(&repay, body.clone()).await;
+        assert_eq!((r.status.as_u16(), r.body["error"]["field"].as_str()), (422, Some(field)), "{body}: {}", r.body);
+    }
+    finance
+        .post(&repay, json!({"version": v - 1, "date": "2020-06-02", "amount": "1.00", "bankReference": "HK002"}))
+        .await
+        .expect(409, "version_conflict");
+    let done = finance
+        .post(&repay, json!({"version": v, "date": "2020-06-02", "amount": "200.00", "bankReference": "HK002"}))
+        .await
+        .ok();
+    assert_eq!(done["recovery"]["status"], "recovered");
+    assert_eq!(done["recovery"]["owed"], "0.00");
+    assert_eq!(done["recovery"]["repayments"].as_array().unwrap().len(), 2);
+    finance
+        .post(
+            &repay,
+            json!({"version": done["version"], "date": "2020-06-03", "amount": "0.01", "bankReference": "HK003"}),
+        )
+        .await
+        .expect(409, "wrong_state");
+    // The company sees 已追回 with the repayments.
+    let seen = app.login("company-a").await.application(&ids[0]).await;
+    assert_eq!(seen["recovery"]["status"], "recovered");
+
+    // Totals: paid, recovered, net; the budget got 300.00 back.
+    app.drain().await;
+    let after = city.get("/api/v1/stats/440304").await.ok();
+    let t = |v: &Value, k: &str| v["totals"][k].as_i64().unwrap();
+    assert_eq!(t(&after, "paidAmountFen"), t(&before, "paidAmountFen"));
+    assert_eq!(t(&after, "recoveredAmountFen") - t(&before, "recoveredAmountFen"), 30_000);
+    assert_eq!(t(&after, "netPaidAmountFen"), t(&after, "paidAmountFen") - t(&after, "recoveredAmountFen"));
+    assert_eq!((t(&after, "recovered"), t(&after, "recovering")), (1, 0));
+    let budget = finance.get("/api/v1/disbursement/budget").await.ok();
+    assert_eq!(fen(&budget["remaining"]) - fen(&budget_before["remaining"]), 30_000, "{budget}");
+    assert_eq!(fen(&budget_before["paid"]) - fen(&budget["paid"]), 30_000, "paid is net of what came back");
+    let csv = app
+        .client
+        .get(format!("{}/api/v1/stats/440304/report?format=csv", app.base))
+        .bearer_auth(city.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let text = csv.text().await.unwrap();
+    assert!(text.contains("已追回金额(元)") && text.contains("300.00"), "{text}");
+    // The trail: opened, confirmed, two repayments.
+    let timeline = district.get(&format!("/api/v1/applications/{}/timeline", ids[0])).await.ok();
+    let actions: Vec<&str> = timeline.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["open_recovery", "confirm_recovery", "record_repayment"] {
+        assert!(actions.contains(&a), "{actions:?}");
+    }
+    assert_eq!(actions.iter().filter(|a| **a == "record_repayment").count(), 2);
+}

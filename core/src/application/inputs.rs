@@ -91,3 +91,28 @@ pub struct ApproveInput {
     #[serde(default)]
     pub reason: Option<String>,
 }
+
+/// A district reviewer opens a recovery (追回): the amount in yuan, and why.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenRecoveryInput {
+    pub version: u64,
+    pub amount: String,
+    pub reason: String,
+}
+
+/// Finance records a repayment: the day the bank received it
+/// (`YYYY-MM-DD`), the amount in yuan, and the bank's reference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepaymentInput {
+    pub version: u64,
+    pub date: String,
+    pub amount: String,
+    pub bank_reference: String,
+}
+
+/// A yuan amount field, or a 422 naming it.
+pub(crate) fn yuan(field: &str, s: &str) -> Result<crate::money::Fen, crate::error::Error> {
+    crate::money::Fen::parse_yuan(s).map_err(|e| crate::error::Error::invalid(field, e.to_string()))
+}

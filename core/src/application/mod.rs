@@ -98,6 +98,10 @@ pub struct Application {
     /// once there is one (most applications are never urged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urged_at: Option<DateTime<Utc>>,
+    /// A recovery (追回) of an overpayment, once opened on a paid
+    /// application. Stored only once there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
     /// Head of the audit hash chain: last sequence number and its hash.
     pub audit_seq: u64,
     pub audit_head: String,
@@ -121,6 +125,71 @@ impl ProjectSnapshot {
             managed_area: p.details.managed_area,
             manager_name: p.details.manager_name.clone(),
             manager_phone: p.details.manager_phone.clone(),
+        }
+    }
+}
+
+/// A recovery (追回) of an overpayment found after payment: opened by a
+/// district reviewer, confirmed by a district finance user who did not open
+/// it (maker-checker), then repaid in one or more repayments finance
+/// records, until nothing is owed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recovery {
+    /// What is to be recovered: more than nothing, at most what was paid.
+    pub amount: Fen,
+    pub reason: Text,
+    pub opened_by: String,
+    pub opened_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub repayments: Vec<Repayment>,
+}
+
+/// One repayment the bank received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Repayment {
+    /// The day the bank received it.
+    pub date: chrono::NaiveDate,
+    pub amount: Fen,
+    pub bank_reference: Text,
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Where a recovery stands: 待确认, 追回中, 已追回.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryStatus {
+    /// Opened, waiting for a second person in finance.
+    AwaitingConfirmation,
+    /// Confirmed, not yet repaid in full (追回中).
+    Recovering,
+    /// Repaid in full (已追回).
+    Recovered,
+}
+
+impl Recovery {
+    pub fn repaid(&self) -> Fen {
+        Fen::new(self.repayments.iter().map(|r| r.amount.fen()).sum()).expect("repayments are positive")
+    }
+
+    /// What is still owed.
+    pub fn owed(&self) -> Fen {
+        Fen::new(self.amount.fen() - self.repaid().fen()).expect("never repaid beyond the amount")
+    }
+
+    pub fn status(&self) -> RecoveryStatus {
+        if self.confirmed_at.is_none() {
+            RecoveryStatus::AwaitingConfirmation
+        } else if self.owed().fen() > 0 {
+            RecoveryStatus::Recovering
+        } else {
+            RecoveryStatus::Recovered
         }
     }
 }
@@ -306,6 +375,7 @@ impl Application {
             updated_at: now,
             submitted_at: None,
             state_since: now,
+            recovery: None,
             urged_at: None,
             audit_seq: 0,
             audit_head: crate::audit::GENESIS.to_string(),

@@ -74,6 +74,22 @@ impl Review {
             .await
     }
 
+    /// A district reviewer opens a recovery (追回) on a paid application of
+    /// their jurisdiction: the amount (at most what was paid) and why. A
+    /// finance user who did not open it confirms it.
+    pub async fn open_recovery(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &OpenRecoveryInput,
+    ) -> Result<ApplicationDetail, Error> {
+        let amount = yuan("amount", &input.amount)?;
+        let reason = required_reason(&Some(input.reason.clone()))?;
+        self.apps
+            .transition(actor, id, input.version, |_| async move { Ok(Command::OpenRecovery { amount, reason }) })
+            .await
+    }
+
     /// Bulk approval (批量通过) with its spot check: see [`crate::application::bulk`].
     /// Each item is approved independently, in the order given, at the area
     /// under review; the answer has one result per item. A spot check not

@@ -17,6 +17,7 @@
 //! are checked before. It does no I/O.
 
 use crate::audit::{AuditEntry, Happened};
+use crate::money::Fen;
 use chrono::{DateTime, Utc};
 
 pub use crate::application::State;
@@ -91,6 +92,13 @@ pub enum Command {
     /// The company urges (催办) a step past its time limit, at most once
     /// per working day; whoever acts at that step is told.
     Urge,
+    /// A district reviewer opens a recovery (追回) on a paid application:
+    /// more than nothing, at most what was paid.
+    OpenRecovery { amount: Fen, reason: Text },
+    /// District finance confirms it: not the one who opened it.
+    ConfirmRecovery,
+    /// District finance records a repayment: at most what is still owed.
+    RecordRepayment { date: chrono::NaiveDate, amount: Fen, bank_reference: Text },
 }
 
 impl Command {
@@ -112,7 +120,10 @@ impl Command {
             | Command::RemoveFromBatch
             | Command::MarkPaid
             | Command::MarkPaymentFailed { .. } => Issuer::Finance,
-            Command::RevealPayee | Command::VerifyPayee { .. } => Issuer::DistrictReviewer,
+            Command::RevealPayee | Command::VerifyPayee { .. } | Command::OpenRecovery { .. } => {
+                Issuer::DistrictReviewer
+            }
+            Command::ConfirmRecovery | Command::RecordRepayment { .. } => Issuer::Finance,
         }
     }
 
@@ -136,6 +147,9 @@ impl Command {
             Command::RevealPayee => "reveal_bank_account",
             Command::VerifyPayee { .. } => "verify_bank_account",
             Command::Urge => "urge",
+            Command::OpenRecovery { .. } => "open_recovery",
+            Command::ConfirmRecovery => "confirm_recovery",
+            Command::RecordRepayment { .. } => "record_repayment",
         }
     }
 }
@@ -413,6 +427,64 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             if app.state == State::PaymentFailed {
                 next.state = State::Approved;
             }
+        }
+        Command::OpenRecovery { amount, reason } => {
+            if app.state != State::Paid || app.recovery.is_some() {
+                return Err(wrong_state());
+            }
+            let paid = app.approved_amount.unwrap_or(Fen::ZERO);
+            if amount.fen() <= 0 || amount > paid {
+                return Err(Error::invalid(
+                    "amount",
+                    format!("a recovery is more than 0.00 and at most the {paid} yuan paid"),
+                ));
+            }
+            comment = Some(format!("追回 {amount} 元：{reason}"));
+            next.recovery = Some(super::Recovery {
+                amount,
+                reason,
+                opened_by: actor.user_id.clone(),
+                opened_at: ctx.now,
+                confirmed_by: None,
+                confirmed_at: None,
+                repayments: Vec::new(),
+            });
+        }
+        Command::ConfirmRecovery => {
+            let Some(r) = app.recovery.as_ref().filter(|r| r.confirmed_at.is_none()) else {
+                return Err(wrong_state());
+            };
+            if r.opened_by == actor.user_id {
+                return Err(Error::SameUserCannotConfirm);
+            }
+            comment = Some(format!("确认追回 {} 元", r.amount));
+            let r = next.recovery.as_mut().expect("checked above");
+            r.confirmed_by = Some(actor.user_id.clone());
+            r.confirmed_at = Some(ctx.now);
+        }
+        Command::RecordRepayment { date, amount, bank_reference } => {
+            let Some(r) = app.recovery.as_ref().filter(|r| r.status() == super::RecoveryStatus::Recovering) else {
+                return Err(wrong_state());
+            };
+            let owed = r.owed();
+            if amount.fen() <= 0 || amount > owed {
+                return Err(Error::invalid(
+                    "amount",
+                    format!("a repayment is more than 0.00 and at most the {owed} yuan owed"),
+                ));
+            }
+            let today = ctx.now.with_timezone(&crate::policy::shanghai()).date_naive();
+            if date > today {
+                return Err(Error::invalid("date", "a repayment cannot be dated after today"));
+            }
+            comment = Some(format!("收到追回款 {amount} 元（{date}，{bank_reference}）"));
+            next.recovery.as_mut().expect("checked above").repayments.push(super::Repayment {
+                date,
+                amount,
+                bank_reference,
+                recorded_by: actor.user_id.clone(),
+                recorded_at: ctx.now,
+            });
         }
         Command::Urge => {
             app.may_urge(ctx.policy, ctx.now)?;
@@ -984,6 +1056,62 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_recovery_needs_a_second_person_and_is_repaid_up_to_what_is_owed() {
+        let p = policy();
+        let ctx = Ctx { policy: &p, now: at("2020-06-10T10:00:00+08:00") };
+        let mut paid = at_state(draft("1000"), State::Paid);
+        paid.approved_amount = Some(paid.claimed_amount);
+        let district = reviewer(Tier::District);
+        let fen = |y: &str| Fen::parse_yuan(y).unwrap();
+        let reason = Text::parse("重复申报", 100).unwrap();
+        let open = |amount| Command::OpenRecovery { amount, reason: reason.clone() };
+        // At most what was paid; only a paid application; only the district.
+        assert!(matches!(apply(&paid, &district, open(fen("1000.01")), &ctx), Err(Error::Invalid { .. })));
+        assert!(matches!(apply(&paid, &district, open(fen("0.00")), &ctx), Err(Error::Invalid { .. })));
+        let approved = at_state(draft("1000"), State::Approved);
+        assert!(matches!(apply(&approved, &district, open(fen("1.00")), &ctx), Err(Error::WrongState { .. })));
+        assert!(matches!(apply(&paid, &finance(), open(fen("1.00")), &ctx), Err(Error::NotFound(_))));
+        let opened = apply(&paid, &district, open(fen("1000.00")), &ctx).unwrap().next;
+        assert_eq!(opened.state, State::Paid, "the application stays paid");
+        assert!(matches!(apply(&opened, &district, open(fen("1.00")), &ctx), Err(Error::WrongState { .. })));
+
+        // Confirmed by finance, never by whoever opened it.
+        let mut two_hats = finance();
+        two_hats.user_id = district.user_id.clone();
+        assert!(matches!(apply(&opened, &two_hats, Command::ConfirmRecovery, &ctx), Err(Error::SameUserCannotConfirm)));
+        let repay = |amount, date: &str| Command::RecordRepayment {
+            date: date.parse().unwrap(),
+            amount,
+            bank_reference: Text::parse("HK1", 100).unwrap(),
+        };
+        assert!(matches!(
+            apply(&opened, &finance(), repay(fen("1.00"), "2020-06-01"), &ctx),
+            Err(Error::WrongState { .. })
+        ));
+        let confirmed = apply(&opened, &finance(), Command::ConfirmRecovery, &ctx).unwrap().next;
+        assert_eq!(confirmed.recovery.as_ref().unwrap().status(), crate::application::RecoveryStatus::Recovering);
+
+        // Repaid in parts, never beyond what is owed, never dated ahead.
+        let part = apply(&confirmed, &finance(), repay(fen("400.00"), "2020-06-01"), &ctx).unwrap().next;
+        assert_eq!(part.recovery.as_ref().unwrap().owed(), fen("600.00"));
+        assert!(matches!(
+            apply(&part, &finance(), repay(fen("600.01"), "2020-06-02"), &ctx),
+            Err(Error::Invalid { .. })
+        ));
+        assert!(matches!(apply(&part, &finance(), repay(fen("1.00"), "2020-06-11"), &ctx), Err(Error::Invalid { .. })));
+        let done = apply(&part, &finance(), repay(fen("600.00"), "2020-06-10"), &ctx).unwrap().next;
+        let r = done.recovery.as_ref().unwrap();
+        assert_eq!(
+            (r.status(), r.repaid(), r.owed()),
+            (crate::application::RecoveryStatus::Recovered, fen("1000.00"), Fen::ZERO)
+        );
+        assert!(matches!(
+            apply(&done, &finance(), repay(fen("0.01"), "2020-06-10"), &ctx),
+            Err(Error::WrongState { .. })
+        ));
     }
 
     /// Pending 初审 since Monday 2 March 2020 09:00: due by the end of

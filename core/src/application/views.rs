@@ -59,6 +59,57 @@ pub struct ApplicationView {
     /// Whether the company may urge now: overdue, and not urged yet on
     /// this working day.
     pub may_urge: bool,
+    /// A recovery (追回) of an overpayment, once opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryView>,
+}
+
+/// A recovery as shown: amounts in yuan, where it stands, each repayment.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryView {
+    pub amount: crate::money::Fen,
+    pub reason: String,
+    /// `awaiting_confirmation`, `recovering` (追回中) or `recovered` (已追回).
+    pub status: crate::application::RecoveryStatus,
+    pub repaid: crate::money::Fen,
+    pub owed: crate::money::Fen,
+    pub opened_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub repayments: Vec<RepaymentView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepaymentView {
+    pub date: chrono::NaiveDate,
+    pub amount: crate::money::Fen,
+    pub bank_reference: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecoveryView {
+    pub fn of(r: &crate::application::Recovery) -> RecoveryView {
+        RecoveryView {
+            amount: r.amount,
+            reason: r.reason.to_string(),
+            status: r.status(),
+            repaid: r.repaid(),
+            owed: r.owed(),
+            opened_at: r.opened_at,
+            confirmed_at: r.confirmed_at,
+            repayments: r
+                .repayments
+                .iter()
+                .map(|p| RepaymentView {
+                    date: p.date,
+                    amount: p.amount,
+                    bank_reference: p.bank_reference.to_string(),
+                    recorded_at: p.recorded_at,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What a view needs to say when a step is due: the policy's calendar and
@@ -124,6 +175,7 @@ impl ApplicationView {
             overdue: due_at.is_some_and(|d| due.now > d),
             urged_at: a.urged_at.filter(|t| *t >= a.state_since),
             may_urge: a.may_urge(due.policy, due.now).is_ok(),
+            recovery: a.recovery.as_ref().map(RecoveryView::of),
         }
     }
 }

@@ -269,6 +269,10 @@ pub trait PayoutStore: Send + Sync {
         budget: BudgetKey<'_>,
         m: BudgetMove,
     ) -> Result<(), ClaimError>;
+    /// Atomically: the application (conditional on its expected version)
+    /// and its audit entry, and the budget move: a repayment of a recovery
+    /// (追回) gives back to the budget. `Moved` if the application changed.
+    async fn repay(&self, app: AppWrite<'_>, budget: BudgetKey<'_>, m: BudgetMove) -> Result<(), ClaimError>;
     /// A batch's lines in creation order.
     async fn lines_of(&self, batch_id: &str, page: &PageRequest) -> StoreResult<Page<PaymentLine>>;
     async fn get_line(&self, batch_id: &str, line_id: &str) -> StoreResult<Option<PaymentLine>>;

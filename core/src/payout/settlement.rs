@@ -35,6 +35,98 @@ pub struct Settlement {
 }
 
 impl Settlement {
+    /// A paid application of the finance user's district, for a recovery.
+    async fn recovery_target(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<(String, crate::application::Application), Error> {
+        let district = self.l.finance_district(actor)?;
+        match self.l.applications.get_application(id).await? {
+            Some(a) if a.jurisdiction.district == district => Ok((district, a)),
+            _ => Err(Error::NotFound("application")),
+        }
+    }
+
+    fn recovery_view(
+        &self,
+        app: &crate::application::Application,
+        policy: &crate::policy::Policy,
+    ) -> crate::application::views::ApplicationView {
+        crate::application::views::ApplicationView::of(
+            app,
+            &self.l.cx.tree,
+            crate::application::views::Due { policy, now: self.l.cx.now() },
+        )
+    }
+
+    /// District finance confirms a recovery (追回) someone else opened.
+    pub async fn confirm_recovery(
+        &self,
+        actor: &Actor,
+        id: &str,
+        version: u64,
+    ) -> Result<crate::application::views::ApplicationView, Error> {
+        let (_, app) = self.recovery_target(actor, id).await?;
+        if app.version != version {
+            return Err(Error::VersionConflict { current: app.version });
+        }
+        let policy = self.l.cx.policy().await?;
+        let (next, audit, _) = crate::application::state::step(
+            self.l.cx.audit_key.get().await?,
+            &app,
+            actor,
+            crate::application::state::Command::ConfirmRecovery,
+            &policy,
+            self.l.cx.now(),
+        )?;
+        self.l.applications.update_application(&next, app.version, &audit, crate::ports::ClaimChange::Keep).await?;
+        Ok(self.recovery_view(&next, &policy))
+    }
+
+    /// District finance records a repayment of a confirmed recovery, at
+    /// most what is owed; the budget gets it back in the same write.
+    pub async fn record_repayment(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &crate::application::inputs::RepaymentInput,
+    ) -> Result<crate::application::views::ApplicationView, Error> {
+        let amount = crate::application::inputs::yuan("amount", &input.amount)?;
+        let date = chrono::NaiveDate::parse_from_str(&input.date, "%Y-%m-%d")
+            .map_err(|_| Error::invalid("date", "a date as YYYY-MM-DD"))?;
+        let bank_reference = crate::fields::text("bankReference", &input.bank_reference, 100)?;
+        if bank_reference.to_string().trim().is_empty() {
+            return Err(Error::invalid("bankReference", "the bank's reference is required"));
+        }
+        let (district, app) = self.recovery_target(actor, id).await?;
+        if app.version != input.version {
+            return Err(Error::VersionConflict { current: app.version });
+        }
+        let policy = self.l.cx.policy().await?;
+        let cmd = crate::application::state::Command::RecordRepayment { date, amount, bank_reference };
+        let (next, audit, _) = crate::application::state::step(
+            self.l.cx.audit_key.get().await?,
+            &app,
+            actor,
+            cmd,
+            &policy,
+            self.l.cx.now(),
+        )?;
+        let write = AppWrite { app: &next, expected_version: app.version, audit: &audit };
+        let key = BudgetKey { policy_id: &app.policy_id, district: &district };
+        let back = BudgetMove { committed: 0, paid: -amount.fen(), remaining: amount.fen() };
+        match self.l.payout.repay(write, key, back).await {
+            Ok(()) => Ok(self.recovery_view(&next, &policy)),
+            Err(ClaimError::Moved) => {
+                let current = self.l.applications.get_application(id).await?.map(|a| a.version).unwrap_or(0);
+                Err(Error::VersionConflict { current })
+            }
+            Err(ClaimError::Store(e)) => Err(e.into()),
+            Err(ClaimError::OverBudget | ClaimError::Closed) => Err(Error::internal("a repayment takes no budget")),
+        }
+    }
+
     pub async fn batch(&self, actor: &Actor, id: &str) -> Result<BatchView, Error> {
         self.l.batch(actor, id).await
     }

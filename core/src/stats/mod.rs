@@ -73,9 +73,16 @@ pub enum Counter {
     PendingSubdistrictFen,
     PendingDistrictFen,
     ReturnedFen,
+    /// What was paid (the approved amounts of paid applications), what was
+    /// recovered of it since (追回), and the applications with a recovery
+    /// under way and recovered in full.
+    PaidFen,
+    RecoveredFen,
+    Recovering,
+    Recovered,
 }
 
-pub const COUNTERS: usize = 22;
+pub const COUNTERS: usize = 26;
 
 impl Counter {
     pub const ALL: [Counter; COUNTERS] = [
@@ -101,6 +108,10 @@ impl Counter {
         Counter::PendingSubdistrictFen,
         Counter::PendingDistrictFen,
         Counter::ReturnedFen,
+        Counter::PaidFen,
+        Counter::RecoveredFen,
+        Counter::Recovering,
+        Counter::Recovered,
     ];
 
     /// The stored and serialized name; areas are in 0.01 m², amounts in fen.
@@ -128,6 +139,10 @@ impl Counter {
             Counter::PendingSubdistrictFen => "pendingSubdistrictFen",
             Counter::PendingDistrictFen => "pendingDistrictFen",
             Counter::ReturnedFen => "returnedFen",
+            Counter::PaidFen => "paidFen",
+            Counter::RecoveredFen => "recoveredFen",
+            Counter::Recovering => "recovering",
+            Counter::Recovered => "recovered",
         }
     }
 
@@ -385,6 +400,16 @@ impl Contribution {
         }
         if let Some(c) = Counter::claimed_in(app.state) {
             totals.add(c, app.claimed_amount.fen());
+        }
+        if app.state == State::Paid {
+            totals.add(Counter::PaidFen, app.approved_amount.map(|f| f.fen()).unwrap_or(0));
+            if let Some(r) = &app.recovery {
+                totals.add(Counter::RecoveredFen, r.repaid().fen());
+                match r.status() {
+                    crate::application::RecoveryStatus::Recovered => totals.add(Counter::Recovered, 1),
+                    _ => totals.add(Counter::Recovering, 1),
+                }
+            }
         }
         let approved =
             matches!(app.state, State::Approved | State::InPaymentBatch | State::Paid | State::PaymentFailed);

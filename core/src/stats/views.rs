@@ -21,6 +21,17 @@ pub struct TotalsView {
     pub claimed_amount_fen: i64,
     pub approved_amount: String,
     pub approved_amount_fen: i64,
+    /// Paid, recovered of it since (追回), and the net.
+    pub paid_amount: String,
+    pub paid_amount_fen: i64,
+    pub recovered_amount: String,
+    pub recovered_amount_fen: i64,
+    pub net_paid_amount: String,
+    pub net_paid_amount_fen: i64,
+    /// Paid applications with a recovery under way (opened or 追回中), and
+    /// recovered in full (已追回).
+    pub recovering: i64,
+    pub recovered: i64,
     /// Applications per state (drafts are not counted).
     pub counts: std::collections::BTreeMap<&'static str, i64>,
     /// Of those, the applications past their step's time limit (办理时限),
@@ -63,6 +74,14 @@ impl TotalsView {
             claimed_amount_fen: t.get(C::ClaimedAmount),
             approved_amount: format_hundredths(t.get(C::ApprovedAmount)),
             approved_amount_fen: t.get(C::ApprovedAmount),
+            paid_amount: format_hundredths(t.get(C::PaidFen)),
+            paid_amount_fen: t.get(C::PaidFen),
+            recovered_amount: format_hundredths(t.get(C::RecoveredFen)),
+            recovered_amount_fen: t.get(C::RecoveredFen),
+            net_paid_amount: format_hundredths(t.get(C::PaidFen) - t.get(C::RecoveredFen)),
+            net_paid_amount_fen: t.get(C::PaidFen) - t.get(C::RecoveredFen),
+            recovering: t.get(C::Recovering),
+            recovered: t.get(C::Recovered),
             counts,
             overdue: overdue.iter().map(|(c, v)| (c.name(), *v)).collect(),
         }
@@ -102,7 +121,8 @@ pub struct ForecastView {
     pub district: String,
     /// The policy's budget for the district (0 if it names none).
     pub allocated: crate::payout::views::Money,
-    /// Approved amounts: paid, in payment batches, and waiting for a batch.
+    /// Approved amounts: paid (less what was recovered since), in payment
+    /// batches, and waiting for a batch.
     pub approved: crate::payout::views::Money,
     /// Claimed amounts per state still in review (a returned application
     /// may come back): `awaitingAreaConfirmation`, `pendingCommunity`,
@@ -129,7 +149,8 @@ impl ForecastView {
         use crate::payout::views::Money;
         use crate::stats::Counter;
         let allocated = policy.district_budgets.get(district).map(|f| f.fen()).unwrap_or(0);
-        let approved = t.get(Counter::ApprovedAmount);
+        // What was recovered after payment is no longer spent.
+        let approved = t.get(Counter::ApprovedAmount) - t.get(Counter::RecoveredFen);
         let in_review: std::collections::BTreeMap<&'static str, i64> =
             Counter::IN_REVIEW.iter().map(|(count, fen)| (count.name(), t.get(*fen))).collect();
         let total: i64 = in_review.values().sum();

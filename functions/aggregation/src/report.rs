@@ -12,7 +12,7 @@ use subsidy_core::stats::views::UnitStats;
 use subsidy_core::stats::{Counter, Totals};
 
 /// Column headers, in order.
-pub const HEADERS: [&str; 21] = [
+pub const HEADERS: [&str; 24] = [
     "单位代码",
     "单位名称",
     "企业数",
@@ -32,6 +32,9 @@ pub const HEADERS: [&str; 21] = [
     "支付中",
     "已支付",
     "支付失败",
+    "已支付金额(元)",
+    "已追回金额(元)",
+    "净支付金额(元)",
     "逾期件数",
     "统计时间",
 ];
@@ -97,6 +100,13 @@ fn when(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.with_timezone(&shanghai()).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
 }
 
+/// Paid, recovered since (追回) and net, in fen: the columns after the
+/// counters'.
+fn money_columns(t: &Totals) -> [i64; 3] {
+    let (paid, recovered) = (t.get(Counter::PaidFen), t.get(Counter::RecoveredFen));
+    [paid, recovered, paid - recovered]
+}
+
 /// The report as CSV, UTF-8 with a byte-order mark.
 pub fn csv(view: &StatsView) -> Result<Vec<u8>, String> {
     let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
@@ -108,6 +118,9 @@ pub fn csv(view: &StatsView) -> Result<Vec<u8>, String> {
         for c in COLUMNS {
             let v = r.totals.get(c);
             record.push(if decimal(c) { format_hundredths(v) } else { v.to_string() });
+        }
+        for v in money_columns(&r.totals) {
+            record.push(format_hundredths(v));
         }
         record.push(r.overdue.to_string());
         record.push(when(r.as_of));
@@ -141,8 +154,11 @@ pub fn xlsx(view: &StatsView) -> Result<Vec<u8>, String> {
                 sheet.write_number(row, col, v as f64).map_err(|e| e.to_string())?;
             }
         }
-        sheet.write_number(row, 19, r.overdue as f64).map_err(|e| e.to_string())?;
-        sheet.write_string(row, 20, when(r.as_of)).map_err(|e| e.to_string())?;
+        for (j, v) in money_columns(&r.totals).into_iter().enumerate() {
+            sheet.write_number_with_format(row, 19 + j as u16, v as f64 / 100.0, &money).map_err(|e| e.to_string())?;
+        }
+        sheet.write_number(row, 22, r.overdue as f64).map_err(|e| e.to_string())?;
+        sheet.write_string(row, 23, when(r.as_of)).map_err(|e| e.to_string())?;
     }
     sheet.set_column_width(1, 28).map_err(|e| e.to_string())?;
     book.save_to_buffer().map_err(|e| e.to_string())
@@ -173,6 +189,8 @@ mod tests {
         t.add(Counter::ClaimedArea, area);
         t.add(Counter::ClaimedAmount, amount);
         t.add(Counter::PendingCommunity, pending);
+        t.add(Counter::PaidFen, 500);
+        t.add(Counter::RecoveredFen, 150);
         // Waiting since a Monday long past: all of them overdue.
         t.add_waiting(
             Wait { counter: Counter::PendingCommunity, since: chrono::NaiveDate::from_ymd_opt(2020, 3, 2).unwrap() },
@@ -211,12 +229,17 @@ mod tests {
         assert_eq!(&records[0][1], "葵涌街道");
         assert_eq!(&records[2][1], "合计（大鹏新区）");
         let cents = |s: &str| s.replace('.', "").parse::<i64>().unwrap();
-        let columns = records[0].iter().zip(records[1].iter()).zip(records[2].iter()).skip(2).take(18);
+        let columns = records[0].iter().zip(records[1].iter()).zip(records[2].iter()).skip(2).take(21);
         for (i, ((a, b), total)) in columns.enumerate() {
             assert_eq!(cents(a) + cents(b), cents(total), "column {}", i + 2);
         }
         assert_eq!(&records[2][6], "223012345.68");
-        assert_eq!((&records[0][19], &records[2][19]), ("3", "4"), "the overdue column");
+        assert_eq!((&records[0][22], &records[2][22]), ("3", "4"), "the overdue column");
+        assert_eq!(
+            (&records[0][19], &records[0][20], &records[0][21]),
+            ("5.00", "1.50", "3.50"),
+            "paid, recovered, net"
+        );
     }
 
     /// Unit names come from a jurisdiction file someone wrote: one that
@@ -255,7 +278,7 @@ mod tests {
         assert_eq!(rows[3][1], "合计（大鹏新区）");
         let fen = |row: usize, col: usize| (range.get((row, col)).unwrap().as_f64().unwrap() * 100.0).round() as i64;
         assert_eq!(fen(3, 6), 22_301_234_568);
-        for col in 2..20 {
+        for col in 2..23 {
             assert_eq!(fen(1, col) + fen(2, col), fen(3, col), "column {col}");
         }
     }

@@ -32,6 +32,8 @@ use subsidy_core::service::Ports;
 subsidy_api::routes! { App;
     GET "/api/v1/disbursement/budget" => budget,
     GET "/api/v1/disbursement/eligible" => eligible,
+    POST "/api/v1/disbursement/applications/{id}/confirm-recovery" => confirm_recovery,
+    POST "/api/v1/disbursement/applications/{id}/repayments" => record_repayment,
     GET "/api/v1/batches" => list_batches,
     POST "/api/v1/batches" => create_batch,
     GET "/api/v1/batches/{id}" => get_batch,
@@ -153,6 +155,27 @@ async fn cancel(
     Body(input): Body<BatchActionInput>,
 ) -> ApiResult<Json<BatchView>> {
     Ok(Json(s.batches.cancel_batch(&actor, &id, input.version).await?))
+}
+
+/// 追回: a second person in finance confirms the recovery a district
+/// reviewer opened.
+async fn confirm_recovery(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<BatchActionInput>,
+) -> ApiResult<Json<subsidy_core::application::views::ApplicationView>> {
+    Ok(Json(s.settlement.confirm_recovery(&actor, &id, input.version).await?))
+}
+
+/// 追回: a repayment the bank received, at most what is owed.
+async fn record_repayment(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<subsidy_core::application::inputs::RepaymentInput>,
+) -> ApiResult<Json<subsidy_core::application::views::ApplicationView>> {
+    Ok(Json(s.settlement.record_repayment(&actor, &id, &input).await?))
 }
 
 async fn release(

@@ -33,6 +33,7 @@ subsidy_api::routes! { App;
     POST "/api/v1/review/{tier}/applications/{id}/reject" => reject,
     POST "/api/v1/review/{tier}/applications/{id}/reveal-bank-account" => reveal_bank_account,
     POST "/api/v1/review/{tier}/applications/{id}/verify-bank-account" => verify_bank_account,
+    POST "/api/v1/review/{tier}/applications/{id}/open-recovery" => open_recovery,
 }
 
 /// What the review function serves: the review capability, and the gate
@@ -116,6 +117,20 @@ async fn bulk_approve(
 ) -> ApiResult<Json<BulkApproveView>> {
     let tier = served.check(&tier)?;
     Ok(Json(s.review.bulk_approve(&actor, tier, &input).await?))
+}
+
+/// 追回: a district reviewer opens a recovery on a paid application.
+async fn open_recovery(
+    State(s): State<AppState>,
+    axum::Extension(served): axum::Extension<Served>,
+    Identity(actor): Identity,
+    Path((tier, id)): Path<(String, String)>,
+    Body(input): Body<subsidy_core::application::inputs::OpenRecoveryInput>,
+) -> ApiResult<Json<ApplicationDetail>> {
+    if served.check(&tier)? != Tier::District {
+        return Err(ApiError::NoRoute);
+    }
+    Ok(Json(s.review.open_recovery(&actor, &id, &input).await?))
 }
 
 async fn return_for_correction(

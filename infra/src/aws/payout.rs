@@ -288,6 +288,17 @@ impl PayoutStore for DynamoStore {
         }
     }
 
+    async fn repay(&self, w: AppWrite<'_>, key: BudgetKey<'_>, budget: BudgetMove) -> Result<(), ClaimError> {
+        let t = self.table();
+        let mut items = app_writes(t, w.app, w.expected_version, w.audit)?;
+        items.push(budget_update(t, key.policy_id, key.district, budget, None)?);
+        match self.transact_at(items).await {
+            Ok(()) => Ok(()),
+            Err(e) if failed_at(&e).is_some() => Err(ClaimError::Moved),
+            Err(e) => Err(ClaimError::Store(e)),
+        }
+    }
+
     async fn lines_of(&self, batch_id: &str, page: &PageRequest) -> StoreResult<Page<PaymentLine>> {
         self.partition_page(format!("BATCH#{batch_id}"), "LINE#", page).await
     }

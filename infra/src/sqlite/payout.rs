@@ -251,6 +251,24 @@ impl PayoutStore for SqliteStore {
         result
     }
 
+    async fn repay(&self, w: AppWrite<'_>, key: BudgetKey<'_>, budget: BudgetMove) -> Result<(), ClaimError> {
+        let (app, expected_version, audit) = (w.app.clone(), w.expected_version, w.audit.clone());
+        let (policy, district) = (key.policy_id.to_string(), key.district.to_string());
+        let notify = self.outbox_notify();
+        let result = self
+            .write(move |tx| {
+                write_application(tx, &app, expected_version, &audit, ClaimChange::Keep)?;
+                move_budget(tx, &policy, &district, budget)?;
+                Ok(Ok(()))
+            })
+            .await
+            .unwrap_or_else(|e| Err(moved(e)));
+        if result.is_ok() {
+            notify.notify_one();
+        }
+        result
+    }
+
     async fn lines_of(&self, batch_id: &str, page: &PageRequest) -> StoreResult<Page<PaymentLine>> {
         let batch = batch_id.to_string();
         let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
