@@ -3,7 +3,7 @@
 //!
 //! | item          | pk                 | sk      | attributes       |
 //! |---------------|--------------------|---------|------------------|
-//! | an opening    | `VIEW#{reviewer}`  | `{id}`  | openedAt, ttl    |
+//! | an opening    | `VIEW#{reviewer}`  | `APP#{id}` | openedAt, ttl |
 //!
 //! One put per opening (kept only if later than the one stored); a spot
 //! check reads its sample with one `BatchGetItem`. Openings expire after 60
@@ -27,7 +27,7 @@ fn view_pk(reviewer: &str) -> String {
 #[async_trait]
 impl ViewLog for DynamoStore {
     async fn record_view(&self, reviewer: &str, application_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        let mut item = key(view_pk(reviewer), application_id);
+        let mut item = key(view_pk(reviewer), format!("APP#{application_id}"));
         item.insert("openedAt".into(), s(ts(&at)));
         item.insert("ttl".into(), n(at.timestamp() + VIEW_TTL_SECS));
         // A later opening already stored stands (the put is then refused).
@@ -45,10 +45,14 @@ impl ViewLog for DynamoStore {
         reviewer: &str,
         application_ids: &[String],
     ) -> StoreResult<HashMap<String, DateTime<Utc>>> {
-        let keys = application_ids.iter().map(|id| key(view_pk(reviewer), id.as_str())).collect();
+        let keys = application_ids.iter().map(|id| key(view_pk(reviewer), format!("APP#{id}"))).collect();
         let mut out = HashMap::new();
         for item in self.batch_items(keys).await? {
-            let (Some(id), Some(at)) = (str_attr(&item, "sk"), str_attr(&item, "openedAt")) else { continue };
+            let (Some(id), Some(at)) =
+                (str_attr(&item, "sk").and_then(|sk| sk.strip_prefix("APP#")), str_attr(&item, "openedAt"))
+            else {
+                continue;
+            };
             if let Ok(at) = DateTime::parse_from_rfc3339(at) {
                 out.insert(id.to_string(), at.with_timezone(&Utc));
             }
