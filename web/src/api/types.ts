@@ -176,6 +176,47 @@ export interface ApplicationView {
   urgedAt: string | null
   /** The company may urge now: overdue, and not urged yet on this working day. */
   mayUrge: boolean
+  /** A recovery (追回) of an overpayment found after payment, once opened. */
+  recovery?: RecoveryView
+}
+/**
+ * Where a recovery (追回) stands: opened by a district reviewer and waiting
+ * for a second person in finance to confirm it (追回待确认), confirmed and
+ * being repaid (追回中), or repaid in full (已追回).
+ */
+export type RecoveryStatus = 'awaiting_confirmation' | 'recovering' | 'recovered'
+/** One repayment finance recorded against a recovery. */
+export interface RepaymentView {
+  /** The day the money came back, YYYY-MM-DD. */
+  date: string
+  /** In yuan, "100.00". */
+  amount: string
+  bankReference: string
+  recordedAt: string
+}
+/** A recovery of an overpayment: amounts in yuan ("300.00"). */
+export interface RecoveryView {
+  amount: string
+  reason: string
+  status: RecoveryStatus
+  repaid: string
+  owed: string
+  openedAt: string
+  confirmedAt: string | null
+  repayments: RepaymentView[]
+}
+/** `POST /review/district/applications/{id}/open-recovery`. */
+export interface OpenRecoveryRequest {
+  version: number
+  amount: string
+  reason: string
+}
+/** `POST /disbursement/applications/{id}/repayments`. */
+export interface RepaymentRequest {
+  version: number
+  date: string
+  amount: string
+  bankReference: string
 }
 /** One application in a bulk approval (批量通过): its id and the version the reviewer saw. */
 export interface BulkApproveItem {
@@ -326,6 +367,19 @@ export interface Totals {
   claimedAmountFen: number
   approvedAmount: string
   approvedAmountFen: number
+  /** What was paid out. */
+  paidAmount: string
+  paidAmountFen: number
+  /** What came back of it since, by recoveries (追回). */
+  recoveredAmount: string
+  recoveredAmountFen: number
+  /** paid − recovered. */
+  netPaidAmount: string
+  netPaidAmountFen: number
+  /** Paid applications with a recovery not yet complete (追回待确认 or 追回中). */
+  recovering: number
+  /** Paid applications recovered in full (已追回). */
+  recovered: number
   counts: Counts
   overdue: Overdue
 }
