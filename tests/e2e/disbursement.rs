@@ -882,7 +882,7 @@ async fn a_results_upload_url_stores_only_the_signed_type_and_length() {
 /// records partial repayments until nothing is owed; the live totals, the
 /// 汇总表 and the budget count what was recovered. And every way around
 /// it is refused with nothing changed: above what was paid, on an unpaid
-/// application, confirmed by its opener, a repayment before confirmation or
+/// application, confirmed by its opener (who also holds finance), a repayment before confirmation or
 /// above what is owed, another district's finance, a company.
 #[tokio::test]
 async fn a_recovery_is_opened_confirmed_by_a_second_person_and_repaid_in_parts() {
@@ -939,9 +939,22 @@ async fn a_recovery_is_opened_confirmed_by_a_second_person_and_repaid_in_parts()
         .expect(404, "not_found");
     assert_eq!(district.application(&ids[0]).await["version"], v, "nothing changed");
 
-    // Opened for 300.00 of the 1,000.00 paid.
-    let opened =
-        district.post(&open, json!({"version": v, "amount": "300.00", "reason": "重复申报，面积不实"})).await.ok();
+    // Opened for 300.00 of the 1,000.00 paid, by a staff member who also
+    // holds finance in the district: acting as finance, they still cannot
+    // be the second person for their own recovery.
+    app.services
+        .directory()
+        .seed(
+            "recovery-two-hats",
+            "两岗",
+            &[(subsidy_core::identity::Role::District, "440304"), (subsidy_core::identity::Role::Finance, "440304")],
+        )
+        .await
+        .unwrap();
+    let two_hats = app.token(json!({"sub": "recovery-two-hats"}));
+    let as_ = |who: &'static str| [("x-acting-as", who)];
+    let body = json!({"version": v, "amount": "300.00", "reason": "重复申报，面积不实"});
+    let opened = app.call(Some(&two_hats), "POST", &open, Some(body), &as_("district:440304")).await.ok();
     assert_eq!(opened["recovery"]["status"], "awaiting_confirmation");
     assert_eq!(opened["recovery"]["owed"], "300.00");
     district
@@ -962,6 +975,10 @@ async fn a_recovery_is_opened_confirmed_by_a_second_person_and_repaid_in_parts()
     district.post(&confirm, json!({"version": v})).await.expect(404, "not_found");
     let other = app.with_token(&app.staff_token("finance-longgang-recovery", "finance", "440307").await);
     other.post(&confirm, json!({"version": v})).await.expect(404, "not_found");
+    app.call(Some(&two_hats), "POST", &confirm, Some(json!({"version": v})), &as_("finance:440304"))
+        .await
+        .expect(409, "maker_checker");
+    assert_eq!(finance.application(&ids[0]).await["recovery"]["status"], "awaiting_confirmation", "nothing changed");
     let confirmed = finance.post(&confirm, json!({"version": v})).await.ok();
     assert_eq!(confirmed["recovery"]["status"], "recovering");
     finance.post(&confirm, json!({"version": confirmed["version"]})).await.expect(409, "wrong_state");

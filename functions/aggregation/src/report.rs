@@ -39,28 +39,11 @@ pub const HEADERS: [&str; 24] = [
     "统计时间",
 ];
 
-/// The counters behind columns 2..19, in the counters' own order; areas and
-/// amounts are hundredths. (The claimed amounts per state in review are
-/// the budget forecast's, not the report's.)
-const COLUMNS: [Counter; 17] = [
-    Counter::Companies,
-    Counter::Projects,
-    Counter::ClaimedArea,
-    Counter::ApprovedArea,
-    Counter::ClaimedAmount,
-    Counter::ApprovedAmount,
-    Counter::AwaitingAreaConfirmation,
-    Counter::PendingCommunity,
-    Counter::PendingSubdistrict,
-    Counter::PendingDistrict,
-    Counter::Returned,
-    Counter::Rejected,
-    Counter::Withdrawn,
-    Counter::Approved,
-    Counter::InPaymentBatch,
-    Counter::Paid,
-    Counter::PaymentFailed,
-];
+/// The counters behind columns 2..19: the first 17 of every counter, in
+/// their own order; areas and amounts are hundredths. (The claimed amounts
+/// per state in review are the budget forecast's, not the report's; paid,
+/// recovered and net follow, from [`money_columns`].)
+const COLUMNS: &[Counter] = Counter::ALL.split_at(17).0;
 
 fn decimal(c: Counter) -> bool {
     matches!(c, Counter::ClaimedArea | Counter::ApprovedArea | Counter::ClaimedAmount | Counter::ApprovedAmount)
@@ -115,7 +98,7 @@ pub fn csv(view: &StatsView) -> Result<Vec<u8>, String> {
         // Unit names are data (a jurisdiction file); as text cells they can
         // never be read as formulas. The counts and sums are numbers.
         let mut record = vec![text_cell(&r.code).into_owned(), text_cell(&r.name).into_owned()];
-        for c in COLUMNS {
+        for &c in COLUMNS {
             let v = r.totals.get(c);
             record.push(if decimal(c) { format_hundredths(v) } else { v.to_string() });
         }
@@ -143,10 +126,10 @@ pub fn xlsx(view: &StatsView) -> Result<Vec<u8>, String> {
         let row = i as u32 + 1;
         sheet.write_string(row, 0, &r.code).map_err(|e| e.to_string())?;
         sheet.write_string(row, 1, &r.name).map_err(|e| e.to_string())?;
-        for (j, c) in COLUMNS.iter().enumerate() {
-            let v = r.totals.get(*c);
+        for (j, &c) in COLUMNS.iter().enumerate() {
+            let v = r.totals.get(c);
             let col = j as u16 + 2;
-            if decimal(*c) {
+            if decimal(c) {
                 // Hundredths as a number of m² or yuan: exact for any total
                 // under 2⁵³ hundredths, and Excel can sum it.
                 sheet.write_number_with_format(row, col, v as f64 / 100.0, &money).map_err(|e| e.to_string())?;
