@@ -42,7 +42,7 @@ test-web: web
 # function did there against its role (scripts/least-privilege.sh).
 test-emulator:
 	rm -rf target/least-privilege/uses
-	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement --test races --test duplicates --test authz_matrix --test identity --test staff --test maker_checker --test grace --test payee --test documents --test anchors --test notifications'
+	./scripts/with-moto.sh sh -c 'cargo test --workspace --test emulator --test cost -- --include-ignored && SUBSIDY_TEST_BACKEND=aws cargo test --workspace --test workflow --test stats --test disbursement --test notice --test races --test duplicates --test authz_matrix --test identity --test staff --test maker_checker --test grace --test payee --test documents --test anchors --test notifications'
 	./scripts/least-privilege.sh
 
 # The API fuzzed from docs/openapi.yaml by schemathesis (docs/RELIABILITY.md).

@@ -585,7 +585,7 @@ impl AwsStack {
         keys: Arc<Hs256>,
         interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
     ) -> AwsStack {
-        AwsStack::start_behind(clock, keys, interceptor, None, None).await
+        AwsStack::start_behind(clock, keys, interceptor, None, None, None).await
     }
 
     /// [`Self::start_with`]; with `oidc`, the routers stand behind that
@@ -594,17 +594,21 @@ impl AwsStack {
     ///
     /// SMS go through SNS on the emulator and, with `sms_gateway`, to it
     /// first (the test's recording double).
+    ///
+    /// The policy is `policy_json` (the built-in Shenzhen policy if None),
+    /// its window moved to open an hour ago, as `serve --demo` does.
     pub async fn start_behind(
         clock: Arc<dyn Clock>,
         keys: Arc<Hs256>,
         interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
         oidc: Option<Arc<subsidy_infra::oidc::OidcVerifier>>,
         sms_gateway: Option<Arc<dyn Notifier>>,
+        policy_json: Option<&str>,
     ) -> AwsStack {
         std::env::var("AWS_ENDPOINT_URL").expect("the AWS emulator: run through scripts/with-moto.sh (make test does)");
         let sdk = aws::sdk_config().await;
         let resources = create_resources(&sdk, &unique_prefix()).await;
-        let file = Policy::from_json(subsidy_infra::data::SHENZHEN_POLICY).unwrap();
+        let file = Policy::from_json(policy_json.unwrap_or(subsidy_infra::data::SHENZHEN_POLICY)).unwrap();
         let policy = Policy {
             id: format!("{}-demo", file.id),
             ..file.shifted_to_open_at(clock.now() - chrono::Duration::hours(1))

@@ -106,6 +106,20 @@ impl TestApp {
         if aws_backend() { TestApp::spawn_aws().await } else { TestApp::spawn_standalone().await }
     }
 
+    /// A fresh stack on the backend this run targets, under the policy file
+    /// `policy_json` (its window moved to open now, as `serve --demo`
+    /// does) instead of the built-in Shenzhen policy.
+    pub async fn spawn_with_policy(policy_json: &str) -> TestApp {
+        if aws_backend() {
+            return TestApp::on_aws_with(None, None, Some(policy_json)).await;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("policy.json");
+        std::fs::write(&file, policy_json).expect("policy file");
+        let config = Config { policy_file: Some(file), ..Config::for_tests(dir.path()) };
+        TestApp::standalone(dir, config, Utc::now()).await
+    }
+
     /// A fresh standalone stack, whatever the run targets (for tests that
     /// look inside SQLite or the data directory).
     pub async fn spawn_standalone() -> TestApp {
@@ -146,6 +160,14 @@ impl TestApp {
         interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
         oidc: Option<Arc<subsidy_infra::oidc::OidcVerifier>>,
     ) -> TestApp {
+        TestApp::on_aws_with(interceptor, oidc, None).await
+    }
+
+    async fn on_aws_with(
+        interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
+        oidc: Option<Arc<subsidy_infra::oidc::OidcVerifier>>,
+        policy_json: Option<&str>,
+    ) -> TestApp {
         pii::capture_logs();
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
         let keys = Arc::new(subsidy_infra::jwt::Hs256::new(
@@ -155,7 +177,9 @@ impl TestApp {
         ));
         let sms = sms::SmsDouble::start().await;
         let gateway = Arc::new(subsidy_infra::sms_http::HttpGateway::new(&sms.url, sms.secret.as_bytes()));
-        let stack = aws::AwsStack::start_behind(clock.clone(), keys.clone(), interceptor, oidc, Some(gateway)).await;
+        let stack =
+            aws::AwsStack::start_behind(clock.clone(), keys.clone(), interceptor, oidc, Some(gateway), policy_json)
+                .await;
         learn_demo_numbers(&stack.services).await;
         TestApp {
             base: format!("http://{}", stack.addr),

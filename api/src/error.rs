@@ -63,6 +63,8 @@ pub fn status_of(e: &ApiError) -> StatusCode {
             | Error::PaymentInProgress
             | Error::NotOverdue { .. }
             | Error::AlreadyUrged
+            | Error::NoticeClosed { .. }
+            | Error::AlreadyObjected
             | Error::SpotCheckRequired { .. }
             | Error::NoBudget
             | Error::BudgetExceeded { .. }

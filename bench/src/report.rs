@@ -225,6 +225,8 @@ pub struct Report {
     pub totals: TotalsCheck,
     pub baseline: Option<Baseline>,
     pub finished_at: String,
+    /// How the run treats the policy's public notice (公示).
+    pub public_notice: &'static str,
 }
 
 impl Report {
@@ -288,6 +290,7 @@ impl Report {
             totals,
             baseline,
             finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            public_notice: crate::PUBLIC_NOTICE,
         }
     }
 
@@ -320,6 +323,7 @@ impl Report {
             if self.fast_commit { "NORMAL" } else { "FULL" },
             self.finished_at
         );
+        let _ = writeln!(s, "Policy: the Shenzhen 2020 terms; {}.\n", self.public_notice);
         let _ = writeln!(
             s,
             "**Whole lifecycle: {:.1} s** ({} requests, {:.0} req/s), then {:.1} s until the live totals counted every payment. \

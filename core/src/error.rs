@@ -114,6 +114,13 @@ pub enum Error {
     /// must be opened in detail first. Nothing was approved.
     #[error("spot check: open these {} applications in detail first, then approve the same selection again", sample.len())]
     SpotCheckRequired { sample: Vec<String> },
+    /// 409: the public notice's window (公示期) ended at `ends_at`:
+    /// objections are no longer taken.
+    #[error("the public notice closed at {ends_at}; objections are no longer taken")]
+    NoticeClosed { ends_at: DateTime<FixedOffset> },
+    /// 409: this user has objected to this notice already.
+    #[error("you have already objected to this public notice")]
+    AlreadyObjected,
     /// 409: the step was urged already on this working day.
     #[error("this step was already urged today; you can urge again on the next working day")]
     AlreadyUrged,
@@ -185,6 +192,8 @@ impl Error {
             Error::PaymentInProgress => "payment_in_progress",
             Error::NotOverdue { .. } => "not_overdue",
             Error::AlreadyUrged => "already_urged",
+            Error::NoticeClosed { .. } => "notice_closed",
+            Error::AlreadyObjected => "already_objected",
             Error::SpotCheckRequired { .. } => "spot_check_required",
             Error::NoBudget => "no_budget",
             Error::BudgetExceeded { .. } => "budget_exceeded",

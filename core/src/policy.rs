@@ -69,7 +69,16 @@ pub struct Policy {
     /// decimals: 0.1 is 10%.
     #[serde(default = "default_spot_check_rate", with = "per_mille")]
     pub spot_check_rate: u32,
+    /// The public notice (公示) after the district's 审核, in calendar
+    /// days counting the day of approval: anyone signed in may object until
+    /// it ends, and the application is payable once it closes. 0 (the
+    /// default) skips it: approved is payable at once.
+    #[serde(default)]
+    pub public_notice_days: u32,
 }
+
+/// The longest public notice a policy may set.
+pub const MAX_PUBLIC_NOTICE_DAYS: u32 = 30;
 
 fn default_spot_check_minimum() -> u32 {
     10
@@ -170,6 +179,9 @@ impl Policy {
         if self.reissue_until() < self.payout_deadline {
             return bad("reissueUntil must not be before payoutDeadline");
         }
+        if self.public_notice_days > MAX_PUBLIC_NOTICE_DAYS {
+            return bad("publicNoticeDays must be from 0 to 30");
+        }
         self.calendar.check().map_err(PolicyError::Invalid)?;
         self.time_limits.check().map_err(PolicyError::Invalid)?;
         self.sms.check().map_err(PolicyError::Invalid)?;
@@ -184,6 +196,19 @@ impl Policy {
         let fen = (hundredths_of_fen + 50) / 100;
         Fen::new(i64::try_from(fen).expect("area ≤ 10⁹ m² keeps the amount far inside i64"))
             .expect("a positive area gives a non-negative amount")
+    }
+
+    /// When a public notice published at `from` ends: the start of the
+    /// China day `publicNoticeDays` after the day of `from` (the day of
+    /// publication is the first day), so that one day's approvals share
+    /// one end.
+    pub fn notice_ends(&self, from: DateTime<Utc>) -> DateTime<Utc> {
+        let tz = shanghai();
+        let day = from.with_timezone(&tz).date_naive() + chrono::Duration::days(i64::from(self.public_notice_days));
+        day.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(tz).single())
+            .expect("UTC+8 has no gaps")
+            .with_timezone(&Utc)
     }
 
     pub fn window(&self, now: DateTime<Utc>) -> Window {
@@ -220,6 +245,32 @@ mod tests {
 
     fn policy() -> Policy {
         Policy::from_json(include_str!("../../config/policy-shenzhen-2020.json")).unwrap()
+    }
+
+    #[test]
+    fn the_public_notice_is_off_in_shenzhen_and_ends_at_the_start_of_the_day_after_its_last() {
+        assert_eq!(policy().public_notice_days, 0, "the seed describes no notice period");
+        let notice = Policy::from_json(include_str!("../../config/policy-shenzhen-2020-notice.json")).unwrap();
+        assert_eq!(notice.public_notice_days, 5);
+        // Approved 10 March 23:30 China time: 10–14 March, ends 15 March 00:00.
+        let at = DateTime::parse_from_rfc3339("2020-03-10T23:30:00+08:00").unwrap().with_timezone(&Utc);
+        let ends = DateTime::parse_from_rfc3339("2020-03-15T00:00:00+08:00").unwrap().with_timezone(&Utc);
+        assert_eq!(notice.notice_ends(at), ends);
+        // 00:10 the next day is a day later.
+        let next = DateTime::parse_from_rfc3339("2020-03-11T00:10:00+08:00").unwrap().with_timezone(&Utc);
+        assert_eq!(notice.notice_ends(next) - ends, chrono::Duration::days(1));
+    }
+
+    #[test]
+    fn a_notice_longer_than_thirty_days_or_negative_is_refused() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../config/policy-shenzhen-2020.json")).unwrap();
+        for bad in [serde_json::json!(31), serde_json::json!(-1), serde_json::json!(2.5), serde_json::json!("5")] {
+            v["publicNoticeDays"] = bad.clone();
+            assert!(Policy::from_json(&v.to_string()).is_err(), "{bad} accepted");
+        }
+        v["publicNoticeDays"] = serde_json::json!(30);
+        assert_eq!(Policy::from_json(&v.to_string()).unwrap().public_notice_days, 30);
     }
 
     #[test]

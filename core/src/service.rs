@@ -66,6 +66,7 @@ pub struct Services {
     pub company: crate::company::service::Companies,
     pub applications: crate::application::service::Applications,
     pub review: crate::application::review::Review,
+    pub public_notices: crate::application::notice::PublicNotices,
     pub documents: crate::documents::service::Documents,
     pub stats: crate::stats::service::Stats,
     pub audit: crate::audit::jobs::AuditJobs,
@@ -83,6 +84,7 @@ impl Services {
             company: ports.companies(),
             applications: ports.applications(),
             review: ports.review(),
+            public_notices: ports.public_notices(),
             documents: ports.documents(),
             stats: ports.stats(),
             audit: ports.audit(),
@@ -178,6 +180,14 @@ impl Ports {
             checks: self.documents(),
             eta: self.eta(),
             views: self.views.clone(),
+        }
+    }
+
+    pub fn public_notices(&self) -> crate::application::notice::PublicNotices {
+        crate::application::notice::PublicNotices {
+            cx: self.context(),
+            applications: self.applications.clone(),
+            apps: self.applications(),
         }
     }
 

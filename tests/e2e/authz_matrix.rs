@@ -66,6 +66,12 @@ enum Rule {
     /// The reviewer of the tier in the path, if a tier lies below it
     /// (escalation's "overdue below": subdistrict and district).
     OverdueBelow,
+    /// An objection to a public notice (公示): anyone signed in may object
+    /// to an application on notice. The fixture is on no notice (the
+    /// matrix runs under the Shenzhen policy, which has none), so every
+    /// signed-in caller is told it does not exist and the anonymous caller
+    /// is asked to sign in; `notice.rs` objects to real notices.
+    Objection,
 }
 
 fn rule(method: &str, path: &str) -> Option<Rule> {
@@ -73,6 +79,9 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
     let p = path.trim_start_matches("/api/v1");
     Some(match (method, p) {
         ("GET", "/health") | ("POST", "/auth/dev-login") | ("GET", "/auth/dev-accounts") => Public,
+        // 公示: the one route of the API without a token.
+        ("GET", "/public/notices") => Public,
+        ("POST", "/public/notices/{id}/objections") => Objection,
         ("GET", "/me")
         | ("GET", "/policy")
         | ("GET", "/jurisdictions/{code}")
@@ -97,7 +106,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/review/{tier}/overdue-below") => OverdueBelow,
         ("POST", "/review/{tier}/applications/{id}/verify-bank-account")
         | ("POST", "/review/{tier}/applications/{id}/reveal-bank-account")
-        | ("POST", "/review/{tier}/applications/{id}/open-recovery") => DistrictReviewer,
+        | ("POST", "/review/{tier}/applications/{id}/open-recovery")
+        | ("POST", "/review/{tier}/applications/{id}/resolve-objections") => DistrictReviewer,
         ("POST", "/disbursement/applications/{id}/confirm-recovery")
         | ("POST", "/disbursement/applications/{id}/repayments") => DistrictFinance,
         ("POST", p) if p.starts_with("/review/{tier}/applications/{id}/") => Tier,
@@ -164,7 +174,9 @@ fn call_for(method: &str, route: &str, f: &Fixture, tier: &str, code: &str, date
         .replace("{date}", date)
         .replace("{document_id}", &f.document)
         .replace("{sub}", &f.staff);
-    let path = if path.starts_with("/api/v1/projects/") {
+    let path = if path == "/api/v1/public/notices" {
+        format!("{path}?district=440304")
+    } else if path.starts_with("/api/v1/projects/") {
         path.replace("{id}", &f.project)
     } else if path.starts_with("/api/v1/batches/") {
         path.replace("{id}", &f.batch)
@@ -189,6 +201,10 @@ fn call_for(method: &str, route: &str, f: &Fixture, tier: &str, code: &str, date
         ("POST", "/review/{tier}/bulk-approve") => Some(json!({"items": [{"id": f.app, "version": 999}]})),
         ("POST", p) if p.ends_with("/open-recovery") => {
             Some(json!({"version": 999, "amount": "1.00", "reason": "矩阵测试"}))
+        }
+        ("POST", p) if p.ends_with("/objections") => Some(json!({"reason": "矩阵测试"})),
+        ("POST", p) if p.ends_with("/resolve-objections") => {
+            Some(json!({"version": 999, "outcome": "dismiss", "reason": "矩阵测试"}))
         }
         ("POST", p) if p.ends_with("/repayments") => {
             Some(json!({"version": 999, "date": "2020-05-01", "amount": "1.00", "bankReference": "矩阵"}))
@@ -245,6 +261,7 @@ fn expected(rule: Rule, c: &Caller, tier: &str, relation: Relation, f_owner: &st
         Rule::StaffAdmin => c.role == "admin" && staff_sees,
         Rule::NoticeReader => c.role == "company" && c.unit.as_deref() == Some(f_owner),
         Rule::OverdueBelow => c.role == tier && tier != "community",
+        Rule::Objection => false,
     }
 }
 

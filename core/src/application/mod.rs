@@ -12,6 +12,7 @@
 pub mod bulk;
 pub mod dispatch;
 pub mod inputs;
+pub mod notice;
 pub mod precheck;
 pub mod review;
 pub mod service;
@@ -102,6 +103,11 @@ pub struct Application {
     /// application. Stored only once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
+    /// The public notice (公示) of the district's approval, when the policy
+    /// has a notice window: its window and the objections (异议) to it.
+    /// Stored only once there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<PublicNotice>,
     /// Head of the audit hash chain: last sequence number and its hash.
     pub audit_seq: u64,
     pub audit_head: String,
@@ -147,6 +153,60 @@ pub struct Recovery {
     pub confirmed_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub repayments: Vec<Repayment>,
+}
+
+/// The public notice (公示) of a district approval: from the approval
+/// until `ends_at` (the end of the policy's `publicNoticeDays`-th calendar
+/// day, China time, counting the day of approval), anyone signed in may
+/// object. An objection not yet resolved holds the application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicNotice {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    #[serde(default)]
+    pub objections: Vec<Objection>,
+}
+
+impl PublicNotice {
+    /// Whether an objection waits for the district's resolution.
+    pub fn on_hold(&self) -> bool {
+        self.objections.iter().any(|o| o.resolution.is_none())
+    }
+}
+
+/// An objection (异议) to a public notice. Who made it is kept for the
+/// district, and never shown to the company.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Objection {
+    /// 1 for the first objection to the application, and so on.
+    pub seq: u32,
+    pub by: String,
+    pub role: Role,
+    pub reason: Text,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<ObjectionResolution>,
+}
+
+/// How the district resolved an objection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectionResolution {
+    pub outcome: ObjectionOutcome,
+    pub reason: Text,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionOutcome {
+    /// Not upheld: the notice goes on, its window not restarted.
+    Dismissed,
+    /// Upheld: the application goes back to the district's 审核.
+    ReturnedToReview,
 }
 
 /// One repayment the bank received.
@@ -263,7 +323,7 @@ impl Application {
     pub fn payee_to_verify(&self) -> bool {
         match self.state {
             State::PaymentFailed => true,
-            State::PendingDistrict | State::Approved => self.payee_change.is_some(),
+            State::PendingDistrict | State::InPublicNotice | State::Approved => self.payee_change.is_some(),
             _ => false,
         }
     }
@@ -376,6 +436,7 @@ impl Application {
             submitted_at: None,
             state_since: now,
             recovery: None,
+            notice: None,
             urged_at: None,
             audit_seq: 0,
             audit_head: crate::audit::GENESIS.to_string(),
@@ -405,6 +466,8 @@ pub enum State {
     PendingCommunity,
     PendingSubdistrict,
     PendingDistrict,
+    /// Approved by the district, in its public notice window (公示).
+    InPublicNotice,
     Approved,
     InPaymentBatch,
     Paid,
@@ -415,12 +478,13 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 12] = [
+    pub const ALL: [State; 13] = [
         State::Draft,
         State::AwaitingAreaConfirmation,
         State::PendingCommunity,
         State::PendingSubdistrict,
         State::PendingDistrict,
+        State::InPublicNotice,
         State::Approved,
         State::InPaymentBatch,
         State::Paid,
@@ -437,6 +501,7 @@ impl State {
             State::PendingCommunity => "pending_community",
             State::PendingSubdistrict => "pending_subdistrict",
             State::PendingDistrict => "pending_district",
+            State::InPublicNotice => "in_public_notice",
             State::Approved => "approved",
             State::InPaymentBatch => "in_payment_batch",
             State::Paid => "paid",
@@ -483,6 +548,7 @@ impl State {
                 | State::PendingSubdistrict
                 | State::PendingDistrict
                 | State::Returned
+                | State::InPublicNotice
                 | State::Approved
                 | State::PaymentFailed
         )

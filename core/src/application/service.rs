@@ -207,7 +207,12 @@ impl Applications {
         let eta = if actor.role == Role::Company { self.eta.of(&app).await? } else { None };
         let policy = self.cx.policy().await?;
         let due = Due { policy: &policy, now: self.cx.now() };
-        Ok(ApplicationDetail { application: ApplicationView::of(&app, &self.cx.tree, due), documents, prechecks, eta })
+        let mut application = ApplicationView::of(&app, &self.cx.tree, due);
+        // Who objected is for the staff who resolve it, never the company.
+        if let (Some(view), Some(notice)) = (application.notice.take(), &app.notice) {
+            application.notice = Some(if sees_objectors(actor) { view.with_objectors(notice) } else { view });
+        }
+        Ok(ApplicationDetail { application, documents, prechecks, eta })
     }
 
     pub async fn application(&self, actor: &Actor, id: &str) -> Result<ApplicationDetail, Error> {
@@ -245,6 +250,22 @@ impl Applications {
             entries.extend(self.applications.audit_trail(&doc.audit_subject()).await?);
         }
         entries.sort_by_key(|e| e.at);
+        // The objector's identity is kept on the trail, and not shown to
+        // the company or the project manager.
+        if !sees_objectors(actor) {
+            for e in entries.iter_mut().filter(|e| e.action == "object") {
+                e.actor_id = OBJECTOR.into();
+            }
+        }
         Ok(entries)
     }
+}
+
+/// What the company sees in place of an objector's id.
+pub const OBJECTOR: &str = "objector";
+
+/// Staff of the reviewing tiers and the city see who objected; the company
+/// and its project manager never do.
+fn sees_objectors(actor: &Actor) -> bool {
+    actor.role.tier().is_some() || actor.role == Role::City
 }

@@ -5,6 +5,8 @@
 //!    │                       │ dispute                           │ approve
 //!    │                       v                                   v
 //!    │                   returned <──return── pending_subdistrict ──approve──> pending_district ──approve──> approved
+//!    │                                                                  ^   (公示: with publicNoticeDays) │
+//!    │                                      objection returned to 审核 └── in_public_notice ──close──────┘
 //!    │                       │ (resubmit: community, or the manager again if the area changed)          │ add to batch
 //!    └─ withdraw (any state before the district's decision) ──> withdrawn                                v
 //!       reject (any pending tier) ──> rejected                         paid <──paid── in_payment_batch ──failed──> payment_failed
@@ -20,9 +22,11 @@ use crate::audit::{AuditEntry, Happened};
 use crate::money::Fen;
 use chrono::{DateTime, Utc};
 
+pub use crate::application::ObjectionOutcome;
 pub use crate::application::State;
 use crate::application::{
-    Application, Decision, DecisionKind, PayeeChange, PayeeReveal, ProjectSnapshot, TierApproval,
+    Application, Decision, DecisionKind, Objection, ObjectionResolution, PayeeChange, PayeeReveal, ProjectSnapshot,
+    PublicNotice, TierApproval,
 };
 use crate::documents::DocumentKind;
 use crate::error::Error;
@@ -99,6 +103,15 @@ pub enum Command {
     ConfirmRecovery,
     /// District finance records a repayment: at most what is still owed.
     RecordRepayment { date: chrono::NaiveDate, amount: Fen, bank_reference: Text },
+    /// Anyone signed in objects (异议) to a public notice: once per user,
+    /// inside its window. The application is held until the district
+    /// resolves it.
+    Object { reason: Text },
+    /// A district reviewer resolves the objections waiting: dismissed (the
+    /// notice goes on, its window not restarted) or returned to 审核.
+    ResolveObjections { outcome: ObjectionOutcome, reason: Text },
+    /// The notice's window ended with no objection waiting: payable.
+    CloseNotice,
 }
 
 impl Command {
@@ -124,6 +137,9 @@ impl Command {
                 Issuer::DistrictReviewer
             }
             Command::ConfirmRecovery | Command::RecordRepayment { .. } => Issuer::Finance,
+            Command::Object { .. } => Issuer::Anyone,
+            Command::ResolveObjections { .. } => Issuer::DistrictReviewer,
+            Command::CloseNotice => Issuer::System,
         }
     }
 
@@ -150,6 +166,10 @@ impl Command {
             Command::OpenRecovery { .. } => "open_recovery",
             Command::ConfirmRecovery => "confirm_recovery",
             Command::RecordRepayment { .. } => "record_repayment",
+            Command::Object { .. } => "object",
+            Command::ResolveObjections { outcome: ObjectionOutcome::Dismissed, .. } => "dismiss_objection",
+            Command::ResolveObjections { outcome: ObjectionOutcome::ReturnedToReview, .. } => "return_after_objection",
+            Command::CloseNotice => "close_notice",
         }
     }
 }
@@ -293,7 +313,17 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                     if next.payee.is_none() {
                         next.payee = payee;
                     }
-                    State::Approved
+                    // 公示 first, when the policy has one: payable once it closes.
+                    if ctx.policy.public_notice_days > 0 {
+                        next.notice = Some(PublicNotice {
+                            starts_at: ctx.now,
+                            ends_at: ctx.policy.notice_ends(ctx.now),
+                            objections: Vec::new(),
+                        });
+                        State::InPublicNotice
+                    } else {
+                        State::Approved
+                    }
                 }
             };
         }
@@ -485,6 +515,72 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                 recorded_by: actor.user_id.clone(),
                 recorded_at: ctx.now,
             });
+        }
+        Command::Object { reason } => {
+            let Some(notice) = &app.notice else { return Err(Error::NotFound("public notice")) };
+            if app.state != State::InPublicNotice || ctx.now >= notice.ends_at {
+                return Err(Error::NoticeClosed { ends_at: notice.ends_at.with_timezone(&crate::policy::shanghai()) });
+            }
+            if notice.objections.iter().any(|o| o.by == actor.user_id) {
+                return Err(Error::AlreadyObjected);
+            }
+            comment = Some(format!("异议：{reason}"));
+            let notice = next.notice.as_mut().expect("checked above");
+            notice.objections.push(Objection {
+                seq: u32::try_from(notice.objections.len()).unwrap_or(u32::MAX).saturating_add(1),
+                by: actor.user_id.clone(),
+                role: actor.role,
+                reason,
+                at: ctx.now,
+                resolution: None,
+            });
+        }
+        Command::ResolveObjections { outcome, reason } => {
+            if app.state != State::InPublicNotice || !app.notice.as_ref().is_some_and(PublicNotice::on_hold) {
+                return Err(wrong_state());
+            }
+            let notice = next.notice.as_mut().expect("checked above");
+            let mut resolved = 0;
+            for o in notice.objections.iter_mut().filter(|o| o.resolution.is_none()) {
+                o.resolution = Some(ObjectionResolution {
+                    outcome,
+                    reason: reason.clone(),
+                    by: actor.user_id.clone(),
+                    at: ctx.now,
+                });
+                resolved += 1;
+            }
+            let ended = ctx.now >= notice.ends_at;
+            match outcome {
+                ObjectionOutcome::Dismissed => {
+                    comment = Some(format!("异议不成立（{resolved} 件）：{reason}"));
+                    // The window is not restarted; if it has ended, payable now.
+                    if ended {
+                        next.state = State::Approved;
+                    }
+                }
+                ObjectionOutcome::ReturnedToReview => {
+                    comment = Some(format!("异议成立（{resolved} 件），退回区级审核：{reason}"));
+                    // Back to 审核 at the area the subdistrict approved; the
+                    // district decides again (approve, return or reject).
+                    if next.approvals.last().is_some_and(|a| a.tier == Tier::District) {
+                        next.approvals.pop();
+                    }
+                    next.approved_area = next.approvals.last().map(|a| a.area);
+                    next.approved_amount = None;
+                    next.state = State::PendingDistrict;
+                }
+            }
+        }
+        Command::CloseNotice => {
+            let Some(notice) = app.notice.as_ref().filter(|_| app.state == State::InPublicNotice) else {
+                return Err(wrong_state());
+            };
+            if ctx.now < notice.ends_at || notice.on_hold() {
+                return Err(wrong_state());
+            }
+            comment = Some("公示期满，无异议".into());
+            next.state = State::Approved;
         }
         Command::Urge => {
             app.may_urge(ctx.policy, ctx.now)?;
@@ -1009,6 +1105,7 @@ mod tests {
                             | State::PendingCommunity
                             | State::PendingSubdistrict
                             | State::PendingDistrict
+                            | State::InPublicNotice
                             | State::Returned,
                         "request_bank_account_change"
                     )
@@ -1037,21 +1134,31 @@ mod tests {
                 (company(), Command::RequestPayeeChange { account: company_record().profile.bank_account }),
                 (reviewer(Tier::District), Command::RevealPayee),
                 (reviewer(Tier::District), Command::VerifyPayee { confirm_holder_name: true }),
+                // With no notice published, nothing of 公示 applies
+                // (`public_notice` below has the arrows that do).
+                (company(), Command::Object { reason: text("x") }),
+                (
+                    reviewer(Tier::District),
+                    Command::ResolveObjections { outcome: ObjectionOutcome::Dismissed, reason: text("x") },
+                ),
+                (staff(crate::identity::Role::City, "440300"), Command::CloseNotice),
             ];
             for (actor, cmd) in cmds {
                 let action = cmd.action();
                 let result = apply(&app, &actor, cmd, &ctx);
                 assert_eq!(result.is_ok(), allowed(s, action), "{s} {action}: {result:?}");
                 if let Err(e) = result {
+                    let no_notice = action == "object" && matches!(e, Error::NotFound("public notice"));
                     assert!(
-                        matches!(e, Error::WrongState { .. } | Error::PaymentInProgress | Error::RevealRequired),
+                        no_notice
+                            || matches!(e, Error::WrongState { .. } | Error::PaymentInProgress | Error::RevealRequired),
                         "{s} {action}: {e:?}"
                     );
                 }
                 checked += 1;
             }
         }
-        assert_eq!(checked, 12 * 15);
+        assert_eq!(checked, State::ALL.len() * 18);
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -1169,6 +1276,162 @@ mod tests {
                 matches!(apply(&b, &company(), Command::Urge, &ctx_at(&p, later)), Err(Error::WrongState { .. })),
                 "{state:?}"
             );
+        }
+    }
+
+    mod public_notice {
+        use super::*;
+        use crate::application::ObjectionOutcome as O;
+
+        fn notice_policy() -> Policy {
+            Policy { public_notice_days: 5, ..policy() }
+        }
+
+        fn t(s: &str) -> DateTime<Utc> {
+            DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+        }
+
+        /// Approved by the district on Tuesday 10 March 2020, 15:00.
+        fn in_notice(p: &Policy) -> Application {
+            let mut app = at_state(draft("1000.00"), State::PendingSubdistrict);
+            for tier in [Tier::Subdistrict, Tier::District] {
+                let lowered = Command::Approve {
+                    tier,
+                    area: Some(area(if tier == Tier::Subdistrict { "900.00" } else { "800.00" })),
+                    reason: Some(text("部分为商业面积")),
+                    payee: None,
+                };
+                app = apply(&app, &reviewer(tier), lowered, &ctx_at(p, t("2020-03-10T15:00:00+08:00"))).unwrap().next;
+            }
+            app
+        }
+
+        fn object(app: &Application, actor: &Actor, at: &str) -> Result<Transition, Error> {
+            apply(
+                app,
+                actor,
+                Command::Object { reason: text("该小区实际未提供服务") },
+                &ctx_at(&notice_policy(), t(at)),
+            )
+        }
+
+        fn resolve(app: &Application, outcome: O, at: &str) -> Result<Transition, Error> {
+            let cmd = Command::ResolveObjections { outcome, reason: text("已核实") };
+            apply(app, &reviewer(Tier::District), cmd, &ctx_at(&notice_policy(), t(at)))
+        }
+
+        fn close(app: &Application, at: &str) -> Result<Transition, Error> {
+            apply(app, &staff(Role::City, "440300"), Command::CloseNotice, &ctx_at(&notice_policy(), t(at)))
+        }
+
+        use crate::identity::Role;
+
+        #[test]
+        fn with_a_notice_period_the_district_approval_is_published_first_with_its_amount_fixed() {
+            let p = notice_policy();
+            let app = in_notice(&p);
+            assert_eq!(app.state, State::InPublicNotice);
+            assert_eq!(app.approved_amount, Some(p.amount(area("800.00"))));
+            let n = app.notice.as_ref().unwrap();
+            assert_eq!((n.starts_at, n.ends_at), (t("2020-03-10T15:00:00+08:00"), t("2020-03-15T00:00:00+08:00")));
+            // Without one (Shenzhen's own policy), payable at once.
+            let mut app = at_state(draft("1000.00"), State::PendingDistrict);
+            app = apply(
+                &app,
+                &reviewer(Tier::District),
+                approve(Tier::District),
+                &ctx_at(&policy(), in_window(&policy())),
+            )
+            .unwrap()
+            .next;
+            assert_eq!((app.state, app.notice.is_none()), (State::Approved, true));
+        }
+
+        #[test]
+        fn anyone_signed_in_objects_once_inside_the_window_and_it_holds_the_application() {
+            let app = in_notice(&notice_policy());
+            let first = object(&app, &company(), "2020-03-12T09:00:00+08:00").unwrap();
+            assert_eq!(first.next.state, State::InPublicNotice);
+            assert!(first.next.notice.as_ref().unwrap().on_hold());
+            assert!(matches!(
+                object(&first.next, &company(), "2020-03-12T10:00:00+08:00"),
+                Err(Error::AlreadyObjected)
+            ));
+            // Another user, of any role, may object too.
+            let second = object(&first.next, &finance(), "2020-03-14T23:59:59+08:00").unwrap();
+            let objections = &second.next.notice.as_ref().unwrap().objections;
+            assert_eq!(objections.iter().map(|o| o.seq).collect::<Vec<_>>(), [1, 2]);
+            assert_eq!(objections[1].by, finance().user_id);
+            // At the window's end, and after it, no more.
+            for at in ["2020-03-15T00:00:00+08:00", "2020-03-20T00:00:00+08:00"] {
+                assert!(matches!(object(&app, &manager(), at), Err(Error::NoticeClosed { .. })), "{at}");
+            }
+            // Once it is payable the notice is closed; never published: not found.
+            let closed = close(&app, "2020-03-15T01:00:00+08:00").unwrap().next;
+            assert!(matches!(
+                object(&closed, &manager(), "2020-03-12T09:00:00+08:00"),
+                Err(Error::NoticeClosed { .. })
+            ));
+            let never = at_state(draft("1.00"), State::Approved);
+            assert!(matches!(object(&never, &manager(), "2020-03-12T09:00:00+08:00"), Err(Error::NotFound(_))));
+        }
+
+        #[test]
+        fn a_dismissed_objection_lets_the_notice_go_on_without_restarting_its_window() {
+            let app = in_notice(&notice_policy());
+            let held = object(&app, &company(), "2020-03-12T09:00:00+08:00").unwrap().next;
+            assert!(matches!(close(&held, "2020-03-15T01:00:00+08:00"), Err(Error::WrongState { .. })), "held");
+            let dismissed = resolve(&held, O::Dismissed, "2020-03-13T09:00:00+08:00").unwrap().next;
+            assert_eq!(dismissed.state, State::InPublicNotice);
+            assert_eq!(dismissed.notice.as_ref().unwrap().ends_at, t("2020-03-15T00:00:00+08:00"));
+            assert!(matches!(close(&dismissed, "2020-03-14T23:00:00+08:00"), Err(Error::WrongState { .. })));
+            let payable = close(&dismissed, "2020-03-15T01:00:00+08:00").unwrap().next;
+            assert_eq!(payable.state, State::Approved);
+            // Dismissed after the window ended: payable at once.
+            let late = resolve(&held, O::Dismissed, "2020-03-16T09:00:00+08:00").unwrap();
+            assert_eq!(late.next.state, State::Approved);
+            // Nothing waits: nothing to resolve.
+            assert!(matches!(resolve(&app, O::Dismissed, "2020-03-13T09:00:00+08:00"), Err(Error::WrongState { .. })));
+        }
+
+        #[test]
+        fn an_upheld_objection_returns_the_application_to_the_districts_review_at_the_subdistricts_area() {
+            let app = in_notice(&notice_policy());
+            let held = object(&app, &company(), "2020-03-12T09:00:00+08:00").unwrap().next;
+            let back = resolve(&held, O::ReturnedToReview, "2020-03-13T09:00:00+08:00").unwrap().next;
+            assert_eq!(back.state, State::PendingDistrict);
+            assert_eq!((back.approved_area, back.approved_amount), (Some(area("900.00")), None));
+            assert_eq!(back.approvals.last().map(|a| a.tier), Some(Tier::Subdistrict));
+            // The district decides again, as usual: a return goes to the company.
+            let cmd = Command::Return { tier: Tier::District, reason: text("补充材料") };
+            let returned =
+                apply(&back, &reviewer(Tier::District), cmd, &ctx_at(&notice_policy(), t("2020-03-13T10:00:00+08:00")));
+            assert_eq!(returned.unwrap().next.state, State::Returned);
+        }
+
+        #[test]
+        fn only_a_district_reviewer_resolves_and_only_the_system_closes() {
+            let app = in_notice(&notice_policy());
+            let held = object(&app, &company(), "2020-03-12T09:00:00+08:00").unwrap().next;
+            let cmd = || Command::ResolveObjections { outcome: O::Dismissed, reason: text("x") };
+            let at = ctx_at_owned(t("2020-03-13T09:00:00+08:00"));
+            for actor in [company(), manager(), finance(), reviewer(Tier::Subdistrict), staff(Role::City, "440300")] {
+                assert!(
+                    matches!(apply(&held, &actor, cmd(), &ctx_at(&at.0, at.1)), Err(Error::NotFound(_))),
+                    "{actor:?}"
+                );
+            }
+            for actor in [company(), reviewer(Tier::District), finance()] {
+                let ctx = ctx_at(&at.0, t("2020-03-16T09:00:00+08:00"));
+                assert!(
+                    matches!(apply(&app, &actor, Command::CloseNotice, &ctx), Err(Error::NotFound(_))),
+                    "{actor:?}"
+                );
+            }
+        }
+
+        fn ctx_at_owned(now: DateTime<Utc>) -> (Policy, DateTime<Utc>) {
+            (notice_policy(), now)
         }
     }
 }

@@ -62,6 +62,71 @@ pub struct ApplicationView {
     /// A recovery (追回) of an overpayment, once opened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryView>,
+    /// Its public notice (公示) and the objections to it, once published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<NoticeView>,
+}
+
+/// A public notice as shown on the application.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoticeView {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// An objection waits for the district's resolution.
+    pub on_hold: bool,
+    pub objections: Vec<ObjectionView>,
+}
+
+/// An objection as shown. Who made it is shown to staff only
+/// ([`NoticeView::with_objectors`]); never to the company.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectionView {
+    pub seq: u32,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objector: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objector_role: Option<crate::identity::Role>,
+    pub resolution: Option<crate::application::ObjectionOutcome>,
+    pub resolution_reason: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl NoticeView {
+    /// Without the objectors' identities: what everyone but staff sees.
+    pub fn of(n: &crate::application::PublicNotice) -> NoticeView {
+        NoticeView {
+            starts_at: n.starts_at,
+            ends_at: n.ends_at,
+            on_hold: n.on_hold(),
+            objections: n
+                .objections
+                .iter()
+                .map(|o| ObjectionView {
+                    seq: o.seq,
+                    reason: o.reason.to_string(),
+                    at: o.at,
+                    objector: None,
+                    objector_role: None,
+                    resolution: o.resolution.as_ref().map(|r| r.outcome),
+                    resolution_reason: o.resolution.as_ref().map(|r| r.reason.to_string()),
+                    resolved_at: o.resolution.as_ref().map(|r| r.at),
+                })
+                .collect(),
+        }
+    }
+
+    /// With the objectors' identities, for the staff who resolve them.
+    pub fn with_objectors(mut self, n: &crate::application::PublicNotice) -> NoticeView {
+        for (v, o) in self.objections.iter_mut().zip(&n.objections) {
+            v.objector = Some(o.by.clone());
+            v.objector_role = Some(o.role);
+        }
+        self
+    }
 }
 
 /// A recovery as shown: amounts in yuan, where it stands, each repayment.
@@ -176,6 +241,7 @@ impl ApplicationView {
             urged_at: a.urged_at.filter(|t| *t >= a.state_since),
             may_urge: a.may_urge(due.policy, due.now).is_ok(),
             recovery: a.recovery.as_ref().map(RecoveryView::of),
+            notice: a.notice.as_ref().map(NoticeView::of),
         }
     }
 }

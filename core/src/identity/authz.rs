@@ -25,6 +25,12 @@ pub enum Issuer {
     Finance,
     /// A district reviewer (payee verification).
     DistrictReviewer,
+    /// Anyone signed in, whatever their role (an objection to a public
+    /// notice, 异议).
+    Anyone,
+    /// The system's own scheduled jobs, which act as the city (closing a
+    /// public notice whose window ended).
+    System,
 }
 
 /// Whether `role` may ever issue a command of `issuer`'s kind: the one role
@@ -38,6 +44,8 @@ pub fn may_issue(role: Role, issuer: Issuer) -> bool {
         Issuer::Reviewer(tier) => role.tier() == Some(tier),
         Issuer::Finance => role == Role::Finance,
         Issuer::DistrictReviewer => role == Role::District,
+        Issuer::Anyone => true,
+        Issuer::System => role == Role::City,
     }
 }
 

@@ -80,9 +80,11 @@ pub enum Counter {
     RecoveredFen,
     Recovering,
     Recovered,
+    /// Approved by the district, in the public notice window (公示).
+    InPublicNotice,
 }
 
-pub const COUNTERS: usize = 26;
+pub const COUNTERS: usize = 27;
 
 impl Counter {
     pub const ALL: [Counter; COUNTERS] = [
@@ -112,6 +114,7 @@ impl Counter {
         Counter::RecoveredFen,
         Counter::Recovering,
         Counter::Recovered,
+        Counter::InPublicNotice,
     ];
 
     /// The stored and serialized name; areas are in 0.01 m², amounts in fen.
@@ -143,6 +146,7 @@ impl Counter {
             Counter::RecoveredFen => "recoveredFen",
             Counter::Recovering => "recovering",
             Counter::Recovered => "recovered",
+            Counter::InPublicNotice => "inPublicNotice",
         }
     }
 
@@ -158,6 +162,7 @@ impl Counter {
             State::PendingCommunity => Counter::PendingCommunity,
             State::PendingSubdistrict => Counter::PendingSubdistrict,
             State::PendingDistrict => Counter::PendingDistrict,
+            State::InPublicNotice => Counter::InPublicNotice,
             State::Returned => Counter::Returned,
             State::Rejected => Counter::Rejected,
             State::Withdrawn => Counter::Withdrawn,
@@ -411,8 +416,11 @@ impl Contribution {
                 }
             }
         }
-        let approved =
-            matches!(app.state, State::Approved | State::InPaymentBatch | State::Paid | State::PaymentFailed);
+        // In 公示 the amount is decided: the forecast counts it as approved.
+        let approved = matches!(
+            app.state,
+            State::InPublicNotice | State::Approved | State::InPaymentBatch | State::Paid | State::PaymentFailed
+        );
         if let (true, Some(area), Some(amount)) = (approved, app.approved_area, app.approved_amount) {
             totals.add(Counter::ApprovedArea, area.hundredths());
             totals.add(Counter::ApprovedAmount, amount.fen());

@@ -52,6 +52,7 @@ impl TotalsView {
             C::PendingCommunity,
             C::PendingSubdistrict,
             C::PendingDistrict,
+            C::InPublicNotice,
             C::Returned,
             C::Rejected,
             C::Withdrawn,

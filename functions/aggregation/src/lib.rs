@@ -53,6 +53,8 @@ pub struct App {
     pub tree: Arc<JurisdictionTree>,
     /// The reviewers' daily digest, sent by the nightly job.
     pub notices: subsidy_core::notify::service::Notices,
+    /// 公示: the nightly job closes the windows that have ended.
+    pub public_notices: subsidy_core::application::notice::PublicNotices,
 }
 
 impl App {
@@ -64,6 +66,7 @@ impl App {
             reports: ports.exports.clone(),
             tree: ports.tree.clone(),
             notices: ports.notices(),
+            public_notices: ports.public_notices(),
         }
     }
 
@@ -253,11 +256,15 @@ pub struct Nightly {
     pub anchor: subsidy_core::audit::jobs::Anchored,
     /// The reviewers' daily digest.
     pub digest: subsidy_core::notify::service::DigestReport,
+    /// The public notices (公示) whose window ended: made payable, or left
+    /// held by an objection.
+    pub notices_closed: subsidy_core::application::notice::NoticeCloseReport,
 }
 
 /// Recounts, repairs, and writes the day's reports for the city, every
-/// district-level unit and every subdistrict; anchors the audit chains;
-/// sends the reviewers' daily digest.
+/// district-level unit and every subdistrict; closes the public notices
+/// (公示) whose window ended; anchors the audit chains; sends the
+/// reviewers' daily digest.
 pub async fn nightly(app: &App) -> Result<Nightly, Error> {
     let reconcile = app.stats.reconcile().await?;
     for d in &reconcile.drift {
@@ -282,13 +289,17 @@ pub async fn nightly(app: &App) -> Result<Nightly, Error> {
             written += 1;
         }
     }
+    // After the reports (the day's figures as they stood at midnight), and
+    // before the anchor, which then holds the closings' entries. A notice
+    // closed by a run that fails later stays closed; the retry closes the rest.
+    let notices_closed = app.public_notices.close_due().await?;
     // Last, so that a failure here leaves the counts and reports done; the
     // next run anchors everything since the last anchor.
     let anchor = app.audit.anchor_audit().await?;
     // The day's digest, after the anchor: a failure fails the run, which is
     // retried whole, and a digest already sent today is not sent again.
     let digest = app.notices.daily_digest().await?;
-    Ok(Nightly { reconcile, reports_written: written, date, anchor, digest })
+    Ok(Nightly { reconcile, reports_written: written, date, anchor, digest, notices_closed })
 }
 
 /// An operator's job, run by invoking the function directly with

@@ -12,7 +12,7 @@ use subsidy_core::stats::views::UnitStats;
 use subsidy_core::stats::{Counter, Totals};
 
 /// Column headers, in order.
-pub const HEADERS: [&str; 24] = [
+pub const HEADERS: [&str; 25] = [
     "单位代码",
     "单位名称",
     "企业数",
@@ -35,6 +35,7 @@ pub const HEADERS: [&str; 24] = [
     "已支付金额(元)",
     "已追回金额(元)",
     "净支付金额(元)",
+    "公示中",
     "逾期件数",
     "统计时间",
 ];
@@ -42,7 +43,7 @@ pub const HEADERS: [&str; 24] = [
 /// The counters behind columns 2..19: the first 17 of every counter, in
 /// their own order; areas and amounts are hundredths. (The claimed amounts
 /// per state in review are the budget forecast's, not the report's; paid,
-/// recovered and net follow, from [`money_columns`].)
+/// recovered and net follow, from [`money_columns`], then 公示中.)
 const COLUMNS: &[Counter] = Counter::ALL.split_at(17).0;
 
 fn decimal(c: Counter) -> bool {
@@ -105,6 +106,7 @@ pub fn csv(view: &StatsView) -> Result<Vec<u8>, String> {
         for v in money_columns(&r.totals) {
             record.push(format_hundredths(v));
         }
+        record.push(r.totals.get(Counter::InPublicNotice).to_string());
         record.push(r.overdue.to_string());
         record.push(when(r.as_of));
         w.write_record(&record).map_err(|e| e.to_string())?;
@@ -140,8 +142,9 @@ pub fn xlsx(view: &StatsView) -> Result<Vec<u8>, String> {
         for (j, v) in money_columns(&r.totals).into_iter().enumerate() {
             sheet.write_number_with_format(row, 19 + j as u16, v as f64 / 100.0, &money).map_err(|e| e.to_string())?;
         }
-        sheet.write_number(row, 22, r.overdue as f64).map_err(|e| e.to_string())?;
-        sheet.write_string(row, 23, when(r.as_of)).map_err(|e| e.to_string())?;
+        sheet.write_number(row, 22, r.totals.get(Counter::InPublicNotice) as f64).map_err(|e| e.to_string())?;
+        sheet.write_number(row, 23, r.overdue as f64).map_err(|e| e.to_string())?;
+        sheet.write_string(row, 24, when(r.as_of)).map_err(|e| e.to_string())?;
     }
     sheet.set_column_width(1, 28).map_err(|e| e.to_string())?;
     book.save_to_buffer().map_err(|e| e.to_string())
@@ -174,6 +177,7 @@ mod tests {
         t.add(Counter::PendingCommunity, pending);
         t.add(Counter::PaidFen, 500);
         t.add(Counter::RecoveredFen, 150);
+        t.add(Counter::InPublicNotice, 2);
         // Waiting since a Monday long past: all of them overdue.
         t.add_waiting(
             Wait { counter: Counter::PendingCommunity, since: chrono::NaiveDate::from_ymd_opt(2020, 3, 2).unwrap() },
@@ -212,12 +216,13 @@ mod tests {
         assert_eq!(&records[0][1], "葵涌街道");
         assert_eq!(&records[2][1], "合计（大鹏新区）");
         let cents = |s: &str| s.replace('.', "").parse::<i64>().unwrap();
-        let columns = records[0].iter().zip(records[1].iter()).zip(records[2].iter()).skip(2).take(21);
+        let columns = records[0].iter().zip(records[1].iter()).zip(records[2].iter()).skip(2).take(21 + 1);
         for (i, ((a, b), total)) in columns.enumerate() {
             assert_eq!(cents(a) + cents(b), cents(total), "column {}", i + 2);
         }
         assert_eq!(&records[2][6], "223012345.68");
-        assert_eq!((&records[0][22], &records[2][22]), ("3", "4"), "the overdue column");
+        assert_eq!((&records[0][22], &records[2][22]), ("2", "4"), "the 公示中 column");
+        assert_eq!((&records[0][23], &records[2][23]), ("3", "4"), "the overdue column");
         assert_eq!(
             (&records[0][19], &records[0][20], &records[0][21]),
             ("5.00", "1.50", "3.50"),
@@ -261,7 +266,7 @@ mod tests {
         assert_eq!(rows[3][1], "合计（大鹏新区）");
         let fen = |row: usize, col: usize| (range.get((row, col)).unwrap().as_f64().unwrap() * 100.0).round() as i64;
         assert_eq!(fen(3, 6), 22_301_234_568);
-        for col in 2..23 {
+        for col in 2..24 {
             assert_eq!(fen(1, col) + fen(2, col), fen(3, col), "column {col}");
         }
     }

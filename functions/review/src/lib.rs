@@ -34,6 +34,7 @@ subsidy_api::routes! { App;
     POST "/api/v1/review/{tier}/applications/{id}/reveal-bank-account" => reveal_bank_account,
     POST "/api/v1/review/{tier}/applications/{id}/verify-bank-account" => verify_bank_account,
     POST "/api/v1/review/{tier}/applications/{id}/open-recovery" => open_recovery,
+    POST "/api/v1/review/{tier}/applications/{id}/resolve-objections" => resolve_objections,
 }
 
 /// What the review function serves: the review capability, and the gate
@@ -41,11 +42,13 @@ subsidy_api::routes! { App;
 pub struct App {
     pub gate: Gate,
     pub review: Review,
+    /// 公示: the district resolves objections.
+    pub notices: subsidy_core::application::notice::PublicNotices,
 }
 
 impl App {
     pub fn new(ports: &Ports) -> App {
-        App { gate: Gate::new(ports), review: ports.review() }
+        App { gate: Gate::new(ports), review: ports.review(), notices: ports.public_notices() }
     }
 }
 
@@ -131,6 +134,22 @@ async fn open_recovery(
         return Err(ApiError::NoRoute);
     }
     Ok(Json(s.review.open_recovery(&actor, &id, &input).await?))
+}
+
+/// `POST /review/district/applications/{id}/resolve-objections`: the
+/// district dismisses the objections to a public notice, or returns the
+/// application to its 审核.
+async fn resolve_objections(
+    State(s): State<AppState>,
+    axum::Extension(served): axum::Extension<Served>,
+    Identity(actor): Identity,
+    Path((tier, id)): Path<(String, String)>,
+    Body(input): Body<subsidy_core::application::notice::ResolveObjectionsInput>,
+) -> ApiResult<Json<ApplicationDetail>> {
+    if served.check(&tier)? != Tier::District {
+        return Err(ApiError::NoRoute);
+    }
+    Ok(Json(s.notices.resolve(&actor, &id, &input).await?))
 }
 
 async fn return_for_correction(

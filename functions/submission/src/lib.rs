@@ -18,6 +18,7 @@ use subsidy_api::lambda::Consumers;
 use subsidy_api::{ApiResult, Body, Gate, Gated, Identity, PageParams, Query};
 use subsidy_core::Error;
 use subsidy_core::application::inputs::{ActionInput, UrgeInput};
+use subsidy_core::application::notice::{ObjectionInput, ObjectionReceipt, PublicNoticeList};
 use subsidy_core::application::review::Review;
 use subsidy_core::application::service::Applications;
 use subsidy_core::application::state::State as AppStateKind;
@@ -68,6 +69,8 @@ subsidy_api::routes! { App;
     GET "/api/v1/manager/inbox" => manager_inbox,
     GET "/api/v1/notifications" => list_notifications,
     POST "/api/v1/notifications/{id}/read" => read_notification,
+    GET "/api/v1/public/notices" => public_notices,
+    POST "/api/v1/public/notices/{id}/objections" => object,
     GET "/api/v1/admin/staff" => list_staff,
     GET "/api/v1/admin/staff/{sub}" => get_staff,
     PUT "/api/v1/admin/staff/{sub}" => put_staff,
@@ -141,6 +144,8 @@ pub struct App {
     pub documents: Documents,
     pub review: Review,
     pub notices: Notices,
+    /// 公示: the public list and objections.
+    pub public_notices: subsidy_core::application::notice::PublicNotices,
 }
 
 impl App {
@@ -154,6 +159,7 @@ impl App {
             documents: ports.documents(),
             review: ports.review(),
             notices: ports.notices(),
+            public_notices: ports.public_notices(),
         }
     }
 
@@ -248,6 +254,43 @@ struct ListParams {
     limit: Option<String>,
     #[serde(default)]
     cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NoticeParams {
+    #[serde(default)]
+    district: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// How long a public notice may be cached (by browsers and any CDN in
+/// front): objections and closings show within this.
+pub const NOTICE_CACHE_CONTROL: &str = "public, max-age=60";
+
+/// `GET /public/notices?district=`: a district's 公示, with no sign-in
+/// (the one route without a token), cacheable, and nothing personal.
+async fn public_notices(
+    State(s): State<AppState>,
+    Query(q): Query<NoticeParams>,
+) -> ApiResult<([(axum::http::HeaderName, &'static str); 1], Json<PublicNoticeList>)> {
+    let page = PageParams { limit: q.limit, cursor: q.cursor }.page()?;
+    let list = s.public_notices.list(q.district.as_deref().filter(|d| !d.is_empty()), &page).await?;
+    Ok(([(axum::http::header::CACHE_CONTROL, NOTICE_CACHE_CONTROL)], Json(list)))
+}
+
+/// `POST /public/notices/{id}/objections`: an objection (异议) by anyone
+/// signed in.
+async fn object(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+    Body(input): Body<ObjectionInput>,
+) -> ApiResult<(StatusCode, Json<ObjectionReceipt>)> {
+    Ok((StatusCode::CREATED, Json(s.public_notices.object(&actor, &id, &input).await?)))
 }
 
 async fn list_applications(

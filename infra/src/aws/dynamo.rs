@@ -166,6 +166,8 @@ fn inbox_key(app: &Application) -> Option<String> {
         State::PendingCommunity => &app.jurisdiction.community,
         State::PendingSubdistrict => &app.jurisdiction.subdistrict,
         State::PendingDistrict => &app.jurisdiction.district,
+        // The district's public notice (公示) is read from here.
+        State::InPublicNotice => &app.jurisdiction.district,
         _ => return None,
     };
     Some(format!("{}#{unit}", app.state.as_str()))
