@@ -1054,3 +1054,53 @@ async fn a_recovery_is_opened_confirmed_by_a_second_person_and_repaid_in_parts()
     }
     assert_eq!(actions.iter().filter(|a| **a == "record_repayment").count(), 2);
 }
+
+/// A recovery's evidence (追回依据): a district reviewer attaches it to a
+/// paid application of their jurisdiction; the company sees it and cannot
+/// remove it; nobody else may attach it, nor attach it to an unpaid one.
+#[tokio::test]
+async fn a_district_reviewer_attaches_a_recoverys_evidence_to_a_paid_application_only() {
+    let app = TestApp::spawn().await;
+    let ids = approved_applications(&app, 2).await;
+    let (batch, ls) = released_batch(&app).await;
+    let finance = app.login("finance-futian").await;
+    let line = ls.iter().find(|l| l["applicationId"] == ids[0].as_str()).unwrap();
+    let file =
+        result_file(&batch, &[(line["id"].as_str().unwrap(), "成功", "")], line["amount"]["yuan"].as_str().unwrap());
+    import(&app, &finance, &batch, &file).await.ok();
+    app.drain().await;
+    let district = app.login("district-futian").await;
+    assert_eq!(district.application(&ids[0]).await["state"], "paid");
+
+    let ticket = |kind: &str| json!({"kind": kind, "fileName": "核查报告.pdf", "contentType": "application/pdf", "size": PDF.len()});
+    let docs = |id: &str| format!("/api/v1/applications/{id}/documents");
+    // Refused: another role, another kind, an unpaid application.
+    let company = app.login("company-a").await;
+    company.post(&docs(&ids[0]), ticket("recovery_evidence")).await.expect(404, "not_found");
+    app.login("community-nanyuan")
+        .await
+        .post(&docs(&ids[0]), ticket("recovery_evidence"))
+        .await
+        .expect(404, "not_found");
+    finance.post(&docs(&ids[0]), ticket("recovery_evidence")).await.expect(404, "not_found");
+    district.post(&docs(&ids[0]), ticket("service_contract")).await.expect(404, "not_found");
+    district.post(&docs(&ids[1]), ticket("recovery_evidence")).await.expect(409, "wrong_state");
+    let before = company.application(&ids[0]).await["documents"].as_array().unwrap().len();
+
+    let uploaded = district.upload(&ids[0], "recovery_evidence", "application/pdf", PDF).await;
+    assert!(uploaded.status.is_success(), "{}", uploaded.body);
+    app.drain().await;
+    let seen = company.application(&ids[0]).await;
+    let docs_now = seen["documents"].as_array().unwrap();
+    assert_eq!(docs_now.len(), before + 1);
+    let evidence = docs_now.iter().find(|d| d["kind"] == "recovery_evidence").expect("the company sees it");
+    assert_eq!(evidence["status"], "verified");
+    let evidence_id = evidence["id"].as_str().unwrap();
+    // The company may not remove it.
+    company.delete(&format!("{}/{evidence_id}", docs(&ids[0]))).await.expect(404, "not_found");
+    let trail = district.get(&format!("/api/v1/applications/{}/timeline", ids[0])).await.ok();
+    assert!(
+        trail.as_array().unwrap().iter().any(|e| e["action"] == "upload_document" && e["role"] == "district"),
+        "the upload is on the trail: {trail}"
+    );
+}

@@ -323,3 +323,53 @@ async fn bad_objections_and_resolutions_get_a_clear_4xx_and_change_nothing() {
     assert_eq!(a["notice"]["objections"].as_array().unwrap().len(), 1);
     assert_eq!(a["state"], "in_public_notice");
 }
+
+/// An objector's evidence (异议材料): attached by the objector, inside the
+/// window, after objecting; shown to the district, never to the company,
+/// whose quota it does not touch.
+#[tokio::test]
+async fn an_objectors_evidence_is_for_the_district_and_never_reaches_the_company() {
+    let app = spawn().await;
+    let approved_at = app.clock.now();
+    let id = approved_applications(&app, 1).await.remove(0);
+    let other = app.login("company-b").await;
+    let company = app.login("company-a").await;
+    let docs = format!("/api/v1/applications/{id}/documents");
+    let ticket =
+        json!({"kind": "objection_evidence", "fileName": "现场照片.png", "contentType": "image/png", "size": 8});
+    // Not before objecting; not by the company for its own kinds after approval.
+    other.post(&docs, ticket.clone()).await.expect(404, "not_found");
+    object(&other, &id, "现场无物业服务").await.expect(201, "");
+    let before = company.application(&id).await["documents"].as_array().unwrap().len();
+    let uploaded = other.upload(&id, "objection_evidence", "application/pdf", PDF).await;
+    assert!(uploaded.status.is_success(), "{}", uploaded.body);
+    app.drain().await;
+
+    let district = app.login("district-futian").await;
+    let seen = district.application(&id).await;
+    let evidence: Vec<&Value> =
+        seen["documents"].as_array().unwrap().iter().filter(|d| d["kind"] == "objection_evidence").collect();
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0]["status"], "verified");
+    let evidence_id = evidence[0]["id"].as_str().unwrap().to_string();
+    district.get(&format!("{docs}/{evidence_id}")).await.ok();
+
+    // The company: not in its detail, not on its timeline, not downloadable.
+    let own = company.application(&id).await;
+    assert_eq!(own["documents"].as_array().unwrap().len(), before);
+    assert!(!own.to_string().contains(&evidence_id));
+    let trail = company.get(&format!("/api/v1/applications/{id}/timeline")).await.ok();
+    assert!(!trail.to_string().contains(&evidence_id), "{trail}");
+    company.get(&format!("{docs}/{evidence_id}")).await.expect(404, "not_found");
+    company.delete(&format!("{docs}/{evidence_id}")).await.expect(404, "not_found");
+
+    // At most five per objector; none after the window.
+    for _ in 0..4 {
+        other.post(&docs, ticket.clone()).await.ok();
+    }
+    other.post(&docs, ticket.clone()).await.expect(422, "invalid_field");
+    app.clock.set(china_midnight_after(approved_at, 5));
+    let late = app.login("community-nanyuan").await;
+    late.post(&docs, ticket.clone()).await.expect(404, "not_found");
+    district.post(&docs, ticket).await.expect(404, "not_found");
+}

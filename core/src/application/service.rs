@@ -196,6 +196,8 @@ impl Applications {
             .await?
             .iter()
             .filter(|d| d.is_current())
+            // An objector's evidence is for staff: it could name them.
+            .filter(|d| d.kind.shown_to_company() || sees_objectors(actor))
             .map(DocumentView::of)
             .collect();
         let prechecks = if actor.role.tier().is_some() || actor.role == Role::City {
@@ -247,7 +249,9 @@ impl Applications {
         self.visible_application(actor, id).await?;
         let mut entries = self.applications.audit_trail(id).await?;
         for doc in self.documents.documents_of(id).await? {
-            entries.extend(self.applications.audit_trail(&doc.audit_subject()).await?);
+            if doc.kind.shown_to_company() || sees_objectors(actor) {
+                entries.extend(self.applications.audit_trail(&doc.audit_subject()).await?);
+            }
         }
         entries.sort_by_key(|e| e.at);
         // The objector's identity is kept on the trail, and not shown to

@@ -26,16 +26,49 @@ pub enum DocumentKind {
     AreaProof,
     /// 其他材料
     Other,
+    /// 追回依据: what a district reviewer attaches to a recovery (追回).
+    RecoveryEvidence,
+    /// 异议材料: what an objector attaches to their objection (异议) to a
+    /// public notice. Shown to staff only, never to the company.
+    ObjectionEvidence,
+}
+
+/// Who may attach a kind of document, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uploader {
+    /// The company, to its draft or returned application.
+    Company,
+    /// A district reviewer, to a paid application (a recovery's evidence).
+    DistrictReviewer,
+    /// Whoever objected to the application's public notice, inside its window.
+    Objector,
 }
 
 impl DocumentKind {
-    /// The API name: "service_contract", "area_proof", "other".
+    /// The API name: "service_contract", "area_proof", "other",
+    /// "recovery_evidence", "objection_evidence".
     pub fn as_str(self) -> &'static str {
         match self {
             DocumentKind::ServiceContract => "service_contract",
             DocumentKind::AreaProof => "area_proof",
             DocumentKind::Other => "other",
+            DocumentKind::RecoveryEvidence => "recovery_evidence",
+            DocumentKind::ObjectionEvidence => "objection_evidence",
         }
+    }
+
+    pub fn uploader(self) -> Uploader {
+        match self {
+            DocumentKind::ServiceContract | DocumentKind::AreaProof | DocumentKind::Other => Uploader::Company,
+            DocumentKind::RecoveryEvidence => Uploader::DistrictReviewer,
+            DocumentKind::ObjectionEvidence => Uploader::Objector,
+        }
+    }
+
+    /// Whether the company (and its project manager) may see documents of
+    /// this kind: all but an objector's, which could name them.
+    pub fn shown_to_company(self) -> bool {
+        self != DocumentKind::ObjectionEvidence
     }
 }
 
@@ -188,6 +221,10 @@ pub const UPLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 
 pub const DOWNLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 /// At most this many documents per application.
 pub const MAX_DOCUMENTS: usize = 20;
+/// At most this many documents of a recovery's evidence per application.
+pub const MAX_RECOVERY_DOCUMENTS: usize = 10;
+/// At most this many documents per objector and application.
+pub const MAX_OBJECTION_DOCUMENTS: usize = 5;
 
 /// Raw body of an upload request.
 #[derive(Debug, Clone, Deserialize)]

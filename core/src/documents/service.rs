@@ -9,8 +9,12 @@ use crate::application::Application;
 use crate::application::state::State;
 use crate::context::Context;
 use crate::documents::views::{DocumentView, UploadTicket};
-use crate::documents::{self, ContentType, Document, DocumentKind, DocumentStatus, SNIFF_LEN};
-use crate::documents::{DOWNLOAD_TTL, MAX_DOCUMENTS, UPLOAD_TTL, UploadInput};
+use crate::documents::{self, ContentType, Document, DocumentKind, DocumentStatus, SNIFF_LEN, Uploader};
+use crate::documents::{
+    DOWNLOAD_TTL, MAX_DOCUMENTS, MAX_OBJECTION_DOCUMENTS, MAX_RECOVERY_DOCUMENTS, UPLOAD_TTL, UploadInput,
+};
+
+const KINDS: &str = "must be service_contract, area_proof, other, recovery_evidence or objection_evidence";
 use crate::error::{Error, StoreError};
 use crate::identity::authz::require_role;
 use crate::identity::{Actor, Role};
@@ -37,11 +41,10 @@ impl Documents {
         application_id: &str,
         input: &UploadInput,
     ) -> Result<UploadTicket, Error> {
-        require_role(actor, Role::Company)?;
-        let app = self.visible_application(actor, application_id).await?;
-        let policy = self.cx.policy_by_id(&app.policy_id).await?;
         let kind: DocumentKind = serde_json::from_value(serde_json::Value::String(input.kind.clone()))
-            .map_err(|_| Error::invalid("kind", "must be service_contract, area_proof or other"))?;
+            .map_err(|_| Error::invalid("kind", KINDS))?;
+        let app = self.uploadable(actor, application_id, kind).await?;
+        let policy = self.cx.policy_by_id(&app.policy_id).await?;
         let file_name = crate::documents::file_name(&input.file_name)?;
         let content_type = ContentType::parse(&input.content_type).ok_or(Error::UnsupportedDocumentType)?;
         if input.size == 0 {
@@ -50,12 +53,22 @@ impl Documents {
         if input.size > policy.max_document_bytes {
             return Err(Error::DocumentTooLarge { max: policy.max_document_bytes });
         }
-        if !matches!(app.state, State::Draft | State::Returned) {
-            return Err(Error::WrongState { state: app.state.as_str(), action: "add documents to" });
-        }
+        // Each uploader has a quota of their own: an objector cannot fill
+        // the company's, nor the company an objector's.
         let existing = self.documents.documents_of(&app.id).await?;
-        if existing.iter().filter(|d| d.is_current()).count() >= MAX_DOCUMENTS {
-            return Err(Error::invalid("documents", format!("at most {MAX_DOCUMENTS} documents per application")));
+        let current = existing.iter().filter(|d| d.is_current());
+        let (held, max) = match kind.uploader() {
+            Uploader::Company => (current.filter(|d| d.kind.uploader() == Uploader::Company).count(), MAX_DOCUMENTS),
+            Uploader::DistrictReviewer => {
+                (current.filter(|d| d.kind == DocumentKind::RecoveryEvidence).count(), MAX_RECOVERY_DOCUMENTS)
+            }
+            Uploader::Objector => (
+                current.filter(|d| d.kind == DocumentKind::ObjectionEvidence && d.uploaded_by == actor.user_id).count(),
+                MAX_OBJECTION_DOCUMENTS,
+            ),
+        };
+        if held >= max {
+            return Err(Error::invalid("documents", format!("at most {max} documents of this kind")));
         }
         let doc = Document {
             id: ulid::Ulid::new().to_string(),
@@ -85,6 +98,47 @@ impl Documents {
         self.documents.create_document(&doc, &audit).await?;
         let upload = self.blobs.presign_put(&doc.storage_key(), content_type.as_str(), doc.size, UPLOAD_TTL).await?;
         Ok(UploadTicket { document: DocumentView::of(&doc), upload })
+    }
+
+    /// The application a document of `kind` may be attached to by `actor`
+    /// now: the company's to its own draft or returned application; a
+    /// district reviewer's recovery evidence to a paid one in their
+    /// jurisdiction; an objector's evidence to an application on public
+    /// notice they objected to, inside the window. Anyone else: 404.
+    async fn uploadable(&self, actor: &Actor, id: &str, kind: DocumentKind) -> Result<Application, Error> {
+        match kind.uploader() {
+            Uploader::Company => {
+                require_role(actor, Role::Company)?;
+                let app = self.visible_application(actor, id).await?;
+                if !matches!(app.state, State::Draft | State::Returned) {
+                    return Err(Error::WrongState { state: app.state.as_str(), action: "add documents to" });
+                }
+                Ok(app)
+            }
+            Uploader::DistrictReviewer => {
+                require_role(actor, Role::District)?;
+                let app = self.visible_application(actor, id).await?;
+                if app.state != State::Paid {
+                    return Err(Error::WrongState { state: app.state.as_str(), action: "add recovery evidence to" });
+                }
+                Ok(app)
+            }
+            Uploader::Objector => {
+                // The objector need not see the application: only their
+                // own objection to its notice lets them attach to it.
+                let app = self.applications.get_application(id).await?.ok_or(Error::NotFound("application"))?;
+                let notice = app.notice.as_ref().filter(|n| n.objections.iter().any(|o| o.by == actor.user_id));
+                let Some(notice) = notice.filter(|_| actor.role != Role::Admin) else {
+                    return Err(Error::NotFound("application"));
+                };
+                if app.state != crate::application::State::InPublicNotice || self.cx.now() >= notice.ends_at {
+                    return Err(Error::NoticeClosed {
+                        ends_at: notice.ends_at.with_timezone(&crate::policy::shanghai()),
+                    });
+                }
+                Ok(app)
+            }
+        }
     }
 
     /// Verifies bytes that arrived at `key`: the size must be the declared
@@ -156,7 +210,7 @@ impl Documents {
         }
         self.visible_application(actor, application_id).await?;
         let doc = self.documents.get_document(application_id, document_id).await?.ok_or(Error::NotFound("document"))?;
-        if doc.status != DocumentStatus::Verified {
+        if doc.status != DocumentStatus::Verified || (actor.role == Role::Company && !doc.kind.shown_to_company()) {
             return Err(Error::NotFound("document"));
         }
         // Exactly the bytes the check read (a document checked before
@@ -172,6 +226,9 @@ impl Documents {
             .get_document(application_id, document_id)
             .await?
             .filter(Document::is_current)
+            // The company removes its own kinds only: never a recovery's
+            // or an objector's evidence.
+            .filter(|d| d.kind.uploader() == Uploader::Company)
             .ok_or(Error::NotFound("document"))?;
         if !matches!(app.state, State::Draft | State::Returned) {
             return Err(Error::WrongState { state: app.state.as_str(), action: "remove documents from" });
