@@ -962,6 +962,16 @@ async fn a_recovery_is_opened_confirmed_by_a_second_person_and_repaid_in_parts()
         .await
         .expect(409, "wrong_state");
     let v = opened["version"].as_u64().unwrap();
+    // The district's finance is told, to find it; another district's is not.
+    app.drain().await;
+    let told = finance.get("/api/v1/notifications").await.ok();
+    let notice = told["items"].as_array().unwrap().iter().find(|n| n["kind"] == "recovery_opened").expect("told");
+    assert_eq!(
+        (notice["applicationId"].as_str(), notice["params"]["amount"].as_str()),
+        (Some(ids[0].as_str()), Some("300.00"))
+    );
+    let elsewhere = app.login("finance-dapeng").await.get("/api/v1/notifications").await.ok();
+    assert!(!elsewhere.to_string().contains("recovery_opened"), "{elsewhere}");
 
     // Repayments wait for the confirmation; the opener may not confirm (a
     // district reviewer is not finance at all); another district's finance

@@ -72,10 +72,14 @@ pub enum NoticeKind {
     /// payments failed (`batch`, `failed` of them, `amount` in all); the
     /// companies are told, and the lines wait to be paid again.
     ResultsFailed,
+    /// The district's finance: a recovery (追回) was opened on a paid
+    /// application and waits for a finance officer to confirm it
+    /// (`amount`, `company`).
+    RecoveryOpened,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 14] = [
+    pub const ALL: [NoticeKind; 15] = [
         NoticeKind::AreaAwaitingConfirmation,
         NoticeKind::AreaConfirmed,
         NoticeKind::AreaDisputed,
@@ -90,6 +94,7 @@ impl NoticeKind {
         NoticeKind::OverdueBelow,
         NoticeKind::BatchAwaitingRelease,
         NoticeKind::ResultsFailed,
+        NoticeKind::RecoveryOpened,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +113,7 @@ impl NoticeKind {
             NoticeKind::OverdueBelow => "overdue_below",
             NoticeKind::BatchAwaitingRelease => "batch_awaiting_release",
             NoticeKind::ResultsFailed => "results_failed",
+            NoticeKind::RecoveryOpened => "recovery_opened",
         }
     }
 }
@@ -129,6 +135,7 @@ impl NoticeKind {
             NoticeKind::OverdueBelow => &["date", "tier", "count", "days"],
             NoticeKind::BatchAwaitingRelease => &["batch", "lines", "amount"],
             NoticeKind::ResultsFailed => &["batch", "failed", "amount"],
+            NoticeKind::RecoveryOpened => &["project", "amount", "company"],
         }
     }
 }
@@ -302,9 +309,20 @@ async fn holders(staff: &dyn StaffStore, role: Role, unit: &str) -> StoreResult<
 /// The notices a change produces for a unit's staff, as (role, unit,
 /// notice): an urge (催办) at a review tier goes to that tier's reviewers
 /// of the application's unit there, and one after approval to the
-/// district's finance.
+/// district's finance; a recovery (追回) opened, to the district's
+/// finance, one of whom must confirm it.
 pub fn staff_notices_of(change: &ChangeRecord) -> Vec<(Role, String, Notice)> {
     let new = &change.new;
+    let opened = new.recovery.is_some() && change.old.as_ref().is_some_and(|o| o.recovery.is_none());
+    if opened {
+        let amount = new.recovery.as_ref().map(|r| r.amount.to_string()).unwrap_or_default();
+        let extra = [("amount", amount), ("company", new.company_name.clone())];
+        return vec![(
+            Role::Finance,
+            new.jurisdiction.district.clone(),
+            notice(new, NoticeKind::RecoveryOpened, &extra),
+        )];
+    }
     if !urged(change) {
         return Vec::new();
     }
@@ -364,7 +382,9 @@ pub fn notices_of(change: &ChangeRecord) -> Vec<Addressed> {
     if entered(State::Rejected) && decided(DecisionKind::Rejected) {
         add(company(), NoticeKind::Rejected, &[("reason", reason()), ("by", by())]);
     }
-    if entered(State::Approved) && old_state == Some(State::PendingDistrict) {
+    // The district's 审核: approved, or published first (公示) with its
+    // amount decided. The notice's close makes it payable without a word.
+    if (entered(State::Approved) || entered(State::InPublicNotice)) && old_state == Some(State::PendingDistrict) {
         let amount = new.approved_amount.map(|a| a.to_string()).unwrap_or_default();
         add(company(), NoticeKind::Approved, &[("amount", amount)]);
     }
@@ -705,6 +725,39 @@ mod tests {
         let mut again = urged(State::PendingCommunity);
         again.old.as_mut().unwrap().urged_at = again.new.urged_at;
         assert!(staff_notices_of(&again).is_empty() && notices_of(&again).is_empty());
+    }
+
+    #[test]
+    fn a_recovery_opened_tells_the_districts_finance_once_and_the_company_hears_of_approval_before_公示() {
+        let old = at_state(draft("1000"), State::Paid);
+        let mut new = old.clone();
+        new.version += 1;
+        new.recovery = Some(crate::application::Recovery {
+            amount: crate::money::Fen::parse_yuan("300.00").unwrap(),
+            reason: text("面积不实"),
+            opened_by: "district-1".into(),
+            opened_at: new.updated_at,
+            confirmed_by: None,
+            confirmed_at: None,
+            repayments: Vec::new(),
+        });
+        let c = change(Some(old), new.clone());
+        let got = staff_notices_of(&c);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0, got[0].1.as_str(), got[0].2.kind), (Role::Finance, "440307", NoticeKind::RecoveryOpened));
+        assert_eq!(got[0].2.params["amount"], "300.00");
+        // Its confirmation is no new recovery.
+        let mut confirmed = new.clone();
+        confirmed.version += 1;
+        assert!(staff_notices_of(&change(Some(new), confirmed)).is_empty());
+        // 审核 with a public notice: the company hears of the approval then,
+        // and not again when the notice closes.
+        let pending = at_state(draft("1000"), State::PendingDistrict);
+        let published = at_state(pending.clone(), State::InPublicNotice);
+        let got = notices_of(&change(Some(pending), published.clone()));
+        assert_eq!(got.iter().map(|a| a.notice.kind).collect::<Vec<_>>(), [NoticeKind::Approved]);
+        let payable = at_state(published.clone(), State::Approved);
+        assert!(notices_of(&change(Some(published), payable)).is_empty());
     }
 
     fn batch(state: crate::payout::BatchState, version: u64) -> crate::payout::Batch {
