@@ -373,3 +373,36 @@ async fn an_objectors_evidence_is_for_the_district_and_never_reaches_the_company
     late.post(&docs, ticket.clone()).await.expect(404, "not_found");
     district.post(&docs, ticket).await.expect(404, "not_found");
 }
+
+/// Objections racing each other on one notice: each is recorded once, in
+/// some order, none lost to another's write; the same user's two racing
+/// objections leave one.
+#[tokio::test]
+async fn racing_objections_are_each_recorded_once() {
+    let app = spawn().await;
+    let id = approved_applications(&app, 1).await.remove(0);
+    let names = ["company-b", "company-new", "community-nanyuan", "subdistrict-nanyuan", "pm-b", "finance-futian"];
+    let mut users = Vec::new();
+    for n in names {
+        users.push(app.login(n).await);
+    }
+    let replies = futures::future::join_all(users.iter().map(|u| object(u, &id, "并发异议"))).await;
+    assert!(replies.iter().all(|r| r.status == 201), "{:?}", replies.iter().map(|r| &r.body).collect::<Vec<_>>());
+    let twice = futures::future::join_all([object(&users[0], &id, "再来"), object(&users[0], &id, "又来")]).await;
+    assert!(twice.iter().all(|r| r.status == 409 && r.code() == "already_objected"), "objected already");
+    let district = app.login("district-futian").await;
+    let seen = district.application(&id).await;
+    let objections = seen["notice"]["objections"].as_array().unwrap();
+    let mut seqs: Vec<u64> = objections.iter().map(|o| o["seq"].as_u64().unwrap()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=names.len() as u64).collect::<Vec<_>>());
+    let objectors: std::collections::BTreeSet<&str> =
+        objections.iter().filter_map(|o| o["objector"].as_str()).collect();
+    assert_eq!(objectors.len(), names.len(), "one each");
+    // On DynamoDB each write's entry rides on the item until the stream
+    // writes it out: once delivered, every one is on the trail.
+    app.drain().await;
+    let trail = district.get(&format!("/api/v1/applications/{id}/timeline")).await.ok();
+    let entries = trail.as_array().unwrap().iter().filter(|e| e["action"] == "object").count();
+    assert_eq!(entries, names.len(), "one audit entry each");
+}

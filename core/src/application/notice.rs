@@ -28,8 +28,10 @@ use crate::policy::shanghai;
 use crate::ports::{ApplicationStore, ClaimChange, Page, PageRequest};
 
 /// How often an objection retries a write that lost a race with another
-/// write to the same application (another objection, a payee change).
-const OBJECTION_ATTEMPTS: usize = 5;
+/// write to the same application (another objection, a payee change). Of
+/// racing writers one wins each round, so this many carry as many
+/// objectors at the same instant; objections are rare, so no backoff.
+const OBJECTION_ATTEMPTS: usize = 32;
 
 /// One application on a district's public notice: what the public may
 /// know. No phone, account or person's name.
