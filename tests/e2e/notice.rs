@@ -92,6 +92,11 @@ async fn the_window_opens_at_the_districts_approval_and_the_nightly_run_after_it
     assert_eq!(list.headers["cache-control"], "public, max-age=60");
     let body = list.body.clone();
     assert_eq!((body["districtName"].as_str(), body["publicNoticeDays"].as_u64()), (Some("福田区"), Some(5)));
+    // Every district, to pick another with no sign-in.
+    let districts: Vec<&str> =
+        body["districts"].as_array().unwrap().iter().filter_map(|d| d["code"].as_str()).collect();
+    assert!(districts.contains(&"440304") && districts.contains(&"440398"), "{districts:?}");
+    assert!(body["items"].as_array().unwrap().iter().all(|i| i["ended"] == false));
     for (id, amount) in ids_.iter().zip(&amounts) {
         let item = body["items"].as_array().unwrap().iter().find(|i| i["applicationId"] == **id).expect("listed");
         assert_eq!(&item["approvedAmount"], amount);
@@ -122,7 +127,10 @@ async fn the_window_opens_at_the_districts_approval_and_the_nightly_run_after_it
     assert_eq!(company.application(&ids_[0]).await["state"], "in_public_notice");
 
     // The first run after the end closes both; a second run finds nothing.
+    // Until it runs, the list says the window ended.
     app.clock.set(china_midnight_after(approved_at, 5) + Duration::hours(1));
+    let ended = public_list(&app).await.ok();
+    assert!(ended["items"].as_array().unwrap().iter().all(|i| i["ended"] == true), "{ended}");
     let n = nightly(&app).await;
     assert_eq!(n.notices_closed.closed, 2, "{:?}", n.notices_closed);
     assert_eq!(nightly(&app).await.notices_closed.closed, 0);
@@ -160,6 +168,13 @@ async fn an_objection_holds_the_application_and_a_dismissal_goes_on_without_rest
 
     let list = public_list(&app).await.ok();
     assert!(list["items"].as_array().unwrap().iter().all(|i| i["onHold"] == true), "{list}");
+    // The district's reviewers are told, with nothing of who objected.
+    app.drain().await;
+    let told = app.login("district-futian").await.get("/api/v1/notifications").await.ok();
+    let filed: Vec<&Value> =
+        told["items"].as_array().unwrap().iter().filter(|n| n["kind"] == "objection_filed").collect();
+    assert_eq!(filed.len(), 3, "one per objection: {told}");
+    assert!(!told.to_string().contains("company-b"), "{told}");
 
     // The district sees who objected; the company never does.
     let district = app.login("district-futian").await;
@@ -173,7 +188,7 @@ async fn an_objection_holds_the_application_and_a_dismissal_goes_on_without_rest
     let trail = company.get(&format!("/api/v1/applications/{early}/timeline")).await.ok();
     assert!(!trail.to_string().contains(&objector), "the company's timeline names the objector: {trail}");
     let entry = trail.as_array().unwrap().iter().find(|e| e["action"] == "object").expect("the objection");
-    assert_eq!(entry["actorId"], "objector");
+    assert_eq!((entry["actorId"].as_str(), &entry["role"]), (Some("objector"), &Value::Null), "{entry}");
     assert!(!own.to_string().contains(&objector));
     let staff_trail = district.get(&format!("/api/v1/applications/{early}/timeline")).await.ok();
     assert!(staff_trail.to_string().contains(&objector), "the trail keeps who objected");

@@ -54,6 +54,9 @@ pub struct NoticeItem {
     pub ends_at: DateTime<Utc>,
     /// An objection waits for the district's resolution (异议处理中).
     pub on_hold: bool,
+    /// The window has ended (objections are no longer taken); the nightly
+    /// job makes it payable, unless an objection holds it.
+    pub ended: bool,
 }
 
 /// A district's public notice, oldest publication first.
@@ -65,6 +68,8 @@ pub struct PublicNoticeList {
     pub public_notice_days: u32,
     pub items: Vec<NoticeItem>,
     pub next_cursor: Option<String>,
+    /// Every district-level unit, to pick another notice with no sign-in.
+    pub districts: Vec<crate::jurisdiction::UnitSummary>,
 }
 
 /// `POST /public/notices/{applicationId}/objections`.
@@ -115,7 +120,11 @@ pub struct PublicNotices {
 }
 
 impl NoticeItem {
-    pub fn of(app: &Application, tree: &crate::jurisdiction::JurisdictionTree) -> Option<NoticeItem> {
+    pub fn of(
+        app: &Application,
+        tree: &crate::jurisdiction::JurisdictionTree,
+        now: DateTime<Utc>,
+    ) -> Option<NoticeItem> {
         let notice = app.notice.as_ref()?;
         let name = |code: &str| tree.get(code).map(|u| u.name.clone()).unwrap_or_default();
         Some(NoticeItem {
@@ -132,6 +141,7 @@ impl NoticeItem {
             starts_at: notice.starts_at,
             ends_at: notice.ends_at,
             on_hold: notice.on_hold(),
+            ended: now >= notice.ends_at,
         })
     }
 }
@@ -150,12 +160,21 @@ impl PublicNotices {
         let scope = Scope::Unit { level: Level::District, code: unit.code.clone() };
         let found = self.applications.inbox(&scope, State::InPublicNotice, page).await?;
         let policy = self.cx.policy().await?;
+        let now = self.cx.now();
+        let districts = self.cx.tree.units().filter(|u| u.level == Level::District);
         Ok(PublicNoticeList {
             district: unit.code.clone(),
             district_name: unit.name.clone(),
             public_notice_days: policy.public_notice_days,
-            items: found.items.iter().filter_map(|a| NoticeItem::of(a, &self.cx.tree)).collect(),
+            items: found.items.iter().filter_map(|a| NoticeItem::of(a, &self.cx.tree, now)).collect(),
             next_cursor: found.next_cursor,
+            districts: districts
+                .map(|u| crate::jurisdiction::UnitSummary {
+                    code: u.code.clone(),
+                    name: u.name.clone(),
+                    level: u.level,
+                })
+                .collect(),
         })
     }
 

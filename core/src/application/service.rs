@@ -10,7 +10,6 @@ use crate::application::state::step;
 use crate::application::state::{self, Command, Ctx, State};
 use crate::application::views::{ApplicationDetail, ApplicationView, Due};
 use crate::application::{Application, EditApplicationInput, NewApplicationInput, ProjectSnapshot};
-use crate::audit::AuditEntry;
 use crate::audit::Happened;
 use crate::context::Context;
 use crate::documents::views::DocumentView;
@@ -245,7 +244,11 @@ impl Applications {
 
     /// The audit timeline of one application: its own chain and its
     /// documents' chains (upload, check, delete), in time order.
-    pub async fn timeline(&self, actor: &Actor, id: &str) -> Result<Vec<AuditEntry>, Error> {
+    pub async fn timeline(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<Vec<crate::application::views::TimelineEntry>, Error> {
         self.visible_application(actor, id).await?;
         let mut entries = self.applications.audit_trail(id).await?;
         for doc in self.documents.documents_of(id).await? {
@@ -256,12 +259,14 @@ impl Applications {
         entries.sort_by_key(|e| e.at);
         // The objector's identity is kept on the trail, and not shown to
         // the company or the project manager.
-        if !sees_objectors(actor) {
-            for e in entries.iter_mut().filter(|e| e.action == "object") {
-                e.actor_id = OBJECTOR.into();
-            }
-        }
-        Ok(entries)
+        let hide = !sees_objectors(actor);
+        Ok(entries
+            .into_iter()
+            .map(|e| {
+                let objection = e.action == "object";
+                crate::application::views::TimelineEntry::of(e, hide && objection)
+            })
+            .collect())
     }
 }
 

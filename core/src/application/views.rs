@@ -67,6 +67,44 @@ pub struct ApplicationView {
     pub notice: Option<NoticeView>,
 }
 
+/// One entry of an application's timeline: its audit entry as shown. For
+/// an objection (异议), the company and its project manager see neither
+/// who objected (`actorId` is `objector`) nor their role (null).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    pub subject: String,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor_id: String,
+    pub role: Option<crate::identity::Role>,
+    pub action: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub comment: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl TimelineEntry {
+    /// The entry, with its actor hidden when `hide_actor`.
+    pub fn of(e: crate::audit::AuditEntry, hide_actor: bool) -> TimelineEntry {
+        TimelineEntry {
+            subject: e.subject,
+            seq: e.seq,
+            at: e.at,
+            actor_id: if hide_actor { crate::application::service::OBJECTOR.to_string() } else { e.actor_id },
+            role: (!hide_actor).then_some(e.role),
+            action: e.action,
+            from: e.from,
+            to: e.to,
+            comment: e.comment,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
 /// A public notice as shown on the application.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -76,10 +76,14 @@ pub enum NoticeKind {
     /// application and waits for a finance officer to confirm it
     /// (`amount`, `company`).
     RecoveryOpened,
+    /// The district's reviewers: an objection (异议) to a public notice
+    /// holds an application until one of them resolves it (`company`;
+    /// never who objected).
+    ObjectionFiled,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 15] = [
+    pub const ALL: [NoticeKind; 16] = [
         NoticeKind::AreaAwaitingConfirmation,
         NoticeKind::AreaConfirmed,
         NoticeKind::AreaDisputed,
@@ -95,6 +99,7 @@ impl NoticeKind {
         NoticeKind::BatchAwaitingRelease,
         NoticeKind::ResultsFailed,
         NoticeKind::RecoveryOpened,
+        NoticeKind::ObjectionFiled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -114,6 +119,7 @@ impl NoticeKind {
             NoticeKind::BatchAwaitingRelease => "batch_awaiting_release",
             NoticeKind::ResultsFailed => "results_failed",
             NoticeKind::RecoveryOpened => "recovery_opened",
+            NoticeKind::ObjectionFiled => "objection_filed",
         }
     }
 }
@@ -136,6 +142,7 @@ impl NoticeKind {
             NoticeKind::BatchAwaitingRelease => &["batch", "lines", "amount"],
             NoticeKind::ResultsFailed => &["batch", "failed", "amount"],
             NoticeKind::RecoveryOpened => &["project", "amount", "company"],
+            NoticeKind::ObjectionFiled => &["project", "company"],
         }
     }
 }
@@ -310,9 +317,19 @@ async fn holders(staff: &dyn StaffStore, role: Role, unit: &str) -> StoreResult<
 /// notice): an urge (催办) at a review tier goes to that tier's reviewers
 /// of the application's unit there, and one after approval to the
 /// district's finance; a recovery (追回) opened, to the district's
-/// finance, one of whom must confirm it.
+/// finance, one of whom must confirm it; an objection (异议) to a public
+/// notice, to the district's reviewers, one of whom must resolve it.
 pub fn staff_notices_of(change: &ChangeRecord) -> Vec<(Role, String, Notice)> {
     let new = &change.new;
+    let objections = |a: &Application| a.notice.as_ref().map_or(0, |n| n.objections.len());
+    if change.old.as_ref().is_some_and(|o| objections(new) > objections(o)) {
+        let extra = [("company", new.company_name.clone())];
+        return vec![(
+            Role::District,
+            new.jurisdiction.district.clone(),
+            notice(new, NoticeKind::ObjectionFiled, &extra),
+        )];
+    }
     let opened = new.recovery.is_some() && change.old.as_ref().is_some_and(|o| o.recovery.is_none());
     if opened {
         let amount = new.recovery.as_ref().map(|r| r.amount.to_string()).unwrap_or_default();
@@ -746,6 +763,29 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].0, got[0].1.as_str(), got[0].2.kind), (Role::Finance, "440307", NoticeKind::RecoveryOpened));
         assert_eq!(got[0].2.params["amount"], "300.00");
+        // An objection: the district's reviewers, and nothing of the objector.
+        let in_notice = at_state(draft("1000"), State::InPublicNotice);
+        let mut objected = in_notice.clone();
+        objected.version += 1;
+        objected.notice = Some(crate::application::PublicNotice {
+            starts_at: objected.updated_at,
+            ends_at: objected.updated_at,
+            objections: vec![crate::application::Objection {
+                seq: 1,
+                by: "objector-sub".into(),
+                role: Role::Company,
+                reason: text("不实"),
+                at: objected.updated_at,
+                resolution: None,
+            }],
+        });
+        let got = staff_notices_of(&change(Some(in_notice), objected.clone()));
+        assert_eq!(
+            (got[0].0, got[0].1.as_str(), got[0].2.kind),
+            (Role::District, "440307", NoticeKind::ObjectionFiled)
+        );
+        assert!(!format!("{:?}", got[0].2).contains("objector-sub"));
+        assert!(notices_of(&change(Some(objected.clone()), objected)).is_empty());
         // Its confirmation is no new recovery.
         let mut confirmed = new.clone();
         confirmed.version += 1;

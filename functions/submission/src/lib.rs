@@ -24,7 +24,6 @@ use subsidy_core::application::service::Applications;
 use subsidy_core::application::state::State as AppStateKind;
 use subsidy_core::application::views::{ApplicationDetail, ApplicationView};
 use subsidy_core::application::{EditApplicationInput, NewApplicationInput};
-use subsidy_core::audit::AuditEntry;
 use subsidy_core::company::service::Companies;
 use subsidy_core::company::views::{CompanyView, ProjectView};
 use subsidy_core::company::{CompanyInput, ProjectInput};
@@ -338,7 +337,7 @@ async fn timeline(
     State(s): State<AppState>,
     Identity(actor): Identity,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<AuditEntry>>> {
+) -> ApiResult<Json<Vec<subsidy_core::application::views::TimelineEntry>>> {
     Ok(Json(s.applications.timeline(&actor, &id).await?))
 }
 
