@@ -21,10 +21,15 @@ const TIMEOUT = 15_000
 /**
  * Starts `subsidy serve --demo` on a free port with the built client;
  * resolves with `{ url, logs, restart, stop }` (see {@link serve}).
+ * `policy`: a policy file (relative to the repository, e.g.
+ * `config/policy-shenzhen-2020-notice.json`) in place of the built-in
+ * one; the demo opens its window today, as it does the built-in one's.
  */
-export async function startServer() {
+export async function startServer({ policy } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'subsidy-e2e-'))
-  return serve(dataDir, ['--demo', '--addr', '127.0.0.1:0', '--web-dir', join(ROOT, 'web/dist'), '--nightly-every-hours', '0', '--fast-commit'], [dataDir])
+  const args = ['--demo', '--addr', '127.0.0.1:0', '--web-dir', join(ROOT, 'web/dist'), '--nightly-every-hours', '0', '--fast-commit']
+  if (policy) args.push('--policy', resolve(ROOT, policy))
+  return serve(dataDir, args, [dataDir])
 }
 
 /**

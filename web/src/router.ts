@@ -17,6 +17,10 @@ const staff: Role[] = ['community', 'subdistrict', 'district', 'finance', 'city'
 // server, S3 behind CloudFront) with no server-side rewrites.
 const routes: RouteRecordRaw[] = [
   { path: '/login', component: () => import('./views/LoginView.vue'), meta: { public: true } },
+  // 公示: a district's approvals on public notice, for anyone, signed in or
+  // not (objecting needs a sign-in; the page says so). Signed in, it is
+  // reached from 我的, whose tab stays lit.
+  { path: '/public/notices', component: () => import('./views/public/NoticesView.vue'), meta: { public: true, tab: 'me' } },
   { path: '/', redirect: () => homeOf(session.me?.role) },
   {
     path: '/company/applications',

@@ -2,7 +2,7 @@
 // 401 always ends the session, and a 403 phone_not_verified does not.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { onRefused, onSignedOut, request, setActingAs, setToken } from './client'
+import { listPublicNotices, objectToNotice, onRefused, onSignedOut, request, setActingAs, setToken } from './client'
 
 let sent: Headers[] = []
 let status = 200
@@ -100,5 +100,35 @@ describe('a 409 spot_check_required', () => {
       expect(e.code).toBe('spot_check_required')
       expect(e.sample).toBeUndefined()
     }
+  })
+})
+
+describe('the public notice (公示)', () => {
+  type Sent = { url: string; init: RequestInit }
+  let calls: Sent[] = []
+  beforeEach(() => {
+    calls = []
+    vi.stubGlobal('fetch', async (url: string, init: RequestInit) => {
+      calls.push({ url, init })
+      const body = { district: '440304', districtName: '福田区', publicNoticeDays: 5, items: [], nextCursor: null }
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } })
+    })
+  })
+
+  it('is read with no token when signed out, and with the browser cache unless asked afresh', async () => {
+    setToken(null)
+    await listPublicNotices({ district: '440304', limit: 50 })
+    await listPublicNotices({ district: '440304', cursor: 'c1' }, { fresh: true })
+    expect(calls.map((c) => new URL(c.url, 'http://x').search)).toEqual(['?district=440304&limit=50', '?district=440304&cursor=c1'])
+    expect(calls.map((c) => new Headers(c.init.headers).get('Authorization'))).toEqual([null, null])
+    expect(calls.map((c) => c.init.cache)).toEqual([undefined, 'no-cache'])
+  })
+
+  it('is objected to signed in, the reason in the body, the id in the path', async () => {
+    await objectToNotice('01ABC/x', '该小区实际未提供服务')
+    expect(calls[0].url).toMatch(/\/api\/v1\/public\/notices\/01ABC%2Fx\/objections$/)
+    expect(calls[0].init.method).toBe('POST')
+    expect(new Headers(calls[0].init.headers).get('Authorization')).toBe('Bearer t')
+    expect(JSON.parse(String(calls[0].init.body))).toEqual({ reason: '该小区实际未提供服务' })
   })
 })

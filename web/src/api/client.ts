@@ -3,7 +3,14 @@
 // ApiError carrying the API's error code (never raw JSON for the user).
 
 import { config } from '../config'
-import type { NoticeList, NoticeView } from './types'
+import type {
+  ApplicationDetail,
+  NoticeList,
+  NoticeView,
+  ObjectionReceipt,
+  PublicNoticeList,
+  ResolveObjectionsRequest,
+} from './types'
 
 export class ApiError extends Error {
   readonly status: number
@@ -90,6 +97,8 @@ export interface RequestOptions {
   text?: string
   /** X-Acting-As for this request only, instead of the tab's (null: none). */
   actingAs?: string | null
+  /** How the browser's HTTP cache may answer (a cacheable public read asked again after a change: 'no-cache'). */
+  cache?: RequestCache
 }
 
 export async function request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
@@ -110,7 +119,7 @@ export async function request(method: string, path: string, opts: RequestOptions
   if (method !== 'GET' && opts.text === undefined) headers['Idempotency-Key'] = newKey()
   let res: Response
   try {
-    res = await fetch(url(path, opts.query), { method, headers, body })
+    res = await fetch(url(path, opts.query), { method, headers, body, ...(opts.cache ? { cache: opts.cache } : {}) })
   } catch {
     throw new ApiError(0, 'network', 'network error')
   }
@@ -153,4 +162,31 @@ export async function listNotices(query: { limit?: number; cursor?: string | nul
 /** Marks one of the caller's notices read; answers with it (404 `not_found` for another reader's). */
 export async function readNotice(id: string): Promise<NoticeView> {
   return post<NoticeView>(`/notifications/${encodeURIComponent(id)}/read`)
+}
+
+// ---- public notice (公示) and objections (异议) ------------------------------
+
+/**
+ * A district's public notice, oldest publication first, a page at a time.
+ * Needs no sign-in (a token, when there is one, is sent and ignored). The
+ * server lets browsers and CDNs keep it for a minute: `fresh` asks again
+ * past the browser's copy, for a page that has just changed it.
+ */
+export async function listPublicNotices(
+  query: { district: string; limit?: number; cursor?: string | null },
+  { fresh = false }: { fresh?: boolean } = {},
+): Promise<PublicNoticeList> {
+  const res = await request('GET', '/public/notices', { query, cache: fresh ? 'no-cache' : undefined })
+  return res.json() as Promise<PublicNoticeList>
+}
+/**
+ * Objects (异议) to an application on a public notice: anyone signed in,
+ * once, inside the window (409 `already_objected`, `notice_closed`).
+ */
+export async function objectToNotice(applicationId: string, reason: string): Promise<ObjectionReceipt> {
+  return post<ObjectionReceipt>(`/public/notices/${encodeURIComponent(applicationId)}/objections`, { reason })
+}
+/** A district reviewer resolves the objections waiting: 异议不成立 (dismiss) or 退回审核 (return_to_review). */
+export async function resolveObjections(applicationId: string, body: ResolveObjectionsRequest): Promise<ApplicationDetail> {
+  return post<ApplicationDetail>(`/review/district/applications/${encodeURIComponent(applicationId)}/resolve-objections`, body)
 }

@@ -12,6 +12,8 @@ export type State =
   | 'pending_community'
   | 'pending_subdistrict'
   | 'pending_district'
+  /** Approved by the district, in its public notice window (公示中): payable once it closes. */
+  | 'in_public_notice'
   | 'approved'
   | 'in_payment_batch'
   | 'paid'
@@ -79,6 +81,8 @@ export interface Policy {
   maxDocumentBytes: number
   districtBudgets: Record<string, string>
   timeLimits: TimeLimits
+  /** The public notice (公示) after the district's 审核, in calendar days; 0: none, approved is payable at once. */
+  publicNoticeDays?: number
 }
 /** The service time limit of each step (办理时限), in working days. */
 export interface TimeLimits {
@@ -178,6 +182,74 @@ export interface ApplicationView {
   mayUrge: boolean
   /** A recovery (追回) of an overpayment found after payment, once opened. */
   recovery?: RecoveryView
+  /** Its public notice (公示) and the objections (异议) to it, once published. */
+  notice?: ApplicationNoticeView
+}
+/** How the district resolved an objection. */
+export type ObjectionResolution = 'dismissed' | 'returned_to_review'
+/** An objection (异议) to a public notice; who made it is for the reviewing staff only. */
+export interface ObjectionView {
+  /** 1 for the first objection to the application, and so on. */
+  seq: number
+  reason: string
+  at: string
+  /** Staff of the reviewing tiers and the city only; never the company. */
+  objector?: string
+  objectorRole?: Role
+  /** Null while it waits for the district (异议处理中). */
+  resolution: ObjectionResolution | null
+  resolutionReason: string | null
+  resolvedAt: string | null
+}
+/** An application's public notice (公示): its window and the objections to it. */
+export interface ApplicationNoticeView {
+  startsAt: string
+  /** The start of the China day after its last day. */
+  endsAt: string
+  /** An objection waits for the district's resolution (异议处理中). */
+  onHold: boolean
+  objections: ObjectionView[]
+}
+/** `POST /review/district/applications/{id}/resolve-objections`: 异议不成立 or 异议成立，退回审核. */
+export type ObjectionOutcome = 'dismiss' | 'return_to_review'
+export interface ResolveObjectionsRequest {
+  version: number
+  outcome: ObjectionOutcome
+  reason: string
+}
+/** One application on a district's public notice: what the public may know (no phone, account or person). */
+export interface PublicNoticeItem {
+  applicationId: string
+  companyName: string
+  creditCode: string
+  projectName: string
+  /** The community's code. */
+  community: string
+  communityName: string
+  subdistrictName: string
+  /** In m², "800.00". */
+  approvedArea: string
+  /** In yuan, "800.00". */
+  approvedAmount: string
+  /** The China date of publication, YYYY-MM-DD: one day's approvals are one notice. */
+  noticeDate: string
+  startsAt: string
+  /** The window is noticeDate to the day before endsAt (China time). */
+  endsAt: string
+  /** An objection waits for the district's resolution (异议处理中). */
+  onHold: boolean
+}
+/** `GET /public/notices?district=`: a district's public notice, oldest publication first; no sign-in. */
+export interface PublicNoticeList extends Page<PublicNoticeItem> {
+  district: string
+  districtName: string
+  publicNoticeDays: number
+}
+/** What an objection answers: a receipt. */
+export interface ObjectionReceipt {
+  applicationId: string
+  seq: number
+  at: string
 }
 /**
  * Where a recovery (追回) stands: opened by a district reviewer and waiting
@@ -348,6 +420,8 @@ export interface Counts {
   pendingCommunity: number
   pendingSubdistrict: number
   pendingDistrict: number
+  /** Approved by the district, in the public notice window (公示中). */
+  inPublicNotice: number
   returned: number
   rejected: number
   withdrawn: number
@@ -539,6 +613,8 @@ export type NoticeKind =
   | 'overdue_below'
   | 'batch_awaiting_release'
   | 'results_failed'
+  | 'recovery_opened'
+  | 'objection_filed'
 /** One in-app notice, addressed to the caller as they act now. */
 export interface NoticeView {
   id: string

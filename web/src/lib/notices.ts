@@ -25,6 +25,8 @@ export const NOTICE_PARAMS = {
   overdue_below: ['date', 'tier', 'count', 'days'],
   batch_awaiting_release: ['batch', 'lines', 'amount'],
   results_failed: ['batch', 'failed', 'amount'],
+  recovery_opened: ['project', 'amount', 'company'],
+  objection_filed: ['project', 'company'],
 } as const satisfies Record<NoticeKind, readonly string[]>
 
 export const NOTICE_KINDS = Object.keys(NOTICE_PARAMS) as NoticeKind[]

@@ -41,6 +41,7 @@ describe('payeeToVerify', () => {
     'pending_community',
     'pending_subdistrict',
     'pending_district',
+    'in_public_notice',
     'approved',
     'in_payment_batch',
     'paid',
@@ -50,9 +51,9 @@ describe('payeeToVerify', () => {
     'payment_failed',
   ]
 
-  it('offers verification of a change only at the district review and after approval', () => {
+  it('offers verification of a change only at the district review, in the public notice and after approval', () => {
     const offered = all.filter((state) => payeeToVerify({ state, payeeChangePending: true }))
-    expect(offered).toEqual(['pending_district', 'approved', 'payment_failed'])
+    expect(offered).toEqual(['pending_district', 'in_public_notice', 'approved', 'payment_failed'])
   })
 
   it('offers nothing without a change, except after a failed payment', () => {

@@ -19,12 +19,13 @@ export function groupBy4(number: string): string {
 
 /**
  * Whether a district reviewer has an account to verify on the application:
- * a change waiting while the district reviews it or after approval, or the
- * account a payment failed to. Otherwise reveal answers 409 wrong_state.
+ * a change waiting while the district reviews it, in its public notice
+ * (公示) or after approval, or the account a payment failed to. Otherwise
+ * reveal answers 409 wrong_state.
  */
 export function payeeToVerify(app: Pick<ApplicationView, 'state' | 'payeeChangePending'>): boolean {
   if (app.state === 'payment_failed') return true
-  return (app.state === 'pending_district' || app.state === 'approved') && app.payeeChangePending
+  return (app.state === 'pending_district' || app.state === 'in_public_notice' || app.state === 'approved') && app.payeeChangePending
 }
 
 /** The account being verified: the change, or (after a failed payment with no change) the one on file. */

@@ -1,0 +1,387 @@
+// 公示 (public notice) and 异议 (objections), through the screens, on the
+// demo with config/policy-shenzhen-2020-notice.json (a 5-day notice). Three
+// applications of company-a in 南园社区 are driven through the API to the
+// district's 审核, which publishes them (公示中) instead of approving them.
+//
+// (a) Signed out, from the sign-in page's link, 公示 lists them under the
+//     day of publication with the window (that day to the day before
+//     endsAt, China time), each with its company, credit code, project,
+//     subdistrict and community, area and amount; no token is sent, and
+//     the page shows no phone number and no bank account.
+// (b) company-b objects to the first from 我的 → 公示: 已提交异议, and the
+//     item is held (异议处理中); objecting again (after a reload) is told
+//     it objected already. district-futian goes from its inbox's link to
+//     公示, opens the held application (处理异议) and sees the objection
+//     with the objector; it dismisses it (异议不成立): still in 公示, the
+//     window not restarted. company-a sees the panel without the objector.
+// (c) The second is objected to; the district upholds it (异议成立，退回
+//     审核): back to 区级审核中, off the public list.
+// (d) The server restarts six days on with its nightly job: the third (no
+//     objection) and the first (dismissed: its window was not restarted)
+//     are approved (payable) and off the list, which is then empty; the
+//     timeline says 公示期满, by the system.
+
+import { after, afterEach, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { api, confirmDialog, keepFailedScreens, launch, pdf, phone, png, sel, shot, startServer, text, toast, until, uploadVia } from './lib.mjs'
+
+let server
+let browser
+
+before(async () => {
+  server = await startServer({ policy: 'config/policy-shenzhen-2020-notice.json' })
+  browser = await launch()
+})
+afterEach(async (t) => keepFailedScreens(t.name))
+after(async () => {
+  await browser?.close()
+  await server?.stop()
+})
+
+const COMMUNITY = '440304001020'
+const DISTRICT = '440304'
+const MANAGER_PHONE = '13800138001'
+/** The three applications: [project, area]; ids once driven. */
+const APPS = {
+  dismissed: ['公示甲苑', '800.00'],
+  returned: ['公示乙苑', '600.00'],
+  quiet: ['公示丙苑', '500.00'],
+}
+const ids = {}
+
+/** "800.00" → "¥800.00", as the page shows an amount. */
+const money = (y) => {
+  const [i, f] = y.split('.')
+  return `¥${i.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${f}`
+}
+/** The China date (YYYY-MM-DD) of an instant. */
+const chinaDate = (ms) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date(ms))
+
+/** POSTs an action with the application's current version; returns the body after it. */
+async function act(call, id, path, extra = {}) {
+  const { version } = (await call(`/applications/${id}`)).body
+  const r = await call(path.replace('{id}', id), { method: 'POST', body: { version, ...extra } })
+  assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`)
+  return r.body
+}
+
+/** The public notice as anyone reads it: no token. */
+async function publicList(district = DISTRICT) {
+  const r = await fetch(`${server.url}/api/v1/public/notices?district=${district}&limit=100`)
+  assert.equal(r.status, 200)
+  assert.equal(r.headers.get('cache-control'), 'public, max-age=60')
+  return r.json()
+}
+
+async function asCompanyA(id) {
+  const r = await (await api(server.url, 'company-a'))(`/applications/${id}`)
+  assert.equal(r.status, 200, JSON.stringify(r.body))
+  return r.body
+}
+
+/** Scrolls `selector` to just below the page bar, once no toast covers the screen, for a manual screenshot. */
+async function showFromTop(page, selector) {
+  await until('the toasts to go', async () => (await page.locator('.van-toast:visible').count()) === 0)
+  await page.locator(selector).evaluate((el) => {
+    el.scrollIntoView({ block: 'start' })
+    window.scrollBy(0, -90)
+  })
+}
+
+const item = (id) => sel(`notice-${id}`)
+const stateOf = (page) => page.locator(`${sel('app-head')} .state-tag`).getAttribute('data-state')
+/** The reason popup on screen (the page may hold others, hidden). */
+const popup = (page) => page.locator(`.van-popup:visible ${sel('reason-popup')}`)
+
+test('setup: three applications reach the district and are published (through the API)', async () => {
+  const company = await api(server.url, 'company-a')
+  const pm = await api(server.url, 'pm-a')
+  const policy = (await company('/policy')).body
+  assert.equal(policy.publicNoticeDays, 5)
+  for (const [key, [name, area]] of Object.entries(APPS)) {
+    const project = await company('/projects', {
+      method: 'POST',
+      body: { name, address: '南园路 99 号', community: COMMUNITY, managedArea: area, managerName: '王项目经理', managerPhone: MANAGER_PHONE },
+    })
+    assert.equal(project.status, 201, JSON.stringify(project.body))
+    const draft = await company('/applications', { method: 'POST', body: { projectId: project.body.id } })
+    assert.equal(draft.status, 201, JSON.stringify(draft.body))
+    const id = draft.body.id
+    ids[key] = id
+    await uploadVia(company, id, 'service_contract', '物业服务合同.pdf', 'application/pdf', pdf())
+    await uploadVia(company, id, 'area_proof', '面积证明.png', 'image/png', png())
+    await until('the documents to be checked', async () => (await company(`/applications/${id}`)).body.documents.every((d) => d.status === 'verified'))
+    await act(company, id, '/applications/{id}/submit')
+    await act(pm, id, '/applications/{id}/confirm-area')
+    for (const [who, tier] of [
+      ['community-nanyuan', 'community'],
+      ['subdistrict-nanyuan', 'subdistrict'],
+      ['district-futian', 'district'],
+    ]) {
+      const call = await api(server.url, who)
+      await until(`${tier} to have it`, async () => (await company(`/applications/${id}`)).body.pendingTier === tier)
+      await act(call, id, `/review/${tier}/applications/{id}/approve`)
+    }
+    const published = await asCompanyA(id)
+    assert.equal(published.state, 'in_public_notice')
+    assert.equal(published.approvedAmount, area, 'one yuan per m² in all')
+    assert.deepEqual(published.notice.objections, [])
+  }
+  const list = await publicList()
+  assert.deepEqual(list.items.map((i) => i.applicationId).sort(), Object.values(ids).sort())
+})
+
+test('(a) signed out, 公示 lists them with their amounts and windows, and nothing personal', async () => {
+  const page = await phone(browser, server.url, null)
+  const sent = []
+  page.on('request', (r) => {
+    if (r.url().includes('/api/v1/')) sent.push([new URL(r.url()).pathname, r.headers().authorization ?? null])
+  })
+  await page.locator(sel('public-notice-link')).click()
+  await page.waitForURL(/#\/public\/notices/)
+  await page.locator(item(ids.dismissed)).waitFor()
+
+  const list = await publicList()
+  assert.equal(list.districtName, '福田区')
+  assert.equal(await text(page, sel('district-name')), '福田区')
+  assert.match(await text(page, sel('notice-intro')), /公示期 5 天/)
+  for (const [key, [name, area]] of Object.entries(APPS)) {
+    const row = page.locator(item(ids[key]))
+    const it = list.items.find((i) => i.applicationId === ids[key])
+    assert.equal(await text(row, sel('notice-project')), name)
+    assert.equal(await text(row, sel('notice-company')), '深圳市安居物业服务有限公司')
+    assert.equal(await text(row, sel('notice-credit-code')), `统一社会信用代码 ${it.creditCode}`)
+    assert.equal(await text(row, sel('notice-amount')), money(area))
+    assert.equal(await text(row, sel('notice-area')), `${area} m²`)
+    assert.match(await row.innerText(), /南园街道 · 南园社区/)
+    assert.equal(await row.getAttribute('data-on-hold'), 'false')
+    // Under its day of publication, with its window: that day to the day before endsAt (China time).
+    assert.notEqual(chinaDate(Date.parse(it.endsAt) - 1), chinaDate(Date.parse(it.endsAt)), 'the window ends at a China midnight')
+    const group = page.locator(sel(`notice-group-${it.noticeDate}`))
+    const window = group.locator(sel('notice-window'))
+    assert.equal(await window.getAttribute('data-from'), it.noticeDate)
+    assert.equal(await window.getAttribute('data-to'), chinaDate(Date.parse(it.endsAt) - 86_400_000))
+    assert.equal(await text(group, sel('notice-window')), `公示期：${it.noticeDate} 至 ${chinaDate(Date.parse(it.endsAt) - 86_400_000)}`)
+  }
+  // Five days counting the day of publication.
+  const first = list.items[0]
+  assert.equal(Math.round((Date.parse(`${chinaDate(Date.parse(first.endsAt))}T00:00:00+08:00`) - Date.parse(`${first.noticeDate}T00:00:00+08:00`)) / 86_400_000), 5)
+
+  // Signed out: a way to sign in, no objecting.
+  await page.locator(sel('sign-in-hint')).waitFor()
+  assert.equal(await page.locator(sel('notice-object')).count(), 0)
+  // Nothing personal: no phone, no bank account, no person's name.
+  const company = (await (await api(server.url, 'company-a'))('/company')).body
+  const body = await page.locator('body').innerText()
+  for (const secret of [MANAGER_PHONE, company.contactPhone, company.bankAccount.accountNumberMasked, company.bankAccount.bankName, '4000021234567890123', '王项目经理', company.legalRepresentative]) {
+    assert.ok(!body.includes(secret), `the page shows ${secret}`)
+  }
+  assert.doesNotMatch(body, /1[3-9]\d{9}/, 'a mobile number on the page')
+  assert.doesNotMatch(body, /\*{2,}/, 'a masked number on the page')
+  // And no token went with any request.
+  assert.ok(sent.some(([p]) => p === '/api/v1/public/notices'), JSON.stringify(sent))
+  assert.deepEqual(sent.filter(([, auth]) => auth !== null), [])
+
+  await shot(page, '55-public-notice')
+
+  // Another district, typed: its notice is empty; a code of no district is said so.
+  await page.locator(sel('district-pick')).click()
+  await page.locator(`${sel('district-code')} input`).fill('440305')
+  await page.locator(sel('district-go')).click()
+  await page.waitForURL(/district=440305/)
+  await until('南山区 to show', async () => (await text(page, sel('district-name'))) === '南山区')
+  assert.equal(await text(page, `${sel('empty')} .van-empty__description`), '南山区目前没有正在公示的申请')
+  // The city is no district.
+  await page.goto(`${server.url}/#/public/notices?district=440300`)
+  assert.equal(await text(page, `${sel('error')} .van-empty__description`), '没有该区级单位，请核对区划代码')
+  assert.deepEqual(page.errors, [])
+  await page.context().close()
+})
+
+test('(b) company-b objects once; the district sees who, and dismisses it; the window is not restarted', async () => {
+  const id = ids.dismissed
+  const page = await phone(browser, server.url, 'company-b')
+  await page.locator(sel('tab-me')).click()
+  await page.locator(sel('me-public-notice')).click()
+  await page.waitForURL(/#\/public\/notices/)
+  await page.locator(item(id)).waitFor()
+  await page.locator(`${item(id)} ${sel('notice-object')}`).click()
+  await popup(page).waitFor()
+  assert.equal(await text(popup(page), 'h3'), '对「公示甲苑」提出异议')
+  assert.match(await text(popup(page), sel('reason-hint')), /您的身份不会告知申报企业/)
+  // No reason: said, nothing sent.
+  await popup(page).locator(sel('reason-confirm')).click()
+  assert.equal(await text(popup(page), '.van-field__error-message'), '请填写原因')
+  await popup(page).locator(`${sel('reason')} textarea`).fill('该小区疫情期间由业委会自行管理，企业未实际提供防控服务')
+  await shot(page, '56-public-notice-object')
+  await popup(page).locator(sel('reason-confirm')).click()
+  assert.equal(await toast(page), '已提交异议')
+  await page.locator(`${item(id)} ${sel('notice-objected')}`).waitFor()
+  await page.locator(`${item(id)} ${sel('notice-on-hold')}`).waitFor()
+  assert.equal(await page.locator(`${item(id)} ${sel('notice-object')}`).count(), 0, 'not offered again')
+
+  // Again, after a reload: refused, and said so.
+  await page.reload()
+  await page.locator(`${item(id)}[data-on-hold="true"]`).waitFor()
+  await page.locator(`${item(id)} ${sel('notice-object')}`).click()
+  await popup(page).locator(`${sel('reason')} textarea`).fill('再提一次')
+  await popup(page).locator(sel('reason-confirm')).click()
+  assert.equal(await toast(page), '您已对该项公示提出过异议，不能重复提出')
+  await page.locator(`${item(id)} ${sel('notice-objected')}`).waitFor()
+  assert.deepEqual(page.errors, [])
+  await page.context().close()
+
+  const objector = (await (await api(server.url, 'company-b'))('/me')).body.userId
+  const before = await asCompanyA(id)
+  assert.equal(before.state, 'in_public_notice')
+  assert.equal(before.notice.onHold, true)
+  assert.equal(before.notice.objections.length, 1, 'the second was refused')
+  assert.equal(before.notice.objections[0].objector, undefined, 'the company is not told who')
+
+  // The district: from its inbox to 公示, then to the held application.
+  const district = await phone(browser, server.url, 'district-futian')
+  await district.locator(sel('inbox-public-notice')).click()
+  await district.waitForURL(/#\/public\/notices\?district=440304/)
+  await district.locator(`${item(id)} ${sel('notice-handle')}`).click()
+  await district.waitForURL(new RegExp(`/applications/${id}$`))
+  await district.locator(sel('notice-panel')).waitFor()
+  assert.equal(await stateOf(district), 'in_public_notice')
+  assert.equal(await text(district, sel('app-state')), '公示中')
+  assert.equal(await text(district, sel('notice-status')), '异议处理中')
+  assert.match(await text(district, sel('notice-hold-hint')), /有 1 件异议待处理/)
+  const o = district.locator(sel('objection-1'))
+  assert.equal(await o.getAttribute('data-resolution'), 'pending')
+  assert.equal(await text(o, sel('objection-reason')), '该小区疫情期间由业委会自行管理，企业未实际提供防控服务')
+  assert.equal(await text(o, sel('objection-objector')), `异议人：${objector}（物业服务企业）`)
+  const window = district.locator(sel('notice-window'))
+  const to = await window.getAttribute('data-to')
+  assert.equal(to, chinaDate(Date.parse(before.notice.endsAt) - 1))
+  await showFromTop(district, sel('notice-hold-hint'))
+  await shot(district, '57-district-objection')
+
+  await district.locator(sel('dismiss-objection')).click()
+  await popup(district).waitFor()
+  assert.match(await text(popup(district), sel('reason-hint')), /公示期不重新计算/)
+  await popup(district).locator(`${sel('reason')} textarea`).fill('经现场核查，企业疫情期间按合同提供了防控服务，异议不成立')
+  await popup(district).locator(sel('reason-confirm')).click()
+  assert.equal(await toast(district), '已处理：异议不成立')
+  await until('the objection to show dismissed', async () => (await o.getAttribute('data-resolution')) === 'dismissed')
+  assert.equal(await stateOf(district), 'in_public_notice')
+  assert.equal(await text(district, sel('notice-status')), '公示中')
+  assert.equal(await text(o, sel('objection-resolution')), '异议不成立')
+  assert.equal(await district.locator(sel('objection-actions')).count(), 0)
+  assert.equal(await window.getAttribute('data-to'), to, 'the window is not restarted')
+  await until('the timeline to record it', async () => /异议不成立/.test(await text(district, sel('timeline'))))
+  const trail = await text(district, sel('timeline'))
+  assert.match(trail, /异议\s+物业服务企业/)
+  assert.match(trail, /异议不成立\s+区（审核）/)
+  const after = await asCompanyA(id)
+  assert.equal(after.notice.endsAt, before.notice.endsAt)
+  assert.equal(after.notice.onHold, false)
+  assert.equal((await publicList()).items.find((i) => i.applicationId === id).onHold, false)
+  assert.deepEqual(district.errors, [])
+  await district.context().close()
+
+  // The company: the panel and the objection, never who made it.
+  const owner = await phone(browser, server.url, 'company-a')
+  await owner.goto(`${server.url}/#/applications/${id}`)
+  await owner.locator(sel('notice-panel')).waitFor()
+  await owner.locator(sel('objection-1')).waitFor()
+  assert.equal(await text(owner, sel('notice-status')), '公示中')
+  assert.equal(await text(owner, `${sel('objection-1')} ${sel('objection-resolution')}`), '异议不成立')
+  assert.equal(await owner.locator(sel('objection-objector')).count(), 0)
+  assert.equal(await owner.locator(sel('objection-actions')).count(), 0)
+  await owner.locator(`${sel('timeline')} [data-action="object"]`).waitFor()
+  assert.equal(await text(owner, `${sel('timeline')} [data-action="object"] ${sel('timeline-who')}`), '异议人')
+  const seen = await owner.locator('body').innerText()
+  assert.ok(!seen.includes(objector), 'the objector’s id is on the company’s page')
+  assert.ok(!seen.includes('鹏城'), 'the objector’s company is on the company’s page')
+  await showFromTop(owner, sel('notice-panel'))
+  await shot(owner, '58-company-notice-dismissed')
+  assert.deepEqual(owner.errors, [])
+  await owner.context().close()
+})
+
+test('(c) an upheld objection returns the application to the district review', async () => {
+  const id = ids.returned
+  const objecting = await api(server.url, 'company-b')
+  const r = await objecting(`/public/notices/${id}/objections`, { method: 'POST', body: { reason: '申报面积含商业用房' } })
+  assert.equal(r.status, 201, JSON.stringify(r.body))
+
+  const page = await phone(browser, server.url, 'district-futian')
+  await page.goto(`${server.url}/#/applications/${id}`)
+  await page.locator(sel('objection-actions')).waitFor()
+  await page.locator(sel('return-after-objection')).click()
+  await popup(page).locator(`${sel('reason')} textarea`).fill('经核实，申报面积含商业用房，异议成立')
+  await popup(page).locator(sel('reason-confirm')).click()
+  assert.equal(await text(page, '.van-dialog__message'), '确定异议成立，将申请退回区级审核？')
+  await confirmDialog(page)
+  assert.equal(await toast(page), '已退回区级审核')
+  await until('the application to be back at 审核', async () => (await stateOf(page)) === 'pending_district')
+  assert.equal(await text(page, sel('app-state')), '区级审核中')
+  assert.equal(await text(page, sel('notice-status')), '异议成立，已退回区级审核')
+  assert.equal(await text(page, `${sel('objection-1')} ${sel('objection-resolution')}`), '异议成立，退回审核')
+  await page.locator(sel('review-actions')).waitFor() // the district decides again
+  await until('the timeline to record it', async () => /异议成立，退回区级审核/.test(await text(page, sel('timeline'))))
+
+  const back = await asCompanyA(id)
+  assert.equal(back.state, 'pending_district')
+  assert.equal(back.approvedAmount, null)
+  assert.ok(!(await publicList()).items.some((i) => i.applicationId === id), 'off the public notice')
+  assert.deepEqual(page.errors, [])
+  await page.context().close()
+})
+
+test('(d) six days on, the nightly job closes the notices: approved, payable, off the list', async () => {
+  const district = await api(server.url, 'district-futian')
+  // The dashboard counts what is in 公示 as the API does.
+  const stats = (await district(`/stats/${DISTRICT}`)).body
+  assert.equal(stats.totals.counts.inPublicNotice, 2)
+  const dash = await phone(browser, server.url, 'district-futian')
+  await dash.locator(sel('tab-dashboard')).click()
+  await dash.locator(sel('count-inPublicNotice')).waitFor()
+  assert.equal(await text(dash, sel('count-inPublicNotice')), '2')
+  assert.match(await text(dash, sel('counts')), /2\s+公示中/)
+  await dash.context().close()
+
+  assert.equal((await publicList()).items.length, 2)
+  await server.restart('--clock-offset-days', '6', '--nightly-every-hours', '24')
+  const company = await api(server.url, 'company-a')
+  await until('the nightly job to close the notices', async () => {
+    const states = await Promise.all([ids.quiet, ids.dismissed].map(async (id) => (await company(`/applications/${id}`)).body.state))
+    return states.every((s) => s === 'approved')
+  }, 30_000)
+  assert.equal((await company(`/applications/${ids.returned}`)).body.state, 'pending_district', 'the returned one waits for the district')
+  assert.deepEqual((await publicList()).items, [])
+
+  const trail = (await company(`/applications/${ids.quiet}/timeline`)).body
+  const close = trail.find((e) => e.action === 'close_notice')
+  assert.ok(close, JSON.stringify(trail.map((e) => e.action)))
+  assert.deepEqual([close.actorId, close.from, close.to], ['system', 'in_public_notice', 'approved'])
+
+  // Anyone: the list is empty now.
+  const page = await phone(browser, server.url, null)
+  await page.locator(sel('public-notice-link')).click()
+  assert.equal(await text(page, `${sel('empty')} .van-empty__description`), '福田区目前没有正在公示的申请')
+  assert.equal(await page.locator(item(ids.quiet)).count(), 0)
+  await page.context().close()
+
+  // The company: approved, the notice over, 公示期满 by the system.
+  const owner = await phone(browser, server.url, 'company-a')
+  await owner.goto(`${server.url}/#/applications/${ids.quiet}`)
+  await owner.locator(sel('notice-panel')).waitFor()
+  assert.equal(await stateOf(owner), 'approved')
+  assert.equal(await text(owner, sel('notice-status')), '公示结束')
+  assert.equal(await text(owner, sel('no-objections')), '暂未收到异议')
+  assert.equal(await text(owner, `${sel('timeline')} [data-action="close_notice"] strong`), '公示期满')
+  assert.equal(await text(owner, `${sel('timeline')} [data-action="close_notice"] ${sel('timeline-who')}`), '系统')
+  assert.deepEqual(owner.errors, [])
+  await owner.context().close()
+
+  // Payable: finance lists both.
+  const finance = await api(server.url, 'finance-futian')
+  await until('finance to list them', async () => {
+    const eligible = (await finance('/disbursement/eligible')).body
+    return [ids.quiet, ids.dismissed].every((id) => eligible.items.some((a) => a.id === id))
+  })
+})

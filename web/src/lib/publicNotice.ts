@@ -1,0 +1,165 @@
+// 公示: with a policy's publicNoticeDays above 0, the district's 审核 puts an
+// application on the district's public notice (in_public_notice) before it
+// is payable. Anyone may read the notice without signing in; anyone signed
+// in may object (异议) once per notice inside its window; an objection holds
+// the application until a district reviewer dismisses it (the notice goes
+// on, its window not restarted) or returns the application to 审核. The
+// server decides all of it (core/src/application/notice.rs); these helpers
+// only arrange what it sends for the screens.
+
+import type { ApplicationView, ObjectionView, PublicNoticeItem, Role, UnitSummary, UnitView } from '../api/types'
+import { formatDate } from './format'
+
+/** The district shown when the URL names none (福田区). */
+export const DEFAULT_DISTRICT = '440304'
+/** The unit whose children are the district-level units offered (深圳市). */
+export const CITY = '440300'
+
+const CODE = /^\d{6}$/
+
+/** Whether `s` looks like a district-level code (six digits); the server says whether there is one. */
+export function isDistrictCode(s: unknown): s is string {
+  return typeof s === 'string' && CODE.test(s)
+}
+
+/** The district a `?district=` query names, or the default for a missing or malformed one. */
+export function districtFromQuery(q: unknown): string {
+  const v = Array.isArray(q) ? q[0] : q
+  return isDistrictCode(v) ? v : DEFAULT_DISTRICT
+}
+
+/**
+ * The China date of a window's last day: the day of the instant just
+ * before `endsAt` (the server ends a window at the start of the China day
+ * after its last, so that is the day before it). "—" for a bad instant.
+ */
+export function lastNoticeDay(endsAt: string): string {
+  const t = Date.parse(endsAt)
+  if (Number.isNaN(t)) return '—'
+  return formatDate(new Date(t - 1).toISOString())
+}
+
+/** A window as dates (China time): from its publication day to its last day. */
+export function noticeWindow(n: { startsAt: string; endsAt: string; noticeDate?: string }): { from: string; to: string } {
+  return { from: n.noticeDate || formatDate(n.startsAt), to: lastNoticeDay(n.endsAt) }
+}
+
+/** One day's approvals: one notice (公示), with its window. */
+export interface NoticeGroup {
+  /** The publication day, YYYY-MM-DD (China). */
+  date: string
+  /** The window's first and last days; the latest last day when the items differ (they should not). */
+  from: string
+  to: string
+  items: PublicNoticeItem[]
+}
+
+/**
+ * The items grouped by their publication day, the days in the order they
+ * first come (the server sends the oldest publication first), each item
+ * in the order it came. A day split across pages is one group.
+ */
+export function groupByNoticeDate(items: readonly PublicNoticeItem[]): NoticeGroup[] {
+  const groups = new Map<string, NoticeGroup>()
+  for (const item of items) {
+    const w = noticeWindow(item)
+    const g = groups.get(w.from)
+    if (!g) groups.set(w.from, { date: w.from, from: w.from, to: w.to, items: [item] })
+    else {
+      g.items.push(item)
+      if (w.to > g.to) g.to = w.to
+    }
+  }
+  return [...groups.values()]
+}
+
+/**
+ * The list after another page: an application listed already (its notice
+ * changed between the pages, say an objection held it) takes the newer
+ * copy in place, not a second row.
+ */
+export function appendPage(listed: readonly PublicNoticeItem[], page: readonly PublicNoticeItem[]): PublicNoticeItem[] {
+  const fresh = new Map(page.map((i) => [i.applicationId, i]))
+  const out = listed.map((i) => fresh.get(i.applicationId) ?? i)
+  const seen = new Set(listed.map((i) => i.applicationId))
+  for (const i of page) if (!seen.has(i.applicationId)) out.push(i)
+  return out
+}
+
+// ---- the district picker ----------------------------------------------------
+
+export interface District {
+  code: string
+  name: string
+}
+
+/** The district-level units under a unit (the city), in its order. */
+export function districtsOf(unit: Pick<UnitView, 'children'>): District[] {
+  return unit.children.filter((c: UnitSummary) => c.level === 'district').map((c) => ({ code: c.code, name: c.name }))
+}
+
+/**
+ * The districts to offer: those known (from the jurisdiction tree, or
+ * remembered from when someone signed in on this device), with the one
+ * shown added at the end if it is not among them (signed out on a new
+ * device, it may be the only one known).
+ */
+export function withDistrict(known: readonly District[], shown: District | null): District[] {
+  const list = known.filter((d) => isDistrictCode(d.code) && d.name)
+  if (shown && isDistrictCode(shown.code) && !list.some((d) => d.code === shown.code)) list.push(shown)
+  return list
+}
+
+const STORE = 'subsidy.districts'
+
+/** The districts remembered on this device (none when there are none or they do not read back). */
+export function loadDistricts(storage: Pick<Storage, 'getItem'> | null | undefined): District[] {
+  try {
+    const raw = storage?.getItem(STORE)
+    const v: unknown = raw ? JSON.parse(raw) : []
+    if (!Array.isArray(v)) return []
+    return v
+      .filter((d): d is District => !!d && typeof d === 'object' && isDistrictCode((d as District).code) && typeof (d as District).name === 'string')
+      .map((d) => ({ code: d.code, name: d.name }))
+  } catch {
+    return []
+  }
+}
+
+/** Remembers the districts for signed-out visits on this device (nothing personal: unit names). */
+export function saveDistricts(storage: Pick<Storage, 'setItem'> | null | undefined, list: readonly District[]): void {
+  try {
+    storage?.setItem(STORE, JSON.stringify(list.map((d) => ({ code: d.code, name: d.name }))))
+  } catch {
+    // Private mode or full: the next visit asks again.
+  }
+}
+
+// ---- on the application -----------------------------------------------------
+
+/**
+ * Where an application's notice stands: in its window (公示中), held by an
+ * objection (异议处理中), returned to 审核 by an upheld objection, or over
+ * (closed and payable, or beyond). Null without a notice.
+ */
+export type NoticeStatus = 'open' | 'on_hold' | 'returned' | 'closed'
+
+export function noticeStatus(app: Pick<ApplicationView, 'state' | 'notice'>): NoticeStatus | null {
+  const n = app.notice
+  if (!n) return null
+  if (app.state === 'in_public_notice') return n.onHold ? 'on_hold' : 'open'
+  const last = n.objections[n.objections.length - 1]
+  // A re-approval publishes a new notice: an upheld objection is the end of this one.
+  if (last?.resolution === 'returned_to_review') return 'returned'
+  return 'closed'
+}
+
+/** Whether the role may resolve the objections now (the server decides; this only offers the buttons). */
+export function canResolveObjections(role: Role | undefined, app: Pick<ApplicationView, 'state' | 'notice'>): boolean {
+  return role === 'district' && app.state === 'in_public_notice' && !!app.notice?.onHold
+}
+
+/** The objections still waiting for the district. */
+export function waitingObjections(objections: readonly ObjectionView[]): ObjectionView[] {
+  return objections.filter((o) => o.resolution === null)
+}
