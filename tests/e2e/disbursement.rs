@@ -1106,8 +1106,13 @@ async fn a_district_reviewer_attaches_a_recoverys_evidence_to_a_paid_application
     let evidence = docs_now.iter().find(|d| d["kind"] == "recovery_evidence").expect("the company sees it");
     assert_eq!(evidence["status"], "verified");
     let evidence_id = evidence["id"].as_str().unwrap();
-    // The company may not remove it.
+    // The company may not remove it; the district's finance, who confirm
+    // the recovery, may open it, and no other document of the application.
     company.delete(&format!("{}/{evidence_id}", docs(&ids[0]))).await.expect(404, "not_found");
+    finance.get(&format!("{}/{evidence_id}", docs(&ids[0]))).await.ok();
+    let contract = docs_now.iter().find(|d| d["kind"] == "service_contract").unwrap()["id"].as_str().unwrap();
+    finance.get(&format!("{}/{contract}", docs(&ids[0]))).await.expect(404, "not_found");
+    app.login("finance-dapeng").await.get(&format!("{}/{evidence_id}", docs(&ids[0]))).await.expect(404, "not_found");
     let trail = district.get(&format!("/api/v1/applications/{}/timeline", ids[0])).await.ok();
     assert!(
         trail.as_array().unwrap().iter().any(|e| e["action"] == "upload_document" && e["role"] == "district"),

@@ -378,7 +378,19 @@ async fn an_objectors_evidence_is_for_the_district_and_never_reaches_the_company
     company.get(&format!("{docs}/{evidence_id}")).await.expect(404, "not_found");
     company.delete(&format!("{docs}/{evidence_id}")).await.expect(404, "not_found");
 
-    // At most five per objector; none after the window.
+    // A file the check refuses takes no place; at most five per objector;
+    // none after the window.
+    let refused = other.upload(&id, "objection_evidence", "application/pdf", b"not a pdf at all").await;
+    assert!(refused.status.is_success() || refused.status.as_u16() == 422, "{}", refused.body);
+    app.drain().await;
+    let statuses: Vec<Value> = district.application(&id).await["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "objection_evidence")
+        .map(|d| d["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("verified"), json!("refused")], "the check refused the second");
     for _ in 0..4 {
         other.post(&docs, ticket.clone()).await.ok();
     }

@@ -54,9 +54,14 @@ impl Documents {
             return Err(Error::DocumentTooLarge { max: policy.max_document_bytes });
         }
         // Each uploader has a quota of their own: an objector cannot fill
-        // the company's, nor the company an objector's.
+        // the company's, nor the company an objector's. A file the content
+        // check refused takes no place in the evidence quotas: neither the
+        // objector nor the reviewer can remove it.
         let existing = self.documents.documents_of(&app.id).await?;
-        let current = existing.iter().filter(|d| d.is_current());
+        let counts = |d: &&Document| {
+            d.is_current() && (kind.uploader() == Uploader::Company || d.status != DocumentStatus::Refused)
+        };
+        let current = existing.iter().filter(counts);
         let (held, max) = match kind.uploader() {
             Uploader::Company => (current.filter(|d| d.kind.uploader() == Uploader::Company).count(), MAX_DOCUMENTS),
             Uploader::DistrictReviewer => {
@@ -198,19 +203,25 @@ impl Documents {
     }
 
     /// A short-lived download URL, for the owning company and for staff who
-    /// review in this jurisdiction.
+    /// review in this jurisdiction; the district's finance, who confirm a
+    /// recovery, open its evidence (追回依据) and nothing else.
     pub async fn document_download(
         &self,
         actor: &Actor,
         application_id: &str,
         document_id: &str,
     ) -> Result<PresignedRequest, Error> {
-        if matches!(actor.role, Role::ProjectManager | Role::Finance) {
+        if actor.role == Role::ProjectManager {
             return Err(Error::NotFound("document"));
         }
         self.visible_application(actor, application_id).await?;
         let doc = self.documents.get_document(application_id, document_id).await?.ok_or(Error::NotFound("document"))?;
-        if doc.status != DocumentStatus::Verified || (actor.role == Role::Company && !doc.kind.shown_to_company()) {
+        let readable = match actor.role {
+            Role::Company => doc.kind.shown_to_company(),
+            Role::Finance => doc.kind == DocumentKind::RecoveryEvidence,
+            _ => true,
+        };
+        if doc.status != DocumentStatus::Verified || !readable {
             return Err(Error::NotFound("document"));
         }
         // Exactly the bytes the check read (a document checked before
