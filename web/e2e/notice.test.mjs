@@ -16,10 +16,17 @@
 //     window not restarted. company-a sees the panel without the objector.
 // (c) The second is objected to; the district upholds it (异议成立，退回
 //     审核): back to 区级审核中, off the public list.
-// (d) The server restarts six days on with its nightly job: the third (no
+// (d) A fourth is published; company-b cannot attach evidence before
+//     objecting (404), objects on the page and attaches a PDF there (上传异议
+//     材料); a file whose content is not a PDF is refused before it goes, and
+//     a sixth document is refused (at most 5). district-futian's page lists
+//     the 异议材料; company-a's never does. The objection is left waiting.
+// (e) The server restarts six days on with its nightly job: the third (no
 //     objection) and the first (dismissed: its window was not restarted)
-//     are approved (payable) and off the list, which is then empty; the
-//     timeline says 公示期满, by the system.
+//     are approved (payable) and off the list; the fourth, held by its
+//     objection, stays listed as 公示期满 and takes no objection nor
+//     evidence (409) until the district dismisses it; the list is then
+//     empty; the timeline says 公示期满, by the system.
 
 import { after, afterEach, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -48,6 +55,8 @@ const APPS = {
   quiet: ['公示丙苑', '500.00'],
 }
 const ids = {}
+/** The fourth, published in (d) and held by an objection over the end of its window. */
+const HELD = ['公示丁苑', '700.00']
 
 /** "800.00" → "¥800.00", as the page shows an amount. */
 const money = (y) => {
@@ -93,42 +102,50 @@ const stateOf = (page) => page.locator(`${sel('app-head')} .state-tag`).getAttri
 /** The reason popup on screen (the page may hold others, hidden). */
 const popup = (page) => page.locator(`.van-popup:visible ${sel('reason-popup')}`)
 
-test('setup: three applications reach the district and are published (through the API)', async () => {
+/** Drives a new application of company-a through the API to the district's 审核, which publishes it; its id. */
+async function publish(name, area) {
   const company = await api(server.url, 'company-a')
   const pm = await api(server.url, 'pm-a')
+  const project = await company('/projects', {
+    method: 'POST',
+    body: { name, address: '南园路 99 号', community: COMMUNITY, managedArea: area, managerName: '王项目经理', managerPhone: MANAGER_PHONE },
+  })
+  assert.equal(project.status, 201, JSON.stringify(project.body))
+  const draft = await company('/applications', { method: 'POST', body: { projectId: project.body.id } })
+  assert.equal(draft.status, 201, JSON.stringify(draft.body))
+  const id = draft.body.id
+  await uploadVia(company, id, 'service_contract', '物业服务合同.pdf', 'application/pdf', pdf())
+  await uploadVia(company, id, 'area_proof', '面积证明.png', 'image/png', png())
+  await until('the documents to be checked', async () => (await company(`/applications/${id}`)).body.documents.every((d) => d.status === 'verified'))
+  await act(company, id, '/applications/{id}/submit')
+  await act(pm, id, '/applications/{id}/confirm-area')
+  for (const [who, tier] of [
+    ['community-nanyuan', 'community'],
+    ['subdistrict-nanyuan', 'subdistrict'],
+    ['district-futian', 'district'],
+  ]) {
+    const call = await api(server.url, who)
+    await until(`${tier} to have it`, async () => (await company(`/applications/${id}`)).body.pendingTier === tier)
+    await act(call, id, `/review/${tier}/applications/{id}/approve`)
+  }
+  const published = await asCompanyA(id)
+  assert.equal(published.state, 'in_public_notice')
+  assert.equal(published.approvedAmount, area, 'one yuan per m² in all')
+  assert.deepEqual(published.notice.objections, [])
+  return id
+}
+
+test('setup: three applications reach the district and are published (through the API)', async () => {
+  const company = await api(server.url, 'company-a')
   const policy = (await company('/policy')).body
   assert.equal(policy.publicNoticeDays, 5)
-  for (const [key, [name, area]] of Object.entries(APPS)) {
-    const project = await company('/projects', {
-      method: 'POST',
-      body: { name, address: '南园路 99 号', community: COMMUNITY, managedArea: area, managerName: '王项目经理', managerPhone: MANAGER_PHONE },
-    })
-    assert.equal(project.status, 201, JSON.stringify(project.body))
-    const draft = await company('/applications', { method: 'POST', body: { projectId: project.body.id } })
-    assert.equal(draft.status, 201, JSON.stringify(draft.body))
-    const id = draft.body.id
-    ids[key] = id
-    await uploadVia(company, id, 'service_contract', '物业服务合同.pdf', 'application/pdf', pdf())
-    await uploadVia(company, id, 'area_proof', '面积证明.png', 'image/png', png())
-    await until('the documents to be checked', async () => (await company(`/applications/${id}`)).body.documents.every((d) => d.status === 'verified'))
-    await act(company, id, '/applications/{id}/submit')
-    await act(pm, id, '/applications/{id}/confirm-area')
-    for (const [who, tier] of [
-      ['community-nanyuan', 'community'],
-      ['subdistrict-nanyuan', 'subdistrict'],
-      ['district-futian', 'district'],
-    ]) {
-      const call = await api(server.url, who)
-      await until(`${tier} to have it`, async () => (await company(`/applications/${id}`)).body.pendingTier === tier)
-      await act(call, id, `/review/${tier}/applications/{id}/approve`)
-    }
-    const published = await asCompanyA(id)
-    assert.equal(published.state, 'in_public_notice')
-    assert.equal(published.approvedAmount, area, 'one yuan per m² in all')
-    assert.deepEqual(published.notice.objections, [])
-  }
+  for (const [key, [name, area]] of Object.entries(APPS)) ids[key] = await publish(name, area)
   const list = await publicList()
   assert.deepEqual(list.items.map((i) => i.applicationId).sort(), Object.values(ids).sort())
+  assert.ok(list.items.every((i) => i.ended === false), 'no window has ended')
+  // Every district-level unit, for the picker, with no sign-in.
+  assert.ok(list.districts.some((d) => d.code === '440305' && d.name === '南山区' && d.level === 'district'), JSON.stringify(list.districts))
+  assert.ok(list.districts.every((d) => d.level === 'district'))
 })
 
 test('(a) signed out, 公示 lists them with their amounts and windows, and nothing personal', async () => {
@@ -184,16 +201,22 @@ test('(a) signed out, 公示 lists them with their amounts and windows, and noth
 
   await shot(page, '55-public-notice')
 
-  // Another district, typed: its notice is empty; a code of no district is said so.
+  // Another district, picked signed out from every district the list names: its notice is empty.
   await page.locator(sel('district-pick')).click()
-  await page.locator(`${sel('district-code')} input`).fill('440305')
-  await page.locator(sel('district-go')).click()
+  await page.locator(sel('district-picker')).waitFor()
+  assert.equal(await page.locator(`${sel('district-picker')} [data-test^="district-44"]`).count(), list.districts.length)
+  assert.equal(await text(page, `${sel('district-440305')} .van-cell__title > span`), '南山区')
+  await page.locator(sel('district-440305')).click()
   await page.waitForURL(/district=440305/)
   await until('南山区 to show', async () => (await text(page, sel('district-name'))) === '南山区')
   assert.equal(await text(page, `${sel('empty')} .van-empty__description`), '南山区目前没有正在公示的申请')
-  // The city is no district.
+  // The city is no district: said so, and the picker still offers every district.
   await page.goto(`${server.url}/#/public/notices?district=440300`)
   assert.equal(await text(page, `${sel('error')} .van-empty__description`), '没有该区级单位，请核对区划代码')
+  await page.locator(sel('district-pick')).click()
+  await page.locator(sel('district-440304')).click()
+  await page.waitForURL(/district=440304/)
+  await page.locator(item(ids.dismissed)).waitFor()
   assert.deepEqual(page.errors, [])
   await page.context().close()
 })
@@ -332,19 +355,100 @@ test('(c) an upheld objection returns the application to the district review', a
   await page.context().close()
 })
 
-test('(d) six days on, the nightly job closes the notices: approved, payable, off the list', async () => {
+test('(d) an objector attaches evidence after objecting; the district sees it, the company never does', async () => {
+  const id = (ids.held = await publish(...HELD))
+  const objector = await api(server.url, 'company-b')
+  const ticket = (body) => objector(`/applications/${id}/documents`, { method: 'POST', body })
+  const evidence = (fileName, size = pdf().length) => ({ kind: 'objection_evidence', fileName, contentType: 'application/pdf', size })
+  // Before objecting: not theirs to attach to.
+  const early = await ticket(evidence('提前.pdf'))
+  assert.deepEqual([early.status, early.body?.error?.code], [404, 'not_found'], JSON.stringify(early.body))
+
+  const page = await phone(browser, server.url, 'company-b')
+  await page.goto(`${server.url}/#/public/notices?district=${DISTRICT}`)
+  await page.locator(item(id)).waitFor()
+  assert.equal(await page.locator(`${item(id)} ${sel('notice-attach')}`).count(), 0, 'no evidence before objecting')
+  await page.locator(`${item(id)} ${sel('notice-object')}`).click()
+  await popup(page).locator(`${sel('reason')} textarea`).fill('该项目疫情期间物业服务由街道临时安排，企业未派驻人员')
+  await popup(page).locator(sel('reason-confirm')).click()
+  assert.equal(await toast(page), '已提交异议')
+  // Offered now: 上传异议材料.
+  await page.locator(`${item(id)} ${sel('notice-attach')}`).click()
+  const sheet = page.locator(sel('evidence-popup'))
+  await sheet.waitFor()
+  assert.equal(await text(sheet, 'h3'), '上传异议材料')
+  assert.match(await text(sheet, sel('evidence-hint')), /最多 5 份.*不会提供给申报企业/)
+  // Not a PDF inside, though named one: refused here, nothing sent.
+  await page.setInputFiles(sel('evidence-file'), { name: '伪装.pdf', mimeType: 'application/pdf', buffer: png() })
+  assert.equal(await toast(page), '文件 伪装.pdf 的内容不是 PDF、JPG 或 PNG（与文件名不符），未上传')
+  await page.setInputFiles(sel('evidence-file'), { name: '现场情况说明.pdf', mimeType: 'application/pdf', buffer: pdf(2000) })
+  await sheet.locator(sel('evidence-现场情况说明.pdf')).waitFor()
+  assert.equal(await text(sheet, `${sel('evidence-现场情况说明.pdf')} .van-tag`), '已上传')
+  await until('the toasts to go', async () => (await page.locator('.van-toast:visible').count()) === 0)
+  await shot(page, '59-public-notice-evidence')
+
+  // Four more through the API make five: a sixth is refused, and said so.
+  for (let n = 2; n <= 5; n++) await uploadVia(objector, id, 'objection_evidence', `补充材料${n}.pdf`, 'application/pdf', pdf())
+  await page.setInputFiles(sel('evidence-file'), { name: '第六份.pdf', mimeType: 'application/pdf', buffer: pdf() })
+  assert.equal(await toast(page), '每人对每项公示最多上传 5 份异议材料，已达上限')
+  await sheet.locator(sel('evidence-limit')).waitFor()
+  assert.equal(await sheet.locator(sel('evidence-file')).count(), 0, 'no more offered')
+  await sheet.locator(sel('evidence-done')).click()
+  await sheet.waitFor({ state: 'hidden' })
+  // The objector still cannot read the application.
+  assert.equal((await objector(`/applications/${id}`)).status, 404)
+  assert.deepEqual(page.errors, [])
+  await page.context().close()
+
+  // The district: the 异议材料, checked, to open; the upload on the timeline.
+  const district = await phone(browser, server.url, 'district-futian')
+  await district.goto(`${server.url}/#/applications/${id}`)
+  const group = district.locator(`${sel('documents')} ${sel('doc-kind-objection_evidence')}`)
+  await group.waitFor()
+  assert.equal(await text(group, '.van-cell__title'), '异议材料')
+  const row = group.locator(sel('doc-现场情况说明.pdf'))
+  await until('the document to be checked', async () => (await row.locator('[data-status]').getAttribute('data-status')) === 'verified')
+  assert.equal(await group.locator('[data-kind="objection_evidence"]').count(), 5)
+  assert.equal(await row.locator(sel('doc-delete')).count(), 0, 'nobody deletes evidence')
+  await row.locator(sel('doc-view')).click()
+  await district.locator(`${sel('doc-viewer')} iframe`).waitFor()
+  await district.locator('.van-popup:visible .van-popup__close-icon').click()
+  const upload = district.locator(`${sel('timeline')} [data-action="upload_document"]`, { hasText: '现场情况说明.pdf' })
+  assert.equal(await text(upload, 'strong'), '上传材料')
+  assert.match(await text(upload, sel('timeline-comment')), /^异议材料 现场情况说明\.pdf/)
+  assert.equal(await text(upload, sel('timeline-who')), '物业服务企业')
+  assert.deepEqual(district.errors, [])
+  await district.context().close()
+
+  // The company: no 异议材料, not on the page, not in the API, not on the timeline.
+  const seen = await asCompanyA(id)
+  assert.deepEqual(seen.documents.map((d) => d.kind).sort(), ['area_proof', 'service_contract'])
+  const owner = await phone(browser, server.url, 'company-a')
+  await owner.goto(`${server.url}/#/applications/${id}`)
+  await owner.locator(sel('notice-panel')).waitFor()
+  await owner.locator(`${sel('documents')} ${sel('doc-kind-service_contract')}`).waitFor()
+  assert.equal(await owner.locator(sel('doc-kind-objection_evidence')).count(), 0)
+  await owner.locator(`${sel('timeline')} [data-action="object"]`).waitFor()
+  assert.equal(await text(owner, `${sel('timeline')} [data-action="object"] ${sel('timeline-who')}`), '异议人')
+  const body = await owner.locator('body').innerText()
+  for (const secret of ['现场情况说明', '补充材料', '异议材料']) assert.ok(!body.includes(secret), `the company’s page shows ${secret}`)
+  assert.deepEqual(owner.errors, [])
+  await owner.context().close()
+})
+
+test('(e) six days on, the nightly job closes the notices: approved, payable, off the list; a held one stays, ended', async () => {
   const district = await api(server.url, 'district-futian')
   // The dashboard counts what is in 公示 as the API does.
   const stats = (await district(`/stats/${DISTRICT}`)).body
-  assert.equal(stats.totals.counts.inPublicNotice, 2)
+  assert.equal(stats.totals.counts.inPublicNotice, 3)
   const dash = await phone(browser, server.url, 'district-futian')
   await dash.locator(sel('tab-dashboard')).click()
   await dash.locator(sel('count-inPublicNotice')).waitFor()
-  assert.equal(await text(dash, sel('count-inPublicNotice')), '2')
-  assert.match(await text(dash, sel('counts')), /2\s+公示中/)
+  assert.equal(await text(dash, sel('count-inPublicNotice')), '3')
+  assert.match(await text(dash, sel('counts')), /3\s+公示中/)
   await dash.context().close()
 
-  assert.equal((await publicList()).items.length, 2)
+  assert.equal((await publicList()).items.length, 3)
   await server.restart('--clock-offset-days', '6', '--nightly-every-hours', '24')
   const company = await api(server.url, 'company-a')
   await until('the nightly job to close the notices', async () => {
@@ -352,6 +456,30 @@ test('(d) six days on, the nightly job closes the notices: approved, payable, of
     return states.every((s) => s === 'approved')
   }, 30_000)
   assert.equal((await company(`/applications/${ids.returned}`)).body.state, 'pending_district', 'the returned one waits for the district')
+
+  // The held one stays, its window ended: 公示期满, and no objection offered.
+  const left = (await publicList()).items
+  assert.deepEqual(left.map((i) => [i.applicationId, i.ended, i.onHold]), [[ids.held, true, true]])
+  const objector = await phone(browser, server.url, 'company-b')
+  await objector.goto(`${server.url}/#/public/notices?district=${DISTRICT}`)
+  const held = objector.locator(item(ids.held))
+  await held.waitFor()
+  assert.equal(await held.getAttribute('data-ended'), 'true')
+  assert.equal(await text(held, sel('notice-ended')), '公示期满')
+  assert.equal(await text(held, sel('notice-on-hold')), '异议处理中')
+  assert.equal(await held.locator(`${sel('notice-object')}, ${sel('notice-attach')}`).count(), 0)
+  assert.deepEqual(objector.errors, [])
+  await objector.context().close()
+  // Nor evidence, now.
+  const late = await (await api(server.url, 'company-b'))(`/applications/${ids.held}/documents`, {
+    method: 'POST',
+    body: { kind: 'objection_evidence', fileName: '迟到.pdf', contentType: 'application/pdf', size: 100 },
+  })
+  assert.deepEqual([late.status, late.body?.error?.code], [409, 'notice_closed'], JSON.stringify(late.body))
+  // Dismissed after its window: approved at once, and off the list.
+  const reviewer = await api(server.url, 'district-futian') // the server moved to a new port
+  await act(reviewer, ids.held, '/review/district/applications/{id}/resolve-objections', { outcome: 'dismiss', reason: '经核查，异议不成立' })
+  assert.equal((await company(`/applications/${ids.held}`)).body.state, 'approved')
   assert.deepEqual((await publicList()).items, [])
 
   const trail = (await company(`/applications/${ids.quiet}/timeline`)).body

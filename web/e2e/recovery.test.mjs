@@ -11,6 +11,10 @@
 // changes nothing); the page shows 已追回 with two repayments. company-a
 // sees 已追回 on its application; the district dashboard's 已拨付 / 已追回 /
 // 净拨付 cards and finance's budget show what the API says.
+//
+// 追回依据: district-futian attaches a PDF in the recovery panel (the company
+// may not: 404); company-a sees it listed there, to open, and cannot
+// delete it; the company's own documents list does not repeat it.
 
 import { after, afterEach, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -220,6 +224,50 @@ test('the district opens a recovery of 300.00; more than was paid is refused on 
   assert.equal((await asCompany()).version, seen.version, 'nothing changed')
   assert.deepEqual(page.errors, [])
   await page.context().close()
+})
+
+test('the district attaches 追回依据 in the recovery panel; the company sees it', async () => {
+  // Not the company's to attach.
+  const company = await api(server.url, 'company-a')
+  const refused = await company(`/applications/${appId}/documents`, {
+    method: 'POST',
+    body: { kind: 'recovery_evidence', fileName: '企业.pdf', contentType: 'application/pdf', size: 100 },
+  })
+  assert.deepEqual([refused.status, refused.body?.error?.code], [404, 'not_found'], JSON.stringify(refused.body))
+
+  const page = await phone(browser, server.url, 'district-futian')
+  await openDetail(page)
+  const panel = page.locator(sel('recovery-evidence'))
+  await panel.waitFor()
+  assert.match(await text(page, sel('recovery-evidence-hint')), /最多 10 份，已上传 0 份/)
+  assert.equal(await text(panel, sel('doc-none')), '尚未上传材料')
+  await page.setInputFiles(sel('file-recovery_evidence'), { name: '核查记录.pdf', mimeType: 'application/pdf', buffer: pdf(3000) })
+  const row = panel.locator(sel('doc-核查记录.pdf'))
+  await row.waitFor()
+  await until('the evidence to be checked', async () => (await row.locator('[data-status]').getAttribute('data-status')) === 'verified')
+  assert.match(await text(page, sel('recovery-evidence-hint')), /已上传 1 份/)
+  assert.equal(await row.locator(sel('doc-delete')).count(), 0, 'nobody deletes it')
+  // Listed with the recovery, not again among the company's documents.
+  assert.equal(await page.locator(`${sel('documents')} [data-kind="recovery_evidence"]`).count(), 0)
+  const docs = (await asCompany()).documents.filter((d) => d.kind === 'recovery_evidence')
+  assert.deepEqual(docs.map((d) => [d.fileName, d.status]), [['核查记录.pdf', 'verified']])
+  await until('the timeline to record it', async () => /追回依据 核查记录\.pdf/.test(await text(page, sel('timeline'))))
+  await showFromTop(page, sel('recovery'))
+  await shot(page, '60-recovery-evidence')
+  assert.deepEqual(page.errors, [])
+  await page.context().close()
+
+  const owner = await phone(browser, server.url, 'company-a')
+  await openDetail(owner)
+  const seen = owner.locator(`${sel('recovery-evidence')} ${sel('doc-核查记录.pdf')}`)
+  await seen.waitFor()
+  assert.equal(await owner.locator(sel('recovery-evidence-hint')).count(), 0)
+  assert.equal(await owner.locator(sel('file-recovery_evidence')).count(), 0, 'the company attaches none')
+  assert.equal(await seen.locator(sel('doc-delete')).count(), 0)
+  await seen.locator(sel('doc-view')).click()
+  await owner.locator(`${sel('doc-viewer')} iframe`).waitFor()
+  assert.deepEqual(owner.errors, [])
+  await owner.context().close()
 })
 
 test('finance reaches it from the batch, confirms, and records 100.00 then 200.00; more than owed is refused by the server', async () => {

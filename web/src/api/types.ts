@@ -21,7 +21,13 @@ export type State =
   | 'rejected'
   | 'withdrawn'
   | 'payment_failed'
-export type DocumentKind = 'service_contract' | 'area_proof' | 'other'
+/**
+ * The company's own kinds (service_contract, area_proof, other); a district
+ * reviewer's 追回依据 (recovery_evidence) on a paid application, shown to
+ * everyone who sees the documents; an objector's 异议材料
+ * (objection_evidence), shown to staff only, never to the company.
+ */
+export type DocumentKind = 'service_contract' | 'area_proof' | 'other' | 'recovery_evidence' | 'objection_evidence'
 export type BatchState = 'building' | 'ready' | 'released' | 'reconciled' | 'cancelled'
 export type LineStatus = 'pending' | 'paid' | 'failed' | 'cancelled'
 
@@ -238,12 +244,20 @@ export interface PublicNoticeItem {
   endsAt: string
   /** An objection waits for the district's resolution (异议处理中). */
   onHold: boolean
+  /**
+   * The window has ended (公示期满): objections are refused (409
+   * `notice_closed`). It stays listed until the nightly job closes it, or
+   * while an objection holds it.
+   */
+  ended: boolean
 }
 /** `GET /public/notices?district=`: a district's public notice, oldest publication first; no sign-in. */
 export interface PublicNoticeList extends Page<PublicNoticeItem> {
   district: string
   districtName: string
   publicNoticeDays: number
+  /** Every district-level unit, to pick another district's notice (no sign-in needed). */
+  districts: UnitSummary[]
 }
 /** What an objection answers: a receipt. */
 export interface ObjectionReceipt {
@@ -389,8 +403,10 @@ export interface AuditEntry {
   subject: string
   seq: number
   at: string
+  /** `system` for the nightly job and the content check; `objector` for an objection the caller may not see the author of. */
   actorId: string
-  role: Role
+  /** Null where the caller may not know who acted (an objection, to the company or its project manager). */
+  role: Role | null
   action: string
   from: string | null
   to: string

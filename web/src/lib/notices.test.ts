@@ -96,6 +96,9 @@ describe('notice wording', () => {
     expect(noticeTarget({ kind: 'overdue_below', applicationId: null })).toBe('/review/inbox?view=below')
     expect(noticeTarget({ kind: 'review_digest', applicationId: null })).toBeNull()
     expect(noticeTarget({ kind: 'something_new', applicationId: null })).toBeNull()
+    // Finance's 追回待确认 and the district's 异议待处理 open the application they are about.
+    expect(noticeTarget({ kind: 'recovery_opened', applicationId: '01JREC' })).toBe('/applications/01JREC')
+    expect(noticeTarget({ kind: 'objection_filed', applicationId: '01JOBJ' })).toBe('/applications/01JOBJ')
   })
 
   it("opens finance's notices at their batch, and words them with the amount in yuan", () => {

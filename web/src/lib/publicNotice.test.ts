@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { ApplicationNoticeView, ObjectionView, PublicNoticeItem, Role, State, UnitView } from '../api/types'
+import type { ApplicationNoticeView, ObjectionView, PublicNoticeItem, Role, State, UnitSummary } from '../api/types'
 import en from '../i18n/en'
 import zhCN from '../i18n/zh-CN'
 import {
@@ -7,16 +7,14 @@ import {
   appendPage,
   canResolveObjections,
   districtFromQuery,
-  districtsOf,
+  districtOptions,
   groupByNoticeDate,
   isDistrictCode,
   lastNoticeDay,
-  loadDistricts,
+  mayObjectTo,
   noticeStatus,
   noticeWindow,
-  saveDistricts,
   waitingObjections,
-  withDistrict,
 } from './publicNotice'
 
 /** An item published on `date` (China), 14:40 that day, for the policy's five days. */
@@ -38,6 +36,7 @@ function item(id: string, date: string, extra: Partial<PublicNoticeItem> = {}): 
     startsAt: start.toISOString(),
     endsAt: end.toISOString(),
     onHold: false,
+    ended: false,
     ...extra,
   }
 }
@@ -114,36 +113,35 @@ describe('the district', () => {
     expect(isDistrictCode(440304)).toBe(false)
   })
 
-  it('offers the district-level units of the city, with the one shown added when it is not among them', () => {
-    const city: Pick<UnitView, 'children'> = {
-      children: [
-        { code: '440303', name: '罗湖区', level: 'district' },
-        { code: '440304', name: '福田区', level: 'district' },
-        { code: '440399001', name: '某街道', level: 'subdistrict' },
-      ],
-    }
-    const known = districtsOf(city)
-    expect(known).toEqual([
+  it('offers every district-level unit the list names, once each, in its order', () => {
+    const units: UnitSummary[] = [
+      { code: '440303', name: '罗湖区', level: 'district' },
+      { code: '440304', name: '福田区', level: 'district' },
+      { code: '440304', name: '福田区', level: 'district' },
+      { code: '440300', name: '深圳市', level: 'city' },
+      { code: '440399001', name: '某街道', level: 'subdistrict' },
+      { code: 'x', name: '坏代码', level: 'district' },
+    ]
+    const list = districtOptions(units)
+    expect(list).toEqual([
       { code: '440303', name: '罗湖区' },
       { code: '440304', name: '福田区' },
     ])
-    expect(withDistrict(known, { code: '440304', name: '福田区' })).toEqual(known)
-    expect(withDistrict([], { code: '440307', name: '龙岗区' })).toEqual([{ code: '440307', name: '龙岗区' }])
-    expect(withDistrict(known, null)).toEqual(known)
+    expect(districtOptions(units, { code: '440304', name: '福田区' })).toEqual(list)
   })
 
-  it('is remembered on the device, and a stored list that does not read back is none', () => {
-    const store = new Map<string, string>()
-    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) }
-    saveDistricts(storage, [{ code: '440304', name: '福田区' }])
-    expect(loadDistricts(storage)).toEqual([{ code: '440304', name: '福田区' }])
-    store.set('subsidy.districts', '{not json')
-    expect(loadDistricts(storage)).toEqual([])
-    store.set('subsidy.districts', JSON.stringify([{ code: 'x', name: 'y' }, { code: '440305', name: '南山区', extra: 1 }, 'z']))
-    expect(loadDistricts(storage)).toEqual([{ code: '440305', name: '南山区' }])
-    expect(loadDistricts(null)).toEqual([])
-    const full = { setItem: () => { throw new Error('quota') } }
-    expect(() => saveDistricts(full, [])).not.toThrow()
+  it('adds the district shown when the list names none (an older server, or none loaded yet)', () => {
+    expect(districtOptions(undefined, { code: '440307', name: '龙岗区' })).toEqual([{ code: '440307', name: '龙岗区' }])
+    expect(districtOptions([], null)).toEqual([])
+    expect(districtOptions(null, { code: '440300x', name: '坏' })).toEqual([])
+  })
+})
+
+describe('an ended window', () => {
+  it('takes no objection; an open one does', () => {
+    expect(mayObjectTo(item('a', '2026-12-06'))).toBe(true)
+    expect(mayObjectTo(item('a', '2026-12-06', { ended: true }))).toBe(false)
+    expect(mayObjectTo(item('a', '2026-12-06', { ended: true, onHold: true }))).toBe(false)
   })
 })
 

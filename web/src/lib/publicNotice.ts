@@ -7,13 +7,11 @@
 // server decides all of it (core/src/application/notice.rs); these helpers
 // only arrange what it sends for the screens.
 
-import type { ApplicationView, ObjectionView, PublicNoticeItem, Role, UnitSummary, UnitView } from '../api/types'
+import type { ApplicationView, ObjectionView, PublicNoticeItem, Role, UnitSummary } from '../api/types'
 import { formatDate } from './format'
 
 /** The district shown when the URL names none (福田区). */
 export const DEFAULT_DISTRICT = '440304'
-/** The unit whose children are the district-level units offered (深圳市). */
-export const CITY = '440300'
 
 const CODE = /^\d{6}$/
 
@@ -93,46 +91,23 @@ export interface District {
   name: string
 }
 
-/** The district-level units under a unit (the city), in its order. */
-export function districtsOf(unit: Pick<UnitView, 'children'>): District[] {
-  return unit.children.filter((c: UnitSummary) => c.level === 'district').map((c) => ({ code: c.code, name: c.name }))
-}
-
 /**
- * The districts to offer: those known (from the jurisdiction tree, or
- * remembered from when someone signed in on this device), with the one
- * shown added at the end if it is not among them (signed out on a new
- * device, it may be the only one known).
+ * The districts to offer: the district-level units the list names (every
+ * one, signed in or not), in its order, once each, with the one shown
+ * added at the end should it be missing (a server that names none).
  */
-export function withDistrict(known: readonly District[], shown: District | null): District[] {
-  const list = known.filter((d) => isDistrictCode(d.code) && d.name)
-  if (shown && isDistrictCode(shown.code) && !list.some((d) => d.code === shown.code)) list.push(shown)
+export function districtOptions(units: readonly UnitSummary[] | null | undefined, shown: District | null = null): District[] {
+  const list: District[] = []
+  for (const u of units ?? []) {
+    if (u.level === 'district' && isDistrictCode(u.code) && u.name && !list.some((d) => d.code === u.code)) list.push({ code: u.code, name: u.name })
+  }
+  if (shown && isDistrictCode(shown.code) && shown.name && !list.some((d) => d.code === shown.code)) list.push({ code: shown.code, name: shown.name })
   return list
 }
 
-const STORE = 'subsidy.districts'
-
-/** The districts remembered on this device (none when there are none or they do not read back). */
-export function loadDistricts(storage: Pick<Storage, 'getItem'> | null | undefined): District[] {
-  try {
-    const raw = storage?.getItem(STORE)
-    const v: unknown = raw ? JSON.parse(raw) : []
-    if (!Array.isArray(v)) return []
-    return v
-      .filter((d): d is District => !!d && typeof d === 'object' && isDistrictCode((d as District).code) && typeof (d as District).name === 'string')
-      .map((d) => ({ code: d.code, name: d.name }))
-  } catch {
-    return []
-  }
-}
-
-/** Remembers the districts for signed-out visits on this device (nothing personal: unit names). */
-export function saveDistricts(storage: Pick<Storage, 'setItem'> | null | undefined, list: readonly District[]): void {
-  try {
-    storage?.setItem(STORE, JSON.stringify(list.map((d) => ({ code: d.code, name: d.name }))))
-  } catch {
-    // Private mode or full: the next visit asks again.
-  }
+/** Whether an objection to the item may be offered: an open window (the server refuses one that has ended: `notice_closed`). */
+export function mayObjectTo(item: Pick<PublicNoticeItem, 'ended'>): boolean {
+  return !item.ended
 }
 
 // ---- on the application -----------------------------------------------------
