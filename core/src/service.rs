@@ -187,6 +187,7 @@ impl Ports {
         crate::application::notice::PublicNotices {
             cx: self.context(),
             applications: self.applications.clone(),
+            documents: self.documents.clone(),
             apps: self.applications(),
         }
     }

@@ -70,7 +70,8 @@ enum Rule {
     /// to an application on notice. The fixture is on no notice (the
     /// matrix runs under the Shenzhen policy, which has none), so every
     /// signed-in caller is told it does not exist and the anonymous caller
-    /// is asked to sign in; `notice.rs` objects to real notices.
+    /// is asked to sign in; `notice.rs` objects to real notices. The same
+    /// for reading one's own objection: nobody has one on the fixture.
     Objection,
 }
 
@@ -81,7 +82,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/health") | ("POST", "/auth/dev-login") | ("GET", "/auth/dev-accounts") => Public,
         // 公示: the one route of the API without a token.
         ("GET", "/public/notices") => Public,
-        ("POST", "/public/notices/{id}/objections") => Objection,
+        ("POST", "/public/notices/{id}/objections") | ("GET", "/public/notices/{id}/objections/mine") => Objection,
         ("GET", "/me")
         | ("GET", "/policy")
         | ("GET", "/jurisdictions/{code}")

@@ -391,6 +391,20 @@ async fn an_objectors_evidence_is_for_the_district_and_never_reaches_the_company
         .map(|d| d["status"].clone())
         .collect();
     assert_eq!(statuses, [json!("verified"), json!("refused")], "the check refused the second");
+    // The objector reads their own objection and what the check made of
+    // their files; nobody else has one to read, not even the company.
+    let mine = other.get(&format!("/api/v1/public/notices/{id}/objections/mine")).await.ok();
+    assert_eq!(
+        (mine["seq"].as_u64(), mine["reason"].as_str(), mine["ended"].as_bool()),
+        (Some(1), Some("现场无物业服务"), Some(false))
+    );
+    let checked: Vec<&str> =
+        mine["documents"].as_array().unwrap().iter().filter_map(|d| d["status"].as_str()).collect();
+    assert_eq!(checked, ["verified", "refused"]);
+    assert!(mine.get("objector").is_none() && !mine.to_string().contains("13800138001"), "{mine}");
+    company.get(&format!("/api/v1/public/notices/{id}/objections/mine")).await.expect(404, "not_found");
+    district.get(&format!("/api/v1/public/notices/{id}/objections/mine")).await.expect(404, "not_found");
+    app.anonymous().get(&format!("/api/v1/public/notices/{id}/objections/mine")).await.expect(401, "unauthenticated");
     for _ in 0..4 {
         other.post(&docs, ticket.clone()).await.ok();
     }

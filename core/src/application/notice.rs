@@ -89,6 +89,26 @@ pub struct ObjectionReceipt {
     pub at: DateTime<Utc>,
 }
 
+/// The caller's own objection to a notice, with the evidence they
+/// attached and what the content check made of it: all an objector may
+/// know of the application beyond its public notice.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MyObjection {
+    pub application_id: String,
+    pub seq: u32,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// The window has ended: no more evidence may be attached.
+    pub ended: bool,
+    pub resolution: Option<crate::application::ObjectionOutcome>,
+    pub resolution_reason: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The objection evidence this user attached (异议材料), with its check.
+    pub documents: Vec<crate::documents::views::DocumentView>,
+}
+
 /// `POST /review/district/applications/{id}/resolve-objections`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -115,6 +135,8 @@ pub struct NoticeCloseReport {
 pub struct PublicNotices {
     pub(crate) cx: Context,
     pub(crate) applications: Arc<dyn ApplicationStore>,
+    /// The objector's own evidence, for [`PublicNotices::mine`].
+    pub(crate) documents: Arc<dyn crate::ports::DocumentStore>,
     /// The district's resolution goes through the one transition path.
     pub(crate) apps: super::service::Applications,
 }
@@ -205,6 +227,39 @@ impl PublicNotices {
             }
         }
         Err(Error::internal("the application kept changing; try again"))
+    }
+
+    /// The caller's own objection to the application's notice, and the
+    /// evidence they attached; 404 if they made none (whether or not the
+    /// application exists).
+    pub async fn mine(&self, actor: &Actor, id: &str) -> Result<MyObjection, Error> {
+        let app = self.applications.get_application(id).await?.ok_or(Error::NotFound("objection"))?;
+        let notice = app.notice.as_ref().ok_or(Error::NotFound("objection"))?;
+        let o = notice.objections.iter().rev().find(|o| o.by == actor.user_id).ok_or(Error::NotFound("objection"))?;
+        let documents = self
+            .documents
+            .documents_of(&app.id)
+            .await?
+            .iter()
+            .filter(|d| {
+                d.is_current()
+                    && d.kind == crate::documents::DocumentKind::ObjectionEvidence
+                    && d.uploaded_by == actor.user_id
+            })
+            .map(crate::documents::views::DocumentView::of)
+            .collect();
+        Ok(MyObjection {
+            application_id: app.id.clone(),
+            seq: o.seq,
+            reason: o.reason.to_string(),
+            at: o.at,
+            ends_at: notice.ends_at,
+            ended: app.state != State::InPublicNotice || self.cx.now() >= notice.ends_at,
+            resolution: o.resolution.as_ref().map(|r| r.outcome),
+            resolution_reason: o.resolution.as_ref().map(|r| r.reason.to_string()),
+            resolved_at: o.resolution.as_ref().map(|r| r.at),
+            documents,
+        })
     }
 
     /// A district reviewer resolves the objections waiting on an

@@ -70,6 +70,7 @@ subsidy_api::routes! { App;
     POST "/api/v1/notifications/{id}/read" => read_notification,
     GET "/api/v1/public/notices" => public_notices,
     POST "/api/v1/public/notices/{id}/objections" => object,
+    GET "/api/v1/public/notices/{id}/objections/mine" => my_objection,
     GET "/api/v1/admin/staff" => list_staff,
     GET "/api/v1/admin/staff/{sub}" => get_staff,
     PUT "/api/v1/admin/staff/{sub}" => put_staff,
@@ -290,6 +291,16 @@ async fn object(
     Body(input): Body<ObjectionInput>,
 ) -> ApiResult<(StatusCode, Json<ObjectionReceipt>)> {
     Ok((StatusCode::CREATED, Json(s.public_notices.object(&actor, &id, &input).await?)))
+}
+
+/// `GET /public/notices/{id}/objections/mine`: the caller's own objection
+/// and the evidence they attached, with its check.
+async fn my_objection(
+    State(s): State<AppState>,
+    Identity(actor): Identity,
+    Path(id): Path<String>,
+) -> ApiResult<Json<subsidy_core::application::notice::MyObjection>> {
+    Ok(Json(s.public_notices.mine(&actor, &id).await?))
 }
 
 async fn list_applications(
