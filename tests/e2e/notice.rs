@@ -246,6 +246,13 @@ async fn an_upheld_objection_returns_the_application_to_the_districts_review_and
     let again = district.act(&ids_[1], "/api/v1/review/district/applications/{id}/approve", json!({})).await.ok();
     assert_eq!(again["state"], "in_public_notice");
     assert_eq!(again["notice"]["objections"], json!([]), "a new notice");
+    // The objector's earlier objection is kept, upheld and over; they may
+    // object to the new notice.
+    let mine = other.get(&format!("/api/v1/public/notices/{}/objections/mine", ids_[1])).await.ok();
+    assert_eq!((mine["resolution"].as_str(), mine["ended"].as_bool()), (Some("returned_to_review"), Some(true)));
+    object(&other, &ids_[1], "重新公示后仍有异议").await.expect(201, "");
+    let mine = other.get(&format!("/api/v1/public/notices/{}/objections/mine", ids_[1])).await.ok();
+    assert_eq!((mine["reason"].as_str(), mine["ended"].as_bool()), (Some("重新公示后仍有异议"), Some(false)));
     let totals = counts(&app).await;
     assert_eq!(
         (
@@ -255,6 +262,9 @@ async fn an_upheld_objection_returns_the_application_to_the_districts_review_and
         ),
         (Some(1), Some(1), Some(0))
     );
+    let stored = app.services.ports.applications.get_application(&ids_[1]).await.unwrap().unwrap();
+    assert_eq!(stored.past_notices.len(), 1, "the earlier notice is kept");
+    assert_eq!(stored.past_notices[0].objections[0].reason.as_str(), "同一小区重复申报");
     let trail = district.get(&format!("/api/v1/applications/{}/timeline", ids_[1])).await.ok();
     let actions: Vec<&str> = trail
         .as_array()
@@ -263,8 +273,8 @@ async fn an_upheld_objection_returns_the_application_to_the_districts_review_and
         .filter(|e| e["subject"] == *ids_[1])
         .filter_map(|e| e["action"].as_str())
         .collect();
-    let tail = &actions[actions.len() - 3..];
-    assert_eq!(tail, ["object", "return_after_objection", "approve"], "{actions:?}");
+    let tail = &actions[actions.len() - 4..];
+    assert_eq!(tail, ["object", "return_after_objection", "approve", "object"], "{actions:?}");
 }
 
 #[tokio::test]

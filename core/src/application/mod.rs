@@ -108,6 +108,10 @@ pub struct Application {
     /// Stored only once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice: Option<PublicNotice>,
+    /// Earlier notices of the application, with their objections, when an
+    /// upheld objection sent it back to 审核 and it was published again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub past_notices: Vec<PublicNotice>,
     /// Head of the audit hash chain: last sequence number and its hash.
     pub audit_seq: u64,
     pub audit_head: String,
@@ -437,6 +441,7 @@ impl Application {
             state_since: now,
             recovery: None,
             notice: None,
+            past_notices: Vec::new(),
             urged_at: None,
             audit_seq: 0,
             audit_head: crate::audit::GENESIS.to_string(),

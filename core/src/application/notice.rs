@@ -234,8 +234,15 @@ impl PublicNotices {
     /// application exists).
     pub async fn mine(&self, actor: &Actor, id: &str) -> Result<MyObjection, Error> {
         let app = self.applications.get_application(id).await?.ok_or(Error::NotFound("objection"))?;
-        let notice = app.notice.as_ref().ok_or(Error::NotFound("objection"))?;
-        let o = notice.objections.iter().rev().find(|o| o.by == actor.user_id).ok_or(Error::NotFound("objection"))?;
+        // The latest notice this user objected to: the current one, or one
+        // before an upheld objection sent the application back to 审核.
+        let (notice, o) = app
+            .notice
+            .iter()
+            .chain(app.past_notices.iter().rev())
+            .find_map(|n| n.objections.iter().rev().find(|o| o.by == actor.user_id).map(|o| (n, o)))
+            .ok_or(Error::NotFound("objection"))?;
+        let current = app.notice.as_ref().is_some_and(|n| std::ptr::eq(n, notice));
         let documents = self
             .documents
             .documents_of(&app.id)
@@ -245,6 +252,8 @@ impl PublicNotices {
                 d.is_current()
                     && d.kind == crate::documents::DocumentKind::ObjectionEvidence
                     && d.uploaded_by == actor.user_id
+                    && d.created_at >= notice.starts_at
+                    && d.created_at < notice.ends_at
             })
             .map(crate::documents::views::DocumentView::of)
             .collect();
@@ -254,7 +263,7 @@ impl PublicNotices {
             reason: o.reason.to_string(),
             at: o.at,
             ends_at: notice.ends_at,
-            ended: app.state != State::InPublicNotice || self.cx.now() >= notice.ends_at,
+            ended: !current || app.state != State::InPublicNotice || self.cx.now() >= notice.ends_at,
             resolution: o.resolution.as_ref().map(|r| r.outcome),
             resolution_reason: o.resolution.as_ref().map(|r| r.reason.to_string()),
             resolved_at: o.resolution.as_ref().map(|r| r.at),

@@ -315,6 +315,11 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
                     }
                     // 公示 first, when the policy has one: payable once it closes.
                     if ctx.policy.public_notice_days > 0 {
+                        // Published again after an upheld objection: the
+                        // earlier notice and its objections are kept.
+                        if let Some(earlier) = next.notice.take() {
+                            next.past_notices.push(earlier);
+                        }
                         next.notice = Some(PublicNotice {
                             starts_at: ctx.now,
                             ends_at: ctx.policy.notice_ends(ctx.now),
@@ -1407,6 +1412,19 @@ mod tests {
             let returned =
                 apply(&back, &reviewer(Tier::District), cmd, &ctx_at(&notice_policy(), t("2020-03-13T10:00:00+08:00")));
             assert_eq!(returned.unwrap().next.state, State::Returned);
+            // Approved again: a new notice, the earlier one kept with its objection.
+            let again = apply(
+                &back,
+                &reviewer(Tier::District),
+                approve(Tier::District),
+                &ctx_at(&notice_policy(), t("2020-03-16T10:00:00+08:00")),
+            )
+            .unwrap()
+            .next;
+            assert_eq!(again.notice.as_ref().unwrap().objections.len(), 0);
+            assert_eq!(again.past_notices.len(), 1);
+            assert_eq!(again.past_notices[0].objections[0].resolution.as_ref().unwrap().outcome, O::ReturnedToReview);
+            assert_eq!(again.notice.as_ref().unwrap().ends_at, t("2020-03-21T00:00:00+08:00"));
         }
 
         #[test]

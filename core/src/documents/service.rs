@@ -67,8 +67,13 @@ impl Documents {
             Uploader::DistrictReviewer => {
                 (current.filter(|d| d.kind == DocumentKind::RecoveryEvidence).count(), MAX_RECOVERY_DOCUMENTS)
             }
+            // Per notice: one published again after an upheld objection
+            // starts a new count.
             Uploader::Objector => (
-                current.filter(|d| d.kind == DocumentKind::ObjectionEvidence && d.uploaded_by == actor.user_id).count(),
+                current
+                    .filter(|d| d.kind == DocumentKind::ObjectionEvidence && d.uploaded_by == actor.user_id)
+                    .filter(|d| app.notice.as_ref().is_some_and(|n| d.created_at >= n.starts_at))
+                    .count(),
                 MAX_OBJECTION_DOCUMENTS,
             ),
         };
