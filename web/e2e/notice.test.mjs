@@ -10,22 +10,30 @@
 //     the page shows no phone number and no bank account.
 // (b) company-b objects to the first from 我的 → 公示: 已提交异议, and the
 //     item is held (异议处理中); objecting again (after a reload) is told
-//     it objected already. district-futian goes from its inbox's link to
+//     it objected already, and 我的异议 opens with the objection (处理中).
+//     district-futian goes from its inbox's link to
 //     公示, opens the held application (处理异议) and sees the objection
 //     with the objector; it dismisses it (异议不成立): still in 公示, the
 //     window not restarted. company-a sees the panel without the objector.
-// (c) The second is objected to; the district upholds it (异议成立，退回
-//     审核): back to 区级审核中, off the public list.
+// (c) The second is objected to (through the API); the objector opens 我的异议
+//     on the page, attaches a file from there, and sees it 已校验 when the
+//     upload is done. The district upholds it (异议成立，退回审核): back to
+//     区级审核中, off the public list; the objector's own objection says so.
 // (d) A fourth is published; company-b cannot attach evidence before
 //     objecting (404), objects on the page and attaches a PDF there (上传异议
 //     材料); a file whose content is not a PDF is refused before it goes, and
-//     a sixth document is refused (at most 5). district-futian's page lists
-//     the 异议材料; company-a's never does. The objection is left waiting.
+//     a file the server's check refuses takes no place: five more are taken,
+//     a sixth is refused (at most 5). After a reload, 我的异议 shows the
+//     objection (处理中) and each file as the check left it (已校验, or
+//     未通过 with the reason), with no more upload offered; company-a, who
+//     never objected, is told so. district-futian's page lists the 异议材料;
+//     company-a's never does. The objection is left waiting.
 // (e) The server restarts six days on with its nightly job: the third (no
 //     objection) and the first (dismissed: its window was not restarted)
 //     are approved (payable) and off the list; the fourth, held by its
 //     objection, stays listed as 公示期满 and takes no objection nor
-//     evidence (409) until the district dismisses it; the list is then
+//     evidence (409; 我的异议 says the notice is over) until the district
+//     dismisses it; the list is then
 //     empty; the timeline says 公示期满, by the system.
 
 import { after, afterEach, before, test } from 'node:test'
@@ -251,6 +259,14 @@ test('(b) company-b objects once; the district sees who, and dismisses it; the w
   await popup(page).locator(sel('reason-confirm')).click()
   assert.equal(await toast(page), '您已对该项公示提出过异议，不能重复提出')
   await page.locator(`${item(id)} ${sel('notice-objected')}`).waitFor()
+  // …and shown the objection it made (我的异议).
+  const mine = page.locator(sel('mine-popup'))
+  await mine.locator(sel('mine-objection')).waitFor()
+  assert.equal(await mine.getAttribute('data-application'), id)
+  assert.equal(await text(mine, `${sel('mine-reason')} .van-cell__label`), '该小区疫情期间由业委会自行管理，企业未实际提供防控服务')
+  assert.equal(await text(mine, sel('mine-status')), '处理中')
+  assert.equal(await mine.locator(sel('mine-no-documents')).count(), 1)
+  await mine.locator(sel('mine-attach')).waitFor() // the window is open: evidence may follow
   assert.deepEqual(page.errors, [])
   await page.context().close()
 
@@ -331,6 +347,30 @@ test('(c) an upheld objection returns the application to the district review', a
   const r = await objecting(`/public/notices/${id}/objections`, { method: 'POST', body: { reason: '申报面积含商业用房' } })
   assert.equal(r.status, 201, JSON.stringify(r.body))
 
+  // The objector, on the page: 我的异议, and a file attached from there.
+  const objector = await phone(browser, server.url, 'company-b')
+  await objector.goto(`${server.url}/#/public/notices?district=${DISTRICT}`)
+  await objector.locator(`${item(id)} ${sel('notice-mine')}`).click()
+  const mine = objector.locator(sel('mine-popup'))
+  await mine.locator(sel('mine-objection')).waitFor()
+  assert.equal(await text(mine, `${sel('mine-reason')} .van-cell__label`), '申报面积含商业用房')
+  assert.equal(await text(mine, sel('mine-no-documents')), '未上传异议材料')
+  assert.equal(await text(mine, sel('mine-slots')), '还可上传 5 份（每人最多 5 份，未通过校验的不计入）')
+  await mine.locator(sel('mine-attach')).click()
+  const sheet = objector.locator(sel('evidence-popup'))
+  await sheet.waitFor()
+  await objector.setInputFiles(sel('evidence-file'), { name: '商业用房照片.pdf', mimeType: 'application/pdf', buffer: pdf(500) })
+  assert.equal(await toast(objector), '已上传「商业用房照片.pdf」')
+  await sheet.locator(sel('evidence-done')).click()
+  await sheet.waitFor({ state: 'hidden' })
+  const file = mine.locator(sel('mine-doc-商业用房照片.pdf'))
+  await until('the view to show the file as checked', async () => (await file.getAttribute('data-status')) === 'verified')
+  assert.equal(await text(file, sel('mine-doc-status')), '已校验')
+  assert.equal(await text(mine, sel('mine-slots')), '还可上传 4 份（每人最多 5 份，未通过校验的不计入）')
+  await objector.locator(`${item(id)} ${sel('notice-objected')}`).waitFor()
+  assert.deepEqual(objector.errors, [])
+  await objector.context().close()
+
   const page = await phone(browser, server.url, 'district-futian')
   await page.goto(`${server.url}/#/applications/${id}`)
   await page.locator(sel('objection-actions')).waitFor()
@@ -351,6 +391,12 @@ test('(c) an upheld objection returns the application to the district review', a
   assert.equal(back.state, 'pending_district')
   assert.equal(back.approvedAmount, null)
   assert.ok(!(await publicList()).items.some((i) => i.applicationId === id), 'off the public notice')
+  // The objector's own objection: upheld, and the notice over.
+  const own = (await objecting(`/public/notices/${id}/objections/mine`)).body
+  assert.deepEqual(
+    [own.resolution, own.resolutionReason, own.ended, own.documents.map((d) => [d.fileName, d.status])],
+    ['returned_to_review', '经核实，申报面积含商业用房，异议成立', true, [['商业用房照片.pdf', 'verified']]],
+  )
   assert.deepEqual(page.errors, [])
   await page.context().close()
 })
@@ -387,8 +433,16 @@ test('(d) an objector attaches evidence after objecting; the district sees it, t
   await until('the toasts to go', async () => (await page.locator('.van-toast:visible').count()) === 0)
   await shot(page, '59-public-notice-evidence')
 
-  // Four more through the API make five: a sixth is refused, and said so.
-  for (let n = 2; n <= 5; n++) await uploadVia(objector, id, 'objection_evidence', `补充材料${n}.pdf`, 'application/pdf', pdf())
+  // Three more through the API make four; a "PDF" that is a PNG inside is
+  // refused by the server's check and takes no place: a fifth is taken, and
+  // a sixth is refused, and said so.
+  for (let n = 2; n <= 4; n++) await uploadVia(objector, id, 'objection_evidence', `补充材料${n}.pdf`, 'application/pdf', pdf())
+  const photo = png()
+  const bad = await ticket({ kind: 'objection_evidence', fileName: '现场照片.pdf', contentType: 'application/pdf', size: photo.length })
+  assert.equal(bad.status, 201, JSON.stringify(bad.body))
+  const put = await fetch(bad.body.upload.url, { method: bad.body.upload.method, headers: Object.fromEntries(bad.body.upload.headers), body: photo })
+  assert.equal(put.ok, false, 'the check refuses it')
+  await uploadVia(objector, id, 'objection_evidence', '补充材料5.pdf', 'application/pdf', pdf())
   await page.setInputFiles(sel('evidence-file'), { name: '第六份.pdf', mimeType: 'application/pdf', buffer: pdf() })
   assert.equal(await toast(page), '每人对每项公示最多上传 5 份异议材料，已达上限')
   await sheet.locator(sel('evidence-limit')).waitFor()
@@ -397,8 +451,49 @@ test('(d) an objector attaches evidence after objecting; the district sees it, t
   await sheet.waitFor({ state: 'hidden' })
   // The objector still cannot read the application.
   assert.equal((await objector(`/applications/${id}`)).status, 404)
+
+  // After a reload the page knows nothing, until 我的异议: the objection,
+  // and each file as the server's check left it.
+  await page.reload()
+  await page.locator(item(id)).waitFor()
+  assert.equal(await page.locator(`${item(id)} ${sel('notice-objected')}`).count(), 0, 'not known before asking')
+  await page.locator(`${item(id)} ${sel('notice-mine')}`).click()
+  const mine = page.locator(sel('mine-popup'))
+  await mine.locator(sel('mine-objection')).waitFor()
+  assert.equal(await text(mine, 'h3'), '我的异议')
+  assert.equal(await text(mine, `${sel('mine-reason')} .van-cell__label`), '该项目疫情期间物业服务由街道临时安排，企业未派驻人员')
+  assert.equal(await text(mine, sel('mine-status')), '处理中')
+  assert.match(await text(mine, `${sel('mine-at')} .van-cell__value`), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/)
+  const files = mine.locator(sel('mine-documents'))
+  assert.equal(await files.getAttribute('data-count'), '6')
+  const first = files.locator(sel('mine-doc-现场情况说明.pdf'))
+  assert.equal(await first.getAttribute('data-status'), 'verified')
+  assert.equal(await text(first, sel('mine-doc-status')), '已校验')
+  const refused = files.locator(sel('mine-doc-现场照片.pdf'))
+  assert.equal(await text(refused, sel('mine-doc-status')), '未通过')
+  assert.equal(await text(refused, sel('mine-doc-refusal')), '未通过：文件内容是 image/png，与申报的 application/pdf 不符')
+  assert.equal(await files.locator(`${sel('mine-doc-status')}[data-status="verified"]`).count(), 5)
+  // Five held (the refused one holds no place): no more offered.
+  assert.equal(await text(mine, sel('mine-slots')), '已达上限 5 份（未通过校验的不计入）')
+  assert.equal(await mine.locator(sel('mine-attach')).count(), 0)
+  // The page knows now that it objected.
+  await page.locator(`${item(id)} ${sel('notice-objected')}`).waitFor()
+  await shot(page, '61-public-notice-mine')
+  await mine.locator(sel('mine-close')).click()
+  await mine.waitFor({ state: 'hidden' })
   assert.deepEqual(page.errors, [])
   await page.context().close()
+
+  // Someone who never objected: told so, and shown nothing.
+  const stranger = await phone(browser, server.url, 'company-a')
+  await stranger.goto(`${server.url}/#/public/notices?district=${DISTRICT}`)
+  await stranger.locator(`${item(id)} ${sel('notice-mine')}`).click()
+  const none = stranger.locator(sel('mine-popup'))
+  assert.equal(await text(none, sel('mine-none')), '您尚未对此项提出异议')
+  assert.equal(await none.locator(`${sel('mine-objection')}, ${sel('mine-documents')}, ${sel('mine-attach')}`).count(), 0)
+  assert.equal(await stranger.locator(`${item(id)} ${sel('notice-objected')}`).count(), 0)
+  assert.deepEqual(stranger.errors, [])
+  await stranger.context().close()
 
   // The district: the 异议材料, checked, to open; the upload on the timeline.
   const district = await phone(browser, server.url, 'district-futian')
@@ -408,7 +503,7 @@ test('(d) an objector attaches evidence after objecting; the district sees it, t
   assert.equal(await text(group, '.van-cell__title'), '异议材料')
   const row = group.locator(sel('doc-现场情况说明.pdf'))
   await until('the document to be checked', async () => (await row.locator('[data-status]').getAttribute('data-status')) === 'verified')
-  assert.equal(await group.locator('[data-kind="objection_evidence"]').count(), 5)
+  assert.equal(await group.locator('[data-kind="objection_evidence"]').count(), 6, 'the refused one is listed too')
   assert.equal(await row.locator(sel('doc-delete')).count(), 0, 'nobody deletes evidence')
   await row.locator(sel('doc-view')).click()
   await district.locator(`${sel('doc-viewer')} iframe`).waitFor()
@@ -468,6 +563,14 @@ test('(e) six days on, the nightly job closes the notices: approved, payable, of
   assert.equal(await text(held, sel('notice-ended')), '公示期满')
   assert.equal(await text(held, sel('notice-on-hold')), '异议处理中')
   assert.equal(await held.locator(`${sel('notice-object')}, ${sel('notice-attach')}`).count(), 0)
+  // 我的异议: still waiting, and the notice over for evidence.
+  await held.locator(sel('notice-mine')).click()
+  const mine = objector.locator(sel('mine-popup'))
+  await mine.locator(sel('mine-objection')).waitFor()
+  assert.equal(await mine.locator(sel('mine-objection')).getAttribute('data-ended'), 'true')
+  assert.equal(await text(mine, sel('mine-status')), '处理中')
+  assert.equal(await text(mine, sel('mine-slots')), '公示已结束，不能再上传异议材料')
+  assert.equal(await mine.locator(sel('mine-attach')).count(), 0)
   assert.deepEqual(objector.errors, [])
   await objector.context().close()
   // Nor evidence, now.

@@ -2,7 +2,7 @@
 // 401 always ends the session, and a 403 phone_not_verified does not.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { listPublicNotices, objectToNotice, onRefused, onSignedOut, request, setActingAs, setToken } from './client'
+import { listPublicNotices, myObjection, objectToNotice, onRefused, onSignedOut, request, setActingAs, setToken } from './client'
 
 let sent: Headers[] = []
 let status = 200
@@ -130,5 +130,13 @@ describe('the public notice (公示)', () => {
     expect(calls[0].init.method).toBe('POST')
     expect(new Headers(calls[0].init.headers).get('Authorization')).toBe('Bearer t')
     expect(JSON.parse(String(calls[0].init.body))).toEqual({ reason: '该小区实际未提供服务' })
+  })
+
+  it('tells the objector their own objection: a GET with the token, the id in the path', async () => {
+    await myObjection('01ABC/x')
+    expect(calls[0].url).toMatch(/\/api\/v1\/public\/notices\/01ABC%2Fx\/objections\/mine$/)
+    expect(calls[0].init.method).toBe('GET')
+    expect(new Headers(calls[0].init.headers).get('Authorization')).toBe('Bearer t')
+    expect(calls[0].init.body).toBeUndefined()
   })
 })

@@ -5,6 +5,7 @@
 import { config } from '../config'
 import type {
   ApplicationDetail,
+  MyObjection,
   NoticeList,
   NoticeView,
   ObjectionReceipt,
@@ -185,6 +186,14 @@ export async function listPublicNotices(
  */
 export async function objectToNotice(applicationId: string, reason: string): Promise<ObjectionReceipt> {
   return post<ObjectionReceipt>(`/public/notices/${encodeURIComponent(applicationId)}/objections`, { reason })
+}
+/**
+ * The caller's own objection to an application's notice, its resolution,
+ * and the evidence they attached with the content check's verdict (signed
+ * in; 404 `not_found` if they made none).
+ */
+export async function myObjection(applicationId: string): Promise<MyObjection> {
+  return get<MyObjection>(`/public/notices/${encodeURIComponent(applicationId)}/objections/mine`)
 }
 /** A district reviewer resolves the objections waiting: 异议不成立 (dismiss) or 退回审核 (return_to_review). */
 export async function resolveObjections(applicationId: string, body: ResolveObjectionsRequest): Promise<ApplicationDetail> {

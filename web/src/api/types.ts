@@ -266,6 +266,28 @@ export interface ObjectionReceipt {
   at: string
 }
 /**
+ * `GET /public/notices/{id}/objections/mine`: the caller's own objection
+ * (404 `not_found` if they made none) and the 异议材料 they attached, with
+ * the content check's verdict on each: all an objector may know of the
+ * application beyond its public notice.
+ */
+export interface MyObjection {
+  applicationId: string
+  seq: number
+  reason: string
+  at: string
+  /** The end of the notice's window (the start of the China day after its last). */
+  endsAt: string
+  /** The window has ended or the notice is over (closed, or returned to 审核): no more evidence. */
+  ended: boolean
+  /** Null while it waits for the district (异议处理中). */
+  resolution: ObjectionResolution | null
+  resolutionReason: string | null
+  resolvedAt: string | null
+  /** The caller's own `objection_evidence`, oldest first. */
+  documents: DocumentView[]
+}
+/**
  * Where a recovery (追回) stands: opened by a district reviewer and waiting
  * for a second person in finance to confirm it (追回待确认), confirmed and
  * being repaid (追回中), or repaid in full (已追回).
@@ -338,13 +360,15 @@ export interface BulkApproveResponse {
   approved: number
   spotCheck: SpotCheckView | null
 }
+/** Pending until the bytes arrive and are checked; refused (with the reason) if they are not what was declared. */
+export type DocumentStatus = 'pending' | 'verified' | 'refused'
 export interface DocumentView {
   id: string
   kind: DocumentKind
   fileName: string
   contentType: string
   size: number
-  status: 'pending' | 'verified' | 'refused'
+  status: DocumentStatus
   refusal: string | null
   createdAt: string
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { ApplicationNoticeView, ObjectionView, PublicNoticeItem, Role, State, UnitSummary } from '../api/types'
+import type { ApplicationNoticeView, DocumentView, MyObjection, ObjectionView, PublicNoticeItem, Role, State, UnitSummary } from '../api/types'
 import en from '../i18n/en'
 import zhCN from '../i18n/zh-CN'
 import {
@@ -8,14 +8,25 @@ import {
   canResolveObjections,
   districtFromQuery,
   districtOptions,
+  evidenceCheck,
+  evidenceChecking,
+  evidenceHeld,
+  evidenceSlotsLeft,
+  evidenceTagType,
   groupByNoticeDate,
   isDistrictCode,
   lastNoticeDay,
+  mayAddEvidence,
   mayObjectTo,
+  myObjectionStatus,
+  myObjectionTagType,
   noticeStatus,
   noticeWindow,
   waitingObjections,
 } from './publicNotice'
+
+type Tree = { [k: string]: string | Tree }
+const lookup = (tree: Tree, key: string) => key.split('.').reduce<string | Tree | undefined>((t, k) => (typeof t === 'object' ? t[k] : undefined), tree)
 
 /** An item published on `date` (China), 14:40 that day, for the policy's five days. */
 function item(id: string, date: string, extra: Partial<PublicNoticeItem> = {}): PublicNoticeItem {
@@ -188,8 +199,6 @@ describe('the notice on an application', () => {
 })
 
 describe('words', () => {
-  type Tree = { [k: string]: string | Tree }
-  const lookup = (tree: Tree, key: string) => key.split('.').reduce<string | Tree | undefined>((t, k) => (typeof t === 'object' ? t[k] : undefined), tree)
 
   it('name the new state, the four new timeline actions and the count in both languages', () => {
     const keys = [
@@ -223,5 +232,90 @@ describe('words', () => {
     for (const r of ['dismissed', 'returned_to_review']) {
       expect(typeof lookup(zhCN as unknown as Tree, `publicNotice.panel.resolution.${r}`)).toBe('string')
     }
+  })
+})
+
+describe('我的异议', () => {
+  let n = 0
+  const doc = (status: string, refusal: string | null = null): DocumentView => ({
+    id: `D${++n}`,
+    kind: 'objection_evidence',
+    fileName: `材料${n}.pdf`,
+    contentType: 'application/pdf',
+    size: 2000,
+    status: status as DocumentView['status'],
+    refusal,
+    createdAt: '2026-12-06T07:00:00Z',
+  })
+  const mine = (documents: DocumentView[], extra: Partial<MyObjection> = {}): MyObjection => ({
+    applicationId: 'A1',
+    seq: 1,
+    reason: '现场无物业服务',
+    at: '2026-12-06T06:50:00Z',
+    endsAt: '2026-12-10T16:00:00Z',
+    ended: false,
+    resolution: null,
+    resolutionReason: null,
+    resolvedAt: null,
+    documents,
+    ...extra,
+  })
+
+  it('stands waiting, dismissed or upheld; an outcome this client does not know reads as resolved', () => {
+    expect(myObjectionStatus({ resolution: null })).toBe('pending')
+    expect(myObjectionStatus({ resolution: 'dismissed' })).toBe('dismissed')
+    expect(myObjectionStatus({ resolution: 'returned_to_review' })).toBe('returned_to_review')
+    expect(myObjectionStatus({ resolution: 'withdrawn' as MyObjection['resolution'] })).toBe('resolved')
+    expect(myObjectionTagType('pending')).toBe('warning')
+    expect(myObjectionTagType('returned_to_review')).toBe('success')
+  })
+
+  it('says what the check made of each file; a status this client does not know is not taken for a verdict', () => {
+    expect(['verified', 'refused', 'pending', 'quarantined'].map((s) => evidenceCheck(doc(s)))).toEqual(['verified', 'refused', 'pending', 'unknown'])
+    expect((['verified', 'refused', 'pending', 'unknown'] as const).map(evidenceTagType)).toEqual(['success', 'danger', 'warning', 'default'])
+    expect(evidenceChecking([doc('verified'), doc('refused')])).toBe(false)
+    expect(evidenceChecking([doc('verified'), doc('pending')])).toBe(true)
+  })
+
+  it('counts every file but a refused one against the five: one not yet checked holds its place', () => {
+    expect(evidenceHeld([])).toBe(0)
+    expect(evidenceSlotsLeft([])).toBe(5)
+    const files = [doc('verified'), doc('pending'), doc('refused', '文件内容是 image/png，与申报的 application/pdf 不符')]
+    expect(evidenceHeld(files)).toBe(2)
+    expect(evidenceSlotsLeft(files)).toBe(3)
+    const five = [1, 2, 3, 4, 5].map(() => doc('verified'))
+    expect(evidenceSlotsLeft(five)).toBe(0)
+    expect(evidenceSlotsLeft([...five, doc('verified')]), 'never below 0').toBe(0)
+    // Five held and two refused: full, whatever the refused ones.
+    expect(evidenceSlotsLeft([...five, doc('refused'), doc('refused')])).toBe(0)
+    // Four held and three refused: one place left.
+    expect(evidenceSlotsLeft([...five.slice(1), doc('refused'), doc('refused'), doc('refused')])).toBe(1)
+  })
+
+  it('offers 上传异议材料 while the notice takes evidence and a place is left', () => {
+    const five = [1, 2, 3, 4, 5].map(() => doc('verified'))
+    expect(mayAddEvidence(mine([]))).toBe(true)
+    expect(mayAddEvidence(mine([doc('verified'), doc('refused')]))).toBe(true)
+    expect(mayAddEvidence(mine(five))).toBe(false)
+    expect(mayAddEvidence(mine([...five.slice(1), doc('refused')]))).toBe(true)
+    expect(mayAddEvidence(mine([], { ended: true })), 'the notice is over').toBe(false)
+    expect(mayAddEvidence(mine([], { ended: true, resolution: 'returned_to_review' }))).toBe(false)
+  })
+
+  it('has words for every status, every check and the refusal, in both languages', () => {
+    for (const tree of [zhCN, en] as unknown as Tree[]) {
+      for (const s of ['pending', 'dismissed', 'returned_to_review', 'resolved']) {
+        expect(typeof lookup(tree, `publicNotice.mine.statuses.${s}`), s).toBe('string')
+      }
+      for (const c of ['verified', 'refused', 'pending', 'unknown']) {
+        expect(typeof lookup(tree, `publicNotice.mine.checks.${c}`), c).toBe('string')
+      }
+    }
+    const zh = zhCN as unknown as Tree
+    expect(
+      ['open', 'none', 'statuses.pending', 'statuses.dismissed', 'statuses.returned_to_review', 'checks.verified', 'checks.pending', 'refusal', 'attach'].map(
+        (k) => lookup(zh, `publicNotice.mine.${k}`),
+      ),
+    ).toEqual(['我的异议', '您尚未对此项提出异议', '处理中', '异议不成立', '异议成立，已退回审核', '已校验', '校验中', '未通过：{reason}', '上传异议材料'])
   })
 })

@@ -7,7 +7,8 @@
 // server decides all of it (core/src/application/notice.rs); these helpers
 // only arrange what it sends for the screens.
 
-import type { ApplicationView, ObjectionView, PublicNoticeItem, Role, UnitSummary } from '../api/types'
+import type { ApplicationView, DocumentView, MyObjection, ObjectionView, PublicNoticeItem, Role, UnitSummary } from '../api/types'
+import { MAX_OBJECTION_EVIDENCE } from './documents'
 import { formatDate } from './format'
 
 /** The district shown when the URL names none (福田区). */
@@ -137,4 +138,66 @@ export function canResolveObjections(role: Role | undefined, app: Pick<Applicati
 /** The objections still waiting for the district. */
 export function waitingObjections(objections: readonly ObjectionView[]): ObjectionView[] {
   return objections.filter((o) => o.resolution === null)
+}
+
+// ---- 我的异议: the objector's own objection --------------------------------------
+
+/**
+ * Where the caller's own objection stands, for its tag: waiting for the
+ * district (处理中), dismissed (异议不成立) or upheld and returned to 审核
+ * (异议成立，已退回审核); `resolved` for an outcome this client does not
+ * know yet.
+ */
+export type MyObjectionStatus = 'pending' | 'dismissed' | 'returned_to_review' | 'resolved'
+
+export function myObjectionStatus(o: Pick<MyObjection, 'resolution'>): MyObjectionStatus {
+  const r = o.resolution as string | null
+  if (r === null || r === undefined) return 'pending'
+  return r === 'dismissed' || r === 'returned_to_review' ? r : 'resolved'
+}
+
+/** The tag's colour for a status: waiting is a warning, dismissed plain, upheld a success for the objector. */
+export function myObjectionTagType(s: MyObjectionStatus): 'warning' | 'default' | 'success' | 'primary' {
+  return s === 'pending' ? 'warning' : s === 'returned_to_review' ? 'success' : s === 'dismissed' ? 'default' : 'primary'
+}
+
+/**
+ * What the content check made of an evidence file: passed (已校验),
+ * refused (未通过, with the server's reason), not yet checked (校验中: on
+ * AWS the check runs a moment after the upload), or a status this client
+ * does not know.
+ */
+export type EvidenceCheck = 'verified' | 'refused' | 'pending' | 'unknown'
+
+export function evidenceCheck(d: Pick<DocumentView, 'status'>): EvidenceCheck {
+  const s = d.status as string
+  return s === 'verified' || s === 'refused' || s === 'pending' ? s : 'unknown'
+}
+
+export function evidenceTagType(c: EvidenceCheck): 'success' | 'danger' | 'warning' | 'default' {
+  return c === 'verified' ? 'success' : c === 'refused' ? 'danger' : c === 'pending' ? 'warning' : 'default'
+}
+
+/**
+ * The files that take a place in the objector's quota: every one but
+ * those the check refused (the server's rule: a refused file cannot be
+ * removed, so it does not count; one not yet checked does).
+ */
+export function evidenceHeld(docs: readonly Pick<DocumentView, 'status'>[]): number {
+  return docs.filter((d) => d.status !== 'refused').length
+}
+
+/** How many more files the objector may attach (never below 0). */
+export function evidenceSlotsLeft(docs: readonly Pick<DocumentView, 'status'>[], max = MAX_OBJECTION_EVIDENCE): number {
+  return Math.max(0, max - evidenceHeld(docs))
+}
+
+/** Whether to offer 上传异议材料 from 我的异议: the notice still takes evidence, and a place is left. */
+export function mayAddEvidence(o: Pick<MyObjection, 'ended' | 'documents'>, max = MAX_OBJECTION_EVIDENCE): boolean {
+  return !o.ended && evidenceSlotsLeft(o.documents, max) > 0
+}
+
+/** Whether a file still waits for its check (the view asks again a little later). */
+export function evidenceChecking(docs: readonly Pick<DocumentView, 'status'>[]): boolean {
+  return docs.some((d) => d.status === 'pending')
 }
