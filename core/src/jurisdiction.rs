@@ -260,6 +260,12 @@ pub struct UnitSummary {
     pub level: Level,
 }
 
+impl UnitSummary {
+    pub fn of(u: &Unit) -> UnitSummary {
+        UnitSummary { code: u.code.clone(), name: u.name.clone(), level: u.level }
+    }
+}
+
 impl UnitView {
     pub fn of(u: &Unit, tree: &JurisdictionTree) -> UnitView {
         UnitView {
@@ -267,10 +273,7 @@ impl UnitView {
             name: u.name.clone(),
             level: u.level,
             parent: u.parent.clone(),
-            children: tree
-                .children(&u.code)
-                .map(|c| UnitSummary { code: c.code.clone(), name: c.name.clone(), level: c.level })
-                .collect(),
+            children: tree.children(&u.code).map(UnitSummary::of).collect(),
         }
     }
 }

@@ -316,6 +316,19 @@ impl Application {
         Ok(())
     }
 
+    /// The public notice, if objections (and their evidence) are taken at
+    /// `now`: the application is on notice and its window has not ended.
+    /// Never published: `NotFound`; over: `NoticeClosed`.
+    pub fn notice_open(&self, now: DateTime<Utc>) -> Result<&PublicNotice, crate::error::Error> {
+        let notice = self.notice.as_ref().ok_or(crate::error::Error::NotFound("public notice"))?;
+        if self.state != State::InPublicNotice || now >= notice.ends_at {
+            return Err(crate::error::Error::NoticeClosed {
+                ends_at: notice.ends_at.with_timezone(&crate::policy::shanghai()),
+            });
+        }
+        Ok(notice)
+    }
+
     /// The account a district reviewer verifies now: a pending change, or
     /// (after a failed payment) the payee itself.
     pub fn account_to_verify(&self) -> Option<&BankAccount> {

@@ -190,13 +190,7 @@ impl PublicNotices {
             public_notice_days: policy.public_notice_days,
             items: found.items.iter().filter_map(|a| NoticeItem::of(a, &self.cx.tree, now)).collect(),
             next_cursor: found.next_cursor,
-            districts: districts
-                .map(|u| crate::jurisdiction::UnitSummary {
-                    code: u.code.clone(),
-                    name: u.name.clone(),
-                    level: u.level,
-                })
-                .collect(),
+            districts: districts.map(crate::jurisdiction::UnitSummary::of).collect(),
         })
     }
 
@@ -210,11 +204,16 @@ impl PublicNotices {
         }
         let reason = required_reason(&Some(input.reason.clone()))?;
         let key = self.cx.audit_key.get().await?;
+        // An application's policy never changes: read once, not per attempt.
+        let mut policy: Option<crate::policy::Policy> = None;
         for _ in 0..OBJECTION_ATTEMPTS {
             let app = self.applications.get_application(id).await?.ok_or(Error::NotFound("public notice"))?;
-            let policy = self.cx.policy_by_id(&app.policy_id).await?;
+            let policy = match &policy {
+                Some(p) => p,
+                None => policy.insert(self.cx.policy_by_id(&app.policy_id).await?),
+            };
             let now = self.cx.now();
-            let (next, audit, _) = step(key, &app, actor, Command::Object { reason: reason.clone() }, &policy, now)?;
+            let (next, audit, _) = step(key, &app, actor, Command::Object { reason: reason.clone() }, policy, now)?;
             match self.applications.update_application(&next, app.version, &audit, ClaimChange::Keep).await {
                 Ok(()) => {
                     let seq = next.notice.as_ref().and_then(|n| n.objections.last()).map_or(0, |o| o.seq);
@@ -236,13 +235,13 @@ impl PublicNotices {
         let app = self.applications.get_application(id).await?.ok_or(Error::NotFound("objection"))?;
         // The latest notice this user objected to: the current one, or one
         // before an upheld objection sent the application back to 审核.
-        let (notice, o) = app
+        let (notice, o, current) = app
             .notice
             .iter()
-            .chain(app.past_notices.iter().rev())
-            .find_map(|n| n.objections.iter().rev().find(|o| o.by == actor.user_id).map(|o| (n, o)))
+            .map(|n| (n, true))
+            .chain(app.past_notices.iter().rev().map(|n| (n, false)))
+            .find_map(|(n, current)| n.objections.iter().rev().find(|o| o.by == actor.user_id).map(|o| (n, o, current)))
             .ok_or(Error::NotFound("objection"))?;
-        let current = app.notice.as_ref().is_some_and(|n| std::ptr::eq(n, notice));
         let documents = self
             .documents
             .documents_of(&app.id)
@@ -263,7 +262,7 @@ impl PublicNotices {
             reason: o.reason.to_string(),
             at: o.at,
             ends_at: notice.ends_at,
-            ended: !current || app.state != State::InPublicNotice || self.cx.now() >= notice.ends_at,
+            ended: !current || app.notice_open(self.cx.now()).is_err(),
             resolution: o.resolution.as_ref().map(|r| r.outcome),
             resolution_reason: o.resolution.as_ref().map(|r| r.reason.to_string()),
             resolved_at: o.resolution.as_ref().map(|r| r.at),
@@ -295,14 +294,9 @@ impl PublicNotices {
     /// The nightly close: every notice whose window has ended with no
     /// objection waiting becomes payable (`approved`). Run by the system.
     pub async fn close_due(&self) -> Result<NoticeCloseReport, Error> {
-        let system = Actor {
-            user_id: "system".into(),
-            role: Role::City,
-            unit: Some(self.cx.tree.root().code.clone()),
-            phone: None,
-            name: None,
-            credit_code: None,
-        };
+        let system = Actor::system();
+        // Policies by id, read once per run, not once per application.
+        let mut policies: std::collections::HashMap<String, crate::policy::Policy> = std::collections::HashMap::new();
         let key = self.cx.audit_key.get().await?;
         let now = self.cx.now();
         let mut report = NoticeCloseReport::default();
@@ -322,8 +316,11 @@ impl PublicNotices {
                         report.held += 1;
                         continue;
                     }
-                    let policy = self.cx.policy_by_id(&app.policy_id).await?;
-                    let (next, audit, _) = step(key, &app, &system, Command::CloseNotice, &policy, now)?;
+                    if !policies.contains_key(&app.policy_id) {
+                        policies.insert(app.policy_id.clone(), self.cx.policy_by_id(&app.policy_id).await?);
+                    }
+                    let policy = &policies[&app.policy_id];
+                    let (next, audit, _) = step(key, &app, &system, Command::CloseNotice, policy, now)?;
                     match self.applications.update_application(&next, app.version, &audit, ClaimChange::Keep).await {
                         Ok(()) => report.closed += 1,
                         Err(StoreError::VersionConflict { .. }) => report.conflicts += 1,

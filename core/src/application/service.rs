@@ -196,14 +196,10 @@ impl Applications {
             .iter()
             .filter(|d| d.is_current())
             // An objector's evidence is for staff: it could name them.
-            .filter(|d| d.kind.shown_to_company() || sees_objectors(actor))
+            .filter(|d| d.kind.shown_to_company() || reviewing_staff(actor))
             .map(DocumentView::of)
             .collect();
-        let prechecks = if actor.role.tier().is_some() || actor.role == Role::City {
-            self.prechecks.prechecks_of(&app.id).await?
-        } else {
-            Vec::new()
-        };
+        let prechecks = if reviewing_staff(actor) { self.prechecks.prechecks_of(&app.id).await? } else { Vec::new() };
         // For the applicant only: staff have their inboxes' due dates.
         let eta = if actor.role == Role::Company { self.eta.of(&app).await? } else { None };
         let policy = self.cx.policy().await?;
@@ -211,7 +207,7 @@ impl Applications {
         let mut application = ApplicationView::of(&app, &self.cx.tree, due);
         // Who objected is for the staff who resolve it, never the company.
         if let (Some(view), Some(notice)) = (application.notice.take(), &app.notice) {
-            application.notice = Some(if sees_objectors(actor) { view.with_objectors(notice) } else { view });
+            application.notice = Some(if reviewing_staff(actor) { view.with_objectors(notice) } else { view });
         }
         Ok(ApplicationDetail { application, documents, prechecks, eta })
     }
@@ -252,14 +248,14 @@ impl Applications {
         self.visible_application(actor, id).await?;
         let mut entries = self.applications.audit_trail(id).await?;
         for doc in self.documents.documents_of(id).await? {
-            if doc.kind.shown_to_company() || sees_objectors(actor) {
+            if doc.kind.shown_to_company() || reviewing_staff(actor) {
                 entries.extend(self.applications.audit_trail(&doc.audit_subject()).await?);
             }
         }
         entries.sort_by_key(|e| e.at);
         // The objector's identity is kept on the trail, and not shown to
         // the company or the project manager.
-        let hide = !sees_objectors(actor);
+        let hide = !reviewing_staff(actor);
         Ok(entries
             .into_iter()
             .map(|e| {
@@ -273,8 +269,9 @@ impl Applications {
 /// What the company sees in place of an objector's id.
 pub const OBJECTOR: &str = "objector";
 
-/// Staff of the reviewing tiers and the city see who objected; the company
-/// and its project manager never do.
-fn sees_objectors(actor: &Actor) -> bool {
+/// Staff of the reviewing tiers and the city: they see the pre-checks, who
+/// objected to a public notice and the objectors' evidence; the company and
+/// its project manager never see who objected.
+fn reviewing_staff(actor: &Actor) -> bool {
     actor.role.tier().is_some() || actor.role == Role::City
 }

@@ -522,10 +522,7 @@ pub fn apply(app: &Application, actor: &Actor, cmd: Command, ctx: &Ctx<'_>) -> R
             });
         }
         Command::Object { reason } => {
-            let Some(notice) = &app.notice else { return Err(Error::NotFound("public notice")) };
-            if app.state != State::InPublicNotice || ctx.now >= notice.ends_at {
-                return Err(Error::NoticeClosed { ends_at: notice.ends_at.with_timezone(&crate::policy::shanghai()) });
-            }
+            let notice = app.notice_open(ctx.now)?;
             if notice.objections.iter().any(|o| o.by == actor.user_id) {
                 return Err(Error::AlreadyObjected);
             }

@@ -13,12 +13,12 @@ use crate::documents::{self, ContentType, Document, DocumentKind, DocumentStatus
 use crate::documents::{
     DOWNLOAD_TTL, MAX_DOCUMENTS, MAX_OBJECTION_DOCUMENTS, MAX_RECOVERY_DOCUMENTS, UPLOAD_TTL, UploadInput,
 };
-
-const KINDS: &str = "must be service_contract, area_proof, other, recovery_evidence or objection_evidence";
 use crate::error::{Error, StoreError};
 use crate::identity::authz::require_role;
 use crate::identity::{Actor, Role};
 use crate::ports::*;
+
+const KINDS: &str = "must be service_contract, area_proof, other, recovery_evidence or objection_evidence";
 
 /// The document use cases.
 #[derive(Clone)]
@@ -138,14 +138,10 @@ impl Documents {
                 // own objection to its notice lets them attach to it.
                 let app = self.applications.get_application(id).await?.ok_or(Error::NotFound("application"))?;
                 let notice = app.notice.as_ref().filter(|n| n.objections.iter().any(|o| o.by == actor.user_id));
-                let Some(notice) = notice.filter(|_| actor.role != Role::Admin) else {
+                if notice.is_none() || actor.role == Role::Admin {
                     return Err(Error::NotFound("application"));
-                };
-                if app.state != crate::application::State::InPublicNotice || self.cx.now() >= notice.ends_at {
-                    return Err(Error::NoticeClosed {
-                        ends_at: notice.ends_at.with_timezone(&crate::policy::shanghai()),
-                    });
                 }
+                app.notice_open(self.cx.now())?;
                 Ok(app)
             }
         }

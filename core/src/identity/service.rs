@@ -25,11 +25,7 @@ impl Identities {
             Role::Company => self.companies.company_of_owner(&actor.user_id).await?.map(|c| CompanyView::of(&c)),
             _ => None,
         };
-        let unit = actor.unit.as_deref().and_then(|c| self.cx.tree.get(c)).map(|u| UnitSummary {
-            code: u.code.clone(),
-            name: u.name.clone(),
-            level: u.level,
-        });
+        let unit = actor.unit.as_deref().and_then(|c| self.cx.tree.get(c)).map(UnitSummary::of);
         let assignments = self.directory.own(actor).await?.map(|m| m.assignments).unwrap_or_default();
         Ok(MeView {
             user_id: actor.user_id.clone(),

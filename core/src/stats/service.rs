@@ -41,7 +41,7 @@ impl Stats {
         let view = |u: &crate::jurisdiction::Unit| {
             let t = stored.get(&crate::stats::UnitKey::new(&self.cx.policy_id, &u.code)).cloned().unwrap_or_default();
             UnitStats {
-                unit: UnitSummary { code: u.code.clone(), name: u.name.clone(), level: u.level },
+                unit: UnitSummary::of(u),
                 as_of: t.updated_at,
                 totals: TotalsView::of(&t.totals, &t.totals.overdue(&policy, now)),
                 raw: t.totals,
